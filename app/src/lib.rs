@@ -1,0 +1,34 @@
+//! The Tributary desktop app. `main.rs` only opens the window; everything else is here
+//! so tests can build the app.
+
+mod app;
+
+pub use app::TributaryApp;
+
+use std::path::PathBuf;
+
+/// The bundled example opened when no project is given.
+pub fn bundled_example() -> Option<PathBuf> {
+    let candidates = [
+        PathBuf::from("projects/lake.json"),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../projects/lake.json"),
+    ];
+    candidates.into_iter().find(|p| p.exists())
+}
+
+/// Opens the native window on `project` (or the bundled example).
+pub fn run_native(project: Option<PathBuf>) -> anyhow::Result<()> {
+    let project = project.or_else(bundled_example);
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_inner_size([1400.0, 900.0])
+            .with_title("Tributary"),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "Tributary",
+        options,
+        Box::new(move |cc| Ok(Box::new(TributaryApp::new(&cc.egui_ctx, project)))),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
+}

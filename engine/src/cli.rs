@@ -1,0 +1,602 @@
+//! The headless command line: `crawl`, `query`, `run`, `validate` and `catalog`.
+//!
+//! Every command drives the engine through its API ([`crate::engine`]): `crawl` and
+//! `query` build a small graph (bucket → crawler → catalog, or catalog → query) and run
+//! it. Results go to stdout; errors go to stderr with a non-zero exit code.
+
+use std::io::{IsTerminal as _, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::arrow::array::{RecordBatch, StringArray, UInt32Array, UInt64Array};
+use crate::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use crate::engine::{Event, NodeStatus, NodeSummary, RunTarget, run_project_blocking};
+use crate::lake::catalog::{CatalogStore, DEFAULT_DATABASE};
+use crate::lake::crawler::SchemaChangePolicy;
+use crate::lake::sql::{OutputFormat, format_batches};
+use crate::nodes::NodeConfig;
+use crate::nodes::bucket::BucketConfig;
+use crate::nodes::catalog::CatalogConfig;
+use crate::nodes::crawler::CrawlerConfig;
+use crate::nodes::query::QueryConfig;
+use crate::project::{Edge, Node, PortRef, Position, Project};
+
+/// Tributary: design and run data pipelines.
+#[derive(Debug, Parser)]
+#[command(name = "tributary", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: CliCommand,
+}
+
+/// Headless commands.
+#[derive(Debug, Subcommand)]
+pub enum CliCommand {
+    /// Crawl a folder into a catalog and print the tables found.
+    Crawl {
+        /// The folder to crawl (a bucket).
+        folder: PathBuf,
+        /// The catalog file (created when missing).
+        #[arg(long)]
+        catalog: PathBuf,
+        /// Database the tables go into.
+        #[arg(long, default_value = DEFAULT_DATABASE)]
+        database: String,
+        /// Folder depth that makes a table.
+        #[arg(long, default_value_t = 1)]
+        table_level: usize,
+        /// Records sampled per file.
+        #[arg(long, default_value_t = 1000)]
+        sample_rows: usize,
+        /// What to do when a table's schema changed.
+        #[arg(long, value_enum, default_value_t = SchemaChangePolicy::Update)]
+        schema_change_policy: SchemaChangePolicy,
+    },
+    /// Run read-only SQL over a catalog.
+    Query {
+        /// The catalog file.
+        #[arg(long)]
+        catalog: PathBuf,
+        /// How to print the result.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+        /// The SQL statement.
+        sql: String,
+    },
+    /// Run a whole project headless.
+    Run {
+        /// The project file.
+        project: PathBuf,
+        /// Print a JSON summary per node.
+        #[arg(long)]
+        json: bool,
+        /// Run only this node and what it needs.
+        #[arg(long)]
+        node: Option<String>,
+    },
+    /// Check a project file; exit 0 when valid, else print one line per problem.
+    Validate {
+        /// The project file.
+        project: PathBuf,
+    },
+    /// Inspect a catalog.
+    Catalog {
+        /// The catalog file.
+        #[arg(long)]
+        catalog: PathBuf,
+        /// What to show.
+        #[command(subcommand)]
+        what: CatalogCommand,
+    },
+}
+
+/// Catalog inspection.
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// List databases and tables.
+    Tables,
+    /// Show a table's columns, partition keys and partitions.
+    Show {
+        /// `db.table` or a table in the default database.
+        table: String,
+    },
+    /// List a table's schema versions.
+    History {
+        /// `db.table` or a table in the default database.
+        table: String,
+    },
+}
+
+/// The subcommand names, so a combined GUI binary can tell a CLI call from a file.
+pub const SUBCOMMANDS: &[&str] = &["crawl", "query", "run", "validate", "catalog", "help"];
+
+/// Runs the CLI with `args` (including the program name); returns the exit code.
+pub fn main_with_args(args: impl IntoIterator<Item = String>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    match execute(cli.command, &mut stdout) {
+        Ok(code) => code,
+        Err(message) => {
+            let _ = stdout.flush();
+            eprintln!("error: {message}");
+            1
+        }
+    }
+}
+
+/// Runs one command, printing results to `out`. Returns the exit code, or the error
+/// message for stderr.
+pub fn execute(command: CliCommand, out: &mut dyn Write) -> Result<i32, String> {
+    match command {
+        CliCommand::Crawl {
+            folder,
+            catalog,
+            database,
+            table_level,
+            sample_rows,
+            schema_change_policy,
+        } => crawl(
+            &folder,
+            &catalog,
+            CrawlerConfig {
+                database,
+                table_level,
+                sample_rows,
+                schema_change_policy,
+                ..Default::default()
+            },
+            out,
+        ),
+        CliCommand::Query {
+            catalog,
+            format,
+            sql,
+        } => query(&catalog, &sql, format, out),
+        CliCommand::Run {
+            project,
+            json,
+            node,
+        } => run(&project, json, node, out),
+        CliCommand::Validate { project } => validate(&project, out),
+        CliCommand::Catalog { catalog, what } => catalog_cmd(&catalog, what, out),
+    }
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, String> {
+    std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn node(id: &str, config: NodeConfig, x: f32) -> Node {
+    Node {
+        id: id.to_owned(),
+        name: id.to_owned(),
+        position: Position { x, y: 0.0 },
+        config,
+    }
+}
+
+fn edge(from: &str, from_port: &str, to: &str, to_port: &str) -> Edge {
+    Edge {
+        from: PortRef {
+            node: from.to_owned(),
+            port: from_port.to_owned(),
+        },
+        to: PortRef {
+            node: to.to_owned(),
+            port: to_port.to_owned(),
+        },
+    }
+}
+
+/// The error of the first failed node, without the node prefix the CLI graph adds.
+fn first_error(summary: &[NodeSummary]) -> Option<String> {
+    summary.iter().find_map(|s| {
+        s.error
+            .as_ref()
+            .filter(|_| s.status == NodeStatus::Error)
+            .map(|e| {
+                let prefix = format!("node '{}' ({}): ", s.id, s.kind);
+                e.strip_prefix(&prefix).unwrap_or(e).to_owned()
+            })
+    })
+}
+
+fn crawl(
+    folder: &Path,
+    catalog: &Path,
+    config: CrawlerConfig,
+    out: &mut dyn Write,
+) -> Result<i32, String> {
+    let folder = absolute(folder)?;
+    let catalog = absolute(catalog)?;
+    let database = config.database.clone();
+    let project = Project {
+        name: "crawl".to_owned(),
+        nodes: vec![
+            node(
+                "bucket",
+                NodeConfig::Bucket(BucketConfig {
+                    path: folder.to_string_lossy().into_owned(),
+                    ..Default::default()
+                }),
+                0.0,
+            ),
+            node("crawler", NodeConfig::Crawler(config), 200.0),
+            node(
+                "catalog",
+                NodeConfig::Catalog(CatalogConfig {
+                    path: catalog.to_string_lossy().into_owned(),
+                }),
+                400.0,
+            ),
+        ],
+        edges: vec![
+            edge("bucket", "objects", "crawler", "source"),
+            edge("crawler", "tables", "catalog", "crawlers"),
+        ],
+        ..Default::default()
+    };
+    let bar = indicatif::ProgressBar::with_draw_target(
+        None,
+        if std::io::stderr().is_terminal() {
+            indicatif::ProgressDrawTarget::stderr()
+        } else {
+            indicatif::ProgressDrawTarget::hidden()
+        },
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} crawling [{bar:30}] {pos}/{len} files {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut warnings = Vec::new();
+    let (_, summary) =
+        run_project_blocking(project, PathBuf::from("."), RunTarget::All, |ev| match ev {
+            Event::NodeProgress { done, total, .. } => {
+                if let Some(t) = total {
+                    bar.set_length(*t);
+                }
+                bar.set_position(*done);
+            }
+            Event::Log { message, .. } => warnings.push(message.clone()),
+            _ => {}
+        })
+        .map_err(|e| e.to_string())?;
+    bar.finish_and_clear();
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    if let Some(e) = first_error(&summary) {
+        return Err(e);
+    }
+    let changes = summary
+        .iter()
+        .find(|s| s.id == "catalog")
+        .and_then(|s| s.stats.detail.get("changes"))
+        .and_then(|c| c.as_array().cloned())
+        .unwrap_or_default();
+    let get_s =
+        |c: &serde_json::Value, k: &str| c.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+    let get_n = |c: &serde_json::Value, k: &str| c.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+    let schema: SchemaRef = Arc::new(Schema::new(vec![
+        Field::new("table", DataType::Utf8, false),
+        Field::new("format", DataType::Utf8, false),
+        Field::new("columns", DataType::UInt32, false),
+        Field::new("partitions", DataType::UInt32, false),
+        Field::new("files", DataType::UInt64, false),
+        Field::new("size_bytes", DataType::UInt64, false),
+        Field::new("version", DataType::UInt32, false),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("change", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(changes.iter().map(|c| {
+                format!("{}.{}", get_s(c, "database"), get_s(c, "table"))
+            }))),
+            Arc::new(StringArray::from_iter_values(
+                changes.iter().map(|c| get_s(c, "format")),
+            )),
+            Arc::new(UInt32Array::from_iter_values(
+                changes.iter().map(|c| get_n(c, "columns") as u32),
+            )),
+            Arc::new(UInt32Array::from_iter_values(
+                changes.iter().map(|c| get_n(c, "partitions") as u32),
+            )),
+            Arc::new(UInt64Array::from_iter_values(
+                changes.iter().map(|c| get_n(c, "files")),
+            )),
+            Arc::new(UInt64Array::from_iter_values(
+                changes.iter().map(|c| get_n(c, "size_bytes")),
+            )),
+            Arc::new(UInt32Array::from_iter_values(
+                changes.iter().map(|c| get_n(c, "version") as u32),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                changes.iter().map(|c| get_s(c, "status")),
+            )),
+            Arc::new(StringArray::from_iter(changes.iter().map(|c| {
+                c.get("change").and_then(|v| v.as_str()).map(str::to_owned)
+            }))),
+        ],
+    )
+    .map_err(|e| e.to_string())?;
+    let w = |out: &mut dyn Write, s: String| out.write_all(s.as_bytes()).map_err(|e| e.to_string());
+    w(
+        out,
+        format!(
+            "{} table(s) in database '{database}' of catalog {}\n",
+            changes.len(),
+            catalog.display()
+        ),
+    )?;
+    w(
+        out,
+        format_batches(&[batch], &schema, OutputFormat::Table).map_err(|e| e.to_string())?,
+    )?;
+    w(out, "\n".to_owned())?;
+    Ok(0)
+}
+
+fn query(
+    catalog: &Path,
+    sql: &str,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> Result<i32, String> {
+    let catalog = absolute(catalog)?;
+    if !catalog.exists() {
+        return Err(format!(
+            "catalog '{}' does not exist; create it with `tributary crawl`",
+            catalog.display()
+        ));
+    }
+    let project = Project {
+        name: "query".to_owned(),
+        nodes: vec![
+            node(
+                "catalog",
+                NodeConfig::Catalog(CatalogConfig {
+                    path: catalog.to_string_lossy().into_owned(),
+                }),
+                0.0,
+            ),
+            node(
+                "query",
+                NodeConfig::Query(QueryConfig {
+                    sql: sql.to_owned(),
+                    display_limit: usize::MAX,
+                }),
+                200.0,
+            ),
+        ],
+        edges: vec![edge("catalog", "catalog", "query", "catalog")],
+        ..Default::default()
+    };
+    // The query node's own validation would only repeat the SQL error; check first.
+    if let Err(e) = crate::lake::sql::check_read_only(sql) {
+        return Err(e.to_string());
+    }
+    let mut result: Option<(SchemaRef, Vec<RecordBatch>)> = None;
+    let (_, summary) = run_project_blocking(project, PathBuf::from("."), RunTarget::All, |ev| {
+        if let Event::Preview {
+            node,
+            schema,
+            batches,
+            ..
+        } = ev
+        {
+            if node == "query" {
+                result = Some((schema.clone(), batches.clone()));
+            }
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    if let Some(e) = first_error(&summary) {
+        return Err(e);
+    }
+    let (schema, batches) = result.ok_or("the query produced no result")?;
+    let text = format_batches(&batches, &schema, format).map_err(|e| e.to_string())?;
+    out.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+    if format == OutputFormat::Table {
+        out.write_all(b"\n").map_err(|e| e.to_string())?;
+    }
+    if let Some(q) = summary.iter().find(|s| s.id == "query") {
+        let d = &q.stats.detail;
+        let n = |k: &str| d.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+        eprintln!(
+            "{} row(s) in {} ms; {} scanned from {} file(s)",
+            n("rows"),
+            n("elapsed_ms"),
+            human_bytes(n("bytes_scanned")),
+            n("files_scanned")
+        );
+    }
+    Ok(0)
+}
+
+/// `1234567` → `1.2 MB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: &[&str] = &["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < UNITS.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn run(path: &Path, json: bool, node: Option<String>, out: &mut dyn Write) -> Result<i32, String> {
+    let project = crate::project::Project::load(path).map_err(|e| e.to_string())?;
+    let base_dir = absolute(path)?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let target = node.map(RunTarget::Node).unwrap_or(RunTarget::All);
+    let mut logs = Vec::new();
+    let (status, summary) = run_project_blocking(project, base_dir, target, |ev| {
+        if let Event::Log { node, message, .. } = ev {
+            logs.push(format!(
+                "{}: {message}",
+                node.as_deref().unwrap_or("engine")
+            ));
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    if json {
+        let nodes: Vec<serde_json::Value> = summary
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "id": s.id,
+                    "kind": s.kind,
+                    "status": s.status,
+                    "records_in": s.records_in,
+                    "records_out": s.records_out,
+                    "error": s.error,
+                    "elapsed_ms": s.stats.elapsed_ms,
+                    "stats": s.stats,
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({ "status": status, "nodes": nodes, "warnings": logs });
+        let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+        writeln!(out, "{text}").map_err(|e| e.to_string())?;
+    } else {
+        for l in &logs {
+            eprintln!("warning: {l}");
+        }
+        for s in &summary {
+            writeln!(
+                out,
+                "{:<20} {:<10} {:<8} in {:>10}  out {:>10}  {:>6} ms{}",
+                s.id,
+                s.kind,
+                format!("{:?}", s.status).to_lowercase(),
+                s.records_in,
+                s.records_out,
+                s.stats.elapsed_ms,
+                s.error
+                    .as_ref()
+                    .map(|e| format!("  {e}"))
+                    .unwrap_or_default()
+            )
+            .map_err(|e| e.to_string())?;
+        }
+    }
+    for s in summary.iter().filter(|s| s.status == NodeStatus::Error) {
+        if let Some(e) = &s.error {
+            eprintln!("error: {e}");
+        }
+    }
+    Ok(if status == NodeStatus::Ok { 0 } else { 1 })
+}
+
+fn validate(path: &Path, out: &mut dyn Write) -> Result<i32, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    match Project::from_json(&text) {
+        Ok(p) => {
+            writeln!(
+                out,
+                "ok: {} node(s), {} edge(s)",
+                p.nodes.len(),
+                p.edges.len()
+            )
+            .map_err(|e| e.to_string())?;
+            Ok(0)
+        }
+        Err(problems) => {
+            for p in problems {
+                eprintln!("{p}");
+            }
+            Ok(1)
+        }
+    }
+}
+
+fn catalog_cmd(path: &Path, what: CatalogCommand, out: &mut dyn Write) -> Result<i32, String> {
+    if !path.exists() {
+        return Err(format!("catalog '{}' does not exist", path.display()));
+    }
+    let store = CatalogStore::open(path).map_err(|e| e.to_string())?;
+    let catalog = store.snapshot();
+    let mut text = String::new();
+    match what {
+        CatalogCommand::Tables => {
+            for (db, t) in catalog.tables() {
+                text.push_str(&format!(
+                    "{db}.{}\t{}\tv{}\t{} column(s)\t{} partition(s)\t{} file(s)\t{}\n",
+                    t.name,
+                    t.format,
+                    t.version,
+                    t.columns.len(),
+                    t.partitions.len(),
+                    t.stats.files,
+                    store.resolve_location(&t.location)
+                ));
+            }
+        }
+        CatalogCommand::Show { table } => {
+            let (db, t) = catalog.resolve(&table).map_err(|e| e.to_string())?;
+            text.push_str(&format!(
+                "{db}.{} (version {}, {})\n",
+                t.name, t.version, t.format
+            ));
+            text.push_str(&format!(
+                "location: {}\n",
+                store.resolve_location(&t.location)
+            ));
+            for c in &t.columns {
+                text.push_str(&format!(
+                    "  {} {}{}\n",
+                    c.name,
+                    c.data_type,
+                    c.text_format
+                        .as_ref()
+                        .map(|f| format!(" (text form {f})"))
+                        .unwrap_or_default()
+                ));
+            }
+            for c in &t.partition_keys {
+                text.push_str(&format!("  {} {} (partition key)\n", c.name, c.data_type));
+            }
+            for p in &t.partitions {
+                text.push_str(&format!(
+                    "  partition {}: {} file(s), {} bytes\n",
+                    p.values.join("/"),
+                    p.files,
+                    p.size_bytes
+                ));
+            }
+        }
+        CatalogCommand::History { table } => {
+            for v in catalog.history(&table).map_err(|e| e.to_string())? {
+                text.push_str(&format!(
+                    "v{}\t{}\t{}\t{}\n",
+                    v.version,
+                    v.created_at.format("%Y-%m-%d %H:%M:%S"),
+                    v.created_by,
+                    v.change
+                ));
+            }
+        }
+    }
+    out.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(0)
+}

@@ -1,0 +1,786 @@
+//! The engine thread and its API.
+//!
+//! The engine runs on its own named thread (`tributary-engine`) with a Tokio runtime
+//! whose workers are named `tributary-rt`. It takes [`Command`]s over a bounded
+//! crossbeam channel and sends [`Event`]s back over another. The GUI and the CLI drive it
+//! only through this API. Every run carries a [`RunId`] holding the document revision
+//! it was started from, so results for an edited or deleted node can be told apart and
+//! dropped by the receiver.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash as _, Hasher as _};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+use serde::Serialize;
+
+use crate::arrow::array::RecordBatch;
+use crate::arrow::datatypes::SchemaRef;
+use crate::error::{Error, Result};
+use crate::nodes::{NodeContext, NodeStats, Value, run_node};
+use crate::project::{Problem, Project};
+
+/// Commands queued at most; senders get `Full` beyond this.
+pub const COMMAND_CAPACITY: usize = 64;
+/// Events queued at most; the engine waits for the receiver beyond this.
+pub const EVENT_CAPACITY: usize = 1024;
+
+/// Identifies one run request: a sequence number chosen by the sender and the document
+/// revision the run was started from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct RunId {
+    /// Increasing per sender.
+    pub seq: u64,
+    /// The document revision the run used (see [`Command::Load`]).
+    pub revision: u64,
+}
+
+/// What to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunTarget {
+    /// Every node, in dependency order.
+    All,
+    /// One node and whatever it needs upstream (reusing unchanged upstream results).
+    Node(String),
+}
+
+/// Commands the engine takes.
+#[derive(Debug)]
+pub enum Command {
+    /// Replaces the project. `base_dir` is the project file's folder; relative paths
+    /// resolve against it. `revision` increases with every edit.
+    Load {
+        /// The project.
+        project: Box<Project>,
+        /// Folder relative paths resolve against.
+        base_dir: PathBuf,
+        /// Document revision.
+        revision: u64,
+    },
+    /// Starts a run; a run in progress is stopped first.
+    Run {
+        /// Id echoed in every event of the run.
+        run: RunId,
+        /// What to run.
+        target: RunTarget,
+    },
+    /// Stops the run in progress, if any.
+    Stop,
+    /// Ends the engine thread.
+    Shutdown,
+}
+
+/// A node's state in a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeStatus {
+    /// Not run.
+    Idle,
+    /// Running now.
+    Running,
+    /// Finished.
+    Ok,
+    /// Failed.
+    Error,
+    /// Not run because an upstream node failed.
+    Skipped,
+    /// Stopped by the user.
+    Stopped,
+}
+
+/// Log levels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    /// Informational.
+    Info,
+    /// Something the user should look at; the run goes on.
+    Warning,
+    /// A failure.
+    Error,
+}
+
+/// One node's line in a run summary.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NodeSummary {
+    /// Node id.
+    pub id: String,
+    /// Node kind.
+    pub kind: String,
+    /// Final status.
+    pub status: NodeStatus,
+    /// Records read.
+    pub records_in: u64,
+    /// Records produced.
+    pub records_out: u64,
+    /// The error, for failed or skipped nodes.
+    pub error: Option<String>,
+    /// Whether the result came from the cache of an earlier run.
+    pub cached: bool,
+    /// Counters and the kind's report.
+    pub stats: NodeStats,
+}
+
+/// Events the engine sends.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// A project was loaded; `problems` is empty when it is valid.
+    Loaded {
+        /// Revision from the command.
+        revision: u64,
+        /// Every problem found.
+        problems: Vec<Problem>,
+    },
+    /// A run started; `nodes` will run in this order.
+    RunStarted {
+        /// The run.
+        run: RunId,
+        /// Node ids in run order.
+        nodes: Vec<String>,
+    },
+    /// A node started.
+    NodeStarted {
+        /// The run.
+        run: RunId,
+        /// Node id.
+        node: String,
+    },
+    /// A node made progress.
+    NodeProgress {
+        /// The run.
+        run: RunId,
+        /// Node id.
+        node: String,
+        /// Units done.
+        done: u64,
+        /// Units in all, when known.
+        total: Option<u64>,
+        /// What is happening.
+        message: String,
+    },
+    /// A node finished.
+    NodeFinished {
+        /// The run.
+        run: RunId,
+        /// Node id.
+        node: String,
+        /// Its counters.
+        stats: NodeStats,
+        /// Whether the result came from the cache.
+        cached: bool,
+    },
+    /// A node failed; `error` names the node and the cause.
+    NodeFailed {
+        /// The run.
+        run: RunId,
+        /// Node id.
+        node: String,
+        /// The error message.
+        error: String,
+    },
+    /// A node did not run.
+    NodeSkipped {
+        /// The run.
+        run: RunId,
+        /// Node id.
+        node: String,
+        /// Why.
+        reason: String,
+    },
+    /// Rows for a node's preview table (already limited to what should be shown).
+    Preview {
+        /// The run.
+        run: RunId,
+        /// Node id.
+        node: String,
+        /// Output port the rows belong to.
+        port: String,
+        /// Schema, also for zero rows.
+        schema: SchemaRef,
+        /// Rows to show.
+        batches: Vec<RecordBatch>,
+        /// Rows in the whole result.
+        total_rows: u64,
+    },
+    /// A log line, optionally about a node.
+    Log {
+        /// The run, if the line belongs to one.
+        run: Option<RunId>,
+        /// Node id.
+        node: Option<String>,
+        /// Level.
+        level: LogLevel,
+        /// Text.
+        message: String,
+    },
+    /// A run ended.
+    RunFinished {
+        /// The run.
+        run: RunId,
+        /// `Ok` when every node succeeded, `Error` when any failed, `Stopped` when stopped.
+        status: NodeStatus,
+        /// One line per node that was part of the run, in run order.
+        summary: Vec<NodeSummary>,
+    },
+}
+
+/// Sends a run's events; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct EventSink {
+    tx: Sender<Event>,
+    run: RunId,
+}
+
+impl EventSink {
+    /// A sink for `run` over `tx`.
+    pub fn new(tx: Sender<Event>, run: RunId) -> Self {
+        Self { tx, run }
+    }
+
+    fn send(&self, event: Event) {
+        // The receiver going away means nobody is listening; the run finishes quietly.
+        let _ = self.tx.send(event);
+    }
+
+    /// Reports progress of `node`.
+    pub fn progress(&self, node: &str, done: u64, total: Option<u64>, message: String) {
+        self.send(Event::NodeProgress {
+            run: self.run,
+            node: node.to_owned(),
+            done,
+            total,
+            message,
+        });
+    }
+
+    /// Sends preview rows of `node`'s `port`.
+    pub fn preview(
+        &self,
+        node: &str,
+        port: &str,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        total_rows: u64,
+    ) {
+        self.send(Event::Preview {
+            run: self.run,
+            node: node.to_owned(),
+            port: port.to_owned(),
+            schema,
+            batches,
+            total_rows,
+        });
+    }
+
+    /// Logs a warning about `node`.
+    pub fn warn(&self, node: &str, message: String) {
+        self.send(Event::Log {
+            run: Some(self.run),
+            node: Some(node.to_owned()),
+            level: LogLevel::Warning,
+            message,
+        });
+    }
+}
+
+/// A handle on the engine thread. Dropping it shuts the engine down.
+pub struct Engine {
+    commands: Sender<Command>,
+    events: Receiver<Event>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Engine {
+    /// Starts the engine thread.
+    pub fn spawn() -> Result<Self> {
+        let (cmd_tx, cmd_rx) = bounded(COMMAND_CAPACITY);
+        let (ev_tx, ev_rx) = bounded(EVENT_CAPACITY);
+        let thread = std::thread::Builder::new()
+            .name("tributary-engine".to_owned())
+            .spawn(move || engine_main(cmd_rx, ev_tx))
+            .map_err(|e| Error::Internal(format!("cannot start the engine thread: {e}")))?;
+        Ok(Self {
+            commands: cmd_tx,
+            events: ev_rx,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues a command without blocking; gives it back when the queue is full.
+    pub fn try_send(&self, command: Command) -> std::result::Result<(), Command> {
+        self.commands.try_send(command).map_err(|e| match e {
+            TrySendError::Full(c) | TrySendError::Disconnected(c) => c,
+        })
+    }
+
+    /// Queues a command, waiting for room. For headless callers only: a GUI uses
+    /// [`Engine::try_send`].
+    pub fn send(&self, command: Command) -> Result<()> {
+        self.commands
+            .send(command)
+            .map_err(|_| Error::Internal("the engine thread has stopped".to_owned()))
+    }
+
+    /// The events the engine sends.
+    pub fn events(&self) -> &Receiver<Event> {
+        &self.events
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.commands.try_send(Command::Shutdown);
+        if let Some(t) = self.thread.take() {
+            // Drain events so the engine is never stuck sending while we wait.
+            while !t.is_finished() {
+                while self.events.try_recv().is_ok() {}
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            let _ = t.join();
+        }
+    }
+}
+
+/// Results of earlier runs, reused by [`RunTarget::Node`] when nothing upstream changed.
+#[derive(Default)]
+struct Cache {
+    entries: BTreeMap<String, CacheEntry>,
+}
+
+struct CacheEntry {
+    fingerprint: u64,
+    outputs: BTreeMap<&'static str, Value>,
+    stats: NodeStats,
+}
+
+struct ActiveRun {
+    run: RunId,
+    handle: tokio::task::JoinHandle<()>,
+    shared: Arc<RunShared>,
+}
+
+/// State shared between a run task and the engine thread (which may stop it).
+struct RunShared {
+    finished: AtomicBool,
+    summary: Mutex<Vec<NodeSummary>>,
+    running: Mutex<Option<String>>,
+}
+
+fn engine_main(commands: Receiver<Command>, events: Sender<Event>) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        )
+        .thread_name("tributary-rt")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = events.send(Event::Log {
+                run: None,
+                node: None,
+                level: LogLevel::Error,
+                message: format!("the engine cannot start its runtime: {e}"),
+            });
+            return;
+        }
+    };
+    let mut project: Option<(Arc<Project>, PathBuf)> = None;
+    let cache = Arc::new(Mutex::new(Cache::default()));
+    let mut active: Option<ActiveRun> = None;
+
+    while let Ok(command) = commands.recv() {
+        match command {
+            Command::Load {
+                project: p,
+                base_dir,
+                revision,
+            } => {
+                let problems = p.validate();
+                let _ = events.send(Event::Loaded { revision, problems });
+                // Drop cached results of nodes that no longer exist.
+                let ids: BTreeSet<String> = p.nodes.iter().map(|n| n.id.clone()).collect();
+                if let Ok(mut c) = cache.lock() {
+                    c.entries.retain(|k, _| ids.contains(k));
+                }
+                project = Some((Arc::new(*p), base_dir));
+            }
+            Command::Run { run, target } => {
+                if let Some(a) = active.take() {
+                    stop_run(a, &events);
+                }
+                let Some((p, base_dir)) = project.clone() else {
+                    let _ = events.send(Event::Log {
+                        run: Some(run),
+                        node: None,
+                        level: LogLevel::Error,
+                        message: "no project is loaded".to_owned(),
+                    });
+                    let _ = events.send(Event::RunFinished {
+                        run,
+                        status: NodeStatus::Error,
+                        summary: Vec::new(),
+                    });
+                    continue;
+                };
+                let shared = Arc::new(RunShared {
+                    finished: AtomicBool::new(false),
+                    summary: Mutex::new(Vec::new()),
+                    running: Mutex::new(None),
+                });
+                let task = run_graph(
+                    p,
+                    base_dir,
+                    run,
+                    target,
+                    events.clone(),
+                    cache.clone(),
+                    shared.clone(),
+                );
+                let handle = runtime.spawn(task);
+                active = Some(ActiveRun {
+                    run,
+                    handle,
+                    shared,
+                });
+            }
+            Command::Stop => {
+                if let Some(a) = active.take() {
+                    stop_run(a, &events);
+                }
+            }
+            Command::Shutdown => break,
+        }
+        if active.as_ref().is_some_and(|a| a.handle.is_finished()) {
+            active = None;
+        }
+    }
+    if let Some(a) = active.take() {
+        stop_run(a, &events);
+    }
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+}
+
+fn stop_run(active: ActiveRun, events: &Sender<Event>) {
+    active.handle.abort();
+    if active
+        .shared
+        .finished
+        .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        return; // It had already finished and reported.
+    }
+    let running = active.shared.running.lock().ok().and_then(|r| r.clone());
+    let mut summary = active
+        .shared
+        .summary
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default();
+    if let Some(node) = running {
+        let _ = events.send(Event::NodeFailed {
+            run: active.run,
+            node: node.clone(),
+            error: "stopped".to_owned(),
+        });
+        for s in summary.iter_mut().filter(|s| s.id == node) {
+            s.status = NodeStatus::Stopped;
+            s.error = Some("stopped".to_owned());
+        }
+    }
+    let _ = events.send(Event::RunFinished {
+        run: active.run,
+        status: NodeStatus::Stopped,
+        summary,
+    });
+}
+
+fn fingerprint(project: &Project, id: &str, upstream: &BTreeMap<String, u64>) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    if let Some(node) = project.node(id) {
+        node.kind().as_str().hash(&mut h);
+        node.config.to_value().to_string().hash(&mut h);
+    }
+    let mut inputs: Vec<(String, String, u64)> = project
+        .valid_edges()
+        .filter(|e| e.to.node == id)
+        .map(|e| {
+            (
+                e.to.port.clone(),
+                e.from.to_string(),
+                upstream.get(&e.from.node).copied().unwrap_or(0),
+            )
+        })
+        .collect();
+    inputs.sort();
+    inputs.hash(&mut h);
+    h.finish()
+}
+
+async fn run_graph(
+    project: Arc<Project>,
+    base_dir: PathBuf,
+    run: RunId,
+    target: RunTarget,
+    tx: Sender<Event>,
+    cache: Arc<Mutex<Cache>>,
+    shared: Arc<RunShared>,
+) {
+    let sink = EventSink::new(tx.clone(), run);
+    let order = match &target {
+        RunTarget::All => project.topological_order(),
+        RunTarget::Node(id) if project.node(id).is_none() => {
+            Err(Error::Invalid(format!("no node '{id}' in the project")))
+        }
+        RunTarget::Node(id) => project.ancestors_and_self(id),
+    };
+    let order = match order {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = tx.send(Event::Log {
+                run: Some(run),
+                node: None,
+                level: LogLevel::Error,
+                message: e.to_string(),
+            });
+            finish(&shared, &tx, run, NodeStatus::Error);
+            return;
+        }
+    };
+    let _ = tx.send(Event::RunStarted {
+        run,
+        nodes: order.clone(),
+    });
+    // Invalid nodes cannot run; the problems name them.
+    let problems = project.validate();
+    let mut outputs: BTreeMap<String, BTreeMap<&'static str, Value>> = BTreeMap::new();
+    let mut fingerprints: BTreeMap<String, u64> = BTreeMap::new();
+    let mut failed: BTreeSet<String> = BTreeSet::new();
+    let mut any_error = false;
+
+    for id in &order {
+        let Some(node) = project.node(id) else {
+            continue;
+        };
+        let kind = node.kind().as_str().to_owned();
+        let mut summary = NodeSummary {
+            id: id.clone(),
+            kind: kind.clone(),
+            status: NodeStatus::Running,
+            records_in: 0,
+            records_out: 0,
+            error: None,
+            cached: false,
+            stats: NodeStats::default(),
+        };
+        let upstream: Vec<&str> = project
+            .valid_edges()
+            .filter(|e| e.to.node == *id)
+            .map(|e| e.from.node.as_str())
+            .collect();
+        let node_problems: Vec<String> = problems
+            .iter()
+            .filter(|p| p.node_id() == Some(id))
+            .map(|p| p.message.clone())
+            .collect();
+        if let Some(bad) = upstream.iter().find(|u| failed.contains(**u)) {
+            let reason = format!("upstream node '{bad}' did not finish");
+            let _ = tx.send(Event::NodeSkipped {
+                run,
+                node: id.clone(),
+                reason: reason.clone(),
+            });
+            summary.status = NodeStatus::Skipped;
+            summary.error = Some(reason);
+            failed.insert(id.clone());
+            push_summary(&shared, summary);
+            continue;
+        }
+        if !node_problems.is_empty() {
+            let error = format!("node '{id}' ({kind}): {}", node_problems.join("; "));
+            let _ = tx.send(Event::NodeFailed {
+                run,
+                node: id.clone(),
+                error: error.clone(),
+            });
+            summary.status = NodeStatus::Error;
+            summary.error = Some(error);
+            failed.insert(id.clone());
+            any_error = true;
+            push_summary(&shared, summary);
+            continue;
+        }
+
+        let fp = fingerprint(&project, id, &fingerprints);
+        fingerprints.insert(id.clone(), fp);
+        let reuse = matches!(&target, RunTarget::Node(t) if t != id);
+        if reuse {
+            let hit = cache.lock().ok().and_then(|c| {
+                c.entries
+                    .get(id)
+                    .filter(|e| e.fingerprint == fp)
+                    .map(|e| (e.outputs.clone(), e.stats.clone()))
+            });
+            if let Some((outs, stats)) = hit {
+                let _ = tx.send(Event::NodeFinished {
+                    run,
+                    node: id.clone(),
+                    stats: stats.clone(),
+                    cached: true,
+                });
+                summary.status = NodeStatus::Ok;
+                summary.cached = true;
+                summary.records_in = stats.records_in;
+                summary.records_out = stats.records_out;
+                summary.stats = stats;
+                outputs.insert(id.clone(), outs);
+                push_summary(&shared, summary);
+                continue;
+            }
+        }
+
+        let mut inputs: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for e in project.valid_edges().filter(|e| e.to.node == *id) {
+            if let Some(v) = outputs
+                .get(&e.from.node)
+                .and_then(|o| o.get(e.from.port.as_str()))
+            {
+                inputs.entry(e.to.port.clone()).or_default().push(v.clone());
+            }
+        }
+        if let Ok(mut r) = shared.running.lock() {
+            *r = Some(id.clone());
+        }
+        let _ = tx.send(Event::NodeStarted {
+            run,
+            node: id.clone(),
+        });
+        let ctx = NodeContext {
+            node,
+            base_dir: &base_dir,
+            inputs,
+            events: &sink,
+        };
+        let start = Instant::now();
+        let result = run_node(&ctx).await;
+        if let Ok(mut r) = shared.running.lock() {
+            *r = None;
+        }
+        match result {
+            Ok(mut out) => {
+                out.stats.elapsed_ms = start.elapsed().as_millis() as u64;
+                let _ = tx.send(Event::NodeFinished {
+                    run,
+                    node: id.clone(),
+                    stats: out.stats.clone(),
+                    cached: false,
+                });
+                summary.status = NodeStatus::Ok;
+                summary.records_in = out.stats.records_in;
+                summary.records_out = out.stats.records_out;
+                summary.stats = out.stats.clone();
+                if let Ok(mut c) = cache.lock() {
+                    c.entries.insert(
+                        id.clone(),
+                        CacheEntry {
+                            fingerprint: fp,
+                            outputs: out.outputs.clone(),
+                            stats: out.stats,
+                        },
+                    );
+                }
+                outputs.insert(id.clone(), out.outputs);
+            }
+            Err(e) => {
+                let error = e.in_node(id, &kind).to_string();
+                let _ = tx.send(Event::NodeFailed {
+                    run,
+                    node: id.clone(),
+                    error: error.clone(),
+                });
+                summary.status = NodeStatus::Error;
+                summary.error = Some(error);
+                failed.insert(id.clone());
+                any_error = true;
+                if let Ok(mut c) = cache.lock() {
+                    c.entries.remove(id);
+                }
+            }
+        }
+        push_summary(&shared, summary);
+    }
+    finish(
+        &shared,
+        &tx,
+        run,
+        if any_error {
+            NodeStatus::Error
+        } else {
+            NodeStatus::Ok
+        },
+    );
+}
+
+fn push_summary(shared: &RunShared, summary: NodeSummary) {
+    if let Ok(mut s) = shared.summary.lock() {
+        s.push(summary);
+    }
+}
+
+fn finish(shared: &RunShared, tx: &Sender<Event>, run: RunId, status: NodeStatus) {
+    if shared
+        .finished
+        .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
+    {
+        let summary = shared.summary.lock().map(|s| s.clone()).unwrap_or_default();
+        let _ = tx.send(Event::RunFinished {
+            run,
+            status,
+            summary,
+        });
+    }
+}
+
+/// Runs a whole project headless and returns the summary: what `tributary run` does.
+/// Events other than the final one are passed to `on_event` as they arrive.
+pub fn run_project_blocking(
+    project: Project,
+    base_dir: PathBuf,
+    target: RunTarget,
+    mut on_event: impl FnMut(&Event),
+) -> Result<(NodeStatus, Vec<NodeSummary>)> {
+    let engine = Engine::spawn()?;
+    engine.send(Command::Load {
+        project: Box::new(project),
+        base_dir,
+        revision: 1,
+    })?;
+    let run = RunId {
+        seq: 1,
+        revision: 1,
+    };
+    engine.send(Command::Run { run, target })?;
+    loop {
+        match engine.events().recv() {
+            Ok(Event::RunFinished {
+                run: r,
+                status,
+                summary,
+            }) if r == run => return Ok((status, summary)),
+            Ok(ev) => on_event(&ev),
+            Err(_) => {
+                return Err(Error::Internal(
+                    "the engine stopped unexpectedly".to_owned(),
+                ));
+            }
+        }
+    }
+}

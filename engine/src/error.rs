@@ -1,0 +1,98 @@
+//! The engine's error type.
+//!
+//! Expected errors (the user's input was wrong) are separate variants from
+//! [`Error::Internal`] (our bug). Every message names what was wrong and where.
+
+use std::path::PathBuf;
+
+/// Result alias used across the engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A node's run failed; `message` is already phrased for the user.
+    #[error("node '{node}' ({kind}): {message}")]
+    Node {
+        /// The node's id.
+        node: String,
+        /// The node's kind, e.g. `query`.
+        kind: String,
+        /// What went wrong.
+        message: String,
+    },
+
+    /// The project document has problems; one per line.
+    #[error("{}", problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
+    Project {
+        /// Every problem found.
+        problems: Vec<crate::project::Problem>,
+    },
+
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+
+    /// The catalog could not be read, or an operation on it was invalid.
+    #[error("catalog: {0}")]
+    Catalog(String),
+
+    /// A bucket operation was refused or failed.
+    #[error("bucket: {0}")]
+    Bucket(String),
+
+    /// SQL was refused or failed.
+    #[error("{0}")]
+    Sql(String),
+
+    /// A configuration value was invalid.
+    #[error("{0}")]
+    Invalid(String),
+
+    /// The run was stopped by the user.
+    #[error("stopped")]
+    Cancelled,
+
+    /// A bug in Tributary.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// An I/O error about `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Wraps this error with the node it happened in, unless it already names one.
+    pub fn in_node(self, node: &str, kind: &str) -> Self {
+        match self {
+            Self::Node { .. } | Self::Cancelled => self,
+            other => Self::Node {
+                node: node.to_owned(),
+                kind: kind.to_owned(),
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+impl From<datafusion::error::DataFusionError> for Error {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        Self::Sql(crate::lake::sql::describe_datafusion_error(&e))
+    }
+}
+
+impl From<object_store::Error> for Error {
+    fn from(e: object_store::Error) -> Self {
+        Self::Bucket(e.to_string())
+    }
+}

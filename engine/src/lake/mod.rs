@@ -1,0 +1,9 @@
+//! The batch data lake: buckets, the crawler, the catalog, SQL and writers.
+
+pub mod bucket;
+pub mod catalog;
+pub mod crawler;
+pub mod provider;
+pub mod sniff;
+pub mod sql;
+pub mod writer;

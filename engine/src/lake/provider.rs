@@ -1,0 +1,409 @@
+//! The catalog as DataFusion sees it.
+//!
+//! [`LakeCatalogProvider`] exposes databases as schemas and tables as table providers, so
+//! SQL sees `db.table` and bare names in the default database. Each table is a
+//! [`LakeTable`]: a DataFusion `ListingTable` over the table's folder (partition columns
+//! from `key=value` folders, so a filter on one prunes whole partitions), with hidden and
+//! marker files skipped, an optional file filter (ETL bookmarks) and a log of the files
+//! each scan reads. Columns whose names or text forms need mapping (dates written
+//! `2012/01/01`, mixed-case names) are exposed through a view over the raw table.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::catalog::{Catalog, CatalogStore, Column, Table};
+use super::sniff::{Compression, FileFormat, JsonLayout};
+use crate::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use crate::datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
+use crate::datafusion::common::config::ConfigOptions;
+use crate::datafusion::common::tree_node::{Transformed, TreeNode};
+use crate::datafusion::common::{Column as DfColumn, DataFusionError, ScalarValue};
+use crate::datafusion::datasource::ViewTable;
+use crate::datafusion::datasource::file_format::FileFormat as DfFileFormat;
+use crate::datafusion::datasource::file_format::csv::CsvFormat;
+use crate::datafusion::datasource::file_format::file_compression_type::FileCompressionType;
+use crate::datafusion::datasource::file_format::json::JsonFormat;
+use crate::datafusion::datasource::file_format::parquet::ParquetFormat;
+use crate::datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use crate::datafusion::datasource::physical_plan::FileScanConfig;
+use crate::datafusion::datasource::source::DataSourceExec;
+use crate::datafusion::logical_expr::{
+    Expr, LogicalPlanBuilder, TableProviderFilterPushDown, TableType, cast, lit,
+};
+use crate::datafusion::physical_plan::ExecutionPlan;
+use crate::datafusion::physical_plan::empty::EmptyExec;
+use crate::error::{Error, Result};
+
+/// The name SQL uses for the catalog.
+pub const CATALOG_NAME: &str = "tributary";
+
+/// A file a scan read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScannedFile {
+    /// `db.table` it belongs to.
+    pub table: String,
+    /// Object location as DataFusion names it.
+    pub location: String,
+    /// Size in bytes.
+    pub size_bytes: u64,
+    /// Modification time.
+    pub modified: DateTime<Utc>,
+}
+
+/// Decides whether a scan reads a file: `(table, location, size, modified) -> keep`.
+pub type FileFilter = Arc<dyn Fn(&str, &str, u64, DateTime<Utc>) -> bool + Send + Sync>;
+
+/// Hooks shared by every table of one SQL session.
+#[derive(Clone, Default)]
+pub struct ScanHooks {
+    /// Files read by scans, in order.
+    pub scanned: Arc<Mutex<Vec<ScannedFile>>>,
+    /// Optional filter (ETL bookmarks skip files already processed).
+    pub filter: Option<FileFilter>,
+}
+
+impl fmt::Debug for ScanHooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScanHooks")
+            .field("has_filter", &self.filter.is_some())
+            .finish()
+    }
+}
+
+impl ScanHooks {
+    /// The files scanned so far.
+    pub fn scanned_files(&self) -> Vec<ScannedFile> {
+        self.scanned.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+}
+
+/// The catalog as a DataFusion catalog provider.
+#[derive(Debug)]
+pub struct LakeCatalogProvider {
+    schemas: BTreeMap<String, Arc<LakeSchemaProvider>>,
+}
+
+impl LakeCatalogProvider {
+    /// Builds providers for every table in `store`'s catalog. No files are read here.
+    pub fn new(store: &CatalogStore, hooks: &ScanHooks) -> Result<Self> {
+        let catalog = store.snapshot();
+        Self::from_catalog(&catalog, |loc| store.resolve_location(loc), hooks)
+    }
+
+    /// Builds providers from a catalog, resolving locations with `resolve`.
+    pub fn from_catalog(
+        catalog: &Catalog,
+        resolve: impl Fn(&str) -> String,
+        hooks: &ScanHooks,
+    ) -> Result<Self> {
+        let mut schemas = BTreeMap::new();
+        for (name, db) in &catalog.databases {
+            let mut tables = BTreeMap::new();
+            for (tname, table) in &db.tables {
+                let provider = table_provider(name, table, &resolve(&table.location), hooks)
+                    .map_err(|e| {
+                        Error::Catalog(format!("table '{name}.{tname}' cannot be read: {e}"))
+                    })?;
+                tables.insert(tname.clone(), provider);
+            }
+            schemas.insert(name.clone(), Arc::new(LakeSchemaProvider { tables }));
+        }
+        Ok(Self { schemas })
+    }
+}
+
+impl CatalogProvider for LakeCatalogProvider {
+    fn schema_names(&self) -> Vec<String> {
+        self.schemas.keys().cloned().collect()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        self.schemas
+            .get(name)
+            .map(|s| s.clone() as Arc<dyn SchemaProvider>)
+    }
+}
+
+/// One database as a DataFusion schema provider.
+#[derive(Debug)]
+pub struct LakeSchemaProvider {
+    tables: BTreeMap<String, Arc<dyn TableProvider>>,
+}
+
+#[async_trait]
+impl SchemaProvider for LakeSchemaProvider {
+    fn table_names(&self) -> Vec<String> {
+        self.tables.keys().cloned().collect()
+    }
+
+    async fn table(
+        &self,
+        name: &str,
+    ) -> std::result::Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
+        Ok(self.tables.get(name).cloned())
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.tables.contains_key(name)
+    }
+}
+
+/// Builds the table provider for one catalog table at `location`.
+pub fn table_provider(
+    database: &str,
+    table: &Table,
+    location: &str,
+    hooks: &ScanHooks,
+) -> Result<Arc<dyn TableProvider>> {
+    let qualified = format!("{database}.{}", table.name);
+    let mut location = location.to_owned();
+    if !location.ends_with('/') {
+        location.push('/');
+    }
+    let url = ListingTableUrl::parse(&location)
+        .map_err(|e| Error::Catalog(format!("location '{location}': {e}")))?;
+
+    // Text columns are read as strings and converted in a view: DataFusion's CSV reader
+    // does not apply null markers, and dates come in many written forms.
+    let text = table.format != FileFormat::Parquet;
+    let csv = table.format == FileFormat::Csv;
+    let read_as_text = |c: &Column| csv || (text && c.text_format.is_some());
+    let raw_field = |c: &Column| -> Result<Field> {
+        let dt = if read_as_text(c) {
+            DataType::Utf8
+        } else {
+            c.arrow_type()?
+        };
+        Ok(Field::new(c.file_name(), dt, true))
+    };
+    let file_fields = table
+        .columns
+        .iter()
+        .map(raw_field)
+        .collect::<Result<Vec<_>>>()?;
+    let partition_cols = table
+        .partition_keys
+        .iter()
+        .map(|c| Ok((c.file_name().to_owned(), c.arrow_type()?)))
+        .collect::<Result<Vec<_>>>()?;
+
+    let compression = match table.options.compression {
+        Compression::None => FileCompressionType::UNCOMPRESSED,
+        Compression::Gzip => FileCompressionType::GZIP,
+        Compression::Zstd => FileCompressionType::ZSTD,
+    };
+    let format: Arc<dyn DfFileFormat> = match table.format {
+        FileFormat::Csv => {
+            let dialect = table.options.csv.unwrap_or(super::sniff::CsvDialect {
+                delimiter: b',',
+                has_header: true,
+            });
+            Arc::new(
+                CsvFormat::default()
+                    .with_has_header(dialect.has_header)
+                    .with_delimiter(dialect.delimiter)
+                    .with_newlines_in_values(true)
+                    .with_file_compression_type(compression),
+            )
+        }
+        FileFormat::Json => Arc::new(
+            JsonFormat::default()
+                .with_file_compression_type(compression)
+                .with_newline_delimited(table.options.json_layout != Some(JsonLayout::Array)),
+        ),
+        FileFormat::Parquet => Arc::new(ParquetFormat::default()),
+    };
+    let options = ListingOptions::new(format)
+        .with_file_extension(table.options.file_extension.clone())
+        .with_table_partition_cols(partition_cols);
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(Arc::new(Schema::new(file_fields)));
+    let listing = ListingTable::try_new(config)?;
+    let lake = Arc::new(LakeTable {
+        qualified: qualified.clone(),
+        inner: listing,
+        hooks: hooks.clone(),
+        excluded: table.options.excluded_files.iter().cloned().collect(),
+    });
+
+    let needs_view = table
+        .columns
+        .iter()
+        .chain(&table.partition_keys)
+        .any(|c| c.source_name.is_some() || read_as_text(c));
+    if !needs_view {
+        return Ok(lake);
+    }
+    let config = ConfigOptions::default();
+    let mut exprs = Vec::new();
+    for c in &table.columns {
+        let raw = Expr::Column(DfColumn::new_unqualified(c.file_name()));
+        if !read_as_text(c) {
+            exprs.push(raw.alias(&c.name));
+            continue;
+        }
+        let dt = c.arrow_type()?;
+        // Empty text is null for every non-text type, as in Arrow's own CSV reader.
+        let mut markers = table.options.null_markers.clone();
+        if dt != DataType::Utf8 && !markers.iter().any(String::is_empty) {
+            markers.push(String::new());
+        }
+        let value = null_marked(raw, &markers)?;
+        let e = match (c.text_format.as_deref(), &dt) {
+            (Some(fmt), DataType::Date32) => {
+                crate::datafusion::functions::expr_fn::to_date(vec![value, lit(fmt.to_owned())])
+            }
+            (Some("iso8601"), DataType::Timestamp(..)) => {
+                cast(value, DataType::Timestamp(TimeUnit::Microsecond, None))
+            }
+            (Some(fmt), DataType::Timestamp(..)) => cast(
+                crate::datafusion::functions::datetime::to_timestamp_micros(&config)
+                    .call(vec![value, lit(fmt.to_owned())]),
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+            ),
+            (_, DataType::Utf8) => value,
+            (_, other) => cast(value, other.clone()),
+        };
+        exprs.push(e.alias(&c.name));
+    }
+    for c in &table.partition_keys {
+        exprs.push(Expr::Column(DfColumn::new_unqualified(c.file_name())).alias(&c.name));
+    }
+    let plan = LogicalPlanBuilder::scan(
+        format!("{qualified}__files"),
+        crate::datafusion::datasource::provider_as_source(lake),
+        None,
+    )?
+    .project(exprs)?
+    .build()?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
+}
+
+/// `raw`, with the null markers turned into nulls.
+fn null_marked(raw: Expr, markers: &[String]) -> Result<Expr> {
+    if markers.is_empty() {
+        return Ok(raw);
+    }
+    let list = markers.iter().map(|m| lit(m.clone())).collect();
+    Ok(crate::datafusion::logical_expr::when(
+        raw.clone().in_list(list, false),
+        lit(ScalarValue::Utf8(None)),
+    )
+    .otherwise(raw)?)
+}
+
+/// A catalog table's files as DataFusion scans them.
+#[derive(Debug)]
+pub struct LakeTable {
+    qualified: String,
+    inner: ListingTable,
+    hooks: ScanHooks,
+    /// Files (relative to the table folder) the crawler could not use.
+    excluded: std::collections::BTreeSet<String>,
+}
+
+#[async_trait]
+impl TableProvider for LakeTable {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> std::result::Result<Vec<TableProviderFilterPushDown>, DataFusionError> {
+        self.inner.supports_filters_pushdown(filters)
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> std::result::Result<Arc<dyn ExecutionPlan>, DataFusionError> {
+        let plan = self.inner.scan(state, projection, filters, limit).await?;
+        let plan = plan
+            .transform_up(|node| {
+                let Some(exec) = node.downcast_ref::<DataSourceExec>() else {
+                    return Ok(Transformed::no(node));
+                };
+                let Some(config) = exec.data_source().downcast_ref::<FileScanConfig>() else {
+                    return Ok(Transformed::no(node));
+                };
+                let mut config = config.clone();
+                let mut scanned = Vec::new();
+                for group in &mut config.file_groups {
+                    let files: Vec<_> = group
+                        .iter()
+                        .filter(|f| {
+                            let loc = f.object_meta.location.to_string();
+                            let rel = relative_to_table(&loc, self.inner.table_paths());
+                            !is_hidden(rel)
+                                && !self.excluded.contains(rel)
+                                && self.hooks.filter.as_ref().is_none_or(|keep| {
+                                    keep(
+                                        &self.qualified,
+                                        &loc,
+                                        f.object_meta.size,
+                                        f.object_meta.last_modified,
+                                    )
+                                })
+                        })
+                        .cloned()
+                        .collect();
+                    for f in &files {
+                        scanned.push(ScannedFile {
+                            table: self.qualified.clone(),
+                            location: f.object_meta.location.to_string(),
+                            size_bytes: f.object_meta.size,
+                            modified: f.object_meta.last_modified,
+                        });
+                    }
+                    *group = crate::datafusion::datasource::physical_plan::FileGroup::new(files);
+                }
+                config.file_groups.retain(|g| !g.is_empty());
+                if let Ok(mut log) = self.hooks.scanned.lock() {
+                    log.extend(scanned);
+                }
+                if config.file_groups.is_empty() {
+                    return Ok(Transformed::yes(
+                        Arc::new(EmptyExec::new(node.schema())) as Arc<dyn ExecutionPlan>
+                    ));
+                }
+                Ok(Transformed::yes(
+                    DataSourceExec::from_data_source(config) as Arc<dyn ExecutionPlan>
+                ))
+            })?
+            .data;
+        Ok(plan)
+    }
+}
+
+/// A file's location relative to the table folder.
+fn relative_to_table<'a>(location: &'a str, table_paths: &[ListingTableUrl]) -> &'a str {
+    table_paths
+        .iter()
+        .find_map(|t| location.strip_prefix(t.prefix().as_ref()))
+        .map(|r| r.trim_start_matches('/'))
+        .unwrap_or(location)
+}
+
+/// True when a file lies under a `_`- or `.`-prefixed name below the table's folder
+/// (`_SUCCESS`, `.crc`, staging folders).
+fn is_hidden(relative: &str) -> bool {
+    relative
+        .split('/')
+        .any(|seg| seg.starts_with('_') || seg.starts_with('.'))
+}

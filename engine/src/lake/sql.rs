@@ -1,0 +1,293 @@
+//! SQL sessions over the catalog: read-only checks, execution with Athena-like stats,
+//! and printing results as tables, CSV or JSON.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::catalog::{CatalogStore, DEFAULT_DATABASE};
+use super::provider::{CATALOG_NAME, LakeCatalogProvider, ScanHooks};
+use crate::arrow::array::RecordBatch;
+use crate::arrow::datatypes::SchemaRef;
+use crate::datafusion::error::DataFusionError;
+use crate::datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
+use crate::datafusion::physical_plan::{ExecutionPlan, collect};
+use crate::datafusion::sql::parser::{DFParser, Statement as DfStatement};
+use crate::datafusion::sql::sqlparser::ast::Statement;
+use crate::error::{Error, Result};
+
+/// A SQL session that sees the catalog as `tributary.<db>.<table>`, with `default` as
+/// the schema bare names resolve in.
+pub fn session(store: Option<&CatalogStore>, hooks: &ScanHooks) -> Result<SessionContext> {
+    let config = SessionConfig::new()
+        .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_DATABASE)
+        .with_information_schema(true)
+        .with_create_default_catalog_and_schema(false);
+    let ctx = SessionContext::new_with_config(config);
+    if let Some(store) = store {
+        let provider = LakeCatalogProvider::new(store, hooks)?;
+        ctx.register_catalog(CATALOG_NAME, Arc::new(provider));
+    } else {
+        let empty = crate::datafusion::catalog::MemoryCatalogProvider::new();
+        ctx.register_catalog(CATALOG_NAME, Arc::new(empty));
+    }
+    Ok(ctx)
+}
+
+/// What a read-only statement may be.
+pub fn check_read_only(sql: &str) -> Result<()> {
+    let statements =
+        DFParser::parse_sql(sql).map_err(|e| Error::Sql(describe_datafusion_error(&e)))?;
+    if statements.is_empty() {
+        return Err(Error::Sql("the SQL is empty".to_owned()));
+    }
+    if statements.len() > 1 {
+        return Err(Error::Sql(format!(
+            "one statement expected, found {}",
+            statements.len()
+        )));
+    }
+    let allowed = match &statements[0] {
+        DfStatement::Statement(s) => {
+            matches!(
+                **s,
+                Statement::Query(_)
+                    | Statement::ShowTables { .. }
+                    | Statement::ShowColumns { .. }
+                    | Statement::ExplainTable { .. }
+            ) || matches!(&**s, Statement::Explain { statement, .. } if matches!(**statement, Statement::Query(_)))
+        }
+        DfStatement::Explain(e) => matches!(
+            &*e.statement,
+            DfStatement::Statement(s) if matches!(**s, Statement::Query(_))
+        ),
+        _ => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Error::Sql(format!(
+            "only read-only SQL (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN) is allowed here; found {}. Write tables with an ETL node",
+            statement_keyword(&statements[0].to_string())
+        )))
+    }
+}
+
+/// The leading keywords of a statement, e.g. `DROP TABLE`.
+fn statement_keyword(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().take(3).collect();
+    let n = match words.first().map(|w| w.to_ascii_uppercase()) {
+        Some(w) if ["DROP", "CREATE", "ALTER", "TRUNCATE"].contains(&w.as_str()) => {
+            if words
+                .get(1)
+                .is_some_and(|w| w.eq_ignore_ascii_case("EXTERNAL") || w.eq_ignore_ascii_case("OR"))
+            {
+                3
+            } else {
+                2
+            }
+        }
+        Some(w) if w == "INSERT" => 2,
+        _ => 1,
+    };
+    words[..n.min(words.len())]
+        .iter()
+        .map(|w| w.to_ascii_uppercase())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// SQL options that refuse DDL, DML and session statements.
+pub fn read_only_options() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
+/// A query's rows and Athena-like statistics.
+#[derive(Clone, Debug)]
+pub struct QueryResult {
+    /// Result schema.
+    pub schema: SchemaRef,
+    /// Result rows.
+    pub batches: Vec<RecordBatch>,
+    /// Statistics.
+    pub stats: QueryStats,
+}
+
+/// Rows, bytes scanned and elapsed time, as Athena reports them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct QueryStats {
+    /// Rows returned.
+    pub rows: u64,
+    /// Bytes read from storage.
+    pub bytes_scanned: u64,
+    /// Files read.
+    pub files_scanned: u64,
+    /// Wall time from planning to the last row.
+    pub elapsed_ms: u64,
+}
+
+/// Plans a read-only query.
+pub async fn plan_read_only(ctx: &SessionContext, sql: &str) -> Result<Arc<dyn ExecutionPlan>> {
+    check_read_only(sql)?;
+    let df = ctx.sql_with_options(sql, read_only_options()).await?;
+    Ok(df.create_physical_plan().await?)
+}
+
+/// Runs a read-only query to completion.
+pub async fn run_query(ctx: &SessionContext, sql: &str, hooks: &ScanHooks) -> Result<QueryResult> {
+    let start = Instant::now();
+    let plan = plan_read_only(ctx, sql).await?;
+    let schema = plan.schema();
+    let batches = collect(plan.clone(), ctx.task_ctx()).await?;
+    let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+    let (bytes_scanned, files_scanned) = scan_totals(&plan, hooks);
+    Ok(QueryResult {
+        schema,
+        batches,
+        stats: QueryStats {
+            rows,
+            bytes_scanned,
+            files_scanned,
+            elapsed_ms: start.elapsed().as_millis() as u64,
+        },
+    })
+}
+
+/// Bytes and files a finished plan read: Parquet's own `bytes_scanned` metric where the
+/// reader reports it (it reads only the columns and row groups needed), else whole files.
+pub fn scan_totals(plan: &Arc<dyn ExecutionPlan>, hooks: &ScanHooks) -> (u64, u64) {
+    let files = hooks.scanned_files();
+    let whole: u64 = files.iter().map(|f| f.size_bytes).sum();
+    let mut parquet_bytes = 0u64;
+    let mut saw_parquet = false;
+    let mut stack = vec![plan.clone()];
+    while let Some(p) = stack.pop() {
+        if let Some(m) = p.metrics() {
+            if let Some(v) = m.sum_by_name("bytes_scanned") {
+                saw_parquet = true;
+                parquet_bytes += v.as_usize() as u64;
+            }
+        }
+        stack.extend(p.children().into_iter().cloned());
+    }
+    let text_bytes: u64 = files
+        .iter()
+        .filter(|f| !f.location.to_ascii_lowercase().ends_with(".parquet"))
+        .map(|f| f.size_bytes)
+        .sum();
+    let bytes = if saw_parquet {
+        parquet_bytes + text_bytes
+    } else {
+        whole
+    };
+    (bytes, files.len() as u64)
+}
+
+/// How results are printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// A boxed text table.
+    #[default]
+    Table,
+    /// CSV with a header row.
+    Csv,
+    /// A JSON array of objects.
+    Json,
+}
+
+/// Prints batches in the given format.
+pub fn format_batches(
+    batches: &[RecordBatch],
+    schema: &SchemaRef,
+    format: OutputFormat,
+) -> Result<String> {
+    match format {
+        OutputFormat::Table => {
+            if batches.iter().all(|b| b.num_rows() == 0) {
+                let empty = RecordBatch::new_empty(schema.clone());
+                return Ok(crate::arrow::util::pretty::pretty_format_batches(&[empty])
+                    .map_err(|e| Error::Internal(e.to_string()))?
+                    .to_string());
+            }
+            Ok(crate::arrow::util::pretty::pretty_format_batches(batches)
+                .map_err(|e| Error::Internal(e.to_string()))?
+                .to_string())
+        }
+        OutputFormat::Csv => {
+            let mut buf = Vec::new();
+            {
+                let mut w = crate::arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .build(&mut buf);
+                if batches.is_empty() {
+                    w.write(&RecordBatch::new_empty(schema.clone()))
+                        .map_err(|e| Error::Internal(e.to_string()))?;
+                }
+                for b in batches {
+                    w.write(b)
+                        .map_err(|e| Error::Sql(format!("writing CSV: {e}")))?;
+                }
+            }
+            Ok(String::from_utf8_lossy(&buf).into_owned())
+        }
+        OutputFormat::Json => {
+            let mut buf = Vec::new();
+            {
+                let mut w = crate::arrow::json::ArrayWriter::new(&mut buf);
+                for b in batches {
+                    w.write(b)
+                        .map_err(|e| Error::Sql(format!("writing JSON: {e}")))?;
+                }
+                w.finish()
+                    .map_err(|e| Error::Sql(format!("writing JSON: {e}")))?;
+            }
+            let mut s = String::from_utf8_lossy(&buf).into_owned();
+            if s.is_empty() {
+                s.push_str("[]");
+            }
+            s.push('\n');
+            Ok(s)
+        }
+    }
+}
+
+/// Phrases a DataFusion error for a user: the root cause, without internal prefixes.
+pub fn describe_datafusion_error(e: &DataFusionError) -> String {
+    let root = e.find_root();
+    let text = match root {
+        DataFusionError::SQL(inner, _) => {
+            use crate::datafusion::sql::sqlparser::parser::ParserError;
+            match inner.as_ref() {
+                ParserError::ParserError(m) | ParserError::TokenizerError(m) => {
+                    format!("SQL syntax error: {m}")
+                }
+                ParserError::RecursionLimitExceeded => {
+                    "SQL syntax error: the statement is nested too deeply".to_owned()
+                }
+            }
+        }
+        DataFusionError::Plan(m) => m.clone(),
+        DataFusionError::Execution(m) => m.clone(),
+        DataFusionError::ArrowError(inner, _) => inner.to_string(),
+        DataFusionError::ObjectStore(inner) => inner.to_string(),
+        DataFusionError::IoError(inner) => inner.to_string(),
+        DataFusionError::External(inner) => inner.to_string(),
+        DataFusionError::SchemaError(inner, _) => inner.to_string(),
+        DataFusionError::NotImplemented(m) => format!("not supported: {m}"),
+        other => other.to_string(),
+    };
+    let text = text
+        .trim_start_matches("Error during planning: ")
+        .trim_start_matches("Execution error: ")
+        .trim_start_matches("External error: ")
+        .to_owned();
+    // A CSV parse error names the file only in DataFusion's context chain; keep it.
+    match e {
+        DataFusionError::Context(ctx, _) => format!("{ctx}: {text}"),
+        _ => text,
+    }
+}

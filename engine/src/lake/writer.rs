@@ -1,0 +1,559 @@
+//! ETL writes: SQL over the catalog, written to a bucket prefix as a table.
+//!
+//! Output is written to a hidden staging folder in the bucket first. Only when every
+//! file is written is it moved into place (overwrite swaps the whole folder; append
+//! moves the new files in), and only then is the catalog updated, so a failed job
+//! leaves no partial output visible. Job bookmarks record the source files a job has
+//! processed, so an incremental run reads only files that are new since the last
+//! successful run.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::bucket::Bucket;
+use super::catalog::{
+    Bookmark, BookmarkedFile, CatalogStore, Column, FormatOptions, Partition, Table, TableStats,
+};
+use super::provider::{FileFilter, ScanHooks};
+use super::sniff::{Compression, CsvDialect, FileFormat, JsonLayout, normalize_name};
+use crate::arrow::array::{Array, UInt64Array};
+use crate::arrow::datatypes::{DataType, TimeUnit};
+use crate::datafusion::common::config::{CsvOptions, JsonOptions, TableParquetOptions};
+use crate::datafusion::common::parsers::CompressionTypeVariant;
+use crate::datafusion::dataframe::DataFrameWriteOptions;
+use crate::error::{Error, Result};
+
+/// File format of ETL output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputFormat {
+    /// Apache Parquet.
+    #[default]
+    Parquet,
+    /// CSV with a header row.
+    Csv,
+    /// JSON lines.
+    Json,
+}
+
+/// Compression of ETL output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputCompression {
+    /// Parquet's default: snappy pages.
+    #[default]
+    Snappy,
+    /// Zstandard (pages in Parquet, whole files for CSV/JSON).
+    Zstd,
+    /// gzip whole files (CSV/JSON).
+    Gzip,
+    /// No compression.
+    None,
+}
+
+/// Overwrite or append.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteMode {
+    /// Replace the table's data.
+    #[default]
+    Overwrite,
+    /// Add new files next to the existing ones.
+    Append,
+}
+
+/// What an ETL job does.
+#[derive(Clone, Debug)]
+pub struct EtlSpec {
+    /// A single SELECT over catalog tables.
+    pub sql: String,
+    /// Database of the output table.
+    pub database: String,
+    /// Name of the output table.
+    pub table: String,
+    /// Key prefix in the bucket the table is written under.
+    pub output_prefix: String,
+    /// File format.
+    pub format: OutputFormat,
+    /// Compression.
+    pub compression: OutputCompression,
+    /// Hive partition columns, outermost first.
+    pub partition_by: Vec<String>,
+    /// Overwrite or append.
+    pub mode: WriteMode,
+    /// Job id for bookmarks; `None` processes all files every run.
+    pub bookmark: Option<String>,
+    /// Who is writing, for table versions (`etl:<node>`).
+    pub by: String,
+}
+
+/// What an ETL run did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct EtlReport {
+    /// `db.table` written.
+    pub table: String,
+    /// Rows written.
+    pub rows_written: u64,
+    /// Files written.
+    pub files_written: u64,
+    /// Bytes written.
+    pub bytes_written: u64,
+    /// Source files read.
+    pub files_read: u64,
+    /// Source bytes read.
+    pub bytes_read: u64,
+    /// Source files skipped because a bookmark had them.
+    pub files_skipped_by_bookmark: u64,
+    /// Partitions of the output table.
+    pub partitions: usize,
+    /// Output table version after the run.
+    pub version: u32,
+    /// Schema change, if any.
+    pub change: Option<String>,
+}
+
+/// Removes the staging folder unless the output was committed.
+struct Staging {
+    path: PathBuf,
+    committed: bool,
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Runs an ETL job end to end.
+pub async fn run_etl(store: &CatalogStore, bucket: &Bucket, spec: &EtlSpec) -> Result<EtlReport> {
+    let table_name = normalize_name(&spec.table);
+    if table_name != spec.table {
+        return Err(Error::Invalid(format!(
+            "table name '{}' must be lowercase letters, digits and '_' (e.g. '{table_name}')",
+            spec.table
+        )));
+    }
+    let output_key = bucket.key_under_prefix(&spec.output_prefix)?;
+    if output_key.is_empty() {
+        return Err(Error::Invalid(
+            "output_prefix must name a folder inside the bucket".to_owned(),
+        ));
+    }
+
+    // Bookmarks: skip source files the last successful run already processed.
+    let bookmark = spec
+        .bookmark
+        .as_ref()
+        .and_then(|job| store.lock().bookmarks.get(job).cloned())
+        .unwrap_or_default();
+    let skipped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let filter: Option<FileFilter> = spec.bookmark.as_ref().map(|_| {
+        let seen = bookmark.tables.clone();
+        let skipped = skipped.clone();
+        Arc::new(
+            move |table: &str, loc: &str, size: u64, modified: chrono::DateTime<chrono::Utc>| {
+                let done = seen
+                    .get(table)
+                    .and_then(|files| files.get(loc))
+                    .is_some_and(|f| f.size_bytes == size && f.modified == modified);
+                if done {
+                    skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                !done
+            },
+        ) as FileFilter
+    });
+    let hooks = ScanHooks {
+        filter,
+        ..Default::default()
+    };
+    let ctx = super::sql::session(Some(store), &hooks)?;
+    super::sql::check_read_only(&spec.sql)?;
+    let df = ctx
+        .sql_with_options(&spec.sql, super::sql::read_only_options())
+        .await?;
+    let out_schema = df.schema().as_arrow().clone();
+    for p in &spec.partition_by {
+        if out_schema.field_with_name(p).is_err() {
+            return Err(Error::Invalid(format!(
+                "partition column '{p}' is not in the query's result (columns: {})",
+                out_schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    if spec.partition_by.len() == out_schema.fields().len() {
+        return Err(Error::Invalid(
+            "every column is a partition column; at least one data column is needed".to_owned(),
+        ));
+    }
+
+    let run_id = format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%3f"),
+        std::process::id()
+    );
+    let staging_key = format!(".tributary/staging/{}-{run_id}", normalize_name(&spec.by));
+    let staging_dir = bucket.local_path(&staging_key)?;
+    std::fs::create_dir_all(&staging_dir).map_err(|e| Error::io(&staging_dir, e))?;
+    let mut staging = Staging {
+        path: staging_dir.clone(),
+        committed: false,
+    };
+    let staging_url = format!("{}/", staging_dir.to_string_lossy());
+    let options = DataFrameWriteOptions::new()
+        .with_single_file_output(false)
+        .with_partition_by(spec.partition_by.clone());
+    let written = match spec.format {
+        OutputFormat::Parquet => {
+            let mut opts = TableParquetOptions::default();
+            opts.global.compression = Some(
+                match spec.compression {
+                    OutputCompression::Snappy => "snappy",
+                    OutputCompression::Zstd => "zstd(3)",
+                    OutputCompression::Gzip => "gzip(6)",
+                    OutputCompression::None => "uncompressed",
+                }
+                .to_owned(),
+            );
+            df.write_parquet(&staging_url, options, Some(opts)).await?
+        }
+        OutputFormat::Csv => {
+            let opts = CsvOptions::default()
+                .with_has_header(true)
+                .with_compression(text_compression(spec.compression)?);
+            df.write_csv(&staging_url, options, Some(opts)).await?
+        }
+        OutputFormat::Json => {
+            let opts = JsonOptions {
+                compression: text_compression(spec.compression)?,
+                ..Default::default()
+            };
+            df.write_json(&staging_url, options, Some(opts)).await?
+        }
+    };
+    let rows_written: u64 = written
+        .iter()
+        .filter_map(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<UInt64Array>()
+                .map(|a| (0..a.len()).map(|i| a.value(i)).sum::<u64>())
+        })
+        .sum();
+
+    // Commit: move the staged files into place.
+    let target_dir = bucket.local_path(&output_key)?;
+    let staged = list_files(&staging_dir)?;
+    match spec.mode {
+        WriteMode::Overwrite => {
+            if target_dir.exists() {
+                let trash = bucket.local_path(&format!(".tributary/trash/{run_id}"))?;
+                if let Some(parent) = trash.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                }
+                std::fs::rename(&target_dir, &trash).map_err(|e| Error::io(&target_dir, e))?;
+                if let Err(e) = std::fs::rename(&staging_dir, &target_dir) {
+                    // Put the old data back so nothing is lost.
+                    let _ = std::fs::rename(&trash, &target_dir);
+                    return Err(Error::io(&target_dir, e));
+                }
+                let _ = std::fs::remove_dir_all(&trash);
+            } else {
+                if let Some(parent) = target_dir.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                }
+                std::fs::rename(&staging_dir, &target_dir)
+                    .map_err(|e| Error::io(&target_dir, e))?;
+            }
+            staging.committed = true;
+        }
+        WriteMode::Append => {
+            for (rel, _) in &staged {
+                let from = staging_dir.join(rel);
+                let mut to = target_dir.join(rel);
+                if let Some(parent) = to.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                }
+                let mut n = 1;
+                while to.exists() {
+                    to = unique_name(&target_dir.join(rel), n);
+                    n += 1;
+                }
+                std::fs::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
+            }
+        }
+    }
+    drop(staging);
+
+    // Register the output table and move the bookmark forward, in one catalog write.
+    let files_now = list_files(&target_dir)?;
+    let (format, options) = table_format(spec);
+    let (columns, partition_keys) = output_columns(&out_schema, &spec.partition_by, format);
+    let mut partitions: BTreeMap<Vec<String>, Partition> = BTreeMap::new();
+    let mut stats = TableStats::default();
+    for (rel, size) in &files_now {
+        if rel
+            .split('/')
+            .any(|s| s.starts_with('_') || s.starts_with('.'))
+        {
+            continue;
+        }
+        stats.files += 1;
+        stats.size_bytes += size;
+        if !spec.partition_by.is_empty() {
+            let dirs: Vec<&str> = rel.split('/').collect();
+            let dirs = &dirs[..dirs.len() - 1];
+            let values: Vec<String> = dirs
+                .iter()
+                .filter_map(|d| d.split_once('=').map(|(_, v)| v.to_owned()))
+                .collect();
+            let p = partitions
+                .entry(values.clone())
+                .or_insert_with(|| Partition {
+                    values,
+                    location: format!("{}/{}/", target_dir.to_string_lossy(), dirs.join("/")),
+                    files: 0,
+                    size_bytes: 0,
+                });
+            p.files += 1;
+            p.size_bytes += size;
+        }
+    }
+    let scanned = hooks.scanned_files();
+    let files_read = scanned.len() as u64;
+    let bytes_read = scanned.iter().map(|f| f.size_bytes).sum();
+    let location = store.location_for(&format!("{}/", target_dir.to_string_lossy()));
+    let partitions: Vec<Partition> = partitions
+        .into_values()
+        .map(|mut p| {
+            p.location = store.location_for(&p.location);
+            p
+        })
+        .collect();
+    let partition_count = partitions.len();
+    let (version, change) = store.update(|catalog| {
+        let db = catalog.ensure_database(&spec.database);
+        let result = match db.tables.get_mut(&table_name) {
+            Some(t) => {
+                let change = t.set_schema(columns.clone(), partition_keys.clone(), &spec.by);
+                t.location = location.clone();
+                t.format = format;
+                t.options = options.clone();
+                t.partitions = partitions.clone();
+                t.stats = stats.clone();
+                t.updated_at = chrono::Utc::now();
+                (t.version, change)
+            }
+            None => {
+                let mut t = Table::new(
+                    table_name.clone(),
+                    location.clone(),
+                    format,
+                    options.clone(),
+                    columns.clone(),
+                    partition_keys.clone(),
+                    &spec.by,
+                );
+                t.partitions = partitions.clone();
+                t.stats = stats.clone();
+                db.tables.insert(table_name.clone(), t);
+                (1, Some("created".to_owned()))
+            }
+        };
+        if let Some(job) = &spec.bookmark {
+            let mark = catalog
+                .bookmarks
+                .entry(job.clone())
+                .or_insert_with(Bookmark::default);
+            mark.updated_at = Some(chrono::Utc::now());
+            for f in &scanned {
+                mark.tables.entry(f.table.clone()).or_default().insert(
+                    f.location.clone(),
+                    BookmarkedFile {
+                        size_bytes: f.size_bytes,
+                        modified: f.modified,
+                    },
+                );
+            }
+        }
+        Ok(result)
+    })?;
+
+    Ok(EtlReport {
+        table: format!("{}.{table_name}", spec.database),
+        rows_written,
+        files_written: staged.len() as u64,
+        bytes_written: staged.iter().map(|(_, s)| s).sum(),
+        files_read,
+        bytes_read,
+        files_skipped_by_bookmark: skipped.load(std::sync::atomic::Ordering::Relaxed),
+        partitions: partition_count,
+        version,
+        change,
+    })
+}
+
+fn text_compression(c: OutputCompression) -> Result<CompressionTypeVariant> {
+    Ok(match c {
+        OutputCompression::None => CompressionTypeVariant::UNCOMPRESSED,
+        OutputCompression::Gzip => CompressionTypeVariant::GZIP,
+        OutputCompression::Zstd => CompressionTypeVariant::ZSTD,
+        OutputCompression::Snappy => {
+            return Err(Error::Invalid(
+                "snappy applies to Parquet only; use gzip, zstd or none for CSV and JSON"
+                    .to_owned(),
+            ));
+        }
+    })
+}
+
+fn table_format(spec: &EtlSpec) -> (FileFormat, FormatOptions) {
+    let compression = match (spec.format, spec.compression) {
+        (OutputFormat::Parquet, _) | (_, OutputCompression::None | OutputCompression::Snappy) => {
+            Compression::None
+        }
+        (_, OutputCompression::Gzip) => Compression::Gzip,
+        (_, OutputCompression::Zstd) => Compression::Zstd,
+    };
+    match spec.format {
+        OutputFormat::Parquet => (
+            FileFormat::Parquet,
+            FormatOptions {
+                file_extension: ".parquet".to_owned(),
+                ..Default::default()
+            },
+        ),
+        OutputFormat::Csv => (
+            FileFormat::Csv,
+            FormatOptions {
+                compression,
+                file_extension: format!(".csv{}", compression.extension()),
+                csv: Some(CsvDialect {
+                    delimiter: b',',
+                    has_header: true,
+                }),
+                null_markers: vec![String::new()],
+                ..Default::default()
+            },
+        ),
+        OutputFormat::Json => (
+            FileFormat::Json,
+            FormatOptions {
+                compression,
+                file_extension: format!(".json{}", compression.extension()),
+                json_layout: Some(JsonLayout::Lines),
+                ..Default::default()
+            },
+        ),
+    }
+}
+
+/// Catalog columns for a written table. Text formats record how dates and timestamps
+/// are written so they read back typed.
+fn output_columns(
+    schema: &crate::arrow::datatypes::Schema,
+    partition_by: &[String],
+    format: FileFormat,
+) -> (Vec<Column>, Vec<Column>) {
+    let text = format != FileFormat::Parquet;
+    let columns = schema
+        .fields()
+        .iter()
+        .filter(|f| !partition_by.contains(f.name()))
+        .map(|f| {
+            let (dt, text_format) = match f.data_type() {
+                DataType::Date32 | DataType::Date64 if text => {
+                    (DataType::Date32, Some("%Y-%m-%d".to_owned()))
+                }
+                DataType::Timestamp(_, _) if text => (
+                    DataType::Timestamp(TimeUnit::Microsecond, None),
+                    Some("iso8601".to_owned()),
+                ),
+                DataType::Utf8View | DataType::LargeUtf8 if text => (DataType::Utf8, None),
+                other => (other.clone(), None),
+            };
+            Column {
+                name: f.name().clone(),
+                data_type: dt.to_string(),
+                source_name: None,
+                text_format,
+            }
+        })
+        .collect();
+    let keys = partition_by
+        .iter()
+        .filter_map(|p| schema.field_with_name(p).ok())
+        .map(|f| {
+            let dt = match f.data_type() {
+                d @ (DataType::Int8
+                | DataType::Int16
+                | DataType::Int32
+                | DataType::Int64
+                | DataType::UInt8
+                | DataType::UInt16
+                | DataType::UInt32
+                | DataType::UInt64
+                | DataType::Date32
+                | DataType::Boolean) => d.clone(),
+                _ => DataType::Utf8,
+            };
+            Column {
+                name: f.name().clone(),
+                data_type: dt.to_string(),
+                source_name: None,
+                text_format: None,
+            }
+        })
+        .collect();
+    (columns, keys)
+}
+
+/// Every file under `dir`, as (`/`-separated relative path, size), sorted.
+fn list_files(dir: &Path) -> Result<Vec<(String, u64)>> {
+    let mut out = Vec::new();
+    if !dir.exists() {
+        return Ok(out);
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))? {
+            let entry = entry.map_err(|e| Error::io(&d, e))?;
+            let path = entry.path();
+            let ft = entry.file_type().map_err(|e| Error::io(&path, e))?;
+            if ft.is_dir() {
+                stack.push(path);
+            } else {
+                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                let rel = path
+                    .strip_prefix(dir)
+                    .map(|r| r.to_string_lossy().replace('\\', "/"))
+                    .unwrap_or_default();
+                out.push((rel, size));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn unique_name(path: &Path, n: usize) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (stem, ext) = match name.find('.') {
+        Some(i) => (&name[..i], &name[i..]),
+        None => (name.as_str(), ""),
+    };
+    path.with_file_name(format!("{stem}-{n}{ext}"))
+}

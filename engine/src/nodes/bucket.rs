@@ -1,0 +1,111 @@
+//! Bucket node: an S3-like bucket (a local folder), narrowed by a prefix and a glob.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ConfigRules, NodeContext, NodeOutput, NodeStats, Value};
+use crate::arrow::array::{RecordBatch, StringArray, TimestampMillisecondArray, UInt64Array};
+use crate::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use crate::error::Result;
+use crate::lake::bucket::{Bucket, normalize_key};
+
+/// Bucket settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketConfig {
+    /// The bucket's folder, relative to the project file or absolute.
+    pub path: String,
+    /// Only keys under this prefix.
+    #[serde(default)]
+    pub prefix: String,
+    /// Only keys (relative to the prefix) matching this glob, e.g. `**/*.csv`.
+    #[serde(default)]
+    pub glob: String,
+}
+
+impl ConfigRules for BucketConfig {
+    fn validate(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.path.trim().is_empty() {
+            out.push("path: the bucket's folder is required".to_owned());
+        }
+        if self.path.starts_with("s3://") {
+            out.push("path: s3:// buckets are not supported yet; use a local folder".to_owned());
+        }
+        if let Err(e) = normalize_key(&self.prefix) {
+            out.push(format!("prefix: {e}"));
+        }
+        if !self.glob.is_empty() {
+            if let Err(e) = globset::Glob::new(&self.glob) {
+                out.push(format!("glob: {e}"));
+            }
+        }
+        out
+    }
+}
+
+/// Opens the bucket, lists it, previews the listing and outputs the bucket.
+pub async fn run(config: &BucketConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+    let bucket = Arc::new(Bucket::open_local(
+        &ctx.resolve(&config.path),
+        &config.prefix,
+        &config.glob,
+    )?);
+    let listing = bucket.list("").await?;
+    let bytes: u64 = listing.objects.iter().map(|o| o.size_bytes).sum();
+    for r in &listing.refused {
+        ctx.events
+            .warn(&ctx.node.id, format!("refused '{}': {}", r.key, r.reason));
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("key", DataType::Utf8, false),
+        Field::new("size_bytes", DataType::UInt64, false),
+        Field::new(
+            "modified",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
+    ]));
+    let shown = &listing.objects[..listing.objects.len().min(10_000)];
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                shown.iter().map(|o| o.key.as_str()),
+            )),
+            Arc::new(UInt64Array::from_iter_values(
+                shown.iter().map(|o| o.size_bytes),
+            )),
+            Arc::new(
+                TimestampMillisecondArray::from_iter_values(
+                    shown.iter().map(|o| o.modified.timestamp_millis()),
+                )
+                .with_timezone("UTC"),
+            ),
+        ],
+    )
+    .map_err(|e| crate::error::Error::Internal(e.to_string()))?;
+    ctx.events.preview(
+        &ctx.node.id,
+        "objects",
+        schema,
+        vec![batch],
+        listing.objects.len() as u64,
+    );
+    let mut out = NodeOutput {
+        stats: NodeStats {
+            records_out: listing.objects.len() as u64,
+            bytes_in: bytes,
+            detail: serde_json::json!({
+                "objects": listing.objects.len(),
+                "size_bytes": bytes,
+                "refused": listing.refused,
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    out.outputs.insert("objects", Value::Bucket(bucket));
+    Ok(out)
+}

@@ -1,0 +1,597 @@
+//! The project document: format version, nodes and edges.
+//!
+//! A project is a JSON file. Nodes have a stable string id, a kind, a display name, a
+//! canvas position and a typed config; edges go from a node's output port to a node's
+//! input port. Files are pretty-printed with a stable key order and written atomically.
+//! Loading reports every problem at once, one line each, naming the node or edge.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::nodes::{NodeConfig, NodeKind, PortDirection};
+
+/// The newest project format this build reads and the one it writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A whole project: what the canvas shows and what the engine runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Project {
+    /// Format version of the file; newer than [`FORMAT_VERSION`] is refused.
+    pub format_version: u32,
+    /// Free-form display name.
+    #[serde(default)]
+    pub name: String,
+    /// The nodes, in the order they were created.
+    pub nodes: Vec<Node>,
+    /// The edges, in the order they were created.
+    #[serde(default)]
+    pub edges: Vec<Edge>,
+}
+
+impl Default for Project {
+    fn default() -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            name: String::new(),
+            nodes: Vec::new(),
+            edges: Vec::new(),
+        }
+    }
+}
+
+/// A position on the canvas, in canvas units.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Position {
+    /// Horizontal position.
+    pub x: f32,
+    /// Vertical position.
+    pub y: f32,
+}
+
+/// One node of the graph.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawNode", into = "RawNode")]
+pub struct Node {
+    /// Stable id, unique in the project; edges and events refer to it.
+    pub id: String,
+    /// Display name shown on the canvas.
+    pub name: String,
+    /// Where the node sits on the canvas.
+    pub position: Position,
+    /// The typed configuration; its variant is the node's kind.
+    pub config: NodeConfig,
+}
+
+impl Node {
+    /// The node's kind.
+    pub fn kind(&self) -> NodeKind {
+        self.config.kind()
+    }
+}
+
+/// The on-disk shape of a node: `kind` and `config` are separate keys.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    id: String,
+    kind: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    position: Position,
+    #[serde(default = "empty_object")]
+    config: Value,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Default::default())
+}
+
+impl From<Node> for RawNode {
+    fn from(node: Node) -> Self {
+        Self {
+            id: node.id,
+            kind: node.config.kind().as_str().to_owned(),
+            name: node.name,
+            position: node.position,
+            config: node.config.to_value(),
+        }
+    }
+}
+
+impl TryFrom<RawNode> for Node {
+    type Error = String;
+
+    fn try_from(raw: RawNode) -> std::result::Result<Self, String> {
+        let kind: NodeKind = raw.kind.parse()?;
+        let config = NodeConfig::from_value(kind, raw.config).map_err(|e| e.join("; "))?;
+        Ok(Self {
+            id: raw.id,
+            name: raw.name,
+            position: raw.position,
+            config,
+        })
+    }
+}
+
+/// One end of an edge: a node and one of its ports.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortRef {
+    /// The node's id.
+    pub node: String,
+    /// The port's name, e.g. `objects`.
+    pub port: String,
+}
+
+impl fmt::Display for PortRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.node, self.port)
+    }
+}
+
+/// A wire from an output port to an input port.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Edge {
+    /// The output port the data leaves.
+    pub from: PortRef,
+    /// The input port the data enters.
+    pub to: PortRef,
+}
+
+impl fmt::Display for Edge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} -> {}", self.from, self.to)
+    }
+}
+
+/// What a problem is about.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum ProblemSubject {
+    /// The document as a whole.
+    Project,
+    /// A node, by id.
+    Node(String),
+    /// An edge, by its index in the file and a description.
+    Edge(usize, String),
+}
+
+/// One problem found while loading or validating a project.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// What the problem is about.
+    pub subject: ProblemSubject,
+    /// What is wrong, phrased for the user.
+    pub message: String,
+}
+
+impl Problem {
+    fn project(message: impl Into<String>) -> Self {
+        Self {
+            subject: ProblemSubject::Project,
+            message: message.into(),
+        }
+    }
+
+    fn node(id: &str, message: impl Into<String>) -> Self {
+        Self {
+            subject: ProblemSubject::Node(id.to_owned()),
+            message: message.into(),
+        }
+    }
+
+    fn edge(index: usize, edge: &Edge, message: impl Into<String>) -> Self {
+        Self {
+            subject: ProblemSubject::Edge(index, edge.to_string()),
+            message: message.into(),
+        }
+    }
+
+    /// The node this problem is about, if any.
+    pub fn node_id(&self) -> Option<&str> {
+        match &self.subject {
+            ProblemSubject::Node(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.subject {
+            ProblemSubject::Project => write!(f, "project: {}", self.message),
+            ProblemSubject::Node(id) => write!(f, "node '{id}': {}", self.message),
+            ProblemSubject::Edge(i, desc) => write!(f, "edge {} ({desc}): {}", i + 1, self.message),
+        }
+    }
+}
+
+impl Project {
+    /// Parses a project from JSON text, collecting every problem instead of stopping at
+    /// the first. A project with problems is not returned.
+    pub fn from_json(text: &str) -> std::result::Result<Self, Vec<Problem>> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| vec![Problem::project(format!("not valid JSON: {e}"))])?;
+        let Value::Object(mut top) = value else {
+            return Err(vec![Problem::project("the document must be a JSON object")]);
+        };
+        let mut problems = Vec::new();
+
+        let format_version = match top.remove("format_version") {
+            Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64().unwrap_or(0) as u32,
+            Some(other) => {
+                problems.push(Problem::project(format!(
+                    "format_version must be a whole number, found {other}"
+                )));
+                FORMAT_VERSION
+            }
+            None => {
+                problems.push(Problem::project("missing field `format_version`"));
+                FORMAT_VERSION
+            }
+        };
+        if format_version > FORMAT_VERSION {
+            problems.push(Problem::project(format!(
+                "written by a newer Tributary (format version {format_version}); this build reads format version {FORMAT_VERSION} and older"
+            )));
+            // A newer format may mean anything; checking its contents would only add noise.
+            return Err(problems);
+        }
+        let name = match top.remove("name") {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s,
+            Some(other) => {
+                problems.push(Problem::project(format!(
+                    "name must be a string, found {other}"
+                )));
+                String::new()
+            }
+        };
+
+        let mut nodes = Vec::new();
+        match top.remove("nodes") {
+            Some(Value::Array(items)) => {
+                for (i, item) in items.into_iter().enumerate() {
+                    match parse_node(item) {
+                        Ok(node) => nodes.push(node),
+                        Err(p) => problems.push(p.unwrap_or_else(|| {
+                            Problem::project(format!("node {} is not a valid node object", i + 1))
+                        })),
+                    }
+                }
+            }
+            Some(_) => problems.push(Problem::project("`nodes` must be an array")),
+            None => problems.push(Problem::project("missing field `nodes`")),
+        }
+
+        let mut edges = Vec::new();
+        match top.remove("edges") {
+            Some(Value::Array(items)) => {
+                for (i, item) in items.into_iter().enumerate() {
+                    match serde_json::from_value::<Edge>(item) {
+                        Ok(e) => edges.push(e),
+                        Err(e) => problems.push(Problem {
+                            subject: ProblemSubject::Edge(i, "?".into()),
+                            message: format!("not a valid edge: {e}"),
+                        }),
+                    }
+                }
+            }
+            None | Some(Value::Null) => {}
+            Some(_) => problems.push(Problem::project("`edges` must be an array")),
+        }
+        for key in top.keys() {
+            problems.push(Problem::project(format!("unknown field `{key}`")));
+        }
+
+        let project = Self {
+            format_version: FORMAT_VERSION,
+            name,
+            nodes,
+            edges,
+        };
+        problems.extend(project.validate());
+        if problems.is_empty() {
+            Ok(project)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Reads and parses a project file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_json(&text).map_err(|problems| Error::Project { problems })
+    }
+
+    /// The pretty-printed JSON text of this project, with a trailing newline.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_else(|e| {
+            // Serializing plain structs to a string cannot fail; keep the message anyway.
+            format!("{{\"error\": \"{e}\"}}")
+        });
+        text.push('\n');
+        text
+    }
+
+    /// Writes the project atomically to `path`.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        crate::fsutil::write_atomic(path, self.to_json().as_bytes())
+    }
+
+    /// Finds a node by id.
+    pub fn node(&self, id: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// Checks the graph: unique ids, config rules, edges, port types and cycles.
+    /// Returns every problem, one per line.
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut ids = BTreeSet::new();
+        for node in &self.nodes {
+            if node.id.trim().is_empty() {
+                problems.push(Problem::project("a node has an empty id"));
+            } else if !ids.insert(node.id.as_str()) {
+                problems.push(Problem::node(&node.id, "duplicate node id"));
+            }
+            for message in node.config.validate() {
+                problems.push(Problem::node(&node.id, format!("config: {message}")));
+            }
+        }
+
+        let mut fan_in: BTreeMap<&PortRef, usize> = BTreeMap::new();
+        for (i, edge) in self.edges.iter().enumerate() {
+            let from = self.node(&edge.from.node);
+            let to = self.node(&edge.to.node);
+            if from.is_none() {
+                problems.push(Problem::edge(
+                    i,
+                    edge,
+                    format!("points at no node '{}'", edge.from.node),
+                ));
+            }
+            if to.is_none() {
+                problems.push(Problem::edge(
+                    i,
+                    edge,
+                    format!("points at no node '{}'", edge.to.node),
+                ));
+            }
+            let (Some(from), Some(to)) = (from, to) else {
+                continue;
+            };
+            let out_port = from.kind().port(PortDirection::Output, &edge.from.port);
+            let in_port = to.kind().port(PortDirection::Input, &edge.to.port);
+            if out_port.is_none() {
+                problems.push(Problem::edge(
+                    i,
+                    edge,
+                    format!(
+                        "node '{}' ({}) has no output port '{}'",
+                        from.id,
+                        from.kind(),
+                        edge.from.port
+                    ),
+                ));
+            }
+            if in_port.is_none() {
+                problems.push(Problem::edge(
+                    i,
+                    edge,
+                    format!(
+                        "node '{}' ({}) has no input port '{}'",
+                        to.id,
+                        to.kind(),
+                        edge.to.port
+                    ),
+                ));
+            }
+            if let (Some(out_port), Some(in_port)) = (out_port, in_port) {
+                if out_port.ty != in_port.ty {
+                    problems.push(Problem::edge(
+                        i,
+                        edge,
+                        format!(
+                            "port type mismatch: {} output '{}' cannot feed {} input '{}'",
+                            out_port.ty, out_port.name, in_port.ty, in_port.name
+                        ),
+                    ));
+                }
+                let count = fan_in.entry(&edge.to).or_default();
+                *count += 1;
+                if *count == 2 && !in_port.multiple {
+                    problems.push(Problem::edge(
+                        i,
+                        edge,
+                        format!(
+                            "input '{}' of node '{}' takes one edge only",
+                            in_port.name, to.id
+                        ),
+                    ));
+                }
+            }
+        }
+
+        for node in &self.nodes {
+            for port in node.kind().inputs() {
+                let connected = self
+                    .edges
+                    .iter()
+                    .any(|e| e.to.node == node.id && e.to.port == port.name);
+                if port.required && !connected {
+                    problems.push(Problem::node(
+                        &node.id,
+                        format!("input '{}' ({}) is not connected", port.name, port.ty),
+                    ));
+                }
+            }
+        }
+
+        if let Some(cycle) = self.find_cycle() {
+            problems.push(Problem::project(format!("cycle: {}", cycle.join(" -> "))));
+        }
+        problems
+    }
+
+    /// Node ids in an order where every node comes after its inputs. Edges that point
+    /// at missing nodes are ignored; a cycle gives an error naming its nodes.
+    pub fn topological_order(&self) -> Result<Vec<String>> {
+        if let Some(cycle) = self.find_cycle() {
+            return Err(Error::Project {
+                problems: vec![Problem::project(format!("cycle: {}", cycle.join(" -> ")))],
+            });
+        }
+        let mut indegree: BTreeMap<&str, usize> =
+            self.nodes.iter().map(|n| (n.id.as_str(), 0)).collect();
+        for e in self.valid_edges() {
+            *indegree.entry(e.to.node.as_str()).or_default() += 1;
+        }
+        // Kahn's algorithm, taking ready nodes in document order so runs are repeatable.
+        let mut order = Vec::with_capacity(self.nodes.len());
+        let mut done = BTreeSet::new();
+        while order.len() < self.nodes.len() {
+            let Some(next) = self
+                .nodes
+                .iter()
+                .find(|n| !done.contains(n.id.as_str()) && indegree[n.id.as_str()] == 0)
+            else {
+                break;
+            };
+            done.insert(next.id.as_str());
+            order.push(next.id.clone());
+            for e in self.valid_edges().filter(|e| e.from.node == next.id) {
+                if let Some(d) = indegree.get_mut(e.to.node.as_str()) {
+                    *d = d.saturating_sub(1);
+                }
+            }
+        }
+        Ok(order)
+    }
+
+    /// The ids of `id` and every node upstream of it, in topological order.
+    pub fn ancestors_and_self(&self, id: &str) -> Result<Vec<String>> {
+        let mut wanted = BTreeSet::new();
+        let mut stack = vec![id.to_owned()];
+        while let Some(n) = stack.pop() {
+            if wanted.insert(n.clone()) {
+                stack.extend(
+                    self.valid_edges()
+                        .filter(|e| e.to.node == n)
+                        .map(|e| e.from.node.clone()),
+                );
+            }
+        }
+        Ok(self
+            .topological_order()?
+            .into_iter()
+            .filter(|n| wanted.contains(n))
+            .collect())
+    }
+
+    /// Edges whose both ends exist.
+    pub fn valid_edges(&self) -> impl Iterator<Item = &Edge> {
+        self.edges
+            .iter()
+            .filter(|e| self.node(&e.from.node).is_some() && self.node(&e.to.node).is_some())
+    }
+
+    fn find_cycle(&self) -> Option<Vec<String>> {
+        // Depth-first search with colours; returns the first cycle found, closed.
+        #[derive(Clone, Copy, PartialEq)]
+        enum Colour {
+            White,
+            Grey,
+            Black,
+        }
+        let mut colour: BTreeMap<&str, Colour> = self
+            .nodes
+            .iter()
+            .map(|n| (n.id.as_str(), Colour::White))
+            .collect();
+        let mut stack_path: Vec<&str> = Vec::new();
+
+        fn visit<'a>(
+            project: &'a Project,
+            id: &'a str,
+            colour: &mut BTreeMap<&'a str, Colour>,
+            path: &mut Vec<&'a str>,
+        ) -> Option<Vec<String>> {
+            colour.insert(id, Colour::Grey);
+            path.push(id);
+            for e in project.valid_edges().filter(|e| e.from.node == id) {
+                let next = e.to.node.as_str();
+                match colour.get(next).copied().unwrap_or(Colour::Black) {
+                    Colour::Grey => {
+                        let start = path.iter().position(|n| *n == next).unwrap_or(0);
+                        let mut cycle: Vec<String> =
+                            path[start..].iter().map(|s| (*s).to_owned()).collect();
+                        cycle.push(next.to_owned());
+                        return Some(cycle);
+                    }
+                    Colour::White => {
+                        if let Some(c) = visit(project, next, colour, path) {
+                            return Some(c);
+                        }
+                    }
+                    Colour::Black => {}
+                }
+            }
+            path.pop();
+            colour.insert(id, Colour::Black);
+            None
+        }
+
+        for node in &self.nodes {
+            if colour.get(node.id.as_str()) == Some(&Colour::White) {
+                if let Some(c) = visit(self, &node.id, &mut colour, &mut stack_path) {
+                    return Some(c);
+                }
+            }
+        }
+        None
+    }
+}
+
+fn parse_node(item: Value) -> std::result::Result<Node, Option<Problem>> {
+    let id = item
+        .get("id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| Some(Problem::project("a node has no string `id`")))?;
+    let raw: RawNode = serde_json::from_value(item)
+        .map_err(|e| Some(Problem::node(&id, format!("not a valid node: {e}"))))?;
+    let kind: NodeKind = raw
+        .kind
+        .parse()
+        .map_err(|e: String| Some(Problem::node(&id, e)))?;
+    let config = NodeConfig::from_value(kind, raw.config).map_err(|errors| {
+        Some(Problem::node(
+            &id,
+            format!("config ({kind}): {}", errors.join("; ")),
+        ))
+    })?;
+    Ok(Node {
+        id: raw.id,
+        name: raw.name,
+        position: raw.position,
+        config,
+    })
+}
+
+/// Resolves a path written in a project against the project file's folder.
+/// Absolute paths and URLs (`s3://…`) are returned unchanged.
+pub fn resolve_path(base_dir: &Path, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() || path.contains("://") {
+        p.to_path_buf()
+    } else {
+        base_dir.join(p)
+    }
+}

@@ -1,0 +1,339 @@
+//! Bad input: each case gets its exact error, and nothing is half-written.
+
+use serde_json::json;
+
+use crate::support::*;
+
+fn lake_with(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+    let dir = scratch();
+    for (path, bytes) in files {
+        write(&dir.path().join("lake").join(path), bytes);
+    }
+    dir
+}
+
+#[test]
+fn empty_and_binary_files_are_reported_and_the_crawl_goes_on() {
+    let mut binary = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR".to_vec();
+    binary.extend_from_slice(&[0u8; 64]);
+    let weather = std::fs::read(data("iowa-electricity.csv")).unwrap();
+    let dir = lake_with(&[
+        ("good/iowa.csv", &weather),
+        ("good/empty.csv", b""),
+        ("good/picture.csv", &binary),
+    ]);
+    let out = cli_in(dir.path(), &["crawl", "lake", "--catalog", "catalog.json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let warnings: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(
+        warnings,
+        [
+            "warning: skipped 'good/empty.csv': empty file (0 bytes)",
+            "warning: skipped 'good/picture.csv': binary content (a NUL byte at offset 8), not CSV or JSON text",
+        ],
+        "{}",
+        out.stderr
+    );
+    assert_table(
+        &query(
+            dir.path(),
+            &dir.path().join("catalog.json"),
+            "SELECT COUNT(*) AS rows, COUNT(DISTINCT source) AS sources FROM good",
+        ),
+        &[
+            "+------+---------+",
+            "| rows | sources |",
+            "+------+---------+",
+            "| 51   | 3       |",
+            "+------+---------+",
+        ],
+    );
+}
+
+#[test]
+fn malformed_csv_row_fails_the_job_and_writes_nothing() {
+    let mut text = std::fs::read_to_string(data("iowa-electricity.csv")).unwrap();
+    // A row with one field too many, past the crawler's sample.
+    let bad_line = text.lines().count() + 1;
+    text.push_str("2017-01-01,Wind,123,extra\n");
+    let dir = lake_with(&[("raw/power/iowa.csv", text.as_bytes())]);
+    let crawl = cli_in(
+        dir.path(),
+        &[
+            "crawl",
+            "lake/raw",
+            "--catalog",
+            "catalog.json",
+            "--sample-rows",
+            "10",
+        ],
+    );
+    assert_eq!(crawl.code, 0, "{crawl:?}");
+    let catalog_before = std::fs::read(dir.path().join("catalog.json")).unwrap();
+
+    let project = json!({
+        "format_version": 1,
+        "nodes": [
+            {"id": "catalog", "kind": "catalog", "config": {"path": "catalog.json"}},
+            {"id": "out", "kind": "bucket", "config": {"path": "lake", "prefix": "curated"}},
+            {"id": "job", "kind": "etl", "config": {
+                "sql": "SELECT source, SUM(net_generation) AS total FROM power GROUP BY source",
+                "table": "totals", "output_prefix": "totals"}}
+        ],
+        "edges": [
+            {"from": {"node": "catalog", "port": "catalog"}, "to": {"node": "job", "port": "catalog"}},
+            {"from": {"node": "out", "port": "objects"}, "to": {"node": "job", "port": "target"}}
+        ]
+    });
+    write(&dir.path().join("p.json"), project.to_string());
+    let out = cli_in(dir.path(), &["run", "p.json", "--json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let job = summary["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == "job")
+        .unwrap();
+    assert_eq!(job["status"], "error");
+    let error = job["error"].as_str().unwrap();
+    assert!(error.starts_with("node 'job' (etl): "), "{error}");
+    assert!(error.contains(&format!("line {bad_line}")), "{error}");
+    assert!(
+        error.contains("expected 3") && error.contains("got 4"),
+        "{error}"
+    );
+    // Nothing visible: no output folder, no staging leftovers, the catalog unchanged.
+    assert!(!dir.path().join("lake/curated/totals").exists());
+    assert!(files_under(&dir.path().join("lake/.tributary")).is_empty());
+    assert_eq!(
+        std::fs::read(dir.path().join("catalog.json")).unwrap(),
+        catalog_before
+    );
+}
+
+#[test]
+fn invalid_sql_is_refused_with_the_parser_message() {
+    let dir = lake_with(&[("t/a.csv", b"x,y\n1,2\n")]);
+    cli_in(dir.path(), &["crawl", "lake", "--catalog", "c.json"]);
+    let out = cli_in(
+        dir.path(),
+        &["query", "--catalog", "c.json", "SELEC x FROM t"],
+    );
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr.trim_end(),
+        "error: SQL syntax error: Expected: an SQL statement, found: SELEC at Line: 1, Column: 1"
+    );
+    let out = cli_in(
+        dir.path(),
+        &["query", "--catalog", "c.json", "SELECT nope FROM t"],
+    );
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
+    assert!(out.stderr.contains("nope"), "{}", out.stderr);
+}
+
+#[test]
+fn drop_table_is_refused_and_the_table_survives() {
+    let dir = lake_with(&[("t/a.csv", b"x,y\n1,2\n")]);
+    cli_in(dir.path(), &["crawl", "lake", "--catalog", "c.json"]);
+    let before = std::fs::read(dir.path().join("c.json")).unwrap();
+    let out = cli_in(
+        dir.path(),
+        &["query", "--catalog", "c.json", "DROP TABLE t"],
+    );
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr.trim_end(),
+        "error: only read-only SQL (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN) is allowed here; found DROP TABLE. Write tables with an ETL node"
+    );
+    assert_eq!(std::fs::read(dir.path().join("c.json")).unwrap(), before);
+    assert_table(
+        &query(dir.path(), &dir.path().join("c.json"), "SELECT x, y FROM t"),
+        &[
+            "+---+---+",
+            "| x | y |",
+            "+---+---+",
+            "| 1 | 2 |",
+            "+---+---+",
+        ],
+    );
+    // In a project, the query node's config is rejected before anything runs.
+    let project = json!({
+        "format_version": 1,
+        "nodes": [
+            {"id": "catalog", "kind": "catalog", "config": {"path": "c.json"}},
+            {"id": "q", "kind": "query", "config": {"sql": "DROP TABLE t"}}
+        ],
+        "edges": [{"from": {"node": "catalog", "port": "catalog"}, "to": {"node": "q", "port": "catalog"}}]
+    });
+    write(&dir.path().join("p.json"), project.to_string());
+    let out = cli_in(dir.path(), &["validate", "p.json"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr.trim_end(),
+        "node 'q': config: sql: only read-only SQL (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN) is allowed here; found DROP TABLE. Write tables with an ETL node"
+    );
+}
+
+#[test]
+fn keys_outside_the_bucket_are_refused() {
+    let dir = lake_with(&[("inside/a.csv", b"x\n1\n")]);
+    write(
+        &dir.path().join("secret/passwords.csv"),
+        b"user,password\nroot,hunter2\n",
+    );
+    let project = json!({
+        "format_version": 1,
+        "nodes": [{"id": "b", "kind": "bucket", "config": {"path": "lake", "prefix": "../secret"}}],
+        "edges": []
+    });
+    write(&dir.path().join("p.json"), project.to_string());
+    let out = cli_in(dir.path(), &["validate", "p.json"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr.trim_end(),
+        "node 'b': config: prefix: bucket: key '../secret' escapes the bucket ('..' is not allowed)"
+    );
+    let mut abs = project.clone();
+    abs["nodes"][0]["config"]["prefix"] = json!("/etc");
+    write(&dir.path().join("p.json"), abs.to_string());
+    let out = cli_in(dir.path(), &["validate", "p.json"]);
+    assert_eq!(
+        out.stderr.trim_end(),
+        "node 'b': config: prefix: bucket: key '/etc' is an absolute path; keys are relative to the bucket"
+    );
+
+    // A symlink leading out of the bucket is listed as refused, never read.
+    std::os::unix::fs::symlink(
+        dir.path().join("secret"),
+        dir.path().join("lake/inside/escape"),
+    )
+    .unwrap();
+    let out = cli_in(dir.path(), &["crawl", "lake", "--catalog", "c.json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("skipped 'inside/escape/passwords.csv': symlink leads outside the bucket"),
+        "{}",
+        out.stderr
+    );
+    let catalog = std::fs::read_to_string(dir.path().join("c.json")).unwrap();
+    assert!(!catalog.contains("password"), "{catalog}");
+}
+
+#[test]
+fn truncated_catalog_is_reported_and_left_untouched() {
+    let dir = lake_with(&[("t/a.csv", b"x,y\n1,2\n")]);
+    cli_in(dir.path(), &["crawl", "lake", "--catalog", "c.json"]);
+    let path = dir.path().join("c.json");
+    let full = std::fs::read(&path).unwrap();
+    let truncated = &full[..full.len() / 2];
+    std::fs::write(&path, truncated).unwrap();
+
+    let out = cli_in(
+        dir.path(),
+        &["query", "--catalog", "c.json", "SELECT * FROM t"],
+    );
+    assert_eq!(out.code, 1);
+    let err = out.stderr.trim_end();
+    assert!(err.starts_with("error: catalog: file '"), "{err}");
+    assert!(
+        err.contains("c.json' is truncated (it ends in the middle of the document)"),
+        "{err}"
+    );
+    assert!(
+        err.ends_with(
+            "It was left untouched; restore it from a backup or remove it to start an empty catalog"
+        ),
+        "{err}"
+    );
+
+    // A crawl must not overwrite the damaged file either.
+    let out = cli_in(dir.path(), &["crawl", "lake", "--catalog", "c.json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(std::fs::read(&path).unwrap(), truncated);
+}
+
+#[test]
+fn project_problems_are_reported_all_at_once() {
+    let dir = scratch();
+    let project = json!({
+        "format_version": 1,
+        "nodes": [
+            {"id": "a", "kind": "bucket", "config": {"path": "lake"}},
+            {"id": "b", "kind": "crawler", "config": {}},
+            {"id": "c", "kind": "catalog", "config": {}},
+            {"id": "d", "kind": "qurey", "config": {}},
+            {"id": "e", "kind": "query", "config": {"display_limit": 10}},
+            {"id": "x", "kind": "catalog", "config": {}},
+            {"id": "y", "kind": "catalog", "config": {}}
+        ],
+        "edges": [
+            {"from": {"node": "a", "port": "objects"}, "to": {"node": "b", "port": "source"}},
+            {"from": {"node": "b", "port": "tables"}, "to": {"node": "ghost", "port": "crawlers"}},
+            {"from": {"node": "c", "port": "catalog"}, "to": {"node": "b", "port": "source"}},
+            {"from": {"node": "x", "port": "catalog"}, "to": {"node": "y", "port": "crawlers"}}
+        ]
+    });
+    write(
+        &dir.path().join("p.json"),
+        serde_json::to_string_pretty(&project).unwrap(),
+    );
+    let out = cli_in(dir.path(), &["validate", "p.json"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr.lines().collect::<Vec<_>>(),
+        [
+            "node 'd': unknown kind 'qurey' (known kinds: bucket, crawler, catalog, etl, query)",
+            "node 'e': config (query): missing field `sql`",
+            "edge 2 (b.tables -> ghost.crawlers): points at no node 'ghost'",
+            "edge 3 (c.catalog -> b.source): port type mismatch: catalog output 'catalog' cannot feed objects input 'source'",
+            "edge 3 (c.catalog -> b.source): input 'source' of node 'b' takes one edge only",
+            "edge 4 (x.catalog -> y.crawlers): port type mismatch: catalog output 'catalog' cannot feed crawl input 'crawlers'",
+        ],
+        "{}",
+        out.stderr
+    );
+
+    let cyclic = json!({
+        "format_version": 1,
+        "nodes": [
+            {"id": "cat", "kind": "catalog", "config": {}},
+            {"id": "q", "kind": "query", "config": {"sql": "SELECT 1"}},
+            {"id": "job", "kind": "etl", "config": {"sql": "SELECT 1 AS x", "table": "t", "output_prefix": "t"}},
+            {"id": "out", "kind": "bucket", "config": {"path": "."}},
+            {"id": "crawl", "kind": "crawler", "config": {}}
+        ],
+        "edges": [
+            {"from": {"node": "out", "port": "objects"}, "to": {"node": "crawl", "port": "source"}},
+            {"from": {"node": "crawl", "port": "tables"}, "to": {"node": "cat", "port": "crawlers"}},
+            {"from": {"node": "job", "port": "catalog"}, "to": {"node": "q", "port": "catalog"}},
+            {"from": {"node": "q", "port": "table"}, "to": {"node": "job", "port": "catalog"}},
+            {"from": {"node": "out", "port": "objects"}, "to": {"node": "job", "port": "target"}}
+        ]
+    });
+    write(&dir.path().join("cycle.json"), cyclic.to_string());
+    let out = cli_in(dir.path(), &["validate", "cycle.json"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr.lines().collect::<Vec<_>>(),
+        [
+            "edge 4 (q.table -> job.catalog): port type mismatch: table output 'table' cannot feed catalog input 'catalog'",
+            "project: cycle: q -> job -> q",
+        ],
+        "{}",
+        out.stderr
+    );
+
+    let newer = json!({"format_version": 7, "nodes": [], "edges": []});
+    write(&dir.path().join("newer.json"), newer.to_string());
+    let out = cli_in(dir.path(), &["validate", "newer.json"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr.trim_end(),
+        "project: written by a newer Tributary (format version 7); this build reads format version 1 and older"
+    );
+}
