@@ -245,10 +245,9 @@ impl eframe::App for TributaryApp {
                 if ui
                     .add_enabled(running, egui::Button::new("■ Stop"))
                     .clicked()
+                    && let Some(engine) = &self.engine
                 {
-                    if let Some(engine) = &self.engine {
-                        let _ = engine.try_send(Command::Stop);
-                    }
+                    let _ = engine.try_send(Command::Stop);
                 }
                 if let Some(p) = &self.path {
                     ui.label(p.display().to_string());

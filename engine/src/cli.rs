@@ -396,10 +396,9 @@ fn query(
             batches,
             ..
         } = ev
+            && node == "query"
         {
-            if node == "query" {
-                result = Some((schema.clone(), batches.clone()));
-            }
+            result = Some((schema.clone(), batches.clone()));
         }
     })
     .map_err(|e| e.to_string())?;

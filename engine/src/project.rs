@@ -549,10 +549,10 @@ impl Project {
         }
 
         for node in &self.nodes {
-            if colour.get(node.id.as_str()) == Some(&Colour::White) {
-                if let Some(c) = visit(self, &node.id, &mut colour, &mut stack_path) {
-                    return Some(c);
-                }
+            if colour.get(node.id.as_str()) == Some(&Colour::White)
+                && let Some(c) = visit(self, &node.id, &mut colour, &mut stack_path)
+            {
+                return Some(c);
             }
         }
         None

@@ -205,10 +205,9 @@ fn a_long_query_can_be_stopped() {
         assert!(Instant::now() < deadline, "the query never started");
         if let Ok(Event::NodeStarted { node, .. }) =
             engine.events().recv_timeout(Duration::from_millis(50))
+            && node == "q"
         {
-            if node == "q" {
-                break;
-            }
+            break;
         }
     }
     std::thread::sleep(Duration::from_millis(200));

@@ -164,10 +164,10 @@ impl Bucket {
                 .strip_prefix(&self.prefix)
                 .map(|r| r.trim_start_matches('/'))
                 .unwrap_or(&key);
-            if let Some(glob) = &self.glob {
-                if !glob.is_match(rel) {
-                    continue;
-                }
+            if let Some(glob) = &self.glob
+                && !glob.is_match(rel)
+            {
+                continue;
             }
             match self.root.join(&key).canonicalize() {
                 Ok(real) if real.starts_with(&self.root) => listing.objects.push(ObjectInfo {

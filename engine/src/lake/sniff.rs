@@ -244,22 +244,12 @@ fn looks_float(v: &str) -> bool {
 }
 
 /// Per-column candidate tracking over a sample.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 struct ColumnGuess {
     /// Candidate types still consistent with every value seen; empty means text.
     candidates: Option<Vec<InferredType>>,
     nulls: usize,
     values: usize,
-}
-
-impl Default for ColumnGuess {
-    fn default() -> Self {
-        Self {
-            candidates: None,
-            nulls: 0,
-            values: 0,
-        }
-    }
 }
 
 impl ColumnGuess {
@@ -688,10 +678,9 @@ fn classify_json(
             match v {
                 serde_json::Value::Null => g.observe_null(),
                 serde_json::Value::Bool(_) => g.observe_types(vec![InferredType::Boolean]),
+                // Integers beyond i64 (u64 above i64::MAX) become floats, like decimals.
                 serde_json::Value::Number(n) => g.observe_types(vec![if n.is_i64() {
                     InferredType::Int64
-                } else if n.is_u64() {
-                    InferredType::Float64
                 } else {
                     InferredType::Float64
                 }]),

@@ -166,11 +166,11 @@ pub fn scan_totals(plan: &Arc<dyn ExecutionPlan>, hooks: &ScanHooks) -> (u64, u6
     let mut saw_parquet = false;
     let mut stack = vec![plan.clone()];
     while let Some(p) = stack.pop() {
-        if let Some(m) = p.metrics() {
-            if let Some(v) = m.sum_by_name("bytes_scanned") {
-                saw_parquet = true;
-                parquet_bytes += v.as_usize() as u64;
-            }
+        if let Some(m) = p.metrics()
+            && let Some(v) = m.sum_by_name("bytes_scanned")
+        {
+            saw_parquet = true;
+            parquet_bytes += v.as_usize() as u64;
         }
         stack.extend(p.children().into_iter().cloned());
     }

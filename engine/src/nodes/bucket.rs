@@ -36,10 +36,10 @@ impl ConfigRules for BucketConfig {
         if let Err(e) = normalize_key(&self.prefix) {
             out.push(format!("prefix: {e}"));
         }
-        if !self.glob.is_empty() {
-            if let Err(e) = globset::Glob::new(&self.glob) {
-                out.push(format!("glob: {e}"));
-            }
+        if !self.glob.is_empty()
+            && let Err(e) = globset::Glob::new(&self.glob)
+        {
+            out.push(format!("glob: {e}"));
         }
         out
     }

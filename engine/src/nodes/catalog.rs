@@ -49,16 +49,16 @@ pub async fn run(config: &CatalogConfig, ctx: &NodeContext<'_>) -> Result<NodeOu
             ));
         };
         for change in apply_to_catalog(&store, report)? {
-            if let Some(c) = &change.change {
-                if change.status == "schema change logged" {
-                    ctx.events.warn(
-                        &ctx.node.id,
-                        format!(
-                            "{}.{}: schema change not applied (policy: log): {c}",
-                            change.database, change.table
-                        ),
-                    );
-                }
+            if let Some(c) = &change.change
+                && change.status == "schema change logged"
+            {
+                ctx.events.warn(
+                    &ctx.node.id,
+                    format!(
+                        "{}.{}: schema change not applied (policy: log): {c}",
+                        change.database, change.table
+                    ),
+                );
             }
             changes.push(change);
         }
