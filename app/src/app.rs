@@ -269,16 +269,17 @@ impl eframe::App for TributaryApp {
                     .collect();
                 for (id, name, kind) in nodes {
                     let status = self.status.get(&id).copied().unwrap_or(NodeStatus::Idle);
-                    let mark = match status {
-                        NodeStatus::Idle => "○",
-                        NodeStatus::Running => "◐",
-                        NodeStatus::Ok => "●",
-                        NodeStatus::Error => "✖",
-                        NodeStatus::Skipped | NodeStatus::Stopped => "◌",
+                    let color = match status {
+                        NodeStatus::Idle => egui::Color32::GRAY,
+                        NodeStatus::Running => egui::Color32::LIGHT_BLUE,
+                        NodeStatus::Ok => egui::Color32::from_rgb(80, 200, 120),
+                        NodeStatus::Error => egui::Color32::from_rgb(230, 80, 80),
+                        NodeStatus::Skipped | NodeStatus::Stopped => egui::Color32::DARK_GRAY,
                     };
-                    let label = format!("{mark} {name} ({kind})");
+                    let label = egui::RichText::new(format!("■ {name} ({kind})")).color(color);
                     if ui
                         .selectable_label(self.selected.as_deref() == Some(id.as_str()), label)
+                        .on_hover_text(format!("{status:?}"))
                         .clicked()
                     {
                         self.selected = Some(id.clone());

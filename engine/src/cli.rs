@@ -25,7 +25,11 @@ use crate::project::{Edge, Node, PortRef, Position, Project};
 
 /// Tributary: design and run data pipelines.
 #[derive(Debug, Parser)]
-#[command(name = "tributary", version, about)]
+#[command(
+    name = "tributary",
+    version,
+    about = "Tributary: design and run batch and streaming data pipelines.\n\nWith no command, `tributary [project.json]` opens the desktop designer."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

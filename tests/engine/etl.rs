@@ -83,6 +83,7 @@ fn partitioned_parquet_is_written_registered_and_queryable() {
     // 4 years x 5 weather kinds, less the kinds a year did not have.
     let rows = job["records_out"].as_u64().unwrap();
     assert_eq!(rows, 17, "{job}");
+    assert_eq!(job["records_in"], 1461, "{job}");
     assert_eq!(job["stats"]["detail"]["partitions"], 4);
     assert_eq!(job["stats"]["detail"]["version"], 1);
 
@@ -100,6 +101,10 @@ fn partitioned_parquet_is_written_registered_and_queryable() {
 
     let answer = node(&summary, "answer");
     assert_eq!(answer["records_out"], 4);
+    assert_eq!(
+        answer["records_in"], 17,
+        "the query reads the 17 written rows: {answer}"
+    );
     let q = query(
         dir.path(),
         &dir.path().join("catalog.json"),

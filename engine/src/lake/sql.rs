@@ -120,6 +120,8 @@ pub struct QueryResult {
 /// Rows, bytes scanned and elapsed time, as Athena reports them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct QueryStats {
+    /// Rows read from the tables.
+    pub rows_read: u64,
     /// Rows returned.
     pub rows: u64,
     /// Bytes read from storage.
@@ -149,6 +151,7 @@ pub async fn run_query(ctx: &SessionContext, sql: &str, hooks: &ScanHooks) -> Re
         schema,
         batches,
         stats: QueryStats {
+            rows_read: rows_read(&plan),
             rows,
             bytes_scanned,
             files_scanned,
@@ -185,6 +188,23 @@ pub fn scan_totals(plan: &Arc<dyn ExecutionPlan>, hooks: &ScanHooks) -> (u64, u6
         whole
     };
     (bytes, files.len() as u64)
+}
+
+/// Rows the file scans of a finished plan produced.
+pub fn rows_read(plan: &Arc<dyn ExecutionPlan>) -> u64 {
+    let mut total = 0u64;
+    let mut stack = vec![plan.clone()];
+    while let Some(p) = stack.pop() {
+        if p.downcast_ref::<crate::datafusion::datasource::source::DataSourceExec>()
+            .is_some()
+        {
+            if let Some(m) = p.metrics() {
+                total += m.output_rows().unwrap_or(0) as u64;
+            }
+        }
+        stack.extend(p.children().into_iter().cloned());
+    }
+    total
 }
 
 /// How results are printed.

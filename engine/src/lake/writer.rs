@@ -23,7 +23,12 @@ use crate::arrow::array::{Array, UInt64Array};
 use crate::arrow::datatypes::{DataType, TimeUnit};
 use crate::datafusion::common::config::{CsvOptions, JsonOptions, TableParquetOptions};
 use crate::datafusion::common::parsers::CompressionTypeVariant;
-use crate::datafusion::dataframe::DataFrameWriteOptions;
+use crate::datafusion::datasource::file_format::csv::CsvFormatFactory;
+use crate::datafusion::datasource::file_format::json::JsonFormatFactory;
+use crate::datafusion::datasource::file_format::parquet::ParquetFormatFactory;
+use crate::datafusion::datasource::file_format::{FileFormatFactory, format_as_file_type};
+use crate::datafusion::logical_expr::LogicalPlanBuilder;
+use crate::datafusion::physical_plan::collect;
 use crate::error::{Error, Result};
 
 /// File format of ETL output.
@@ -95,6 +100,8 @@ pub struct EtlSpec {
 pub struct EtlReport {
     /// `db.table` written.
     pub table: String,
+    /// Rows read from the sources.
+    pub rows_read: u64,
     /// Rows written.
     pub rows_written: u64,
     /// Files written.
@@ -210,10 +217,7 @@ pub async fn run_etl(store: &CatalogStore, bucket: &Bucket, spec: &EtlSpec) -> R
         committed: false,
     };
     let staging_url = format!("{}/", staging_dir.to_string_lossy());
-    let options = DataFrameWriteOptions::new()
-        .with_single_file_output(false)
-        .with_partition_by(spec.partition_by.clone());
-    let written = match spec.format {
+    let factory: Arc<dyn FileFormatFactory> = match spec.format {
         OutputFormat::Parquet => {
             let mut opts = TableParquetOptions::default();
             opts.global.compression = Some(
@@ -225,22 +229,29 @@ pub async fn run_etl(store: &CatalogStore, bucket: &Bucket, spec: &EtlSpec) -> R
                 }
                 .to_owned(),
             );
-            df.write_parquet(&staging_url, options, Some(opts)).await?
+            Arc::new(ParquetFormatFactory::new_with_options(opts))
         }
-        OutputFormat::Csv => {
-            let opts = CsvOptions::default()
+        OutputFormat::Csv => Arc::new(CsvFormatFactory::new_with_options(
+            CsvOptions::default()
                 .with_has_header(true)
-                .with_compression(text_compression(spec.compression)?);
-            df.write_csv(&staging_url, options, Some(opts)).await?
-        }
-        OutputFormat::Json => {
-            let opts = JsonOptions {
-                compression: text_compression(spec.compression)?,
-                ..Default::default()
-            };
-            df.write_json(&staging_url, options, Some(opts)).await?
-        }
+                .with_compression(text_compression(spec.compression)?),
+        )),
+        OutputFormat::Json => Arc::new(JsonFormatFactory::new_with_options(JsonOptions {
+            compression: text_compression(spec.compression)?,
+            ..Default::default()
+        })),
     };
+    let copy = LogicalPlanBuilder::copy_to(
+        df.logical_plan().clone(),
+        staging_url,
+        format_as_file_type(factory),
+        [("single_file_output".to_owned(), "false".to_owned())].into(),
+        spec.partition_by.clone(),
+    )?
+    .build()?;
+    let plan = ctx.state().create_physical_plan(&copy).await?;
+    let written = collect(plan.clone(), ctx.task_ctx()).await?;
+    let rows_read = super::sql::rows_read(&plan);
     let rows_written: u64 = written
         .iter()
         .filter_map(|b| {
@@ -391,6 +402,7 @@ pub async fn run_etl(store: &CatalogStore, bucket: &Bucket, spec: &EtlSpec) -> R
 
     Ok(EtlReport {
         table: format!("{}.{table_name}", spec.database),
+        rows_read,
         rows_written,
         files_written: staged.len() as u64,
         bytes_written: staged.iter().map(|(_, s)| s).sum(),

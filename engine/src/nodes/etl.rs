@@ -140,7 +140,7 @@ pub async fn run(config: &EtlConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput
     );
     let mut out = NodeOutput {
         stats: NodeStats {
-            records_in: 0,
+            records_in: report.rows_read,
             records_out: report.rows_written,
             bytes_in: report.bytes_read,
             bytes_out: report.bytes_written,

@@ -64,7 +64,7 @@ pub async fn run(config: &QueryConfig, ctx: &NodeContext<'_>) -> Result<NodeOutp
     );
     let mut out = NodeOutput {
         stats: NodeStats {
-            records_in: 0,
+            records_in: result.stats.rows_read,
             records_out: result.stats.rows,
             bytes_in: result.stats.bytes_scanned,
             detail: serde_json::to_value(&result.stats).unwrap_or_default(),
