@@ -388,3 +388,43 @@ fn recrawl_after_schema_change_makes_a_new_version() {
     );
     assert!(!show.contains("note"), "{show}");
 }
+
+#[test]
+fn rfc3339_timestamps_and_na_in_numbers() {
+    let dir = scratch();
+    write(
+        &dir.path().join("lake/flights/flights.csv"),
+        std::fs::read(data("flights-2013-01-sample.csv")).unwrap(),
+    );
+    crawl(
+        dir.path(),
+        &dir.path().join("lake"),
+        &dir.path().join("c.json"),
+    );
+    let show = cli_in(
+        dir.path(),
+        &["catalog", "--catalog", "c.json", "show", "flights"],
+    );
+    let cols: Vec<&str> = show.stdout.lines().skip(2).collect();
+    assert!(cols.contains(&"  dep_time Int64"), "{cols:?}");
+    assert!(cols.contains(&"  carrier Utf8"), "{cols:?}");
+    assert!(
+        cols.iter()
+            .any(|c| c.starts_with("  time_hour Timestamp(") && c.ends_with("(text form iso8601)")),
+        "{cols:?}"
+    );
+    assert_table(
+        &query(
+            dir.path(),
+            &dir.path().join("c.json"),
+            "SELECT COUNT(*) AS flights, COUNT(*) - COUNT(dep_time) AS no_departure, COUNT(*) - COUNT(arr_delay) AS no_delay, MIN(time_hour) AS first, MAX(time_hour) AS last FROM flights",
+        ),
+        &[
+            "+---------+--------------+----------+---------------------+---------------------+",
+            "| flights | no_departure | no_delay | first               | last                |",
+            "+---------+--------------+----------+---------------------+---------------------+",
+            "| 3000    | 22           | 40       | 2013-01-01T10:00:00 | 2013-01-05T04:00:00 |",
+            "+---------+--------------+----------+---------------------+---------------------+",
+        ],
+    );
+}

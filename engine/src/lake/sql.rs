@@ -197,10 +197,9 @@ pub fn rows_read(plan: &Arc<dyn ExecutionPlan>) -> u64 {
     while let Some(p) = stack.pop() {
         if p.downcast_ref::<crate::datafusion::datasource::source::DataSourceExec>()
             .is_some()
+            && let Some(m) = p.metrics()
         {
-            if let Some(m) = p.metrics() {
-                total += m.output_rows().unwrap_or(0) as u64;
-            }
+            total += m.output_rows().unwrap_or(0) as u64;
         }
         stack.extend(p.children().into_iter().cloned());
     }
