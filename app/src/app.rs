@@ -1,119 +1,295 @@
-//! The main window: the project's nodes, Run/Stop, per-node status, preview and log.
+//! The main window: menu bar, palette, canvas, inspector and the bottom panel.
+//!
+//! The UI thread never blocks: commands go to the engine with `try_send`, events are
+//! drained with `try_recv` under a time budget, and file dialogs run on their own thread.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use tributary_engine::arrow::array::RecordBatch;
-use tributary_engine::arrow::util::display::{ArrayFormatter, FormatOptions};
+use crossbeam_channel::{Receiver, bounded};
+use egui_snarl::ui::{SnarlStyle, SnarlWidget};
 use tributary_engine::engine::LogLevel;
 use tributary_engine::{Command, Engine, Event, NodeStatus, Project, RunId, RunTarget};
 
-/// A node's latest preview.
-struct Preview {
-    columns: Vec<String>,
-    rows: Vec<Vec<String>>,
-    total_rows: u64,
+use crate::document::Document;
+use crate::inspector::{InspectorState, inspector_ui};
+use crate::results::{ResultTable, results_ui};
+use crate::viewer::{CanvasCommand, NodeRunState, Viewer, add_node, kinds_matching};
+
+/// The canvas widget's id, also used to read its selection.
+const CANVAS_ID: &str = "tributary-canvas";
+
+/// Tabs of the bottom panel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BottomTab {
+    /// The selected node's rows.
+    Results,
+    /// Errors and warnings.
+    Log,
+}
+
+/// One log line.
+#[derive(Clone, Debug)]
+pub struct LogLine {
+    /// Level.
+    pub level: LogLevel,
+    /// The node it is about.
+    pub node: Option<String>,
+    /// Text.
+    pub text: String,
+}
+
+/// What a file dialog was opened for.
+enum DialogPurpose {
+    Open,
+    SaveAs,
+}
+
+/// An action waiting for the unsaved-changes question.
+#[derive(Clone, Debug)]
+enum Pending {
+    New,
+    Open(Option<PathBuf>),
+    Quit,
 }
 
 /// The app state.
 pub struct TributaryApp {
-    path: Option<PathBuf>,
-    project: Option<Project>,
-    load_error: Option<String>,
+    /// The document being edited.
+    pub doc: Document,
     engine: Option<Engine>,
-    revision: u64,
     run_seq: u64,
     current_run: Option<RunId>,
-    status: BTreeMap<String, NodeStatus>,
-    errors: BTreeMap<String, String>,
-    previews: BTreeMap<String, Preview>,
-    selected: Option<String>,
-    log: Vec<(LogLevel, String)>,
+    /// Run state per node.
+    pub runs: BTreeMap<String, NodeRunState>,
+    /// Latest rows per node.
+    pub results: BTreeMap<String, ResultTable>,
+    /// Log lines, oldest first.
+    pub log: Vec<LogLine>,
+    /// The node the inspector and results show.
+    pub selected: Option<String>,
+    refusal: Option<(String, Instant)>,
+    menu_search: String,
+    palette_search: String,
+    inspector: InspectorState,
+    /// Bottom panel tab.
+    pub bottom_tab: BottomTab,
+    dialog: Option<(DialogPurpose, Receiver<Option<PathBuf>>)>,
+    pending: Option<Pending>,
     title: String,
+    close_confirmed: bool,
 }
 
 impl TributaryApp {
-    /// Builds the app and loads `path` into the engine.
+    /// Builds the app, starts the engine and opens `path` when given.
     pub fn new(ctx: &egui::Context, path: Option<PathBuf>) -> Self {
+        let repaint = ctx.clone();
+        let engine = Engine::spawn_with_notify(Some(std::sync::Arc::new(move || {
+            repaint.request_repaint();
+        })));
         let mut app = Self {
-            path: None,
-            project: None,
-            load_error: None,
+            doc: Document::new(),
             engine: None,
-            revision: 0,
             run_seq: 0,
             current_run: None,
-            status: BTreeMap::new(),
-            errors: BTreeMap::new(),
-            previews: BTreeMap::new(),
-            selected: None,
+            runs: BTreeMap::new(),
+            results: BTreeMap::new(),
             log: Vec::new(),
+            selected: None,
+            refusal: None,
+            menu_search: String::new(),
+            palette_search: String::new(),
+            inspector: InspectorState::default(),
+            bottom_tab: BottomTab::Results,
+            dialog: None,
+            pending: None,
             title: String::new(),
+            close_confirmed: false,
         };
-        match Engine::spawn() {
-            Ok(engine) => app.engine = Some(engine),
-            Err(e) => app.load_error = Some(e.to_string()),
+        match engine {
+            Ok(e) => app.engine = Some(e),
+            Err(e) => app.push_log(
+                LogLevel::Error,
+                None,
+                format!("the engine did not start: {e}"),
+            ),
         }
         if let Some(p) = path {
-            app.open(p);
+            app.open_path(&p);
         }
-        let _ = ctx;
         app
     }
 
-    /// Opens a project file.
-    pub fn open(&mut self, path: PathBuf) {
-        match Project::load(&path) {
-            Ok(p) => {
-                self.revision += 1;
-                let base_dir = std::path::absolute(&path)
-                    .ok()
-                    .and_then(|a| a.parent().map(|d| d.to_path_buf()))
-                    .unwrap_or_else(|| PathBuf::from("."));
-                if let Some(engine) = &self.engine {
-                    let _ = engine.try_send(Command::Load {
-                        project: Box::new(p.clone()),
-                        base_dir,
-                        revision: self.revision,
-                    });
-                }
-                self.selected = p.nodes.first().map(|n| n.id.clone());
-                self.project = Some(p);
-                self.load_error = None;
-                self.status.clear();
-                self.previews.clear();
-                self.errors.clear();
-            }
-            Err(e) => self.load_error = Some(e.to_string()),
-        }
-        self.path = Some(path);
+    fn push_log(&mut self, level: LogLevel, node: Option<String>, text: String) {
+        self.log.push(LogLine { level, node, text });
     }
 
-    fn run(&mut self, target: RunTarget) {
+    /// Opens a project file, replacing the document.
+    pub fn open_path(&mut self, path: &Path) {
+        match Project::load(path) {
+            Ok(p) => {
+                self.doc = Document::from_project(&p, Some(path.to_path_buf()));
+                self.runs.clear();
+                self.results.clear();
+                self.selected = None;
+                self.current_run = None;
+            }
+            Err(e) => {
+                self.push_log(
+                    LogLevel::Error,
+                    None,
+                    format!("cannot open {}:\n{e}", path.display()),
+                );
+                self.bottom_tab = BottomTab::Log;
+            }
+        }
+    }
+
+    /// Saves to `path`.
+    pub fn save_to(&mut self, path: &Path) {
+        self.doc.checkpoint();
+        let project = self.doc.to_project();
+        match project.save(path) {
+            Ok(()) => self.doc.mark_saved(path.to_path_buf()),
+            Err(e) => {
+                self.push_log(LogLevel::Error, None, format!("cannot save: {e}"));
+                self.bottom_tab = BottomTab::Log;
+            }
+        }
+    }
+
+    fn save(&mut self) {
+        match self.doc.path.clone() {
+            Some(p) => self.save_to(&p),
+            None => self.open_dialog(DialogPurpose::SaveAs),
+        }
+    }
+
+    fn open_dialog(&mut self, purpose: DialogPurpose) {
+        if self.dialog.is_some() {
+            return;
+        }
+        let (tx, rx) = bounded(1);
+        let start_dir = self
+            .doc
+            .path
+            .as_ref()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        let save = matches!(purpose, DialogPurpose::SaveAs);
+        let spawned = std::thread::Builder::new()
+            .name("tributary-file-dialog".to_owned())
+            .spawn(move || {
+                let mut d = rfd::FileDialog::new().add_filter("Tributary project", &["json"]);
+                if let Some(dir) = start_dir {
+                    d = d.set_directory(dir);
+                }
+                let picked = if save { d.save_file() } else { d.pick_file() };
+                let _ = tx.send(picked);
+            });
+        match spawned {
+            Ok(_) => self.dialog = Some((purpose, rx)),
+            Err(e) => self.push_log(
+                LogLevel::Error,
+                None,
+                format!("cannot open a file dialog: {e}"),
+            ),
+        }
+    }
+
+    fn poll_dialog(&mut self) {
+        let Some((_, rx)) = &self.dialog else { return };
+        let Ok(picked) = rx.try_recv() else { return };
+        let Some((purpose, _)) = self.dialog.take() else {
+            return;
+        };
+        if let Some(path) = picked {
+            match purpose {
+                DialogPurpose::Open => self.open_path(&path),
+                DialogPurpose::SaveAs => self.save_to(&path),
+            }
+        }
+    }
+
+    /// Asks about unsaved changes first when there are any.
+    fn request(&mut self, action: Pending) {
+        if self.doc.is_dirty() {
+            self.pending = Some(action);
+        } else {
+            self.perform(action);
+        }
+    }
+
+    fn perform(&mut self, action: Pending) {
+        match action {
+            Pending::New => {
+                self.doc = Document::new();
+                self.runs.clear();
+                self.results.clear();
+                self.selected = None;
+            }
+            Pending::Open(Some(p)) => self.open_path(&p),
+            Pending::Open(None) => self.open_dialog(DialogPurpose::Open),
+            Pending::Quit => self.close_confirmed = true,
+        }
+    }
+
+    /// Sends the current document and starts a run.
+    pub fn run(&mut self, target: RunTarget) {
+        self.doc.checkpoint();
         let Some(engine) = &self.engine else { return };
+        let base_dir = self
+            .doc
+            .path
+            .as_ref()
+            .and_then(|p| std::path::absolute(p).ok())
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")));
+        let revision = self.doc.revision;
+        let load = Command::Load {
+            project: Box::new(self.doc.to_project()),
+            base_dir,
+            revision,
+        };
         self.run_seq += 1;
         let run = RunId {
             seq: self.run_seq,
-            revision: self.revision,
+            revision,
         };
-        if engine.try_send(Command::Run { run, target }).is_ok() {
-            self.current_run = Some(run);
-        } else {
-            self.log.push((
+        if engine.try_send(load).is_err() || engine.try_send(Command::Run { run, target }).is_err()
+        {
+            self.push_log(
                 LogLevel::Warning,
+                None,
                 "the engine is busy; try again".to_owned(),
-            ));
+            );
+            return;
+        }
+        self.current_run = Some(run);
+    }
+
+    /// Stops the current run.
+    pub fn stop(&mut self) {
+        if let Some(engine) = &self.engine {
+            let _ = engine.try_send(Command::Stop);
         }
     }
 
-    fn drain_events(&mut self) {
-        let Some(engine) = &self.engine else { return };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(4);
+    /// Whether a run is in progress.
+    pub fn is_running(&self) -> bool {
+        self.current_run.is_some()
+    }
+
+    /// Applies waiting engine events, spending at most a few milliseconds.
+    pub fn drain_events(&mut self) {
+        let deadline = Instant::now() + Duration::from_millis(4);
         let mut events = Vec::new();
-        while std::time::Instant::now() < deadline {
-            match engine.events().try_recv() {
-                Ok(ev) => events.push(ev),
-                Err(_) => break,
+        if let Some(engine) = &self.engine {
+            while Instant::now() < deadline {
+                match engine.events().try_recv() {
+                    Ok(ev) => events.push(ev),
+                    Err(_) => break,
+                }
             }
         }
         for ev in events {
@@ -123,32 +299,52 @@ impl TributaryApp {
 
     fn apply(&mut self, ev: Event) {
         let current = self.current_run;
-        let stale = |run: &RunId| Some(*run) != current;
+        let ours = |run: &RunId| Some(*run) == current;
         match ev {
-            Event::Loaded { problems, .. } => {
-                for p in problems {
-                    self.log.push((LogLevel::Warning, p.to_string()));
-                }
-            }
-            Event::RunStarted { run, nodes } if !stale(&run) => {
+            Event::Loaded { .. } => {}
+            Event::RunStarted { run, nodes } if ours(&run) => {
                 for n in nodes {
-                    self.status.insert(n, NodeStatus::Idle);
+                    self.runs.insert(
+                        n,
+                        NodeRunState {
+                            status: Some(NodeStatus::Idle),
+                            ..Default::default()
+                        },
+                    );
                 }
             }
-            Event::NodeStarted { run, node } if !stale(&run) => {
-                self.status.insert(node, NodeStatus::Running);
+            Event::NodeStarted { run, node } if ours(&run) => {
+                let s = self.runs.entry(node).or_default();
+                s.status = Some(NodeStatus::Running);
+                s.error = None;
             }
-            Event::NodeFinished { run, node, .. } if !stale(&run) => {
-                self.status.insert(node.clone(), NodeStatus::Ok);
-                self.errors.remove(&node);
+            Event::NodeProgress {
+                run, node, message, ..
+            } if ours(&run) => {
+                self.runs.entry(node).or_default().progress = Some(message);
             }
-            Event::NodeFailed { run, node, error } if !stale(&run) => {
-                self.status.insert(node.clone(), NodeStatus::Error);
-                self.log.push((LogLevel::Error, error.clone()));
-                self.errors.insert(node, error);
+            Event::NodeFinished {
+                run, node, stats, ..
+            } if ours(&run) => {
+                let s = self.runs.entry(node).or_default();
+                s.status = Some(NodeStatus::Ok);
+                s.records_out = Some(stats.records_out);
+                s.progress = None;
             }
-            Event::NodeSkipped { run, node, .. } if !stale(&run) => {
-                self.status.insert(node, NodeStatus::Skipped);
+            Event::NodeFailed { run, node, error } if ours(&run) => {
+                let s = self.runs.entry(node.clone()).or_default();
+                s.status = Some(if error == "stopped" {
+                    NodeStatus::Stopped
+                } else {
+                    NodeStatus::Error
+                });
+                s.error = Some(error.clone());
+                self.push_log(LogLevel::Error, Some(node), error);
+            }
+            Event::NodeSkipped { run, node, reason } if ours(&run) => {
+                let s = self.runs.entry(node).or_default();
+                s.status = Some(NodeStatus::Skipped);
+                s.error = Some(reason);
             }
             Event::Preview {
                 run,
@@ -157,180 +353,446 @@ impl TributaryApp {
                 batches,
                 total_rows,
                 ..
-            } if !stale(&run) => {
-                self.previews
-                    .insert(node, to_preview(&schema, &batches, total_rows));
+            } if ours(&run) => {
+                self.results
+                    .insert(node, ResultTable::new(schema, batches, total_rows));
             }
             Event::Log {
+                run,
+                node,
                 level,
                 message,
-                node,
-                ..
-            } => {
-                let text = match node {
-                    Some(n) => format!("{n}: {message}"),
-                    None => message,
-                };
-                self.log.push((level, text));
+            } if run.is_none_or(|r| ours(&r)) => {
+                self.push_log(level, node, message);
             }
-            Event::RunFinished { run, status, .. } if !stale(&run) => {
-                self.log.push((
+            Event::RunFinished { run, status, .. } if ours(&run) => {
+                self.push_log(
                     LogLevel::Info,
+                    None,
                     format!("run {} finished: {status:?}", run.seq),
-                ));
+                );
                 self.current_run = None;
             }
+            // Events of older runs: the document changed since; drop them.
             _ => {}
         }
     }
-}
 
-fn to_preview(
-    schema: &tributary_engine::arrow::datatypes::SchemaRef,
-    batches: &[RecordBatch],
-    total_rows: u64,
-) -> Preview {
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|f| format!("{}: {}", f.name(), f.data_type()))
-        .collect();
-    let options = FormatOptions::default().with_null("NULL");
-    let mut rows = Vec::new();
-    for b in batches {
-        let formatters: Vec<_> = b
-            .columns()
-            .iter()
-            .filter_map(|c| ArrayFormatter::try_new(c.as_ref(), &options).ok())
-            .collect();
-        for r in 0..b.num_rows() {
-            rows.push(formatters.iter().map(|f| f.value(r).to_string()).collect());
+    fn shortcuts(&mut self, ctx: &egui::Context) {
+        use egui::{Key, KeyboardShortcut, Modifiers};
+        let cmd = Modifiers::COMMAND;
+        let shift_cmd = Modifiers::COMMAND | Modifiers::SHIFT;
+        let pressed = |s: KeyboardShortcut| ctx.input_mut(|i| i.consume_shortcut(&s));
+        if pressed(KeyboardShortcut::new(shift_cmd, Key::S)) {
+            self.open_dialog(DialogPurpose::SaveAs);
+        }
+        if pressed(KeyboardShortcut::new(cmd, Key::S)) {
+            self.save();
+        }
+        if pressed(KeyboardShortcut::new(cmd, Key::O)) {
+            self.request(Pending::Open(None));
+        }
+        if pressed(KeyboardShortcut::new(cmd, Key::N)) {
+            self.request(Pending::New);
+        }
+        if pressed(KeyboardShortcut::new(shift_cmd, Key::Z))
+            || pressed(KeyboardShortcut::new(cmd, Key::Y))
+        {
+            self.doc.redo();
+        }
+        if pressed(KeyboardShortcut::new(cmd, Key::Z)) {
+            self.doc.undo();
+        }
+        if pressed(KeyboardShortcut::new(Modifiers::NONE, Key::F5)) {
+            self.run(RunTarget::All);
+        }
+        if !ctx.egui_wants_keyboard_input()
+            && pressed(KeyboardShortcut::new(Modifiers::NONE, Key::Delete))
+        {
+            self.delete_selected();
         }
     }
-    Preview {
-        columns,
-        rows,
-        total_rows,
+
+    fn delete_selected(&mut self) {
+        if let Some(id) = self.selected.take()
+            && let Some(nid) = self.doc.node_id(&id)
+        {
+            self.doc.snarl.remove_node(nid);
+            self.doc.checkpoint();
+        }
     }
-}
 
-impl eframe::App for TributaryApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        let ctx = ui.ctx().clone();
-        self.drain_events();
-        if self.current_run.is_some() {
-            ctx.request_repaint_after(std::time::Duration::from_millis(50));
-        }
-        let title = match &self.path {
-            Some(p) => format!("Tributary — {}", p.display()),
-            None => "Tributary".to_owned(),
-        };
-        if self.title != title {
-            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
-            self.title = title;
-        }
-
-        egui::Panel::top("toolbar").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                let running = self.current_run.is_some();
+    fn menu_bar(&mut self, ui: &mut egui::Ui) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if ui.button("New").clicked() {
+                    self.request(Pending::New);
+                }
+                if ui.button("Open…").clicked() {
+                    self.request(Pending::Open(None));
+                }
+                ui.menu_button("Examples", |ui| {
+                    for example in examples() {
+                        let name = example
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        if ui.button(name).clicked() {
+                            self.request(Pending::Open(Some(example)));
+                        }
+                    }
+                });
+                if ui.button("Save").clicked() {
+                    self.save();
+                }
+                if ui.button("Save As…").clicked() {
+                    self.open_dialog(DialogPurpose::SaveAs);
+                }
+                ui.separator();
+                if ui.button("Quit").clicked() {
+                    self.request(Pending::Quit);
+                }
+            });
+            ui.menu_button("Edit", |ui| {
                 if ui
-                    .add_enabled(
-                        !running && self.project.is_some(),
-                        egui::Button::new("▶ Run"),
-                    )
+                    .add_enabled(self.doc.can_undo(), egui::Button::new("Undo"))
+                    .clicked()
+                {
+                    self.doc.undo();
+                }
+                if ui
+                    .add_enabled(self.doc.can_redo(), egui::Button::new("Redo"))
+                    .clicked()
+                {
+                    self.doc.redo();
+                }
+                if ui
+                    .add_enabled(self.selected.is_some(), egui::Button::new("Delete"))
+                    .clicked()
+                {
+                    self.delete_selected();
+                }
+            });
+            ui.menu_button("Run", |ui| {
+                if ui
+                    .add_enabled(!self.is_running(), egui::Button::new("Run"))
                     .clicked()
                 {
                     self.run(RunTarget::All);
                 }
                 if ui
-                    .add_enabled(running, egui::Button::new("■ Stop"))
+                    .add_enabled(self.is_running(), egui::Button::new("Stop"))
                     .clicked()
-                    && let Some(engine) = &self.engine
                 {
-                    let _ = engine.try_send(Command::Stop);
+                    self.stop();
                 }
-                if let Some(p) = &self.path {
-                    ui.label(p.display().to_string());
+                let sel = self.selected.clone();
+                if ui
+                    .add_enabled(
+                        sel.is_some() && !self.is_running(),
+                        egui::Button::new("Run selected node"),
+                    )
+                    .clicked()
+                    && let Some(id) = sel
+                {
+                    self.run(RunTarget::Node(id));
                 }
             });
+            ui.separator();
+            if ui
+                .add_enabled(!self.is_running(), egui::Button::new("▶ Run"))
+                .clicked()
+            {
+                self.run(RunTarget::All);
+            }
+            if ui
+                .add_enabled(self.is_running(), egui::Button::new("■ Stop"))
+                .clicked()
+            {
+                self.stop();
+            }
         });
-        egui::Panel::left("nodes")
-            .default_size(260.0)
-            .show(ui, |ui| {
-                ui.heading("Nodes");
-                if let Some(e) = &self.load_error {
-                    ui.colored_label(egui::Color32::RED, e);
-                }
-                let nodes: Vec<(String, String, String)> = self
-                    .project
-                    .iter()
-                    .flat_map(|p| p.nodes.iter())
-                    .map(|n| (n.id.clone(), n.name.clone(), n.kind().to_string()))
-                    .collect();
-                for (id, name, kind) in nodes {
-                    let status = self.status.get(&id).copied().unwrap_or(NodeStatus::Idle);
-                    let color = match status {
-                        NodeStatus::Idle => egui::Color32::GRAY,
-                        NodeStatus::Running => egui::Color32::LIGHT_BLUE,
-                        NodeStatus::Ok => egui::Color32::from_rgb(80, 200, 120),
-                        NodeStatus::Error => egui::Color32::from_rgb(230, 80, 80),
-                        NodeStatus::Skipped | NodeStatus::Stopped => egui::Color32::DARK_GRAY,
-                    };
-                    let label = egui::RichText::new(format!("■ {name} ({kind})")).color(color);
-                    if ui
-                        .selectable_label(self.selected.as_deref() == Some(id.as_str()), label)
-                        .on_hover_text(format!("{status:?}"))
-                        .clicked()
-                    {
-                        self.selected = Some(id.clone());
-                    }
-                    if let Some(err) = self.errors.get(&id) {
-                        ui.colored_label(egui::Color32::RED, err);
+    }
+
+    fn palette_ui(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Palette");
+        ui.add(egui::TextEdit::singleline(&mut self.palette_search).hint_text("Search nodes"));
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            for (category, kinds) in kinds_matching(&self.palette_search) {
+                ui.label(egui::RichText::new(format!("{category:?}")).strong());
+                for kind in kinds {
+                    let r = ui.button(kind.as_str()).on_hover_text(kind.description());
+                    ui.weak(kind.description());
+                    if r.clicked() {
+                        let n = self.doc.snarl.nodes().count() as f32;
+                        add_node(
+                            &mut self.doc.snarl,
+                            kind,
+                            egui::pos2(80.0 + 24.0 * n, 80.0 + 16.0 * n),
+                        );
+                        self.doc.checkpoint();
                     }
                 }
-            });
-        egui::Panel::bottom("log")
-            .default_size(140.0)
-            .show(ui, |ui| {
-                ui.heading("Log");
+                ui.add_space(6.0);
+            }
+        });
+    }
+
+    fn bottom_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut self.bottom_tab, BottomTab::Results, "Results");
+            let errors = self
+                .log
+                .iter()
+                .filter(|l| l.level == LogLevel::Error)
+                .count();
+            let log_label = if errors > 0 {
+                format!("Log ({errors})")
+            } else {
+                "Log".to_owned()
+            };
+            ui.selectable_value(&mut self.bottom_tab, BottomTab::Log, log_label);
+        });
+        ui.separator();
+        match self.bottom_tab {
+            BottomTab::Results => match self.selected.as_ref().and_then(|s| self.results.get(s)) {
+                Some(table) => results_ui(ui, table),
+                None => {
+                    ui.weak("Select a node and run the graph to see its rows.");
+                }
+            },
+            BottomTab::Log => {
+                let mut select = None;
                 egui::ScrollArea::vertical()
                     .stick_to_bottom(true)
                     .show(ui, |ui| {
-                        for (level, line) in &self.log {
-                            let color = match level {
-                                LogLevel::Error => egui::Color32::RED,
-                                LogLevel::Warning => egui::Color32::YELLOW,
+                        for line in &self.log {
+                            let color = match line.level {
+                                LogLevel::Error => egui::Color32::from_rgb(230, 80, 80),
+                                LogLevel::Warning => egui::Color32::from_rgb(230, 190, 80),
                                 LogLevel::Info => ui.visuals().text_color(),
                             };
-                            ui.colored_label(color, line);
+                            ui.horizontal(|ui| {
+                                if let Some(node) = &line.node
+                                    && ui.link(node).clicked()
+                                {
+                                    select = Some(node.clone());
+                                }
+                                ui.colored_label(color, &line.text);
+                            });
                         }
                     });
-            });
-        egui::CentralPanel::default().show(ui, |ui| {
-            let Some(sel) = self.selected.clone() else {
-                ui.label("Open a project to start.");
-                return;
-            };
-            ui.heading(format!("Results: {sel}"));
-            let Some(preview) = self.previews.get(&sel) else {
-                ui.label("No results yet. Press Run.");
-                return;
-            };
-            ui.label(format!("{} row(s)", preview.total_rows));
-            egui::ScrollArea::both().show(ui, |ui| {
-                egui::Grid::new("preview").striped(true).show(ui, |ui| {
-                    for c in &preview.columns {
-                        ui.strong(c);
-                    }
-                    ui.end_row();
-                    for row in preview.rows.iter().take(500) {
-                        for v in row {
-                            ui.label(v);
+                if select.is_some() {
+                    self.selected = select;
+                }
+            }
+        }
+    }
+
+    fn window_title(&self) -> String {
+        let name = match &self.doc.path {
+            Some(p) => p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            None => "untitled".to_owned(),
+        };
+        format!(
+            "{}{name} — Tributary",
+            if self.doc.is_dirty() { "● " } else { "" }
+        )
+    }
+
+    /// Draws one frame into `ui` (the whole window).
+    pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        self.drain_events();
+        self.poll_dialog();
+        if self.dialog.is_some() {
+            ctx.request_repaint_after(Duration::from_millis(100));
+        }
+        self.shortcuts(&ctx);
+
+        egui::Panel::top("menu").show(ui, |ui| self.menu_bar(ui));
+        egui::Panel::left("palette")
+            .default_size(200.0)
+            .min_size(160.0)
+            .show(ui, |ui| self.palette_ui(ui));
+        egui::Panel::right("inspector")
+            .default_size(360.0)
+            .min_size(260.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    let node = self.selected.as_ref().and_then(|id| self.doc.node_id(id));
+                    match node {
+                        Some(nid) => {
+                            if inspector_ui(ui, &mut self.doc.snarl[nid], &mut self.inspector) {
+                                self.doc.checkpoint();
+                            }
+                            if let Some(err) = self
+                                .selected
+                                .as_ref()
+                                .and_then(|id| self.runs.get(id))
+                                .and_then(|s| s.error.clone())
+                            {
+                                ui.separator();
+                                ui.colored_label(egui::Color32::from_rgb(230, 80, 80), err);
+                            }
                         }
-                        ui.end_row();
+                        None => {
+                            ui.heading("Inspector");
+                            ui.weak("Select a node to edit it.");
+                        }
                     }
                 });
             });
+        egui::Panel::bottom("bottom")
+            .default_size(280.0)
+            .min_size(120.0)
+            .resizable(true)
+            .show(ui, |ui| self.bottom_ui(ui));
+
+        let mut commands = Vec::new();
+        let mut refusal = None;
+        let mut clicked = None;
+        egui::CentralPanel::default().show(ui, |ui| {
+            let mut viewer = Viewer {
+                runs: &self.runs,
+                refusal: &mut refusal,
+                commands: &mut commands,
+                menu_search: &mut self.menu_search,
+                selected: self.selected.as_deref(),
+                clicked: &mut clicked,
+            };
+            let style = SnarlStyle::new();
+            SnarlWidget::new()
+                .id(egui::Id::new(CANVAS_ID))
+                .style(style)
+                .show(&mut self.doc.snarl, &mut viewer, ui);
         });
+        if let Some(r) = refusal {
+            self.push_log(LogLevel::Warning, None, r.clone());
+            self.refusal = Some((r, Instant::now()));
+        }
+        if let Some((text, at)) = &self.refusal {
+            if at.elapsed() < Duration::from_secs(4) {
+                egui::Tooltip::always_open(
+                    ctx.clone(),
+                    egui::LayerId::background(),
+                    egui::Id::new("refusal"),
+                    egui::PopupAnchor::Pointer,
+                )
+                .show(|ui| {
+                    ui.colored_label(egui::Color32::from_rgb(230, 80, 80), text);
+                });
+                ctx.request_repaint_after(Duration::from_millis(250));
+            } else {
+                self.refusal = None;
+            }
+        }
+        for c in commands {
+            match c {
+                CanvasCommand::RunNode(id) => self.run(RunTarget::Node(id)),
+            }
+        }
+
+        // Selection: a click on a node's title or body, or the canvas's own selection
+        // (shift-click, rectangle).
+        if clicked.is_some() {
+            self.selected = clicked;
+        } else {
+            let selected = egui_snarl::ui::get_selected_nodes(egui::Id::new(CANVAS_ID), &ctx);
+            if let Some(first) = selected.first()
+                && let Some(n) = self.doc.snarl.get_node(*first)
+            {
+                self.selected = Some(n.id.clone());
+            }
+        }
+        // One interaction, one undo step: checkpoint when the pointer is released.
+        if ctx.input(|i| i.pointer.any_released()) {
+            self.doc.checkpoint();
+        }
+
+        self.unsaved_prompt(&ctx);
+        if ctx.input(|i| i.viewport().close_requested())
+            && self.doc.is_dirty()
+            && !self.close_confirmed
+        {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            self.pending = Some(Pending::Quit);
+        }
+        if self.close_confirmed {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+        let title = self.window_title();
+        if title != self.title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.title = title;
+        }
+    }
+
+    fn unsaved_prompt(&mut self, ctx: &egui::Context) {
+        let Some(action) = self.pending.clone() else {
+            return;
+        };
+        let mut decision = None;
+        egui::Window::new("Unsaved changes")
+            .collapsible(false)
+            .resizable(false)
+            .anchor(egui::Align2::CENTER_CENTER, egui::vec2(0.0, 0.0))
+            .show(ctx, |ui| {
+                ui.label("The project has changes that are not saved.");
+                ui.horizontal(|ui| {
+                    if ui.button("Save").clicked() {
+                        decision = Some(0);
+                    }
+                    if ui.button("Discard").clicked() {
+                        decision = Some(1);
+                    }
+                    if ui.button("Cancel").clicked() {
+                        decision = Some(2);
+                    }
+                });
+            });
+        match decision {
+            Some(0) => {
+                self.pending = None;
+                self.save();
+                if !self.doc.is_dirty() {
+                    self.perform(action);
+                }
+            }
+            Some(1) => {
+                self.pending = None;
+                self.perform(action);
+            }
+            Some(_) => self.pending = None,
+            None => {}
+        }
+    }
+}
+
+/// The bundled example projects.
+pub fn examples() -> Vec<PathBuf> {
+    let dir = crate::bundled_example()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("projects"));
+    let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.extension().is_some_and(|e| e == "json")
+                        && !p.to_string_lossy().ends_with(".catalog.json")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+impl eframe::App for TributaryApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.frame_ui(ui);
     }
 }

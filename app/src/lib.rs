@@ -2,8 +2,12 @@
 //! so tests can build the app.
 
 mod app;
+pub mod document;
+pub mod inspector;
+pub mod results;
+pub mod viewer;
 
-pub use app::TributaryApp;
+pub use app::{BottomTab, TributaryApp, examples};
 
 use std::path::PathBuf;
 
@@ -21,7 +25,7 @@ pub fn run_native(project: Option<PathBuf>) -> anyhow::Result<()> {
     let project = project.or_else(bundled_example);
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
-            .with_inner_size([1400.0, 900.0])
+            .with_inner_size([1500.0, 950.0])
             .with_title("Tributary"),
         ..Default::default()
     };

@@ -15,6 +15,35 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+
+/// Called after every event the engine sends, e.g. to wake a GUI up.
+pub type Notify = Arc<dyn Fn() + Send + Sync>;
+
+/// The sending side of the event channel, with the wake-up hook.
+#[derive(Clone)]
+pub struct EventTx {
+    tx: Sender<Event>,
+    notify: Option<Notify>,
+}
+
+impl std::fmt::Debug for EventTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventTx")
+    }
+}
+
+impl EventTx {
+    /// Sends an event, waiting for room, then calls the wake-up hook. A receiver that
+    /// went away means nobody is listening; the event is dropped.
+    pub fn send(&self, event: Event) {
+        if self.tx.send(event).is_ok() {
+            if let Some(n) = &self.notify {
+                n();
+            }
+        }
+    }
+}
+
 use serde::Serialize;
 
 use crate::arrow::array::RecordBatch;
@@ -230,19 +259,18 @@ pub enum Event {
 /// Sends a run's events; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct EventSink {
-    tx: Sender<Event>,
+    tx: EventTx,
     run: RunId,
 }
 
 impl EventSink {
     /// A sink for `run` over `tx`.
-    pub fn new(tx: Sender<Event>, run: RunId) -> Self {
+    pub fn new(tx: EventTx, run: RunId) -> Self {
         Self { tx, run }
     }
 
     fn send(&self, event: Event) {
-        // The receiver going away means nobody is listening; the run finishes quietly.
-        let _ = self.tx.send(event);
+        self.tx.send(event);
     }
 
     /// Reports progress of `node`.
@@ -296,8 +324,15 @@ pub struct Engine {
 impl Engine {
     /// Starts the engine thread.
     pub fn spawn() -> Result<Self> {
+        Self::spawn_with_notify(None)
+    }
+
+    /// Starts the engine thread; `notify` is called after every event is sent (a GUI
+    /// passes a closure that requests a repaint).
+    pub fn spawn_with_notify(notify: Option<Notify>) -> Result<Self> {
         let (cmd_tx, cmd_rx) = bounded(COMMAND_CAPACITY);
-        let (ev_tx, ev_rx) = bounded(EVENT_CAPACITY);
+        let (tx, ev_rx) = bounded(EVENT_CAPACITY);
+        let ev_tx = EventTx { tx, notify };
         let thread = std::thread::Builder::new()
             .name("tributary-engine".to_owned())
             .spawn(move || engine_main(cmd_rx, ev_tx))
@@ -369,7 +404,7 @@ struct RunShared {
     running: Mutex<Option<String>>,
 }
 
-fn engine_main(commands: Receiver<Command>, events: Sender<Event>) {
+fn engine_main(commands: Receiver<Command>, events: EventTx) {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(
             std::thread::available_parallelism()
@@ -382,7 +417,7 @@ fn engine_main(commands: Receiver<Command>, events: Sender<Event>) {
     {
         Ok(rt) => rt,
         Err(e) => {
-            let _ = events.send(Event::Log {
+            events.send(Event::Log {
                 run: None,
                 node: None,
                 level: LogLevel::Error,
@@ -403,7 +438,7 @@ fn engine_main(commands: Receiver<Command>, events: Sender<Event>) {
                 revision,
             } => {
                 let problems = p.validate();
-                let _ = events.send(Event::Loaded { revision, problems });
+                events.send(Event::Loaded { revision, problems });
                 // Drop cached results of nodes that no longer exist.
                 let ids: BTreeSet<String> = p.nodes.iter().map(|n| n.id.clone()).collect();
                 if let Ok(mut c) = cache.lock() {
@@ -416,13 +451,13 @@ fn engine_main(commands: Receiver<Command>, events: Sender<Event>) {
                     stop_run(a, &events);
                 }
                 let Some((p, base_dir)) = project.clone() else {
-                    let _ = events.send(Event::Log {
+                    events.send(Event::Log {
                         run: Some(run),
                         node: None,
                         level: LogLevel::Error,
                         message: "no project is loaded".to_owned(),
                     });
-                    let _ = events.send(Event::RunFinished {
+                    events.send(Event::RunFinished {
                         run,
                         status: NodeStatus::Error,
                         summary: Vec::new(),
@@ -467,7 +502,7 @@ fn engine_main(commands: Receiver<Command>, events: Sender<Event>) {
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
 }
 
-fn stop_run(active: ActiveRun, events: &Sender<Event>) {
+fn stop_run(active: ActiveRun, events: &EventTx) {
     active.handle.abort();
     if active
         .shared
@@ -485,7 +520,7 @@ fn stop_run(active: ActiveRun, events: &Sender<Event>) {
         .map(|s| s.clone())
         .unwrap_or_default();
     if let Some(node) = running {
-        let _ = events.send(Event::NodeFailed {
+        events.send(Event::NodeFailed {
             run: active.run,
             node: node.clone(),
             error: "stopped".to_owned(),
@@ -495,7 +530,7 @@ fn stop_run(active: ActiveRun, events: &Sender<Event>) {
             s.error = Some("stopped".to_owned());
         }
     }
-    let _ = events.send(Event::RunFinished {
+    events.send(Event::RunFinished {
         run: active.run,
         status: NodeStatus::Stopped,
         summary,
@@ -529,7 +564,7 @@ async fn run_graph(
     base_dir: PathBuf,
     run: RunId,
     target: RunTarget,
-    tx: Sender<Event>,
+    tx: EventTx,
     cache: Arc<Mutex<Cache>>,
     shared: Arc<RunShared>,
 ) {
@@ -544,7 +579,7 @@ async fn run_graph(
     let order = match order {
         Ok(o) => o,
         Err(e) => {
-            let _ = tx.send(Event::Log {
+            tx.send(Event::Log {
                 run: Some(run),
                 node: None,
                 level: LogLevel::Error,
@@ -554,7 +589,7 @@ async fn run_graph(
             return;
         }
     };
-    let _ = tx.send(Event::RunStarted {
+    tx.send(Event::RunStarted {
         run,
         nodes: order.clone(),
     });
@@ -592,7 +627,7 @@ async fn run_graph(
             .collect();
         if let Some(bad) = upstream.iter().find(|u| failed.contains(**u)) {
             let reason = format!("upstream node '{bad}' did not finish");
-            let _ = tx.send(Event::NodeSkipped {
+            tx.send(Event::NodeSkipped {
                 run,
                 node: id.clone(),
                 reason: reason.clone(),
@@ -605,7 +640,7 @@ async fn run_graph(
         }
         if !node_problems.is_empty() {
             let error = format!("node '{id}' ({kind}): {}", node_problems.join("; "));
-            let _ = tx.send(Event::NodeFailed {
+            tx.send(Event::NodeFailed {
                 run,
                 node: id.clone(),
                 error: error.clone(),
@@ -629,7 +664,7 @@ async fn run_graph(
                     .map(|e| (e.outputs.clone(), e.stats.clone()))
             });
             if let Some((outs, stats)) = hit {
-                let _ = tx.send(Event::NodeFinished {
+                tx.send(Event::NodeFinished {
                     run,
                     node: id.clone(),
                     stats: stats.clone(),
@@ -658,7 +693,7 @@ async fn run_graph(
         if let Ok(mut r) = shared.running.lock() {
             *r = Some(id.clone());
         }
-        let _ = tx.send(Event::NodeStarted {
+        tx.send(Event::NodeStarted {
             run,
             node: id.clone(),
         });
@@ -676,7 +711,7 @@ async fn run_graph(
         match result {
             Ok(mut out) => {
                 out.stats.elapsed_ms = start.elapsed().as_millis() as u64;
-                let _ = tx.send(Event::NodeFinished {
+                tx.send(Event::NodeFinished {
                     run,
                     node: id.clone(),
                     stats: out.stats.clone(),
@@ -700,7 +735,7 @@ async fn run_graph(
             }
             Err(e) => {
                 let error = e.in_node(id, &kind).to_string();
-                let _ = tx.send(Event::NodeFailed {
+                tx.send(Event::NodeFailed {
                     run,
                     node: id.clone(),
                     error: error.clone(),
@@ -734,14 +769,14 @@ fn push_summary(shared: &RunShared, summary: NodeSummary) {
     }
 }
 
-fn finish(shared: &RunShared, tx: &Sender<Event>, run: RunId, status: NodeStatus) {
+fn finish(shared: &RunShared, tx: &EventTx, run: RunId, status: NodeStatus) {
     if shared
         .finished
         .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
         .is_ok()
     {
         let summary = shared.summary.lock().map(|s| s.clone()).unwrap_or_default();
-        let _ = tx.send(Event::RunFinished {
+        tx.send(Event::RunFinished {
             run,
             status,
             summary,

@@ -1,0 +1,233 @@
+//! The open document: the graph as the canvas edits it, its file, and undo history.
+//!
+//! The canvas (`Snarl<Node>`) is the single source of truth while editing; a
+//! [`Project`] is derived from it to save or run. Undo keeps capped snapshots of the
+//! derived project, taken when an interaction ends, so one drag is one undo step.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use egui_snarl::{InPinId, NodeId, OutPinId, Snarl};
+use tributary_engine::nodes::NodeKind;
+use tributary_engine::project::{Edge, Node, PortRef, Position, Project};
+
+/// Undo steps kept.
+const UNDO_LIMIT: usize = 200;
+
+/// The document being edited.
+pub struct Document {
+    /// The project's display name.
+    pub name: String,
+    /// The graph on the canvas.
+    pub snarl: Snarl<Node>,
+    /// Where it is saved, if anywhere.
+    pub path: Option<PathBuf>,
+    /// Increases with every edit; runs carry it so stale results can be dropped.
+    pub revision: u64,
+    saved: Project,
+    current: Project,
+    undo: Vec<Project>,
+    redo: Vec<Project>,
+}
+
+impl Document {
+    /// An empty, unsaved document.
+    pub fn new() -> Self {
+        Self::from_project(&Project::default(), None)
+    }
+
+    /// A document showing `project`.
+    pub fn from_project(project: &Project, path: Option<PathBuf>) -> Self {
+        let snarl = snarl_from_project(project);
+        let mut doc = Self {
+            name: project.name.clone(),
+            snarl,
+            path,
+            revision: 1,
+            saved: Project::default(),
+            current: Project::default(),
+            undo: Vec::new(),
+            redo: Vec::new(),
+        };
+        doc.current = doc.to_project();
+        doc.saved = doc.current.clone();
+        doc
+    }
+
+    /// The project the canvas shows.
+    pub fn to_project(&self) -> Project {
+        project_from_snarl(&self.name, &self.snarl)
+    }
+
+    /// The last checkpointed project (cheap; no rebuild).
+    pub fn project(&self) -> &Project {
+        &self.current
+    }
+
+    /// Whether there are changes since the last save.
+    pub fn is_dirty(&self) -> bool {
+        self.current != self.saved
+    }
+
+    /// Records the document as saved.
+    pub fn mark_saved(&mut self, path: PathBuf) {
+        self.path = Some(path);
+        self.saved = self.current.clone();
+    }
+
+    /// Takes an undo snapshot if the graph changed since the last one. Call when an
+    /// interaction has ended (pointer released, a key pressed, a field edited).
+    pub fn checkpoint(&mut self) -> bool {
+        let now = self.to_project();
+        if now == self.current {
+            return false;
+        }
+        let before = std::mem::replace(&mut self.current, now);
+        self.undo.push(before);
+        if self.undo.len() > UNDO_LIMIT {
+            self.undo.remove(0);
+        }
+        self.redo.clear();
+        self.revision += 1;
+        true
+    }
+
+    /// Whether there is something to undo.
+    pub fn can_undo(&self) -> bool {
+        !self.undo.is_empty()
+    }
+
+    /// Whether there is something to redo.
+    pub fn can_redo(&self) -> bool {
+        !self.redo.is_empty()
+    }
+
+    /// Goes back one step.
+    pub fn undo(&mut self) {
+        self.checkpoint();
+        if let Some(prev) = self.undo.pop() {
+            let now = std::mem::replace(&mut self.current, prev);
+            self.redo.push(now);
+            self.restore();
+        }
+    }
+
+    /// Goes forward one step.
+    pub fn redo(&mut self) {
+        if let Some(next) = self.redo.pop() {
+            let now = std::mem::replace(&mut self.current, next);
+            self.undo.push(now);
+            self.restore();
+        }
+    }
+
+    fn restore(&mut self) {
+        self.snarl = snarl_from_project(&self.current);
+        self.name = self.current.name.clone();
+        self.revision += 1;
+    }
+
+    /// The canvas node holding the project node `id`.
+    pub fn node_id(&self, id: &str) -> Option<NodeId> {
+        self.snarl
+            .nodes_ids_data()
+            .find(|(_, n)| n.value.id == id)
+            .map(|(nid, _)| nid)
+    }
+
+    /// A fresh node id for a node of `kind`, e.g. `query_3`.
+    pub fn fresh_id(&self, kind: NodeKind) -> String {
+        fresh_id(&self.snarl, kind)
+    }
+}
+
+impl Default for Document {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A node id not used in `snarl`, e.g. `query_3`.
+pub fn fresh_id(snarl: &Snarl<Node>, kind: NodeKind) -> String {
+    let used: std::collections::BTreeSet<&str> = snarl.nodes().map(|n| n.id.as_str()).collect();
+    (1..)
+        .map(|i| format!("{}_{i}", kind.as_str()))
+        .find(|c| !used.contains(c.as_str()))
+        .unwrap_or_else(|| kind.as_str().to_owned())
+}
+
+/// Builds the canvas graph of a project. Edges to unknown nodes or ports are left out
+/// (validation reports them).
+pub fn snarl_from_project(project: &Project) -> Snarl<Node> {
+    let mut snarl = Snarl::new();
+    let mut ids = BTreeMap::new();
+    for node in &project.nodes {
+        let pos = egui::pos2(node.position.x, node.position.y);
+        let nid = snarl.insert_node(pos, node.clone());
+        ids.insert(node.id.clone(), nid);
+    }
+    for e in &project.edges {
+        let (Some(&from), Some(&to)) = (ids.get(&e.from.node), ids.get(&e.to.node)) else {
+            continue;
+        };
+        let from_kind = snarl[from].kind();
+        let to_kind = snarl[to].kind();
+        let out = from_kind
+            .outputs()
+            .iter()
+            .position(|p| p.name == e.from.port);
+        let inp = to_kind.inputs().iter().position(|p| p.name == e.to.port);
+        if let (Some(output), Some(input)) = (out, inp) {
+            snarl.connect(OutPinId { node: from, output }, InPinId { node: to, input });
+        }
+    }
+    snarl
+}
+
+/// Derives the project from the canvas: nodes in canvas order with their positions,
+/// edges sorted by target node, target port, then source, so saves are stable.
+pub fn project_from_snarl(name: &str, snarl: &Snarl<Node>) -> Project {
+    let mut order: BTreeMap<NodeId, usize> = BTreeMap::new();
+    let mut nodes = Vec::new();
+    for (i, (nid, info)) in snarl.nodes_ids_data().enumerate() {
+        let mut node = info.value.clone();
+        node.position = Position {
+            x: info.pos.x,
+            y: info.pos.y,
+        };
+        order.insert(nid, i);
+        nodes.push(node);
+    }
+    let mut wires: Vec<(OutPinId, InPinId)> = snarl.wires().collect();
+    wires.sort_by_key(|(from, to)| {
+        (
+            order.get(&to.node).copied(),
+            to.input,
+            order.get(&from.node).copied(),
+            from.output,
+        )
+    });
+    let edges = wires
+        .into_iter()
+        .filter_map(|(from, to)| {
+            let f = &snarl[from.node];
+            let t = &snarl[to.node];
+            Some(Edge {
+                from: PortRef {
+                    node: f.id.clone(),
+                    port: f.kind().outputs().get(from.output)?.name.to_owned(),
+                },
+                to: PortRef {
+                    node: t.id.clone(),
+                    port: t.kind().inputs().get(to.input)?.name.to_owned(),
+                },
+            })
+        })
+        .collect();
+    Project {
+        name: name.to_owned(),
+        nodes,
+        edges,
+        ..Default::default()
+    }
+}

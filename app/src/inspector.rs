@@ -1,0 +1,174 @@
+//! The inspector: the selected node's name and typed config as a form, with the
+//! validation messages next to the fields they are about.
+
+use std::collections::BTreeMap;
+
+use egui::Ui;
+use serde_json::Value;
+use tributary_engine::nodes::NodeConfig;
+use tributary_engine::project::Node;
+
+/// Choices of enum-like config fields, by field name.
+fn choices(field: &str) -> Option<&'static [&'static str]> {
+    Some(match field {
+        "format" => &["parquet", "csv", "json"],
+        "compression" => &["snappy", "zstd", "gzip", "none"],
+        "mode" => &["overwrite", "append"],
+        "schema_change_policy" => &["update", "log"],
+        _ => return None,
+    })
+}
+
+/// Text being edited for fields whose text is not always valid (lists), by node and field.
+#[derive(Default)]
+pub struct InspectorState {
+    drafts: BTreeMap<(String, String), String>,
+    errors: BTreeMap<(String, String), String>,
+}
+
+/// Shows the form for `node`; returns true when the node changed.
+pub fn inspector_ui(ui: &mut Ui, node: &mut Node, state: &mut InspectorState) -> bool {
+    let mut changed = false;
+    ui.heading(format!("{} ({})", node.id, node.kind()));
+    ui.weak(node.kind().description());
+    ui.separator();
+    ui.horizontal(|ui| {
+        ui.label("Name");
+        changed |= ui.text_edit_singleline(&mut node.name).changed();
+    });
+    let Value::Object(mut fields) = node.config.to_value() else {
+        return changed;
+    };
+    let problems = node.config.validate();
+    let mut edited = false;
+    let keys: Vec<String> = fields.keys().cloned().collect();
+    for key in keys {
+        let Some(value) = fields.get_mut(&key) else {
+            continue;
+        };
+        ui.add_space(4.0);
+        ui.label(egui::RichText::new(&key).strong());
+        edited |= field_ui(ui, &node.id, &key, value, state);
+        for p in problems
+            .iter()
+            .filter(|p| p.starts_with(&format!("{key}:")))
+        {
+            ui.colored_label(egui::Color32::from_rgb(230, 80, 80), p);
+        }
+        if let Some(e) = state.errors.get(&(node.id.clone(), key.clone())) {
+            ui.colored_label(egui::Color32::from_rgb(230, 80, 80), e);
+        }
+    }
+    if edited {
+        match NodeConfig::from_value(node.kind(), Value::Object(fields)) {
+            Ok(config) => {
+                node.config = config;
+                changed = true;
+            }
+            Err(errors) => {
+                state
+                    .errors
+                    .insert((node.id.clone(), "config".to_owned()), errors.join("; "));
+            }
+        }
+    }
+    for p in problems.iter().filter(|p| !p.contains(':')) {
+        ui.colored_label(egui::Color32::from_rgb(230, 80, 80), p);
+    }
+    changed
+}
+
+fn field_ui(
+    ui: &mut Ui,
+    node: &str,
+    key: &str,
+    value: &mut Value,
+    state: &mut InspectorState,
+) -> bool {
+    match value {
+        Value::String(s) if choices(key).is_some() => {
+            let mut changed = false;
+            egui::ComboBox::from_id_salt((node, key))
+                .selected_text(s.as_str())
+                .show_ui(ui, |ui| {
+                    for option in choices(key).unwrap_or_default() {
+                        if ui.selectable_label(s == option, *option).clicked() {
+                            *s = (*option).to_owned();
+                            changed = true;
+                        }
+                    }
+                });
+            changed
+        }
+        Value::String(s) if key == "sql" || key.ends_with("_script") => code_editor(ui, s, "sql"),
+        Value::String(s) => ui.text_edit_singleline(s).changed(),
+        Value::Bool(b) => ui.checkbox(b, "").changed(),
+        Value::Number(n) => {
+            if let Some(mut v) = n.as_u64() {
+                let r = ui.add(egui::DragValue::new(&mut v).range(0..=u64::MAX));
+                if r.changed() {
+                    *value = Value::from(v);
+                }
+                r.changed()
+            } else {
+                let mut v = n.as_f64().unwrap_or(0.0);
+                let r = ui.add(egui::DragValue::new(&mut v));
+                if r.changed() {
+                    *value = Value::from(v);
+                }
+                r.changed()
+            }
+        }
+        other => {
+            // Lists and objects are edited as JSON text, applied when valid.
+            let id = (node.to_owned(), key.to_owned());
+            let draft = state
+                .drafts
+                .entry(id.clone())
+                .or_insert_with(|| other.to_string());
+            let r = ui.add(egui::TextEdit::singleline(draft).code_editor());
+            if r.changed() {
+                match serde_json::from_str::<Value>(draft) {
+                    Ok(v) => {
+                        *other = v;
+                        state.errors.remove(&id);
+                        return true;
+                    }
+                    Err(e) => {
+                        state
+                            .errors
+                            .insert(id.clone(), format!("not valid JSON: {e}"));
+                    }
+                }
+            }
+            if !r.has_focus() && !state.errors.contains_key(&id) {
+                *draft = other.to_string();
+            }
+            false
+        }
+    }
+}
+
+/// A multi-line code editor with syntax colouring.
+pub fn code_editor(ui: &mut Ui, code: &mut String, language: &str) -> bool {
+    let theme = egui_extras::syntax_highlighting::CodeTheme::from_memory(ui.ctx(), ui.style());
+    let mut layouter = |ui: &Ui, buf: &dyn egui::TextBuffer, wrap_width: f32| {
+        let mut job = egui_extras::syntax_highlighting::highlight(
+            ui.ctx(),
+            ui.style(),
+            &theme,
+            buf.as_str(),
+            language,
+        );
+        job.wrap.max_width = wrap_width;
+        ui.fonts_mut(|f| f.layout_job(job))
+    };
+    ui.add(
+        egui::TextEdit::multiline(code)
+            .code_editor()
+            .desired_rows(6)
+            .desired_width(f32::INFINITY)
+            .layouter(&mut layouter),
+    )
+    .changed()
+}

@@ -1,0 +1,338 @@
+//! How the canvas draws and edits nodes: typed pins, validated connections, node status,
+//! and the add-node and node menus.
+
+use std::collections::BTreeMap;
+
+use egui::{Color32, Ui};
+use egui_snarl::ui::{PinInfo, PinShape, SnarlViewer};
+use egui_snarl::{InPin, InPinId, NodeId, OutPin, OutPinId, Snarl};
+use tributary_engine::NodeStatus;
+use tributary_engine::nodes::{Category, NodeKind, PortType};
+use tributary_engine::project::{Node, Position};
+
+use crate::document::fresh_id;
+
+/// What the canvas knows about a node's last run.
+#[derive(Clone, Debug, Default)]
+pub struct NodeRunState {
+    /// Status in the current or last run.
+    pub status: Option<NodeStatus>,
+    /// Records produced.
+    pub records_out: Option<u64>,
+    /// Progress message while running.
+    pub progress: Option<String>,
+    /// The engine's error message.
+    pub error: Option<String>,
+}
+
+/// Things the canvas asks the app to do after the frame.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CanvasCommand {
+    /// Run this node (and what it needs).
+    RunNode(String),
+}
+
+/// The canvas viewer, borrowing what it shows for one frame.
+pub struct Viewer<'a> {
+    /// Run state by node id.
+    pub runs: &'a BTreeMap<String, NodeRunState>,
+    /// A refused connection's reason, shown as a tooltip.
+    pub refusal: &'a mut Option<String>,
+    /// Commands for the app.
+    pub commands: &'a mut Vec<CanvasCommand>,
+    /// Search text of the add-node menu.
+    pub menu_search: &'a mut String,
+    /// The selected node's id.
+    pub selected: Option<&'a str>,
+    /// Set to the id of a node whose title or body was clicked this frame.
+    pub clicked: &'a mut Option<String>,
+}
+
+/// The colour of a port type; wires take it too.
+pub fn port_color(ty: PortType) -> Color32 {
+    match ty {
+        PortType::Objects => Color32::from_rgb(214, 160, 70),
+        PortType::Crawl => Color32::from_rgb(170, 120, 220),
+        PortType::Catalog => Color32::from_rgb(90, 170, 230),
+        PortType::Table => Color32::from_rgb(110, 200, 120),
+        PortType::Stream => Color32::from_rgb(235, 95, 120),
+    }
+}
+
+/// Table pins are squares, stream pins triangles; the rest circles.
+pub fn pin_info(ty: PortType) -> PinInfo {
+    let shape = match ty {
+        PortType::Table => PinShape::Square,
+        PortType::Stream => PinShape::Triangle,
+        PortType::Crawl => PinShape::Star,
+        PortType::Objects | PortType::Catalog => PinShape::Circle,
+    };
+    PinInfo::default()
+        .with_shape(shape)
+        .with_fill(port_color(ty))
+        .with_wire_color(port_color(ty))
+}
+
+/// Whether connecting `from` to `to` is allowed; the reason when not.
+pub fn check_connection(snarl: &Snarl<Node>, from: OutPinId, to: InPinId) -> Result<(), String> {
+    let (Some(f), Some(t)) = (snarl.get_node(from.node), snarl.get_node(to.node)) else {
+        return Err("the node no longer exists".to_owned());
+    };
+    let (Some(out), Some(inp)) = (
+        f.kind().outputs().get(from.output),
+        t.kind().inputs().get(to.input),
+    ) else {
+        return Err("no such port".to_owned());
+    };
+    if out.ty != inp.ty {
+        return Err(format!(
+            "Cannot connect: '{}' gives {} but '{}' takes {}",
+            out.name, out.ty, inp.name, inp.ty
+        ));
+    }
+    if from.node == to.node || reaches(snarl, to.node, from.node) {
+        return Err("Cannot connect: the wire would make a cycle".to_owned());
+    }
+    Ok(())
+}
+
+/// Whether `target` is downstream of `start`.
+fn reaches(snarl: &Snarl<Node>, start: NodeId, target: NodeId) -> bool {
+    let mut stack = vec![start];
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(n) = stack.pop() {
+        if n == target {
+            return true;
+        }
+        if seen.insert(n) {
+            stack.extend(
+                snarl
+                    .wires()
+                    .filter(|(f, _)| f.node == n)
+                    .map(|(_, t)| t.node),
+            );
+        }
+    }
+    false
+}
+
+/// Adds a node of `kind` at `pos` and returns it.
+pub fn add_node(snarl: &mut Snarl<Node>, kind: NodeKind, pos: egui::Pos2) -> NodeId {
+    let id = fresh_id(snarl, kind);
+    let node = Node {
+        name: id.clone(),
+        id,
+        position: Position { x: pos.x, y: pos.y },
+        config: kind.default_config(),
+    };
+    snarl.insert_node(pos, node)
+}
+
+/// Kinds grouped by palette category, filtered by a search text.
+pub fn kinds_matching(search: &str) -> Vec<(Category, Vec<NodeKind>)> {
+    let needle = search.trim().to_lowercase();
+    let mut groups: BTreeMap<Category, Vec<NodeKind>> = BTreeMap::new();
+    for &k in NodeKind::ALL {
+        if needle.is_empty()
+            || k.as_str().contains(&needle)
+            || k.description().to_lowercase().contains(&needle)
+        {
+            groups.entry(k.category()).or_default().push(k);
+        }
+    }
+    groups.into_iter().collect()
+}
+
+impl SnarlViewer<Node> for Viewer<'_> {
+    fn title(&mut self, node: &Node) -> String {
+        if node.name.is_empty() {
+            node.id.clone()
+        } else {
+            node.name.clone()
+        }
+    }
+
+    fn show_header(
+        &mut self,
+        node: NodeId,
+        _inputs: &[InPin],
+        _outputs: &[OutPin],
+        ui: &mut Ui,
+        snarl: &mut Snarl<Node>,
+    ) {
+        let title = self.title(&snarl[node]);
+        let r = ui
+            .add(egui::Label::new(egui::RichText::new(title).strong()).sense(egui::Sense::click()));
+        if r.clicked() {
+            *self.clicked = Some(snarl[node].id.clone());
+        }
+    }
+
+    fn node_frame(
+        &mut self,
+        default: egui::Frame,
+        node: NodeId,
+        _inputs: &[InPin],
+        _outputs: &[OutPin],
+        snarl: &Snarl<Node>,
+    ) -> egui::Frame {
+        if self.selected == Some(snarl[node].id.as_str()) {
+            default.stroke(egui::Stroke::new(2.0, Color32::from_rgb(90, 170, 230)))
+        } else {
+            default
+        }
+    }
+
+    fn inputs(&mut self, node: &Node) -> usize {
+        node.kind().inputs().len()
+    }
+
+    fn outputs(&mut self, node: &Node) -> usize {
+        node.kind().outputs().len()
+    }
+
+    fn show_input(
+        &mut self,
+        pin: &InPin,
+        ui: &mut Ui,
+        snarl: &mut Snarl<Node>,
+    ) -> impl egui_snarl::ui::SnarlPin + 'static {
+        let port = snarl[pin.id.node].kind().inputs()[pin.id.input];
+        ui.label(port.name).on_hover_text(format!(
+            "{} input{}{}",
+            port.ty,
+            if port.required { ", required" } else { "" },
+            if port.multiple {
+                ", takes several wires"
+            } else {
+                ""
+            }
+        ));
+        pin_info(port.ty)
+    }
+
+    fn show_output(
+        &mut self,
+        pin: &OutPin,
+        ui: &mut Ui,
+        snarl: &mut Snarl<Node>,
+    ) -> impl egui_snarl::ui::SnarlPin + 'static {
+        let port = snarl[pin.id.node].kind().outputs()[pin.id.output];
+        ui.label(port.name)
+            .on_hover_text(format!("{} output", port.ty));
+        pin_info(port.ty)
+    }
+
+    fn has_body(&mut self, _node: &Node) -> bool {
+        true
+    }
+
+    fn show_body(
+        &mut self,
+        node: NodeId,
+        _inputs: &[InPin],
+        _outputs: &[OutPin],
+        ui: &mut Ui,
+        snarl: &mut Snarl<Node>,
+    ) {
+        let n = &snarl[node];
+        let state = self.runs.get(&n.id).cloned().unwrap_or_default();
+        ui.vertical(|ui| {
+            ui.weak(n.kind().as_str());
+            let (text, color) = match state.status {
+                None | Some(NodeStatus::Idle) => ("idle".to_owned(), Color32::GRAY),
+                Some(NodeStatus::Running) => (
+                    format!("running {}", state.progress.as_deref().unwrap_or("")),
+                    Color32::LIGHT_BLUE,
+                ),
+                Some(NodeStatus::Ok) => (
+                    format!("ok · {} out", state.records_out.unwrap_or(0)),
+                    Color32::from_rgb(80, 200, 120),
+                ),
+                Some(NodeStatus::Error) => ("error".to_owned(), Color32::from_rgb(230, 80, 80)),
+                Some(NodeStatus::Skipped) => ("skipped".to_owned(), Color32::DARK_GRAY),
+                Some(NodeStatus::Stopped) => ("stopped".to_owned(), Color32::DARK_GRAY),
+            };
+            let r = ui.add(
+                egui::Label::new(egui::RichText::new(text).color(color))
+                    .sense(egui::Sense::click()),
+            );
+            if r.clicked() {
+                *self.clicked = Some(n.id.clone());
+            }
+            if let Some(e) = &state.error {
+                r.on_hover_text(e);
+                let short: String = e.chars().take(60).collect();
+                ui.colored_label(Color32::from_rgb(230, 80, 80), short);
+            }
+        });
+    }
+
+    fn connect(&mut self, from: &OutPin, to: &InPin, snarl: &mut Snarl<Node>) {
+        match check_connection(snarl, from.id, to.id) {
+            Ok(()) => {
+                let port = snarl[to.id.node].kind().inputs()[to.id.input];
+                if !port.multiple {
+                    snarl.drop_inputs(to.id);
+                }
+                snarl.connect(from.id, to.id);
+            }
+            Err(reason) => *self.refusal = Some(reason),
+        }
+    }
+
+    fn has_graph_menu(&mut self, _pos: egui::Pos2, _snarl: &mut Snarl<Node>) -> bool {
+        true
+    }
+
+    fn show_graph_menu(&mut self, pos: egui::Pos2, ui: &mut Ui, snarl: &mut Snarl<Node>) {
+        ui.label("Add node");
+        ui.text_edit_singleline(self.menu_search).request_focus();
+        for (category, kinds) in kinds_matching(self.menu_search) {
+            ui.weak(format!("{category:?}"));
+            for kind in kinds {
+                if ui
+                    .button(kind.as_str())
+                    .on_hover_text(kind.description())
+                    .clicked()
+                {
+                    add_node(snarl, kind, pos);
+                    self.menu_search.clear();
+                    ui.close();
+                }
+            }
+        }
+    }
+
+    fn has_node_menu(&mut self, _node: &Node) -> bool {
+        true
+    }
+
+    fn show_node_menu(
+        &mut self,
+        node: NodeId,
+        _inputs: &[InPin],
+        _outputs: &[OutPin],
+        ui: &mut Ui,
+        snarl: &mut Snarl<Node>,
+    ) {
+        if ui.button("Run this node").clicked() {
+            self.commands
+                .push(CanvasCommand::RunNode(snarl[node].id.clone()));
+            ui.close();
+        }
+        if ui.button("Duplicate").clicked() {
+            let info = snarl.get_node_info(node).map(|i| (i.value.clone(), i.pos));
+            if let Some((mut copy, pos)) = info {
+                copy.id = fresh_id(snarl, copy.kind());
+                copy.name = format!("{} copy", copy.name);
+                snarl.insert_node(pos + egui::vec2(30.0, 30.0), copy);
+            }
+            ui.close();
+        }
+        if ui.button("Delete").clicked() {
+            snarl.remove_node(node);
+            ui.close();
+        }
+    }
+}
