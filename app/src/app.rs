@@ -127,8 +127,12 @@ impl TributaryApp {
 
     /// Opens a project file, replacing the document.
     pub fn open_path(&mut self, path: &Path) {
-        match Project::load(path) {
-            Ok(p) => {
+        match Project::load_for_editing(path) {
+            Ok((p, problems)) => {
+                for problem in problems {
+                    let node = problem.node_id().map(str::to_owned);
+                    self.push_log(LogLevel::Warning, node, problem.to_string());
+                }
                 self.doc = Document::from_project(&p, Some(path.to_path_buf()));
                 self.runs.clear();
                 self.results.clear();
@@ -266,6 +270,49 @@ impl TributaryApp {
             return;
         }
         self.current_run = Some(run);
+    }
+
+    /// Wires `from_node.from_port` to `to_node.to_port` as a drag on the canvas would;
+    /// a refused wire shows its reason at the pointer and in the log.
+    pub fn connect(
+        &mut self,
+        from_node: &str,
+        from_port: &str,
+        to_node: &str,
+        to_port: &str,
+    ) -> Result<(), String> {
+        let pins = (|| {
+            let f = self.doc.node_id(from_node)?;
+            let t = self.doc.node_id(to_node)?;
+            let output = self.doc.snarl[f]
+                .kind()
+                .outputs()
+                .iter()
+                .position(|p| p.name == from_port)?;
+            let input = self.doc.snarl[t]
+                .kind()
+                .inputs()
+                .iter()
+                .position(|p| p.name == to_port)?;
+            Some((
+                egui_snarl::OutPinId { node: f, output },
+                egui_snarl::InPinId { node: t, input },
+            ))
+        })();
+        let result = match pins {
+            Some((f, t)) => crate::viewer::try_connect(&mut self.doc.snarl, f, t),
+            None => Err("no such node or port".to_owned()),
+        };
+        match &result {
+            Ok(()) => {
+                self.doc.checkpoint();
+            }
+            Err(reason) => {
+                self.push_log(LogLevel::Warning, None, reason.clone());
+                self.refusal = Some((reason.clone(), Instant::now()));
+            }
+        }
+        result
     }
 
     /// Stops the current run.
@@ -521,7 +568,9 @@ impl TributaryApp {
             for (category, kinds) in kinds_matching(&self.palette_search) {
                 ui.label(egui::RichText::new(format!("{category:?}")).strong());
                 for kind in kinds {
-                    let r = ui.button(kind.as_str()).on_hover_text(kind.description());
+                    let r = ui
+                        .button(format!("+ {}", kind.as_str()))
+                        .on_hover_text(kind.description());
                     ui.weak(kind.description());
                     if r.clicked() {
                         let n = self.doc.snarl.nodes().count() as f32;

@@ -96,6 +96,18 @@ pub fn check_connection(snarl: &Snarl<Node>, from: OutPinId, to: InPinId) -> Res
     Ok(())
 }
 
+/// Connects `from` to `to` when allowed, replacing the wire of a single-wire input.
+/// Returns why not otherwise. The canvas and scripted edits both come through here.
+pub fn try_connect(snarl: &mut Snarl<Node>, from: OutPinId, to: InPinId) -> Result<(), String> {
+    check_connection(snarl, from, to)?;
+    let port = snarl[to.node].kind().inputs()[to.input];
+    if !port.multiple {
+        snarl.drop_inputs(to);
+    }
+    snarl.connect(from, to);
+    Ok(())
+}
+
 /// Whether `target` is downstream of `start`.
 fn reaches(snarl: &Snarl<Node>, start: NodeId, target: NodeId) -> bool {
     let mut stack = vec![start];
@@ -269,15 +281,8 @@ impl SnarlViewer<Node> for Viewer<'_> {
     }
 
     fn connect(&mut self, from: &OutPin, to: &InPin, snarl: &mut Snarl<Node>) {
-        match check_connection(snarl, from.id, to.id) {
-            Ok(()) => {
-                let port = snarl[to.id.node].kind().inputs()[to.id.input];
-                if !port.multiple {
-                    snarl.drop_inputs(to.id);
-                }
-                snarl.connect(from.id, to.id);
-            }
-            Err(reason) => *self.refusal = Some(reason),
+        if let Err(reason) = try_connect(snarl, from.id, to.id) {
+            *self.refusal = Some(reason);
         }
     }
 

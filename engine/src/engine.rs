@@ -36,10 +36,10 @@ impl EventTx {
     /// Sends an event, waiting for room, then calls the wake-up hook. A receiver that
     /// went away means nobody is listening; the event is dropped.
     pub fn send(&self, event: Event) {
-        if self.tx.send(event).is_ok() {
-            if let Some(n) = &self.notify {
-                n();
-            }
+        if self.tx.send(event).is_ok()
+            && let Some(n) = &self.notify
+        {
+            n();
         }
     }
 }

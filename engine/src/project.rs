@@ -216,6 +216,20 @@ impl Project {
     /// Parses a project from JSON text, collecting every problem instead of stopping at
     /// the first. A project with problems is not returned.
     pub fn from_json(text: &str) -> std::result::Result<Self, Vec<Problem>> {
+        match Self::parse_for_editing(text) {
+            Ok((project, problems)) if problems.is_empty() => Ok(project),
+            Ok((_, problems)) => Err(problems),
+            Err(problems) => Err(problems),
+        }
+    }
+
+    /// Parses a project to edit it: problems with the graph (wires, unconnected inputs,
+    /// cycles, config rules) come back beside the project, since a work in progress has
+    /// them. Only a document that cannot be read faithfully (not JSON, unknown kinds,
+    /// unreadable configs, a newer format) is refused, with every problem.
+    pub fn parse_for_editing(
+        text: &str,
+    ) -> std::result::Result<(Self, Vec<Problem>), Vec<Problem>> {
         let value: Value = serde_json::from_str(text)
             .map_err(|e| vec![Problem::project(format!("not valid JSON: {e}"))])?;
         let Value::Object(mut top) = value else {
@@ -296,10 +310,11 @@ impl Project {
             nodes,
             edges,
         };
-        problems.extend(project.validate());
+        let graph_problems = project.validate();
         if problems.is_empty() {
-            Ok(project)
+            Ok((project, graph_problems))
         } else {
+            problems.extend(graph_problems);
             Err(problems)
         }
     }
@@ -318,6 +333,12 @@ impl Project {
         });
         text.push('\n');
         text
+    }
+
+    /// Reads a project file to edit it; see [`Project::parse_for_editing`].
+    pub fn load_for_editing(path: &Path) -> Result<(Self, Vec<Problem>)> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse_for_editing(&text).map_err(|problems| Error::Project { problems })
     }
 
     /// Writes the project atomically to `path`.

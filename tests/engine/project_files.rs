@@ -13,6 +13,8 @@ fn example_project_round_trips_byte_for_byte() {
     let copy = dir.path().join("copy.json");
     project.save(&copy).unwrap();
     let saved = std::fs::read_to_string(&copy).unwrap();
+    // The bundled file is in the canonical form, so saving it changes nothing.
+    assert_eq!(saved, text);
     let again = Project::from_json(&saved).unwrap();
     assert_eq!(again, project);
     // Saving again gives the same bytes: stable key order, no drift.
