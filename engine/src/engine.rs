@@ -49,13 +49,16 @@ use serde::Serialize;
 use crate::arrow::array::RecordBatch;
 use crate::arrow::datatypes::SchemaRef;
 use crate::error::{Error, Result};
-use crate::nodes::{NodeContext, NodeStats, Value, run_node};
+use crate::nodes::{NodeContext, NodeStats, StreamTask, Value, run_node};
 use crate::project::{Problem, Project};
+use crate::stream::metrics::{MetricsSample, NodeMetrics, Sampler};
 
 /// Commands queued at most; senders get `Full` beyond this.
 pub const COMMAND_CAPACITY: usize = 64;
 /// Events queued at most; the engine waits for the receiver beyond this.
 pub const EVENT_CAPACITY: usize = 1024;
+/// How long a stopped streaming run may take to drain before it is aborted.
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Identifies one run request: a sequence number chosen by the sender and the document
 /// revision the run was started from.
@@ -245,6 +248,15 @@ pub enum Event {
         /// Text.
         message: String,
     },
+    /// Live metrics of a streaming node, about once a second.
+    Metrics {
+        /// The run.
+        run: RunId,
+        /// Node id.
+        node: String,
+        /// Rates, lag, errors, latency and back-pressure.
+        sample: MetricsSample,
+    },
     /// A run ended.
     RunFinished {
         /// The run.
@@ -402,6 +414,39 @@ struct RunShared {
     finished: AtomicBool,
     summary: Mutex<Vec<NodeSummary>>,
     running: Mutex<Option<String>>,
+    /// Streaming nodes are running: a stop drains them instead of aborting.
+    streaming: AtomicBool,
+    stop: StopSignal,
+}
+
+/// A one-way "please stop" flag that tasks can check or wait for.
+#[derive(Clone, Debug, Default)]
+pub struct StopSignal {
+    inner: Arc<(AtomicBool, tokio::sync::Notify)>,
+}
+
+impl StopSignal {
+    /// Raises the flag and wakes every waiter.
+    pub fn set(&self) {
+        self.inner.0.store(true, Ordering::SeqCst);
+        self.inner.1.notify_waiters();
+    }
+
+    /// Whether the flag is raised.
+    pub fn is_set(&self) -> bool {
+        self.inner.0.load(Ordering::SeqCst)
+    }
+
+    /// Waits until the flag is raised.
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.inner.1.notified();
+            if self.is_set() {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 fn engine_main(commands: Receiver<Command>, events: EventTx) {
@@ -468,6 +513,8 @@ fn engine_main(commands: Receiver<Command>, events: EventTx) {
                     finished: AtomicBool::new(false),
                     summary: Mutex::new(Vec::new()),
                     running: Mutex::new(None),
+                    streaming: AtomicBool::new(false),
+                    stop: StopSignal::default(),
                 });
                 let task = run_graph(
                     p,
@@ -487,7 +534,23 @@ fn engine_main(commands: Receiver<Command>, events: EventTx) {
             }
             Command::Stop => {
                 if let Some(a) = active.take() {
-                    stop_run(a, &events);
+                    if a.shared.streaming.load(Ordering::SeqCst) && !a.handle.is_finished() {
+                        // Sources end, the rest drains and Firehoses flush; a run that
+                        // does not finish within the grace period is aborted.
+                        a.shared.stop.set();
+                        let events = events.clone();
+                        runtime.spawn(async move {
+                            let deadline = Instant::now() + STOP_GRACE;
+                            while !a.handle.is_finished() && Instant::now() < deadline {
+                                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                            }
+                            if !a.handle.is_finished() {
+                                stop_run(a, &events);
+                            }
+                        });
+                    } else {
+                        stop_run(a, &events);
+                    }
                 }
             }
             Command::Shutdown => break,
@@ -599,6 +662,7 @@ async fn run_graph(
     let mut fingerprints: BTreeMap<String, u64> = BTreeMap::new();
     let mut failed: BTreeSet<String> = BTreeSet::new();
     let mut any_error = false;
+    let mut streaming: Vec<(String, StreamTask, Arc<NodeMetrics>, NodeSummary)> = Vec::new();
 
     for id in &order {
         let Some(node) = project.node(id) else {
@@ -702,6 +766,7 @@ async fn run_graph(
             base_dir: &base_dir,
             inputs,
             events: &sink,
+            stop: shared.stop.clone(),
         };
         let start = Instant::now();
         let result = run_node(&ctx).await;
@@ -709,6 +774,16 @@ async fn run_graph(
             *r = None;
         }
         match result {
+            Ok(mut out) if out.task.is_some() => {
+                // A streaming node: wired now, it runs with the others below.
+                let task = out.task.take();
+                let metrics = out.metrics.take().unwrap_or_default();
+                outputs.insert(id.clone(), out.outputs);
+                if let Some(task) = task {
+                    streaming.push((id.clone(), task, metrics, summary));
+                }
+                continue;
+            }
             Ok(mut out) => {
                 out.stats.elapsed_ms = start.elapsed().as_millis() as u64;
                 tx.send(Event::NodeFinished {
@@ -721,7 +796,9 @@ async fn run_graph(
                 summary.records_in = out.stats.records_in;
                 summary.records_out = out.stats.records_out;
                 summary.stats = out.stats.clone();
-                if let Ok(mut c) = cache.lock() {
+                if let Ok(mut c) = cache.lock()
+                    && !node.kind().is_streaming()
+                {
                     c.entries.insert(
                         id.clone(),
                         CacheEntry {
@@ -751,16 +828,135 @@ async fn run_graph(
         }
         push_summary(&shared, summary);
     }
-    finish(
-        &shared,
-        &tx,
-        run,
-        if any_error {
-            NodeStatus::Error
-        } else {
-            NodeStatus::Ok
-        },
-    );
+    if !streaming.is_empty() {
+        any_error |= run_streaming(streaming, run, &tx, &shared).await;
+    }
+    let status = if shared.stop.is_set() {
+        NodeStatus::Stopped
+    } else if any_error {
+        NodeStatus::Error
+    } else {
+        NodeStatus::Ok
+    };
+    finish(&shared, &tx, run, status);
+}
+
+fn mean_latency_ms(m: &NodeMetrics) -> f64 {
+    let batches = m.batches.load(Ordering::Relaxed);
+    if batches == 0 {
+        0.0
+    } else {
+        m.batch_latency_us.load(Ordering::Relaxed) as f64 / batches as f64 / 1000.0
+    }
+}
+
+/// Runs the wired streaming nodes together until they all end, reporting metrics about
+/// once a second. Returns whether any failed.
+async fn run_streaming(
+    nodes: Vec<(String, StreamTask, Arc<NodeMetrics>, NodeSummary)>,
+    run: RunId,
+    tx: &EventTx,
+    shared: &Arc<RunShared>,
+) -> bool {
+    use futures::StreamExt as _;
+    shared.streaming.store(true, Ordering::SeqCst);
+    let probes: Vec<(String, Arc<NodeMetrics>)> = nodes
+        .iter()
+        .map(|(id, _, m, _)| (id.clone(), m.clone()))
+        .collect();
+    let reporter = {
+        let tx = tx.clone();
+        let probes = probes.clone();
+        tokio::spawn(async move {
+            let mut samplers: Vec<Sampler> = probes.iter().map(|_| Sampler::default()).collect();
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                for ((node, m), s) in probes.iter().zip(samplers.iter_mut()) {
+                    tx.send(Event::Metrics {
+                        run,
+                        node: node.clone(),
+                        sample: s.sample(m),
+                    });
+                }
+            }
+        })
+    };
+    let started = Instant::now();
+    let mut summaries: BTreeMap<String, NodeSummary> = BTreeMap::new();
+    let mut running = futures::stream::FuturesUnordered::new();
+    for (id, task, metrics, summary) in nodes {
+        summaries.insert(id.clone(), summary);
+        let handle = tokio::spawn(task);
+        running.push(async move { (id, metrics, handle.await) });
+    }
+    let mut any_error = false;
+    while let Some((id, metrics, joined)) = running.next().await {
+        let Some(mut summary) = summaries.remove(&id) else {
+            continue;
+        };
+        let kind = summary.kind.clone();
+        let result = match joined {
+            Ok(r) => r,
+            Err(e) => Err(Error::Internal(format!(
+                "the node's task ended abnormally: {e}"
+            ))),
+        };
+        match result {
+            Ok(mut stats) => {
+                stats.elapsed_ms = started.elapsed().as_millis() as u64;
+                let mut sampler = Sampler::default();
+                let total = sampler.sample(&metrics);
+                if stats.detail.is_null() {
+                    stats.detail = serde_json::json!({});
+                }
+                if let Some(obj) = stats.detail.as_object_mut() {
+                    obj.insert("errors".to_owned(), serde_json::json!(total.errors));
+                    obj.insert(
+                        "records_per_sec".to_owned(),
+                        serde_json::json!(
+                            (stats.records_out.max(stats.records_in) as f64
+                                / started.elapsed().as_secs_f64().max(1e-3))
+                            .round()
+                        ),
+                    );
+                    obj.insert(
+                        "mean_batch_latency_ms".to_owned(),
+                        serde_json::json!(mean_latency_ms(&metrics)),
+                    );
+                    obj.insert(
+                        "blocked_ms".to_owned(),
+                        serde_json::json!(metrics.blocked_us.load(Ordering::Relaxed) / 1000),
+                    );
+                }
+                tx.send(Event::NodeFinished {
+                    run,
+                    node: id.clone(),
+                    stats: stats.clone(),
+                    cached: false,
+                });
+                summary.status = NodeStatus::Ok;
+                summary.records_in = stats.records_in;
+                summary.records_out = stats.records_out;
+                summary.stats = stats;
+            }
+            Err(e) => {
+                let error = e.in_node(&id, &kind).to_string();
+                tx.send(Event::NodeFailed {
+                    run,
+                    node: id.clone(),
+                    error: error.clone(),
+                });
+                summary.status = NodeStatus::Error;
+                summary.error = Some(error);
+                any_error = true;
+            }
+        }
+        push_summary(shared, summary);
+    }
+    reporter.abort();
+    any_error
 }
 
 fn push_summary(shared: &RunShared, summary: NodeSummary) {

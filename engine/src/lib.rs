@@ -14,6 +14,7 @@ pub mod fsutil;
 pub mod lake;
 pub mod nodes;
 pub mod project;
+pub mod stream;
 
 pub use datafusion;
 pub use datafusion::arrow;

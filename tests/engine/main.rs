@@ -7,3 +7,4 @@ mod crawl_query;
 mod engine_api;
 mod etl;
 mod project_files;
+mod streaming;

@@ -23,7 +23,13 @@ pub fn session(store: Option<&CatalogStore>, hooks: &ScanHooks) -> Result<Sessio
     let config = SessionConfig::new()
         .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_DATABASE)
         .with_information_schema(true)
-        .with_create_default_catalog_and_schema(false);
+        .with_create_default_catalog_and_schema(false)
+        // Tables read the files in all their folders (Firehose writes YYYY/MM/dd/HH/);
+        // `key=value` folders are partitions either way.
+        .set_bool(
+            "datafusion.execution.listing_table_ignore_subdirectory",
+            false,
+        );
     let ctx = SessionContext::new_with_config(config);
     if let Some(store) = store {
         let provider = LakeCatalogProvider::new(store, hooks)?;

@@ -24,7 +24,12 @@ pub mod bucket;
 pub mod catalog;
 pub mod crawler;
 pub mod etl;
+pub mod firehose;
+pub mod generator;
+pub mod lambda;
 pub mod query;
+pub mod stream;
+pub mod table_sink;
 
 /// What flows along an edge. Ports of different types cannot be wired together.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -211,9 +216,34 @@ node_kinds! {
     Query => "query", query::QueryConfig, Batch,
         "Athena-like read-only SQL over the catalog; the result is a table.",
         in [input("catalog", PortType::Catalog, true, false)], out [output("table", PortType::Table)];
+    Generator => "generator", generator::GeneratorConfig, Sources,
+        "Synthetic clickstream, IoT or payment events at a set rate, deterministic per seed.",
+        in [], out [output("events", PortType::Stream)];
+    Stream => "stream", stream::StreamConfig, Streaming,
+        "A Kinesis-like sharded stream: MD5 partitioning, sequence numbers, retention, independent readers.",
+        in [input("records", PortType::Stream, true, true)], out [output("records", PortType::Stream)];
+    Lambda => "lambda", lambda::LambdaConfig, Streaming,
+        "Transforms stream records in batches with SQL; retries, bisects and sends failures to 'failed'.",
+        in [input("records", PortType::Stream, true, false)],
+        out [output("records", PortType::Stream), output("failed", PortType::Stream)];
+    Firehose => "firehose", firehose::FirehoseConfig, Streaming,
+        "Buffers stream records and delivers them to a bucket as JSON, CSV or Parquet files.",
+        in [input("records", PortType::Stream, true, false), input("target", PortType::Objects, true, false),
+            input("catalog", PortType::Catalog, false, false)], out [];
+    TableSink => "table_sink", table_sink::TableSinkConfig, Outputs,
+        "A live table of a stream's latest rows, bounded in memory.",
+        in [input("records", PortType::Stream, true, false)], out [];
 }
 
 impl NodeKind {
+    /// Whether the kind reads or writes streams (its results are never cached).
+    pub fn is_streaming(self) -> bool {
+        self.inputs()
+            .iter()
+            .chain(self.outputs())
+            .any(|p| p.ty == PortType::Stream)
+    }
+
     /// Finds a port by direction and name.
     pub fn port(self, direction: PortDirection, name: &str) -> Option<&'static PortSpec> {
         let ports = match direction {
@@ -255,6 +285,8 @@ pub enum Value {
     Catalog(Arc<CatalogStore>),
     /// A table of rows.
     Table(Arc<TableData>),
+    /// A stream of record batches.
+    Stream(Arc<crate::stream::topic::Topic>),
 }
 
 /// Rows on a table port.
@@ -291,13 +323,43 @@ pub struct NodeStats {
     pub detail: serde_json::Value,
 }
 
+/// The running part of a streaming node; it finishes when its input streams end (or
+/// its source is stopped) and returns the node's final counters.
+pub type StreamTask =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<NodeStats>> + Send + 'static>>;
+
 /// What a node run produces.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct NodeOutput {
     /// Values per output port.
     pub outputs: BTreeMap<&'static str, Value>,
     /// Counters.
     pub stats: NodeStats,
+    /// For streaming nodes: the work that goes on after wiring.
+    pub task: Option<StreamTask>,
+    /// For streaming nodes: live counters.
+    pub metrics: Option<Arc<crate::stream::metrics::NodeMetrics>>,
+}
+
+impl std::fmt::Debug for NodeOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeOutput")
+            .field("outputs", &self.outputs.keys().collect::<Vec<_>>())
+            .field("stats", &self.stats)
+            .field("streaming", &self.task.is_some())
+            .finish()
+    }
+}
+
+impl NodeOutput {
+    /// The output of a streaming node: its task and live counters.
+    pub fn streaming(task: StreamTask, metrics: Arc<crate::stream::metrics::NodeMetrics>) -> Self {
+        Self {
+            task: Some(task),
+            metrics: Some(metrics),
+            ..Default::default()
+        }
+    }
 }
 
 /// Everything a node sees while it runs.
@@ -310,6 +372,8 @@ pub struct NodeContext<'a> {
     pub inputs: BTreeMap<String, Vec<Value>>,
     /// Where progress, previews and log lines go.
     pub events: &'a EventSink,
+    /// Set when the user stops the run; sources end, the rest drains.
+    pub stop: crate::engine::StopSignal,
 }
 
 impl NodeContext<'_> {
@@ -334,6 +398,14 @@ impl NodeContext<'_> {
         }
     }
 
+    /// The stream on an input port.
+    pub fn stream_input(&self, port: &str) -> Result<Arc<crate::stream::topic::Topic>> {
+        match self.input(port)? {
+            Value::Stream(t) => Ok(t.clone()),
+            other => Err(wrong_input(port, "a stream", other)),
+        }
+    }
+
     /// The catalog on an input port.
     pub fn catalog_input(&self, port: &str) -> Result<Arc<CatalogStore>> {
         match self.input(port)? {
@@ -349,6 +421,7 @@ fn wrong_input(port: &str, expected: &str, got: &Value) -> Error {
         Value::Crawl(_) => "crawler results",
         Value::Catalog(_) => "a catalog",
         Value::Table(_) => "a table",
+        Value::Stream(_) => "a stream",
     };
     Error::Internal(format!("input '{port}' expected {expected}, got {got}"))
 }
@@ -361,6 +434,11 @@ pub async fn run_node(ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         NodeConfig::Catalog(c) => catalog::run(c, ctx).await,
         NodeConfig::Etl(c) => etl::run(c, ctx).await,
         NodeConfig::Query(c) => query::run(c, ctx).await,
+        NodeConfig::Generator(c) => generator::run(c, ctx).await,
+        NodeConfig::Stream(c) => stream::run(c, ctx).await,
+        NodeConfig::Lambda(c) => lambda::run(c, ctx).await,
+        NodeConfig::Firehose(c) => firehose::run(c, ctx).await,
+        NodeConfig::TableSink(c) => table_sink::run(c, ctx).await,
     }
 }
 

@@ -1,0 +1,145 @@
+//! Stream node: a Kinesis-like sharded stream. Records from its inputs are spread over
+//! shards by the MD5 of their partition key; every node reading it has its own position.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::{ConfigRules, NodeContext, NodeOutput, NodeStats, Value};
+use crate::error::{Error, Result};
+use crate::stream::metrics::NodeMetrics;
+use crate::stream::topic::{Retention, StartPosition, Topic};
+
+/// Records a stream holds for its slowest reader before its writers wait.
+pub const DEFAULT_CAPACITY: u64 = 262_144;
+
+/// Stream settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamConfig {
+    /// Number of shards.
+    pub shards: usize,
+    /// The column whose value picks the shard; empty puts everything in shard 0.
+    pub partition_key: String,
+    /// Keep records at most this many hours (0: no time limit).
+    pub retention_hours: f64,
+    /// Keep at most this many MB per shard (0: no size limit).
+    pub retention_mb: f64,
+    /// Records the slowest reader may fall behind before writers wait.
+    pub capacity_records: u64,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        Self {
+            shards: 4,
+            partition_key: String::new(),
+            retention_hours: 24.0,
+            retention_mb: 0.0,
+            capacity_records: DEFAULT_CAPACITY,
+        }
+    }
+}
+
+impl ConfigRules for StreamConfig {
+    fn validate(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.shards == 0 || self.shards > 1024 {
+            out.push("shards: must be between 1 and 1024".to_owned());
+        }
+        if self.retention_hours < 0.0 || self.retention_mb < 0.0 {
+            out.push("retention: must not be negative".to_owned());
+        }
+        if self.capacity_records == 0 {
+            out.push("capacity_records: must be at least 1".to_owned());
+        }
+        out
+    }
+}
+
+/// Wires the stream: subscribes to every input and appends what arrives.
+pub async fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+    let inputs: Vec<Arc<Topic>> = ctx
+        .inputs
+        .get("records")
+        .into_iter()
+        .flatten()
+        .map(|v| match v {
+            Value::Stream(t) => Ok(t.clone()),
+            _ => Err(Error::Internal("stream input is not a stream".to_owned())),
+        })
+        .collect::<Result<_>>()?;
+    let Some(first) = inputs.first() else {
+        return Err(Error::Invalid(
+            "input 'records' is not connected".to_owned(),
+        ));
+    };
+    let schema = first.schema().clone();
+    for t in &inputs[1..] {
+        if t.schema() != &schema {
+            return Err(Error::Invalid(format!(
+                "inputs have different columns: '{}' and '{}'",
+                first.name(),
+                t.name()
+            )));
+        }
+    }
+    let key = (!config.partition_key.is_empty()).then_some(config.partition_key.as_str());
+    let topic = Topic::new(
+        &ctx.node.id,
+        schema,
+        config.shards,
+        key,
+        Retention {
+            max_age: (config.retention_hours > 0.0)
+                .then(|| Duration::from_secs_f64(config.retention_hours * 3600.0)),
+            max_bytes: (config.retention_mb > 0.0).then(|| (config.retention_mb * 1e6) as u64),
+        },
+        config.capacity_records,
+    )?;
+    let metrics = Arc::new(NodeMetrics::default());
+    let mut tasks = Vec::new();
+    for input in inputs {
+        let consumer = input.subscribe(&ctx.node.id, &StartPosition::TrimHorizon);
+        if let Ok(mut c) = metrics.consumers.lock() {
+            c.push(consumer.lag_probe());
+        }
+        tasks.push((consumer, topic.add_producer()));
+    }
+    let m = metrics.clone();
+    let task = async move {
+        let copies = tasks.into_iter().map(|(mut consumer, producer)| {
+            let m = m.clone();
+            async move {
+                while let Some(deliveries) = consumer.next(65_536).await {
+                    for d in deliveries {
+                        let t = Instant::now();
+                        let rows = d.batch.num_rows() as u64;
+                        let bytes = d.batch.get_array_memory_size() as u64;
+                        let blocked = producer.send(d.batch).await?;
+                        NodeMetrics::add(&m.records_in, rows);
+                        NodeMetrics::add(&m.records_out, rows);
+                        NodeMetrics::add(&m.bytes_in, bytes);
+                        NodeMetrics::add(&m.bytes_out, bytes);
+                        NodeMetrics::add(&m.blocked_us, blocked.as_micros() as u64);
+                        NodeMetrics::add(&m.batches, 1);
+                        NodeMetrics::add(&m.batch_latency_us, t.elapsed().as_micros() as u64);
+                    }
+                }
+                producer.close();
+                Ok::<(), Error>(())
+            }
+        });
+        futures::future::try_join_all(copies).await?;
+        let n = m.records_out.load(std::sync::atomic::Ordering::Relaxed);
+        Ok(NodeStats {
+            records_in: n,
+            records_out: n,
+            ..Default::default()
+        })
+    };
+    let mut out = NodeOutput::streaming(Box::pin(task), metrics);
+    out.outputs.insert("records", Value::Stream(topic));
+    Ok(out)
+}
