@@ -365,6 +365,14 @@ impl TributaryApp {
                 s.status = Some(NodeStatus::Running);
                 s.error = None;
             }
+            Event::Metrics { run, node, sample } if ours(&run) => {
+                let s = self.runs.entry(node).or_default();
+                if s.status.is_none() || s.status == Some(NodeStatus::Idle) {
+                    s.status = Some(NodeStatus::Running);
+                }
+                s.records_per_sec = Some(sample.records_out_per_sec.max(sample.records_in_per_sec));
+                s.backpressure = Some(sample.backpressure);
+            }
             Event::NodeProgress {
                 run, node, message, ..
             } if ours(&run) => {

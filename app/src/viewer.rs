@@ -23,6 +23,21 @@ pub struct NodeRunState {
     pub progress: Option<String>,
     /// The engine's error message.
     pub error: Option<String>,
+    /// Live records per second of a streaming node.
+    pub records_per_sec: Option<f64>,
+    /// Share of time spent waiting for downstream room (0–1).
+    pub backpressure: Option<f64>,
+}
+
+/// `12345.0` → `12.3k`.
+pub fn human_rate(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1}k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
 }
 
 /// Things the canvas asks the app to do after the frame.
@@ -254,7 +269,17 @@ impl SnarlViewer<Node> for Viewer<'_> {
             let (text, color) = match state.status {
                 None | Some(NodeStatus::Idle) => ("idle".to_owned(), Color32::GRAY),
                 Some(NodeStatus::Running) => (
-                    format!("running {}", state.progress.as_deref().unwrap_or("")),
+                    match state.records_per_sec {
+                        Some(r) => format!(
+                            "running · {} rec/s{}",
+                            human_rate(r),
+                            match state.backpressure {
+                                Some(b) if b > 0.2 => format!(" · back-pressure {:.0}%", b * 100.0),
+                                _ => String::new(),
+                            }
+                        ),
+                        None => format!("running {}", state.progress.as_deref().unwrap_or("")),
+                    },
                     Color32::LIGHT_BLUE,
                 ),
                 Some(NodeStatus::Ok) => (
