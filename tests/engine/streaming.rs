@@ -279,3 +279,74 @@ fn stopping_an_endless_stream_flushes_everything_it_accepted() {
         "every generated record was delivered on stop"
     );
 }
+
+/// generator → stream → analytics (tumbling 10 s views per page) → Firehose, with the raw
+/// stream and the late records delivered too.
+fn windowed(count: u64, late_fraction: f64, out_of_orderness_ms: u64) -> Value {
+    json!({
+        "format_version": 1,
+        "nodes": [
+            node("gen", "generator", json!({"event": "clickstream", "rate_per_sec": 0.0, "count": count, "keys": 200,
+                "late_fraction": late_fraction, "max_lateness_ms": 3000, "batch_size": 1000, "seed": 11})),
+            node("clicks", "stream", json!({"shards": 2, "partition_key": "user_id"})),
+            node("views", "analytics", json!({"time_column": "event_time", "window": "tumbling", "size_ms": 10000,
+                "max_out_of_orderness_ms": out_of_orderness_ms, "late": "output",
+                "sql": "SELECT page, COUNT(*) AS views FROM input GROUP BY page"})),
+            node("lake", "bucket", json!({"path": "lake"})),
+            node("raw_out", "firehose", json!({"prefix": "raw/", "format": "json"})),
+            node("views_out", "firehose", json!({"prefix": "views/", "format": "json"})),
+            node("late_out", "firehose", json!({"prefix": "late/", "format": "json"}))
+        ],
+        "edges": [
+            edge("gen", "events", "clicks", "records"),
+            edge("clicks", "records", "views", "records"),
+            edge("clicks", "records", "raw_out", "records"),
+            edge("lake", "objects", "raw_out", "target"),
+            edge("views", "results", "views_out", "records"),
+            edge("lake", "objects", "views_out", "target"),
+            edge("views", "late", "late_out", "records"),
+            edge("lake", "objects", "late_out", "target")
+        ]
+    })
+}
+
+#[test]
+fn window_results_equal_a_batch_recomputation_over_the_delivered_files() {
+    let dir = scratch();
+    // 1 ms of event time per event: 45,000 events span 45 s, five 10 s windows, plus the
+    // window before the start that the first late events fall into.
+    let summary = run(dir.path(), &windowed(45_000, 0.02, 5_000));
+    assert_eq!(node_summary(&summary, "views")["stats"]["detail"]["late_records"], 0);
+    assert_eq!(node_summary(&summary, "views")["stats"]["detail"]["windows"], 6);
+    crawl(dir.path(), &dir.path().join("lake"), &dir.path().join("c.json"));
+    let q = |sql: &str| {
+        let out = cli_in(dir.path(), &["query", "--catalog", "c.json", "--format", "csv", sql]);
+        assert_eq!(out.code, 0, "{out:?}");
+        out.stdout
+    };
+    let streamed = q("SELECT window_start, window_end, page, views FROM views ORDER BY window_start, page");
+    let batch = q(
+        "SELECT date_bin(INTERVAL '10 seconds', event_time, TIMESTAMP '1970-01-01') AS window_start, \
+         date_bin(INTERVAL '10 seconds', event_time, TIMESTAMP '1970-01-01') + INTERVAL '10 seconds' AS window_end, \
+         page, COUNT(*) AS views FROM raw GROUP BY 1, 2, 3 ORDER BY window_start, page",
+    );
+    assert!(streamed.lines().count() > 5 * 8, "{streamed}");
+    assert_eq!(streamed, batch);
+}
+
+#[test]
+fn late_records_go_to_the_late_output() {
+    let dir = scratch();
+    let n = 30_000u64;
+    let summary = run(dir.path(), &windowed(n, 0.05, 200));
+    let late = node_summary(&summary, "views")["stats"]["detail"]["late_records"].as_u64().unwrap();
+    assert!(late > 0, "some events are later than the allowed 200 ms");
+    let late_files = records_under(&dir.path().join("lake/late"));
+    assert_eq!(late_files.len() as u64, late);
+    // Every event is either counted in a window or late.
+    let views: u64 = records_under(&dir.path().join("lake/views"))
+        .iter()
+        .map(|r| r["views"].as_u64().unwrap())
+        .sum();
+    assert_eq!(views + late, n);
+}

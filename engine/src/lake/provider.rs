@@ -175,10 +175,13 @@ pub fn table_provider(
     let csv = table.format == FileFormat::Csv;
     let read_as_text = |c: &Column| csv || (text && c.text_format.is_some());
     let raw_field = |c: &Column| -> Result<Field> {
-        let dt = if read_as_text(c) {
-            DataType::Utf8
-        } else {
-            c.arrow_type()?
+        let dt = match c.arrow_type()? {
+            _ if read_as_text(c) => DataType::Utf8,
+            // As DataFusion's own Parquet reading does (schema_force_view_types): view
+            // types make string grouping and filtering much faster.
+            DataType::Utf8 | DataType::LargeUtf8 => DataType::Utf8View,
+            DataType::Binary | DataType::LargeBinary => DataType::BinaryView,
+            other => other,
         };
         Ok(Field::new(c.file_name(), dt, true))
     };

@@ -20,6 +20,7 @@ use crate::lake::catalog::CatalogStore;
 use crate::lake::crawler::CrawlReport;
 use crate::project::Node;
 
+pub mod analytics;
 pub mod bucket;
 pub mod catalog;
 pub mod crawler;
@@ -230,6 +231,10 @@ node_kinds! {
         "Buffers stream records and delivers them to a bucket as JSON, CSV or Parquet files.",
         in [input("records", PortType::Stream, true, false), input("target", PortType::Objects, true, false),
             input("catalog", PortType::Catalog, false, false)], out [];
+    Analytics => "analytics", analytics::AnalyticsConfig, Streaming,
+        "Event-time windows (tumbling, hopping) with a watermark and a SQL aggregate per window.",
+        in [input("records", PortType::Stream, true, false)],
+        out [output("results", PortType::Stream), output("late", PortType::Stream)];
     TableSink => "table_sink", table_sink::TableSinkConfig, Outputs,
         "A live table of a stream's latest rows, bounded in memory.",
         in [input("records", PortType::Stream, true, false)], out [];
@@ -439,6 +444,7 @@ pub async fn run_node(ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         NodeConfig::Lambda(c) => lambda::run(c, ctx).await,
         NodeConfig::Firehose(c) => firehose::run(c, ctx).await,
         NodeConfig::TableSink(c) => table_sink::run(c, ctx).await,
+        NodeConfig::Analytics(c) => analytics::run(c, ctx).await,
     }
 }
 

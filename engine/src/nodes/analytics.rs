@@ -1,0 +1,337 @@
+//! Streaming analytics node (Kinesis-Data-Analytics-like): event-time windows with a
+//! watermark, and a SQL aggregate per window.
+//!
+//! Tumbling windows cut event time into fixed, adjacent intervals; hopping windows have a
+//! size and a slide, so they overlap. The watermark is the largest event time seen minus
+//! the allowed out-of-orderness; a window closes when the watermark passes its end, and
+//! its rows go through the SQL (the window is the table `input`). The results carry
+//! `window_start` and `window_end`. A record for a window that has already closed is late:
+//! it goes to the `late` output, or is counted and dropped.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ConfigRules, NodeContext, NodeOutput, NodeStats, Value};
+use crate::arrow::array::{Array, ArrayRef, RecordBatch, TimestampMillisecondArray, UInt32Array};
+use crate::arrow::compute::{cast, concat_batches, take_record_batch};
+use crate::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use crate::datafusion::datasource::MemTable;
+use crate::datafusion::prelude::SessionContext;
+use crate::error::{Error, Result};
+use crate::lake::sql::describe_datafusion_error;
+use crate::stream::metrics::NodeMetrics;
+use crate::stream::topic::{Retention, StartPosition, Topic};
+
+/// Analytics settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalyticsConfig {
+    /// The event-time column (a timestamp or milliseconds since the epoch).
+    pub time_column: String,
+    /// `tumbling` or `hopping`.
+    pub window: String,
+    /// Window length, ms.
+    pub size_ms: u64,
+    /// Hopping windows: how far each window starts after the previous one, ms.
+    pub slide_ms: u64,
+    /// How far out of order events may arrive before they count as late, ms.
+    pub max_out_of_orderness_ms: u64,
+    /// `output` sends late records to the `late` output; `drop` counts and drops them.
+    pub late: String,
+    /// The aggregate over each window's rows (the table `input`).
+    pub sql: String,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        Self {
+            time_column: "event_time".to_owned(),
+            window: "tumbling".to_owned(),
+            size_ms: 10_000,
+            slide_ms: 5_000,
+            max_out_of_orderness_ms: 5_000,
+            late: "output".to_owned(),
+            sql: "SELECT COUNT(*) AS events FROM input".to_owned(),
+        }
+    }
+}
+
+impl ConfigRules for AnalyticsConfig {
+    fn validate(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !["tumbling", "hopping"].contains(&self.window.as_str()) {
+            out.push(format!("window: '{}' is not tumbling or hopping", self.window));
+        }
+        if self.size_ms == 0 {
+            out.push("size_ms: must be at least 1".to_owned());
+        }
+        if self.window == "hopping" && (self.slide_ms == 0 || self.slide_ms > self.size_ms) {
+            out.push("slide_ms: must be between 1 and size_ms".to_owned());
+        }
+        if !["output", "drop"].contains(&self.late.as_str()) {
+            out.push(format!("late: '{}' is not output or drop", self.late));
+        }
+        if let Err(e) = crate::lake::sql::check_read_only(&self.sql) {
+            out.push(format!("sql: {e}"));
+        }
+        out
+    }
+}
+
+/// Window assignment and watermark, independent of I/O so it can be tested alone.
+#[derive(Debug)]
+pub struct Windows {
+    size: i64,
+    slide: i64,
+    lateness: i64,
+    /// Largest event time seen.
+    max_time: Option<i64>,
+    /// Open windows by start, with their rows.
+    open: BTreeMap<i64, Vec<RecordBatch>>,
+    /// Windows already closed: a record for one of these is late.
+    closed_before: Option<i64>,
+}
+
+impl Windows {
+    /// Tumbling windows are hopping windows whose slide is their size.
+    pub fn new(size_ms: u64, slide_ms: u64, max_out_of_orderness_ms: u64) -> Self {
+        Self {
+            size: size_ms as i64,
+            slide: slide_ms.max(1) as i64,
+            lateness: max_out_of_orderness_ms as i64,
+            max_time: None,
+            open: BTreeMap::new(),
+            closed_before: None,
+        }
+    }
+
+    /// The current watermark.
+    pub fn watermark(&self) -> Option<i64> {
+        self.max_time.map(|t| t - self.lateness)
+    }
+
+    /// Starts of the windows containing `t`.
+    fn starts(&self, t: i64) -> impl Iterator<Item = i64> + use<> {
+        let last = t.div_euclid(self.slide) * self.slide;
+        let first = last - (self.size - 1).div_euclid(self.slide) * self.slide;
+        let size = self.size;
+        let slide = self.slide;
+        (0..)
+            .map(move |k| first + k * slide)
+            .take_while(move |s| *s <= last)
+            .filter(move |s| *s <= t && t < s + size)
+    }
+
+    /// Adds a batch whose event times are `times`; returns the rows that are late.
+    pub fn add(&mut self, batch: &RecordBatch, times: &[i64]) -> Result<Option<RecordBatch>> {
+        let mut per_window: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+        let mut late = Vec::new();
+        for (i, &t) in times.iter().enumerate() {
+            let mut placed = false;
+            let mut any = false;
+            for s in self.starts(t) {
+                any = true;
+                if self.closed_before.is_some_and(|c| s + self.size <= c) {
+                    continue;
+                }
+                per_window.entry(s).or_default().push(i as u32);
+                placed = true;
+            }
+            if any && !placed {
+                late.push(i as u32);
+            }
+        }
+        for (s, rows) in per_window {
+            let part = take_record_batch(batch, &UInt32Array::from(rows)).map_err(|e| Error::Internal(e.to_string()))?;
+            self.open.entry(s).or_default().push(part);
+        }
+        if let Some(max) = times.iter().max() {
+            self.max_time = Some(self.max_time.map_or(*max, |m| m.max(*max)));
+        }
+        Ok(if late.is_empty() {
+            None
+        } else {
+            Some(take_record_batch(batch, &UInt32Array::from(late)).map_err(|e| Error::Internal(e.to_string()))?)
+        })
+    }
+
+    /// Windows whose end the watermark has passed (all of them when `flush`), in order.
+    pub fn close(&mut self, flush: bool) -> Vec<(i64, i64, Vec<RecordBatch>)> {
+        let wm = if flush { i64::MAX } else { self.watermark().unwrap_or(i64::MIN) };
+        let ready: Vec<i64> = self.open.keys().copied().filter(|s| s + self.size <= wm).collect();
+        let mut out = Vec::new();
+        for s in ready {
+            if let Some(rows) = self.open.remove(&s) {
+                out.push((s, s + self.size, rows));
+            }
+            let end = s + self.size;
+            self.closed_before = Some(self.closed_before.map_or(end, |c| c.max(end)));
+        }
+        out
+    }
+
+    /// Rows held in open windows.
+    pub fn buffered_rows(&self) -> usize {
+        self.open.values().flatten().map(|b| b.num_rows()).sum()
+    }
+}
+
+/// Event times of `batch` in ms since the epoch.
+fn event_times(batch: &RecordBatch, column: usize) -> Result<Vec<i64>> {
+    let col = batch.column(column);
+    let ms = cast(col, &DataType::Timestamp(TimeUnit::Millisecond, None)).map_err(|e| {
+        Error::Invalid(format!("the time column cannot be read as a timestamp: {e}"))
+    })?;
+    let ms = ms
+        .as_any()
+        .downcast_ref::<TimestampMillisecondArray>()
+        .ok_or_else(|| Error::Internal("timestamp cast".to_owned()))?;
+    Ok((0..ms.len()).map(|i| if ms.is_null(i) { i64::MIN } else { ms.value(i) }).collect())
+}
+
+async fn aggregate(ctx: &SessionContext, sql: &str, schema: &SchemaRef, rows: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+    let table = MemTable::try_new(schema.clone(), vec![rows])?;
+    let _ = ctx.deregister_table("input");
+    ctx.register_table("input", Arc::new(table))?;
+    let df = ctx.sql(sql).await.map_err(|e| Error::Sql(describe_datafusion_error(&e)))?;
+    df.collect().await.map_err(|e| Error::Sql(describe_datafusion_error(&e)))
+}
+
+fn with_window(batch: &RecordBatch, out_schema: &SchemaRef, start: i64, end: i64) -> Result<RecordBatch> {
+    let n = batch.num_rows();
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(TimestampMillisecondArray::from(vec![start; n])),
+        Arc::new(TimestampMillisecondArray::from(vec![end; n])),
+    ];
+    cols.extend(batch.columns().iter().cloned());
+    RecordBatch::try_new(out_schema.clone(), cols).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// Wires the analytics node.
+pub async fn run(config: &AnalyticsConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+    let input = ctx.stream_input("records")?;
+    let in_schema = input.schema().clone();
+    let time_index = in_schema.index_of(&config.time_column).map_err(|_| {
+        Error::Invalid(format!(
+            "time_column: '{}' is not in the stream's columns ({})",
+            config.time_column,
+            in_schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    let session = SessionContext::new();
+    let probe = MemTable::try_new(in_schema.clone(), vec![vec![RecordBatch::new_empty(in_schema.clone())]])?;
+    session.register_table("input", Arc::new(probe))?;
+    let agg_schema = session.sql(&config.sql).await?.schema().as_arrow().clone();
+    let mut fields = vec![
+        Field::new("window_start", DataType::Timestamp(TimeUnit::Millisecond, None), false),
+        Field::new("window_end", DataType::Timestamp(TimeUnit::Millisecond, None), false),
+    ];
+    fields.extend(agg_schema.fields().iter().map(|f| f.as_ref().clone()));
+    let out_schema: SchemaRef = Arc::new(Schema::new(fields));
+    let results = Topic::new(&ctx.node.id, out_schema.clone(), 1, None, Retention::default(), super::stream::DEFAULT_CAPACITY)?;
+    let late_topic = Topic::new(&format!("{}.late", ctx.node.id), in_schema.clone(), 1, None, Retention::default(), super::stream::DEFAULT_CAPACITY)?;
+    let mut consumer = input.subscribe(&ctx.node.id, &StartPosition::TrimHorizon);
+    let metrics = Arc::new(NodeMetrics::default());
+    if let Ok(mut c) = metrics.consumers.lock() {
+        c.push(consumer.lag_probe());
+    }
+    let out = results.add_producer();
+    let late_out = late_topic.add_producer();
+    let m = metrics.clone();
+    let config = config.clone();
+    let slide = if config.window == "hopping" { config.slide_ms } else { config.size_ms };
+    let task = async move {
+        let mut windows = Windows::new(config.size_ms, slide, config.max_out_of_orderness_ms);
+        let mut late_count = 0u64;
+        let mut windows_closed = 0u64;
+        loop {
+            let next = consumer.next(8192).await;
+            let ended = next.is_none();
+            let t = Instant::now();
+            // The watermark advances batch by batch: windows close as soon as it passes.
+            let mut steps: Vec<Option<RecordBatch>> = next.unwrap_or_default().into_iter().map(|d| Some(d.batch)).collect();
+            if ended {
+                steps.push(None);
+            }
+            for step in steps {
+                if let Some(batch) = &step {
+                    NodeMetrics::add(&m.records_in, batch.num_rows() as u64);
+                    NodeMetrics::add(&m.bytes_in, batch.get_array_memory_size() as u64);
+                    let times = event_times(batch, time_index)?;
+                    if let Some(late) = windows.add(batch, &times)? {
+                        late_count += late.num_rows() as u64;
+                        NodeMetrics::add(&m.errors, late.num_rows() as u64);
+                        if config.late == "output" {
+                            late_out.send(late).await?;
+                        }
+                    }
+                }
+                for (start, end, rows) in windows.close(step.is_none()) {
+                    let all = concat_batches(&in_schema, &rows).map_err(|e| Error::Internal(e.to_string()))?;
+                    for b in aggregate(&session, &config.sql, &in_schema, vec![all]).await? {
+                        let b = with_window(&b, &out_schema, start, end)?;
+                        NodeMetrics::add(&m.records_out, b.num_rows() as u64);
+                        out.send(b).await?;
+                    }
+                    windows_closed += 1;
+                }
+            }
+            NodeMetrics::add(&m.batches, 1);
+            NodeMetrics::add(&m.batch_latency_us, t.elapsed().as_micros() as u64);
+            if ended {
+                break;
+            }
+        }
+        out.close();
+        late_out.close();
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        Ok(NodeStats {
+            records_in: load(&m.records_in),
+            records_out: load(&m.records_out),
+            detail: serde_json::json!({ "late_records": late_count, "windows": windows_closed }),
+            ..Default::default()
+        })
+    };
+    let mut node_out = NodeOutput::streaming(Box::pin(task), metrics);
+    node_out.outputs.insert("results", Value::Stream(results));
+    node_out.outputs.insert("late", Value::Stream(late_topic));
+    Ok(node_out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arrow::array::Int64Array;
+
+    fn batch(n: usize) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("i", DataType::Int64, false)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(0..n as i64))]).unwrap()
+    }
+
+    #[test]
+    fn tumbling_windows_close_behind_the_watermark_and_late_rows_are_found() {
+        let mut w = Windows::new(10, 10, 2);
+        assert!(w.add(&batch(3), &[1, 5, 12]).unwrap().is_none());
+        // Watermark 10: window [0,10) closes.
+        let closed = w.close(false);
+        assert_eq!(closed.len(), 1);
+        assert_eq!((closed[0].0, closed[0].1), (0, 10));
+        assert_eq!(closed[0].2.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+        // An event at 3 now belongs to a closed window: late.
+        let late = w.add(&batch(2), &[3, 14]).unwrap().unwrap();
+        assert_eq!(late.num_rows(), 1);
+        let rest = w.close(true);
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].2.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+    }
+
+    #[test]
+    fn hopping_windows_overlap() {
+        let w = Windows::new(10, 5, 0);
+        assert_eq!(w.starts(12).collect::<Vec<_>>(), [5, 10]);
+        assert_eq!(w.starts(-3).collect::<Vec<_>>(), [-10, -5]);
+    }
+}
