@@ -316,15 +316,29 @@ fn window_results_equal_a_batch_recomputation_over_the_delivered_files() {
     // 1 ms of event time per event: 45,000 events span 45 s, five 10 s windows, plus the
     // window before the start that the first late events fall into.
     let summary = run(dir.path(), &windowed(45_000, 0.02, 5_000));
-    assert_eq!(node_summary(&summary, "views")["stats"]["detail"]["late_records"], 0);
-    assert_eq!(node_summary(&summary, "views")["stats"]["detail"]["windows"], 6);
-    crawl(dir.path(), &dir.path().join("lake"), &dir.path().join("c.json"));
+    assert_eq!(
+        node_summary(&summary, "views")["stats"]["detail"]["late_records"],
+        0
+    );
+    assert_eq!(
+        node_summary(&summary, "views")["stats"]["detail"]["windows"],
+        6
+    );
+    crawl(
+        dir.path(),
+        &dir.path().join("lake"),
+        &dir.path().join("c.json"),
+    );
     let q = |sql: &str| {
-        let out = cli_in(dir.path(), &["query", "--catalog", "c.json", "--format", "csv", sql]);
+        let out = cli_in(
+            dir.path(),
+            &["query", "--catalog", "c.json", "--format", "csv", sql],
+        );
         assert_eq!(out.code, 0, "{out:?}");
         out.stdout
     };
-    let streamed = q("SELECT window_start, window_end, page, views FROM views ORDER BY window_start, page");
+    let streamed =
+        q("SELECT window_start, window_end, page, views FROM views ORDER BY window_start, page");
     let batch = q(
         "SELECT date_bin(INTERVAL '10 seconds', event_time, TIMESTAMP '1970-01-01') AS window_start, \
          date_bin(INTERVAL '10 seconds', event_time, TIMESTAMP '1970-01-01') + INTERVAL '10 seconds' AS window_end, \
@@ -339,7 +353,9 @@ fn late_records_go_to_the_late_output() {
     let dir = scratch();
     let n = 30_000u64;
     let summary = run(dir.path(), &windowed(n, 0.05, 200));
-    let late = node_summary(&summary, "views")["stats"]["detail"]["late_records"].as_u64().unwrap();
+    let late = node_summary(&summary, "views")["stats"]["detail"]["late_records"]
+        .as_u64()
+        .unwrap();
     assert!(late > 0, "some events are later than the allowed 200 ms");
     let late_files = records_under(&dir.path().join("lake/late"));
     assert_eq!(late_files.len() as u64, late);

@@ -63,7 +63,10 @@ impl ConfigRules for AnalyticsConfig {
     fn validate(&self) -> Vec<String> {
         let mut out = Vec::new();
         if !["tumbling", "hopping"].contains(&self.window.as_str()) {
-            out.push(format!("window: '{}' is not tumbling or hopping", self.window));
+            out.push(format!(
+                "window: '{}' is not tumbling or hopping",
+                self.window
+            ));
         }
         if self.size_ms == 0 {
             out.push("size_ms: must be at least 1".to_owned());
@@ -145,7 +148,8 @@ impl Windows {
             }
         }
         for (s, rows) in per_window {
-            let part = take_record_batch(batch, &UInt32Array::from(rows)).map_err(|e| Error::Internal(e.to_string()))?;
+            let part = take_record_batch(batch, &UInt32Array::from(rows))
+                .map_err(|e| Error::Internal(e.to_string()))?;
             self.open.entry(s).or_default().push(part);
         }
         if let Some(max) = times.iter().max() {
@@ -154,14 +158,26 @@ impl Windows {
         Ok(if late.is_empty() {
             None
         } else {
-            Some(take_record_batch(batch, &UInt32Array::from(late)).map_err(|e| Error::Internal(e.to_string()))?)
+            Some(
+                take_record_batch(batch, &UInt32Array::from(late))
+                    .map_err(|e| Error::Internal(e.to_string()))?,
+            )
         })
     }
 
     /// Windows whose end the watermark has passed (all of them when `flush`), in order.
     pub fn close(&mut self, flush: bool) -> Vec<(i64, i64, Vec<RecordBatch>)> {
-        let wm = if flush { i64::MAX } else { self.watermark().unwrap_or(i64::MIN) };
-        let ready: Vec<i64> = self.open.keys().copied().filter(|s| s + self.size <= wm).collect();
+        let wm = if flush {
+            i64::MAX
+        } else {
+            self.watermark().unwrap_or(i64::MIN)
+        };
+        let ready: Vec<i64> = self
+            .open
+            .keys()
+            .copied()
+            .filter(|s| s + self.size <= wm)
+            .collect();
         let mut out = Vec::new();
         for s in ready {
             if let Some(rows) = self.open.remove(&s) {
@@ -183,24 +199,43 @@ impl Windows {
 fn event_times(batch: &RecordBatch, column: usize) -> Result<Vec<i64>> {
     let col = batch.column(column);
     let ms = cast(col, &DataType::Timestamp(TimeUnit::Millisecond, None)).map_err(|e| {
-        Error::Invalid(format!("the time column cannot be read as a timestamp: {e}"))
+        Error::Invalid(format!(
+            "the time column cannot be read as a timestamp: {e}"
+        ))
     })?;
     let ms = ms
         .as_any()
         .downcast_ref::<TimestampMillisecondArray>()
         .ok_or_else(|| Error::Internal("timestamp cast".to_owned()))?;
-    Ok((0..ms.len()).map(|i| if ms.is_null(i) { i64::MIN } else { ms.value(i) }).collect())
+    Ok((0..ms.len())
+        .map(|i| if ms.is_null(i) { i64::MIN } else { ms.value(i) })
+        .collect())
 }
 
-async fn aggregate(ctx: &SessionContext, sql: &str, schema: &SchemaRef, rows: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+async fn aggregate(
+    ctx: &SessionContext,
+    sql: &str,
+    schema: &SchemaRef,
+    rows: Vec<RecordBatch>,
+) -> Result<Vec<RecordBatch>> {
     let table = MemTable::try_new(schema.clone(), vec![rows])?;
     let _ = ctx.deregister_table("input");
     ctx.register_table("input", Arc::new(table))?;
-    let df = ctx.sql(sql).await.map_err(|e| Error::Sql(describe_datafusion_error(&e)))?;
-    df.collect().await.map_err(|e| Error::Sql(describe_datafusion_error(&e)))
+    let df = ctx
+        .sql(sql)
+        .await
+        .map_err(|e| Error::Sql(describe_datafusion_error(&e)))?;
+    df.collect()
+        .await
+        .map_err(|e| Error::Sql(describe_datafusion_error(&e)))
 }
 
-fn with_window(batch: &RecordBatch, out_schema: &SchemaRef, start: i64, end: i64) -> Result<RecordBatch> {
+fn with_window(
+    batch: &RecordBatch,
+    out_schema: &SchemaRef,
+    start: i64,
+    end: i64,
+) -> Result<RecordBatch> {
     let n = batch.num_rows();
     let mut cols: Vec<ArrayRef> = vec![
         Arc::new(TimestampMillisecondArray::from(vec![start; n])),
@@ -218,21 +253,51 @@ pub async fn run(config: &AnalyticsConfig, ctx: &NodeContext<'_>) -> Result<Node
         Error::Invalid(format!(
             "time_column: '{}' is not in the stream's columns ({})",
             config.time_column,
-            in_schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+            in_schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
     })?;
     let session = SessionContext::new();
-    let probe = MemTable::try_new(in_schema.clone(), vec![vec![RecordBatch::new_empty(in_schema.clone())]])?;
+    let probe = MemTable::try_new(
+        in_schema.clone(),
+        vec![vec![RecordBatch::new_empty(in_schema.clone())]],
+    )?;
     session.register_table("input", Arc::new(probe))?;
     let agg_schema = session.sql(&config.sql).await?.schema().as_arrow().clone();
     let mut fields = vec![
-        Field::new("window_start", DataType::Timestamp(TimeUnit::Millisecond, None), false),
-        Field::new("window_end", DataType::Timestamp(TimeUnit::Millisecond, None), false),
+        Field::new(
+            "window_start",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ),
+        Field::new(
+            "window_end",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ),
     ];
     fields.extend(agg_schema.fields().iter().map(|f| f.as_ref().clone()));
     let out_schema: SchemaRef = Arc::new(Schema::new(fields));
-    let results = Topic::new(&ctx.node.id, out_schema.clone(), 1, None, Retention::default(), super::stream::DEFAULT_CAPACITY)?;
-    let late_topic = Topic::new(&format!("{}.late", ctx.node.id), in_schema.clone(), 1, None, Retention::default(), super::stream::DEFAULT_CAPACITY)?;
+    let results = Topic::new(
+        &ctx.node.id,
+        out_schema.clone(),
+        1,
+        None,
+        Retention::default(),
+        super::stream::DEFAULT_CAPACITY,
+    )?;
+    let late_topic = Topic::new(
+        &format!("{}.late", ctx.node.id),
+        in_schema.clone(),
+        1,
+        None,
+        Retention::default(),
+        super::stream::DEFAULT_CAPACITY,
+    )?;
     let mut consumer = input.subscribe(&ctx.node.id, &StartPosition::TrimHorizon);
     let metrics = Arc::new(NodeMetrics::default());
     if let Ok(mut c) = metrics.consumers.lock() {
@@ -242,7 +307,11 @@ pub async fn run(config: &AnalyticsConfig, ctx: &NodeContext<'_>) -> Result<Node
     let late_out = late_topic.add_producer();
     let m = metrics.clone();
     let config = config.clone();
-    let slide = if config.window == "hopping" { config.slide_ms } else { config.size_ms };
+    let slide = if config.window == "hopping" {
+        config.slide_ms
+    } else {
+        config.size_ms
+    };
     let task = async move {
         let mut windows = Windows::new(config.size_ms, slide, config.max_out_of_orderness_ms);
         let mut late_count = 0u64;
@@ -252,7 +321,11 @@ pub async fn run(config: &AnalyticsConfig, ctx: &NodeContext<'_>) -> Result<Node
             let ended = next.is_none();
             let t = Instant::now();
             // The watermark advances batch by batch: windows close as soon as it passes.
-            let mut steps: Vec<Option<RecordBatch>> = next.unwrap_or_default().into_iter().map(|d| Some(d.batch)).collect();
+            let mut steps: Vec<Option<RecordBatch>> = next
+                .unwrap_or_default()
+                .into_iter()
+                .map(|d| Some(d.batch))
+                .collect();
             if ended {
                 steps.push(None);
             }
@@ -270,7 +343,8 @@ pub async fn run(config: &AnalyticsConfig, ctx: &NodeContext<'_>) -> Result<Node
                     }
                 }
                 for (start, end, rows) in windows.close(step.is_none()) {
-                    let all = concat_batches(&in_schema, &rows).map_err(|e| Error::Internal(e.to_string()))?;
+                    let all = concat_batches(&in_schema, &rows)
+                        .map_err(|e| Error::Internal(e.to_string()))?;
                     for b in aggregate(&session, &config.sql, &in_schema, vec![all]).await? {
                         let b = with_window(&b, &out_schema, start, end)?;
                         NodeMetrics::add(&m.records_out, b.num_rows() as u64);
@@ -308,7 +382,11 @@ mod tests {
 
     fn batch(n: usize) -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![Field::new("i", DataType::Int64, false)]));
-        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(0..n as i64))]).unwrap()
+        RecordBatch::try_new(
+            schema,
+            vec![Arc::new(Int64Array::from_iter_values(0..n as i64))],
+        )
+        .unwrap()
     }
 
     #[test]

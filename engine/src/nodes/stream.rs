@@ -94,7 +94,7 @@ pub async fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
         Retention {
             max_age: (config.retention_hours > 0.0)
                 .then(|| Duration::from_secs_f64(config.retention_hours * 3600.0)),
-            max_bytes: (config.retention_mb > 0.0).then(|| (config.retention_mb * 1e6) as u64),
+            max_bytes: (config.retention_mb > 0.0).then_some((config.retention_mb * 1e6) as u64),
         },
         config.capacity_records,
     )?;

@@ -138,7 +138,7 @@ pub fn shard_for_key(key: &[u8], shards: usize) -> usize {
     let hash = u128::from_be_bytes(digest.into());
     // floor(hash × shards / 2^128), from the top 64 bits: exact except within 2^-64 of a
     // range boundary.
-    ((((hash >> 64) as u128) * shards as u128) >> 64) as usize
+    (((hash >> 64) * shards as u128) >> 64) as usize
 }
 
 impl Topic {
