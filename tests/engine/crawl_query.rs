@@ -428,3 +428,47 @@ fn rfc3339_timestamps_and_na_in_numbers() {
         ],
     );
 }
+
+#[test]
+fn zstd_json_lines_and_a_deeper_table_level() {
+    let dir = scratch();
+    let cars = std::fs::read_to_string(data("cars.json")).unwrap();
+    let values: Vec<serde_json::Value> = serde_json::from_str(&cars).unwrap();
+    let lines: String = values.iter().map(|v| format!("{v}\n")).collect();
+    let packed = zstd::encode_all(lines.as_bytes(), 3).unwrap();
+    // Tables two folders deep: region/<table>/file.
+    write(&dir.path().join("lake/eu/cars/part-0.json.zst"), &packed);
+    write(
+        &dir.path().join("lake/eu/power/iowa.csv"),
+        std::fs::read(data("iowa-electricity.csv")).unwrap(),
+    );
+    let out = cli_in(
+        dir.path(),
+        &["crawl", "lake", "--catalog", "c.json", "--table-level", "2"],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("| default.cars  | json"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("| default.power | csv"),
+        "{}",
+        out.stdout
+    );
+    assert_table(
+        &query(
+            dir.path(),
+            &dir.path().join("c.json"),
+            "SELECT COUNT(*) AS cars, MAX(year) AS newest FROM cars",
+        ),
+        &[
+            "+------+------------+",
+            "| cars | newest     |",
+            "+------+------------+",
+            "| 406  | 1982-01-01 |",
+            "+------+------------+",
+        ],
+    );
+}
