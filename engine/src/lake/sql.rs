@@ -196,6 +196,32 @@ pub fn scan_totals(plan: &Arc<dyn ExecutionPlan>, hooks: &ScanHooks) -> (u64, u6
     (bytes, files.len() as u64)
 }
 
+/// Runs `sql` with `batches` (of `schema`) as the table `input`, in `ctx`.
+pub async fn sql_over_input(
+    ctx: &SessionContext,
+    sql: &str,
+    schema: &SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> std::result::Result<Vec<RecordBatch>, DataFusionError> {
+    let table = crate::datafusion::datasource::MemTable::try_new(schema.clone(), vec![batches])?;
+    let _ = ctx.deregister_table("input");
+    ctx.register_table("input", Arc::new(table))?;
+    ctx.sql(sql).await?.collect().await
+}
+
+/// The columns `sql` produces over a table `input` of `schema`; checks the SQL too.
+pub async fn schema_over_input(
+    ctx: &SessionContext,
+    sql: &str,
+    schema: &SchemaRef,
+) -> Result<SchemaRef> {
+    check_read_only(sql)?;
+    let empty = crate::datafusion::datasource::MemTable::try_new(schema.clone(), vec![vec![]])?;
+    let _ = ctx.deregister_table("input");
+    ctx.register_table("input", Arc::new(empty))?;
+    Ok(Arc::new(ctx.sql(sql).await?.schema().as_arrow().clone()))
+}
+
 /// Rows the file scans of a finished plan produced.
 pub fn rows_read(plan: &Arc<dyn ExecutionPlan>) -> u64 {
     let mut total = 0u64;

@@ -18,12 +18,10 @@ use super::{ConfigRules, NodeContext, NodeOutput, NodeStats, Value};
 use crate::arrow::array::{Array, ArrayRef, RecordBatch, TimestampMillisecondArray, UInt32Array};
 use crate::arrow::compute::{cast, concat_batches, take_record_batch};
 use crate::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use crate::datafusion::datasource::MemTable;
 use crate::datafusion::prelude::SessionContext;
 use crate::error::{Error, Result};
 use crate::lake::sql::describe_datafusion_error;
 use crate::stream::metrics::NodeMetrics;
-use crate::stream::topic::{Retention, StartPosition, Topic};
 
 /// Analytics settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -212,24 +210,6 @@ fn event_times(batch: &RecordBatch, column: usize) -> Result<Vec<i64>> {
         .collect())
 }
 
-async fn aggregate(
-    ctx: &SessionContext,
-    sql: &str,
-    schema: &SchemaRef,
-    rows: Vec<RecordBatch>,
-) -> Result<Vec<RecordBatch>> {
-    let table = MemTable::try_new(schema.clone(), vec![rows])?;
-    let _ = ctx.deregister_table("input");
-    ctx.register_table("input", Arc::new(table))?;
-    let df = ctx
-        .sql(sql)
-        .await
-        .map_err(|e| Error::Sql(describe_datafusion_error(&e)))?;
-    df.collect()
-        .await
-        .map_err(|e| Error::Sql(describe_datafusion_error(&e)))
-}
-
 fn with_window(
     batch: &RecordBatch,
     out_schema: &SchemaRef,
@@ -262,12 +242,7 @@ pub async fn run(config: &AnalyticsConfig, ctx: &NodeContext<'_>) -> Result<Node
         ))
     })?;
     let session = SessionContext::new();
-    let probe = MemTable::try_new(
-        in_schema.clone(),
-        vec![vec![RecordBatch::new_empty(in_schema.clone())]],
-    )?;
-    session.register_table("input", Arc::new(probe))?;
-    let agg_schema = session.sql(&config.sql).await?.schema().as_arrow().clone();
+    let agg_schema = crate::lake::sql::schema_over_input(&session, &config.sql, &in_schema).await?;
     let mut fields = vec![
         Field::new(
             "window_start",
@@ -282,27 +257,10 @@ pub async fn run(config: &AnalyticsConfig, ctx: &NodeContext<'_>) -> Result<Node
     ];
     fields.extend(agg_schema.fields().iter().map(|f| f.as_ref().clone()));
     let out_schema: SchemaRef = Arc::new(Schema::new(fields));
-    let results = Topic::new(
-        &ctx.node.id,
-        out_schema.clone(),
-        1,
-        None,
-        Retention::default(),
-        super::stream::DEFAULT_CAPACITY,
-    )?;
-    let late_topic = Topic::new(
-        &format!("{}.late", ctx.node.id),
-        in_schema.clone(),
-        1,
-        None,
-        Retention::default(),
-        super::stream::DEFAULT_CAPACITY,
-    )?;
-    let mut consumer = input.subscribe(&ctx.node.id, &StartPosition::TrimHorizon);
-    let metrics = Arc::new(NodeMetrics::default());
-    if let Ok(mut c) = metrics.consumers.lock() {
-        c.push(consumer.lag_probe());
-    }
+    let results = super::stream::output_topic(&ctx.node.id, out_schema.clone())?;
+    let late_topic =
+        super::stream::output_topic(&format!("{}.late", ctx.node.id), in_schema.clone())?;
+    let (mut consumer, metrics) = super::stream::subscribe(&input, &ctx.node.id);
     let out = results.add_producer();
     let late_out = late_topic.add_producer();
     let m = metrics.clone();
@@ -345,7 +303,15 @@ pub async fn run(config: &AnalyticsConfig, ctx: &NodeContext<'_>) -> Result<Node
                 for (start, end, rows) in windows.close(step.is_none()) {
                     let all = concat_batches(&in_schema, &rows)
                         .map_err(|e| Error::Internal(e.to_string()))?;
-                    for b in aggregate(&session, &config.sql, &in_schema, vec![all]).await? {
+                    for b in crate::lake::sql::sql_over_input(
+                        &session,
+                        &config.sql,
+                        &in_schema,
+                        vec![all],
+                    )
+                    .await
+                    .map_err(|e| Error::Sql(describe_datafusion_error(&e)))?
+                    {
                         let b = with_window(&b, &out_schema, start, end)?;
                         NodeMetrics::add(&m.records_out, b.num_rows() as u64);
                         out.send(b).await?;

@@ -27,7 +27,6 @@ use crate::lake::bucket::{Bucket, normalize_key};
 use crate::lake::catalog::{CatalogStore, Column, FormatOptions as TableFormat, Table};
 use crate::lake::sniff::{Compression, CsvDialect, FileFormat, JsonLayout, normalize_name};
 use crate::stream::metrics::NodeMetrics;
-use crate::stream::topic::StartPosition;
 
 /// Firehose settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -429,11 +428,7 @@ pub async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeO
     }
     let schema = input.schema().clone();
     let error_schema = super::lambda::failed_schema(&schema);
-    let mut consumer = input.subscribe(&ctx.node.id, &StartPosition::TrimHorizon);
-    let metrics = Arc::new(NodeMetrics::default());
-    if let Ok(mut c) = metrics.consumers.lock() {
-        c.push(consumer.lag_probe());
-    }
+    let (mut consumer, metrics) = super::stream::subscribe(&input, &ctx.node.id);
     let m = metrics.clone();
     let mut delivery = Delivery {
         bucket,

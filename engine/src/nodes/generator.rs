@@ -9,7 +9,6 @@ use super::{ConfigRules, NodeContext, NodeOutput, NodeStats, Value};
 use crate::error::{Error, Result};
 use crate::stream::generator::{EventKind, Generator, GeneratorSpec};
 use crate::stream::metrics::NodeMetrics;
-use crate::stream::topic::{Retention, Topic};
 
 /// Generator settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -94,14 +93,7 @@ pub async fn run(config: &GeneratorConfig, ctx: &NodeContext<'_>) -> Result<Node
         },
         seed: config.seed,
     })?;
-    let topic = Topic::new(
-        &ctx.node.id,
-        generator.schema().clone(),
-        1,
-        None,
-        Retention::default(),
-        super::stream::DEFAULT_CAPACITY,
-    )?;
+    let topic = super::stream::output_topic(&ctx.node.id, generator.schema().clone())?;
     let producer = topic.add_producer();
     let metrics = Arc::new(NodeMetrics::default());
     let m = metrics.clone();

@@ -15,12 +15,11 @@ use super::{ConfigRules, NodeContext, NodeOutput, NodeStats, Value};
 use crate::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use crate::arrow::compute::concat_batches;
 use crate::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use crate::datafusion::datasource::MemTable;
 use crate::datafusion::prelude::SessionContext;
 use crate::error::{Error, Result};
 use crate::lake::sql::describe_datafusion_error;
 use crate::stream::metrics::NodeMetrics;
-use crate::stream::topic::{Retention, StartPosition, Topic, now_ms};
+use crate::stream::topic::now_ms;
 
 /// Lambda settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -98,15 +97,8 @@ async fn invoke(
     sql: &str,
     batch: RecordBatch,
 ) -> std::result::Result<Vec<RecordBatch>, String> {
-    let table = MemTable::try_new(batch.schema(), vec![vec![batch]]).map_err(|e| e.to_string())?;
-    let _ = ctx.deregister_table("input");
-    ctx.register_table("input", Arc::new(table))
-        .map_err(|e| e.to_string())?;
-    let df = ctx
-        .sql(sql)
-        .await
-        .map_err(|e| describe_datafusion_error(&e))?;
-    df.collect()
+    let schema = batch.schema();
+    crate::lake::sql::sql_over_input(ctx, sql, &schema, vec![batch])
         .await
         .map_err(|e| describe_datafusion_error(&e))
 }
@@ -156,35 +148,13 @@ pub async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
     let input = ctx.stream_input("records")?;
     let in_schema = input.schema().clone();
     let session = SessionContext::new();
-    // Plan once against an empty batch to learn (and check) the output columns.
-    let empty = RecordBatch::new_empty(in_schema.clone());
-    let probe = MemTable::try_new(in_schema.clone(), vec![vec![empty]])?;
-    session.register_table("input", Arc::new(probe))?;
-    crate::lake::sql::check_read_only(&config.sql)?;
-    let out_schema: SchemaRef =
-        Arc::new(session.sql(&config.sql).await?.schema().as_arrow().clone());
-    let out_topic = Topic::new(
-        &ctx.node.id,
-        out_schema,
-        1,
-        None,
-        Retention::default(),
-        super::stream::DEFAULT_CAPACITY,
-    )?;
+    // Plan once against an empty table to learn (and check) the output columns.
+    let out_schema = crate::lake::sql::schema_over_input(&session, &config.sql, &in_schema).await?;
+    let out_topic = super::stream::output_topic(&ctx.node.id, out_schema)?;
     let failed_schema = failed_schema(&in_schema);
-    let failed_topic = Topic::new(
-        &format!("{}.failed", ctx.node.id),
-        failed_schema.clone(),
-        1,
-        None,
-        Retention::default(),
-        super::stream::DEFAULT_CAPACITY,
-    )?;
-    let mut consumer = input.subscribe(&ctx.node.id, &StartPosition::TrimHorizon);
-    let metrics = Arc::new(NodeMetrics::default());
-    if let Ok(mut c) = metrics.consumers.lock() {
-        c.push(consumer.lag_probe());
-    }
+    let failed_topic =
+        super::stream::output_topic(&format!("{}.failed", ctx.node.id), failed_schema.clone())?;
+    let (mut consumer, metrics) = super::stream::subscribe(&input, &ctx.node.id);
     let out = out_topic.add_producer();
     let fail = failed_topic.add_producer();
     let m = metrics.clone();

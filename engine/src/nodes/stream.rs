@@ -7,12 +7,35 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::{ConfigRules, NodeContext, NodeOutput, NodeStats, Value};
+use crate::arrow::datatypes::SchemaRef;
 use crate::error::{Error, Result};
 use crate::stream::metrics::NodeMetrics;
-use crate::stream::topic::{Retention, StartPosition, Topic};
+use crate::stream::topic::{Consumer, Retention, StartPosition, Topic};
 
 /// Records a stream holds for its slowest reader before its writers wait.
 pub const DEFAULT_CAPACITY: u64 = 262_144;
+
+/// A one-shard output topic of a node, with no retention limit beyond its readers.
+pub fn output_topic(name: &str, schema: SchemaRef) -> Result<Arc<Topic>> {
+    Topic::new(
+        name,
+        schema,
+        1,
+        None,
+        Retention::default(),
+        DEFAULT_CAPACITY,
+    )
+}
+
+/// Subscribes `node` to `input` from TRIM_HORIZON, with metrics that report its lag.
+pub fn subscribe(input: &Arc<Topic>, node: &str) -> (Consumer, Arc<NodeMetrics>) {
+    let consumer = input.subscribe(node, &StartPosition::TrimHorizon);
+    let metrics = Arc::new(NodeMetrics::default());
+    if let Ok(mut c) = metrics.consumers.lock() {
+        c.push(consumer.lag_probe());
+    }
+    (consumer, metrics)
+}
 
 /// Stream settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -2,7 +2,6 @@
 //! whatever the input rate, and sends them as a preview about twice a second.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -11,7 +10,6 @@ use super::{ConfigRules, NodeContext, NodeOutput, NodeStats};
 use crate::arrow::array::RecordBatch;
 use crate::error::Result;
 use crate::stream::metrics::NodeMetrics;
-use crate::stream::topic::StartPosition;
 
 /// Table sink settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -99,11 +97,7 @@ impl LatestRows {
 pub async fn run(config: &TableSinkConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
     let input = ctx.stream_input("records")?;
     let schema = input.schema().clone();
-    let mut consumer = input.subscribe(&ctx.node.id, &StartPosition::TrimHorizon);
-    let metrics = Arc::new(NodeMetrics::default());
-    if let Ok(mut c) = metrics.consumers.lock() {
-        c.push(consumer.lag_probe());
-    }
+    let (mut consumer, metrics) = super::stream::subscribe(&input, &ctx.node.id);
     let m = metrics.clone();
     let events = ctx.events.clone();
     let node = ctx.node.id.clone();
@@ -146,6 +140,8 @@ pub async fn run(config: &TableSinkConfig, ctx: &NodeContext<'_>) -> Result<Node
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::arrow::array::Int64Array;
     use crate::arrow::datatypes::{DataType, Field, Schema};
