@@ -23,10 +23,15 @@ pub fn bundled_example() -> Option<PathBuf> {
 /// Opens the native window on `project` (or the bundled example).
 pub fn run_native(project: Option<PathBuf>) -> anyhow::Result<()> {
     let project = project.or_else(bundled_example);
+    let mut viewport = egui::ViewportBuilder::default()
+        .with_inner_size([1500.0, 950.0])
+        .with_title("Tributary");
+    match eframe::icon_data::from_png_bytes(include_bytes!("../../assets/icon.png")) {
+        Ok(icon) => viewport = viewport.with_icon(std::sync::Arc::new(icon)),
+        Err(e) => log::warn!("the window icon could not be read: {e}"),
+    }
     let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
-            .with_inner_size([1500.0, 950.0])
-            .with_title("Tributary"),
+        viewport,
         ..Default::default()
     };
     eframe::run_native(
