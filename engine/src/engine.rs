@@ -728,17 +728,7 @@ async fn run_graph(
                     .map(|e| (e.outputs.clone(), e.stats.clone()))
             });
             if let Some((outs, stats)) = hit {
-                tx.send(Event::NodeFinished {
-                    run,
-                    node: id.clone(),
-                    stats: stats.clone(),
-                    cached: true,
-                });
-                summary.status = NodeStatus::Ok;
-                summary.cached = true;
-                summary.records_in = stats.records_in;
-                summary.records_out = stats.records_out;
-                summary.stats = stats;
+                finished_ok(&tx, run, &mut summary, stats, true);
                 outputs.insert(id.clone(), outs);
                 push_summary(&shared, summary);
                 continue;
@@ -786,16 +776,7 @@ async fn run_graph(
             }
             Ok(mut out) => {
                 out.stats.elapsed_ms = start.elapsed().as_millis() as u64;
-                tx.send(Event::NodeFinished {
-                    run,
-                    node: id.clone(),
-                    stats: out.stats.clone(),
-                    cached: false,
-                });
-                summary.status = NodeStatus::Ok;
-                summary.records_in = out.stats.records_in;
-                summary.records_out = out.stats.records_out;
-                summary.stats = out.stats.clone();
+                finished_ok(&tx, run, &mut summary, out.stats.clone(), false);
                 if let Ok(mut c) = cache.lock()
                     && !node.kind().is_streaming()
                 {
@@ -930,16 +911,7 @@ async fn run_streaming(
                         serde_json::json!(metrics.blocked_us.load(Ordering::Relaxed) / 1000),
                     );
                 }
-                tx.send(Event::NodeFinished {
-                    run,
-                    node: id.clone(),
-                    stats: stats.clone(),
-                    cached: false,
-                });
-                summary.status = NodeStatus::Ok;
-                summary.records_in = stats.records_in;
-                summary.records_out = stats.records_out;
-                summary.stats = stats;
+                finished_ok(tx, run, &mut summary, stats, false);
             }
             Err(e) => {
                 let error = e.in_node(&id, &kind).to_string();
@@ -957,6 +929,27 @@ async fn run_streaming(
     }
     reporter.abort();
     any_error
+}
+
+/// Reports a node as finished and records it in its summary line.
+fn finished_ok(
+    tx: &EventTx,
+    run: RunId,
+    summary: &mut NodeSummary,
+    stats: NodeStats,
+    cached: bool,
+) {
+    tx.send(Event::NodeFinished {
+        run,
+        node: summary.id.clone(),
+        stats: stats.clone(),
+        cached,
+    });
+    summary.status = NodeStatus::Ok;
+    summary.cached = cached;
+    summary.records_in = stats.records_in;
+    summary.records_out = stats.records_out;
+    summary.stats = stats;
 }
 
 fn push_summary(shared: &RunShared, summary: NodeSummary) {

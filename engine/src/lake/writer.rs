@@ -437,41 +437,64 @@ fn table_format(spec: &EtlSpec) -> (FileFormat, FormatOptions) {
         (_, OutputCompression::Gzip) => Compression::Gzip,
         (_, OutputCompression::Zstd) => Compression::Zstd,
     };
-    match spec.format {
-        OutputFormat::Parquet => (
-            FileFormat::Parquet,
-            FormatOptions {
-                file_extension: ".parquet".to_owned(),
-                ..Default::default()
-            },
-        ),
-        OutputFormat::Csv => (
-            FileFormat::Csv,
-            FormatOptions {
-                compression,
-                file_extension: format!(".csv{}", compression.extension()),
-                csv: Some(CsvDialect {
-                    delimiter: b',',
-                    has_header: true,
-                }),
-                null_markers: vec![String::new()],
-                ..Default::default()
-            },
-        ),
-        OutputFormat::Json => (
-            FileFormat::Json,
-            FormatOptions {
-                compression,
-                file_extension: format!(".json{}", compression.extension()),
-                json_layout: Some(JsonLayout::Lines),
-                ..Default::default()
-            },
-        ),
+    let format = match spec.format {
+        OutputFormat::Parquet => FileFormat::Parquet,
+        OutputFormat::Csv => FileFormat::Csv,
+        OutputFormat::Json => FileFormat::Json,
+    };
+    (format, written_format_options(format, compression))
+}
+
+/// Read options for files Tributary writes (ETL jobs, Firehose): CSV with a header,
+/// JSON lines, or Parquet, with whole-file compression for text.
+pub fn written_format_options(format: FileFormat, compression: Compression) -> FormatOptions {
+    match format {
+        FileFormat::Parquet => FormatOptions {
+            file_extension: ".parquet".to_owned(),
+            ..Default::default()
+        },
+        FileFormat::Csv => FormatOptions {
+            compression,
+            file_extension: format!(".csv{}", compression.extension()),
+            csv: Some(CsvDialect {
+                delimiter: b',',
+                has_header: true,
+            }),
+            null_markers: vec![String::new()],
+            ..Default::default()
+        },
+        FileFormat::Json => FormatOptions {
+            compression,
+            file_extension: format!(".json{}", compression.extension()),
+            json_layout: Some(JsonLayout::Lines),
+            ..Default::default()
+        },
     }
 }
 
-/// Catalog columns for a written table. Text formats record how dates and timestamps
-/// are written so they read back typed.
+/// The catalog column for a field Tributary writes. Text formats record how dates and
+/// timestamps are written so they read back typed.
+pub fn written_column(field: &crate::arrow::datatypes::Field, text: bool) -> Column {
+    let (dt, text_format) = match field.data_type() {
+        DataType::Date32 | DataType::Date64 if text => {
+            (DataType::Date32, Some("%Y-%m-%d".to_owned()))
+        }
+        DataType::Timestamp(_, _) if text => (
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            Some("iso8601".to_owned()),
+        ),
+        DataType::Utf8View | DataType::LargeUtf8 if text => (DataType::Utf8, None),
+        other => (other.clone(), None),
+    };
+    Column {
+        name: field.name().clone(),
+        data_type: dt.to_string(),
+        source_name: None,
+        text_format,
+    }
+}
+
+/// Catalog columns and partition keys for a written table.
 fn output_columns(
     schema: &crate::arrow::datatypes::Schema,
     partition_by: &[String],
@@ -482,25 +505,7 @@ fn output_columns(
         .fields()
         .iter()
         .filter(|f| !partition_by.contains(f.name()))
-        .map(|f| {
-            let (dt, text_format) = match f.data_type() {
-                DataType::Date32 | DataType::Date64 if text => {
-                    (DataType::Date32, Some("%Y-%m-%d".to_owned()))
-                }
-                DataType::Timestamp(_, _) if text => (
-                    DataType::Timestamp(TimeUnit::Microsecond, None),
-                    Some("iso8601".to_owned()),
-                ),
-                DataType::Utf8View | DataType::LargeUtf8 if text => (DataType::Utf8, None),
-                other => (other.clone(), None),
-            };
-            Column {
-                name: f.name().clone(),
-                data_type: dt.to_string(),
-                source_name: None,
-                text_format,
-            }
-        })
+        .map(|f| written_column(f, text))
         .collect();
     let keys = partition_by
         .iter()

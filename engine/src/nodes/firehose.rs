@@ -17,15 +17,16 @@ use serde::{Deserialize, Serialize};
 use super::{ConfigRules, NodeContext, NodeOutput, NodeStats, Value};
 use crate::arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use crate::arrow::compute::{concat_batches, take_record_batch};
-use crate::arrow::datatypes::{DataType, Field, SchemaRef, TimeUnit};
+use crate::arrow::datatypes::{DataType, SchemaRef};
 use crate::arrow::util::display::{ArrayFormatter, FormatOptions};
 use crate::datafusion::parquet::arrow::ArrowWriter;
 use crate::datafusion::parquet::basic::{Compression as PqCompression, ZstdLevel};
 use crate::datafusion::parquet::file::properties::WriterProperties;
 use crate::error::{Error, Result};
 use crate::lake::bucket::{Bucket, normalize_key};
-use crate::lake::catalog::{CatalogStore, Column, FormatOptions as TableFormat, Table};
-use crate::lake::sniff::{Compression, CsvDialect, FileFormat, JsonLayout, normalize_name};
+use crate::lake::catalog::{CatalogStore, Column, Table};
+use crate::lake::sniff::{Compression, FileFormat, normalize_name};
+use crate::lake::writer::{written_column, written_format_options};
 use crate::stream::metrics::NodeMetrics;
 
 /// Firehose settings.
@@ -305,56 +306,23 @@ fn register(
 ) -> Result<()> {
     let prefix = bucket.key_under_prefix(&config.prefix)?;
     let location = store.location_for(&bucket.location_of(&prefix, true));
-    let text = config.format != "parquet";
-    let (format, compression) = match (config.format.as_str(), config.compression.as_str()) {
-        ("parquet", _) => (FileFormat::Parquet, Compression::None),
-        ("csv", c) => (
-            FileFormat::Csv,
-            if c == "gzip" {
-                Compression::Gzip
-            } else if c == "zstd" {
-                Compression::Zstd
-            } else {
-                Compression::None
-            },
-        ),
-        (_, c) => (
-            FileFormat::Json,
-            if c == "gzip" {
-                Compression::Gzip
-            } else if c == "zstd" {
-                Compression::Zstd
-            } else {
-                Compression::None
-            },
-        ),
+    let format = match config.format.as_str() {
+        "parquet" => FileFormat::Parquet,
+        "csv" => FileFormat::Csv,
+        _ => FileFormat::Json,
     };
-    let ext = match format {
-        FileFormat::Parquet => ".parquet".to_owned(),
-        FileFormat::Csv => format!(".csv{}", compression.extension()),
-        FileFormat::Json => format!(".json{}", compression.extension()),
+    let compression = match (format, config.compression.as_str()) {
+        (FileFormat::Parquet, _) => Compression::None,
+        (_, "gzip") => Compression::Gzip,
+        (_, "zstd") => Compression::Zstd,
+        _ => Compression::None,
     };
-    let column = |f: &Field| {
-        let (dt, text_format) = match f.data_type() {
-            DataType::Timestamp(..) if text => (
-                DataType::Timestamp(TimeUnit::Microsecond, None),
-                Some("iso8601".to_owned()),
-            ),
-            DataType::Date32 if text => (DataType::Date32, Some("%Y-%m-%d".to_owned())),
-            other => (other.clone(), None),
-        };
-        Column {
-            name: f.name().clone(),
-            data_type: dt.to_string(),
-            source_name: None,
-            text_format,
-        }
-    };
+    let text = format != FileFormat::Parquet;
     let columns: Vec<Column> = schema
         .fields()
         .iter()
         .filter(|f| !config.partition_fields.contains(f.name()))
-        .map(|f| column(f))
+        .map(|f| written_column(f, text))
         .collect();
     let keys: Vec<Column> = config
         .partition_fields
@@ -366,21 +334,7 @@ fn register(
             text_format: None,
         })
         .collect();
-    let options = TableFormat {
-        compression,
-        file_extension: ext,
-        csv: (format == FileFormat::Csv).then_some(CsvDialect {
-            delimiter: b',',
-            has_header: true,
-        }),
-        json_layout: (format == FileFormat::Json).then_some(JsonLayout::Lines),
-        null_markers: if format == FileFormat::Csv {
-            vec![String::new()]
-        } else {
-            Vec::new()
-        },
-        excluded_files: Vec::new(),
-    };
+    let options = written_format_options(format, compression);
     let by = format!("firehose:{node}");
     store.update(|catalog| {
         let db = catalog.ensure_database(&config.database);
