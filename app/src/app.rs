@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, bounded};
 use egui_snarl::ui::{SnarlStyle, SnarlWidget};
 use tributary_engine::engine::LogLevel;
+use tributary_engine::nodes::NodeConfig;
 use tributary_engine::{Command, Engine, Event, NodeStatus, Project, RunId, RunTarget};
 
+use crate::chart::ChartView;
 use crate::document::Document;
 use crate::inspector::{InspectorState, inspector_ui};
 use crate::results::{ResultTable, results_ui};
@@ -25,6 +27,8 @@ const CANVAS_ID: &str = "tributary-canvas";
 pub enum BottomTab {
     /// The selected node's rows.
     Results,
+    /// The selected chart, or every chart as a dashboard.
+    Charts,
     /// Errors and warnings.
     Log,
 }
@@ -65,6 +69,8 @@ pub struct TributaryApp {
     pub runs: BTreeMap<String, NodeRunState>,
     /// Latest rows per node.
     pub results: BTreeMap<String, ResultTable>,
+    /// Live charts per series-sink node.
+    pub charts: BTreeMap<String, ChartView>,
     /// Log lines, oldest first.
     pub log: Vec<LogLine>,
     /// The node the inspector and results show.
@@ -95,6 +101,7 @@ impl TributaryApp {
             current_run: None,
             runs: BTreeMap::new(),
             results: BTreeMap::new(),
+            charts: BTreeMap::new(),
             log: Vec::new(),
             selected: None,
             refusal: None,
@@ -136,6 +143,7 @@ impl TributaryApp {
                 self.doc = Document::from_project(&p, Some(path.to_path_buf()));
                 self.runs.clear();
                 self.results.clear();
+                self.charts.clear();
                 self.selected = None;
                 self.current_run = None;
             }
@@ -230,6 +238,7 @@ impl TributaryApp {
                 self.doc = Document::new();
                 self.runs.clear();
                 self.results.clear();
+                self.charts.clear();
                 self.selected = None;
             }
             Pending::Open(Some(p)) => self.open_path(&p),
@@ -409,6 +418,16 @@ impl TributaryApp {
                 total_rows,
                 ..
             } if ours(&run) => {
+                let chart =
+                    self.doc
+                        .node_id(&node)
+                        .and_then(|nid| match &self.doc.snarl[nid].config {
+                            NodeConfig::SeriesSink(c) => Some(ChartView::new(c, &batches)),
+                            _ => None,
+                        });
+                if let Some(chart) = chart {
+                    self.charts.insert(node.clone(), chart);
+                }
                 self.results
                     .insert(node, ResultTable::new(schema, batches, total_rows));
             }
@@ -598,6 +617,7 @@ impl TributaryApp {
     fn bottom_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             ui.selectable_value(&mut self.bottom_tab, BottomTab::Results, "Results");
+            ui.selectable_value(&mut self.bottom_tab, BottomTab::Charts, "Charts");
             let errors = self
                 .log
                 .iter()
@@ -618,6 +638,7 @@ impl TributaryApp {
                     ui.weak("Select a node and run the graph to see its rows.");
                 }
             },
+            BottomTab::Charts => self.charts_ui(ui),
             BottomTab::Log => {
                 let mut select = None;
                 egui::ScrollArea::vertical()
@@ -643,6 +664,41 @@ impl TributaryApp {
                     self.selected = select;
                 }
             }
+        }
+    }
+
+    /// The selected chart large, or all charts as a dashboard grid.
+    fn charts_ui(&mut self, ui: &mut egui::Ui) {
+        if self.charts.is_empty() {
+            ui.weak("Add a series_sink node, wire a stream or table into it, and run.");
+            return;
+        }
+        let height = ui.available_height() - 24.0;
+        if let Some(view) = self.selected.as_ref().and_then(|s| self.charts.get(s)) {
+            let id = self.selected.clone().unwrap_or_default();
+            ui.label(egui::RichText::new(&id).strong());
+            crate::chart::chart_ui(ui, &format!("tab-{id}"), view, height.max(80.0));
+            return;
+        }
+        let columns = self.charts.len().clamp(1, 3);
+        let mut select = None;
+        ui.columns(columns, |cols| {
+            for (i, (id, view)) in self.charts.iter().enumerate() {
+                let ui = &mut cols[i % columns];
+                if ui.link(egui::RichText::new(id).strong()).clicked() {
+                    select = Some(id.clone());
+                }
+                let rows = self.charts.len().div_ceil(columns) as f32;
+                crate::chart::chart_ui(
+                    ui,
+                    &format!("dash-{id}"),
+                    view,
+                    (height / rows - 24.0).max(80.0),
+                );
+            }
+        });
+        if select.is_some() {
+            self.selected = select;
         }
     }
 
@@ -720,6 +776,7 @@ impl TributaryApp {
                 menu_search: &mut self.menu_search,
                 selected: self.selected.as_deref(),
                 clicked: &mut clicked,
+                charts: &self.charts,
             };
             let style = SnarlStyle::new();
             SnarlWidget::new()

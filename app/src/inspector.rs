@@ -15,6 +15,13 @@ fn choices(field: &str) -> Option<&'static [&'static str]> {
         "compression" => &["snappy", "zstd", "gzip", "none"],
         "mode" => &["overwrite", "append"],
         "schema_change_policy" => &["update", "log"],
+        "runtime" => &["sql", "script"],
+        "window" => &["tumbling", "hopping", "session"],
+        "late" => &["output", "drop"],
+        "chart" => &["line", "bar", "scatter"],
+        "aggregate" => &["sum", "count", "avg", "min", "max", "last"],
+        "event" => &["clickstream", "iot", "payments"],
+        "clock" => &["synthetic", "wall"],
         _ => return None,
     })
 }
@@ -100,7 +107,9 @@ fn field_ui(
                 });
             changed
         }
-        Value::String(s) if key == "sql" || key.ends_with("_script") => code_editor(ui, s, "sql"),
+        Value::String(s) if key == "sql" => code_editor(ui, s, "sql"),
+        // Rhai reads like Rust; Rust colouring fits it.
+        Value::String(s) if key == "script" => code_editor(ui, s, "rs"),
         Value::String(s) => ui.text_edit_singleline(s).changed(),
         Value::Bool(b) => ui.checkbox(b, "").changed(),
         Value::Number(n) => {
@@ -119,8 +128,40 @@ fn field_ui(
                 r.changed()
             }
         }
+        Value::Array(items) if items.iter().all(Value::is_string) => {
+            // Lists of text (columns, partition keys): one item per line.
+            let id = (node.to_owned(), key.to_owned());
+            let lines = || {
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            let draft = state.drafts.entry(id).or_insert_with(lines);
+            let r = ui.add(
+                egui::TextEdit::multiline(draft)
+                    .code_editor()
+                    .desired_rows(2)
+                    .desired_width(f32::INFINITY)
+                    .hint_text("one per line"),
+            );
+            if r.changed() {
+                *items = draft
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(|l| Value::String(l.to_owned()))
+                    .collect();
+                return true;
+            }
+            if !r.has_focus() {
+                *draft = lines();
+            }
+            false
+        }
         other => {
-            // Lists and objects are edited as JSON text, applied when valid.
+            // Objects are edited as JSON text, applied when valid.
             let id = (node.to_owned(), key.to_owned());
             let draft = state
                 .drafts

@@ -2,6 +2,7 @@
 //! so tests can build the app.
 
 mod app;
+pub mod chart;
 pub mod document;
 pub mod inspector;
 pub mod results;

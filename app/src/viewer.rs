@@ -61,6 +61,8 @@ pub struct Viewer<'a> {
     pub selected: Option<&'a str>,
     /// Set to the id of a node whose title or body was clicked this frame.
     pub clicked: &'a mut Option<String>,
+    /// Live charts of series-sink nodes, drawn in their node's body.
+    pub charts: &'a BTreeMap<String, crate::chart::ChartView>,
 }
 
 /// The colour of a port type; wires take it too.
@@ -301,6 +303,12 @@ impl SnarlViewer<Node> for Viewer<'_> {
                 r.on_hover_text(e);
                 let short: String = e.chars().take(60).collect();
                 ui.colored_label(Color32::from_rgb(230, 80, 80), short);
+            }
+            if let Some(view) = self.charts.get(&n.id) {
+                ui.allocate_ui(egui::vec2(280.0, 160.0), |ui| {
+                    ui.set_width(280.0);
+                    crate::chart::chart_ui(ui, &format!("node-{}", n.id), view, 150.0);
+                });
             }
         });
     }

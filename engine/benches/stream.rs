@@ -5,14 +5,160 @@
 //! bucket. Reports events per second over several runs (median), and the peak records
 //! retained by the stream (memory stays bounded by its capacity).
 //! `TRIBUTARY_BENCH_EVENTS` sets the events per run (default 2,000,000).
+//!
+//! Then latency: the same pipeline paced at 500,000 events/s (half the 1M/s target), with
+//! wall-clock event times and a live table sink measuring event → sink latency per record
+//! (p50 / p99 / max over 5 M events).
+//!
+//! `cargo bench -p tributary-engine --bench stream -- soak [seconds]` instead runs the
+//! paced pipeline endlessly for the given time (default 600 s) and samples the process's
+//! resident memory every 10 s: it must stay flat.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tributary_engine::engine::run_project_blocking;
 use tributary_engine::{NodeStatus, Project, RunTarget};
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "soak") {
+        let secs = args.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(600);
+        soak(secs);
+        return;
+    }
+    throughput();
+    latency();
+}
+
+/// The paced pipeline: `count` events (0: endless) at 500,000/s with wall-clock times.
+fn paced(count: u64) -> Project {
+    let project = serde_json::json!({
+        "format_version": 1,
+        "nodes": [
+            {"id": "gen", "kind": "generator", "config": {"event": "clickstream", "rate_per_sec": 500000.0,
+                "count": count, "keys": 10000, "batch_size": 2000, "clock": "wall"}},
+            {"id": "clicks", "kind": "stream", "config": {"shards": 4, "partition_key": "user_id"}},
+            {"id": "enrich", "kind": "lambda", "config": {"batch_size": 65536, "batch_window_ms": 2,
+                "sql": "SELECT event_id, user_id, page, event_time, CASE WHEN page IN ('/cart', '/checkout') THEN 'purchase_intent' ELSE 'browse' END AS segment FROM input"}},
+            {"id": "live", "kind": "table_sink", "config": {"rows": 1000, "latency_column": "event_time"}},
+            {"id": "lake", "kind": "bucket", "config": {"path": "lake"}},
+            {"id": "deliver", "kind": "firehose", "config": {"prefix": "clicks/", "format": "parquet", "buffer_mb": 64.0}}
+        ],
+        "edges": [
+            {"from": {"node": "gen", "port": "events"}, "to": {"node": "clicks", "port": "records"}},
+            {"from": {"node": "clicks", "port": "records"}, "to": {"node": "enrich", "port": "records"}},
+            {"from": {"node": "enrich", "port": "records"}, "to": {"node": "live", "port": "records"}},
+            {"from": {"node": "enrich", "port": "records"}, "to": {"node": "deliver", "port": "records"}},
+            {"from": {"node": "lake", "port": "objects"}, "to": {"node": "deliver", "port": "target"}}
+        ]
+    });
+    Project::from_json(&project.to_string()).expect("valid benchmark project")
+}
+
+fn bench_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("lake")).unwrap();
+    dir
+}
+
+fn latency() {
+    let mut p99s = Vec::new();
+    for _ in 0..3 {
+        let dir = bench_dir("bench-latency");
+        let (status, summary) =
+            run_project_blocking(paced(5_000_000), dir, RunTarget::All, |_| {}).unwrap();
+        assert_eq!(status, NodeStatus::Ok, "{summary:?}");
+        let live = summary.iter().find(|s| s.id == "live").unwrap();
+        let l = &live.stats.detail["latency"];
+        println!(
+            "paced at 500,000 events/s, event -> live sink latency over {} records: p50 {} ms, p99 {} ms, max {} ms",
+            l["records"], l["p50_ms"], l["p99_ms"], l["max_ms"]
+        );
+        p99s.push(l["p99_ms"].as_u64().unwrap());
+    }
+    p99s.sort();
+    println!(
+        "latency p99, median of {} runs: {} ms",
+        p99s.len(),
+        p99s[p99s.len() / 2]
+    );
+}
+
+/// Resident memory of this process, in MB.
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+fn soak(secs: u64) {
+    use tributary_engine::{Command, Engine, Event, RunId};
+    let dir = bench_dir("bench-soak");
+    let engine = Engine::spawn().unwrap();
+    engine
+        .send(Command::Load {
+            project: Box::new(paced(0)),
+            base_dir: dir,
+            revision: 1,
+        })
+        .unwrap();
+    let run = RunId {
+        seq: 1,
+        revision: 1,
+    };
+    engine
+        .send(Command::Run {
+            run,
+            target: RunTarget::All,
+        })
+        .unwrap();
+    let start = Instant::now();
+    let mut next_sample = Duration::from_secs(10);
+    let mut samples = Vec::new();
+    let mut delivered = 0u64;
+    while start.elapsed() < Duration::from_secs(secs) {
+        if let Ok(Event::Metrics { node, sample, .. }) =
+            engine.events().recv_timeout(Duration::from_millis(100))
+            && node == "deliver"
+        {
+            delivered = sample.records_in;
+        }
+        if start.elapsed() >= next_sample {
+            let mb = rss_mb();
+            println!(
+                "{:>4} s  rss {mb:>7.1} MB  delivered {delivered}",
+                next_sample.as_secs()
+            );
+            samples.push(mb);
+            next_sample += Duration::from_secs(10);
+        }
+    }
+    engine.send(Command::Stop).unwrap();
+    while let Ok(ev) = engine.events().recv_timeout(Duration::from_secs(30)) {
+        if matches!(ev, Event::RunFinished { .. }) {
+            break;
+        }
+    }
+    let first_minute = samples.iter().take(6).copied().fold(0.0, f64::max);
+    let last_minute = samples.iter().rev().take(6).copied().fold(0.0, f64::max);
+    println!(
+        "soak {secs} s at 500,000 events/s: {delivered} delivered; peak RSS first minute {first_minute:.1} MB, last minute {last_minute:.1} MB (ratio {:.2})",
+        last_minute / first_minute.max(1.0)
+    );
+}
+
+fn throughput() {
     let events: u64 = std::env::var("TRIBUTARY_BENCH_EVENTS")
         .ok()
         .and_then(|s| s.parse().ok())

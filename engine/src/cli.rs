@@ -22,6 +22,7 @@ use crate::nodes::catalog::CatalogConfig;
 use crate::nodes::crawler::CrawlerConfig;
 use crate::nodes::query::QueryConfig;
 use crate::project::{Edge, Node, PortRef, Position, Project};
+use crate::stream::metrics::MetricsSummary;
 
 /// Tributary: design and run data pipelines.
 #[derive(Debug, Parser)]
@@ -453,13 +454,16 @@ fn run(path: &Path, json: bool, node: Option<String>, out: &mut dyn Write) -> Re
         .unwrap_or_else(|| PathBuf::from("."));
     let target = node.map(RunTarget::Node).unwrap_or(RunTarget::All);
     let mut logs = Vec::new();
-    let (status, summary) = run_project_blocking(project, base_dir, target, |ev| {
-        if let Event::Log { node, message, .. } = ev {
-            logs.push(format!(
-                "{}: {message}",
-                node.as_deref().unwrap_or("engine")
-            ));
+    let mut metrics: std::collections::BTreeMap<String, MetricsSummary> = Default::default();
+    let (status, summary) = run_project_blocking(project, base_dir, target, |ev| match ev {
+        Event::Log { node, message, .. } => logs.push(format!(
+            "{}: {message}",
+            node.as_deref().unwrap_or("engine")
+        )),
+        Event::Metrics { node, sample, .. } => {
+            metrics.entry(node.clone()).or_default().add(sample);
         }
+        _ => {}
     })
     .map_err(|e| e.to_string())?;
     if json {
@@ -475,6 +479,7 @@ fn run(path: &Path, json: bool, node: Option<String>, out: &mut dyn Write) -> Re
                     "error": s.error,
                     "elapsed_ms": s.stats.elapsed_ms,
                     "stats": s.stats,
+                    "metrics": metrics.get(&s.id),
                 })
             })
             .collect();
@@ -501,6 +506,34 @@ fn run(path: &Path, json: bool, node: Option<String>, out: &mut dyn Write) -> Re
                     .unwrap_or_default()
             )
             .map_err(|e| e.to_string())?;
+        }
+        if !metrics.is_empty() {
+            writeln!(
+                out,
+                "\n{:<20} {:>12} {:>12} {:>10} {:>9} {:>10} {:>8}",
+                "streaming node",
+                "peak out/s",
+                "mean out/s",
+                "max lag",
+                "lag ms",
+                "batch ms",
+                "waiting"
+            )
+            .map_err(|e| e.to_string())?;
+            for (id, m) in &metrics {
+                writeln!(
+                    out,
+                    "{:<20} {:>12.0} {:>12.0} {:>10} {:>9} {:>10.2} {:>7.0}%",
+                    id,
+                    m.peak_records_out_per_sec,
+                    m.mean_records_out_per_sec,
+                    m.max_lag_records,
+                    m.max_lag_ms,
+                    m.mean_batch_latency_ms,
+                    m.max_backpressure * 100.0
+                )
+                .map_err(|e| e.to_string())?;
+            }
         }
     }
     for s in summary.iter().filter(|s| s.status == NodeStatus::Error) {

@@ -315,6 +315,16 @@ impl EventSink {
         });
     }
 
+    /// Logs an informational line about `node`.
+    pub fn info(&self, node: &str, message: String) {
+        self.send(Event::Log {
+            run: Some(self.run),
+            node: Some(node.to_owned()),
+            level: LogLevel::Info,
+            message,
+        });
+    }
+
     /// Logs a warning about `node`.
     pub fn warn(&self, node: &str, message: String) {
         self.send(Event::Log {

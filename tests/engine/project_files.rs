@@ -5,6 +5,19 @@ use tributary_engine::Project;
 use crate::support::*;
 
 #[test]
+fn the_clickstream_example_is_valid_and_canonical() {
+    let path = repo_root().join("projects/clickstream.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let project = Project::from_json(&text).unwrap();
+    let dir = scratch();
+    let copy = dir.path().join("copy.json");
+    project.save(&copy).unwrap();
+    assert_eq!(std::fs::read_to_string(&copy).unwrap(), text);
+    let out = cli_in(dir.path(), &["validate", path.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+#[test]
 fn example_project_round_trips_byte_for_byte() {
     let path = repo_root().join("projects/lake.json");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -88,6 +101,7 @@ fn example_runs_from_any_working_directory() {
             ("curated", "ok"),
             ("weather_monthly", "ok"),
             ("rainy_2015", "ok"),
+            ("weather_chart", "ok"),
         ]
         .map(|(a, b)| (a.to_owned(), b.to_owned()))
     );
@@ -99,6 +113,14 @@ fn example_runs_from_any_working_directory() {
         .unwrap();
     // 2015 had drizzle, fog, rain and sun, but no snow.
     assert_eq!(query["records_out"], 4);
+    // The chart of it has one bar per weather.
+    let chart = summary["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == "weather_chart")
+        .unwrap();
+    assert_eq!(chart["records_out"], 4);
     assert!(projects.join("lake.catalog.json").exists());
     assert!(
         projects

@@ -366,3 +366,328 @@ fn late_records_go_to_the_late_output() {
         .sum();
     assert_eq!(views + late, n);
 }
+
+/// The pipeline with a script Lambda instead of SQL.
+fn scripted(count: u64, script: &str, extra: Value) -> Value {
+    let mut project = pipeline(count, "SELECT * FROM input");
+    let mut config = json!({"runtime": "script", "script": script, "batch_size": 500,
+        "batch_window_ms": 5, "retry_attempts": 2, "bisect_on_error": true});
+    for (k, v) in extra.as_object().unwrap() {
+        config[k] = v.clone();
+    }
+    project["nodes"][2]["config"] = config;
+    project
+}
+
+#[test]
+fn a_failing_script_record_goes_to_failed_after_retries_and_bisect_isolates_it() {
+    let dir = scratch();
+    let n = 5_000u64;
+    let script = r#"
+        if record.event_id % 1000 == 7 { throw "bad record " + record.event_id; }
+        #{ event_id: record.event_id, page: record.page.to_upper(), user: record.user_id,
+           at: record.event_time, shard_hint: record.event_id % 4 }
+    "#;
+    let extra = json!({"output_columns": ["event_id Int64", "page Utf8", "user Utf8",
+        "at Timestamp", "shard_hint Int32"]});
+    let summary = run(dir.path(), &scripted(n, script, extra));
+    let delivered = records_under(&dir.path().join("lake/clicks"));
+    let failed = records_under(&dir.path().join("lake/errors"));
+    assert_eq!(delivered.len() as u64 + failed.len() as u64, n);
+    assert_eq!(
+        failed.len(),
+        5,
+        "bisect isolates exactly the failing records"
+    );
+    for f in &failed {
+        let id = f["event_id"].as_i64().unwrap();
+        assert_eq!(id % 1000, 7, "{f}");
+        let msg = f["error_message"].as_str().unwrap();
+        assert!(msg.contains(&format!("bad record {id}")), "{msg}");
+    }
+    // The declared output columns, with the script's values.
+    let first = delivered.iter().find(|r| r["event_id"] == 0).unwrap();
+    let keys: Vec<&str> = first
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(keys, ["event_id", "page", "user", "at", "shard_hint"]);
+    assert!(delivered.iter().all(|r| {
+        let p = r["page"].as_str().unwrap();
+        p == p.to_uppercase() && p.starts_with('/')
+    }));
+    assert_eq!(first["at"], "2024-01-01T00:00:00");
+    assert_eq!(
+        node_summary(&summary, "enrich")["stats"]["detail"]["failed_records"],
+        5
+    );
+}
+
+#[test]
+fn an_endless_script_is_stopped_and_the_pipeline_goes_on() {
+    let dir = scratch();
+    let n = 300u64;
+    // Endless for every 100th record only: the rest still flow.
+    let script = "if record.event_id % 100 == 0 { loop { } } record";
+    let extra = json!({"max_operations": 5000, "retry_attempts": 0});
+    let summary = run(dir.path(), &scripted(n, script, extra));
+    let delivered = records_under(&dir.path().join("lake/clicks"));
+    let failed = records_under(&dir.path().join("lake/errors"));
+    assert_eq!(delivered.len(), 297);
+    assert_eq!(failed.len(), 3);
+    let msg = failed[0]["error_message"].as_str().unwrap();
+    assert!(
+        msg.contains("stopped after 5000 operations") && msg.contains("endless loop"),
+        "{msg}"
+    );
+    assert_eq!(node_summary(&summary, "deliver")["records_out"], 297);
+}
+
+#[test]
+fn a_script_that_does_not_compile_is_reported_before_the_run() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    let path = dir.path().join("p.json");
+    let project = scripted(10, "record.page = ;", json!({}));
+    write(&path, serde_json::to_string_pretty(&project).unwrap());
+    let out = cli_in(dir.path(), &["validate", path.to_str().unwrap()]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("enrich") && out.stderr.contains("script:"),
+        "{out:?}"
+    );
+    // File access is not part of the sandbox: `import` resolves nothing.
+    let project = scripted(10, r#"import "secrets" as s; record"#, json!({}));
+    write(&path, serde_json::to_string_pretty(&project).unwrap());
+    let out = cli_in(dir.path(), &["run", path.to_str().unwrap(), "--json"]);
+    let failed = records_under(&dir.path().join("lake/errors"));
+    assert_eq!(failed.len(), 10, "{out:?}");
+    assert!(
+        failed[0]["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("secrets"),
+        "{}",
+        failed[0]
+    );
+}
+
+/// bucket(raw) → replay → stream → firehose(out); replay.failed → firehose(errors).
+fn replayed(replay: Value) -> Value {
+    json!({
+        "format_version": 1,
+        "nodes": [
+            node("raw", "bucket", json!({"path": "raw"})),
+            node("replay", "replay", replay),
+            node("s", "stream", json!({"shards": 2, "partition_key": "user"})),
+            node("lake", "bucket", json!({"path": "lake"})),
+            node("out", "firehose", json!({"prefix": "out/", "format": "json"})),
+            node("errors", "firehose", json!({"prefix": "errors/", "format": "json"}))
+        ],
+        "edges": [
+            edge("raw", "objects", "replay", "source"),
+            edge("replay", "records", "s", "records"),
+            edge("s", "records", "out", "records"),
+            edge("lake", "objects", "out", "target"),
+            edge("replay", "failed", "errors", "records"),
+            edge("lake", "objects", "errors", "target")
+        ]
+    })
+}
+
+#[test]
+fn bad_records_in_replayed_files_get_an_error_each_and_the_rest_flow() {
+    let dir = scratch();
+    write(
+        &dir.path().join("raw/a_events.jsonl"),
+        concat!(
+            r#"{"user": "a", "t": "2024-01-01T00:00:00Z", "amount": 1.5}"#,
+            "\n",
+            r#"{"user": "b", "t": "2024-01-01T00:00:01Z", "amount": "lots"}"#,
+            "\n",
+            r#"{"user": "c", "t": "2024-01-01T00:00:02Z", "amount": 2"#,
+            "\n",
+            r#"{"t": "2024-01-01T00:00:03Z", "amount": 3}"#,
+            "\n",
+            "\n",
+            r#"{"user": "d", "t": "yesterday", "amount": 4}"#,
+            "\n",
+            r#"[1, 2]"#,
+            "\n",
+            r#"{"user": "e", "t": 1704067205000, "amount": 5, "extra": true}"#,
+            "\n",
+        ),
+    );
+    write(
+        &dir.path().join("raw/b_more.csv"),
+        "user,t,amount\nf,2024-01-01 00:00:06,6\ng,2024-01-01 00:00:07,seven\nh,2024-01-01 00:00:08\ni,2024-01-01 00:00:09,NA\n",
+    );
+    let columns = json!([
+        "user Utf8 NOT NULL",
+        "t Timestamp NOT NULL",
+        "amount Float64"
+    ]);
+    let summary = run(
+        dir.path(),
+        &replayed(json!({"rate_per_sec": 0.0, "batch_size": 3, "columns": columns})),
+    );
+    let mut good: Vec<String> = records_under(&dir.path().join("lake/out"))
+        .iter()
+        .map(|r| format!("{} {} {}", r["user"], r["t"], r["amount"]))
+        .collect();
+    good.sort();
+    assert_eq!(
+        good,
+        [
+            r#""a" "2024-01-01T00:00:00" 1.5"#,
+            r#""e" "2024-01-01T00:00:05" 5.0"#,
+            r#""f" "2024-01-01T00:00:06" 6.0"#,
+            r#""i" "2024-01-01T00:00:09" null"#,
+        ]
+    );
+    let errors: Vec<String> = records_under(&dir.path().join("lake/errors"))
+        .iter()
+        .map(|r| r["error_message"].as_str().unwrap().to_owned())
+        .collect();
+    let expect = [
+        "a_events.jsonl line 2: field 'amount': expected Float64, got \"lots\"",
+        "a_events.jsonl line 3: invalid JSON: EOF while parsing an object",
+        "a_events.jsonl line 4: missing field 'user'",
+        "a_events.jsonl line 6: field 't': expected Timestamp(ms), got \"yesterday\"",
+        "a_events.jsonl line 7: not a JSON object but an array",
+        "b_more.csv line 3: field 'amount': expected Float64, got \"seven\"",
+        "b_more.csv line 4: expected 3 fields, got 2",
+    ];
+    assert_eq!(errors.len(), expect.len(), "{errors:#?}");
+    for (got, want) in errors.iter().zip(expect) {
+        assert!(
+            got.starts_with(want),
+            "{got}\n  does not start with\n{want}"
+        );
+    }
+    assert_eq!(node_summary(&summary, "replay")["records_out"], 4);
+    assert_eq!(
+        node_summary(&summary, "replay")["stats"]["detail"]["failed_records"],
+        7
+    );
+}
+
+#[test]
+fn session_windows_group_each_users_events_until_a_gap() {
+    let dir = scratch();
+    write(
+        &dir.path().join("raw/events.jsonl"),
+        [
+            ("a", 0, 1),
+            ("b", 5, 3),
+            ("a", 10, 2),
+            ("b", 40, 5),
+            ("a", 120, 4),
+        ]
+        .iter()
+        .map(|(u, s, n)| {
+            format!(
+                r#"{{"user": "{u}", "t": "2024-01-01T00:{:02}:{:02}Z", "amount": {n}}}"#,
+                s / 60,
+                s % 60
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n"),
+    );
+    let mut project = replayed(json!({"rate_per_sec": 0.0}));
+    project["nodes"].as_array_mut().unwrap().push(node(
+        "sessions",
+        "analytics",
+        json!({"time_column": "t", "window": "session", "gap_ms": 30000, "session_key": "user",
+            "max_out_of_orderness_ms": 0,
+            "sql": "SELECT user, COUNT(*) AS events, SUM(amount) AS total FROM input GROUP BY user"}),
+    ));
+    project["nodes"].as_array_mut().unwrap().push(node(
+        "sessions_out",
+        "firehose",
+        json!({"prefix": "sessions/", "format": "json"}),
+    ));
+    let edges = project["edges"].as_array_mut().unwrap();
+    edges.push(edge("s", "records", "sessions", "records"));
+    edges.push(edge("sessions", "results", "sessions_out", "records"));
+    edges.push(edge("lake", "objects", "sessions_out", "target"));
+    let summary = run(dir.path(), &project);
+    let sessions: Vec<String> = records_under(&dir.path().join("lake/sessions"))
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}..{} {} {}",
+                r["user"].as_str().unwrap(),
+                &r["window_start"].as_str().unwrap()[14..],
+                &r["window_end"].as_str().unwrap()[14..],
+                r["events"],
+                r["total"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        sessions,
+        [
+            "b 00:05..00:35 1 3",
+            "a 00:00..00:40 2 3",
+            "b 00:40..01:10 1 5",
+            "a 02:00..02:30 1 4",
+        ]
+    );
+    assert_eq!(
+        node_summary(&summary, "sessions")["stats"]["detail"]["windows"],
+        4
+    );
+}
+
+#[test]
+fn a_catalog_table_replays_with_its_catalog_columns() {
+    let dir = scratch();
+    let raw = dir.path().join("raw");
+    write(
+        &raw.join("weather/seattle-weather.csv"),
+        std::fs::read(data("seattle-weather.csv")).unwrap(),
+    );
+    write(&raw.join("weather/_SUCCESS"), b"");
+    write_stocks_parquet(&raw.join("stocks/stocks.parquet"));
+    let project = json!({
+        "format_version": 1,
+        "nodes": [
+            node("raw", "bucket", json!({"path": "raw"})),
+            node("crawl", "crawler", json!({})),
+            node("catalog", "catalog", json!({"path": "c.json"})),
+            node("weather", "replay", json!({"table": "weather", "rate_per_sec": 0.0, "batch_size": 500})),
+            node("stocks", "replay", json!({"table": "default.stocks", "rate_per_sec": 0.0})),
+            node("lake", "bucket", json!({"path": "lake"})),
+            node("w_out", "firehose", json!({"prefix": "w/", "format": "json"})),
+            node("s_out", "firehose", json!({"prefix": "s/", "format": "json"}))
+        ],
+        "edges": [
+            edge("raw", "objects", "crawl", "source"),
+            edge("crawl", "tables", "catalog", "crawlers"),
+            edge("catalog", "catalog", "weather", "catalog"),
+            edge("catalog", "catalog", "stocks", "catalog"),
+            edge("weather", "records", "w_out", "records"),
+            edge("lake", "objects", "w_out", "target"),
+            edge("stocks", "records", "s_out", "records"),
+            edge("lake", "objects", "s_out", "target")
+        ]
+    });
+    let summary = run(dir.path(), &project);
+    let weather = records_under(&dir.path().join("lake/w"));
+    assert_eq!(weather.len(), 1461);
+    // The catalog's types: `2012/01/01` is a date, temperatures are floats.
+    assert_eq!(
+        weather[0],
+        json!({"date": "2012-01-01", "precipitation": 0.0, "temp_max": 12.8, "temp_min": 5.0,
+            "wind": 4.7, "weather": "drizzle"})
+    );
+    assert_eq!(records_under(&dir.path().join("lake/s")).len(), 560);
+    assert_eq!(
+        node_summary(&summary, "weather")["stats"]["detail"]["failed_records"],
+        0
+    );
+}

@@ -190,8 +190,8 @@ fn save_and_reopen_gives_the_same_document() {
     assert_eq!(problems.len(), 1, "{problems:?}");
     let reopened = app(Some(&copy));
     assert_eq!(reopened.state().doc.to_project(), saved);
-    assert_eq!(saved.nodes.len(), 7);
-    assert_eq!(saved.nodes[6].id, "query_1");
+    assert_eq!(saved.nodes.len(), 8);
+    assert_eq!(saved.nodes[7].id, "query_1");
 }
 
 #[test]
@@ -221,4 +221,58 @@ fn an_engine_error_shows_on_its_node() {
     h.get_by_label_contains("Log (1)").click();
     h.run_steps(2);
     assert!(h.query_by_label(&error).is_some());
+}
+
+#[test]
+fn a_stream_feeds_live_charts_on_the_canvas_and_in_the_charts_tab() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = serde_json::json!({
+        "format_version": 1,
+        "nodes": [
+            {"id": "gen", "kind": "generator", "name": "Clicks", "position": {"x": 0.0, "y": 0.0},
+             "config": {"event": "clickstream", "rate_per_sec": 0.0, "count": 20000, "keys": 100, "seed": 3}},
+            {"id": "s", "kind": "stream", "position": {"x": 250.0, "y": 0.0}, "config": {"shards": 2, "partition_key": "user_id"}},
+            {"id": "traffic", "kind": "series_sink", "name": "Traffic", "position": {"x": 500.0, "y": 0.0},
+             "config": {"chart": "line", "x": "event_time", "series": "page", "max_points": 50}},
+            {"id": "pages", "kind": "series_sink", "name": "Pages", "position": {"x": 500.0, "y": 300.0},
+             "config": {"chart": "bar", "x": "page", "aggregate": "count"}}
+        ],
+        "edges": [
+            {"from": {"node": "gen", "port": "events"}, "to": {"node": "s", "port": "records"}},
+            {"from": {"node": "s", "port": "records"}, "to": {"node": "traffic", "port": "records"}},
+            {"from": {"node": "s", "port": "records"}, "to": {"node": "pages", "port": "records"}}
+        ]
+    });
+    let path = dir.path().join("charts.json");
+    std::fs::write(&path, project.to_string()).unwrap();
+    let mut h = app(Some(&path));
+    h.get_by_label("▶ Run").click();
+    wait_for_run(&mut h);
+    let charts = &h.state().charts;
+    // The line chart: one series per page, at most 50 buckets each, counting every record.
+    let traffic = &charts["traffic"];
+    assert_eq!(traffic.series.len(), 8, "{traffic:?}");
+    assert!(
+        traffic
+            .series
+            .iter()
+            .all(|s| s.points.len() <= 50 && s.points.len() > 10)
+    );
+    let total: f64 = traffic
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p[1]))
+        .sum();
+    assert_eq!(total, 20000.0);
+    assert!(traffic.x_is_time);
+    // The bar chart: one bar per page, counts adding up to every record.
+    let pages = &charts["pages"];
+    assert_eq!(pages.categories.len(), 8);
+    let bars: f64 = pages.series[0].points.iter().map(|p| p[1]).sum();
+    assert_eq!(bars, 20000.0);
+    // The Charts tab shows the dashboard: each chart under its node id.
+    h.get_by_label("Charts").click();
+    h.run_steps(3);
+    assert!(h.query_by_label("traffic").is_some());
+    assert!(h.query_by_label("pages").is_some());
 }

@@ -2,7 +2,8 @@
 //! watermark, and a SQL aggregate per window.
 //!
 //! Tumbling windows cut event time into fixed, adjacent intervals; hopping windows have a
-//! size and a slide, so they overlap. The watermark is the largest event time seen minus
+//! size and a slide, so they overlap. Session windows group a key's events that are less
+//! than a gap apart: a session runs from its first event to its last event plus the gap. The watermark is the largest event time seen minus
 //! the allowed out-of-orderness; a window closes when the watermark passes its end, and
 //! its rows go through the SQL (the window is the table `input`). The results carry
 //! `window_start` and `window_end`. A record for a window that has already closed is late:
@@ -29,12 +30,17 @@ use crate::stream::metrics::NodeMetrics;
 pub struct AnalyticsConfig {
     /// The event-time column (a timestamp or milliseconds since the epoch).
     pub time_column: String,
-    /// `tumbling` or `hopping`.
+    /// `tumbling`, `hopping` or `session`.
     pub window: String,
     /// Window length, ms.
     pub size_ms: u64,
     /// Hopping windows: how far each window starts after the previous one, ms.
     pub slide_ms: u64,
+    /// Session windows: a session ends after this much event time without events, ms.
+    pub gap_ms: u64,
+    /// Session windows: the column whose value each session belongs to (e.g. `user_id`);
+    /// empty: one session stream for all records.
+    pub session_key: String,
     /// How far out of order events may arrive before they count as late, ms.
     pub max_out_of_orderness_ms: u64,
     /// `output` sends late records to the `late` output; `drop` counts and drops them.
@@ -50,6 +56,8 @@ impl Default for AnalyticsConfig {
             window: "tumbling".to_owned(),
             size_ms: 10_000,
             slide_ms: 5_000,
+            gap_ms: 30_000,
+            session_key: String::new(),
             max_out_of_orderness_ms: 5_000,
             late: "output".to_owned(),
             sql: "SELECT COUNT(*) AS events FROM input".to_owned(),
@@ -60,13 +68,16 @@ impl Default for AnalyticsConfig {
 impl ConfigRules for AnalyticsConfig {
     fn validate(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if !["tumbling", "hopping"].contains(&self.window.as_str()) {
+        if !["tumbling", "hopping", "session"].contains(&self.window.as_str()) {
             out.push(format!(
-                "window: '{}' is not tumbling or hopping",
+                "window: '{}' is not tumbling, hopping or session",
                 self.window
             ));
         }
-        if self.size_ms == 0 {
+        if self.window == "session" && self.gap_ms == 0 {
+            out.push("gap_ms: must be at least 1".to_owned());
+        }
+        if self.size_ms == 0 && self.window != "session" {
             out.push("size_ms: must be at least 1".to_owned());
         }
         if self.window == "hopping" && (self.slide_ms == 0 || self.slide_ms > self.size_ms) {
@@ -82,14 +93,62 @@ impl ConfigRules for AnalyticsConfig {
     }
 }
 
+/// How long a shard may deliver nothing before the watermark stops waiting for it.
+const IDLE_SHARD: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Event time per input shard. The watermark follows the slowest shard that is still
+/// active (as Flink and Kinesis Data Analytics do), so records of one shard are not late
+/// just because another shard is ahead.
+#[derive(Debug)]
+struct EventClock {
+    /// Shards of the input; until each has delivered (or the wait for it ran out), there
+    /// is no watermark.
+    expected: usize,
+    started: Instant,
+    shards: BTreeMap<usize, (i64, Instant)>,
+}
+
+impl Default for EventClock {
+    fn default() -> Self {
+        Self {
+            expected: 1,
+            started: Instant::now(),
+            shards: BTreeMap::new(),
+        }
+    }
+}
+
+impl EventClock {
+    fn observe(&mut self, shard: usize, times: &[i64]) {
+        if let Some(max) = times.iter().filter(|t| **t != i64::MIN).max() {
+            let e = self.shards.entry(shard).or_insert((*max, Instant::now()));
+            e.0 = e.0.max(*max);
+            e.1 = Instant::now();
+        }
+    }
+
+    /// The event time every active shard has reached.
+    fn max_time(&self) -> Option<i64> {
+        if self.shards.len() < self.expected && self.started.elapsed() < IDLE_SHARD {
+            return None;
+        }
+        let active = self
+            .shards
+            .values()
+            .filter(|(_, seen)| seen.elapsed() < IDLE_SHARD)
+            .map(|(t, _)| *t)
+            .min();
+        active.or_else(|| self.shards.values().map(|(t, _)| *t).max())
+    }
+}
+
 /// Window assignment and watermark, independent of I/O so it can be tested alone.
 #[derive(Debug)]
 pub struct Windows {
     size: i64,
     slide: i64,
     lateness: i64,
-    /// Largest event time seen.
-    max_time: Option<i64>,
+    clock: EventClock,
     /// Open windows by start, with their rows.
     open: BTreeMap<i64, Vec<RecordBatch>>,
     /// Windows already closed: a record for one of these is late.
@@ -103,15 +162,21 @@ impl Windows {
             size: size_ms as i64,
             slide: slide_ms.max(1) as i64,
             lateness: max_out_of_orderness_ms as i64,
-            max_time: None,
+            clock: EventClock::default(),
             open: BTreeMap::new(),
             closed_before: None,
         }
     }
 
+    /// Waits for `shards` input shards before the watermark starts.
+    pub fn with_shards(mut self, shards: usize) -> Self {
+        self.clock.expected = shards.max(1);
+        self
+    }
+
     /// The current watermark.
     pub fn watermark(&self) -> Option<i64> {
-        self.max_time.map(|t| t - self.lateness)
+        self.clock.max_time().map(|t| t - self.lateness)
     }
 
     /// Starts of the windows containing `t`.
@@ -126,8 +191,13 @@ impl Windows {
             .filter(move |s| *s <= t && t < s + size)
     }
 
-    /// Adds a batch whose event times are `times`; returns the rows that are late.
-    pub fn add(&mut self, batch: &RecordBatch, times: &[i64]) -> Result<Option<RecordBatch>> {
+    /// Adds a batch from `shard` whose event times are `times`; returns the late rows.
+    pub fn add(
+        &mut self,
+        shard: usize,
+        batch: &RecordBatch,
+        times: &[i64],
+    ) -> Result<Option<RecordBatch>> {
         let mut per_window: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
         let mut late = Vec::new();
         for (i, &t) in times.iter().enumerate() {
@@ -150,9 +220,7 @@ impl Windows {
                 .map_err(|e| Error::Internal(e.to_string()))?;
             self.open.entry(s).or_default().push(part);
         }
-        if let Some(max) = times.iter().max() {
-            self.max_time = Some(self.max_time.map_or(*max, |m| m.max(*max)));
-        }
+        self.clock.observe(shard, times);
         Ok(if late.is_empty() {
             None
         } else {
@@ -191,6 +259,225 @@ impl Windows {
     pub fn buffered_rows(&self) -> usize {
         self.open.values().flatten().map(|b| b.num_rows()).sum()
     }
+}
+
+/// One open session of one key.
+#[derive(Debug)]
+struct Session {
+    start: i64,
+    /// Last event time plus the gap.
+    end: i64,
+    rows: Vec<RecordBatch>,
+}
+
+/// Session windows per key, with the same watermark rules as [`Windows`].
+#[derive(Debug)]
+pub struct Sessions {
+    gap: i64,
+    lateness: i64,
+    clock: EventClock,
+    next_id: u64,
+    /// Open sessions by id, and each key's open session ids.
+    open: BTreeMap<u64, Session>,
+    by_key: std::collections::HashMap<String, Vec<u64>>,
+    keys_of: BTreeMap<u64, String>,
+}
+
+impl Sessions {
+    /// Sessions end after `gap_ms` without events.
+    pub fn new(gap_ms: u64, max_out_of_orderness_ms: u64) -> Self {
+        Self {
+            gap: gap_ms.max(1) as i64,
+            lateness: max_out_of_orderness_ms as i64,
+            clock: EventClock::default(),
+            next_id: 0,
+            open: BTreeMap::new(),
+            by_key: std::collections::HashMap::new(),
+            keys_of: BTreeMap::new(),
+        }
+    }
+
+    /// Waits for `shards` input shards before the watermark starts.
+    pub fn with_shards(mut self, shards: usize) -> Self {
+        self.clock.expected = shards.max(1);
+        self
+    }
+
+    fn watermark(&self) -> Option<i64> {
+        self.clock.max_time().map(|t| t - self.lateness)
+    }
+
+    /// Adds a batch whose event times are `times` and session keys `keys`; returns the
+    /// rows that are late (their session would already have closed).
+    pub fn add(
+        &mut self,
+        shard: usize,
+        batch: &RecordBatch,
+        times: &[i64],
+        keys: &[String],
+    ) -> Result<Option<RecordBatch>> {
+        let wm = self.watermark().unwrap_or(i64::MIN);
+        let mut rows_of: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+        let mut late = Vec::new();
+        for (i, (&t, key)) in times.iter().zip(keys).enumerate() {
+            if t == i64::MIN {
+                late.push(i as u32);
+                continue;
+            }
+            let (lo, hi) = (t, t + self.gap);
+            let ids = self.by_key.entry(key.clone()).or_default();
+            let overlapping: Vec<u64> = ids
+                .iter()
+                .copied()
+                .filter(|id| {
+                    self.open
+                        .get(id)
+                        .is_some_and(|s| lo < s.end && s.start < hi)
+                })
+                .collect();
+            if overlapping.is_empty() && hi <= wm {
+                late.push(i as u32);
+                continue;
+            }
+            // Merge every overlapping session into the first (or start a new one).
+            let target = match overlapping.first() {
+                Some(&id) => id,
+                None => {
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    self.open.insert(
+                        id,
+                        Session {
+                            start: lo,
+                            end: hi,
+                            rows: Vec::new(),
+                        },
+                    );
+                    ids.push(id);
+                    self.keys_of.insert(id, key.clone());
+                    id
+                }
+            };
+            for &other in overlapping.iter().skip(1) {
+                if let Some(o) = self.open.remove(&other) {
+                    self.keys_of.remove(&other);
+                    ids.retain(|x| *x != other);
+                    let s = self.open.get_mut(&target).expect("target session is open");
+                    s.start = s.start.min(o.start);
+                    s.end = s.end.max(o.end);
+                    s.rows.extend(o.rows);
+                }
+                if let Some(pending) = rows_of.remove(&other) {
+                    rows_of.entry(target).or_default().extend(pending);
+                }
+            }
+            let s = self.open.get_mut(&target).expect("target session is open");
+            s.start = s.start.min(lo);
+            s.end = s.end.max(hi);
+            rows_of.entry(target).or_default().push(i as u32);
+        }
+        for (id, mut rows) in rows_of {
+            rows.sort_unstable();
+            let part = take_record_batch(batch, &UInt32Array::from(rows))
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            if let Some(s) = self.open.get_mut(&id) {
+                s.rows.push(part);
+            }
+        }
+        self.clock.observe(shard, times);
+        Ok(if late.is_empty() {
+            None
+        } else {
+            Some(
+                take_record_batch(batch, &UInt32Array::from(late))
+                    .map_err(|e| Error::Internal(e.to_string()))?,
+            )
+        })
+    }
+
+    /// Sessions whose end the watermark has passed (all of them when `flush`), ordered by
+    /// end, then start.
+    pub fn close(&mut self, flush: bool) -> Vec<(i64, i64, Vec<RecordBatch>)> {
+        let wm = if flush {
+            i64::MAX
+        } else {
+            self.watermark().unwrap_or(i64::MIN)
+        };
+        let ready: Vec<u64> = self
+            .open
+            .iter()
+            .filter(|(_, s)| s.end <= wm)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut out = Vec::new();
+        for id in ready {
+            if let Some(s) = self.open.remove(&id) {
+                out.push((s.start, s.end, s.rows));
+            }
+            if let Some(key) = self.keys_of.remove(&id)
+                && let Some(ids) = self.by_key.get_mut(&key)
+            {
+                ids.retain(|x| *x != id);
+                if ids.is_empty() {
+                    self.by_key.remove(&key);
+                }
+            }
+        }
+        out.sort_by_key(|(start, end, _)| (*end, *start));
+        out
+    }
+}
+
+/// Tumbling/hopping windows or sessions.
+#[derive(Debug)]
+enum Assigner {
+    Windows(Windows),
+    Sessions(Sessions, Option<usize>),
+}
+
+impl Assigner {
+    fn add(
+        &mut self,
+        shard: usize,
+        batch: &RecordBatch,
+        times: &[i64],
+    ) -> Result<Option<RecordBatch>> {
+        match self {
+            Self::Windows(w) => w.add(shard, batch, times),
+            Self::Sessions(s, key) => {
+                let keys = match key {
+                    Some(k) => session_keys(batch.column(*k))?,
+                    None => vec![String::new(); batch.num_rows()],
+                };
+                s.add(shard, batch, times, &keys)
+            }
+        }
+    }
+
+    fn close(&mut self, flush: bool) -> Vec<(i64, i64, Vec<RecordBatch>)> {
+        match self {
+            Self::Windows(w) => w.close(flush),
+            Self::Sessions(s, _) => s.close(flush),
+        }
+    }
+}
+
+/// The session key of each row, as text.
+fn session_keys(column: &ArrayRef) -> Result<Vec<String>> {
+    let text = cast(column, &DataType::Utf8).map_err(|e| Error::Internal(e.to_string()))?;
+    let text = text
+        .as_any()
+        .downcast_ref::<crate::arrow::array::StringArray>()
+        .ok_or_else(|| Error::Internal("utf8 cast".to_owned()))?;
+    Ok((0..text.len())
+        .map(|i| {
+            if text.is_null(i) {
+                String::new()
+            } else {
+                text.value(i).to_owned()
+            }
+        })
+        .collect())
 }
 
 /// Event times of `batch` in ms since the epoch.
@@ -241,6 +528,16 @@ pub async fn run(config: &AnalyticsConfig, ctx: &NodeContext<'_>) -> Result<Node
                 .join(", ")
         ))
     })?;
+    let session_key = if config.window == "session" && !config.session_key.is_empty() {
+        Some(in_schema.index_of(&config.session_key).map_err(|_| {
+            Error::Invalid(format!(
+                "session_key: '{}' is not in the stream's columns",
+                config.session_key
+            ))
+        })?)
+    } else {
+        None
+    };
     let session = SessionContext::new();
     let agg_schema = crate::lake::sql::schema_over_input(&session, &config.sql, &in_schema).await?;
     let mut fields = vec![
@@ -260,6 +557,7 @@ pub async fn run(config: &AnalyticsConfig, ctx: &NodeContext<'_>) -> Result<Node
     let results = super::stream::output_topic(&ctx.node.id, out_schema.clone())?;
     let late_topic =
         super::stream::output_topic(&format!("{}.late", ctx.node.id), in_schema.clone())?;
+    let shards = input.shard_count();
     let (mut consumer, metrics) = super::stream::subscribe(&input, &ctx.node.id);
     let out = results.add_producer();
     let late_out = late_topic.add_producer();
@@ -271,7 +569,17 @@ pub async fn run(config: &AnalyticsConfig, ctx: &NodeContext<'_>) -> Result<Node
         config.size_ms
     };
     let task = async move {
-        let mut windows = Windows::new(config.size_ms, slide, config.max_out_of_orderness_ms);
+        let mut windows = if config.window == "session" {
+            Assigner::Sessions(
+                Sessions::new(config.gap_ms, config.max_out_of_orderness_ms).with_shards(shards),
+                session_key,
+            )
+        } else {
+            Assigner::Windows(
+                Windows::new(config.size_ms, slide, config.max_out_of_orderness_ms)
+                    .with_shards(shards),
+            )
+        };
         let mut late_count = 0u64;
         let mut windows_closed = 0u64;
         loop {
@@ -279,20 +587,20 @@ pub async fn run(config: &AnalyticsConfig, ctx: &NodeContext<'_>) -> Result<Node
             let ended = next.is_none();
             let t = Instant::now();
             // The watermark advances batch by batch: windows close as soon as it passes.
-            let mut steps: Vec<Option<RecordBatch>> = next
+            let mut steps: Vec<Option<(usize, RecordBatch)>> = next
                 .unwrap_or_default()
                 .into_iter()
-                .map(|d| Some(d.batch))
+                .map(|d| Some((d.shard, d.batch)))
                 .collect();
             if ended {
                 steps.push(None);
             }
             for step in steps {
-                if let Some(batch) = &step {
+                if let Some((shard, batch)) = &step {
                     NodeMetrics::add(&m.records_in, batch.num_rows() as u64);
                     NodeMetrics::add(&m.bytes_in, batch.get_array_memory_size() as u64);
                     let times = event_times(batch, time_index)?;
-                    if let Some(late) = windows.add(batch, &times)? {
+                    if let Some(late) = windows.add(*shard, batch, &times)? {
                         late_count += late.num_rows() as u64;
                         NodeMetrics::add(&m.errors, late.num_rows() as u64);
                         if config.late == "output" {
@@ -358,18 +666,51 @@ mod tests {
     #[test]
     fn tumbling_windows_close_behind_the_watermark_and_late_rows_are_found() {
         let mut w = Windows::new(10, 10, 2);
-        assert!(w.add(&batch(3), &[1, 5, 12]).unwrap().is_none());
+        assert!(w.add(0, &batch(3), &[1, 5, 12]).unwrap().is_none());
         // Watermark 10: window [0,10) closes.
         let closed = w.close(false);
         assert_eq!(closed.len(), 1);
         assert_eq!((closed[0].0, closed[0].1), (0, 10));
         assert_eq!(closed[0].2.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
         // An event at 3 now belongs to a closed window: late.
-        let late = w.add(&batch(2), &[3, 14]).unwrap().unwrap();
+        let late = w.add(0, &batch(2), &[3, 14]).unwrap().unwrap();
         assert_eq!(late.num_rows(), 1);
         let rest = w.close(true);
         assert_eq!(rest.len(), 1);
         assert_eq!(rest[0].2.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+    }
+
+    #[test]
+    fn sessions_merge_per_key_and_close_after_the_gap() {
+        let mut s = Sessions::new(10, 0);
+        let k = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        // a: 0, 5 (one session); b: 3; a: 30 (a new session).
+        assert!(
+            s.add(0, &batch(4), &[0, 5, 3, 30], &k(&["a", "a", "b", "a"]))
+                .unwrap()
+                .is_none()
+        );
+        // Watermark 30: a's [0,15) and b's [3,13) closed; a's [30,40) open.
+        let closed = s.close(false);
+        let spans: Vec<(i64, i64, usize)> = closed
+            .iter()
+            .map(|(a, b, r)| (*a, *b, r.iter().map(|x| x.num_rows()).sum()))
+            .collect();
+        assert_eq!(spans, [(3, 13, 1), (0, 15, 2)]);
+        // An event at 2 for a would extend a closed session: late. One at 35 joins [30,40);
+        // one at 22 bridges nothing closed and is not behind the watermark: new session.
+        let late = s
+            .add(0, &batch(3), &[2, 35, 22], &k(&["a", "a", "a"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(late.num_rows(), 1);
+        // 22 → [22,32) overlaps [30,45): both merge into one session [22,45).
+        let rest = s.close(true);
+        let spans: Vec<(i64, i64, usize)> = rest
+            .iter()
+            .map(|(a, b, r)| (*a, *b, r.iter().map(|x| x.num_rows()).sum()))
+            .collect();
+        assert_eq!(spans, [(22, 45, 3)]);
     }
 
     #[test]

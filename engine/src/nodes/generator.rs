@@ -32,6 +32,9 @@ pub struct GeneratorConfig {
     pub batch_size: usize,
     /// Event time of the first event (RFC 3339).
     pub start_time: String,
+    /// `synthetic`: event times advance from start_time at the rate (deterministic);
+    /// `wall`: events carry the time they were generated (for live latency).
+    pub clock: String,
 }
 
 impl Default for GeneratorConfig {
@@ -46,6 +49,7 @@ impl Default for GeneratorConfig {
             seed: 42,
             batch_size: 1000,
             start_time: "2024-01-01T00:00:00Z".to_owned(),
+            clock: "synthetic".to_owned(),
         }
     }
 }
@@ -64,6 +68,9 @@ impl ConfigRules for GeneratorConfig {
         }
         if self.batch_size == 0 {
             out.push("batch_size: must be at least 1".to_owned());
+        }
+        if !["synthetic", "wall"].contains(&self.clock.as_str()) {
+            out.push(format!("clock: '{}' is not synthetic or wall", self.clock));
         }
         if chrono::DateTime::parse_from_rfc3339(&self.start_time).is_err() {
             out.push(format!(
@@ -92,6 +99,7 @@ pub async fn run(config: &GeneratorConfig, ctx: &NodeContext<'_>) -> Result<Node
             1.0
         },
         seed: config.seed,
+        wall_clock: config.clock == "wall",
     })?;
     let topic = super::stream::output_topic(&ctx.node.id, generator.schema().clone())?;
     let producer = topic.add_producer();

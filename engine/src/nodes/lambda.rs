@@ -1,7 +1,9 @@
 //! Lambda node: a transform invoked on batches of stream records.
 //!
 //! The SQL runtime runs one DataFusion statement over each batch (the batch is the table
-//! `input`). Failures are handled like Lambda's Kinesis event source: the batch is retried,
+//! `input`). The script runtime runs sandboxed Rhai code once per record (see
+//! [`crate::stream::script`]); a record the script fails on fails its batch, as a throwing
+//! Lambda function does. Failures are handled like Lambda's Kinesis event source: the batch is retried,
 //! then bisected to isolate the records that fail, and each failed record goes to the
 //! `failed` output with its error message. Records older than the maximum record age are
 //! not processed and go to `failed` too.
@@ -19,16 +21,25 @@ use crate::datafusion::prelude::SessionContext;
 use crate::error::{Error, Result};
 use crate::lake::sql::describe_datafusion_error;
 use crate::stream::metrics::NodeMetrics;
+use crate::stream::script::{self, ScriptRuntime};
 use crate::stream::topic::now_ms;
 
 /// Lambda settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LambdaConfig {
-    /// `sql`: a statement over the table `input`.
+    /// `sql`: a statement over the table `input`; `script`: Rhai code run per record.
     pub runtime: String,
     /// The SQL, for the sql runtime.
     pub sql: String,
+    /// The Rhai code, for the script runtime: `record` is the record as a map; the value
+    /// is the output record, an array of records, or `()` to drop it.
+    pub script: String,
+    /// Script runtime: the output columns as `name Type` (`page Utf8`, `n Int64`); empty
+    /// keeps the input's columns.
+    pub output_columns: Vec<String>,
+    /// Script runtime: operations one record may take before it is stopped.
+    pub max_operations: u64,
     /// Records per invocation at most.
     pub batch_size: usize,
     /// How long to wait to fill a batch, in ms.
@@ -46,6 +57,11 @@ impl Default for LambdaConfig {
         Self {
             runtime: "sql".to_owned(),
             sql: "SELECT * FROM input".to_owned(),
+            script: "// `record` is the event as a map. Return it (changed), an array of\n\
+                     // records, or () to drop it.\nrecord"
+                .to_owned(),
+            output_columns: Vec::new(),
+            max_operations: 100_000,
             batch_size: 10_000,
             batch_window_ms: 100,
             retry_attempts: 2,
@@ -58,13 +74,26 @@ impl Default for LambdaConfig {
 impl ConfigRules for LambdaConfig {
     fn validate(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if self.runtime != "sql" {
-            out.push(format!(
-                "runtime: '{}' is not available; use sql",
-                self.runtime
-            ));
-        } else if let Err(e) = crate::lake::sql::check_read_only(&self.sql) {
-            out.push(format!("sql: {e}"));
+        match self.runtime.as_str() {
+            "sql" => {
+                if let Err(e) = crate::lake::sql::check_read_only(&self.sql) {
+                    out.push(format!("sql: {e}"));
+                }
+            }
+            "script" => {
+                if let Err(e) = script::check(&self.script) {
+                    out.push(format!("script: {e}"));
+                }
+                if let Err(e) = script::parse_columns(&self.output_columns) {
+                    out.push(format!("output_columns: {e}"));
+                }
+                if self.max_operations == 0 {
+                    out.push("max_operations: must be at least 1".to_owned());
+                }
+            }
+            other => out.push(format!(
+                "runtime: '{other}' is not available; use sql or script"
+            )),
         }
         if self.batch_size == 0 {
             out.push("batch_size: must be at least 1".to_owned());
@@ -91,21 +120,32 @@ pub fn with_error(batch: &RecordBatch, schema: &SchemaRef, message: &str) -> Res
     RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::Internal(e.to_string()))
 }
 
-/// Runs the SQL over one batch.
-async fn invoke(
-    ctx: &SessionContext,
-    sql: &str,
-    batch: RecordBatch,
-) -> std::result::Result<Vec<RecordBatch>, String> {
-    let schema = batch.schema();
-    crate::lake::sql::sql_over_input(ctx, sql, &schema, vec![batch])
-        .await
-        .map_err(|e| describe_datafusion_error(&e))
+/// What runs a batch.
+enum Runtime {
+    /// A DataFusion statement over the table `input`.
+    Sql(SessionContext, String),
+    /// A Rhai script per record.
+    Script(Box<ScriptRuntime>),
+}
+
+impl Runtime {
+    /// Runs one invocation over `batch`.
+    async fn invoke(&self, batch: RecordBatch) -> std::result::Result<Vec<RecordBatch>, String> {
+        match self {
+            Self::Sql(ctx, sql) => {
+                let schema = batch.schema();
+                crate::lake::sql::sql_over_input(ctx, sql, &schema, vec![batch])
+                    .await
+                    .map_err(|e| describe_datafusion_error(&e))
+            }
+            Self::Script(s) => s.invoke(&batch).map(|b| vec![b]),
+        }
+    }
 }
 
 /// Runs `batch`, retrying and bisecting; returns outputs and failed records.
 async fn process(
-    ctx: &SessionContext,
+    runtime: &Runtime,
     config: &LambdaConfig,
     batch: RecordBatch,
     failed_schema: &SchemaRef,
@@ -117,7 +157,7 @@ async fn process(
         let mut last_error = String::new();
         let mut ok = None;
         for _ in 0..=config.retry_attempts {
-            match invoke(ctx, &config.sql, b.clone()).await {
+            match runtime.invoke(b.clone()).await {
                 Ok(out) => {
                     ok = Some(out);
                     break;
@@ -147,9 +187,24 @@ async fn process(
 pub async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
     let input = ctx.stream_input("records")?;
     let in_schema = input.schema().clone();
-    let session = SessionContext::new();
-    // Plan once against an empty table to learn (and check) the output columns.
-    let out_schema = crate::lake::sql::schema_over_input(&session, &config.sql, &in_schema).await?;
+    let (runtime, out_schema) = if config.runtime == "script" {
+        let events = ctx.events.clone();
+        let node = ctx.node.id.clone();
+        let script = ScriptRuntime::new(
+            &config.script,
+            &config.output_columns,
+            config.max_operations,
+            &in_schema,
+            move |line| events.info(&node, line),
+        )?;
+        let schema = script.output_schema().clone();
+        (Runtime::Script(Box::new(script)), schema)
+    } else {
+        let session = SessionContext::new();
+        // Plan once against an empty table to learn (and check) the output columns.
+        let schema = crate::lake::sql::schema_over_input(&session, &config.sql, &in_schema).await?;
+        (Runtime::Sql(session, config.sql.clone()), schema)
+    };
     let out_topic = super::stream::output_topic(&ctx.node.id, out_schema)?;
     let failed_schema = failed_schema(&in_schema);
     let failed_topic =
@@ -207,7 +262,7 @@ pub async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
             }
             let batch =
                 concat_batches(&in_schema, &fresh).map_err(|e| Error::Internal(e.to_string()))?;
-            let (outputs, failed) = process(&session, &config, batch, &failed_schema).await;
+            let (outputs, failed) = process(&runtime, &config, batch, &failed_schema).await;
             for o in outputs {
                 NodeMetrics::add(&m.records_out, o.num_rows() as u64);
                 NodeMetrics::add(&m.bytes_out, o.get_array_memory_size() as u64);

@@ -29,6 +29,8 @@ pub mod firehose;
 pub mod generator;
 pub mod lambda;
 pub mod query;
+pub mod replay;
+pub mod series_sink;
 pub mod stream;
 pub mod table_sink;
 
@@ -220,11 +222,15 @@ node_kinds! {
     Generator => "generator", generator::GeneratorConfig, Sources,
         "Synthetic clickstream, IoT or payment events at a set rate, deterministic per seed.",
         in [], out [output("events", PortType::Stream)];
+    Replay => "replay", replay::ReplayConfig, Sources,
+        "Replays a bucket's (or catalog table's) JSON, CSV or Parquet files as a stream at a set rate; bad records go to 'failed'.",
+        in [input("source", PortType::Objects, false, false), input("catalog", PortType::Catalog, false, false)],
+        out [output("records", PortType::Stream), output("failed", PortType::Stream)];
     Stream => "stream", stream::StreamConfig, Streaming,
         "A Kinesis-like sharded stream: MD5 partitioning, sequence numbers, retention, independent readers.",
         in [input("records", PortType::Stream, true, true)], out [output("records", PortType::Stream)];
     Lambda => "lambda", lambda::LambdaConfig, Streaming,
-        "Transforms stream records in batches with SQL; retries, bisects and sends failures to 'failed'.",
+        "Transforms stream records in batches with SQL or a sandboxed Rhai script; retries, bisects and sends failures to 'failed'.",
         in [input("records", PortType::Stream, true, false)],
         out [output("records", PortType::Stream), output("failed", PortType::Stream)];
     Firehose => "firehose", firehose::FirehoseConfig, Streaming,
@@ -232,12 +238,15 @@ node_kinds! {
         in [input("records", PortType::Stream, true, false), input("target", PortType::Objects, true, false),
             input("catalog", PortType::Catalog, false, false)], out [];
     Analytics => "analytics", analytics::AnalyticsConfig, Streaming,
-        "Event-time windows (tumbling, hopping) with a watermark and a SQL aggregate per window.",
+        "Event-time windows (tumbling, hopping, session) with a watermark and a SQL aggregate per window.",
         in [input("records", PortType::Stream, true, false)],
         out [output("results", PortType::Stream), output("late", PortType::Stream)];
     TableSink => "table_sink", table_sink::TableSinkConfig, Outputs,
         "A live table of a stream's latest rows, bounded in memory.",
         in [input("records", PortType::Stream, true, false)], out [];
+    SeriesSink => "series_sink", series_sink::SeriesSinkConfig, Outputs,
+        "A live chart (line, bar or scatter) of a stream or table, downsampled and bounded in memory.",
+        in [input("records", PortType::Stream, false, false), input("table", PortType::Table, false, false)], out [];
 }
 
 impl NodeKind {
@@ -441,10 +450,12 @@ pub async fn run_node(ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         NodeConfig::Query(c) => query::run(c, ctx).await,
         NodeConfig::Generator(c) => generator::run(c, ctx).await,
         NodeConfig::Stream(c) => stream::run(c, ctx).await,
+        NodeConfig::Replay(c) => replay::run(c, ctx).await,
         NodeConfig::Lambda(c) => lambda::run(c, ctx).await,
         NodeConfig::Firehose(c) => firehose::run(c, ctx).await,
         NodeConfig::TableSink(c) => table_sink::run(c, ctx).await,
         NodeConfig::Analytics(c) => analytics::run(c, ctx).await,
+        NodeConfig::SeriesSink(c) => series_sink::run(c, ctx).await,
     }
 }
 

@@ -7,9 +7,12 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::{ConfigRules, NodeContext, NodeOutput, NodeStats};
-use crate::arrow::array::RecordBatch;
-use crate::error::Result;
-use crate::stream::metrics::NodeMetrics;
+use crate::arrow::array::{ArrayRef, RecordBatch, TimestampMillisecondArray};
+use crate::arrow::compute::cast;
+use crate::arrow::datatypes::{DataType, TimeUnit};
+use crate::error::{Error, Result};
+use crate::stream::metrics::{LatencyHistogram, NodeMetrics};
+use crate::stream::topic::now_ms;
 
 /// Table sink settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -17,11 +20,17 @@ use crate::stream::metrics::NodeMetrics;
 pub struct TableSinkConfig {
     /// Rows kept.
     pub rows: usize,
+    /// A timestamp column (e.g. `event_time`) to measure end-to-end latency by: the time
+    /// each row arrives here minus its value. Empty: not measured.
+    pub latency_column: String,
 }
 
 impl Default for TableSinkConfig {
     fn default() -> Self {
-        Self { rows: 100 }
+        Self {
+            rows: 100,
+            latency_column: String::new(),
+        }
     }
 }
 
@@ -93,6 +102,20 @@ impl LatestRows {
     }
 }
 
+/// Adds now minus each row's time to `latency`.
+fn record_latency(latency: &mut LatencyHistogram, column: &ArrayRef) {
+    let Ok(ms) = cast(column, &DataType::Timestamp(TimeUnit::Millisecond, None)) else {
+        return;
+    };
+    let Some(ms) = ms.as_any().downcast_ref::<TimestampMillisecondArray>() else {
+        return;
+    };
+    let now = now_ms();
+    for t in ms.iter().flatten() {
+        latency.add(now.saturating_sub(t).max(0) as u64);
+    }
+}
+
 /// Wires the sink to its input stream.
 pub async fn run(config: &TableSinkConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
     let input = ctx.stream_input("records")?;
@@ -102,7 +125,18 @@ pub async fn run(config: &TableSinkConfig, ctx: &NodeContext<'_>) -> Result<Node
     let events = ctx.events.clone();
     let node = ctx.node.id.clone();
     let limit = config.rows;
+    let latency_index = if config.latency_column.is_empty() {
+        None
+    } else {
+        Some(schema.index_of(&config.latency_column).map_err(|_| {
+            Error::Invalid(format!(
+                "latency_column: '{}' is not in the stream's columns",
+                config.latency_column
+            ))
+        })?)
+    };
     let task = async move {
+        let mut latency = LatencyHistogram::default();
         let mut latest = LatestRows::new(limit);
         let mut total = 0u64;
         let mut last_preview = Instant::now();
@@ -117,6 +151,9 @@ pub async fn run(config: &TableSinkConfig, ctx: &NodeContext<'_>) -> Result<Node
                 total += n;
                 NodeMetrics::add(&m.records_in, n);
                 NodeMetrics::add(&m.bytes_in, d.batch.get_array_memory_size() as u64);
+                if let Some(i) = latency_index {
+                    record_latency(&mut latency, d.batch.column(i));
+                }
                 latest.push(d.batch);
                 dirty = true;
             }
@@ -132,6 +169,11 @@ pub async fn run(config: &TableSinkConfig, ctx: &NodeContext<'_>) -> Result<Node
         Ok(NodeStats {
             records_in: total,
             records_out: latest.len() as u64,
+            detail: if latency.count() > 0 {
+                serde_json::json!({ "latency": latency.to_json() })
+            } else {
+                serde_json::Value::Null
+            },
             ..Default::default()
         })
     };

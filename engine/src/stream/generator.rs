@@ -112,6 +112,8 @@ pub struct GeneratorSpec {
     pub spacing_ms: f64,
     /// Random seed.
     pub seed: u64,
+    /// Stamp events with the wall clock instead of synthetic times (not deterministic).
+    pub wall_clock: bool,
 }
 
 /// Produces batches of events, deterministically.
@@ -146,8 +148,13 @@ impl Generator {
         let ids: Vec<i64> = (self.next_id..self.next_id + n as i64).collect();
         self.next_id += n as i64;
         let mut times = Vec::with_capacity(n);
+        let now = crate::stream::topic::now_ms();
         for id in &ids {
-            let mut t = self.spec.start_time_ms + (*id as f64 * self.spec.spacing_ms) as i64;
+            let mut t = if self.spec.wall_clock {
+                now
+            } else {
+                self.spec.start_time_ms + (*id as f64 * self.spec.spacing_ms) as i64
+            };
             if self.spec.late_fraction > 0.0
                 && self.rng.random_bool(self.spec.late_fraction.min(1.0))
             {

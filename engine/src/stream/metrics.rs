@@ -126,3 +126,108 @@ impl Sampler {
         sample
     }
 }
+
+/// What a run's metrics samples of one node add up to, for the CLI's summary.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct MetricsSummary {
+    /// Samples seen (about one a second).
+    pub samples: u64,
+    /// Highest records-in rate of any sample.
+    pub peak_records_in_per_sec: f64,
+    /// Highest records-out rate of any sample.
+    pub peak_records_out_per_sec: f64,
+    /// Mean records-out rate over the samples.
+    pub mean_records_out_per_sec: f64,
+    /// Largest iterator lag, records.
+    pub max_lag_records: u64,
+    /// Largest iterator lag, milliseconds behind the tip.
+    pub max_lag_ms: u64,
+    /// Mean batch latency over samples that had batches, milliseconds.
+    pub mean_batch_latency_ms: f64,
+    /// Largest share of a second spent waiting on downstream (0–1).
+    pub max_backpressure: f64,
+    /// Failed records at the last sample.
+    pub errors: u64,
+    #[serde(skip)]
+    latency_samples: u64,
+}
+
+impl MetricsSummary {
+    /// Folds in one sample.
+    pub fn add(&mut self, s: &MetricsSample) {
+        self.samples += 1;
+        self.peak_records_in_per_sec = self.peak_records_in_per_sec.max(s.records_in_per_sec);
+        self.peak_records_out_per_sec = self.peak_records_out_per_sec.max(s.records_out_per_sec);
+        self.mean_records_out_per_sec +=
+            (s.records_out_per_sec - self.mean_records_out_per_sec) / self.samples as f64;
+        self.max_lag_records = self.max_lag_records.max(s.lag_records);
+        self.max_lag_ms = self.max_lag_ms.max(s.lag_ms);
+        if s.batch_latency_ms > 0.0 {
+            self.latency_samples += 1;
+            self.mean_batch_latency_ms +=
+                (s.batch_latency_ms - self.mean_batch_latency_ms) / self.latency_samples as f64;
+        }
+        self.max_backpressure = self.max_backpressure.max(s.backpressure);
+        self.errors = s.errors;
+    }
+}
+
+/// Event-to-sink latencies in 1 ms buckets up to 10 s (and one bucket beyond): fixed
+/// memory however many records are measured.
+#[derive(Clone, Debug)]
+pub struct LatencyHistogram {
+    buckets: Vec<u64>,
+    count: u64,
+    max: u64,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        Self {
+            buckets: vec![0; 10_001],
+            count: 0,
+            max: 0,
+        }
+    }
+}
+
+impl LatencyHistogram {
+    /// Records one latency.
+    pub fn add(&mut self, ms: u64) {
+        let i = (ms as usize).min(self.buckets.len() - 1);
+        self.buckets[i] += 1;
+        self.count += 1;
+        self.max = self.max.max(ms);
+    }
+
+    /// Latencies recorded.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The latency `q` (0–1) of the records are at or below, in ms.
+    pub fn quantile(&self, q: f64) -> u64 {
+        if self.count == 0 {
+            return 0;
+        }
+        let want = ((self.count as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (ms, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= want {
+                return ms as u64;
+            }
+        }
+        self.max
+    }
+
+    /// p50, p99 and max as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "records": self.count,
+            "p50_ms": self.quantile(0.5),
+            "p99_ms": self.quantile(0.99),
+            "max_ms": self.max,
+        })
+    }
+}

@@ -2,4 +2,6 @@
 
 pub mod generator;
 pub mod metrics;
+pub mod records;
+pub mod script;
 pub mod topic;

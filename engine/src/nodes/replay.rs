@@ -1,0 +1,645 @@
+//! Bucket-replay source: replays the files of a bucket, or of a catalog table, as a
+//! stream, at a given rate.
+//!
+//! Files are read in key order, record by record, with bounded memory: JSON lines, JSON
+//! arrays, CSV (gzip or zstd too) and Parquet. The columns are declared in the config or
+//! inferred from the first file, as the crawler would. Each record is converted to those
+//! columns on its own: a record that is not valid JSON, lacks a `NOT NULL` field or has a
+//! value of the wrong type goes to the `failed` output with the file, the line and the
+//! reason, and the replay goes on.
+
+use std::io::{BufRead as _, BufReader, Read};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::{ConfigRules, NodeContext, NodeOutput, NodeStats, Value};
+use crate::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use crate::arrow::compute::cast;
+use crate::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use crate::error::{Error, Result};
+use crate::lake::bucket::{Bucket, ObjectInfo};
+use crate::lake::crawler::classify_object;
+use crate::lake::sniff::{
+    Classified, Compression, FileFormat, JsonLayout, SniffOptions, default_null_markers,
+    normalize_name,
+};
+use crate::stream::metrics::NodeMetrics;
+use crate::stream::records::{RowBuilder, SourceColumn, parse_columns};
+
+/// Replay settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplayConfig {
+    /// Only keys under this prefix of the bucket.
+    pub prefix: String,
+    /// Replay this catalog table (`db.table` or `table`) instead of a bucket; its files,
+    /// columns and formats come from the catalog on the `catalog` input.
+    pub table: String,
+    /// Records per second; 0 is as fast as possible.
+    pub rate_per_sec: f64,
+    /// Records per batch.
+    pub batch_size: usize,
+    /// The columns as `name Type [NOT NULL]`; empty: inferred from the first file.
+    pub columns: Vec<String>,
+}
+
+impl Default for ReplayConfig {
+    fn default() -> Self {
+        Self {
+            prefix: String::new(),
+            table: String::new(),
+            rate_per_sec: 1000.0,
+            batch_size: 1000,
+            columns: Vec::new(),
+        }
+    }
+}
+
+impl ConfigRules for ReplayConfig {
+    fn validate(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.rate_per_sec < 0.0 || !self.rate_per_sec.is_finite() {
+            out.push("rate_per_sec: must be 0 (as fast as possible) or more".to_owned());
+        }
+        if self.batch_size == 0 {
+            out.push("batch_size: must be at least 1".to_owned());
+        }
+        if let Err(e) = parse_columns(&self.columns) {
+            out.push(format!("columns: {e}"));
+        }
+        if let Err(e) = crate::lake::bucket::normalize_key(&self.prefix) {
+            out.push(format!("prefix: {e}"));
+        }
+        out
+    }
+}
+
+/// The schema of the `failed` output.
+fn failed_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("source_key", DataType::Utf8, false),
+        Field::new("line", DataType::Int64, false),
+        Field::new("record", DataType::Utf8, false),
+        Field::new("error_message", DataType::Utf8, false),
+    ]))
+}
+
+/// Failed records waiting to be sent.
+#[derive(Default)]
+struct Failures {
+    keys: Vec<String>,
+    lines: Vec<i64>,
+    records: Vec<String>,
+    errors: Vec<String>,
+}
+
+impl Failures {
+    fn push(&mut self, key: &str, line: u64, record: &str, error: String) {
+        self.keys.push(key.to_owned());
+        self.lines.push(line as i64);
+        // Keep the raw text short enough to read in a table.
+        let mut r: String = record.chars().take(1000).collect();
+        if r.len() < record.len() {
+            r.push('…');
+        }
+        self.records.push(r);
+        self.errors.push(error);
+    }
+
+    fn take(&mut self) -> Result<Option<RecordBatch>> {
+        if self.keys.is_empty() {
+            return Ok(None);
+        }
+        let t = std::mem::take(self);
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(t.keys)),
+            Arc::new(Int64Array::from(t.lines)),
+            Arc::new(StringArray::from(t.records)),
+            Arc::new(StringArray::from(t.errors)),
+        ];
+        RecordBatch::try_new(failed_schema(), cols)
+            .map(Some)
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+}
+
+/// Where records come from, one file at a time.
+enum Source {
+    Lines {
+        lines: std::io::Lines<BufReader<Box<dyn Read + Send>>>,
+        line: u64,
+    },
+    Array {
+        items: std::vec::IntoIter<serde_json::Value>,
+        index: u64,
+    },
+    Csv {
+        records: csv::StringRecordsIntoIter<Box<dyn Read + Send>>,
+        /// For each output column, its position in the file's header.
+        positions: Vec<Option<usize>>,
+        width: usize,
+    },
+    Parquet(crate::datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReader),
+}
+
+fn open_reader(path: &std::path::Path, compression: Compression) -> Result<Box<dyn Read + Send>> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| Error::Bucket(format!("opening '{}': {e}", path.display())))?;
+    Ok(match compression {
+        Compression::None => Box::new(file),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::new(file)
+                .map_err(|e| Error::Bucket(format!("'{}': {e}", path.display())))?,
+        ),
+    })
+}
+
+/// How to read a file that could not be sniffed, from its extension; `None` for files
+/// that are not text of a known kind (empty, binary, another encoding).
+fn by_extension(key: &str, reason: &str) -> Option<Classified> {
+    if [
+        "empty file",
+        "binary content",
+        "not UTF-8",
+        "not valid gzip",
+        "not valid zstd",
+    ]
+    .iter()
+    .any(|p| reason.starts_with(p))
+    {
+        return None;
+    }
+    let compression = Compression::from_key(key);
+    let lower = key.to_ascii_lowercase();
+    let base = lower
+        .trim_end_matches(compression.extension())
+        .trim_end_matches(".gzip")
+        .trim_end_matches(".zstd");
+    let (format, csv, json_layout) = if [".json", ".jsonl", ".ndjson"]
+        .iter()
+        .any(|e| base.ends_with(e))
+    {
+        (FileFormat::Json, None, Some(JsonLayout::Lines))
+    } else if base.ends_with(".csv") || base.ends_with(".tsv") {
+        let delimiter = if base.ends_with(".tsv") { b'\t' } else { b',' };
+        (
+            FileFormat::Csv,
+            Some(crate::lake::sniff::CsvDialect {
+                delimiter,
+                has_header: true,
+            }),
+            None,
+        )
+    } else {
+        return None;
+    };
+    Some(Classified {
+        format,
+        compression,
+        csv,
+        json_layout,
+        columns: Vec::new(),
+        rows_sampled: 0,
+        rows_exact: None,
+        warnings: vec![reason.to_owned()],
+    })
+}
+
+/// The columns to read, from the config or the first file's classification.
+fn columns_for(config: &ReplayConfig, first: &Classified) -> Result<Vec<SourceColumn>> {
+    if !config.columns.is_empty() {
+        let fields =
+            parse_columns(&config.columns).map_err(|e| Error::Invalid(format!("columns: {e}")))?;
+        return Ok(fields
+            .into_iter()
+            .map(|f| SourceColumn {
+                source_name: f.name().clone(),
+                field: f,
+                text_format: None,
+            })
+            .collect());
+    }
+    if first.columns.is_empty() {
+        return Err(Error::Invalid(format!(
+            "columns: the first file's columns could not be inferred ({}); declare them as \
+             'name Type'",
+            first.warnings.join("; ")
+        )));
+    }
+    Ok(first
+        .columns
+        .iter()
+        .map(|c| {
+            let ty = match c.ty.data_type() {
+                t @ (DataType::Utf8
+                | DataType::Int64
+                | DataType::Float64
+                | DataType::Boolean
+                | DataType::Date32
+                | DataType::Timestamp(..)) => t,
+                _ => DataType::Utf8,
+            };
+            SourceColumn {
+                source_name: c.source_name.clone(),
+                field: Field::new(normalize_name(&c.source_name), ty, true),
+                text_format: c.ty.text_format(),
+            }
+        })
+        .collect())
+}
+
+impl Source {
+    fn open(
+        bucket: &Bucket,
+        obj: &ObjectInfo,
+        c: &Classified,
+        columns: &[SourceColumn],
+    ) -> Result<Self> {
+        let path = bucket.local_path(&obj.key)?;
+        Ok(match c.format {
+            FileFormat::Parquet => {
+                let file = std::fs::File::open(&path)
+                    .map_err(|e| Error::Bucket(format!("opening '{}': {e}", obj.key)))?;
+                let reader = crate::datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                    .and_then(|b| b.with_batch_size(4096).build())
+                    .map_err(|e| Error::Bucket(format!("'{}' is not readable Parquet: {e}", obj.key)))?;
+                Self::Parquet(reader)
+            }
+            FileFormat::Json if c.json_layout == Some(JsonLayout::Array) => {
+                let mut text = String::new();
+                open_reader(&path, c.compression)?
+                    .read_to_string(&mut text)
+                    .map_err(|e| Error::Bucket(format!("reading '{}': {e}", obj.key)))?;
+                let items = match serde_json::from_str::<Vec<serde_json::Value>>(&text) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        return Err(Error::Invalid(format!(
+                            "'{}' is not a valid JSON array: {e}",
+                            obj.key
+                        )));
+                    }
+                };
+                Self::Array {
+                    items: items.into_iter(),
+                    index: 0,
+                }
+            }
+            FileFormat::Json => Self::Lines {
+                lines: BufReader::new(open_reader(&path, c.compression)?).lines(),
+                line: 0,
+            },
+            FileFormat::Csv => {
+                let dialect = c.csv.unwrap_or(crate::lake::sniff::CsvDialect {
+                    delimiter: b',',
+                    has_header: true,
+                });
+                let mut reader = csv::ReaderBuilder::new()
+                    .delimiter(dialect.delimiter)
+                    .has_headers(dialect.has_header)
+                    .flexible(true)
+                    .from_reader(open_reader(&path, c.compression)?);
+                let header: Vec<String> = if dialect.has_header {
+                    reader
+                        .headers()
+                        .map_err(|e| Error::Bucket(format!("'{}': {e}", obj.key)))?
+                        .iter()
+                        .map(|h| h.trim().to_owned())
+                        .collect()
+                } else {
+                    c.columns.iter().map(|c| c.source_name.clone()).collect()
+                };
+                let positions = columns
+                    .iter()
+                    .map(|col| header.iter().position(|h| *h == col.source_name))
+                    .collect();
+                Self::Csv {
+                    width: header.len(),
+                    records: reader.into_records(),
+                    positions,
+                }
+            }
+        })
+    }
+
+    /// Reads up to `n` records into `rows` (good) and `failed` (bad); Parquet batches go
+    /// to `whole`. Returns false at the end of the file.
+    fn read(
+        &mut self,
+        key: &str,
+        n: usize,
+        rows: &mut RowBuilder,
+        failed: &mut Failures,
+        whole: &mut Vec<RecordBatch>,
+    ) -> Result<bool> {
+        let mut taken = 0;
+        while taken < n {
+            taken += 1;
+            match self {
+                Self::Lines { lines, line } => {
+                    let Some(next) = lines.next() else {
+                        return Ok(false);
+                    };
+                    *line += 1;
+                    let text = next.map_err(|e| {
+                        Error::Bucket(format!("reading '{key}' at line {line}: {e}"))
+                    })?;
+                    if text.trim().is_empty() {
+                        continue;
+                    }
+                    let result = match serde_json::from_str::<serde_json::Value>(&text) {
+                        Ok(serde_json::Value::Object(o)) => rows.push_json(&o),
+                        Ok(other) => Err(format!("not a JSON object but {}", json_kind(&other))),
+                        Err(e) => Err(format!("invalid JSON: {e}")),
+                    };
+                    if let Err(e) = result {
+                        failed.push(key, *line, &text, format!("{key} line {line}: {e}"));
+                    }
+                }
+                Self::Array { items, index } => {
+                    let Some(item) = items.next() else {
+                        return Ok(false);
+                    };
+                    *index += 1;
+                    let result = match &item {
+                        serde_json::Value::Object(o) => rows.push_json(o),
+                        other => Err(format!("not a JSON object but {}", json_kind(other))),
+                    };
+                    if let Err(e) = result {
+                        failed.push(
+                            key,
+                            *index,
+                            &item.to_string(),
+                            format!("{key} record {index}: {e}"),
+                        );
+                    }
+                }
+                Self::Csv {
+                    records,
+                    positions,
+                    width,
+                } => {
+                    let Some(next) = records.next() else {
+                        return Ok(false);
+                    };
+                    match next {
+                        Ok(r) => {
+                            let line = r.position().map(|p| p.line()).unwrap_or(0);
+                            let raw = r.iter().collect::<Vec<_>>().join(",");
+                            let result = if r.len() != *width {
+                                Err(format!("expected {width} fields, got {}", r.len()))
+                            } else {
+                                let fields: Vec<Option<&str>> =
+                                    positions.iter().map(|p| p.and_then(|i| r.get(i))).collect();
+                                rows.push_text(&fields)
+                            };
+                            if let Err(e) = result {
+                                failed.push(key, line, &raw, format!("{key} line {line}: {e}"));
+                            }
+                        }
+                        Err(e) => {
+                            let line = e.position().map(|p| p.line()).unwrap_or(0);
+                            failed.push(key, line, "", format!("{key} line {line}: {e}"));
+                        }
+                    }
+                }
+                Self::Parquet(reader) => {
+                    let Some(next) = reader.next() else {
+                        return Ok(false);
+                    };
+                    let batch = next.map_err(|e| Error::Bucket(format!("reading '{key}': {e}")))?;
+                    taken += batch.num_rows();
+                    whole.push(conform(&batch, rows.schema(), rows.columns(), key)?);
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// A Parquet batch with the replay's columns, cast by name.
+fn conform(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+    columns: &[SourceColumn],
+    key: &str,
+) -> Result<RecordBatch> {
+    let arrays = columns
+        .iter()
+        .map(|c| match batch.column_by_name(&c.source_name) {
+            Some(a) => cast(a, c.field.data_type())
+                .map_err(|e| Error::Invalid(format!("{key}: column '{}': {e}", c.source_name))),
+            None => Ok(crate::arrow::array::new_null_array(
+                c.field.data_type(),
+                batch.num_rows(),
+            )),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    RecordBatch::try_new(schema.clone(), arrays).map_err(|e| Error::Invalid(format!("{key}: {e}")))
+}
+
+/// A catalog table's folder as a bucket, its columns, and the files queries skip.
+fn table_source(
+    config: &ReplayConfig,
+    ctx: &NodeContext<'_>,
+) -> Result<(Arc<Bucket>, Vec<SourceColumn>, Vec<String>)> {
+    let store = ctx.catalog_input("catalog").map_err(|_| {
+        Error::Invalid(format!(
+            "table: connect a catalog to 'catalog' to replay '{}'",
+            config.table
+        ))
+    })?;
+    let catalog = store.snapshot();
+    let (_, table) = catalog.resolve(&config.table)?;
+    let location = store.resolve_location(&table.location);
+    if location.contains("://") {
+        return Err(Error::Invalid(format!(
+            "table: '{}' lives at {location}; only local tables can be replayed yet",
+            config.table
+        )));
+    }
+    let bucket = Arc::new(Bucket::open_local(std::path::Path::new(&location), "", "")?);
+    let columns = table
+        .columns
+        .iter()
+        .map(|c| {
+            Ok(SourceColumn {
+                source_name: c.file_name().to_owned(),
+                field: Field::new(&c.name, c.arrow_type()?, true),
+                text_format: c.text_format.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((bucket, columns, table.options.excluded_files.clone()))
+}
+
+/// Lists the files, settles the columns and starts replaying into `records`.
+pub async fn run(config: &ReplayConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+    let (bucket, table_columns, excluded) = if config.table.is_empty() {
+        (
+            ctx.bucket_input("source").map_err(|_| {
+                Error::Invalid("connect a bucket to 'source', or name a catalog table".to_owned())
+            })?,
+            None,
+            Vec::new(),
+        )
+    } else {
+        let (b, c, e) = table_source(config, ctx)?;
+        (b, Some(c), e)
+    };
+    let listing = bucket.list(&config.prefix).await?;
+    let options = SniffOptions::default();
+    let mut files = Vec::new();
+    for obj in listing.objects {
+        if excluded
+            .iter()
+            .any(|e| obj.key == *e || obj.key.ends_with(&format!("/{e}")))
+        {
+            continue;
+        }
+        match classify_object(&bucket, &obj, &options).await {
+            Ok(c) => files.push((obj, c)),
+            // Bad records can make sniffing fail; the extension still says how to read
+            // the file, and each bad record is then reported on its own.
+            Err(e) => match by_extension(&obj.key, &e.0) {
+                Some(c) => {
+                    ctx.events.warn(
+                        &ctx.node.id,
+                        format!(
+                            "'{}': {}; reading it as {} by its extension",
+                            obj.key, e.0, c.format
+                        ),
+                    );
+                    files.push((obj, c));
+                }
+                None => ctx
+                    .events
+                    .warn(&ctx.node.id, format!("skipped '{}': {}", obj.key, e.0)),
+            },
+        }
+    }
+    let Some((_, first)) = files.first() else {
+        return Err(Error::Invalid(format!(
+            "no readable files under '{}' in the bucket",
+            config.prefix
+        )));
+    };
+    let columns = match table_columns {
+        Some(c) if config.columns.is_empty() => c,
+        _ => columns_for(config, first)?,
+    };
+    let mut rows = RowBuilder::new(columns, default_null_markers())?;
+    let schema = rows.schema().clone();
+    let topic = super::stream::output_topic(&ctx.node.id, schema.clone())?;
+    let failed_topic =
+        super::stream::output_topic(&format!("{}.failed", ctx.node.id), failed_schema())?;
+    let out = topic.add_producer();
+    let fail = failed_topic.add_producer();
+    let metrics = Arc::new(NodeMetrics::default());
+    let m = metrics.clone();
+    let stop = ctx.stop.clone();
+    let config = config.clone();
+    let node = ctx.node.id.clone();
+    let events = ctx.events.clone();
+    let task = async move {
+        let start = Instant::now();
+        let mut sent = 0u64;
+        let mut failed_total = 0u64;
+        let mut failures = Failures::default();
+        'files: for (obj, classified) in &files {
+            let mut source = match Source::open(&bucket, obj, classified, rows.columns()) {
+                Ok(s) => s,
+                Err(e) => {
+                    events.warn(&node, format!("skipped '{}': {e}", obj.key));
+                    failures.push(&obj.key, 0, "", e.to_string());
+                    continue;
+                }
+            };
+            NodeMetrics::add(&m.bytes_in, obj.size_bytes);
+            loop {
+                if stop.is_set() {
+                    break 'files;
+                }
+                let mut whole = Vec::new();
+                let more = match source.read(
+                    &obj.key,
+                    config.batch_size,
+                    &mut rows,
+                    &mut failures,
+                    &mut whole,
+                ) {
+                    Ok(more) => more,
+                    Err(e) => {
+                        events.warn(&node, format!("stopped reading '{}': {e}", obj.key));
+                        failures.push(&obj.key, 0, "", e.to_string());
+                        false
+                    }
+                };
+                if !rows.is_empty() {
+                    whole.push(rows.finish()?);
+                }
+                for batch in whole {
+                    let n = batch.num_rows() as u64;
+                    let bytes = batch.get_array_memory_size() as u64;
+                    let blocked = out.send(batch).await?;
+                    NodeMetrics::add(&m.blocked_us, blocked.as_micros() as u64);
+                    NodeMetrics::add(&m.records_out, n);
+                    NodeMetrics::add(&m.bytes_out, bytes);
+                    NodeMetrics::add(&m.batches, 1);
+                    sent += n;
+                }
+                if let Some(f) = failures.take()? {
+                    let n = f.num_rows() as u64;
+                    failed_total += n;
+                    NodeMetrics::add(&m.errors, n);
+                    fail.send(f).await?;
+                }
+                if config.rate_per_sec > 0.0 {
+                    let due =
+                        Duration::from_secs_f64((sent + failed_total) as f64 / config.rate_per_sec);
+                    let elapsed = start.elapsed();
+                    if due > elapsed {
+                        tokio::select! {
+                            _ = tokio::time::sleep(due - elapsed) => {}
+                            _ = stop.wait() => {}
+                        }
+                    }
+                }
+                if !more {
+                    break;
+                }
+            }
+        }
+        if let Some(f) = failures.take()? {
+            failed_total += f.num_rows() as u64;
+            fail.send(f).await?;
+        }
+        out.close();
+        fail.close();
+        Ok(NodeStats {
+            records_out: sent,
+            bytes_in: m.bytes_in.load(std::sync::atomic::Ordering::Relaxed),
+            detail: serde_json::json!({ "failed_records": failed_total, "files": files.len() }),
+            ..Default::default()
+        })
+    };
+    let mut node_out = NodeOutput::streaming(Box::pin(task), metrics);
+    node_out.outputs.insert("records", Value::Stream(topic));
+    node_out
+        .outputs
+        .insert("failed", Value::Stream(failed_topic));
+    Ok(node_out)
+}

@@ -1,0 +1,655 @@
+//! Series sink: the data behind a live chart, bounded in memory whatever the input rate.
+//!
+//! - `line`: y over x (a time or a number) per series, downsampled into x buckets that
+//!   widen as the data grows, so at most `max_points` buckets per series are kept; each
+//!   bucket keeps the mean, min, max and count of y.
+//! - `scatter`: a uniform reservoir sample of `max_points` (x, y) points per series.
+//! - `bar`: one bar per x value (a category) and series, aggregating y by `aggregate`;
+//!   at most `max_points` categories (later ones are counted and dropped).
+//!
+//! The chart data is sent as a preview of the port `series` about twice a second, with the
+//! columns `series`, `x`, `y`, `y_min`, `y_max`, `count`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::{Rng as _, SeedableRng as _};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::{ConfigRules, NodeContext, NodeOutput, NodeStats, Value};
+use crate::arrow::array::{
+    Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+};
+use crate::arrow::compute::cast;
+use crate::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use crate::error::{Error, Result};
+use crate::stream::metrics::NodeMetrics;
+
+/// Series kept at most; records of further series are counted and dropped.
+pub const MAX_SERIES: usize = 32;
+
+/// Series sink settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SeriesSinkConfig {
+    /// `line`, `bar` or `scatter`.
+    pub chart: String,
+    /// The x column: a time or number (line, scatter) or a category (bar).
+    pub x: String,
+    /// The y column (a number); empty counts records.
+    pub y: String,
+    /// The column that splits the data into series; empty: one series.
+    pub series: String,
+    /// Bar charts: how y is aggregated per category: sum, count, avg, min, max or last.
+    pub aggregate: String,
+    /// Points (line buckets, scatter points, bars) kept per series.
+    pub max_points: usize,
+}
+
+impl Default for SeriesSinkConfig {
+    fn default() -> Self {
+        Self {
+            chart: "line".to_owned(),
+            x: "window_start".to_owned(),
+            y: String::new(),
+            series: String::new(),
+            aggregate: "sum".to_owned(),
+            max_points: 1000,
+        }
+    }
+}
+
+impl ConfigRules for SeriesSinkConfig {
+    fn validate(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !["line", "bar", "scatter"].contains(&self.chart.as_str()) {
+            out.push(format!(
+                "chart: '{}' is not line, bar or scatter",
+                self.chart
+            ));
+        }
+        if self.x.is_empty() {
+            out.push("x: choose the x column".to_owned());
+        }
+        if !["sum", "count", "avg", "min", "max", "last"].contains(&self.aggregate.as_str()) {
+            out.push(format!(
+                "aggregate: '{}' is not sum, count, avg, min, max or last",
+                self.aggregate
+            ));
+        }
+        if !(2..=100_000).contains(&self.max_points) {
+            out.push("max_points: must be between 2 and 100000".to_owned());
+        }
+        out
+    }
+}
+
+/// Running aggregate of y values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Agg {
+    /// Values seen.
+    pub count: u64,
+    /// Their sum.
+    pub sum: f64,
+    /// Smallest.
+    pub min: f64,
+    /// Largest.
+    pub max: f64,
+    /// Most recent.
+    pub last: f64,
+}
+
+impl Agg {
+    fn new(y: f64) -> Self {
+        Self {
+            count: 1,
+            sum: y,
+            min: y,
+            max: y,
+            last: y,
+        }
+    }
+
+    fn add(&mut self, y: f64) {
+        self.count += 1;
+        self.sum += y;
+        self.min = self.min.min(y);
+        self.max = self.max.max(y);
+        self.last = y;
+    }
+
+    fn merge(&mut self, o: &Agg) {
+        self.count += o.count;
+        self.sum += o.sum;
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+        self.last = o.last;
+    }
+
+    /// The value a bar shows for `aggregate`.
+    pub fn value(&self, aggregate: &str) -> f64 {
+        match aggregate {
+            "count" => self.count as f64,
+            "avg" => self.sum / self.count as f64,
+            "min" => self.min,
+            "max" => self.max,
+            "last" => self.last,
+            _ => self.sum,
+        }
+    }
+}
+
+/// A line series downsampled into x buckets whose width doubles whenever there are more
+/// than `max` of them; memory is O(max) whatever the number of points.
+#[derive(Debug)]
+pub struct Downsampled {
+    max: usize,
+    /// Bucket width; 0 keeps exact x values until the first overflow.
+    width: f64,
+    buckets: BTreeMap<i64, (f64, Agg)>,
+}
+
+impl Downsampled {
+    /// At most `max` buckets.
+    pub fn new(max: usize) -> Self {
+        Self {
+            max: max.max(2),
+            width: 0.0,
+            buckets: BTreeMap::new(),
+        }
+    }
+
+    fn key(&self, x: f64) -> i64 {
+        (x / self.width).floor() as i64
+    }
+
+    /// Adds a point.
+    pub fn add(&mut self, x: f64, y: f64) {
+        if !x.is_finite() || !y.is_finite() {
+            return;
+        }
+        if self.width == 0.0 {
+            // Exact points, keyed by x itself.
+            let k = x.to_bits() as i64;
+            match self.buckets.get_mut(&k) {
+                Some((_, a)) => a.add(y),
+                None => {
+                    self.buckets.insert(k, (x, Agg::new(y)));
+                }
+            }
+        } else {
+            let k = self.key(x);
+            match self.buckets.get_mut(&k) {
+                Some((_, a)) => a.add(y),
+                None => {
+                    self.buckets.insert(k, (k as f64 * self.width, Agg::new(y)));
+                }
+            }
+        }
+        if self.buckets.len() > self.max {
+            self.widen();
+        }
+    }
+
+    fn widen(&mut self) {
+        let xs: Vec<f64> = self.buckets.values().map(|(x, _)| *x).collect();
+        let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        loop {
+            self.width = if self.width == 0.0 {
+                // A power of two at least the span per bucket.
+                let span = ((hi - lo) / self.max as f64).max(f64::MIN_POSITIVE);
+                2f64.powi(span.log2().ceil() as i32)
+            } else {
+                self.width * 2.0
+            };
+            let old = std::mem::take(&mut self.buckets);
+            for (_, (x, a)) in old {
+                let k = (x / self.width).floor() as i64;
+                match self.buckets.get_mut(&k) {
+                    Some((_, b)) => b.merge(&a),
+                    None => {
+                        self.buckets.insert(k, (k as f64 * self.width, a));
+                    }
+                }
+            }
+            if self.buckets.len() <= self.max {
+                break;
+            }
+        }
+    }
+
+    /// The buckets in x order: (x, aggregate).
+    pub fn points(&self) -> Vec<(f64, Agg)> {
+        let mut v: Vec<(f64, Agg)> = self.buckets.values().copied().collect();
+        v.sort_by(|a, b| a.0.total_cmp(&b.0));
+        v
+    }
+
+    /// Buckets held.
+    pub fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+}
+
+/// A uniform sample of at most `max` points (reservoir sampling).
+#[derive(Debug)]
+struct Reservoir {
+    max: usize,
+    seen: u64,
+    points: Vec<(f64, f64)>,
+}
+
+impl Reservoir {
+    fn add(&mut self, x: f64, y: f64, rng: &mut ChaCha8Rng) {
+        self.seen += 1;
+        if self.points.len() < self.max {
+            self.points.push((x, y));
+        } else {
+            let j = rng.random_range(0..self.seen);
+            if (j as usize) < self.max {
+                self.points[j as usize] = (x, y);
+            }
+        }
+    }
+}
+
+enum SeriesData {
+    Line(Downsampled),
+    Scatter(Reservoir),
+    Bar(Vec<(String, Agg)>, HashMap<String, usize>),
+}
+
+/// All series of one chart.
+pub struct ChartData {
+    config: SeriesSinkConfig,
+    series: BTreeMap<String, SeriesData>,
+    rng: ChaCha8Rng,
+    /// Records dropped because they had no x or y, or too many series or categories.
+    pub dropped: u64,
+    x_is_time: bool,
+}
+
+impl std::fmt::Debug for ChartData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChartData")
+            .field("series", &self.series.len())
+            .finish()
+    }
+}
+
+fn floats(column: &ArrayRef) -> Result<Vec<Option<f64>>> {
+    let c = match column.data_type() {
+        DataType::Timestamp(_, tz) => {
+            let ms = cast(
+                column,
+                &DataType::Timestamp(TimeUnit::Millisecond, tz.clone()),
+            )
+            .and_then(|a| cast(&a, &DataType::Int64))
+            .map_err(|e| Error::Internal(e.to_string()))?;
+            cast(&ms, &DataType::Float64)
+        }
+        DataType::Date32 | DataType::Date64 => {
+            let ms = cast(column, &DataType::Date64)
+                .and_then(|a| cast(&a, &DataType::Int64))
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            cast(&ms, &DataType::Float64)
+        }
+        _ => cast(column, &DataType::Float64),
+    }
+    .map_err(|e| Error::Invalid(format!("cannot read as numbers: {e}")))?;
+    let f = c
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .ok_or_else(|| Error::Internal("float cast".to_owned()))?;
+    Ok((0..f.len())
+        .map(|i| f.is_valid(i).then(|| f.value(i)))
+        .collect())
+}
+
+fn texts(column: &ArrayRef) -> Result<Vec<Option<String>>> {
+    let c = cast(column, &DataType::Utf8).map_err(|e| Error::Internal(e.to_string()))?;
+    let s = c
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| Error::Internal("utf8 cast".to_owned()))?;
+    Ok((0..s.len())
+        .map(|i| s.is_valid(i).then(|| s.value(i).to_owned()))
+        .collect())
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str, field: &str) -> Result<&'a ArrayRef> {
+    batch.column_by_name(name).ok_or_else(|| {
+        Error::Invalid(format!(
+            "{field}: '{name}' is not in the input's columns ({})",
+            batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
+}
+
+impl ChartData {
+    /// Checks the configured columns against `schema`.
+    pub fn new(config: &SeriesSinkConfig, schema: &SchemaRef) -> Result<Self> {
+        let empty = RecordBatch::new_empty(schema.clone());
+        let x = column(&empty, &config.x, "x")?;
+        let x_is_time = matches!(
+            x.data_type(),
+            DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
+        );
+        if !config.y.is_empty() {
+            let y = column(&empty, &config.y, "y")?;
+            if !y.data_type().is_numeric() {
+                return Err(Error::Invalid(format!(
+                    "y: '{}' is {}, not a number",
+                    config.y,
+                    y.data_type()
+                )));
+            }
+        }
+        if !config.series.is_empty() {
+            column(&empty, &config.series, "series")?;
+        }
+        if config.chart != "bar" && !(x.data_type().is_numeric() || x_is_time) {
+            return Err(Error::Invalid(format!(
+                "x: '{}' is {}; a {} chart needs a time or a number (or use a bar chart)",
+                config.x,
+                x.data_type(),
+                config.chart
+            )));
+        }
+        Ok(Self {
+            config: config.clone(),
+            series: BTreeMap::new(),
+            rng: ChaCha8Rng::seed_from_u64(0),
+            dropped: 0,
+            x_is_time,
+        })
+    }
+
+    /// Adds a batch of records.
+    pub fn add(&mut self, batch: &RecordBatch) -> Result<()> {
+        let n = batch.num_rows();
+        let ys: Vec<Option<f64>> = if self.config.y.is_empty() {
+            vec![Some(1.0); n]
+        } else {
+            floats(column(batch, &self.config.y, "y")?)?
+        };
+        let series: Vec<Option<String>> = if self.config.series.is_empty() {
+            vec![Some(String::new()); n]
+        } else {
+            texts(column(batch, &self.config.series, "series")?)?
+        };
+        let xcol = column(batch, &self.config.x, "x")?;
+        let max = self.config.max_points;
+        if self.config.chart == "bar" {
+            let xs = texts(xcol)?;
+            for i in 0..n {
+                let (Some(x), Some(y), Some(s)) = (&xs[i], ys[i], &series[i]) else {
+                    self.dropped += 1;
+                    continue;
+                };
+                let Some(data) = self.series_mut(s, || SeriesData::Bar(Vec::new(), HashMap::new()))
+                else {
+                    continue;
+                };
+                let SeriesData::Bar(bars, index) = data else {
+                    continue;
+                };
+                match index.get(x) {
+                    Some(&j) => bars[j].1.add(y),
+                    None if bars.len() < max => {
+                        index.insert(x.clone(), bars.len());
+                        bars.push((x.clone(), Agg::new(y)));
+                    }
+                    None => self.dropped += 1,
+                }
+            }
+        } else {
+            let xs = floats(xcol)?;
+            let scatter = self.config.chart == "scatter";
+            for i in 0..n {
+                let (Some(x), Some(y), Some(s)) = (xs[i], ys[i], &series[i]) else {
+                    self.dropped += 1;
+                    continue;
+                };
+                let mut rng = std::mem::replace(&mut self.rng, ChaCha8Rng::seed_from_u64(0));
+                if let Some(data) = self.series_mut(s, || {
+                    if scatter {
+                        SeriesData::Scatter(Reservoir {
+                            max,
+                            seen: 0,
+                            points: Vec::new(),
+                        })
+                    } else {
+                        SeriesData::Line(Downsampled::new(max))
+                    }
+                }) {
+                    match data {
+                        SeriesData::Line(d) => d.add(x, y),
+                        SeriesData::Scatter(r) => r.add(x, y, &mut rng),
+                        SeriesData::Bar(..) => {}
+                    }
+                }
+                self.rng = rng;
+            }
+        }
+        Ok(())
+    }
+
+    fn series_mut(
+        &mut self,
+        name: &str,
+        make: impl FnOnce() -> SeriesData,
+    ) -> Option<&mut SeriesData> {
+        if !self.series.contains_key(name) {
+            if self.series.len() >= MAX_SERIES {
+                self.dropped += 1;
+                return None;
+            }
+            self.series.insert(name.to_owned(), make());
+        }
+        self.series.get_mut(name)
+    }
+
+    /// The schema of [`ChartData::to_batch`].
+    pub fn schema(&self) -> SchemaRef {
+        let x = if self.config.chart == "bar" {
+            DataType::Utf8
+        } else if self.x_is_time {
+            DataType::Timestamp(TimeUnit::Millisecond, None)
+        } else {
+            DataType::Float64
+        };
+        Arc::new(Schema::new(vec![
+            Field::new("series", DataType::Utf8, false),
+            Field::new("x", x, false),
+            Field::new("y", DataType::Float64, false),
+            Field::new("y_min", DataType::Float64, false),
+            Field::new("y_max", DataType::Float64, false),
+            Field::new("count", DataType::Int64, false),
+        ]))
+    }
+
+    /// Points held, over all series.
+    pub fn points(&self) -> usize {
+        self.series
+            .values()
+            .map(|s| match s {
+                SeriesData::Line(d) => d.len(),
+                SeriesData::Scatter(r) => r.points.len(),
+                SeriesData::Bar(b, _) => b.len(),
+            })
+            .sum()
+    }
+
+    /// The chart data as one batch: series, x, y (line: the bucket mean, or the count of
+    /// records when there is no y column; bar: the aggregate), y_min, y_max, count.
+    pub fn to_batch(&self) -> Result<RecordBatch> {
+        let mut series = Vec::new();
+        let mut xf = Vec::new();
+        let mut xs = Vec::new();
+        let (mut y, mut lo, mut hi, mut count) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (name, data) in &self.series {
+            match data {
+                SeriesData::Line(d) => {
+                    for (x, a) in d.points() {
+                        series.push(name.clone());
+                        xf.push(x);
+                        // Without a y column the line counts records per bucket.
+                        y.push(if self.config.y.is_empty() {
+                            a.count as f64
+                        } else {
+                            a.sum / a.count as f64
+                        });
+                        lo.push(a.min);
+                        hi.push(a.max);
+                        count.push(a.count as i64);
+                    }
+                }
+                SeriesData::Scatter(r) => {
+                    let mut pts = r.points.clone();
+                    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    for (x, v) in pts {
+                        series.push(name.clone());
+                        xf.push(x);
+                        y.push(v);
+                        lo.push(v);
+                        hi.push(v);
+                        count.push(1);
+                    }
+                }
+                SeriesData::Bar(bars, _) => {
+                    for (x, a) in bars {
+                        series.push(name.clone());
+                        xs.push(x.clone());
+                        y.push(a.value(&self.config.aggregate));
+                        lo.push(a.min);
+                        hi.push(a.max);
+                        count.push(a.count as i64);
+                    }
+                }
+            }
+        }
+        let x: ArrayRef = if self.config.chart == "bar" {
+            Arc::new(StringArray::from(xs))
+        } else if self.x_is_time {
+            Arc::new(TimestampMillisecondArray::from(
+                xf.iter().map(|v| *v as i64).collect::<Vec<_>>(),
+            ))
+        } else {
+            Arc::new(Float64Array::from(xf))
+        };
+        RecordBatch::try_new(
+            self.schema(),
+            vec![
+                Arc::new(StringArray::from(series)),
+                x,
+                Arc::new(Float64Array::from(y)),
+                Arc::new(Float64Array::from(lo)),
+                Arc::new(Float64Array::from(hi)),
+                Arc::new(Int64Array::from(count)),
+            ],
+        )
+        .map_err(|e| Error::Internal(e.to_string()))
+    }
+}
+
+/// Wires the sink to its input: a stream (live) or a table (once).
+pub async fn run(config: &SeriesSinkConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+    let node = ctx.node.id.clone();
+    let events = ctx.events.clone();
+    if let Some(Value::Table(t)) = ctx.inputs.get("table").and_then(|v| v.first()) {
+        let mut chart = ChartData::new(config, &t.schema)?;
+        for b in &t.batches {
+            chart.add(b)?;
+        }
+        let batch = chart.to_batch()?;
+        let rows = batch.num_rows() as u64;
+        events.preview(&node, "series", chart.schema(), vec![batch], rows);
+        return Ok(NodeOutput {
+            stats: NodeStats {
+                records_in: t.num_rows() as u64,
+                records_out: rows,
+                detail: serde_json::json!({ "dropped_records": chart.dropped }),
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+    }
+    let input = ctx.stream_input("records").map_err(|_| {
+        Error::Invalid("connect a stream to 'records' or a table to 'table'".to_owned())
+    })?;
+    let mut chart = ChartData::new(config, input.schema())?;
+    let (mut consumer, metrics) = super::stream::subscribe(&input, &ctx.node.id);
+    let m = metrics.clone();
+    let task = async move {
+        let mut total = 0u64;
+        let mut last_preview = Instant::now();
+        let mut dirty = false;
+        loop {
+            let next = consumer
+                .next_timeout(65_536, Duration::from_millis(500))
+                .await;
+            let ended = next.is_none();
+            for d in next.unwrap_or_default() {
+                let n = d.batch.num_rows() as u64;
+                total += n;
+                NodeMetrics::add(&m.records_in, n);
+                NodeMetrics::add(&m.bytes_in, d.batch.get_array_memory_size() as u64);
+                chart.add(&d.batch)?;
+                dirty = true;
+            }
+            if dirty && (ended || last_preview.elapsed() >= Duration::from_millis(500)) {
+                let batch = chart.to_batch()?;
+                let rows = batch.num_rows() as u64;
+                events.preview(&node, "series", chart.schema(), vec![batch], rows);
+                last_preview = Instant::now();
+                dirty = false;
+            }
+            if ended {
+                break;
+            }
+        }
+        Ok(NodeStats {
+            records_in: total,
+            records_out: chart.points() as u64,
+            detail: serde_json::json!({ "dropped_records": chart.dropped }),
+            ..Default::default()
+        })
+    };
+    Ok(NodeOutput::streaming(Box::pin(task), metrics))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_million_points_stay_within_the_bucket_limit_and_keep_their_totals() {
+        let mut d = Downsampled::new(500);
+        for i in 0..1_000_000 {
+            d.add(i as f64, (i % 10) as f64);
+        }
+        assert!(d.len() <= 500 && d.len() > 250, "{}", d.len());
+        let pts = d.points();
+        let count: u64 = pts.iter().map(|(_, a)| a.count).sum();
+        assert_eq!(count, 1_000_000);
+        let sum: f64 = pts.iter().map(|(_, a)| a.sum).sum();
+        assert_eq!(sum, 4_500_000.0);
+        assert!(pts.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(pts.iter().all(|(_, a)| a.min == 0.0 && a.max == 9.0));
+    }
+}

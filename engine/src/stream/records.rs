@@ -1,0 +1,358 @@
+//! Typed records from loose input: column declarations (`name Type [NOT NULL]`) and the
+//! conversion of JSON values or CSV text into Arrow rows, one record at a time, so a bad
+//! record gets its own error and the good ones go on.
+
+use std::sync::Arc;
+
+use crate::arrow::array::{
+    ArrayBuilder, ArrayRef, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder,
+    Int32Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+    TimestampMillisecondBuilder,
+};
+use crate::arrow::compute::kernels::cast_utils::string_to_timestamp_nanos;
+use crate::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use crate::error::{Error, Result};
+
+/// Parses `name Type [NOT NULL]` column declarations (`page Utf8`, `amount Float64 NOT
+/// NULL`, `event_time Timestamp`). Columns are nullable unless marked `NOT NULL`.
+pub fn parse_columns(columns: &[String]) -> std::result::Result<Vec<Field>, String> {
+    columns
+        .iter()
+        .map(|c| {
+            let words: Vec<&str> = c.split_whitespace().collect();
+            let Some((name, rest)) = words.split_first() else {
+                return Err(format!("'{c}' is not 'name Type'"));
+            };
+            let lower: Vec<String> = rest.iter().map(|w| w.to_ascii_lowercase()).collect();
+            let (ty_words, nullable) = match lower.as_slice() {
+                [ty @ .., n, nn] if n == "not" && nn == "null" => (ty, false),
+                ty => (ty, true),
+            };
+            let ty = match ty_words.join(" ").as_str() {
+                "" | "utf8" | "string" | "text" | "varchar" => DataType::Utf8,
+                "int" | "int64" | "bigint" | "integer" => DataType::Int64,
+                "int32" => DataType::Int32,
+                "float" | "float64" | "double" => DataType::Float64,
+                "float32" | "real" => DataType::Float32,
+                "bool" | "boolean" => DataType::Boolean,
+                "timestamp" => DataType::Timestamp(TimeUnit::Millisecond, None),
+                "date" | "date32" => DataType::Date32,
+                other => {
+                    return Err(format!(
+                        "'{c}': unknown type '{other}' (use Utf8, Int64, Int32, Float64, \
+                         Float32, Boolean, Timestamp or Date, optionally NOT NULL)"
+                    ));
+                }
+            };
+            Ok(Field::new(*name, ty, nullable))
+        })
+        .collect()
+}
+
+/// One converted value, before it is appended.
+enum Cell {
+    Null,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Text(String),
+}
+
+/// A column of a [`RowBuilder`]: where its value comes from and how text is parsed.
+#[derive(Clone, Debug)]
+pub struct SourceColumn {
+    /// The field name in the input (JSON key or CSV header).
+    pub source_name: String,
+    /// The output field.
+    pub field: Field,
+    /// How text of a date or timestamp is written (a chrono format); `None`: ISO 8601.
+    pub text_format: Option<String>,
+}
+
+/// Builds record batches row by row; a row with a bad value is refused whole.
+pub struct RowBuilder {
+    columns: Vec<SourceColumn>,
+    schema: SchemaRef,
+    builders: Vec<Box<dyn ArrayBuilder>>,
+    null_markers: Vec<String>,
+    rows: usize,
+}
+
+impl std::fmt::Debug for RowBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowBuilder")
+            .field("schema", &self.schema)
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+fn builder(ty: &DataType) -> Result<Box<dyn ArrayBuilder>> {
+    Ok(match ty {
+        DataType::Utf8 => Box::new(StringBuilder::new()),
+        DataType::Int64 => Box::new(Int64Builder::new()),
+        DataType::Int32 => Box::new(Int32Builder::new()),
+        DataType::Float64 => Box::new(Float64Builder::new()),
+        DataType::Float32 => Box::new(Float32Builder::new()),
+        DataType::Boolean => Box::new(BooleanBuilder::new()),
+        DataType::Date32 => Box::new(Date32Builder::new()),
+        DataType::Timestamp(TimeUnit::Millisecond, None) => {
+            Box::new(TimestampMillisecondBuilder::new())
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, None) => {
+            Box::new(TimestampMicrosecondBuilder::new())
+        }
+        other => {
+            return Err(Error::Invalid(format!(
+                "columns of type {other} cannot be read record by record; declare it as Utf8"
+            )));
+        }
+    })
+}
+
+impl RowBuilder {
+    /// A builder for `columns`; text equal to one of `null_markers` is null.
+    pub fn new(columns: Vec<SourceColumn>, null_markers: Vec<String>) -> Result<Self> {
+        let schema = Arc::new(Schema::new(
+            columns.iter().map(|c| c.field.clone()).collect::<Vec<_>>(),
+        ));
+        let builders = columns
+            .iter()
+            .map(|c| builder(c.field.data_type()))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            columns,
+            schema,
+            builders,
+            null_markers,
+            rows: 0,
+        })
+    }
+
+    /// The output columns.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// The input columns.
+    pub fn columns(&self) -> &[SourceColumn] {
+        &self.columns
+    }
+
+    /// Rows waiting in the builders.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether no rows wait.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Appends a JSON object as a row, or says what is wrong with it.
+    pub fn push_json(
+        &mut self,
+        object: &serde_json::Map<String, serde_json::Value>,
+    ) -> std::result::Result<(), String> {
+        let cells = self
+            .columns
+            .iter()
+            .map(|c| {
+                let cell = match object.get(&c.source_name) {
+                    None if !c.field.is_nullable() => {
+                        return Err(format!("missing field '{}'", c.source_name));
+                    }
+                    None | Some(serde_json::Value::Null) => Cell::Null,
+                    Some(v) => json_cell(v, c)?,
+                };
+                not_null(cell, c)
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        self.append(cells);
+        Ok(())
+    }
+
+    /// Appends CSV fields (in the order of `columns`, `None` for a missing field) as a row.
+    pub fn push_text(&mut self, fields: &[Option<&str>]) -> std::result::Result<(), String> {
+        let cells = self
+            .columns
+            .iter()
+            .zip(fields)
+            .map(|(c, v)| {
+                let cell = match v {
+                    None if !c.field.is_nullable() => {
+                        return Err(format!("missing field '{}'", c.source_name));
+                    }
+                    None => Cell::Null,
+                    Some(s) if self.null_markers.iter().any(|m| m == s) => Cell::Null,
+                    Some(s) => text_cell(s, c)?,
+                };
+                not_null(cell, c)
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        self.append(cells);
+        Ok(())
+    }
+
+    fn append(&mut self, cells: Vec<Cell>) {
+        for ((b, cell), c) in self.builders.iter_mut().zip(cells).zip(&self.columns) {
+            append_cell(b.as_mut(), c.field.data_type(), cell);
+        }
+        self.rows += 1;
+    }
+
+    /// The rows so far as a batch; the builder starts empty again.
+    pub fn finish(&mut self) -> Result<RecordBatch> {
+        let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(|b| b.finish()).collect();
+        self.rows = 0;
+        RecordBatch::try_new(self.schema.clone(), arrays)
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+}
+
+fn not_null(cell: Cell, c: &SourceColumn) -> std::result::Result<Cell, String> {
+    if matches!(cell, Cell::Null) && !c.field.is_nullable() {
+        Err(format!("field '{}' is null", c.source_name))
+    } else {
+        Ok(cell)
+    }
+}
+
+fn expected(c: &SourceColumn, got: &dyn std::fmt::Display) -> String {
+    format!(
+        "field '{}': expected {}, got {got}",
+        c.source_name,
+        c.field.data_type()
+    )
+}
+
+fn json_cell(v: &serde_json::Value, c: &SourceColumn) -> std::result::Result<Cell, String> {
+    use serde_json::Value as J;
+    let ty = c.field.data_type();
+    Ok(match (ty, v) {
+        (DataType::Utf8, J::String(s)) => Cell::Text(s.clone()),
+        (DataType::Utf8, other) => Cell::Text(other.to_string()),
+        (_, J::String(s)) => text_cell(s, c)?,
+        (DataType::Int64 | DataType::Int32, J::Number(n)) => match n.as_i64() {
+            Some(i) => int_cell(i, c)?,
+            None => return Err(expected(c, n)),
+        },
+        (DataType::Float64 | DataType::Float32, J::Number(n)) => {
+            Cell::Float(n.as_f64().ok_or_else(|| expected(c, n))?)
+        }
+        (DataType::Boolean, J::Bool(b)) => Cell::Bool(*b),
+        // Numbers for a timestamp are milliseconds since the epoch.
+        (DataType::Timestamp(unit, _), J::Number(n)) => match n.as_i64() {
+            Some(ms) => Cell::Int(match unit {
+                TimeUnit::Microsecond => ms.saturating_mul(1000),
+                _ => ms,
+            }),
+            None => return Err(expected(c, n)),
+        },
+        (_, other) => return Err(expected(c, other)),
+    })
+}
+
+fn int_cell(i: i64, c: &SourceColumn) -> std::result::Result<Cell, String> {
+    if *c.field.data_type() == DataType::Int32 && i32::try_from(i).is_err() {
+        return Err(format!(
+            "field '{}': {i} does not fit in Int32",
+            c.source_name
+        ));
+    }
+    Ok(Cell::Int(i))
+}
+
+fn text_cell(s: &str, c: &SourceColumn) -> std::result::Result<Cell, String> {
+    let quoted = || format!("{s:?}");
+    let t = s.trim();
+    Ok(match c.field.data_type() {
+        DataType::Utf8 => Cell::Text(s.to_owned()),
+        DataType::Int64 | DataType::Int32 => {
+            int_cell(t.parse::<i64>().map_err(|_| expected(c, &quoted()))?, c)?
+        }
+        DataType::Float64 | DataType::Float32 => {
+            Cell::Float(t.parse::<f64>().map_err(|_| expected(c, &quoted()))?)
+        }
+        DataType::Boolean => match t.to_ascii_lowercase().as_str() {
+            "true" => Cell::Bool(true),
+            "false" => Cell::Bool(false),
+            _ => return Err(expected(c, &quoted())),
+        },
+        DataType::Date32 => {
+            let format = c.text_format.as_deref().unwrap_or("%Y-%m-%d");
+            let format = if format == "iso8601" {
+                "%Y-%m-%d"
+            } else {
+                format
+            };
+            let d =
+                chrono::NaiveDate::parse_from_str(t, format).map_err(|_| expected(c, &quoted()))?;
+            let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+            Cell::Int((d - epoch).num_days())
+        }
+        DataType::Timestamp(unit, _) => {
+            let nanos = match c.text_format.as_deref() {
+                Some(f) if f != "iso8601" => chrono::NaiveDateTime::parse_from_str(t, f)
+                    .ok()
+                    .and_then(|d| d.and_utc().timestamp_nanos_opt()),
+                _ => string_to_timestamp_nanos(t).ok(),
+            }
+            .ok_or_else(|| expected(c, &quoted()))?;
+            Cell::Int(match unit {
+                TimeUnit::Microsecond => nanos / 1000,
+                _ => nanos / 1_000_000,
+            })
+        }
+        _ => return Err(expected(c, &quoted())),
+    })
+}
+
+fn append_cell(b: &mut dyn ArrayBuilder, ty: &DataType, cell: Cell) {
+    macro_rules! put {
+        ($builder:ty, $value:expr) => {
+            if let Some(b) = b.as_any_mut().downcast_mut::<$builder>() {
+                b.append_option($value)
+            }
+        };
+    }
+    let int = match &cell {
+        Cell::Int(i) => Some(*i),
+        _ => None,
+    };
+    match ty {
+        DataType::Utf8 => put!(
+            StringBuilder,
+            match cell {
+                Cell::Text(s) => Some(s),
+                _ => None,
+            }
+        ),
+        DataType::Int64 => put!(Int64Builder, int),
+        DataType::Int32 => put!(Int32Builder, int.map(|i| i as i32)),
+        DataType::Float64 => put!(
+            Float64Builder,
+            match cell {
+                Cell::Float(f) => Some(f),
+                _ => None,
+            }
+        ),
+        DataType::Float32 => put!(
+            Float32Builder,
+            match cell {
+                Cell::Float(f) => Some(f as f32),
+                _ => None,
+            }
+        ),
+        DataType::Boolean => put!(
+            BooleanBuilder,
+            match cell {
+                Cell::Bool(b) => Some(b),
+                _ => None,
+            }
+        ),
+        DataType::Date32 => put!(Date32Builder, int.map(|i| i as i32)),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => put!(TimestampMicrosecondBuilder, int),
+        _ => put!(TimestampMillisecondBuilder, int),
+    }
+}
