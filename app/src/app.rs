@@ -615,6 +615,8 @@ impl TributaryApp {
     }
 
     fn bottom_ui(&mut self, ui: &mut egui::Ui) {
+        // Keep the panel's size when its content is small (egui panels shrink to fit).
+        ui.set_min_height(ui.available_height());
         ui.horizontal(|ui| {
             ui.selectable_value(&mut self.bottom_tab, BottomTab::Results, "Results");
             ui.selectable_value(&mut self.bottom_tab, BottomTab::Charts, "Charts");
@@ -674,10 +676,17 @@ impl TributaryApp {
             return;
         }
         let height = ui.available_height() - 24.0;
+        let title = |id: &str| {
+            self.doc
+                .node_id(id)
+                .map(|n| self.doc.snarl[n].name.clone())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| id.to_owned())
+        };
         if let Some(view) = self.selected.as_ref().and_then(|s| self.charts.get(s)) {
             let id = self.selected.clone().unwrap_or_default();
-            ui.label(egui::RichText::new(&id).strong());
-            crate::chart::chart_ui(ui, &format!("tab-{id}"), view, height.max(80.0));
+            ui.label(egui::RichText::new(title(&id)).strong());
+            crate::chart::chart_ui(ui, &format!("tab-{id}"), view, height.max(80.0), true);
             return;
         }
         let columns = self.charts.len().clamp(1, 3);
@@ -685,7 +694,7 @@ impl TributaryApp {
         ui.columns(columns, |cols| {
             for (i, (id, view)) in self.charts.iter().enumerate() {
                 let ui = &mut cols[i % columns];
-                if ui.link(egui::RichText::new(id).strong()).clicked() {
+                if ui.link(egui::RichText::new(title(id)).strong()).clicked() {
                     select = Some(id.clone());
                 }
                 let rows = self.charts.len().div_ceil(columns) as f32;
@@ -694,6 +703,7 @@ impl TributaryApp {
                     &format!("dash-{id}"),
                     view,
                     (height / rows - 24.0).max(80.0),
+                    true,
                 );
             }
         });
@@ -735,6 +745,7 @@ impl TributaryApp {
             .default_size(360.0)
             .min_size(260.0)
             .show(ui, |ui| {
+                ui.set_min_width(ui.available_width());
                 egui::ScrollArea::vertical().show(ui, |ui| {
                     let node = self.selected.as_ref().and_then(|id| self.doc.node_id(id));
                     match node {

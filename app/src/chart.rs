@@ -189,19 +189,42 @@ fn format_time(ms: f64, span_ms: f64) -> String {
     }
 }
 
-/// Draws `view` filling the width, `height` points tall.
-pub fn chart_ui(ui: &mut Ui, id: &str, view: &ChartView, height: f32) {
+/// Draws `view` filling the width, `height` points tall, with a legend of its series when
+/// `legend` (charts inside nodes leave it out).
+pub fn chart_ui(ui: &mut Ui, id: &str, view: &ChartView, height: f32, legend: bool) {
     let x_is_time = view.x_is_time;
     let categories = view.categories.clone();
-    let mut plot = Plot::new(("chart", id))
-        .height(height)
-        .legend(Legend::default())
+    let mut plot = Plot::new(("chart", id)).height(height);
+    if legend {
+        plot = plot.legend(Legend::default());
+    }
+    plot = plot
         .x_axis_label(view.x_label.clone())
         .y_axis_label(view.y_label.clone());
     if x_is_time {
         plot = plot
             .x_axis_formatter(|mark, range| format_time(mark.value, range.end() - range.start()));
     } else if view.kind == ChartKind::Bar {
+        // A grid mark per category (every k-th when there are many), with a large step
+        // size so egui_plot draws each label at full strength.
+        let n = view.categories.len();
+        let longest = view.categories.iter().map(|c| c.len()).max().unwrap_or(1) as f64;
+        plot = plot.x_grid_spacer(move |input| {
+            let (lo, hi) = input.bounds;
+            // Room per label, in categories: about 7 points per character.
+            // (base_step_size is the plot span of egui_plot's 8-point minimum grid step.)
+            let points_per_unit = 8.0 / input.base_step_size.max(1e-9);
+            let stride = ((longest * 7.0 + 8.0) / points_per_unit).ceil().max(1.0) as usize;
+            (0..n)
+                .step_by(stride)
+                .map(|i| i as f64)
+                .filter(|x| *x >= lo && *x <= hi)
+                .map(|value| egui_plot::GridMark {
+                    value,
+                    step_size: 1e6,
+                })
+                .collect()
+        });
         plot = plot.x_axis_formatter(move |mark, _| {
             let i = mark.value.round();
             if (mark.value - i).abs() < 1e-6 && i >= 0.0 {

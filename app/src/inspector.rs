@@ -26,6 +26,21 @@ fn choices(field: &str) -> Option<&'static [&'static str]> {
     })
 }
 
+/// Whether `key` matters given the other fields: the script fields only for the script
+/// runtime, the session fields only for session windows, and so on.
+fn applies(fields: &serde_json::Map<String, Value>, key: &str) -> bool {
+    let is = |field: &str, value: &str| fields.get(field).and_then(Value::as_str) == Some(value);
+    match key {
+        "sql" if fields.contains_key("runtime") => !is("runtime", "script"),
+        "script" | "output_columns" | "max_operations" => is("runtime", "script"),
+        "gap_ms" | "session_key" => is("window", "session"),
+        "size_ms" if fields.contains_key("window") => !is("window", "session"),
+        "slide_ms" => is("window", "hopping"),
+        "aggregate" if fields.contains_key("chart") => is("chart", "bar"),
+        _ => true,
+    }
+}
+
 /// Text being edited for fields whose text is not always valid (lists), by node and field.
 #[derive(Default)]
 pub struct InspectorState {
@@ -48,7 +63,11 @@ pub fn inspector_ui(ui: &mut Ui, node: &mut Node, state: &mut InspectorState) ->
     };
     let problems = node.config.validate();
     let mut edited = false;
-    let keys: Vec<String> = fields.keys().cloned().collect();
+    let keys: Vec<String> = fields
+        .keys()
+        .filter(|k| applies(&fields, k))
+        .cloned()
+        .collect();
     for key in keys {
         let Some(value) = fields.get_mut(&key) else {
             continue;

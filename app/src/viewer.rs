@@ -307,7 +307,7 @@ impl SnarlViewer<Node> for Viewer<'_> {
             if let Some(view) = self.charts.get(&n.id) {
                 ui.allocate_ui(egui::vec2(280.0, 160.0), |ui| {
                     ui.set_width(280.0);
-                    crate::chart::chart_ui(ui, &format!("node-{}", n.id), view, 150.0);
+                    crate::chart::chart_ui(ui, &format!("node-{}", n.id), view, 150.0, false);
                 });
             }
         });
