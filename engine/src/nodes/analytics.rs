@@ -460,6 +460,14 @@ impl Assigner {
             Self::Sessions(s, _) => s.close(flush),
         }
     }
+
+    /// Whether no window holds records.
+    fn is_idle(&self) -> bool {
+        match self {
+            Self::Windows(w) => w.open.is_empty(),
+            Self::Sessions(s, _) => s.open.is_empty(),
+        }
+    }
 }
 
 /// The session key of each row, as text.
@@ -629,6 +637,11 @@ pub async fn run(config: &AnalyticsConfig, ctx: &NodeContext<'_>) -> Result<Node
             }
             NodeMetrics::add(&m.batches, 1);
             NodeMetrics::add(&m.batch_latency_us, t.elapsed().as_micros() as u64);
+            // Records of open windows are not done yet: acknowledged only when no window
+            // is open (a restart recomputes the windows that were open).
+            if windows.is_idle() {
+                consumer.ack()?;
+            }
             if ended {
                 break;
             }

@@ -444,6 +444,8 @@ pub async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeO
                 }
                 buffered = 0;
                 last_flush = Instant::now();
+                // Everything read so far is in delivered objects now.
+                consumer.ack()?;
                 NodeMetrics::add(&m.batches, 1);
                 NodeMetrics::add(&m.batch_latency_us, t.elapsed().as_micros() as u64);
             }

@@ -214,9 +214,34 @@ pub async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
     let fail = failed_topic.add_producer();
     let m = metrics.clone();
     let config = config.clone();
+    let (out_topic_c, failed_topic_c) = (out_topic.clone(), failed_topic.clone());
     let task = async move {
         let window = Duration::from_millis(config.batch_window_ms);
+        // Input positions waiting for the outputs they produced to be acknowledged
+        // downstream: (output tails after sending, input positions after reading).
+        let mut pending: std::collections::VecDeque<(Vec<u64>, Vec<u64>, Vec<u64>)> =
+            Default::default();
+        let settle = |pending: &mut std::collections::VecDeque<(Vec<u64>, Vec<u64>, Vec<u64>)>,
+                      consumer: &crate::stream::topic::Consumer|
+         -> Result<()> {
+            let (out_acked, failed_acked) =
+                (out_topic_c.acked_through(), failed_topic_c.acked_through());
+            let mut last = None;
+            while let Some((o, f, _)) = pending.front() {
+                let done = o.iter().zip(&out_acked).all(|(t, a)| a >= t)
+                    && f.iter().zip(&failed_acked).all(|(t, a)| a >= t);
+                if !done {
+                    break;
+                }
+                last = pending.pop_front().map(|(_, _, p)| p);
+            }
+            if let Some(p) = last {
+                consumer.ack_to(&p)?;
+            }
+            Ok(())
+        };
         loop {
+            settle(&mut pending, &consumer)?;
             let Some(first) = consumer.next(config.batch_size).await else {
                 break;
             };
@@ -258,6 +283,11 @@ pub async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
                 }
             }
             if fresh.is_empty() {
+                pending.push_back((
+                    out_topic_c.tail(),
+                    failed_topic_c.tail(),
+                    consumer.positions(),
+                ));
                 continue;
             }
             let batch =
@@ -275,9 +305,21 @@ pub async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
             }
             NodeMetrics::add(&m.batches, 1);
             NodeMetrics::add(&m.batch_latency_us, t.elapsed().as_micros() as u64);
+            pending.push_back((
+                out_topic_c.tail(),
+                failed_topic_c.tail(),
+                consumer.positions(),
+            ));
         }
         out.close();
         fail.close();
+        // Acknowledge the input as the outputs' readers finish with them.
+        while !pending.is_empty() {
+            settle(&mut pending, &consumer)?;
+            if !pending.is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
         let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
         Ok(NodeStats {
             records_in: load(&m.records_in),

@@ -612,6 +612,7 @@ pub async fn run(config: &SeriesSinkConfig, ctx: &NodeContext<'_>) -> Result<Nod
                 chart.add(&d.batch)?;
                 dirty = true;
             }
+            consumer.ack()?;
             if dirty && (ended || last_preview.elapsed() >= Duration::from_millis(500)) {
                 let batch = chart.to_batch()?;
                 let rows = batch.num_rows() as u64;

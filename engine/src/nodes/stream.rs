@@ -51,6 +51,10 @@ pub struct StreamConfig {
     pub retention_mb: f64,
     /// Records the slowest reader may fall behind before writers wait.
     pub capacity_records: u64,
+    /// Keep the records on disk under `.tributary/streams/<node>/` beside the project: a
+    /// restarted pipeline resumes every reader from its checkpoint, and records taken
+    /// from a (deterministic) source before are not appended again.
+    pub durable: bool,
 }
 
 impl Default for StreamConfig {
@@ -61,6 +65,7 @@ impl Default for StreamConfig {
             retention_hours: 24.0,
             retention_mb: 0.0,
             capacity_records: DEFAULT_CAPACITY,
+            durable: false,
         }
     }
 }
@@ -109,18 +114,36 @@ pub async fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
         }
     }
     let key = (!config.partition_key.is_empty()).then_some(config.partition_key.as_str());
-    let topic = Topic::new(
-        &ctx.node.id,
-        schema,
-        config.shards,
-        key,
-        Retention {
-            max_age: (config.retention_hours > 0.0)
-                .then(|| Duration::from_secs_f64(config.retention_hours * 3600.0)),
-            max_bytes: (config.retention_mb > 0.0).then_some((config.retention_mb * 1e6) as u64),
-        },
-        config.capacity_records,
-    )?;
+    let retention = Retention {
+        max_age: (config.retention_hours > 0.0)
+            .then(|| Duration::from_secs_f64(config.retention_hours * 3600.0)),
+        max_bytes: (config.retention_mb > 0.0).then_some((config.retention_mb * 1e6) as u64),
+    };
+    let (topic, taken) = if config.durable {
+        let dir = ctx
+            .base_dir
+            .join(".tributary/streams")
+            .join(crate::lake::sniff::normalize_name(&ctx.node.id));
+        Topic::open_durable(
+            &ctx.node.id,
+            schema,
+            config.shards,
+            key,
+            retention,
+            config.capacity_records,
+            &dir,
+        )?
+    } else {
+        let topic = Topic::new(
+            &ctx.node.id,
+            schema,
+            config.shards,
+            key,
+            retention,
+            config.capacity_records,
+        )?;
+        (topic, Default::default())
+    };
     let metrics = Arc::new(NodeMetrics::default());
     let mut tasks = Vec::new();
     for input in inputs {
@@ -128,15 +151,34 @@ pub async fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
         if let Ok(mut c) = metrics.consumers.lock() {
             c.push(consumer.lag_probe());
         }
-        tasks.push((consumer, topic.add_producer()));
+        // Records this input gave a durable stream before are already in it.
+        let skip = taken.get(input.name()).copied().unwrap_or(0);
+        if skip > 0 {
+            ctx.events.info(
+                &ctx.node.id,
+                format!(
+                    "resuming: {skip} records from '{}' are already in the stream",
+                    input.name()
+                ),
+            );
+        }
+        tasks.push((consumer, topic.add_producer_for(input.name()), skip));
     }
     let m = metrics.clone();
     let task = async move {
-        let copies = tasks.into_iter().map(|(mut consumer, producer)| {
+        let copies = tasks.into_iter().map(|(mut consumer, producer, mut skip)| {
             let m = m.clone();
             async move {
                 while let Some(deliveries) = consumer.next(65_536).await {
-                    for d in deliveries {
+                    for mut d in deliveries {
+                        if skip > 0 {
+                            let n = (d.batch.num_rows() as u64).min(skip);
+                            skip -= n;
+                            d.batch = d.batch.slice(n as usize, d.batch.num_rows() - n as usize);
+                            if d.batch.num_rows() == 0 {
+                                continue;
+                            }
+                        }
                         let t = Instant::now();
                         let rows = d.batch.num_rows() as u64;
                         let bytes = d.batch.get_array_memory_size() as u64;
@@ -149,6 +191,8 @@ pub async fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
                         NodeMetrics::add(&m.batches, 1);
                         NodeMetrics::add(&m.batch_latency_us, t.elapsed().as_micros() as u64);
                     }
+                    // Appended (and on disk, for a durable stream): handed on.
+                    consumer.ack()?;
                 }
                 producer.close();
                 Ok::<(), Error>(())

@@ -157,6 +157,7 @@ pub async fn run(config: &TableSinkConfig, ctx: &NodeContext<'_>) -> Result<Node
                 latest.push(d.batch);
                 dirty = true;
             }
+            consumer.ack()?;
             if dirty && (ended || last_preview.elapsed() >= Duration::from_millis(500)) {
                 events.preview(&node, "rows", schema.clone(), latest.batches(), total);
                 last_preview = Instant::now();

@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use md5::{Digest as _, Md5};
 use tokio::sync::Notify;
 
+use super::durable::DurableLog;
 use crate::arrow::array::{Array, RecordBatch, UInt32Array};
 use crate::arrow::compute::take_record_batch;
 use crate::arrow::datatypes::SchemaRef;
@@ -74,6 +75,10 @@ struct ConsumerState {
     name: String,
     /// Next sequence number to read, per shard.
     positions: Vec<u64>,
+    /// Next sequence number not yet acknowledged (processed and handed on), per shard.
+    acked: Vec<u64>,
+    /// When the acknowledged positions were last checkpointed (durable topics).
+    saved_at: Option<std::time::Instant>,
     active: bool,
 }
 
@@ -86,6 +91,10 @@ struct Inner {
     records_in: u64,
     bytes_in: u64,
     trimmed_unread: u64,
+    /// Segments and checkpoints on disk, for a durable topic.
+    durable: Option<DurableLog>,
+    /// Checkpoints found on disk when the topic opened, by consumer name.
+    checkpoints: std::collections::BTreeMap<String, Vec<u64>>,
 }
 
 /// A sharded, retained stream of record batches.
@@ -186,10 +195,122 @@ impl Topic {
                 records_in: 0,
                 bytes_in: 0,
                 trimmed_unread: 0,
+                durable: None,
+                checkpoints: Default::default(),
             }),
             data: Notify::new(),
             room: Notify::new(),
         }))
+    }
+
+    /// A durable topic kept under `dir`: what was appended before (and not yet
+    /// acknowledged by every consumer) is read back, consumers resume from their
+    /// checkpoints, and every append is on disk before it is acknowledged to its writer.
+    /// Returns the topic and how many records it took from each input before.
+    #[allow(clippy::too_many_arguments)]
+    pub fn open_durable(
+        name: &str,
+        schema: SchemaRef,
+        shards: usize,
+        key_column: Option<&str>,
+        retention: Retention,
+        capacity_records: u64,
+        dir: &std::path::Path,
+    ) -> Result<(Arc<Self>, std::collections::BTreeMap<String, u64>)> {
+        let topic = Self::new(
+            name,
+            schema.clone(),
+            shards,
+            key_column,
+            retention,
+            capacity_records,
+        )?;
+        let (log, rec) = DurableLog::open(dir, &schema, shards)?;
+        {
+            let mut inner = topic.lock();
+            let now = now_ms();
+            // Only what some consumer still needs is loaded back into memory.
+            let needed: Vec<u64> = (0..shards)
+                .map(|s| rec.checkpoints.values().map(|c| c[s]).min().unwrap_or(0))
+                .collect();
+            for (s, batches) in rec.shards.into_iter().enumerate() {
+                let shard = &mut inner.shards[s];
+                for (first_seq, batch) in batches {
+                    let rows = batch.num_rows() as u64;
+                    if first_seq + rows <= needed[s] {
+                        continue;
+                    }
+                    let bytes = batch.get_array_memory_size() as u64;
+                    shard.bytes += bytes;
+                    shard.entries.push_back(Entry {
+                        first_seq,
+                        batch,
+                        arrival_ms: now,
+                        bytes,
+                    });
+                }
+                shard.next_seq = rec.next_seq[s];
+            }
+            inner.checkpoints = rec.checkpoints;
+            inner.durable = Some(log);
+        }
+        Ok((topic, rec.inputs))
+    }
+
+    /// Per shard, the first sequence number some active consumer has not acknowledged
+    /// (the tip when nobody reads).
+    pub fn acked_through(&self) -> Vec<u64> {
+        let inner = self.lock();
+        inner
+            .shards
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                inner
+                    .consumers
+                    .iter()
+                    .filter(|c| c.active)
+                    .map(|c| c.acked[i])
+                    .min()
+                    .unwrap_or(s.next_seq)
+            })
+            .collect()
+    }
+
+    /// Per shard, the next sequence number to be appended.
+    pub fn tail(&self) -> Vec<u64> {
+        self.lock().shards.iter().map(|s| s.next_seq).collect()
+    }
+
+    /// Whether the topic keeps its records on disk.
+    pub fn is_durable(&self) -> bool {
+        self.lock().durable.is_some()
+    }
+
+    /// Saves consumer `index`'s acknowledged positions (at most every 100 ms unless
+    /// `force`), and drops segments every consumer is past.
+    fn checkpoint_locked(inner: &mut Inner, index: usize, force: bool) -> Result<()> {
+        if inner.durable.is_none() {
+            return Ok(());
+        }
+        let c = &inner.consumers[index];
+        if !force
+            && c.saved_at
+                .is_some_and(|t| t.elapsed() < Duration::from_millis(100))
+        {
+            return Ok(());
+        }
+        let (name, acked) = (c.name.clone(), c.acked.clone());
+        inner.consumers[index].saved_at = Some(std::time::Instant::now());
+        inner.checkpoints.insert(name.clone(), acked.clone());
+        let horizon: Vec<u64> = (0..inner.shards.len())
+            .map(|s| inner.checkpoints.values().map(|c| c[s]).min().unwrap_or(0))
+            .collect();
+        if let Some(log) = inner.durable.as_mut() {
+            log.checkpoint(&name, &acked)?;
+            log.drop_before(&horizon)?;
+        }
+        Ok(())
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -213,34 +334,49 @@ impl Topic {
 
     /// Registers a producer; the topic closes when every registered producer has closed.
     pub fn add_producer(self: &Arc<Self>) -> Producer {
+        self.add_producer_for("")
+    }
+
+    /// Registers a producer writing what it reads from `input` (a durable topic counts
+    /// the records per input, so a restart does not append them twice).
+    pub fn add_producer_for(self: &Arc<Self>, input: &str) -> Producer {
         self.lock().producers += 1;
         Producer {
             topic: self.clone(),
             closed: false,
+            input: input.to_owned(),
         }
     }
 
     /// Registers a consumer reading from `start`.
     pub fn subscribe(self: &Arc<Self>, name: &str, start: &StartPosition) -> Consumer {
         let mut inner = self.lock();
-        let positions = inner
+        let checkpoint = inner.checkpoints.get(name).cloned();
+        let positions: Vec<u64> = inner
             .shards
             .iter()
-            .map(|s| match start {
-                StartPosition::TrimHorizon => s.trim_horizon(),
-                StartPosition::Latest => s.next_seq,
-                StartPosition::AtSequenceNumber(n) => (*n).clamp(s.trim_horizon(), s.next_seq),
-                StartPosition::AtTimestamp(ts) => s
-                    .entries
-                    .iter()
-                    .find(|e| e.arrival_ms >= *ts)
-                    .map(|e| e.first_seq)
-                    .unwrap_or(s.next_seq),
+            .enumerate()
+            .map(|(i, s)| match &checkpoint {
+                // A durable topic resumes a known consumer where it acknowledged.
+                Some(c) => c[i].clamp(s.trim_horizon(), s.next_seq),
+                None => match start {
+                    StartPosition::TrimHorizon => s.trim_horizon(),
+                    StartPosition::Latest => s.next_seq,
+                    StartPosition::AtSequenceNumber(n) => (*n).clamp(s.trim_horizon(), s.next_seq),
+                    StartPosition::AtTimestamp(ts) => s
+                        .entries
+                        .iter()
+                        .find(|e| e.arrival_ms >= *ts)
+                        .map(|e| e.first_seq)
+                        .unwrap_or(s.next_seq),
+                },
             })
             .collect();
         inner.consumers.push(ConsumerState {
             name: name.to_owned(),
+            acked: positions.clone(),
             positions,
+            saved_at: None,
             active: true,
         });
         let index = inner.consumers.len() - 1;
@@ -323,8 +459,21 @@ impl Topic {
         Ok(out)
     }
 
-    fn append_locked(&self, inner: &mut Inner, parts: Vec<(usize, RecordBatch)>) {
+    fn append_locked(
+        &self,
+        inner: &mut Inner,
+        parts: Vec<(usize, RecordBatch)>,
+        input: &str,
+    ) -> Result<()> {
         let now = now_ms();
+        if let Some(log) = inner.durable.as_mut() {
+            let mut total = 0;
+            for (shard, batch) in &parts {
+                log.append(*shard, inner.shards[*shard].next_seq, batch)?;
+                total += batch.num_rows() as u64;
+            }
+            log.journal(input, total)?;
+        }
         for (shard, batch) in parts {
             let bytes = batch.get_array_memory_size() as u64;
             let rows = batch.num_rows() as u64;
@@ -342,6 +491,7 @@ impl Topic {
             inner.bytes_in += bytes;
         }
         self.trim_locked(inner, now);
+        Ok(())
     }
 
     fn trim_locked(&self, inner: &mut Inner, now: i64) {
@@ -415,6 +565,7 @@ impl Topic {
 pub struct Producer {
     topic: Arc<Topic>,
     closed: bool,
+    input: String,
 }
 
 impl Producer {
@@ -447,7 +598,7 @@ impl Producer {
                 if backlog == 0 || backlog + rows <= self.topic.capacity_records {
                     let shards = inner.shards.len();
                     let parts = self.topic.split(&batch, shards)?;
-                    self.topic.append_locked(&mut inner, parts);
+                    self.topic.append_locked(&mut inner, parts, &self.input)?;
                     break;
                 }
             }
@@ -575,6 +726,25 @@ impl Consumer {
         out
     }
 
+    /// Acknowledges everything read so far: it has been processed and handed on safely.
+    /// A durable topic checkpoints acknowledged positions; a restart resumes there.
+    pub fn ack(&self) -> Result<()> {
+        let mut inner = self.topic.lock();
+        let read = inner.consumers[self.index].positions.clone();
+        inner.consumers[self.index].acked = read;
+        Topic::checkpoint_locked(&mut inner, self.index, false)
+    }
+
+    /// Acknowledges up to `positions` (per shard, as returned by [`Consumer::positions`]).
+    pub fn ack_to(&self, positions: &[u64]) -> Result<()> {
+        let mut inner = self.topic.lock();
+        let c = &mut inner.consumers[self.index];
+        for (a, p) in c.acked.iter_mut().zip(positions) {
+            *a = (*a).max(*p);
+        }
+        Topic::checkpoint_locked(&mut inner, self.index, false)
+    }
+
     /// This consumer's position (next sequence number) in every shard: its checkpoint.
     pub fn positions(&self) -> Vec<u64> {
         self.topic.lock().consumers[self.index].positions.clone()
@@ -632,8 +802,10 @@ impl Drop for Consumer {
     fn drop(&mut self) {
         // A consumer that went away no longer holds data back.
         let mut inner = self.topic.lock();
-        if let Some(c) = inner.consumers.get_mut(self.index) {
-            c.active = false;
+        if inner.consumers.get(self.index).is_some() {
+            // The last acknowledged positions are saved, whatever the throttle says.
+            let _ = Topic::checkpoint_locked(&mut inner, self.index, true);
+            inner.consumers[self.index].active = false;
         }
         drop(inner);
         self.topic.room.notify_waiters();

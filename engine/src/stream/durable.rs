@@ -1,0 +1,253 @@
+//! Durable stream storage: segments on disk, consumer checkpoints and input offsets, so a
+//! restarted pipeline resumes where it was.
+//!
+//! Layout under the stream's folder (`<project>/.tributary/streams/<node>/`):
+//! - `shard-<k>/<first sequence number>.arrow`: Arrow IPC stream files, appended batch by
+//!   batch and flushed after each, rolled at [`SEGMENT_BYTES`]. A batch cut short by a
+//!   crash is ignored on recovery; every complete batch before it is kept.
+//! - `consumers/<name>.json`: each consumer's checkpoint (next sequence number per shard),
+//!   written atomically. A consumer checkpoints what it has *acknowledged* (processed and
+//!   handed on safely), not merely read.
+//! - `inputs.log`: one line per appended batch, `input<TAB>rows`: how many records the
+//!   stream took from each input, so a restarted deterministic source is not appended
+//!   twice.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead as _, BufReader, BufWriter, Write as _};
+use std::path::{Path, PathBuf};
+
+use crate::arrow::array::RecordBatch;
+use crate::arrow::datatypes::SchemaRef;
+use crate::arrow::ipc::reader::StreamReader;
+use crate::arrow::ipc::writer::StreamWriter;
+use crate::error::{Error, Result};
+
+/// A segment is rolled once it holds this many bytes.
+pub const SEGMENT_BYTES: u64 = 32 * 1024 * 1024;
+
+struct Segment {
+    first_seq: u64,
+    bytes: u64,
+    writer: StreamWriter<BufWriter<File>>,
+}
+
+/// What a durable stream found on disk when it opened.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// Per shard: (first sequence number, batch), in order.
+    pub shards: Vec<Vec<(u64, RecordBatch)>>,
+    /// Per shard: the next sequence number.
+    pub next_seq: Vec<u64>,
+    /// Records taken from each input so far.
+    pub inputs: BTreeMap<String, u64>,
+    /// Consumer checkpoints by name.
+    pub checkpoints: BTreeMap<String, Vec<u64>>,
+}
+
+/// The open files of a durable stream.
+pub struct DurableLog {
+    dir: PathBuf,
+    schema: SchemaRef,
+    segments: Vec<Option<Segment>>,
+    next_seq: Vec<u64>,
+    journal: BufWriter<File>,
+}
+
+impl std::fmt::Debug for DurableLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DurableLog")
+            .field("dir", &self.dir)
+            .finish()
+    }
+}
+
+fn io(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Bucket(format!("durable stream '{}': {e}", path.display()))
+}
+
+fn shard_dir(dir: &Path, shard: usize) -> PathBuf {
+    dir.join(format!("shard-{shard}"))
+}
+
+/// Segment files of a shard, by first sequence number.
+fn segments_of(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(out);
+    };
+    for e in entries {
+        let e = e.map_err(|e| io(dir, e))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(seq) = name
+            .strip_suffix(".arrow")
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            out.push((seq, e.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+impl DurableLog {
+    /// Opens (or creates) the stream's folder and reads back what is there.
+    pub fn open(dir: &Path, schema: &SchemaRef, shards: usize) -> Result<(Self, Recovered)> {
+        std::fs::create_dir_all(dir.join("consumers")).map_err(|e| io(dir, e))?;
+        let mut rec = Recovered::default();
+        for shard in 0..shards {
+            let mut batches = Vec::new();
+            let mut next = 0u64;
+            for (first, path) in segments_of(&shard_dir(dir, shard))? {
+                let file = File::open(&path).map_err(|e| io(&path, e))?;
+                let Ok(reader) = StreamReader::try_new(BufReader::new(file), None) else {
+                    // Cut short before its schema was written: holds nothing.
+                    continue;
+                };
+                if reader.schema() != *schema {
+                    return Err(Error::Invalid(format!(
+                        "the durable data in '{}' has other columns than this stream; \
+                         delete that folder to start the stream afresh",
+                        dir.display()
+                    )));
+                }
+                let mut seq = first;
+                // A batch cut short by a crash ends the segment; what came before stays.
+                for batch in reader.map_while(|b| b.ok()) {
+                    let rows = batch.num_rows() as u64;
+                    batches.push((seq, batch));
+                    seq += rows;
+                }
+                next = next.max(seq);
+            }
+            rec.shards.push(batches);
+            rec.next_seq.push(next);
+        }
+        let journal_path = dir.join("inputs.log");
+        if let Ok(file) = File::open(&journal_path) {
+            for line in BufReader::new(file).lines().map_while(|l| l.ok()) {
+                if let Some((name, rows)) = line.split_once('\t')
+                    && let Ok(rows) = rows.parse::<u64>()
+                {
+                    *rec.inputs.entry(name.to_owned()).or_default() += rows;
+                }
+            }
+        }
+        // A batch may be on disk without its journal line (a crash between the two): with
+        // one input, the segments are the truth.
+        let on_disk: u64 = rec
+            .shards
+            .iter()
+            .flatten()
+            .map(|(_, b)| b.num_rows() as u64)
+            .sum();
+        if rec.inputs.len() == 1
+            && let Some(v) = rec.inputs.values_mut().next()
+            && rec
+                .shards
+                .iter()
+                .all(|s| s.first().is_none_or(|(seq, _)| *seq == 0))
+        {
+            *v = (*v).max(on_disk);
+        }
+        let consumers = dir.join("consumers");
+        if let Ok(entries) = std::fs::read_dir(&consumers) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(consumer) = name.strip_suffix(".json")
+                    && let Ok(text) = std::fs::read_to_string(e.path())
+                    && let Ok(positions) = serde_json::from_str::<Vec<u64>>(&text)
+                    && positions.len() == shards
+                {
+                    rec.checkpoints.insert(consumer.to_owned(), positions);
+                }
+            }
+        }
+        let journal = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&journal_path)
+            .map_err(|e| io(&journal_path, e))?;
+        let log = Self {
+            dir: dir.to_path_buf(),
+            schema: schema.clone(),
+            segments: (0..shards).map(|_| None).collect(),
+            next_seq: rec.next_seq.clone(),
+            journal: BufWriter::new(journal),
+        };
+        Ok((log, rec))
+    }
+
+    /// Appends `batch` to `shard` at sequence number `first_seq`; flushed before it
+    /// returns, so a crash of the process loses nothing appended.
+    pub fn append(&mut self, shard: usize, first_seq: u64, batch: &RecordBatch) -> Result<()> {
+        let roll = self.segments[shard]
+            .as_ref()
+            .is_none_or(|s| s.bytes >= SEGMENT_BYTES);
+        if roll {
+            if let Some(mut old) = self.segments[shard].take() {
+                old.writer.finish().map_err(|e| io(&self.dir, e))?;
+            }
+            let dir = shard_dir(&self.dir, shard);
+            std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+            let path = dir.join(format!("{first_seq:020}.arrow"));
+            let file = File::create(&path).map_err(|e| io(&path, e))?;
+            let writer = StreamWriter::try_new(BufWriter::new(file), &self.schema)
+                .map_err(|e| io(&path, e))?;
+            self.segments[shard] = Some(Segment {
+                first_seq,
+                bytes: 0,
+                writer,
+            });
+        }
+        let Some(seg) = self.segments[shard].as_mut() else {
+            return Err(Error::Internal("no open segment".to_owned()));
+        };
+        debug_assert!(first_seq >= seg.first_seq);
+        seg.writer.write(batch).map_err(|e| io(&self.dir, e))?;
+        seg.writer.flush().map_err(|e| io(&self.dir, e))?;
+        seg.bytes += batch.get_array_memory_size() as u64;
+        self.next_seq[shard] = first_seq + batch.num_rows() as u64;
+        Ok(())
+    }
+
+    /// Records that `rows` records came from `input`.
+    pub fn journal(&mut self, input: &str, rows: u64) -> Result<()> {
+        writeln!(self.journal, "{input}\t{rows}")
+            .and_then(|_| self.journal.flush())
+            .map_err(|e| io(&self.dir, e))
+    }
+
+    /// Writes a consumer's checkpoint atomically.
+    pub fn checkpoint(&self, consumer: &str, positions: &[u64]) -> Result<()> {
+        let name: String = consumer
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let path = self.dir.join("consumers").join(format!("{name}.json"));
+        let text = serde_json::to_string(positions).map_err(|e| io(&path, e))?;
+        crate::fsutil::write_atomic(&path, text.as_bytes())
+    }
+
+    /// Deletes whole segments every consumer has acknowledged (below `horizon` per
+    /// shard); the open segment is kept.
+    pub fn drop_before(&mut self, horizon: &[u64]) -> Result<()> {
+        for (shard, &h) in horizon.iter().enumerate() {
+            let segs = segments_of(&shard_dir(&self.dir, shard))?;
+            // A segment can go when the next one starts at or below the horizon.
+            for pair in segs.windows(2) {
+                let open = self.segments[shard].as_ref().map(|s| s.first_seq);
+                if pair[1].0 <= h && Some(pair[0].0) != open {
+                    std::fs::remove_file(&pair[0].1).map_err(|e| io(&pair[0].1, e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
