@@ -13,10 +13,13 @@ use tributary_engine::engine::LogLevel;
 use tributary_engine::nodes::NodeConfig;
 use tributary_engine::{Command, Engine, Event, NodeStatus, Project, RunId, RunTarget};
 
+use crate::catalog_view::CatalogView;
 use crate::chart::ChartView;
 use crate::document::Document;
 use crate::inspector::{InspectorState, inspector_ui};
+use crate::metrics_view::MetricsView;
 use crate::results::{ResultTable, results_ui};
+use crate::session::{Recovery, Session};
 use crate::viewer::{CanvasCommand, NodeRunState, Viewer, add_node, kinds_matching};
 
 /// The canvas widget's id, also used to read its selection.
@@ -29,6 +32,10 @@ pub enum BottomTab {
     Results,
     /// The selected chart, or every chart as a dashboard.
     Charts,
+    /// The catalogs of the project's catalog nodes, as a tree.
+    Catalog,
+    /// Live metrics of the streaming nodes.
+    Metrics,
     /// Errors and warnings.
     Log,
 }
@@ -75,6 +82,10 @@ pub struct TributaryApp {
     pub log: Vec<LogLine>,
     /// The node the inspector and results show.
     pub selected: Option<String>,
+    /// Select All is in effect (until the next click on the canvas).
+    all_selected: bool,
+    /// What Copy copied last (also put on the system clipboard).
+    clipboard: Option<String>,
     refusal: Option<(String, Instant)>,
     menu_search: String,
     palette_search: String,
@@ -85,11 +96,60 @@ pub struct TributaryApp {
     pending: Option<Pending>,
     title: String,
     close_confirmed: bool,
+    session: Session,
+    recent: Vec<PathBuf>,
+    last_autosave: Instant,
+    autosaved_revision: u64,
+    /// Unsaved changes autosave kept from a session that did not close cleanly.
+    recovery_offer: Option<Recovery>,
+    /// View menu: which panels show.
+    pub show_palette: bool,
+    /// View menu: the inspector.
+    pub show_inspector: bool,
+    /// View menu: the bottom panel.
+    pub show_bottom: bool,
+    show_shortcuts: bool,
+    show_about: bool,
+    /// The Catalog tab.
+    pub catalog_view: CatalogView,
+    /// The Metrics tab.
+    pub metrics_view: MetricsView,
 }
 
+/// How often unsaved changes are written to the recovery file.
+pub const AUTOSAVE_INTERVAL: Duration = Duration::from_secs(30);
+
+/// The keyboard shortcuts, as Help lists them.
+pub const SHORTCUTS: &[(&str, &str)] = &[
+    ("Ctrl+N", "New project"),
+    ("Ctrl+O", "Open…"),
+    ("Ctrl+S", "Save"),
+    ("Ctrl+Shift+S", "Save As…"),
+    ("Ctrl+Z", "Undo"),
+    ("Ctrl+Y / Ctrl+Shift+Z", "Redo"),
+    ("Ctrl+C / Ctrl+V", "Copy / paste nodes"),
+    ("Ctrl+D", "Duplicate"),
+    ("Ctrl+A", "Select all"),
+    ("Del", "Delete"),
+    ("F5", "Run"),
+    ("Shift+drag", "Select several nodes"),
+    ("Right-click canvas", "Add a node (searchable)"),
+    ("Scroll / drag", "Zoom / pan the canvas"),
+];
+
 impl TributaryApp {
-    /// Builds the app, starts the engine and opens `path` when given.
+    /// Builds the app, starts the engine and opens `path` when given; state (recent
+    /// projects, autosave) lives in the platform's folder for it.
     pub fn new(ctx: &egui::Context, path: Option<PathBuf>) -> Self {
+        Self::with_state_dir(ctx, path, Session::default_dir())
+    }
+
+    /// Like [`TributaryApp::new`], keeping state in `state_dir` (tests use a scratch one).
+    pub fn with_state_dir(
+        ctx: &egui::Context,
+        path: Option<PathBuf>,
+        state_dir: Option<PathBuf>,
+    ) -> Self {
         let repaint = ctx.clone();
         let engine = Engine::spawn_with_notify(Some(std::sync::Arc::new(move || {
             repaint.request_repaint();
@@ -104,6 +164,8 @@ impl TributaryApp {
             charts: BTreeMap::new(),
             log: Vec::new(),
             selected: None,
+            all_selected: false,
+            clipboard: None,
             refusal: None,
             menu_search: String::new(),
             palette_search: String::new(),
@@ -113,7 +175,21 @@ impl TributaryApp {
             pending: None,
             title: String::new(),
             close_confirmed: false,
+            session: Session::new(state_dir),
+            recent: Vec::new(),
+            last_autosave: Instant::now(),
+            autosaved_revision: 0,
+            recovery_offer: None,
+            show_palette: true,
+            show_inspector: true,
+            show_bottom: true,
+            show_shortcuts: false,
+            show_about: false,
+            catalog_view: CatalogView::default(),
+            metrics_view: MetricsView::default(),
         };
+        app.recent = app.session.recent();
+        app.recovery_offer = app.session.recovery();
         match engine {
             Ok(e) => app.engine = Some(e),
             Err(e) => app.push_log(
@@ -141,6 +217,8 @@ impl TributaryApp {
                     self.push_log(LogLevel::Warning, node, problem.to_string());
                 }
                 self.doc = Document::from_project(&p, Some(path.to_path_buf()));
+                self.session.add_recent(path);
+                self.recent = self.session.recent();
                 self.runs.clear();
                 self.results.clear();
                 self.charts.clear();
@@ -163,7 +241,12 @@ impl TributaryApp {
         self.doc.checkpoint();
         let project = self.doc.to_project();
         match project.save(path) {
-            Ok(()) => self.doc.mark_saved(path.to_path_buf()),
+            Ok(()) => {
+                self.doc.mark_saved(path.to_path_buf());
+                self.session.add_recent(path);
+                self.recent = self.session.recent();
+                self.session.clear_recovery();
+            }
             Err(e) => {
                 self.push_log(LogLevel::Error, None, format!("cannot save: {e}"));
                 self.bottom_tab = BottomTab::Log;
@@ -249,6 +332,7 @@ impl TributaryApp {
 
     /// Sends the current document and starts a run.
     pub fn run(&mut self, target: RunTarget) {
+        self.metrics_view.clear();
         self.doc.checkpoint();
         let Some(engine) = &self.engine else { return };
         let base_dir = self
@@ -375,12 +459,13 @@ impl TributaryApp {
                 s.error = None;
             }
             Event::Metrics { run, node, sample } if ours(&run) => {
-                let s = self.runs.entry(node).or_default();
+                let s = self.runs.entry(node.clone()).or_default();
                 if s.status.is_none() || s.status == Some(NodeStatus::Idle) {
                     s.status = Some(NodeStatus::Running);
                 }
                 s.records_per_sec = Some(sample.records_out_per_sec.max(sample.records_in_per_sec));
                 s.backpressure = Some(sample.backpressure);
+                self.metrics_view.add(&node, sample);
             }
             Event::NodeProgress {
                 run, node, message, ..
@@ -446,6 +531,7 @@ impl TributaryApp {
                     format!("run {} finished: {status:?}", run.seq),
                 );
                 self.current_run = None;
+                self.reload_catalogs();
             }
             // Events of older runs: the document changed since; drop them.
             _ => {}
@@ -480,19 +566,108 @@ impl TributaryApp {
         if pressed(KeyboardShortcut::new(Modifiers::NONE, Key::F5)) {
             self.run(RunTarget::All);
         }
-        if !ctx.egui_wants_keyboard_input()
-            && pressed(KeyboardShortcut::new(Modifiers::NONE, Key::Delete))
-        {
-            self.delete_selected();
+        if ctx.egui_wants_keyboard_input() {
+            return;
+        }
+        if pressed(KeyboardShortcut::new(Modifiers::NONE, Key::Delete)) {
+            self.delete_selected(ctx);
+        }
+        if pressed(KeyboardShortcut::new(cmd, Key::D)) {
+            self.duplicate_selected(ctx);
+        }
+        if pressed(KeyboardShortcut::new(cmd, Key::A)) {
+            self.all_selected = true;
+        }
+        // Copy and paste arrive as events (the platform's clipboard shortcuts).
+        let (copy, paste) = ctx.input(|i| {
+            let copy = i
+                .events
+                .iter()
+                .any(|e| matches!(e, egui::Event::Copy | egui::Event::Cut));
+            let paste = i.events.iter().find_map(|e| match e {
+                egui::Event::Paste(text) => Some(text.clone()),
+                _ => None,
+            });
+            (copy, paste)
+        });
+        if copy {
+            self.copy_selected(ctx);
+        }
+        if let Some(text) = paste {
+            // Another application's text may not be nodes; then our own last copy is used.
+            if text.contains("\"nodes\"") {
+                self.paste(&text);
+            } else if let Some(own) = self.clipboard.clone() {
+                self.paste(&own);
+            }
         }
     }
 
-    fn delete_selected(&mut self) {
-        if let Some(id) = self.selected.take()
-            && let Some(nid) = self.doc.node_id(&id)
+    /// The nodes an edit command applies to: everything after Select All, else the
+    /// canvas's selection, else the node shown in the inspector.
+    pub fn selection(&self, ctx: &egui::Context) -> Vec<egui_snarl::NodeId> {
+        if self.all_selected {
+            return self.doc.snarl.node_ids().map(|(id, _)| id).collect();
+        }
+        let mut nodes = egui_snarl::ui::get_selected_nodes(egui::Id::new(CANVAS_ID), ctx);
+        if let Some(nid) = self.selected.as_ref().and_then(|s| self.doc.node_id(s))
+            && !nodes.contains(&nid)
         {
-            self.doc.snarl.remove_node(nid);
+            nodes.push(nid);
+        }
+        nodes
+    }
+
+    /// What Copy copied last.
+    pub fn clipboard_text(&self) -> Option<String> {
+        self.clipboard.clone()
+    }
+
+    /// Deletes the selected nodes (and their wires).
+    pub fn delete_selected(&mut self, ctx: &egui::Context) {
+        let nodes = self.selection(ctx);
+        for nid in &nodes {
+            self.doc.snarl.remove_node(*nid);
+        }
+        self.selected = None;
+        self.all_selected = false;
+        if !nodes.is_empty() {
             self.doc.checkpoint();
+        }
+    }
+
+    /// Copies the selected nodes and the wires among them.
+    pub fn copy_selected(&mut self, ctx: &egui::Context) {
+        let nodes = self.selection(ctx);
+        if nodes.is_empty() {
+            return;
+        }
+        let text = self.doc.copy_nodes(&nodes);
+        ctx.copy_text(text.clone());
+        self.clipboard = Some(text);
+    }
+
+    /// Pastes copied nodes beside where they were, with fresh ids; they become selected.
+    pub fn paste(&mut self, text: &str) {
+        match self.doc.paste_nodes(text, egui::vec2(40.0, 40.0)) {
+            Ok(added) => {
+                self.selected = added
+                    .first()
+                    .and_then(|n| self.doc.snarl.get_node(*n))
+                    .map(|n| n.id.clone());
+                self.all_selected = false;
+                self.doc.checkpoint();
+            }
+            Err(e) => self.push_log(LogLevel::Warning, None, e),
+        }
+    }
+
+    /// Duplicates the selected nodes (with the wires among them).
+    pub fn duplicate_selected(&mut self, ctx: &egui::Context) {
+        let nodes = self.selection(ctx);
+        if !nodes.is_empty() {
+            let text = self.doc.copy_nodes(&nodes);
+            self.paste(&text);
         }
     }
 
@@ -505,6 +680,16 @@ impl TributaryApp {
                 if ui.button("Open…").clicked() {
                     self.request(Pending::Open(None));
                 }
+                ui.add_enabled_ui(!self.recent.is_empty(), |ui| {
+                    ui.menu_button("Open Recent", |ui| {
+                        for p in self.recent.clone() {
+                            if ui.button(p.display().to_string()).clicked() {
+                                self.request(Pending::Open(Some(p)));
+                                ui.close();
+                            }
+                        }
+                    });
+                });
                 ui.menu_button("Examples", |ui| {
                     for example in examples() {
                         let name = example
@@ -540,11 +725,47 @@ impl TributaryApp {
                 {
                     self.doc.redo();
                 }
+                ui.separator();
+                let ctx = ui.ctx().clone();
+                let any = !self.selection(&ctx).is_empty();
                 if ui
-                    .add_enabled(self.selected.is_some(), egui::Button::new("Delete"))
+                    .add_enabled(any, egui::Button::new("Copy").shortcut_text("Ctrl+C"))
                     .clicked()
                 {
-                    self.delete_selected();
+                    self.copy_selected(&ctx);
+                    ui.close();
+                }
+                if ui
+                    .add_enabled(
+                        self.clipboard.is_some(),
+                        egui::Button::new("Paste").shortcut_text("Ctrl+V"),
+                    )
+                    .clicked()
+                    && let Some(text) = self.clipboard.clone()
+                {
+                    self.paste(&text);
+                    ui.close();
+                }
+                if ui
+                    .add_enabled(any, egui::Button::new("Duplicate").shortcut_text("Ctrl+D"))
+                    .clicked()
+                {
+                    self.duplicate_selected(&ctx);
+                    ui.close();
+                }
+                if ui
+                    .add_enabled(any, egui::Button::new("Delete").shortcut_text("Del"))
+                    .clicked()
+                {
+                    self.delete_selected(&ctx);
+                    ui.close();
+                }
+                if ui
+                    .add(egui::Button::new("Select All").shortcut_text("Ctrl+A"))
+                    .clicked()
+                {
+                    self.all_selected = true;
+                    ui.close();
                 }
             });
             ui.menu_button("Run", |ui| {
@@ -572,6 +793,48 @@ impl TributaryApp {
                     self.run(RunTarget::Node(id));
                 }
             });
+            ui.menu_button("View", |ui| {
+                ui.checkbox(&mut self.show_palette, "Palette");
+                ui.checkbox(&mut self.show_inspector, "Inspector");
+                ui.checkbox(&mut self.show_bottom, "Results, charts and log");
+                ui.separator();
+                for (tab, name) in [
+                    (BottomTab::Results, "Results"),
+                    (BottomTab::Charts, "Charts"),
+                    (BottomTab::Catalog, "Catalog"),
+                    (BottomTab::Metrics, "Metrics"),
+                    (BottomTab::Log, "Log"),
+                ] {
+                    if ui.button(name).clicked() {
+                        self.show_bottom = true;
+                        self.bottom_tab = tab;
+                        ui.close();
+                    }
+                }
+                ui.separator();
+                let dark = ui.visuals().dark_mode;
+                if ui
+                    .button(if dark { "Light theme" } else { "Dark theme" })
+                    .clicked()
+                {
+                    ui.ctx().set_theme(if dark {
+                        egui::Theme::Light
+                    } else {
+                        egui::Theme::Dark
+                    });
+                    ui.close();
+                }
+            });
+            ui.menu_button("Help", |ui| {
+                if ui.button("Keyboard shortcuts").clicked() {
+                    self.show_shortcuts = true;
+                    ui.close();
+                }
+                if ui.button("About Tributary").clicked() {
+                    self.show_about = true;
+                    ui.close();
+                }
+            });
             ui.separator();
             if ui
                 .add_enabled(!self.is_running(), egui::Button::new("▶ Run"))
@@ -595,9 +858,33 @@ impl TributaryApp {
             for (category, kinds) in kinds_matching(&self.palette_search) {
                 ui.label(egui::RichText::new(format!("{category:?}")).strong());
                 for kind in kinds {
+                    // Click to add, or drag onto the canvas to add where it is dropped.
                     let r = ui
-                        .button(format!("+ {}", kind.as_str()))
-                        .on_hover_text(kind.description());
+                        .add(
+                            egui::Button::new(format!("+ {}", kind.as_str()))
+                                .sense(egui::Sense::click_and_drag()),
+                        )
+                        .on_hover_text(format!(
+                            "{} Click to add, or drag onto the canvas.",
+                            kind.description()
+                        ));
+                    if r.drag_started() {
+                        egui::DragAndDrop::set_payload(ui.ctx(), kind);
+                    }
+                    if r.dragged()
+                        && let Some(pos) = ui.ctx().pointer_interact_pos()
+                    {
+                        // The node-to-be follows the pointer.
+                        egui::Area::new(egui::Id::new("palette-drag"))
+                            .order(egui::Order::Tooltip)
+                            .fixed_pos(pos + egui::vec2(8.0, 8.0))
+                            .show(ui.ctx(), |ui| {
+                                egui::Frame::popup(ui.style()).show(ui, |ui| {
+                                    ui.label(format!("+ {}", kind.as_str()));
+                                });
+                            });
+                        ui.ctx().set_cursor_icon(egui::CursorIcon::Grabbing);
+                    }
                     ui.weak(kind.description());
                     if r.clicked() {
                         let n = self.doc.snarl.nodes().count() as f32;
@@ -620,6 +907,12 @@ impl TributaryApp {
         ui.horizontal(|ui| {
             ui.selectable_value(&mut self.bottom_tab, BottomTab::Results, "Results");
             ui.selectable_value(&mut self.bottom_tab, BottomTab::Charts, "Charts");
+            let before = self.bottom_tab;
+            ui.selectable_value(&mut self.bottom_tab, BottomTab::Catalog, "Catalog");
+            if before != BottomTab::Catalog && self.bottom_tab == BottomTab::Catalog {
+                self.reload_catalogs();
+            }
+            ui.selectable_value(&mut self.bottom_tab, BottomTab::Metrics, "Metrics");
             let errors = self
                 .log
                 .iter()
@@ -641,6 +934,16 @@ impl TributaryApp {
                 }
             },
             BottomTab::Charts => self.charts_ui(ui),
+            BottomTab::Catalog => {
+                if self.catalog_view.ui(ui) {
+                    self.reload_catalogs();
+                }
+            }
+            BottomTab::Metrics => {
+                if let Some(node) = self.metrics_view.ui(ui) {
+                    self.selected = Some(node);
+                }
+            }
             BottomTab::Log => {
                 let mut select = None;
                 egui::ScrollArea::vertical()
@@ -667,6 +970,29 @@ impl TributaryApp {
                 }
             }
         }
+    }
+
+    /// Reads the catalog files of the project's catalog nodes again (off the UI thread).
+    pub fn reload_catalogs(&mut self) {
+        let base = self
+            .doc
+            .path
+            .as_ref()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("."));
+        let files = self
+            .doc
+            .snarl
+            .nodes()
+            .filter_map(|n| match &n.config {
+                NodeConfig::Catalog(c) => Some((
+                    n.id.clone(),
+                    tributary_engine::project::resolve_path(&base, &c.path),
+                )),
+                _ => None,
+            })
+            .collect();
+        self.catalog_view.reload(files);
     }
 
     /// The selected chart large, or all charts as a dashboard grid.
@@ -731,54 +1057,66 @@ impl TributaryApp {
         let ctx = ui.ctx().clone();
         self.drain_events();
         self.poll_dialog();
+        self.catalog_view.poll();
+        if self.catalog_view.is_loading() {
+            ctx.request_repaint_after(Duration::from_millis(50));
+        }
         if self.dialog.is_some() {
             ctx.request_repaint_after(Duration::from_millis(100));
         }
         self.shortcuts(&ctx);
 
         egui::Panel::top("menu").show(ui, |ui| self.menu_bar(ui));
-        egui::Panel::left("palette")
-            .default_size(200.0)
-            .min_size(160.0)
-            .show(ui, |ui| self.palette_ui(ui));
-        egui::Panel::right("inspector")
-            .default_size(360.0)
-            .min_size(260.0)
-            .show(ui, |ui| {
-                ui.set_min_width(ui.available_width());
-                egui::ScrollArea::vertical().show(ui, |ui| {
-                    let node = self.selected.as_ref().and_then(|id| self.doc.node_id(id));
-                    match node {
-                        Some(nid) => {
-                            if inspector_ui(ui, &mut self.doc.snarl[nid], &mut self.inspector) {
-                                self.doc.checkpoint();
+        if self.show_palette {
+            egui::Panel::left("palette")
+                .default_size(200.0)
+                .min_size(160.0)
+                .show(ui, |ui| self.palette_ui(ui));
+        }
+        if self.show_inspector {
+            egui::Panel::right("inspector")
+                .default_size(360.0)
+                .min_size(260.0)
+                .show(ui, |ui| {
+                    ui.set_min_width(ui.available_width());
+                    egui::ScrollArea::vertical().show(ui, |ui| {
+                        let node = self.selected.as_ref().and_then(|id| self.doc.node_id(id));
+                        match node {
+                            Some(nid) => {
+                                if inspector_ui(ui, &mut self.doc.snarl[nid], &mut self.inspector) {
+                                    self.doc.checkpoint();
+                                }
+                                if let Some(err) = self
+                                    .selected
+                                    .as_ref()
+                                    .and_then(|id| self.runs.get(id))
+                                    .and_then(|s| s.error.clone())
+                                {
+                                    ui.separator();
+                                    ui.colored_label(egui::Color32::from_rgb(230, 80, 80), err);
+                                }
                             }
-                            if let Some(err) = self
-                                .selected
-                                .as_ref()
-                                .and_then(|id| self.runs.get(id))
-                                .and_then(|s| s.error.clone())
-                            {
-                                ui.separator();
-                                ui.colored_label(egui::Color32::from_rgb(230, 80, 80), err);
+                            None => {
+                                ui.heading("Inspector");
+                                ui.weak("Select a node to edit it.");
                             }
                         }
-                        None => {
-                            ui.heading("Inspector");
-                            ui.weak("Select a node to edit it.");
-                        }
-                    }
+                    });
                 });
-            });
-        egui::Panel::bottom("bottom")
-            .default_size(280.0)
-            .min_size(120.0)
-            .resizable(true)
-            .show(ui, |ui| self.bottom_ui(ui));
+        }
+        if self.show_bottom {
+            egui::Panel::bottom("bottom")
+                .default_size(280.0)
+                .min_size(120.0)
+                .resizable(true)
+                .show(ui, |ui| self.bottom_ui(ui));
+        }
 
         let mut commands = Vec::new();
         let mut refusal = None;
         let mut clicked = None;
+        let mut to_global = None;
+        let mut dropped = None;
         egui::CentralPanel::default().show(ui, |ui| {
             let mut viewer = Viewer {
                 runs: &self.runs,
@@ -788,13 +1126,25 @@ impl TributaryApp {
                 selected: self.selected.as_deref(),
                 clicked: &mut clicked,
                 charts: &self.charts,
+                all_selected: self.all_selected,
+                to_global: &mut to_global,
             };
             let style = SnarlStyle::new();
-            SnarlWidget::new()
+            let canvas = SnarlWidget::new()
                 .id(egui::Id::new(CANVAS_ID))
                 .style(style)
                 .show(&mut self.doc.snarl, &mut viewer, ui);
+            dropped = canvas
+                .dnd_release_payload::<tributary_engine::nodes::NodeKind>()
+                .zip(ui.ctx().pointer_interact_pos());
         });
+        // A palette entry dropped on the canvas: a new node where it was dropped.
+        if let Some((kind, screen)) = dropped {
+            let at = to_global.map_or(screen, |t| t.inverse() * screen);
+            let nid = add_node(&mut self.doc.snarl, *kind, at);
+            self.selected = self.doc.snarl.get_node(nid).map(|n| n.id.clone());
+            self.doc.checkpoint();
+        }
         if let Some(r) = refusal {
             self.push_log(LogLevel::Warning, None, r.clone());
             self.refusal = Some((r, Instant::now()));
@@ -825,6 +1175,7 @@ impl TributaryApp {
         // (shift-click, rectangle).
         if clicked.is_some() {
             self.selected = clicked;
+            self.all_selected = false;
         } else {
             let selected = egui_snarl::ui::get_selected_nodes(egui::Id::new(CANVAS_ID), &ctx);
             if let Some(first) = selected.first()
@@ -839,6 +1190,9 @@ impl TributaryApp {
         }
 
         self.unsaved_prompt(&ctx);
+        self.recovery_prompt(&ctx);
+        self.help_windows(&ctx);
+        self.autosave(&ctx);
         if ctx.input(|i| i.viewport().close_requested())
             && self.doc.is_dirty()
             && !self.close_confirmed
@@ -849,11 +1203,122 @@ impl TributaryApp {
         if self.close_confirmed {
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }
+        // Closing cleanly (saved, or changes discarded): nothing to recover next time.
+        let closing_clean = self.close_confirmed
+            || (ctx.input(|i| i.viewport().close_requested()) && !self.doc.is_dirty());
+        if closing_clean && self.recovery_offer.is_none() {
+            self.session.clear_recovery();
+        }
         let title = self.window_title();
         if title != self.title {
             ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
             self.title = title;
         }
+    }
+
+    /// Writes unsaved changes to the recovery file every [`AUTOSAVE_INTERVAL`].
+    fn autosave(&mut self, ctx: &egui::Context) {
+        if !self.doc.is_dirty() {
+            return;
+        }
+        if self.doc.revision != self.autosaved_revision
+            && self.last_autosave.elapsed() >= AUTOSAVE_INTERVAL
+        {
+            self.autosave_now();
+        }
+        ctx.request_repaint_after(AUTOSAVE_INTERVAL);
+    }
+
+    /// Writes the recovery file now.
+    pub fn autosave_now(&mut self) {
+        self.doc.checkpoint();
+        self.session
+            .autosave(&self.doc.to_project(), self.doc.path.clone());
+        self.autosaved_revision = self.doc.revision;
+        self.last_autosave = Instant::now();
+    }
+
+    /// Whether unsaved changes from a crashed session are being offered.
+    pub fn recovery_offered(&self) -> bool {
+        self.recovery_offer.is_some()
+    }
+
+    fn recovery_prompt(&mut self, ctx: &egui::Context) {
+        let Some(offer) = self.recovery_offer.clone() else {
+            return;
+        };
+        let mut decision = None;
+        egui::Window::new("Recover unsaved changes?")
+            .collapsible(false)
+            .resizable(false)
+            .anchor(egui::Align2::CENTER_CENTER, egui::vec2(0.0, 0.0))
+            .show(ctx, |ui| {
+                let what = offer
+                    .path
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "an untitled project".to_owned());
+                ui.label(format!(
+                    "Tributary did not close cleanly. Autosave kept unsaved changes to {what} \
+                     from {}.",
+                    offer.saved_at
+                ));
+                ui.horizontal(|ui| {
+                    if ui.button("Recover").clicked() {
+                        decision = Some(true);
+                    }
+                    if ui.button("Discard").clicked() {
+                        decision = Some(false);
+                    }
+                });
+            });
+        match decision {
+            Some(true) => {
+                self.recovery_offer = None;
+                match Project::parse_for_editing(&offer.project.to_string()) {
+                    Ok((project, _)) => {
+                        self.doc = Document::recovered(&project, offer.path.clone());
+                        self.runs.clear();
+                        self.results.clear();
+                        self.charts.clear();
+                        self.selected = None;
+                    }
+                    Err(problems) => {
+                        for p in problems {
+                            self.push_log(LogLevel::Error, None, format!("recovery: {p}"));
+                        }
+                    }
+                }
+            }
+            Some(false) => {
+                self.recovery_offer = None;
+                self.session.clear_recovery();
+            }
+            None => {}
+        }
+    }
+
+    fn help_windows(&mut self, ctx: &egui::Context) {
+        egui::Window::new("Keyboard shortcuts")
+            .open(&mut self.show_shortcuts)
+            .resizable(false)
+            .show(ctx, |ui| {
+                egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
+                    for (keys, what) in SHORTCUTS {
+                        ui.monospace(*keys);
+                        ui.label(*what);
+                        ui.end_row();
+                    }
+                });
+            });
+        egui::Window::new("About Tributary")
+            .open(&mut self.show_about)
+            .resizable(false)
+            .show(ctx, |ui| {
+                ui.heading(format!("Tributary {}", env!("CARGO_PKG_VERSION")));
+                ui.label("A desktop data-flow designer for batch and real-time pipelines.");
+                ui.label("Built on DataFusion, egui, egui-snarl and egui_plot.");
+            });
     }
 
     fn unsaved_prompt(&mut self, ctx: &egui::Context) {

@@ -54,6 +54,13 @@ impl Document {
         doc
     }
 
+    /// A document restored from autosave: it has unsaved changes until saved.
+    pub fn recovered(project: &Project, path: Option<PathBuf>) -> Self {
+        let mut doc = Self::from_project(project, path);
+        doc.saved = Project::default();
+        doc
+    }
+
     /// The project the canvas shows.
     pub fn to_project(&self) -> Project {
         project_from_snarl(&self.name, &self.snarl)
@@ -138,6 +145,87 @@ impl Document {
     /// A fresh node id for a node of `kind`, e.g. `query_3`.
     pub fn fresh_id(&self, kind: NodeKind) -> String {
         fresh_id(&self.snarl, kind)
+    }
+}
+
+impl Document {
+    /// The nodes `ids` and the edges among them, as project JSON: what Copy puts on the
+    /// clipboard.
+    pub fn copy_nodes(&self, ids: &[NodeId]) -> String {
+        let project = self.to_project();
+        let keep: std::collections::BTreeSet<&str> = ids
+            .iter()
+            .filter_map(|n| self.snarl.get_node(*n))
+            .map(|n| n.id.as_str())
+            .collect();
+        let part = Project {
+            name: String::new(),
+            nodes: project
+                .nodes
+                .iter()
+                .filter(|n| keep.contains(n.id.as_str()))
+                .cloned()
+                .collect(),
+            edges: project
+                .edges
+                .iter()
+                .filter(|e| {
+                    keep.contains(e.from.node.as_str()) && keep.contains(e.to.node.as_str())
+                })
+                .cloned()
+                .collect(),
+            ..Default::default()
+        };
+        part.to_json()
+    }
+
+    /// Adds the nodes of copied project JSON, moved by `offset`, with fresh ids and their
+    /// edges among them. Returns the new canvas nodes.
+    pub fn paste_nodes(&mut self, text: &str, offset: egui::Vec2) -> Result<Vec<NodeId>, String> {
+        let (part, _) = Project::parse_for_editing(text).map_err(|problems| {
+            let why: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+            format!("the clipboard holds no Tributary nodes: {}", why.join("; "))
+        })?;
+        if part.nodes.is_empty() {
+            return Err("the clipboard holds no Tributary nodes".to_owned());
+        }
+        let mut renamed = BTreeMap::new();
+        let mut added = Vec::new();
+        for node in part.nodes {
+            let mut node = node;
+            let fresh = fresh_id(&self.snarl, node.kind());
+            renamed.insert(node.id.clone(), fresh.clone());
+            if node.name == node.id {
+                node.name = fresh.clone();
+            }
+            node.id = fresh;
+            let pos = egui::pos2(node.position.x, node.position.y) + offset;
+            added.push(self.snarl.insert_node(pos, node));
+        }
+        for e in part.edges {
+            let (Some(from), Some(to)) = (renamed.get(&e.from.node), renamed.get(&e.to.node))
+            else {
+                continue;
+            };
+            let (Some(f), Some(t)) = (self.node_id(from), self.node_id(to)) else {
+                continue;
+            };
+            let out = self.snarl[f]
+                .kind()
+                .outputs()
+                .iter()
+                .position(|p| p.name == e.from.port);
+            let inp = self.snarl[t]
+                .kind()
+                .inputs()
+                .iter()
+                .position(|p| p.name == e.to.port);
+            if let (Some(output), Some(input)) = (out, inp) {
+                self.snarl
+                    .connect(OutPinId { node: f, output }, InPinId { node: t, input });
+            }
+        }
+        Ok(added)
     }
 }
 

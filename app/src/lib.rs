@@ -2,10 +2,13 @@
 //! so tests can build the app.
 
 mod app;
+pub mod catalog_view;
 pub mod chart;
 pub mod document;
 pub mod inspector;
+pub mod metrics_view;
 pub mod results;
+pub mod session;
 pub mod viewer;
 
 pub use app::{BottomTab, TributaryApp, examples};
@@ -23,7 +26,15 @@ pub fn bundled_example() -> Option<PathBuf> {
 
 /// Opens the native window on `project` (or the bundled example).
 pub fn run_native(project: Option<PathBuf>) -> anyhow::Result<()> {
-    let project = project.or_else(bundled_example);
+    // No project named: the last one opened, else the bundled example.
+    let project = project
+        .or_else(|| {
+            session::Session::new(session::Session::default_dir())
+                .recent()
+                .into_iter()
+                .next()
+        })
+        .or_else(bundled_example);
     let mut viewport = egui::ViewportBuilder::default()
         .with_inner_size([1500.0, 950.0])
         .with_title("Tributary");

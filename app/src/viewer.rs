@@ -61,6 +61,10 @@ pub struct Viewer<'a> {
     pub selected: Option<&'a str>,
     /// Set to the id of a node whose title or body was clicked this frame.
     pub clicked: &'a mut Option<String>,
+    /// The canvas's graph → screen transform, as drawn this frame.
+    pub to_global: &'a mut Option<egui::emath::TSTransform>,
+    /// Select All is in effect: every node is drawn selected.
+    pub all_selected: bool,
     /// Live charts of series-sink nodes, drawn in their node's body.
     pub charts: &'a BTreeMap<String, crate::chart::ChartView>,
 }
@@ -205,7 +209,7 @@ impl SnarlViewer<Node> for Viewer<'_> {
         _outputs: &[OutPin],
         snarl: &Snarl<Node>,
     ) -> egui::Frame {
-        if self.selected == Some(snarl[node].id.as_str()) {
+        if self.all_selected || self.selected == Some(snarl[node].id.as_str()) {
             default.stroke(egui::Stroke::new(2.0, Color32::from_rgb(90, 170, 230)))
         } else {
             default
@@ -311,6 +315,14 @@ impl SnarlViewer<Node> for Viewer<'_> {
                 });
             }
         });
+    }
+
+    fn current_transform(
+        &mut self,
+        to_global: &mut egui::emath::TSTransform,
+        _snarl: &mut Snarl<Node>,
+    ) {
+        *self.to_global = Some(*to_global);
     }
 
     fn connect(&mut self, from: &OutPin, to: &InPin, snarl: &mut Snarl<Node>) {

@@ -8,10 +8,20 @@ use egui_kittest::kittest::Queryable as _;
 use tributary::TributaryApp;
 use tributary_engine::Project;
 
-/// The one harness helper: the whole app in a 1600×1000 window, optionally on a project.
+/// The one harness helper: the whole app in a 1600×1000 window, optionally on a project,
+/// with its state (recent projects, autosave) in a scratch folder of its own.
 fn app(project: Option<&Path>) -> Harness<'static, TributaryApp> {
+    app_with_state(project, &tempfile::tempdir().unwrap().keep())
+}
+
+/// The harness on `project` with state kept in `state` (to test what survives a restart).
+fn app_with_state(project: Option<&Path>, state: &Path) -> Harness<'static, TributaryApp> {
     let ctx = egui::Context::default();
-    let app = TributaryApp::new(&ctx, project.map(Path::to_path_buf));
+    let app = TributaryApp::with_state_dir(
+        &ctx,
+        project.map(Path::to_path_buf),
+        Some(state.to_path_buf()),
+    );
     let mut harness = Harness::builder()
         .with_size(egui::vec2(1600.0, 1000.0))
         .build_ui_state(|ui, app: &mut TributaryApp| app.frame_ui(ui), app);
@@ -276,4 +286,173 @@ fn a_stream_feeds_live_charts_on_the_canvas_and_in_the_charts_tab() {
     // (once as the node's title on the canvas, once above its chart)
     assert_eq!(h.query_all_by_label("Traffic").count(), 2);
     assert_eq!(h.query_all_by_label("Pages").count(), 2);
+}
+
+#[test]
+fn duplicate_copy_paste_select_all_and_delete() {
+    let (_dir, path) = lake_example();
+    let mut h = app(Some(&path));
+    let count = |h: &Harness<'static, TributaryApp>| {
+        let p = h.state().doc.to_project();
+        (p.nodes.len(), p.edges.len())
+    };
+    assert_eq!(count(&h), (7, 6));
+    // Duplicate the selected query: a new node with a fresh id, beside the original.
+    h.get_by_label("Weather in 2015 (query)").click_accesskit();
+    h.run_steps(2);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::D);
+    h.run_steps(2);
+    assert_eq!(count(&h), (8, 6));
+    let p = h.state().doc.to_project();
+    let copy = p.nodes.iter().find(|n| n.id == "query_1").unwrap();
+    let original = p.nodes.iter().find(|n| n.id == "rainy_2015").unwrap();
+    assert_eq!(copy.config, original.config);
+    assert_eq!(copy.position.x, original.position.x + 40.0);
+    // Select All, copy, paste: every node and wire again, with fresh ids.
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.run_steps(1);
+    h.event(egui::Event::Copy);
+    h.run_steps(2);
+    let copied = h.state().clipboard_text().unwrap();
+    h.event(egui::Event::Paste(copied));
+    h.run_steps(2);
+    assert_eq!(count(&h), (16, 12));
+    let ids: std::collections::BTreeSet<String> = h
+        .state()
+        .doc
+        .to_project()
+        .nodes
+        .iter()
+        .map(|n| n.id.clone())
+        .collect();
+    assert_eq!(ids.len(), 16, "ids stay unique");
+    // Select All and Delete empties the canvas; one undo brings everything back.
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.run_steps(1);
+    h.key_press(egui::Key::Delete);
+    h.run_steps(2);
+    assert_eq!(count(&h), (0, 0));
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    h.run_steps(2);
+    assert_eq!(count(&h), (16, 12));
+}
+
+#[test]
+fn autosave_offers_unsaved_changes_back_after_a_crash_and_recent_projects_are_listed() {
+    let (_dir, path) = lake_example();
+    let state = tempfile::tempdir().unwrap();
+    let mut h = app_with_state(Some(&path), state.path());
+    h.get_by_label("+ generator").click();
+    h.run_steps(2);
+    assert!(h.state().doc.is_dirty());
+    h.state_mut().autosave_now();
+    // The recovery file is written on its own thread.
+    let recovery = state.path().join("recovery.json");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !recovery.exists() {
+        assert!(Instant::now() < deadline, "no recovery file");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The app "crashes": dropped without saving. The next start offers the changes.
+    drop(h);
+    let mut h = app_with_state(None, state.path());
+    assert!(h.state().recovery_offered());
+    assert!(h.query_by_label_contains("did not close cleanly").is_some());
+    h.get_by_label("Recover").click();
+    h.run_steps(2);
+    assert!(!h.state().recovery_offered());
+    let p = h.state().doc.to_project();
+    assert_eq!(p.nodes.len(), 8);
+    assert!(p.nodes.iter().any(|n| n.id == "generator_1"));
+    assert!(
+        h.state().doc.is_dirty(),
+        "recovered changes are still unsaved"
+    );
+    assert_eq!(h.state().doc.path.as_deref(), Some(path.as_path()));
+    // Saving clears the recovery file; the project is first under Open Recent.
+    let saved = path.with_file_name("recovered.json");
+    h.state_mut().save_to(&saved);
+    assert!(!recovery.exists());
+    let h = app_with_state(None, state.path());
+    assert!(!h.state().recovery_offered());
+    let recent: Vec<std::path::PathBuf> =
+        serde_json::from_str(&std::fs::read_to_string(state.path().join("recent.json")).unwrap())
+            .unwrap();
+    assert_eq!(recent[0], saved);
+    assert_eq!(recent[1], path);
+}
+
+#[test]
+fn the_catalog_and_metrics_tabs_show_what_the_run_made() {
+    let (_dir, path) = lake_example();
+    let mut h = app(Some(&path));
+    h.get_by_label("▶ Run").click();
+    wait_for_run(&mut h);
+    // ("Catalog" is also a node's title; the tab is chosen as the View menu does.)
+    h.state_mut().bottom_tab = tributary::BottomTab::Catalog;
+    h.state_mut().reload_catalogs();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while h.state().catalog_view.is_loading() || h.state().catalog_view.loaded.is_empty() {
+        assert!(Instant::now() < deadline, "the catalog was not read");
+        std::thread::sleep(Duration::from_millis(10));
+        h.step();
+    }
+    h.run_steps(3);
+    // The crawled tables and the ETL output, with their schema.
+    // Four crawled tables and the ETL's output.
+    assert!(h.query_by_label("database default (5 tables)").is_some());
+    assert!(
+        h.query_by_label_contains("weather_monthly  ·  parquet")
+            .is_some()
+    );
+    h.get_by_label_contains("weather_monthly  ·  parquet")
+        .click();
+    h.run_steps(3);
+    assert!(h.query_by_label("avg_temp_max").is_some());
+    assert!(h.query_by_label("year (partition key)").is_none());
+    assert!(h.query_by_label("Int64 (partition key)").is_some());
+    // Metrics: a streaming run fills the table.
+    h.get_by_label("Metrics").click();
+    h.run_steps(2);
+    assert!(
+        h.query_by_label("Run a graph with streaming nodes to see their metrics.")
+            .is_some()
+    );
+}
+
+#[test]
+fn dragging_a_palette_entry_onto_the_canvas_adds_the_node_where_it_is_dropped() {
+    let mut h = app(None);
+    let from = h.get_by_label("+ stream").rect().center();
+    let to = egui::pos2(800.0, 400.0);
+    let pointer =
+        |h: &mut Harness<'static, TributaryApp>, pos: egui::Pos2, pressed: Option<bool>| {
+            h.event(egui::Event::PointerMoved(pos));
+            if let Some(pressed) = pressed {
+                h.event(egui::Event::PointerButton {
+                    pos,
+                    button: egui::PointerButton::Primary,
+                    pressed,
+                    modifiers: egui::Modifiers::NONE,
+                });
+            }
+            h.step();
+        };
+    pointer(&mut h, from, None);
+    pointer(&mut h, from, Some(true));
+    for i in 1..=10 {
+        pointer(&mut h, from + (to - from) * (i as f32 / 10.0), None);
+    }
+    pointer(&mut h, to, Some(false));
+    h.run_steps(2);
+    let p = h.state().doc.to_project();
+    assert_eq!(p.nodes.len(), 1, "{p:?}");
+    assert_eq!(p.nodes[0].id, "stream_1");
+    assert_eq!(h.state().selected.as_deref(), Some("stream_1"));
+    // An empty canvas is not zoomed: the node sits where it was dropped.
+    let title = h.get_by_label("stream_1").rect();
+    assert!(
+        title.min.distance(to) < 60.0,
+        "dropped at {to:?}, the node's title is at {title:?}"
+    );
 }

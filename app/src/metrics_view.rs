@@ -1,0 +1,100 @@
+//! The Metrics tab: each streaming node's live metrics (the engine samples them about
+//! once a second), the latest values as a table and records/s over time as a chart.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
+
+use egui::Ui;
+use egui_plot::{Legend, Line, Plot};
+use tributary_engine::stream::metrics::MetricsSample;
+
+/// Samples kept per node (about five minutes).
+pub const HISTORY: usize = 300;
+
+/// Recent samples per node.
+pub struct MetricsView {
+    started: Instant,
+    /// Samples per node: (seconds since the run started, sample), oldest first.
+    pub nodes: BTreeMap<String, VecDeque<(f64, MetricsSample)>>,
+}
+
+impl Default for MetricsView {
+    fn default() -> Self {
+        Self {
+            started: Instant::now(),
+            nodes: BTreeMap::new(),
+        }
+    }
+}
+
+impl MetricsView {
+    /// Forgets everything: a new run starts.
+    pub fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Adds a sample of `node`.
+    pub fn add(&mut self, node: &str, sample: MetricsSample) {
+        let t = self.started.elapsed().as_secs_f64();
+        let h = self.nodes.entry(node.to_owned()).or_default();
+        h.push_back((t, sample));
+        while h.len() > HISTORY {
+            h.pop_front();
+        }
+    }
+
+    /// Draws the table and the chart; returns the node whose name was clicked.
+    pub fn ui(&self, ui: &mut Ui) -> Option<String> {
+        if self.nodes.is_empty() {
+            ui.weak("Run a graph with streaming nodes to see their metrics.");
+            return None;
+        }
+        let mut clicked = None;
+        ui.columns(2, |cols| {
+            egui::ScrollArea::vertical()
+                .id_salt("metrics-table")
+                .show(&mut cols[0], |ui| {
+                    egui::Grid::new("metrics").striped(true).show(ui, |ui| {
+                        for h in [
+                            "node", "in/s", "out/s", "lag", "lag ms", "errors", "batch ms",
+                            "waiting",
+                        ] {
+                            ui.strong(h);
+                        }
+                        ui.end_row();
+                        for (node, samples) in &self.nodes {
+                            let Some((_, s)) = samples.back() else {
+                                continue;
+                            };
+                            if ui.link(node).clicked() {
+                                clicked = Some(node.clone());
+                            }
+                            ui.monospace(crate::viewer::human_rate(s.records_in_per_sec));
+                            ui.monospace(crate::viewer::human_rate(s.records_out_per_sec));
+                            ui.monospace(s.lag_records.to_string());
+                            ui.monospace(s.lag_ms.to_string());
+                            ui.monospace(s.errors.to_string());
+                            ui.monospace(format!("{:.2}", s.batch_latency_ms));
+                            ui.monospace(format!("{:.0}%", s.backpressure * 100.0));
+                            ui.end_row();
+                        }
+                    });
+                });
+            let ui = &mut cols[1];
+            Plot::new("metrics-rate")
+                .legend(Legend::default())
+                .x_axis_label("seconds")
+                .y_axis_label("records out per second")
+                .show(ui, |plot_ui| {
+                    for (node, samples) in &self.nodes {
+                        let points: Vec<[f64; 2]> = samples
+                            .iter()
+                            .map(|(t, s)| [*t, s.records_out_per_sec.max(s.records_in_per_sec)])
+                            .collect();
+                        plot_ui.line(Line::new(node.clone(), points));
+                    }
+                });
+        });
+        clicked
+    }
+}
