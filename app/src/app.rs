@@ -860,10 +860,14 @@ impl TributaryApp {
                 for kind in kinds {
                     // Click to add, or drag onto the canvas to add where it is dropped.
                     let r = ui
-                        .add(
-                            egui::Button::new(format!("+ {}", kind.as_str()))
-                                .sense(egui::Sense::click_and_drag()),
-                        )
+                        .horizontal(|ui| {
+                            ui.label(crate::viewer::icon(kind));
+                            ui.add(
+                                egui::Button::new(format!("+ {}", kind.as_str()))
+                                    .sense(egui::Sense::click_and_drag()),
+                            )
+                        })
+                        .inner
                         .on_hover_text(format!(
                             "{} Click to add, or drag onto the canvas.",
                             kind.description()

@@ -161,6 +161,25 @@ pub fn add_node(snarl: &mut Snarl<Node>, kind: NodeKind, pos: egui::Pos2) -> Nod
     snarl.insert_node(pos, node)
 }
 
+/// A kind's icon, shown in the palette and on its nodes.
+pub fn icon(kind: NodeKind) -> &'static str {
+    match kind {
+        NodeKind::Bucket => "🗄",
+        NodeKind::Crawler => "🔍",
+        NodeKind::Catalog => "📚",
+        NodeKind::Etl => "⚙",
+        NodeKind::Query => "🔎",
+        NodeKind::Generator => "⚡",
+        NodeKind::Replay => "⏪",
+        NodeKind::Stream => "🌊",
+        NodeKind::Lambda => "λ",
+        NodeKind::Firehose => "🔥",
+        NodeKind::Analytics => "⏱",
+        NodeKind::TableSink => "☰",
+        NodeKind::SeriesSink => "📈",
+    }
+}
+
 /// Kinds grouped by palette category, filtered by a search text.
 pub fn kinds_matching(search: &str) -> Vec<(Category, Vec<NodeKind>)> {
     let needle = search.trim().to_lowercase();
@@ -194,6 +213,7 @@ impl SnarlViewer<Node> for Viewer<'_> {
         snarl: &mut Snarl<Node>,
     ) {
         let title = self.title(&snarl[node]);
+        ui.label(icon(snarl[node].kind()));
         let r = ui
             .add(egui::Label::new(egui::RichText::new(title).strong()).sense(egui::Sense::click()));
         if r.clicked() {

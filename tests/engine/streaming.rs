@@ -794,3 +794,49 @@ fn a_killed_and_restarted_durable_pipeline_loses_nothing() {
         assert!(dups < 20_000, "{prefix}: {dups} duplicates");
     }
 }
+
+#[test]
+fn a_firehose_transform_reshapes_records_and_a_failing_one_sends_them_to_processing_failed() {
+    let dir = scratch();
+    let n = 3_000u64;
+    let mut project = pipeline(n, "SELECT * FROM input");
+    project["nodes"][4]["config"]["transform_sql"] =
+        json!("SELECT event_id, upper(page) AS page FROM input WHERE page <> '/help'");
+    let summary = run(dir.path(), &project);
+    let delivered = records_under(&dir.path().join("lake/clicks"));
+    assert!(delivered.len() > 2_000 && (delivered.len() as u64) < n);
+    for r in &delivered {
+        let keys: Vec<&str> = r.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        assert_eq!(keys, ["event_id", "page"]);
+        let page = r["page"].as_str().unwrap();
+        assert_eq!(page, page.to_uppercase());
+        assert_ne!(page, "/HELP");
+    }
+    assert_eq!(
+        node_summary(&summary, "deliver")["records_out"],
+        delivered.len()
+    );
+
+    // A transform that fails: every record lands under processing-failed/ with the error.
+    let dir = scratch();
+    let mut project = pipeline(n, "SELECT * FROM input");
+    project["nodes"][4]["config"]["transform_sql"] =
+        json!("SELECT event_id, CAST(page AS INT) AS page_number FROM input");
+    let summary = run(dir.path(), &project);
+    assert!(records_under(&dir.path().join("lake/clicks")).is_empty());
+    let failed = records_under(&dir.path().join("lake/firehose-errors/processing-failed"));
+    assert_eq!(failed.len() as u64, n);
+    let msg = failed[0]["error_message"].as_str().unwrap();
+    assert!(
+        msg.starts_with("transform failed:") && msg.contains("Cast"),
+        "{msg}"
+    );
+    assert!(
+        failed[0]["user_id"].is_string(),
+        "the original record is kept"
+    );
+    assert_eq!(
+        node_summary(&summary, "deliver")["stats"]["detail"]["failed_records"],
+        n
+    );
+}

@@ -3,8 +3,11 @@
 //! Buffers flush by size or interval (and when the stream ends or is stopped). Each
 //! object is written atomically (temporary name, then rename) under
 //! `<prefix>YYYY/MM/dd/HH/` in UTC, or under `<prefix>field=value/…` with dynamic
-//! partitioning. Records that cannot be delivered (a null partition field) go to the
-//! error prefix with their error. The delivered prefix can be registered as a catalog
+//! partitioning. An optional transform (SQL over each buffer, the buffer being the table
+//! `input`) reshapes records before delivery, as a Firehose data-transformation Lambda
+//! does; if it fails, the buffer's records go to `<error prefix>processing-failed/` with
+//! the error. Records that cannot be delivered (a null partition field) go to the error
+//! prefix with their error. The delivered prefix can be registered as a catalog
 //! table, so batch SQL sees it.
 
 use std::collections::BTreeMap;
@@ -51,6 +54,8 @@ pub struct FirehoseConfig {
     pub table: String,
     /// Database of the registered table.
     pub database: String,
+    /// Optional transform: SQL over each buffer (the table `input`) before delivery.
+    pub transform_sql: String,
 }
 
 impl Default for FirehoseConfig {
@@ -65,6 +70,7 @@ impl Default for FirehoseConfig {
             partition_fields: Vec::new(),
             table: String::new(),
             database: "default".to_owned(),
+            transform_sql: String::new(),
         }
     }
 }
@@ -97,6 +103,11 @@ impl ConfigRules for FirehoseConfig {
                 "compression: '{}' does not apply to {}",
                 self.compression, self.format
             ));
+        }
+        if !self.transform_sql.trim().is_empty()
+            && let Err(e) = crate::lake::sql::check_read_only(&self.transform_sql)
+        {
+            out.push(format!("transform_sql: {e}"));
         }
         if self.buffer_mb <= 0.0 {
             out.push("buffer_mb: must be more than 0".to_owned());
@@ -372,16 +383,30 @@ pub async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeO
         Some(Value::Catalog(c)) => Some(c.clone()),
         _ => None,
     };
+    let in_schema = input.schema().clone();
+    // The transform, planned once against the input's columns: its columns are delivered.
+    let transform = if config.transform_sql.trim().is_empty() {
+        None
+    } else {
+        let session = crate::datafusion::prelude::SessionContext::new();
+        let out = crate::lake::sql::schema_over_input(&session, &config.transform_sql, &in_schema)
+            .await?;
+        Some((session, out))
+    };
+    let schema = transform
+        .as_ref()
+        .map(|(_, s)| s.clone())
+        .unwrap_or_else(|| in_schema.clone());
     if !config.table.is_empty() {
         let Some(store) = &catalog else {
             return Err(Error::Invalid(
                 "table: registering a table needs the 'catalog' input connected".to_owned(),
             ));
         };
-        register(store, &bucket, config, input.schema(), &ctx.node.id)?;
+        register(store, &bucket, config, &schema, &ctx.node.id)?;
     }
-    let schema = input.schema().clone();
     let error_schema = super::lambda::failed_schema(&schema);
+    let processing_error_schema = super::lambda::failed_schema(&in_schema);
     let (mut consumer, metrics) = super::stream::subscribe(&input, &ctx.node.id);
     let m = metrics.clone();
     let mut delivery = Delivery {
@@ -418,6 +443,21 @@ pub async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeO
             objects: 0,
             bytes: 0,
         };
+        let mut processing_errors = Delivery {
+            config: FirehoseConfig {
+                prefix: format!(
+                    "{}/processing-failed/",
+                    error_writer.config.prefix.trim_end_matches('/')
+                ),
+                ..error_writer.config.clone()
+            },
+            schema: processing_error_schema.clone(),
+            bucket: delivery.bucket.clone(),
+            node: format!("{}-processing-errors", delivery.node),
+            seq: 0,
+            objects: 0,
+            bytes: 0,
+        };
         loop {
             let wait = interval.saturating_sub(last_flush.elapsed());
             let next = consumer
@@ -433,6 +473,39 @@ pub async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeO
             }
             if ended || buffered >= buffer_bytes || last_flush.elapsed() >= interval {
                 let t = Instant::now();
+                if let Some((session, _)) = &transform
+                    && !buffer.is_empty()
+                {
+                    let raw = std::mem::take(&mut buffer);
+                    match crate::lake::sql::sql_over_input(
+                        session,
+                        &delivery.config.transform_sql,
+                        &in_schema,
+                        raw.clone(),
+                    )
+                    .await
+                    {
+                        Ok(out) => buffer = out,
+                        Err(e) => {
+                            let msg = format!(
+                                "transform failed: {}",
+                                crate::lake::sql::describe_datafusion_error(&e)
+                            );
+                            let mut failed_now = Vec::new();
+                            for b in &raw {
+                                failed_now.push(super::lambda::with_error(
+                                    b,
+                                    &processing_error_schema,
+                                    &msg,
+                                )?);
+                            }
+                            let rows: u64 = raw.iter().map(|b| b.num_rows() as u64).sum();
+                            failed += rows;
+                            NodeMetrics::add(&m.errors, rows);
+                            processing_errors.flush(&mut failed_now, &mut Vec::new())?;
+                        }
+                    }
+                }
                 let n = delivery.flush(&mut buffer, &mut errors)?;
                 delivered += n;
                 NodeMetrics::add(&m.records_out, n);
@@ -460,7 +533,7 @@ pub async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeO
             detail: serde_json::json!({
                 "objects": delivery.objects,
                 "failed_records": failed,
-                "error_objects": error_writer.objects,
+                "error_objects": error_writer.objects + processing_errors.objects,
             }),
             ..Default::default()
         })

@@ -47,7 +47,8 @@ pub struct StreamConfig {
     pub partition_key: String,
     /// Keep records at most this many hours (0: no time limit).
     pub retention_hours: f64,
-    /// Keep at most this many MB per shard (0: no size limit).
+    /// Keep at most this many MB per shard in memory (0: no size limit). Records every
+    /// reader has read are dropped beyond it; a durable stream still has them on disk.
     pub retention_mb: f64,
     /// Records the slowest reader may fall behind before writers wait.
     pub capacity_records: u64,
@@ -63,7 +64,7 @@ impl Default for StreamConfig {
             shards: 4,
             partition_key: String::new(),
             retention_hours: 24.0,
-            retention_mb: 0.0,
+            retention_mb: 64.0,
             capacity_records: DEFAULT_CAPACITY,
             durable: false,
         }
@@ -118,6 +119,7 @@ pub async fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
         max_age: (config.retention_hours > 0.0)
             .then(|| Duration::from_secs_f64(config.retention_hours * 3600.0)),
         max_bytes: (config.retention_mb > 0.0).then_some((config.retention_mb * 1e6) as u64),
+        keep_read: true,
     };
     let (topic, taken) = if config.durable {
         let dir = ctx

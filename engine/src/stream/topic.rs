@@ -43,6 +43,10 @@ pub struct Retention {
     pub max_age: Option<Duration>,
     /// Drop the oldest records beyond this many bytes per shard.
     pub max_bytes: Option<u64>,
+    /// Keep records every reader has read, within the limits above (a stream's replay
+    /// window). Without it, a record goes as soon as every reader has read it: the
+    /// topics between nodes hold only what is in flight.
+    pub keep_read: bool,
 }
 
 /// One appended batch in a shard.
@@ -518,12 +522,18 @@ impl Topic {
                     .is_some_and(|a| now - front.arrival_ms > a.as_millis() as i64);
                 let too_big = shard.entries.len() > 1
                     && self.retention.max_bytes.is_some_and(|b| shard.bytes > b);
-                if (too_old || too_big) && (read_by_all || min_pos.is_none()) {
+                // Read by all and no replay window kept, or past a limit and read by all
+                // (or readable by nobody): it goes.
+                let expired = too_old || too_big;
+                if (read_by_all && !self.retention.keep_read)
+                    || (expired && (read_by_all || min_pos.is_none()))
+                {
                     shard.bytes -= front.bytes;
                     shard.entries.pop_front();
-                } else if too_old || too_big {
-                    // Retention wins over a consumer that fell behind, as in Kinesis; the
-                    // loss is counted.
+                } else if too_old {
+                    // Age retention wins over a consumer that fell behind, as in Kinesis;
+                    // the loss is counted. (The size limit never drops unread records:
+                    // back-pressure bounds those.)
                     let lost = min_pos
                         .map(|p| end.saturating_sub(p.max(front.first_seq)))
                         .unwrap_or(0);
@@ -912,6 +922,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn without_retention_records_go_once_every_reader_read_them() {
+        let topic = Topic::new("t", schema(), 1, None, Retention::default(), 1000).unwrap();
+        let p = topic.add_producer();
+        let mut a = topic.subscribe("a", &StartPosition::TrimHorizon);
+        let mut b = topic.subscribe("b", &StartPosition::TrimHorizon);
+        for i in 0..10 {
+            p.send(batch(&["x", "y"], i * 2)).await.unwrap();
+        }
+        assert_eq!(a.next(100).await.unwrap().len(), 10);
+        // b has not read them yet: all 20 are kept.
+        assert_eq!(topic.retained_records(), 20);
+        assert_eq!(
+            b.next(15)
+                .await
+                .unwrap()
+                .iter()
+                .map(|d| d.batch.num_rows())
+                .sum::<usize>(),
+            15
+        );
+        // Only the part of a batch b has not finished is left.
+        assert_eq!(topic.retained_records(), 6);
+        b.next(100).await.unwrap();
+        assert_eq!(topic.retained_records(), 0);
+    }
+
+    #[tokio::test]
     async fn at_sequence_number_and_retention() {
         let topic = Topic::new(
             "t",
@@ -921,6 +958,7 @@ mod tests {
             Retention {
                 max_age: None,
                 max_bytes: Some(1),
+                keep_read: true,
             },
             1000,
         )
