@@ -221,14 +221,7 @@ impl Windows {
             self.open.entry(s).or_default().push(part);
         }
         self.clock.observe(shard, times);
-        Ok(if late.is_empty() {
-            None
-        } else {
-            Some(
-                take_record_batch(batch, &UInt32Array::from(late))
-                    .map_err(|e| Error::Internal(e.to_string()))?,
-            )
-        })
+        late_rows(batch, late)
     }
 
     /// Windows whose end the watermark has passed (all of them when `flush`), in order.
@@ -385,14 +378,7 @@ impl Sessions {
             }
         }
         self.clock.observe(shard, times);
-        Ok(if late.is_empty() {
-            None
-        } else {
-            Some(
-                take_record_batch(batch, &UInt32Array::from(late))
-                    .map_err(|e| Error::Internal(e.to_string()))?,
-            )
-        })
+        late_rows(batch, late)
     }
 
     /// Sessions whose end the watermark has passed (all of them when `flush`), ordered by
@@ -426,6 +412,16 @@ impl Sessions {
         out.sort_by_key(|(start, end, _)| (*end, *start));
         out
     }
+}
+
+/// The rows of `batch` at `late`, if any.
+fn late_rows(batch: &RecordBatch, late: Vec<u32>) -> Result<Option<RecordBatch>> {
+    if late.is_empty() {
+        return Ok(None);
+    }
+    take_record_batch(batch, &UInt32Array::from(late))
+        .map(Some)
+        .map_err(|e| Error::Internal(e.to_string()))
 }
 
 /// Tumbling/hopping windows or sessions.

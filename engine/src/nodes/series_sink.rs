@@ -12,7 +12,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use rand::{Rng as _, SeedableRng as _};
 use rand_chacha::ChaCha8Rng;
@@ -25,7 +24,6 @@ use crate::arrow::array::{
 use crate::arrow::compute::cast;
 use crate::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use crate::error::{Error, Result};
-use crate::stream::metrics::NodeMetrics;
 
 /// Series kept at most; records of further series are counted and dropped.
 pub const MAX_SERIES: usize = 32;
@@ -567,6 +565,18 @@ impl ChartData {
     }
 }
 
+impl super::table_sink::LiveSink for ChartData {
+    fn add(&mut self, batch: RecordBatch) -> Result<()> {
+        ChartData::add(self, &batch)
+    }
+
+    fn preview(&self, _records_in: u64) -> Result<(SchemaRef, Vec<RecordBatch>, u64)> {
+        let batch = self.to_batch()?;
+        let rows = batch.num_rows() as u64;
+        Ok((self.schema(), vec![batch], rows))
+    }
+}
+
 /// Wires the sink to its input: a stream (live) or a table (once).
 pub async fn run(config: &SeriesSinkConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
     let node = ctx.node.id.clone();
@@ -596,34 +606,15 @@ pub async fn run(config: &SeriesSinkConfig, ctx: &NodeContext<'_>) -> Result<Nod
     let (mut consumer, metrics) = super::stream::subscribe(&input, &ctx.node.id);
     let m = metrics.clone();
     let task = async move {
-        let mut total = 0u64;
-        let mut last_preview = Instant::now();
-        let mut dirty = false;
-        loop {
-            let next = consumer
-                .next_timeout(65_536, Duration::from_millis(500))
-                .await;
-            let ended = next.is_none();
-            for d in next.unwrap_or_default() {
-                let n = d.batch.num_rows() as u64;
-                total += n;
-                NodeMetrics::add(&m.records_in, n);
-                NodeMetrics::add(&m.bytes_in, d.batch.get_array_memory_size() as u64);
-                chart.add(&d.batch)?;
-                dirty = true;
-            }
-            consumer.ack()?;
-            if dirty && (ended || last_preview.elapsed() >= Duration::from_millis(500)) {
-                let batch = chart.to_batch()?;
-                let rows = batch.num_rows() as u64;
-                events.preview(&node, "series", chart.schema(), vec![batch], rows);
-                last_preview = Instant::now();
-                dirty = false;
-            }
-            if ended {
-                break;
-            }
-        }
+        let total = super::table_sink::live_sink_loop(
+            &mut consumer,
+            &m,
+            &events,
+            &node,
+            "series",
+            &mut chart,
+        )
+        .await?;
         Ok(NodeStats {
             records_in: total,
             records_out: chart.points() as u64,

@@ -9,9 +9,12 @@ use serde::{Deserialize, Serialize};
 use super::{ConfigRules, NodeContext, NodeOutput, NodeStats};
 use crate::arrow::array::{ArrayRef, RecordBatch, TimestampMillisecondArray};
 use crate::arrow::compute::cast;
+use crate::arrow::datatypes::SchemaRef;
 use crate::arrow::datatypes::{DataType, TimeUnit};
+use crate::engine::EventSink;
 use crate::error::{Error, Result};
 use crate::stream::metrics::{LatencyHistogram, NodeMetrics};
+use crate::stream::topic::Consumer;
 use crate::stream::topic::now_ms;
 
 /// Table sink settings.
@@ -116,6 +119,76 @@ fn record_latency(latency: &mut LatencyHistogram, column: &ArrayRef) {
     }
 }
 
+/// What a live sink does with its records.
+pub trait LiveSink {
+    /// Takes a batch of records.
+    fn add(&mut self, batch: RecordBatch) -> Result<()>;
+    /// What the preview shows: schema, rows, and the count the preview stands for.
+    fn preview(&self, records_in: u64) -> Result<(SchemaRef, Vec<RecordBatch>, u64)>;
+}
+
+/// The loop of a live sink: reads the input until it ends, hands each batch to `sink`,
+/// acknowledges what it read, and previews `port` about twice a second and at the end.
+/// Returns the records read.
+pub async fn live_sink_loop(
+    consumer: &mut Consumer,
+    m: &NodeMetrics,
+    events: &EventSink,
+    node: &str,
+    port: &str,
+    sink: &mut (dyn LiveSink + Send),
+) -> Result<u64> {
+    let mut total = 0u64;
+    let mut last_preview = Instant::now();
+    let mut dirty = false;
+    loop {
+        let next = consumer
+            .next_timeout(65_536, Duration::from_millis(500))
+            .await;
+        let ended = next.is_none();
+        for d in next.unwrap_or_default() {
+            let n = d.batch.num_rows() as u64;
+            total += n;
+            NodeMetrics::add(&m.records_in, n);
+            NodeMetrics::add(&m.bytes_in, d.batch.get_array_memory_size() as u64);
+            sink.add(d.batch)?;
+            dirty = true;
+        }
+        consumer.ack()?;
+        if dirty && (ended || last_preview.elapsed() >= Duration::from_millis(500)) {
+            let (schema, batches, rows) = sink.preview(total)?;
+            events.preview(node, port, schema, batches, rows);
+            last_preview = Instant::now();
+            dirty = false;
+        }
+        if ended {
+            return Ok(total);
+        }
+    }
+}
+
+/// The table sink's state: the newest rows and the latency histogram.
+struct TableState {
+    schema: SchemaRef,
+    latest: LatestRows,
+    latency: LatencyHistogram,
+    latency_index: Option<usize>,
+}
+
+impl LiveSink for TableState {
+    fn add(&mut self, batch: RecordBatch) -> Result<()> {
+        if let Some(i) = self.latency_index {
+            record_latency(&mut self.latency, batch.column(i));
+        }
+        self.latest.push(batch);
+        Ok(())
+    }
+
+    fn preview(&self, records_in: u64) -> Result<(SchemaRef, Vec<RecordBatch>, u64)> {
+        Ok((self.schema.clone(), self.latest.batches(), records_in))
+    }
+}
+
 /// Wires the sink to its input stream.
 pub async fn run(config: &TableSinkConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
     let input = ctx.stream_input("records")?;
@@ -136,37 +209,16 @@ pub async fn run(config: &TableSinkConfig, ctx: &NodeContext<'_>) -> Result<Node
         })?)
     };
     let task = async move {
-        let mut latency = LatencyHistogram::default();
-        let mut latest = LatestRows::new(limit);
-        let mut total = 0u64;
-        let mut last_preview = Instant::now();
-        let mut dirty = false;
-        loop {
-            let next = consumer
-                .next_timeout(65_536, Duration::from_millis(500))
-                .await;
-            let ended = next.is_none();
-            for d in next.unwrap_or_default() {
-                let n = d.batch.num_rows() as u64;
-                total += n;
-                NodeMetrics::add(&m.records_in, n);
-                NodeMetrics::add(&m.bytes_in, d.batch.get_array_memory_size() as u64);
-                if let Some(i) = latency_index {
-                    record_latency(&mut latency, d.batch.column(i));
-                }
-                latest.push(d.batch);
-                dirty = true;
-            }
-            consumer.ack()?;
-            if dirty && (ended || last_preview.elapsed() >= Duration::from_millis(500)) {
-                events.preview(&node, "rows", schema.clone(), latest.batches(), total);
-                last_preview = Instant::now();
-                dirty = false;
-            }
-            if ended {
-                break;
-            }
-        }
+        let mut sink = TableState {
+            schema,
+            latest: LatestRows::new(limit),
+            latency: LatencyHistogram::default(),
+            latency_index,
+        };
+        let total = live_sink_loop(&mut consumer, &m, &events, &node, "rows", &mut sink).await?;
+        let TableState {
+            latest, latency, ..
+        } = sink;
         Ok(NodeStats {
             records_in: total,
             records_out: latest.len() as u64,
