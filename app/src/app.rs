@@ -78,6 +78,8 @@ pub struct TributaryApp {
     pub results: BTreeMap<String, ResultTable>,
     /// Live charts per series-sink node.
     pub charts: BTreeMap<String, ChartView>,
+    /// Columns of each (node, output port) the engine reported; kept across runs.
+    pub columns: BTreeMap<(String, String), Vec<String>>,
     /// Log lines, oldest first.
     pub log: Vec<LogLine>,
     /// The node the inspector and results show.
@@ -162,6 +164,7 @@ impl TributaryApp {
             runs: BTreeMap::new(),
             results: BTreeMap::new(),
             charts: BTreeMap::new(),
+            columns: BTreeMap::new(),
             log: Vec::new(),
             selected: None,
             all_selected: false,
@@ -495,6 +498,12 @@ impl TributaryApp {
                 s.status = Some(NodeStatus::Skipped);
                 s.error = Some(reason);
             }
+            Event::Columns {
+                node, port, schema, ..
+            } => {
+                let names = schema.fields().iter().map(|f| f.name().clone()).collect();
+                self.columns.insert((node, port), names);
+            }
             Event::Preview {
                 run,
                 node,
@@ -616,6 +625,28 @@ impl TributaryApp {
             nodes.push(nid);
         }
         nodes
+    }
+
+    /// The columns arriving at `node`'s inputs, as the engine last reported them.
+    fn input_columns(&self, node: egui_snarl::NodeId) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (from, to) in self.doc.snarl.wires() {
+            if to.node != node {
+                continue;
+            }
+            let up = &self.doc.snarl[from.node];
+            let Some(port) = up.kind().outputs().get(from.output) else {
+                continue;
+            };
+            if let Some(cols) = self.columns.get(&(up.id.clone(), port.name.to_owned())) {
+                for c in cols {
+                    if !out.contains(c) {
+                        out.push(c.clone());
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// What Copy copied last.
@@ -1087,7 +1118,13 @@ impl TributaryApp {
                         let node = self.selected.as_ref().and_then(|id| self.doc.node_id(id));
                         match node {
                             Some(nid) => {
-                                if inspector_ui(ui, &mut self.doc.snarl[nid], &mut self.inspector) {
+                                let inputs = self.input_columns(nid);
+                                if inspector_ui(
+                                    ui,
+                                    &mut self.doc.snarl[nid],
+                                    &mut self.inspector,
+                                    &inputs,
+                                ) {
                                     self.doc.checkpoint();
                                 }
                                 if let Some(err) = self

@@ -48,8 +48,25 @@ pub struct InspectorState {
     errors: BTreeMap<(String, String), String>,
 }
 
-/// Shows the form for `node`; returns true when the node changed.
-pub fn inspector_ui(ui: &mut Ui, node: &mut Node, state: &mut InspectorState) -> bool {
+/// Fields that name one column of the node's input.
+const COLUMN_FIELDS: &[&str] = &[
+    "x",
+    "y",
+    "series",
+    "time_column",
+    "session_key",
+    "partition_key",
+    "latency_column",
+];
+
+/// Shows the form for `node`; returns true when the node changed. `input_columns` are
+/// the columns arriving at its inputs (known after a run), offered for column fields.
+pub fn inspector_ui(
+    ui: &mut Ui,
+    node: &mut Node,
+    state: &mut InspectorState,
+    input_columns: &[String],
+) -> bool {
     let mut changed = false;
     ui.heading(format!("{} ({})", node.id, node.kind()));
     ui.weak(node.kind().description());
@@ -74,7 +91,7 @@ pub fn inspector_ui(ui: &mut Ui, node: &mut Node, state: &mut InspectorState) ->
         };
         ui.add_space(4.0);
         ui.label(egui::RichText::new(&key).strong());
-        edited |= field_ui(ui, &node.id, &key, value, state);
+        edited |= field_ui(ui, &node.id, &key, value, state, input_columns);
         for p in problems
             .iter()
             .filter(|p| p.starts_with(&format!("{key}:")))
@@ -110,8 +127,33 @@ fn field_ui(
     key: &str,
     value: &mut Value,
     state: &mut InspectorState,
+    input_columns: &[String],
 ) -> bool {
     match value {
+        Value::String(s) if COLUMN_FIELDS.contains(&key) && !input_columns.is_empty() => {
+            // A column of the input: typed, or picked from the columns the last run saw.
+            let mut changed = false;
+            ui.horizontal(|ui| {
+                changed |= ui.text_edit_singleline(s).changed();
+                ui.push_id((node, key), |ui| {
+                    ui.menu_button("columns ▾", |ui| {
+                        if ui.selectable_label(s.is_empty(), "(none)").clicked() {
+                            s.clear();
+                            changed = true;
+                            ui.close();
+                        }
+                        for c in input_columns {
+                            if ui.selectable_label(s == c, c).clicked() {
+                                *s = c.clone();
+                                changed = true;
+                                ui.close();
+                            }
+                        }
+                    });
+                });
+            });
+            changed
+        }
         Value::String(s) if choices(key).is_some() => {
             let mut changed = false;
             egui::ComboBox::from_id_salt((node, key))

@@ -222,6 +222,18 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// The columns on a node's output port (streams and tables), once it is wired or run,
+    /// so an editor can offer them.
+    Columns {
+        /// The run.
+        run: RunId,
+        /// Node id.
+        node: String,
+        /// Output port.
+        port: String,
+        /// The columns.
+        schema: SchemaRef,
+    },
     /// Rows for a node's preview table (already limited to what should be shown).
     Preview {
         /// The run.
@@ -266,6 +278,28 @@ pub enum Event {
         /// One line per node that was part of the run, in run order.
         summary: Vec<NodeSummary>,
     },
+}
+
+/// Tells the receiver the columns of each stream or table output of `node`.
+fn announce_columns(
+    tx: &EventTx,
+    run: RunId,
+    node: &str,
+    outputs: &std::collections::BTreeMap<&'static str, Value>,
+) {
+    for (port, value) in outputs {
+        let schema = match value {
+            Value::Stream(t) => t.schema().clone(),
+            Value::Table(t) => t.schema.clone(),
+            _ => continue,
+        };
+        tx.send(Event::Columns {
+            run,
+            node: node.to_owned(),
+            port: (*port).to_owned(),
+            schema,
+        });
+    }
 }
 
 /// Sends a run's events; cheap to clone.
@@ -778,6 +812,7 @@ async fn run_graph(
                 // A streaming node: wired now, it runs with the others below.
                 let task = out.task.take();
                 let metrics = out.metrics.take().unwrap_or_default();
+                announce_columns(&tx, run, id, &out.outputs);
                 outputs.insert(id.clone(), out.outputs);
                 if let Some(task) = task {
                     streaming.push((id.clone(), task, metrics, summary));
@@ -799,6 +834,7 @@ async fn run_graph(
                         },
                     );
                 }
+                announce_columns(&tx, run, id, &out.outputs);
                 outputs.insert(id.clone(), out.outputs);
             }
             Err(e) => {

@@ -280,8 +280,32 @@ fn a_stream_feeds_live_charts_on_the_canvas_and_in_the_charts_tab() {
     assert_eq!(pages.categories.len(), 8);
     let bars: f64 = pages.series[0].points.iter().map(|p| p[1]).sum();
     assert_eq!(bars, 20000.0);
+    // The engine reported the stream's columns; the chart's x, y and series fields offer them.
+    let cols = &h.state().columns[&("s".to_owned(), "records".to_owned())];
+    assert_eq!(
+        cols,
+        &["event_id", "user_id", "page", "referrer", "event_time"]
+    );
+    h.get_by_label("Traffic").click_accesskit();
+    h.run_steps(3);
+    assert_eq!(h.state().selected.as_deref(), Some("traffic"));
+    assert_eq!(h.query_all_by_label("columns ▾").count(), 3);
+    // Picking a column from the list sets the field.
+    h.query_all_by_label("columns ▾").nth(1).unwrap().click();
+    h.run_steps(2);
+    h.get_by_label("user_id").click();
+    h.run_steps(2);
+    let p = h.state().doc.to_project();
+    let traffic = p.nodes.iter().find(|n| n.id == "traffic").unwrap();
+    assert_eq!(traffic.config.to_value()["y"], "user_id");
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    h.run_steps(2);
     // The Charts tab shows the dashboard: each chart under its node's name.
     h.get_by_label("Charts").click();
+    h.run_steps(3);
+    // A chart node is selected: the tab shows it large; with none selected, all of them.
+    assert_eq!(h.query_all_by_label("Traffic").count(), 2);
+    h.state_mut().selected = None;
     h.run_steps(3);
     // (once as the node's title on the canvas, once above its chart)
     assert_eq!(h.query_all_by_label("Traffic").count(), 2);
