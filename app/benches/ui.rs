@@ -156,6 +156,14 @@ fn main() {
     // 1. 200 nodes and 4 live charts of 1M points each.
     let ctx = egui::Context::default();
     let mut app = TributaryApp::with_state_dir(&ctx, Some(path.clone()), None);
+    frames(&ctx, &mut app, 30, |_| Vec::new());
+    let times = frames(&ctx, &mut app, 300, |i| {
+        vec![egui::Event::PointerMoved(egui::pos2(
+            400.0 + (i % 200) as f32,
+            300.0 + (i % 50) as f32,
+        ))]
+    });
+    report("200-node graph without charts (for comparison)", times);
     let config = SeriesSinkConfig {
         chart: "line".to_owned(),
         x: "event_time".to_owned(),

@@ -1047,7 +1047,13 @@ impl TributaryApp {
         if let Some(view) = self.selected.as_ref().and_then(|s| self.charts.get(s)) {
             let id = self.selected.clone().unwrap_or_default();
             ui.label(egui::RichText::new(title(&id)).strong());
-            crate::chart::chart_ui(ui, &format!("tab-{id}"), view, height.max(80.0), true);
+            crate::chart::chart_ui(
+                ui,
+                &format!("tab-{id}"),
+                view,
+                height.max(80.0),
+                crate::chart::Detail::Full,
+            );
             return;
         }
         let columns = self.charts.len().clamp(1, 3);
@@ -1064,7 +1070,7 @@ impl TributaryApp {
                     &format!("dash-{id}"),
                     view,
                     (height / rows - 24.0).max(80.0),
-                    true,
+                    crate::chart::Detail::Medium,
                 );
             }
         });

@@ -33,6 +33,52 @@ pub struct ChartSeries {
     pub band: Vec<(f64, f64)>,
 }
 
+impl ChartSeries {
+    /// At most about `max` points: consecutive points are grouped and each group keeps
+    /// its lowest and highest point (in x order), so peaks survive.
+    pub fn decimated(&self, max: usize) -> ChartSeries {
+        let n = self.points.len();
+        if n <= max || max < 4 {
+            return self.clone();
+        }
+        let group = n.div_ceil(max / 2);
+        let mut out = ChartSeries {
+            name: self.name.clone(),
+            ..Default::default()
+        };
+        for (chunk, band) in self.points.chunks(group).zip(self.band.chunks(group)) {
+            let lo = (0..chunk.len())
+                .min_by(|a, b| chunk[*a][1].total_cmp(&chunk[*b][1]))
+                .unwrap_or(0);
+            let hi = (0..chunk.len())
+                .max_by(|a, b| chunk[*a][1].total_cmp(&chunk[*b][1]))
+                .unwrap_or(0);
+            let (first, second) = if lo <= hi { (lo, hi) } else { (hi, lo) };
+            let band_lo = band.iter().map(|b| b.0).fold(f64::INFINITY, f64::min);
+            let band_hi = band.iter().map(|b| b.1).fold(f64::NEG_INFINITY, f64::max);
+            for i in [first, second] {
+                out.points.push(chunk[i]);
+                out.band.push((band_lo, band_hi));
+                if first == second {
+                    break;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// How much of a chart to draw: a thumbnail in a node, a dashboard cell, or all of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detail {
+    /// Inside a node on the canvas (about 120 points per series).
+    Thumbnail,
+    /// A cell of the dashboard (about 300 points per series).
+    Medium,
+    /// The selected chart (everything the sink keeps).
+    Full,
+}
+
 /// A chart's data, ready to draw.
 #[derive(Clone, Debug)]
 pub struct ChartView {
@@ -48,6 +94,9 @@ pub struct ChartView {
     pub x_label: String,
     /// The y axis label.
     pub y_label: String,
+    /// The series decimated for a node's thumbnail and for a dashboard cell.
+    thumbnail: Vec<ChartSeries>,
+    medium: Vec<ChartSeries>,
 }
 
 /// Series colours, distinct on dark and light backgrounds.
@@ -92,6 +141,8 @@ impl ChartView {
             x_is_time: false,
             series: Vec::new(),
             categories: Vec::new(),
+            thumbnail: Vec::new(),
+            medium: Vec::new(),
             x_label: config.x.clone(),
             y_label: if config.y.is_empty() && kind == ChartKind::Line {
                 "records per bucket".to_owned()
@@ -162,7 +213,24 @@ impl ChartView {
                 s.band.push((lo.value(i), hi.value(i)));
             }
         }
+        // Lines are decimated for small plots; bars and scatter are drawn as they are.
+        if kind == ChartKind::Line {
+            view.thumbnail = view.series.iter().map(|s| s.decimated(120)).collect();
+            view.medium = view.series.iter().map(|s| s.decimated(300)).collect();
+        } else {
+            view.thumbnail = view.series.clone();
+            view.medium = view.series.clone();
+        }
         view
+    }
+
+    /// The series to draw at `detail`.
+    pub fn series_at(&self, detail: Detail) -> &[ChartSeries] {
+        match detail {
+            Detail::Thumbnail => &self.thumbnail,
+            Detail::Medium => &self.medium,
+            Detail::Full => &self.series,
+        }
     }
 
     /// Points over all series.
@@ -189,9 +257,10 @@ fn format_time(ms: f64, span_ms: f64) -> String {
     }
 }
 
-/// Draws `view` filling the width, `height` points tall, with a legend of its series when
-/// `legend` (charts inside nodes leave it out).
-pub fn chart_ui(ui: &mut Ui, id: &str, view: &ChartView, height: f32, legend: bool) {
+/// Draws `view` filling the width, `height` points tall, at `detail`; thumbnails (charts
+/// inside nodes) have no legend.
+pub fn chart_ui(ui: &mut Ui, id: &str, view: &ChartView, height: f32, detail: Detail) {
+    let legend = detail != Detail::Thumbnail;
     let x_is_time = view.x_is_time;
     let categories = view.categories.clone();
     let mut plot = Plot::new(("chart", id)).height(height);
@@ -236,7 +305,7 @@ pub fn chart_ui(ui: &mut Ui, id: &str, view: &ChartView, height: f32, legend: bo
     }
     let series_count = view.series.len().max(1) as f64;
     plot.show(ui, |plot_ui| {
-        for (k, s) in view.series.iter().enumerate() {
+        for (k, s) in view.series_at(detail).iter().enumerate() {
             let color = PALETTE[k % PALETTE.len()];
             let name = if s.name.is_empty() {
                 view.y_label.clone()

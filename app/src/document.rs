@@ -26,6 +26,8 @@ pub struct Document {
     pub revision: u64,
     saved: Project,
     current: Project,
+    /// `current != saved`, kept up to date so asking is free on every frame.
+    dirty: bool,
     undo: Vec<Project>,
     redo: Vec<Project>,
 }
@@ -46,18 +48,25 @@ impl Document {
             revision: 1,
             saved: Project::default(),
             current: Project::default(),
+            dirty: false,
             undo: Vec::new(),
             redo: Vec::new(),
         };
         doc.current = doc.to_project();
         doc.saved = doc.current.clone();
+        doc.refresh_dirty();
         doc
+    }
+
+    fn refresh_dirty(&mut self) {
+        self.dirty = self.current != self.saved;
     }
 
     /// A document restored from autosave: it has unsaved changes until saved.
     pub fn recovered(project: &Project, path: Option<PathBuf>) -> Self {
         let mut doc = Self::from_project(project, path);
         doc.saved = Project::default();
+        doc.refresh_dirty();
         doc
     }
 
@@ -73,13 +82,14 @@ impl Document {
 
     /// Whether there are changes since the last save.
     pub fn is_dirty(&self) -> bool {
-        self.current != self.saved
+        self.dirty
     }
 
     /// Records the document as saved.
     pub fn mark_saved(&mut self, path: PathBuf) {
         self.path = Some(path);
         self.saved = self.current.clone();
+        self.refresh_dirty();
     }
 
     /// Takes an undo snapshot if the graph changed since the last one. Call when an
@@ -96,6 +106,7 @@ impl Document {
         }
         self.redo.clear();
         self.revision += 1;
+        self.refresh_dirty();
         true
     }
 
@@ -132,6 +143,7 @@ impl Document {
         self.snarl = snarl_from_project(&self.current);
         self.name = self.current.name.clone();
         self.revision += 1;
+        self.refresh_dirty();
     }
 
     /// The canvas node holding the project node `id`.

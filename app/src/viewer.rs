@@ -195,6 +195,27 @@ pub fn kinds_matching(search: &str) -> Vec<(Category, Vec<NodeKind>)> {
     groups.into_iter().collect()
 }
 
+/// Below this canvas scale, text is too small to read and nodes are drawn simplified.
+pub const DETAIL_SCALE: f32 = 0.4;
+
+impl Viewer<'_> {
+    /// Whether the canvas is zoomed out too far to read text.
+    fn zoomed_out(&self) -> bool {
+        self.to_global.is_some_and(|t| t.scaling < DETAIL_SCALE)
+    }
+}
+
+/// The colour a run status is shown in.
+pub fn status_color(status: Option<NodeStatus>) -> Color32 {
+    match status {
+        None | Some(NodeStatus::Idle) => Color32::GRAY,
+        Some(NodeStatus::Running) => Color32::LIGHT_BLUE,
+        Some(NodeStatus::Ok) => Color32::from_rgb(80, 200, 120),
+        Some(NodeStatus::Error) => Color32::from_rgb(230, 80, 80),
+        Some(NodeStatus::Skipped) | Some(NodeStatus::Stopped) => Color32::DARK_GRAY,
+    }
+}
+
 impl SnarlViewer<Node> for Viewer<'_> {
     fn title(&mut self, node: &Node) -> String {
         if node.name.is_empty() {
@@ -213,7 +234,9 @@ impl SnarlViewer<Node> for Viewer<'_> {
         snarl: &mut Snarl<Node>,
     ) {
         let title = self.title(&snarl[node]);
-        ui.label(icon(snarl[node].kind()));
+        if !self.zoomed_out() {
+            ui.label(icon(snarl[node].kind()));
+        }
         let r = ui
             .add(egui::Label::new(egui::RichText::new(title).strong()).sense(egui::Sense::click()));
         if r.clicked() {
@@ -251,16 +274,20 @@ impl SnarlViewer<Node> for Viewer<'_> {
         snarl: &mut Snarl<Node>,
     ) -> impl egui_snarl::ui::SnarlPin + 'static {
         let port = snarl[pin.id.node].kind().inputs()[pin.id.input];
-        ui.label(port.name).on_hover_text(format!(
-            "{} input{}{}",
-            port.ty,
-            if port.required { ", required" } else { "" },
-            if port.multiple {
-                ", takes several wires"
-            } else {
-                ""
-            }
-        ));
+        if !self.zoomed_out() {
+            ui.label(port.name).on_hover_ui(|ui| {
+                ui.label(format!(
+                    "{} input{}{}",
+                    port.ty,
+                    if port.required { ", required" } else { "" },
+                    if port.multiple {
+                        ", takes several wires"
+                    } else {
+                        ""
+                    }
+                ));
+            });
+        }
         pin_info(port.ty)
     }
 
@@ -271,8 +298,11 @@ impl SnarlViewer<Node> for Viewer<'_> {
         snarl: &mut Snarl<Node>,
     ) -> impl egui_snarl::ui::SnarlPin + 'static {
         let port = snarl[pin.id.node].kind().outputs()[pin.id.output];
-        ui.label(port.name)
-            .on_hover_text(format!("{} output", port.ty));
+        if !self.zoomed_out() {
+            ui.label(port.name).on_hover_ui(|ui| {
+                ui.label(format!("{} output", port.ty));
+            });
+        }
         pin_info(port.ty)
     }
 
@@ -290,6 +320,13 @@ impl SnarlViewer<Node> for Viewer<'_> {
     ) {
         let n = &snarl[node];
         let state = self.runs.get(&n.id).cloned().unwrap_or_default();
+        if self.zoomed_out() {
+            // Too small to read: a bar in the status colour stands for the body.
+            let color = status_color(state.status);
+            let (rect, _) = ui.allocate_exact_size(egui::vec2(80.0, 8.0), egui::Sense::hover());
+            ui.painter().rect_filled(rect, 2.0, color);
+            return;
+        }
         ui.vertical(|ui| {
             ui.weak(n.kind().as_str());
             let (text, color) = match state.status {
@@ -331,7 +368,13 @@ impl SnarlViewer<Node> for Viewer<'_> {
             if let Some(view) = self.charts.get(&n.id) {
                 ui.allocate_ui(egui::vec2(280.0, 160.0), |ui| {
                     ui.set_width(280.0);
-                    crate::chart::chart_ui(ui, &format!("node-{}", n.id), view, 150.0, false);
+                    crate::chart::chart_ui(
+                        ui,
+                        &format!("node-{}", n.id),
+                        view,
+                        150.0,
+                        crate::chart::Detail::Thumbnail,
+                    );
                 });
             }
         });
