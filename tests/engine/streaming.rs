@@ -772,6 +772,10 @@ fn a_killed_and_restarted_durable_pipeline_loses_nothing() {
     assert_eq!(summary["status"], "ok", "{out:?}");
     let warnings = summary["warnings"].to_string();
     assert!(warnings.contains("resuming:"), "{warnings}");
+    // `run --json` carries each streaming node's metrics, sampled about once a second.
+    let m = &node_summary(&summary, "direct")["metrics"];
+    assert!(m["samples"].as_u64().unwrap() >= 1, "{m}");
+    assert!(m["peak_records_in_per_sec"].as_f64().unwrap() > 0.0, "{m}");
     // The generator started over, but what the stream had taken was not appended again.
     assert!(
         node_summary(&summary, "clicks")["records_out"]

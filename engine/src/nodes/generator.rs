@@ -35,6 +35,10 @@ pub struct GeneratorConfig {
     /// `synthetic`: event times advance from start_time at the rate (deterministic);
     /// `wall`: events carry the time they were generated (for live latency).
     pub clock: String,
+    /// Synthetic clock: event time between consecutive events, ms; 0 follows the rate
+    /// (1000 / rate_per_sec). Larger steps compress a long stretch of event time into a
+    /// short run (e.g. an hour of windows in a minute).
+    pub time_step_ms: f64,
 }
 
 impl Default for GeneratorConfig {
@@ -50,6 +54,7 @@ impl Default for GeneratorConfig {
             batch_size: 1000,
             start_time: "2024-01-01T00:00:00Z".to_owned(),
             clock: "synthetic".to_owned(),
+            time_step_ms: 0.0,
         }
     }
 }
@@ -65,6 +70,9 @@ impl ConfigRules for GeneratorConfig {
         }
         if !(0.0..=1.0).contains(&self.late_fraction) {
             out.push("late_fraction: must be between 0 and 1".to_owned());
+        }
+        if self.time_step_ms < 0.0 || !self.time_step_ms.is_finite() {
+            out.push("time_step_ms: must be 0 (follow the rate) or more".to_owned());
         }
         if self.batch_size == 0 {
             out.push("batch_size: must be at least 1".to_owned());
@@ -93,7 +101,9 @@ pub async fn run(config: &GeneratorConfig, ctx: &NodeContext<'_>) -> Result<Node
         late_fraction: config.late_fraction,
         max_lateness_ms: config.max_lateness_ms,
         start_time_ms,
-        spacing_ms: if config.rate_per_sec > 0.0 {
+        spacing_ms: if config.time_step_ms > 0.0 {
+            config.time_step_ms
+        } else if config.rate_per_sec > 0.0 {
             1000.0 / config.rate_per_sec
         } else {
             1.0

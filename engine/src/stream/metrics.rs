@@ -136,6 +136,8 @@ pub struct MetricsSummary {
     pub peak_records_in_per_sec: f64,
     /// Highest records-out rate of any sample.
     pub peak_records_out_per_sec: f64,
+    /// Mean records-in rate over the samples.
+    pub mean_records_in_per_sec: f64,
     /// Mean records-out rate over the samples.
     pub mean_records_out_per_sec: f64,
     /// Largest iterator lag, records.
@@ -158,6 +160,8 @@ impl MetricsSummary {
         self.samples += 1;
         self.peak_records_in_per_sec = self.peak_records_in_per_sec.max(s.records_in_per_sec);
         self.peak_records_out_per_sec = self.peak_records_out_per_sec.max(s.records_out_per_sec);
+        self.mean_records_in_per_sec +=
+            (s.records_in_per_sec - self.mean_records_in_per_sec) / self.samples as f64;
         self.mean_records_out_per_sec +=
             (s.records_out_per_sec - self.mean_records_out_per_sec) / self.samples as f64;
         self.max_lag_records = self.max_lag_records.max(s.lag_records);
