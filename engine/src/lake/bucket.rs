@@ -1,9 +1,12 @@
 //! An S3-like bucket over `object_store`.
 //!
-//! A bucket is a local folder today; every read goes through `object_store`, so an
-//! `s3://` bucket can be added behind the same type. Keys are `/`-separated and relative
-//! to the bucket root. Keys that would leave the bucket (`..`, absolute paths, symlinks
-//! pointing outside) are refused.
+//! A bucket is a local folder or an S3-compatible bucket (`s3://bucket/prefix`, with an
+//! endpoint, region and path-style option). Every read and write goes through
+//! `object_store`. Keys are `/`-separated and relative to the bucket root. Keys that would
+//! leave the bucket (`..`, absolute paths, symlinks pointing outside a local folder) are
+//! refused. Credentials come from the environment (`AWS_ACCESS_KEY_ID`, …) or the AWS
+//! profile files (`~/.aws/credentials`, profile `AWS_PROFILE` or `default`); a project
+//! file never holds a secret.
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -47,10 +50,66 @@ pub struct Listing {
     pub refused: Vec<RefusedObject>,
 }
 
+/// Where a bucket's objects live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// A local folder (canonical path).
+    Local(PathBuf),
+    /// An S3-compatible bucket, by name.
+    S3 {
+        /// The bucket name.
+        bucket: String,
+    },
+}
+
+/// How to reach an S3-compatible bucket.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct S3Options {
+    /// Endpoint URL, e.g. `http://127.0.0.1:9000`; empty for AWS.
+    pub endpoint: String,
+    /// Region; empty takes `AWS_REGION` or `us-east-1`.
+    pub region: String,
+    /// Path-style requests (`endpoint/bucket/key`), as most S3-compatible servers want.
+    pub path_style: bool,
+    /// AWS profile for credentials when the environment has none; empty: `AWS_PROFILE`
+    /// or `default`.
+    pub profile: String,
+}
+
+/// Credentials from an AWS credentials file (`~/.aws/credentials`), for `profile`.
+fn profile_credentials(profile: &str) -> Option<(String, String, Option<String>)> {
+    let path = std::env::var_os("AWS_SHARED_CREDENTIALS_FILE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".aws/credentials")))?;
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut in_profile = false;
+    let (mut key, mut secret, mut token) = (None, None, None);
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') && line.ends_with(']') {
+            in_profile = line[1..line.len() - 1].trim() == profile;
+            continue;
+        }
+        if !in_profile {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            let v = v.trim().to_owned();
+            match k.trim() {
+                "aws_access_key_id" => key = Some(v),
+                "aws_secret_access_key" => secret = Some(v),
+                "aws_session_token" => token = Some(v),
+                _ => {}
+            }
+        }
+    }
+    Some((key?, secret?, token))
+}
+
 /// A bucket: a root location, an optional prefix and glob, and an object store.
 #[derive(Debug)]
 pub struct Bucket {
-    root: PathBuf,
+    location: Location,
     prefix: String,
     glob: Option<GlobMatcher>,
     store: Arc<dyn ObjectStore>,
@@ -73,28 +132,118 @@ impl Bucket {
             )));
         }
         let prefix = normalize_key(prefix)?;
-        let glob = if glob.trim().is_empty() {
-            None
-        } else {
-            Some(
-                Glob::new(glob)
-                    .map_err(|e| Error::Bucket(format!("invalid glob '{glob}': {e}")))?
-                    .compile_matcher(),
-            )
-        };
         let store = LocalFileSystem::new_with_prefix(&root)
             .map_err(|e| Error::Bucket(format!("folder '{}': {e}", root.display())))?;
         Ok(Self {
-            root,
+            location: Location::Local(root),
             prefix,
-            glob,
+            glob: compile_glob(glob)?,
             store: Arc::new(store),
         })
     }
 
-    /// The bucket's root folder (canonical).
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// Opens `s3://bucket[/prefix]`; `prefix` narrows it further.
+    pub fn open_s3(url: &str, options: &S3Options, prefix: &str, glob: &str) -> Result<Self> {
+        let rest = url
+            .strip_prefix("s3://")
+            .ok_or_else(|| Error::Bucket(format!("'{url}' is not an s3:// URL")))?;
+        let (bucket, url_prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(Error::Bucket(format!("'{url}' names no bucket")));
+        }
+        let prefix = join_key(&normalize_key(url_prefix)?, &normalize_key(prefix)?);
+        let mut builder = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_virtual_hosted_style_request(!options.path_style);
+        if !options.region.is_empty() {
+            builder = builder.with_region(&options.region);
+        } else if std::env::var_os("AWS_REGION").is_none()
+            && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+        {
+            builder = builder.with_region("us-east-1");
+        }
+        if !options.endpoint.is_empty() {
+            builder = builder
+                .with_endpoint(&options.endpoint)
+                .with_allow_http(options.endpoint.starts_with("http://"));
+        }
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+            let profile = if options.profile.is_empty() {
+                std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".to_owned())
+            } else {
+                options.profile.clone()
+            };
+            if let Some((key, secret, token)) = profile_credentials(&profile) {
+                builder = builder
+                    .with_access_key_id(key)
+                    .with_secret_access_key(secret);
+                if let Some(t) = token {
+                    builder = builder.with_token(t);
+                }
+            }
+        }
+        let store = builder
+            .build()
+            .map_err(|e| Error::Bucket(format!("bucket '{url}': {e}")))?;
+        Ok(Self {
+            location: Location::S3 {
+                bucket: bucket.to_owned(),
+            },
+            prefix,
+            glob: compile_glob(glob)?,
+            store: Arc::new(store),
+        })
+    }
+
+    /// Where the bucket lives.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// A name for the bucket's root: the folder's name or the bucket's.
+    pub fn root_name(&self) -> String {
+        match &self.location {
+            Location::Local(root) => root
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "root".to_owned()),
+            Location::S3 { bucket } => bucket.clone(),
+        }
+    }
+
+    /// For an S3 bucket, the URL (`s3://bucket`) and store a DataFusion session must
+    /// register to read and write it; `None` for a local folder.
+    pub fn object_store_url(&self) -> Option<(url::Url, Arc<dyn ObjectStore>)> {
+        match &self.location {
+            Location::Local(_) => None,
+            Location::S3 { bucket } => url::Url::parse(&format!("s3://{bucket}"))
+                .ok()
+                .map(|u| (u, self.store.clone())),
+        }
+    }
+
+    /// Writes `bytes` to `key` in one put: atomic on S3 and on a local folder (written
+    /// to a temporary file, then renamed).
+    pub async fn put(&self, key: &str, bytes: bytes::Bytes) -> Result<()> {
+        let key = normalize_key(key)?;
+        self.store
+            .put(&ObjectPath::from(key.as_str()), bytes.into())
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::Bucket(format!("writing '{key}': {e}")))
+    }
+
+    /// Reads the whole object `key`.
+    pub async fn get(&self, key: &str) -> Result<bytes::Bytes> {
+        let key = normalize_key(key)?;
+        let path = ObjectPath::from(key.as_str());
+        self.store
+            .get(&path)
+            .await
+            .map_err(|e| Error::Bucket(format!("reading '{key}': {e}")))?
+            .bytes()
+            .await
+            .map_err(|e| Error::Bucket(format!("reading '{key}': {e}")))
     }
 
     /// The prefix this bucket node is narrowed to ("" for the whole bucket).
@@ -110,11 +259,16 @@ impl Bucket {
     /// A location string for `key` (a folder or a file) that DataFusion can read:
     /// an absolute local path, with a trailing `/` for folders.
     pub fn location_of(&self, key: &str, is_folder: bool) -> String {
-        let mut path = self.root.clone();
-        if !key.is_empty() {
-            path.push(key);
-        }
-        let mut s = path.to_string_lossy().into_owned();
+        let mut s = match &self.location {
+            Location::Local(root) => {
+                let mut path = root.clone();
+                if !key.is_empty() {
+                    path.push(key);
+                }
+                path.to_string_lossy().into_owned()
+            }
+            Location::S3 { bucket } => format!("s3://{bucket}/{key}"),
+        };
         if is_folder && !s.ends_with('/') {
             s.push('/');
         }
@@ -124,10 +278,15 @@ impl Bucket {
     /// The local path of `key`, after checking it stays inside the bucket.
     pub fn local_path(&self, key: &str) -> Result<PathBuf> {
         let key = normalize_key(key)?;
+        let Location::Local(root) = &self.location else {
+            return Err(Error::Bucket(format!(
+                "'{key}' is in an S3 bucket; it has no local path"
+            )));
+        };
         Ok(if key.is_empty() {
-            self.root.clone()
+            root.clone()
         } else {
-            self.root.join(key)
+            root.join(key)
         })
     }
 
@@ -147,7 +306,10 @@ impl Bucket {
         } else {
             Some(ObjectPath::from(full.as_str()))
         };
-        if !full.is_empty() && !self.root.join(&full).exists() {
+        if let Location::Local(root) = &self.location
+            && !full.is_empty()
+            && !root.join(&full).exists()
+        {
             // As in S3, a prefix with nothing under it lists nothing.
             return Ok(Listing::default());
         }
@@ -169,8 +331,16 @@ impl Bucket {
             {
                 continue;
             }
-            match self.root.join(&key).canonicalize() {
-                Ok(real) if real.starts_with(&self.root) => listing.objects.push(ObjectInfo {
+            let Location::Local(root) = &self.location else {
+                listing.objects.push(ObjectInfo {
+                    key,
+                    size_bytes: meta.size,
+                    modified: meta.last_modified,
+                });
+                continue;
+            };
+            match root.join(&key).canonicalize() {
+                Ok(real) if real.starts_with(root) => listing.objects.push(ObjectInfo {
                     key,
                     size_bytes: meta.size,
                     modified: meta.last_modified,
@@ -207,6 +377,15 @@ impl Bucket {
             .await
             .map_err(|e| Error::Bucket(format!("reading '{key}': {e}")))
     }
+}
+
+fn compile_glob(glob: &str) -> Result<Option<GlobMatcher>> {
+    if glob.trim().is_empty() {
+        return Ok(None);
+    }
+    Glob::new(glob)
+        .map(|g| Some(g.compile_matcher()))
+        .map_err(|e| Error::Bucket(format!("invalid glob '{glob}': {e}")))
 }
 
 /// Validates and normalizes a key or prefix: `/`-separated, relative, no `..`.

@@ -173,13 +173,7 @@ pub async fn crawl(
         .next()
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
-        .unwrap_or_else(|| {
-            bucket
-                .root()
-                .file_name()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "root".to_owned())
-        });
+        .unwrap_or_else(|| bucket.root_name());
     let mut groups: BTreeMap<Vec<String>, Vec<FileEntry>> = BTreeMap::new();
     let mut excluded: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
     for (rel, obj, result) in classified {

@@ -22,6 +22,19 @@ pub struct BucketConfig {
     /// Only keys (relative to the prefix) matching this glob, e.g. `**/*.csv`.
     #[serde(default)]
     pub glob: String,
+    /// S3 buckets: the endpoint URL of an S3-compatible server (empty for AWS).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub endpoint: String,
+    /// S3 buckets: the region (empty: `AWS_REGION`, else us-east-1).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub region: String,
+    /// S3 buckets: path-style requests (`endpoint/bucket/key`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub path_style: bool,
+    /// S3 buckets: the AWS profile whose credentials to use when the environment has
+    /// none (never a key itself: projects hold no secrets).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub profile: String,
 }
 
 impl ConfigRules for BucketConfig {
@@ -30,8 +43,15 @@ impl ConfigRules for BucketConfig {
         if self.path.trim().is_empty() {
             out.push("path: the bucket's folder is required".to_owned());
         }
-        if self.path.starts_with("s3://") {
-            out.push("path: s3:// buckets are not supported yet; use a local folder".to_owned());
+        if let Some(rest) = self.path.strip_prefix("s3://")
+            && rest.split('/').next().is_none_or(str::is_empty)
+        {
+            out.push("path: an s3:// URL needs a bucket name (s3://bucket/prefix)".to_owned());
+        }
+        if !self.endpoint.is_empty()
+            && !(self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://"))
+        {
+            out.push("endpoint: must be an http:// or https:// URL".to_owned());
         }
         if let Err(e) = normalize_key(&self.prefix) {
             out.push(format!("prefix: {e}"));
@@ -47,11 +67,21 @@ impl ConfigRules for BucketConfig {
 
 /// Opens the bucket, lists it, previews the listing and outputs the bucket.
 pub async fn run(config: &BucketConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
-    let bucket = Arc::new(Bucket::open_local(
-        &ctx.resolve(&config.path),
-        &config.prefix,
-        &config.glob,
-    )?);
+    let bucket = Arc::new(if config.path.starts_with("s3://") {
+        Bucket::open_s3(
+            &config.path,
+            &crate::lake::bucket::S3Options {
+                endpoint: config.endpoint.clone(),
+                region: config.region.clone(),
+                path_style: config.path_style,
+                profile: config.profile.clone(),
+            },
+            &config.prefix,
+            &config.glob,
+        )?
+    } else {
+        Bucket::open_local(&ctx.resolve(&config.path), &config.prefix, &config.glob)?
+    });
     let listing = bucket.list("").await?;
     let bytes: u64 = listing.objects.iter().map(|o| o.size_bytes).sum();
     for r in &listing.refused {
