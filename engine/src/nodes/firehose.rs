@@ -186,8 +186,9 @@ impl Delivery {
         compress(raw, &self.config.compression)
     }
 
-    /// Writes one object atomically under `folder_key`.
-    fn write_object(&mut self, folder_key: &str, batch: &RecordBatch) -> Result<()> {
+    /// Writes one object atomically under `folder_key` (one put: a temporary file and a
+    /// rename in a local folder, a single PUT in S3).
+    async fn write_object(&mut self, folder_key: &str, batch: &RecordBatch) -> Result<()> {
         let bytes = self.encode(batch)?;
         self.seq += 1;
         let name = format!(
@@ -198,15 +199,15 @@ impl Delivery {
             self.extension()
         );
         let key = format!("{}/{}", folder_key.trim_end_matches('/'), name);
-        let path = self.bucket.local_path(&key)?;
-        crate::fsutil::write_atomic(&path, &bytes)?;
+        let size = bytes.len();
+        self.bucket.put(&key, bytes::Bytes::from(bytes)).await?;
         self.objects += 1;
-        self.bytes += bytes.len() as u64;
+        self.bytes += size as u64;
         Ok(())
     }
 
     /// Delivers a buffer: split by dynamic partition, or into the UTC hour folder.
-    fn flush(
+    async fn flush(
         &mut self,
         batches: &mut Vec<RecordBatch>,
         errors: &mut Vec<RecordBatch>,
@@ -221,7 +222,7 @@ impl Delivery {
         let rows = batch.num_rows() as u64;
         if self.config.partition_fields.is_empty() {
             let hour = chrono::Utc::now().format("%Y/%m/%d/%H").to_string();
-            self.write_object(&format!("{prefix}/{hour}"), &batch)?;
+            self.write_object(&format!("{prefix}/{hour}"), &batch).await?;
             return Ok(rows);
         }
         // Group rows by their partition values; rows with a null value cannot be placed.
@@ -263,7 +264,7 @@ impl Delivery {
             delivered += idx.len() as u64;
             let part = take_record_batch(&batch, &UInt32Array::from(idx))
                 .map_err(|e| Error::Internal(e.to_string()))?;
-            self.write_object(&format!("{prefix}/{folder}"), &part)?;
+            self.write_object(&format!("{prefix}/{folder}"), &part).await?;
         }
         if !bad.is_empty() {
             let part = take_record_batch(&batch, &UInt32Array::from(bad))
@@ -502,18 +503,18 @@ pub async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeO
                             let rows: u64 = raw.iter().map(|b| b.num_rows() as u64).sum();
                             failed += rows;
                             NodeMetrics::add(&m.errors, rows);
-                            processing_errors.flush(&mut failed_now, &mut Vec::new())?;
+                            processing_errors.flush(&mut failed_now, &mut Vec::new()).await?;
                         }
                     }
                 }
-                let n = delivery.flush(&mut buffer, &mut errors)?;
+                let n = delivery.flush(&mut buffer, &mut errors).await?;
                 delivered += n;
                 NodeMetrics::add(&m.records_out, n);
                 if !errors.is_empty() {
                     let rows: u64 = errors.iter().map(|b| b.num_rows() as u64).sum();
                     failed += rows;
                     NodeMetrics::add(&m.errors, rows);
-                    error_writer.flush(&mut errors, &mut Vec::new())?;
+                    error_writer.flush(&mut errors, &mut Vec::new()).await?;
                 }
                 buffered = 0;
                 last_flush = Instant::now();
