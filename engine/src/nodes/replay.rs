@@ -144,15 +144,39 @@ enum Source {
     Parquet(crate::datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReader),
 }
 
-fn open_reader(path: &std::path::Path, compression: Compression) -> Result<Box<dyn Read + Send>> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| Error::Bucket(format!("opening '{}': {e}", path.display())))?;
+/// A file to replay: a local path (streamed) or an object's bytes (S3).
+enum FileData {
+    Path(std::path::PathBuf),
+    Bytes(bytes::Bytes),
+}
+
+impl FileData {
+    /// Fetches `obj`: local files are opened as they are read; S3 objects are fetched.
+    async fn fetch(bucket: &Bucket, obj: &ObjectInfo) -> Result<Self> {
+        match bucket.local_path(&obj.key) {
+            Ok(p) => Ok(Self::Path(p)),
+            Err(_) => bucket.get(&obj.key).await.map(Self::Bytes),
+        }
+    }
+
+    fn raw(&self) -> Result<Box<dyn Read + Send>> {
+        Ok(match self {
+            Self::Path(path) => Box::new(std::fs::File::open(path).map_err(|e| {
+                Error::Bucket(format!("opening '{}': {e}", path.display()))
+            })?),
+            Self::Bytes(b) => Box::new(std::io::Cursor::new(b.clone())),
+        })
+    }
+}
+
+fn open_reader(data: &FileData, compression: Compression) -> Result<Box<dyn Read + Send>> {
+    let file = data.raw()?;
     Ok(match compression {
         Compression::None => Box::new(file),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
         Compression::Zstd => Box::new(
             zstd::stream::read::Decoder::new(file)
-                .map_err(|e| Error::Bucket(format!("'{}': {e}", path.display())))?,
+                .map_err(|e| Error::Bucket(format!("not valid zstd data: {e}")))?,
         ),
     })
 }
@@ -252,25 +276,36 @@ fn columns_for(config: &ReplayConfig, first: &Classified) -> Result<Vec<SourceCo
 }
 
 impl Source {
-    fn open(
+    async fn open(
         bucket: &Bucket,
         obj: &ObjectInfo,
         c: &Classified,
         columns: &[SourceColumn],
     ) -> Result<Self> {
-        let path = bucket.local_path(&obj.key)?;
+        let data = FileData::fetch(bucket, obj).await?;
+        let path = &data;
         Ok(match c.format {
             FileFormat::Parquet => {
-                let file = std::fs::File::open(&path)
-                    .map_err(|e| Error::Bucket(format!("opening '{}': {e}", obj.key)))?;
-                let reader = crate::datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-                    .and_then(|b| b.with_batch_size(4096).build())
-                    .map_err(|e| Error::Bucket(format!("'{}' is not readable Parquet: {e}", obj.key)))?;
+                use crate::datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+                let not_parquet =
+                    |e| Error::Bucket(format!("'{}' is not readable Parquet: {e}", obj.key));
+                let reader = match &data {
+                    FileData::Path(p) => {
+                        let file = std::fs::File::open(p)
+                            .map_err(|e| Error::Bucket(format!("opening '{}': {e}", obj.key)))?;
+                        ParquetRecordBatchReaderBuilder::try_new(file)
+                            .and_then(|b| b.with_batch_size(4096).build())
+                            .map_err(not_parquet)?
+                    }
+                    FileData::Bytes(b) => ParquetRecordBatchReaderBuilder::try_new(b.clone())
+                        .and_then(|b| b.with_batch_size(4096).build())
+                        .map_err(not_parquet)?,
+                };
                 Self::Parquet(reader)
             }
             FileFormat::Json if c.json_layout == Some(JsonLayout::Array) => {
                 let mut text = String::new();
-                open_reader(&path, c.compression)?
+                open_reader(path, c.compression)?
                     .read_to_string(&mut text)
                     .map_err(|e| Error::Bucket(format!("reading '{}': {e}", obj.key)))?;
                 let items = match serde_json::from_str::<Vec<serde_json::Value>>(&text) {
@@ -288,7 +323,7 @@ impl Source {
                 }
             }
             FileFormat::Json => Self::Lines {
-                lines: BufReader::new(open_reader(&path, c.compression)?).lines(),
+                lines: BufReader::new(open_reader(path, c.compression)?).lines(),
                 line: 0,
             },
             FileFormat::Csv => {
@@ -300,7 +335,7 @@ impl Source {
                     .delimiter(dialect.delimiter)
                     .has_headers(dialect.has_header)
                     .flexible(true)
-                    .from_reader(open_reader(&path, c.compression)?);
+                    .from_reader(open_reader(path, c.compression)?);
                 let header: Vec<String> = if dialect.has_header {
                     reader
                         .headers()
@@ -560,7 +595,7 @@ pub async fn run(config: &ReplayConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
         let mut failed_total = 0u64;
         let mut failures = Failures::default();
         'files: for (obj, classified) in &files {
-            let mut source = match Source::open(&bucket, obj, classified, rows.columns()) {
+            let mut source = match Source::open(&bucket, obj, classified, rows.columns()).await {
                 Ok(s) => s,
                 Err(e) => {
                     events.warn(&node, format!("skipped '{}': {e}", obj.key));
