@@ -182,16 +182,21 @@ impl Bucket {
                 }
             }
         }
-        let store = builder
-            .build()
-            .map_err(|e| Error::Bucket(format!("bucket '{url}': {e}")))?;
+        let store: Arc<dyn ObjectStore> = Arc::new(
+            builder
+                .build()
+                .map_err(|e| Error::Bucket(format!("bucket '{url}': {e}")))?,
+        );
+        if let Ok(u) = url::Url::parse(&format!("s3://{bucket}")) {
+            remember_store(u, store.clone());
+        }
         Ok(Self {
             location: Location::S3 {
                 bucket: bucket.to_owned(),
             },
             prefix,
             glob: compile_glob(glob)?,
-            store: Arc::new(store),
+            store,
         })
     }
 
@@ -377,6 +382,23 @@ impl Bucket {
             .await
             .map_err(|e| Error::Bucket(format!("reading '{key}': {e}")))
     }
+}
+
+/// S3 stores opened in this process, by `s3://bucket` URL, so SQL sessions can read and
+/// write the tables that live in them.
+static STORES: std::sync::Mutex<Vec<(url::Url, Arc<dyn ObjectStore>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Remembers an S3 bucket's store for SQL sessions (the newest wins).
+fn remember_store(url: url::Url, store: Arc<dyn ObjectStore>) {
+    let mut stores = STORES.lock().unwrap_or_else(|p| p.into_inner());
+    stores.retain(|(u, _)| *u != url);
+    stores.push((url, store));
+}
+
+/// The S3 stores opened so far.
+pub fn known_stores() -> Vec<(url::Url, Arc<dyn ObjectStore>)> {
+    STORES.lock().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
 fn compile_glob(glob: &str) -> Result<Option<GlobMatcher>> {

@@ -31,6 +31,10 @@ pub fn session(store: Option<&CatalogStore>, hooks: &ScanHooks) -> Result<Sessio
             false,
         );
     let ctx = SessionContext::new_with_config(config);
+    // S3 buckets opened by bucket nodes: their tables and ETL targets are readable here.
+    for (url, object_store) in crate::lake::bucket::known_stores() {
+        ctx.register_object_store(&url, object_store);
+    }
     if let Some(store) = store {
         let provider = LakeCatalogProvider::new(store, hooks)?;
         ctx.register_catalog(CATALOG_NAME, Arc::new(provider));
