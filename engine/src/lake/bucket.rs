@@ -238,6 +238,43 @@ impl Bucket {
             .map_err(|e| Error::Bucket(format!("writing '{key}': {e}")))
     }
 
+    /// Every object under the full key `prefix` (not narrowed by the bucket's own prefix
+    /// or glob), as (key, size), sorted by key.
+    pub async fn list_raw(&self, prefix: &str) -> Result<Vec<(String, u64)>> {
+        let prefix = normalize_key(prefix)?;
+        let p = ObjectPath::from(prefix.as_str());
+        let metas: Vec<_> = self
+            .store
+            .list(Some(&p))
+            .try_collect()
+            .await
+            .map_err(|e| Error::Bucket(format!("listing '{prefix}': {e}")))?;
+        let mut out: Vec<(String, u64)> = metas
+            .into_iter()
+            .map(|m| (m.location.to_string(), m.size))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Copies object `from` to `to` (server-side on S3).
+    pub async fn copy(&self, from: &str, to: &str) -> Result<()> {
+        let (from, to) = (normalize_key(from)?, normalize_key(to)?);
+        self.store
+            .copy(&ObjectPath::from(from.as_str()), &ObjectPath::from(to.as_str()))
+            .await
+            .map_err(|e| Error::Bucket(format!("copying '{from}' to '{to}': {e}")))
+    }
+
+    /// Deletes object `key`.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        let key = normalize_key(key)?;
+        self.store
+            .delete(&ObjectPath::from(key.as_str()))
+            .await
+            .map_err(|e| Error::Bucket(format!("deleting '{key}': {e}")))
+    }
+
     /// Reads the whole object `key`.
     pub async fn get(&self, key: &str) -> Result<bytes::Bytes> {
         let key = normalize_key(key)?;
