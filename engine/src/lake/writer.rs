@@ -210,13 +210,19 @@ pub async fn run_etl(store: &CatalogStore, bucket: &Bucket, spec: &EtlSpec) -> R
         std::process::id()
     );
     let staging_key = format!(".tributary/staging/{}-{run_id}", normalize_name(&spec.by));
-    let staging_dir = bucket.local_path(&staging_key)?;
-    std::fs::create_dir_all(&staging_dir).map_err(|e| Error::io(&staging_dir, e))?;
-    let mut staging = Staging {
-        path: staging_dir.clone(),
-        committed: false,
+    // A local folder stages in a folder and commits by renames; an S3 bucket stages under
+    // a key prefix and commits by server-side copies.
+    let (staging_url, staging_dir) = match bucket.local_path(&staging_key) {
+        Ok(dir) => {
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            (format!("{}/", dir.to_string_lossy()), Some(dir))
+        }
+        Err(_) => (bucket.location_of(&staging_key, true), None),
     };
-    let staging_url = format!("{}/", staging_dir.to_string_lossy());
+    let mut staging = staging_dir.as_ref().map(|dir| Staging {
+        path: dir.clone(),
+        committed: false,
+    });
     let factory: Arc<dyn FileFormatFactory> = match spec.format {
         OutputFormat::Parquet => {
             let mut opts = TableParquetOptions::default();
@@ -263,51 +269,25 @@ pub async fn run_etl(store: &CatalogStore, bucket: &Bucket, spec: &EtlSpec) -> R
         .sum();
 
     // Commit: move the staged files into place.
-    let target_dir = bucket.local_path(&output_key)?;
-    let staged = list_files(&staging_dir)?;
-    match spec.mode {
-        WriteMode::Overwrite => {
-            if target_dir.exists() {
-                let trash = bucket.local_path(&format!(".tributary/trash/{run_id}"))?;
-                if let Some(parent) = trash.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-                }
-                std::fs::rename(&target_dir, &trash).map_err(|e| Error::io(&target_dir, e))?;
-                if let Err(e) = std::fs::rename(&staging_dir, &target_dir) {
-                    // Put the old data back so nothing is lost.
-                    let _ = std::fs::rename(&trash, &target_dir);
-                    return Err(Error::io(&target_dir, e));
-                }
-                let _ = std::fs::remove_dir_all(&trash);
-            } else {
-                if let Some(parent) = target_dir.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-                }
-                std::fs::rename(&staging_dir, &target_dir)
-                    .map_err(|e| Error::io(&target_dir, e))?;
+    let (staged, files_now, target_location) = match &staging_dir {
+        Some(staging_dir) => {
+            let staged = list_files(staging_dir)?;
+            commit_local(bucket, staging_dir, &output_key, spec.mode, &run_id, &staged)?;
+            if let Some(s) = staging.as_mut() {
+                s.committed = true;
             }
-            staging.committed = true;
+            let target_dir = bucket.local_path(&output_key)?;
+            let now = list_files(&target_dir)?;
+            (staged, now, target_dir.to_string_lossy().into_owned())
         }
-        WriteMode::Append => {
-            for (rel, _) in &staged {
-                let from = staging_dir.join(rel);
-                let mut to = target_dir.join(rel);
-                if let Some(parent) = to.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-                }
-                let mut n = 1;
-                while to.exists() {
-                    to = unique_name(&target_dir.join(rel), n);
-                    n += 1;
-                }
-                std::fs::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
-            }
+        None => {
+            let (staged, now) = commit_s3(bucket, &staging_key, &output_key, spec.mode).await?;
+            (staged, now, bucket.location_of(&output_key, false))
         }
-    }
+    };
     drop(staging);
 
     // Register the output table and move the bookmark forward, in one catalog write.
-    let files_now = list_files(&target_dir)?;
     let (format, options) = table_format(spec);
     let (columns, partition_keys) = output_columns(&out_schema, &spec.partition_by, format);
     let mut partitions: BTreeMap<Vec<String>, Partition> = BTreeMap::new();
@@ -332,7 +312,7 @@ pub async fn run_etl(store: &CatalogStore, bucket: &Bucket, spec: &EtlSpec) -> R
                 .entry(values.clone())
                 .or_insert_with(|| Partition {
                     values,
-                    location: format!("{}/{}/", target_dir.to_string_lossy(), dirs.join("/")),
+                    location: format!("{target_location}/{}/", dirs.join("/")),
                     files: 0,
                     size_bytes: 0,
                 });
@@ -343,7 +323,7 @@ pub async fn run_etl(store: &CatalogStore, bucket: &Bucket, spec: &EtlSpec) -> R
     let scanned = hooks.scanned_files();
     let files_read = scanned.len() as u64;
     let bytes_read = scanned.iter().map(|f| f.size_bytes).sum();
-    let location = store.location_for(&format!("{}/", target_dir.to_string_lossy()));
+    let location = store.location_for(&format!("{target_location}/"));
     let partitions: Vec<Partition> = partitions
         .into_values()
         .map(|mut p| {
@@ -413,6 +393,106 @@ pub async fn run_etl(store: &CatalogStore, bucket: &Bucket, spec: &EtlSpec) -> R
         version,
         change,
     })
+}
+
+
+/// Moves staged files into the output folder (renames within one file system); the old
+/// output is kept aside until the new one is in place.
+fn commit_local(
+    bucket: &Bucket,
+    staging_dir: &Path,
+    output_key: &str,
+    mode: WriteMode,
+    run_id: &str,
+    staged: &[(String, u64)],
+) -> Result<()> {
+    let target_dir = bucket.local_path(output_key)?;
+    match mode {
+        WriteMode::Overwrite => {
+            if target_dir.exists() {
+                let trash = bucket.local_path(&format!(".tributary/trash/{run_id}"))?;
+                if let Some(parent) = trash.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                }
+                std::fs::rename(&target_dir, &trash).map_err(|e| Error::io(&target_dir, e))?;
+                if let Err(e) = std::fs::rename(&staging_dir, &target_dir) {
+                    // Put the old data back so nothing is lost.
+                    let _ = std::fs::rename(&trash, &target_dir);
+                    return Err(Error::io(&target_dir, e));
+                }
+                let _ = std::fs::remove_dir_all(&trash);
+            } else {
+                if let Some(parent) = target_dir.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                }
+                std::fs::rename(&staging_dir, &target_dir)
+                    .map_err(|e| Error::io(&target_dir, e))?;
+            }
+        }
+        WriteMode::Append => {
+            for (rel, _) in staged {
+                let from = staging_dir.join(rel);
+                let mut to = target_dir.join(rel);
+                if let Some(parent) = to.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                }
+                let mut n = 1;
+                while to.exists() {
+                    to = unique_name(&target_dir.join(rel), n);
+                    n += 1;
+                }
+                std::fs::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Copies staged objects into the output prefix (S3 has no rename); overwrite deletes the
+/// old objects first. Returns the staged files and the output's files, relative to their
+/// prefixes. Not atomic as a whole: a reader may see the output half replaced.
+async fn commit_s3(
+    bucket: &Bucket,
+    staging_key: &str,
+    output_key: &str,
+    mode: WriteMode,
+) -> Result<(Vec<(String, u64)>, Vec<(String, u64)>)> {
+    let rel = |prefix: &str, items: Vec<(String, u64)>| -> Vec<(String, u64)> {
+        items
+            .into_iter()
+            .filter_map(|(k, n)| {
+                k.strip_prefix(prefix)
+                    .map(|r| (r.trim_start_matches('/').to_owned(), n))
+            })
+            .collect()
+    };
+    let staged = rel(staging_key, bucket.list_raw(staging_key).await?);
+    let existing = rel(output_key, bucket.list_raw(output_key).await?);
+    if mode == WriteMode::Overwrite {
+        for (r, _) in &existing {
+            bucket.delete(&format!("{output_key}/{r}")).await?;
+        }
+    }
+    for (r, _) in &staged {
+        let mut to = format!("{output_key}/{r}");
+        let mut n = 1;
+        while mode == WriteMode::Append && existing.iter().any(|(e, _)| format!("{output_key}/{e}") == to) {
+            to = format!("{output_key}/{}", unique_key(r, n));
+            n += 1;
+        }
+        bucket.copy(&format!("{staging_key}/{r}"), &to).await?;
+        bucket.delete(&format!("{staging_key}/{r}")).await?;
+    }
+    let now = rel(output_key, bucket.list_raw(output_key).await?);
+    Ok((staged, now))
+}
+
+/// `name.ext` → `name-1.ext` for the n-th clash.
+fn unique_key(rel: &str, n: usize) -> String {
+    match rel.rsplit_once('.') {
+        Some((stem, ext)) if !stem.contains('/') || !ext.contains('/') => format!("{stem}-{n}.{ext}"),
+        _ => format!("{rel}-{n}"),
+    }
 }
 
 fn text_compression(c: OutputCompression) -> Result<CompressionTypeVariant> {
