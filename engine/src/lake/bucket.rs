@@ -261,7 +261,10 @@ impl Bucket {
     pub async fn copy(&self, from: &str, to: &str) -> Result<()> {
         let (from, to) = (normalize_key(from)?, normalize_key(to)?);
         self.store
-            .copy(&ObjectPath::from(from.as_str()), &ObjectPath::from(to.as_str()))
+            .copy(
+                &ObjectPath::from(from.as_str()),
+                &ObjectPath::from(to.as_str()),
+            )
             .await
             .map_err(|e| Error::Bucket(format!("copying '{from}' to '{to}': {e}")))
     }

@@ -272,7 +272,14 @@ pub async fn run_etl(store: &CatalogStore, bucket: &Bucket, spec: &EtlSpec) -> R
     let (staged, files_now, target_location) = match &staging_dir {
         Some(staging_dir) => {
             let staged = list_files(staging_dir)?;
-            commit_local(bucket, staging_dir, &output_key, spec.mode, &run_id, &staged)?;
+            commit_local(
+                bucket,
+                staging_dir,
+                &output_key,
+                spec.mode,
+                &run_id,
+                &staged,
+            )?;
             if let Some(s) = staging.as_mut() {
                 s.committed = true;
             }
@@ -395,7 +402,6 @@ pub async fn run_etl(store: &CatalogStore, bucket: &Bucket, spec: &EtlSpec) -> R
     })
 }
 
-
 /// Moves staged files into the output folder (renames within one file system); the old
 /// output is kept aside until the new one is in place.
 fn commit_local(
@@ -476,7 +482,11 @@ async fn commit_s3(
     for (r, _) in &staged {
         let mut to = format!("{output_key}/{r}");
         let mut n = 1;
-        while mode == WriteMode::Append && existing.iter().any(|(e, _)| format!("{output_key}/{e}") == to) {
+        while mode == WriteMode::Append
+            && existing
+                .iter()
+                .any(|(e, _)| format!("{output_key}/{e}") == to)
+        {
             to = format!("{output_key}/{}", unique_key(r, n));
             n += 1;
         }
@@ -490,7 +500,9 @@ async fn commit_s3(
 /// `name.ext` → `name-1.ext` for the n-th clash.
 fn unique_key(rel: &str, n: usize) -> String {
     match rel.rsplit_once('.') {
-        Some((stem, ext)) if !stem.contains('/') || !ext.contains('/') => format!("{stem}-{n}.{ext}"),
+        Some((stem, ext)) if !stem.contains('/') || !ext.contains('/') => {
+            format!("{stem}-{n}.{ext}")
+        }
         _ => format!("{rel}-{n}"),
     }
 }

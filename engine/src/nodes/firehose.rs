@@ -222,7 +222,8 @@ impl Delivery {
         let rows = batch.num_rows() as u64;
         if self.config.partition_fields.is_empty() {
             let hour = chrono::Utc::now().format("%Y/%m/%d/%H").to_string();
-            self.write_object(&format!("{prefix}/{hour}"), &batch).await?;
+            self.write_object(&format!("{prefix}/{hour}"), &batch)
+                .await?;
             return Ok(rows);
         }
         // Group rows by their partition values; rows with a null value cannot be placed.
@@ -237,34 +238,40 @@ impl Delivery {
                 Ok((f.clone(), batch.column(i).clone()))
             })
             .collect::<Result<_>>()?;
-        let options = FormatOptions::default();
-        let formatters: Vec<_> = cols
-            .iter()
-            .map(|(_, c)| {
-                ArrayFormatter::try_new(c.as_ref(), &options)
-                    .map_err(|e| Error::Internal(e.to_string()))
-            })
-            .collect::<Result<_>>()?;
-        let mut groups: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-        let mut bad: Vec<u32> = Vec::new();
-        for r in 0..batch.num_rows() {
-            if cols.iter().any(|(_, c)| c.is_null(r)) {
-                bad.push(r as u32);
-                continue;
-            }
-            let folder: Vec<String> = cols
+        // Group rows by their partition values (formatters are not Send: grouped before
+        // any write awaits); rows with a null value cannot be placed.
+        let (groups, bad) = {
+            let options = FormatOptions::default();
+            let formatters: Vec<_> = cols
                 .iter()
-                .zip(&formatters)
-                .map(|((name, _), f)| format!("{name}={}", sanitize(&f.value(r).to_string())))
-                .collect();
-            groups.entry(folder.join("/")).or_default().push(r as u32);
-        }
+                .map(|(_, c)| {
+                    ArrayFormatter::try_new(c.as_ref(), &options)
+                        .map_err(|e| Error::Internal(e.to_string()))
+                })
+                .collect::<Result<_>>()?;
+            let mut groups: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+            let mut bad: Vec<u32> = Vec::new();
+            for r in 0..batch.num_rows() {
+                if cols.iter().any(|(_, c)| c.is_null(r)) {
+                    bad.push(r as u32);
+                    continue;
+                }
+                let folder: Vec<String> = cols
+                    .iter()
+                    .zip(&formatters)
+                    .map(|((name, _), f)| format!("{name}={}", sanitize(&f.value(r).to_string())))
+                    .collect();
+                groups.entry(folder.join("/")).or_default().push(r as u32);
+            }
+            (groups, bad)
+        };
         let mut delivered = 0;
         for (folder, idx) in groups {
             delivered += idx.len() as u64;
             let part = take_record_batch(&batch, &UInt32Array::from(idx))
                 .map_err(|e| Error::Internal(e.to_string()))?;
-            self.write_object(&format!("{prefix}/{folder}"), &part).await?;
+            self.write_object(&format!("{prefix}/{folder}"), &part)
+                .await?;
         }
         if !bad.is_empty() {
             let part = take_record_batch(&batch, &UInt32Array::from(bad))
@@ -503,7 +510,9 @@ pub async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeO
                             let rows: u64 = raw.iter().map(|b| b.num_rows() as u64).sum();
                             failed += rows;
                             NodeMetrics::add(&m.errors, rows);
-                            processing_errors.flush(&mut failed_now, &mut Vec::new()).await?;
+                            processing_errors
+                                .flush(&mut failed_now, &mut Vec::new())
+                                .await?;
                         }
                     }
                 }

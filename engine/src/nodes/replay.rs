@@ -161,9 +161,10 @@ impl FileData {
 
     fn raw(&self) -> Result<Box<dyn Read + Send>> {
         Ok(match self {
-            Self::Path(path) => Box::new(std::fs::File::open(path).map_err(|e| {
-                Error::Bucket(format!("opening '{}': {e}", path.display()))
-            })?),
+            Self::Path(path) => Box::new(
+                std::fs::File::open(path)
+                    .map_err(|e| Error::Bucket(format!("opening '{}': {e}", path.display())))?,
+            ),
             Self::Bytes(b) => Box::new(std::io::Cursor::new(b.clone())),
         })
     }
