@@ -7,4 +7,5 @@ mod crawl_query;
 mod engine_api;
 mod etl;
 mod project_files;
+mod s3;
 mod streaming;

@@ -1,0 +1,179 @@
+//! S3-compatible buckets, against a real S3 server (`s3s-fs`) on loopback.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// An `s3s-fs` server over a scratch folder; each top-level folder is a bucket.
+struct S3Server {
+    child: Child,
+    endpoint: String,
+    root: tempfile::TempDir,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn s3s_fs() -> PathBuf {
+    if let Some(p) = std::env::var_os("TRIBUTARY_S3S_FS") {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let cargo_bin = home.join(".cargo/bin/s3s-fs");
+    assert!(
+        cargo_bin.exists(),
+        "s3s-fs is not installed: cargo install s3s-fs@0.14.1 --features binary --locked"
+    );
+    cargo_bin
+}
+
+fn start_s3() -> S3Server {
+    let root = scratch();
+    std::fs::create_dir_all(root.path().join("lake")).unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(s3s_fs())
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--access-key", "AKTEST", "--secret-key", "SKTEST"])
+        .arg(root.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("s3s-fs starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "s3s-fs did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    S3Server {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+        root,
+    }
+}
+
+/// Runs the CLI with the server's credentials in the environment.
+fn cli_s3(cwd: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_tributary-cli"))
+        .args(args)
+        .current_dir(cwd)
+        .env("AWS_ACCESS_KEY_ID", "AKTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "SKTEST")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("the CLI binary runs");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn s3_bucket(id: &str, path: &str, endpoint: &str) -> Value {
+    json!({"id": id, "kind": "bucket", "position": {"x": 0.0, "y": 0.0},
+        "config": {"path": path, "endpoint": endpoint, "path_style": true}})
+}
+
+#[test]
+fn crawl_query_and_etl_over_an_s3_bucket_match_a_local_folder() {
+    let s3 = start_s3();
+    write(
+        &s3.root.path().join("lake/raw/weather/seattle-weather.csv"),
+        std::fs::read(data("seattle-weather.csv")).unwrap(),
+    );
+    let dir = scratch();
+    let sql = "SELECT weather, COUNT(*) AS days FROM weather GROUP BY weather ORDER BY days DESC, weather";
+    let project = json!({
+        "format_version": 1,
+        "nodes": [
+            s3_bucket("raw", "s3://lake/raw", &s3.endpoint),
+            {"id": "crawl", "kind": "crawler", "position": {"x": 0.0, "y": 0.0}, "config": {}},
+            {"id": "catalog", "kind": "catalog", "position": {"x": 0.0, "y": 0.0}, "config": {"path": "c.json"}},
+            {"id": "q", "kind": "query", "position": {"x": 0.0, "y": 0.0}, "config": {"sql": sql}},
+            s3_bucket("curated", "s3://lake/curated", &s3.endpoint),
+            {"id": "etl", "kind": "etl", "position": {"x": 0.0, "y": 0.0},
+             "config": {"sql": "SELECT weather, COUNT(*) AS days FROM weather GROUP BY weather",
+                        "output_prefix": "by_weather", "table": "by_weather"}}
+        ],
+        "edges": [
+            {"from": {"node": "raw", "port": "objects"}, "to": {"node": "crawl", "port": "source"}},
+            {"from": {"node": "crawl", "port": "tables"}, "to": {"node": "catalog", "port": "crawlers"}},
+            {"from": {"node": "catalog", "port": "catalog"}, "to": {"node": "q", "port": "catalog"}},
+            {"from": {"node": "catalog", "port": "catalog"}, "to": {"node": "etl", "port": "catalog"}},
+            {"from": {"node": "curated", "port": "objects"}, "to": {"node": "etl", "port": "target"}}
+        ]
+    });
+    let path = dir.path().join("p.json");
+    write(&path, serde_json::to_string_pretty(&project).unwrap());
+    let out = cli_s3(dir.path(), &["run", path.to_str().unwrap(), "--json"]);
+    let summary: Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    assert_eq!(summary["status"], "ok", "{out:?}");
+    let node = |id: &str| {
+        summary["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(node("q")["records_in"], 1461);
+    assert_eq!(node("q")["records_out"], 5);
+    // The ETL output is in the S3 bucket (the server's folder), staging removed.
+    let written = files_under(&s3.root.path().join("lake/curated/by_weather"));
+    assert!(
+        !written.is_empty() && written.iter().all(|f| f.ends_with(".parquet")),
+        "{written:?}"
+    );
+    assert!(
+        files_under(&s3.root.path().join("lake"))
+            .iter()
+            .all(|f| !f.contains(".tributary"))
+    );
+    // The catalog records the S3 locations.
+    let catalog: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("c.json")).unwrap()).unwrap();
+    assert_eq!(
+        catalog["databases"]["default"]["tables"]["weather"]["location"],
+        "s3://lake/raw/weather/"
+    );
+    assert_eq!(
+        catalog["databases"]["default"]["tables"]["by_weather"]["location"],
+        "s3://lake/curated/by_weather/"
+    );
+    // The same data in a local folder gives the same answer.
+    let local = scratch();
+    write(
+        &local.path().join("raw/weather/seattle-weather.csv"),
+        std::fs::read(data("seattle-weather.csv")).unwrap(),
+    );
+    crawl(
+        local.path(),
+        &local.path().join("raw"),
+        &local.path().join("c.json"),
+    );
+    let expected = query(local.path(), &local.path().join("c.json"), sql);
+    let q = summary["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == "q")
+        .unwrap();
+    assert!(q["stats"].is_object(), "{q}");
+    assert!(expected.contains("rain"), "{expected}");
+}
