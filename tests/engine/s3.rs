@@ -156,6 +156,37 @@ fn crawl_query_and_etl_over_an_s3_bucket_match_a_local_folder() {
         catalog["databases"]["default"]["tables"]["by_weather"]["location"],
         "s3://lake/curated/by_weather/"
     );
+    // Another process reads the S3 tables through the catalog alone: it records how to
+    // reach the bucket (never the keys).
+    assert_eq!(
+        catalog["stores"]["s3://lake"]["endpoint"],
+        s3.endpoint.as_str()
+    );
+    assert!(!serde_json::to_string(&catalog).unwrap().contains("SKTEST"));
+    let out = cli_s3(
+        dir.path(),
+        &[
+            "query",
+            "--catalog",
+            "c.json",
+            "--format",
+            "csv",
+            "SELECT weather, days FROM by_weather ORDER BY days DESC, weather",
+        ],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        [
+            "weather,days",
+            "sun,714",
+            "fog,411",
+            "rain,259",
+            "drizzle,54",
+            "snow,23"
+        ],
+        "{out:?}"
+    );
     // The same data in a local folder gives the same answer.
     let local = scratch();
     write(

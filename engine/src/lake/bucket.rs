@@ -59,20 +59,27 @@ pub enum Location {
     S3 {
         /// The bucket name.
         bucket: String,
+        /// How it was reached.
+        options: S3Options,
     },
 }
 
-/// How to reach an S3-compatible bucket.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// How to reach an S3-compatible bucket (no secrets: catalogs record these).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct S3Options {
     /// Endpoint URL, e.g. `http://127.0.0.1:9000`; empty for AWS.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub endpoint: String,
     /// Region; empty takes `AWS_REGION` or `us-east-1`.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub region: String,
     /// Path-style requests (`endpoint/bucket/key`), as most S3-compatible servers want.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub path_style: bool,
     /// AWS profile for credentials when the environment has none; empty: `AWS_PROFILE`
     /// or `default`.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub profile: String,
 }
 
@@ -193,11 +200,20 @@ impl Bucket {
         Ok(Self {
             location: Location::S3 {
                 bucket: bucket.to_owned(),
+                options: options.clone(),
             },
             prefix,
             glob: compile_glob(glob)?,
             store,
         })
+    }
+
+    /// For an S3 bucket: `s3://bucket` and how to reach it, for a catalog to record.
+    pub fn s3_entry(&self) -> Option<(String, S3Options)> {
+        match &self.location {
+            Location::S3 { bucket, options } => Some((format!("s3://{bucket}"), options.clone())),
+            Location::Local(_) => None,
+        }
     }
 
     /// Where the bucket lives.
@@ -212,7 +228,7 @@ impl Bucket {
                 .file_name()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "root".to_owned()),
-            Location::S3 { bucket } => bucket.clone(),
+            Location::S3 { bucket, .. } => bucket.clone(),
         }
     }
 
@@ -221,7 +237,7 @@ impl Bucket {
     pub fn object_store_url(&self) -> Option<(url::Url, Arc<dyn ObjectStore>)> {
         match &self.location {
             Location::Local(_) => None,
-            Location::S3 { bucket } => url::Url::parse(&format!("s3://{bucket}"))
+            Location::S3 { bucket, .. } => url::Url::parse(&format!("s3://{bucket}"))
                 .ok()
                 .map(|u| (u, self.store.clone())),
         }
@@ -312,7 +328,7 @@ impl Bucket {
                 }
                 path.to_string_lossy().into_owned()
             }
-            Location::S3 { bucket } => format!("s3://{bucket}/{key}"),
+            Location::S3 { bucket, .. } => format!("s3://{bucket}/{key}"),
         };
         if is_folder && !s.ends_with('/') {
             s.push('/');

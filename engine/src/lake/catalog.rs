@@ -32,6 +32,10 @@ pub struct Catalog {
     /// ETL job bookmarks by job id.
     #[serde(default)]
     pub bookmarks: BTreeMap<String, Bookmark>,
+    /// How to reach the S3 buckets its tables live in, by `s3://bucket` (endpoint,
+    /// region, path style; never credentials), so any process can read them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stores: BTreeMap<String, crate::lake::bucket::S3Options>,
 }
 
 /// A database: a namespace of tables.
@@ -418,6 +422,20 @@ impl CatalogStore {
 
     /// Applies `change` to a copy, writes the copy atomically, then makes it current.
     /// If the write fails, the in-memory catalog is unchanged.
+    /// Records how to reach `bucket` if it is an S3 bucket the catalog does not know yet.
+    pub fn remember_bucket(&self, bucket: &crate::lake::bucket::Bucket) -> Result<()> {
+        let Some((url, options)) = bucket.s3_entry() else {
+            return Ok(());
+        };
+        if self.lock().stores.get(&url) == Some(&options) {
+            return Ok(());
+        }
+        self.update(|c| {
+            c.stores.insert(url, options);
+            Ok(())
+        })
+    }
+
     pub fn update<T>(&self, change: impl FnOnce(&mut Catalog) -> Result<T>) -> Result<T> {
         let mut guard = self.lock();
         let mut next = guard.clone();

@@ -105,6 +105,9 @@ pub struct CrawlReport {
     pub policy: SchemaChangePolicy,
     /// The crawler (node id or `cli`) that made this report.
     pub crawler: String,
+    /// For an S3 bucket: `s3://bucket` and how to reach it.
+    #[serde(skip)]
+    pub store: Option<(String, crate::lake::bucket::S3Options)>,
 }
 
 /// Crawls `bucket` and returns what was found. `progress(done, total)` is called as
@@ -119,6 +122,7 @@ pub async fn crawl(
     let mut report = CrawlReport {
         files_listed: listing.objects.len() as u64 + listing.refused.len() as u64,
         database: super::catalog::DEFAULT_DATABASE.to_owned(),
+        store: bucket.s3_entry(),
         ..Default::default()
     };
     for r in &listing.refused {
@@ -663,6 +667,9 @@ pub fn apply_to_catalog(store: &CatalogStore, report: &CrawlReport) -> Result<Ve
     let by = format!("crawler:{}", report.crawler);
     let by = by.as_str();
     store.update(|catalog| {
+        if let Some((url, options)) = &report.store {
+            catalog.stores.insert(url.clone(), options.clone());
+        }
         let db = catalog.ensure_database(database);
         let mut changes = Vec::new();
         for t in &report.tables {

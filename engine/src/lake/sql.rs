@@ -36,6 +36,20 @@ pub fn session(store: Option<&CatalogStore>, hooks: &ScanHooks) -> Result<Sessio
         ctx.register_object_store(&url, object_store);
     }
     if let Some(store) = store {
+        // Buckets the catalog's tables live in, opened in this process if need be.
+        let known: Vec<String> = crate::lake::bucket::known_stores()
+            .iter()
+            .map(|(u, _)| u.to_string().trim_end_matches('/').to_owned())
+            .collect();
+        let wanted = store.lock().stores.clone();
+        for (url, options) in wanted {
+            if !known.iter().any(|k| *k == url) {
+                let bucket = crate::lake::bucket::Bucket::open_s3(&url, &options, "", "")?;
+                if let Some((u, s)) = bucket.object_store_url() {
+                    ctx.register_object_store(&u, s);
+                }
+            }
+        }
         let provider = LakeCatalogProvider::new(store, hooks)?;
         ctx.register_catalog(CATALOG_NAME, Arc::new(provider));
     } else {

@@ -138,6 +138,7 @@ impl Drop for Staging {
 
 /// Runs an ETL job end to end.
 pub async fn run_etl(store: &CatalogStore, bucket: &Bucket, spec: &EtlSpec) -> Result<EtlReport> {
+    store.remember_bucket(bucket)?;
     let table_name = normalize_name(&spec.table);
     if table_name != spec.table {
         return Err(Error::Invalid(format!(

@@ -411,6 +411,7 @@ pub async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeO
                 "table: registering a table needs the 'catalog' input connected".to_owned(),
             ));
         };
+        store.remember_bucket(&bucket)?;
         register(store, &bucket, config, &schema, &ctx.node.id)?;
     }
     let error_schema = super::lambda::failed_schema(&schema);
