@@ -23,6 +23,9 @@ impl Drop for S3Server {
     }
 }
 
+/// The `s3s-fs` server binary: `TRIBUTARY_S3S_FS`, one on the PATH or in ~/.cargo/bin,
+/// or else installed once into `target/tools` (so `cargo test` sets itself up on a fresh
+/// machine; the install builds it from crates.io, a few minutes).
 fn s3s_fs() -> PathBuf {
     if let Some(p) = std::env::var_os("TRIBUTARY_S3S_FS") {
         return PathBuf::from(p);
@@ -30,12 +33,45 @@ fn s3s_fs() -> PathBuf {
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_default();
-    let cargo_bin = home.join(".cargo/bin/s3s-fs");
-    assert!(
-        cargo_bin.exists(),
-        "s3s-fs is not installed: cargo install s3s-fs@0.14.1 --features binary --locked"
-    );
-    cargo_bin
+    let on_path = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("s3s-fs"))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    if let Some(found) = on_path
+        .into_iter()
+        .chain([home.join(".cargo/bin/s3s-fs")])
+        .find(|p| p.exists())
+    {
+        return found;
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let tools = target.join("tools");
+    let bin = tools.join("bin/s3s-fs");
+    if !bin.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "install",
+                "s3s-fs@0.14.1",
+                "--features",
+                "binary",
+                "--locked",
+                "--root",
+            ])
+            .arg(&tools)
+            .status()
+            .expect("cargo runs");
+        assert!(
+            status.success(),
+            "installing s3s-fs into {} failed",
+            tools.display()
+        );
+    }
+    bin
 }
 
 fn start_s3() -> S3Server {
