@@ -27,7 +27,7 @@ impl Drop for S3Server {
 /// or else installed once into `target/tools` (so `cargo test` sets itself up on a fresh
 /// machine; the install builds it from crates.io, a few minutes).
 fn s3s_fs() -> PathBuf {
-    if let Some(p) = std::env::var_os("TRIBUTARY_S3S_FS") {
+    if let Some(p) = std::env::var_os("TRIBUTARY_S3S_FS").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
     let home = std::env::var_os("HOME")
