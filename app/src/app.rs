@@ -867,6 +867,7 @@ impl TributaryApp {
                 }
             });
             ui.separator();
+            self.environment_ui(ui);
             if ui
                 .add_enabled(!self.is_running(), egui::Button::new("▶ Run"))
                 .clicked()
@@ -880,6 +881,56 @@ impl TributaryApp {
                 self.stop();
             }
         });
+    }
+
+    /// The environment picker: where runs execute (embedded engine or a cluster, memory
+    /// streams or a broker). Switching is an edit: it is saved and can be undone.
+    fn environment_ui(&mut self, ui: &mut egui::Ui) {
+        let doc = &mut self.doc;
+        let mut names = vec![tributary_engine::project::LOCAL_ENV.to_owned()];
+        names.extend(doc.environments.keys().cloned());
+        let describe = |name: &str| -> String {
+            let Some(env) = doc.environments.get(name) else {
+                return "embedded DataFusion engine, in-process streams".to_owned();
+            };
+            let mut parts = Vec::new();
+            parts.push(match &env.scheduler {
+                Some(s) => format!("Ballista scheduler {s}"),
+                None => "embedded engine".to_owned(),
+            });
+            parts.push(match &env.broker {
+                Some(b) => format!("streams in {b}"),
+                None => "in-process streams".to_owned(),
+            });
+            if !env.description.is_empty() {
+                parts.push(env.description.clone());
+            }
+            parts.join(", ")
+        };
+        let hover = describe(&doc.environment);
+        let mut chosen = None;
+        ui.label("Environment");
+        egui::ComboBox::from_id_salt("environment")
+            .selected_text(doc.environment.as_str())
+            .show_ui(ui, |ui| {
+                for name in &names {
+                    if ui
+                        .selectable_label(*name == doc.environment, name.as_str())
+                        .on_hover_text(describe(name))
+                        .clicked()
+                    {
+                        chosen = Some(name.clone());
+                    }
+                }
+            })
+            .response
+            .on_hover_text(hover);
+        if let Some(name) = chosen
+            && name != doc.environment
+        {
+            doc.environment = name;
+            doc.checkpoint();
+        }
     }
 
     fn palette_ui(&mut self, ui: &mut egui::Ui) {

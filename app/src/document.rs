@@ -20,6 +20,10 @@ pub struct Document {
     pub name: String,
     /// The graph on the canvas.
     pub snarl: Snarl<Node>,
+    /// The project's named environments (kept as loaded; edited in the file).
+    pub environments: BTreeMap<String, tributary_engine::project::Environment>,
+    /// The environment runs use.
+    pub environment: String,
     /// Where it is saved, if anywhere.
     pub path: Option<PathBuf>,
     /// Increases with every edit; runs carry it so stale results can be dropped.
@@ -44,6 +48,8 @@ impl Document {
         let mut doc = Self {
             name: project.name.clone(),
             snarl,
+            environments: project.environments.clone(),
+            environment: project.environment.clone(),
             path,
             revision: 1,
             saved: Project::default(),
@@ -72,7 +78,10 @@ impl Document {
 
     /// The project the canvas shows.
     pub fn to_project(&self) -> Project {
-        project_from_snarl(&self.name, &self.snarl)
+        let mut project = project_from_snarl(&self.name, &self.snarl);
+        project.environments = self.environments.clone();
+        project.environment = self.environment.clone();
+        project
     }
 
     /// The last checkpointed project (cheap; no rebuild).
@@ -142,6 +151,8 @@ impl Document {
     fn restore(&mut self) {
         self.snarl = snarl_from_project(&self.current);
         self.name = self.current.name.clone();
+        self.environments = self.current.environments.clone();
+        self.environment = self.current.environment.clone();
         self.revision += 1;
         self.refresh_dirty();
     }

@@ -22,6 +22,8 @@ fn choices(field: &str) -> Option<&'static [&'static str]> {
         "aggregate" => &["sum", "count", "avg", "min", "max", "last"],
         "event" => &["clickstream", "iot", "payments"],
         "clock" => &["synthetic", "wall"],
+        "start" => &["earliest", "latest"],
+        "on_failure" => &["continue", "cancel"],
         _ => return None,
     })
 }
@@ -189,6 +191,7 @@ fn field_ui(
                 r.changed()
             }
         }
+        Value::Array(items) if key == "steps" => steps_ui(ui, node, items, state, input_columns),
         Value::Array(items) if items.iter().all(Value::is_string) => {
             // Lists of text (columns, partition keys): one item per line.
             let id = (node.to_owned(), key.to_owned());
@@ -249,6 +252,135 @@ fn field_ui(
             false
         }
     }
+}
+
+/// The steps of an EMR job: each one folds open to its name, SQL, failure action and,
+/// for an ETL step, where it writes; steps can be added, moved and removed.
+fn steps_ui(
+    ui: &mut Ui,
+    node: &str,
+    items: &mut Vec<Value>,
+    state: &mut InspectorState,
+    input_columns: &[String],
+) -> bool {
+    let mut changed = false;
+    let mut action: Option<(usize, i32)> = None; // (index, -1 up, +1 down, 0 remove)
+    let count = items.len();
+    for (i, step) in items.iter_mut().enumerate() {
+        let Value::Object(fields) = step else {
+            continue;
+        };
+        let title = format!(
+            "{}. {} ({})",
+            i + 1,
+            fields.get("name").and_then(Value::as_str).unwrap_or("?"),
+            if fields.get("write").is_some_and(|w| !w.is_null()) {
+                "ETL"
+            } else {
+                "SQL"
+            }
+        );
+        let step_id = format!("{node}/steps/{i}");
+        egui::CollapsingHeader::new(title)
+            .id_salt(&step_id)
+            .default_open(count <= 3)
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    if ui.small_button("↑").on_hover_text("Move up").clicked() && i > 0 {
+                        action = Some((i, -1));
+                    }
+                    if ui.small_button("↓").on_hover_text("Move down").clicked() && i + 1 < count
+                    {
+                        action = Some((i, 1));
+                    }
+                    if ui
+                        .small_button("✖")
+                        .on_hover_text("Remove the step")
+                        .clicked()
+                    {
+                        action = Some((i, 0));
+                    }
+                });
+                let mut writes = fields.get("write").is_some_and(|w| !w.is_null());
+                for key in ["name", "sql", "on_failure"] {
+                    let value = fields.entry(key).or_insert(Value::String(String::new()));
+                    ui.label(egui::RichText::new(key).strong());
+                    changed |= field_ui(ui, &step_id, key, value, state, input_columns);
+                }
+                if ui
+                    .checkbox(&mut writes, "writes a table (ETL step)")
+                    .changed()
+                {
+                    let write = if writes {
+                        serde_json::json!({
+                            "table": "my_output",
+                            "output_prefix": "curated/my_output",
+                        })
+                    } else {
+                        Value::Null
+                    };
+                    fields.insert("write".to_owned(), write);
+                    changed = true;
+                }
+                if let Some(Value::Object(write)) = fields.get_mut("write") {
+                    let keys = [
+                        "table",
+                        "database",
+                        "output_prefix",
+                        "format",
+                        "compression",
+                        "mode",
+                        "partition_by",
+                    ];
+                    for key in keys {
+                        let default = match key {
+                            "partition_by" => Value::Array(Vec::new()),
+                            "database" => Value::String("default".to_owned()),
+                            "format" => Value::String("parquet".to_owned()),
+                            "compression" => Value::String("snappy".to_owned()),
+                            "mode" => Value::String("overwrite".to_owned()),
+                            _ => Value::String(String::new()),
+                        };
+                        let value = write.entry(key).or_insert(default);
+                        ui.label(key);
+                        changed |= field_ui(ui, &step_id, key, value, state, input_columns);
+                    }
+                }
+            });
+    }
+    if let Some((i, dir)) = action {
+        match dir {
+            0 => {
+                items.remove(i);
+            }
+            d => items.swap(i, (i as i32 + d) as usize),
+        }
+        // Drafts are per position; they would now show another step's text.
+        state
+            .drafts
+            .retain(|(n, _), _| !n.starts_with(&format!("{node}/steps/")));
+        changed = true;
+    }
+    ui.horizontal(|ui| {
+        if ui.button("+ SQL step").clicked() {
+            items.push(serde_json::json!({
+                "name": format!("step_{}", items.len() + 1),
+                "sql": "SELECT 1",
+                "on_failure": "cancel",
+            }));
+            changed = true;
+        }
+        if ui.button("+ ETL step").clicked() {
+            items.push(serde_json::json!({
+                "name": format!("step_{}", items.len() + 1),
+                "sql": "SELECT * FROM my_table",
+                "on_failure": "cancel",
+                "write": {"table": "my_output", "output_prefix": "curated/my_output"},
+            }));
+            changed = true;
+        }
+    });
+    changed
 }
 
 /// A multi-line code editor with syntax colouring.

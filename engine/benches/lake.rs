@@ -136,7 +136,7 @@ fn main() {
                 let d_df = t.elapsed();
                 let t = Instant::now();
                 let hooks = ScanHooks::default();
-                let session = sql::session(Some(&store), &hooks).unwrap();
+                let session = sql::session(Some(&store), &hooks, &Default::default()).unwrap();
                 let r = sql::run_query(&session, q, &hooks).await.unwrap();
                 let d_us = t.elapsed();
                 assert!(r.stats.rows > 0);

@@ -68,6 +68,9 @@ pub enum CliCommand {
         /// How to print the result.
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
+        /// Run on this Apache Ballista scheduler (`df://host:port`) instead of in-process.
+        #[arg(long)]
+        scheduler: Option<String>,
         /// The SQL statement.
         sql: String,
     },
@@ -81,9 +84,19 @@ pub enum CliCommand {
         /// Run only this node and what it needs.
         #[arg(long)]
         node: Option<String>,
+        /// The environment to run on: `local` or one of the project's `environments`
+        /// (default: the project's own choice).
+        #[arg(long)]
+        env: Option<String>,
     },
     /// Check a project file; exit 0 when valid, else print one line per problem.
     Validate {
+        /// The project file.
+        project: PathBuf,
+    },
+    /// Rewrite a valid project file in the canonical form the app saves (every setting
+    /// spelled out, stable key order), atomically.
+    Fmt {
         /// The project file.
         project: PathBuf,
     },
@@ -116,7 +129,9 @@ pub enum CatalogCommand {
 }
 
 /// The subcommand names, so a combined GUI binary can tell a CLI call from a file.
-pub const SUBCOMMANDS: &[&str] = &["crawl", "query", "run", "validate", "catalog", "help"];
+pub const SUBCOMMANDS: &[&str] = &[
+    "crawl", "query", "run", "validate", "fmt", "catalog", "help",
+];
 
 /// Runs the CLI with `args` (including the program name); returns the exit code.
 pub fn main_with_args(args: impl IntoIterator<Item = String>) -> i32 {
@@ -164,14 +179,22 @@ pub fn execute(command: CliCommand, out: &mut dyn Write) -> Result<i32, String> 
         CliCommand::Query {
             catalog,
             format,
+            scheduler,
             sql,
-        } => query(&catalog, &sql, format, out),
+        } => query(&catalog, &sql, format, scheduler, out),
         CliCommand::Run {
             project,
             json,
             node,
-        } => run(&project, json, node, out),
+            env,
+        } => run(&project, json, node, env, out),
         CliCommand::Validate { project } => validate(&project, out),
+        CliCommand::Fmt { project } => {
+            let p = crate::project::Project::load(&project).map_err(|e| e.to_string())?;
+            p.save(&project).map_err(|e| e.to_string())?;
+            writeln!(out, "{}: formatted", project.display()).map_err(|e| e.to_string())?;
+            Ok(0)
+        }
         CliCommand::Catalog { catalog, what } => catalog_cmd(&catalog, what, out),
     }
 }
@@ -358,6 +381,7 @@ fn query(
     catalog: &Path,
     sql: &str,
     format: OutputFormat,
+    scheduler: Option<String>,
     out: &mut dyn Write,
 ) -> Result<i32, String> {
     let catalog = absolute(catalog)?;
@@ -387,6 +411,22 @@ fn query(
             ),
         ],
         edges: vec![edge("catalog", "catalog", "query", "catalog")],
+        environments: scheduler
+            .iter()
+            .map(|s| {
+                let env = crate::project::Environment {
+                    scheduler: Some(s.clone()),
+                    ..Default::default()
+                };
+                ("cluster".to_owned(), env)
+            })
+            .collect(),
+        environment: if scheduler.is_some() {
+            "cluster"
+        } else {
+            "local"
+        }
+        .to_owned(),
         ..Default::default()
     };
     // The query node's own validation would only repeat the SQL error; check first.
@@ -446,8 +486,18 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-fn run(path: &Path, json: bool, node: Option<String>, out: &mut dyn Write) -> Result<i32, String> {
-    let project = crate::project::Project::load(path).map_err(|e| e.to_string())?;
+fn run(
+    path: &Path,
+    json: bool,
+    node: Option<String>,
+    env: Option<String>,
+    out: &mut dyn Write,
+) -> Result<i32, String> {
+    let mut project = crate::project::Project::load(path).map_err(|e| e.to_string())?;
+    if let Some(env) = env {
+        project.environment_named(&env).map_err(|e| e.to_string())?;
+        project.environment = env;
+    }
     let base_dir = absolute(path)?
         .parent()
         .map(Path::to_path_buf)
@@ -506,6 +556,26 @@ fn run(path: &Path, json: bool, node: Option<String>, out: &mut dyn Write) -> Re
                     .unwrap_or_default()
             )
             .map_err(|e| e.to_string())?;
+        }
+        for s in &summary {
+            let Some(steps) = s.stats.detail.get("steps").and_then(|v| v.as_array()) else {
+                continue;
+            };
+            writeln!(out, "\n{} steps", s.id).map_err(|e| e.to_string())?;
+            for st in steps {
+                let text = |k: &str| st[k].as_str().unwrap_or_default().to_owned();
+                writeln!(
+                    out,
+                    "  {:<24} {:<4} {:<10} {:>10} rows {:>8} ms  {}",
+                    text("step"),
+                    text("kind"),
+                    text("status"),
+                    st["rows"].as_u64().unwrap_or(0),
+                    st["duration_ms"].as_u64().unwrap_or(0),
+                    text("error")
+                )
+                .map_err(|e| e.to_string())?;
+            }
         }
         if !metrics.is_empty() {
             writeln!(

@@ -647,6 +647,8 @@ fn stop_run(active: ActiveRun, events: &EventTx) {
 fn fingerprint(project: &Project, id: &str, upstream: &BTreeMap<String, u64>) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     if let Some(node) = project.node(id) {
+        // A result computed on another environment is not reused.
+        project.selected_environment().ok().hash(&mut h);
         node.kind().as_str().hash(&mut h);
         node.config.to_value().to_string().hash(&mut h);
     }
@@ -685,6 +687,19 @@ async fn run_graph(
     };
     let order = match order {
         Ok(o) => o,
+        Err(e) => {
+            tx.send(Event::Log {
+                run: Some(run),
+                node: None,
+                level: LogLevel::Error,
+                message: e.to_string(),
+            });
+            finish(&shared, &tx, run, NodeStatus::Error);
+            return;
+        }
+    };
+    let environment = match project.selected_environment() {
+        Ok(e) => e,
         Err(e) => {
             tx.send(Event::Log {
                 run: Some(run),
@@ -801,6 +816,7 @@ async fn run_graph(
             inputs,
             events: &sink,
             stop: shared.stop.clone(),
+            environment: &environment,
         };
         let start = Instant::now();
         let result = run_node(&ctx).await;

@@ -31,6 +31,66 @@ pub struct Project {
     /// The edges, in the order they were created.
     #[serde(default)]
     pub edges: Vec<Edge>,
+    /// Named execution environments besides the built-in `local` one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environments: BTreeMap<String, Environment>,
+    /// The environment runs use: `local` (the default) or a key of `environments`.
+    #[serde(default = "local_env", skip_serializing_if = "is_local_env")]
+    pub environment: String,
+}
+
+/// The name of the built-in environment: embedded DataFusion, in-process streams.
+pub const LOCAL_ENV: &str = "local";
+
+fn local_env() -> String {
+    LOCAL_ENV.to_owned()
+}
+
+fn is_local_env(name: &String) -> bool {
+    name == LOCAL_ENV
+}
+
+/// Where a project's nodes run. Empty fields mean the laptop defaults, so `local` is
+/// `Environment::default()`. Never holds secrets: credentials come from the process
+/// environment or the usual AWS profile files.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// An Apache Ballista scheduler, `df://host:port`: query, ETL and EMR-job nodes run
+    /// on its executors. Unset: the embedded DataFusion engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduler: Option<String>,
+    /// A stream broker, `redis://host:port[/db]`: stream nodes keep their shards in Redis
+    /// Streams (consumer groups, acknowledgements). Unset: in-process streams.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker: Option<String>,
+    /// Free text shown in the environment picker.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+}
+
+impl Environment {
+    /// Rules beyond types, each message naming its field.
+    pub fn validate(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(s) = &self.scheduler {
+            match url::Url::parse(s) {
+                Ok(u) if u.scheme() == "df" && u.host().is_some() => {}
+                _ => out.push(format!(
+                    "scheduler: '{s}' must look like df://host:port (a Ballista scheduler)"
+                )),
+            }
+        }
+        if let Some(b) = &self.broker {
+            match url::Url::parse(b) {
+                Ok(u) if matches!(u.scheme(), "redis" | "rediss") && u.host().is_some() => {}
+                _ => out.push(format!(
+                    "broker: '{b}' must look like redis://host:port (a Redis server)"
+                )),
+            }
+        }
+        out
+    }
 }
 
 impl Default for Project {
@@ -40,6 +100,8 @@ impl Default for Project {
             name: String::new(),
             nodes: Vec::new(),
             edges: Vec::new(),
+            environments: BTreeMap::new(),
+            environment: local_env(),
         }
     }
 }
@@ -300,6 +362,25 @@ impl Project {
             None | Some(Value::Null) => {}
             Some(_) => problems.push(Problem::project("`edges` must be an array")),
         }
+        let environments = match top.remove("environments") {
+            None | Some(Value::Null) => BTreeMap::new(),
+            Some(v) => {
+                serde_json::from_value::<BTreeMap<String, Environment>>(v).unwrap_or_else(|e| {
+                    problems.push(Problem::project(format!("environments: {e}")));
+                    BTreeMap::new()
+                })
+            }
+        };
+        let environment = match top.remove("environment") {
+            None | Some(Value::Null) => local_env(),
+            Some(Value::String(s)) => s,
+            Some(other) => {
+                problems.push(Problem::project(format!(
+                    "environment must be a string, found {other}"
+                )));
+                local_env()
+            }
+        };
         for key in top.keys() {
             problems.push(Problem::project(format!("unknown field `{key}`")));
         }
@@ -309,6 +390,8 @@ impl Project {
             name,
             nodes,
             edges,
+            environments,
+            environment,
         };
         let graph_problems = project.validate();
         if problems.is_empty() {
@@ -346,6 +429,38 @@ impl Project {
         crate::fsutil::write_atomic(path, self.to_json().as_bytes())
     }
 
+    /// The settings of the environment runs use (`local`: the laptop defaults).
+    pub fn selected_environment(&self) -> Result<Environment> {
+        self.environment_named(&self.environment)
+    }
+
+    /// The settings of environment `name`; an unknown name lists the known ones.
+    pub fn environment_named(&self, name: &str) -> Result<Environment> {
+        if name == LOCAL_ENV {
+            return Ok(Environment::default());
+        }
+        self.environments.get(name).cloned().ok_or_else(|| {
+            let mut known = vec![LOCAL_ENV.to_owned()];
+            known.extend(self.environments.keys().cloned());
+            Error::Invalid(format!(
+                "environment '{name}' is not defined (environments: {})",
+                known.join(", ")
+            ))
+        })
+    }
+
+    /// Every environment name, `local` first.
+    pub fn environment_names(&self) -> Vec<String> {
+        let mut names = vec![LOCAL_ENV.to_owned()];
+        names.extend(
+            self.environments
+                .keys()
+                .filter(|n| *n != LOCAL_ENV)
+                .cloned(),
+        );
+        names
+    }
+
     /// Finds a node by id.
     pub fn node(&self, id: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.id == id)
@@ -355,6 +470,19 @@ impl Project {
     /// Returns every problem, one per line.
     pub fn validate(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
+        if self.environments.contains_key(LOCAL_ENV) {
+            problems.push(Problem::project(
+                "environments: 'local' is built in (embedded engine, in-process streams); name yours differently",
+            ));
+        }
+        for (name, env) in &self.environments {
+            for message in env.validate() {
+                problems.push(Problem::project(format!("environment '{name}': {message}")));
+            }
+        }
+        if let Err(e) = self.selected_environment() {
+            problems.push(Problem::project(e.to_string()));
+        }
         let mut ids = BTreeSet::new();
         for node in &self.nodes {
             if node.id.trim().is_empty() {

@@ -3,9 +3,12 @@
 mod support;
 
 mod bad_input;
+mod broker;
+mod cluster;
 mod crawl_query;
 mod engine_api;
 mod etl;
 mod project_files;
 mod s3;
+mod services;
 mod streaming;

@@ -5,16 +5,23 @@ use tributary_engine::Project;
 use crate::support::*;
 
 #[test]
-fn the_clickstream_example_is_valid_and_canonical() {
-    let path = repo_root().join("projects/clickstream.json");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let project = Project::from_json(&text).unwrap();
-    let dir = scratch();
-    let copy = dir.path().join("copy.json");
-    project.save(&copy).unwrap();
-    assert_eq!(std::fs::read_to_string(&copy).unwrap(), text);
-    let out = cli_in(dir.path(), &["validate", path.to_str().unwrap()]);
-    assert_eq!(out.code, 0, "{out:?}");
+fn the_streaming_and_emr_examples_are_valid_and_canonical() {
+    for name in ["clickstream.json", "emr.json"] {
+        let path = repo_root().join("projects").join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let project = Project::from_json(&text).unwrap();
+        let dir = scratch();
+        let copy = dir.path().join("copy.json");
+        project.save(&copy).unwrap();
+        assert_eq!(std::fs::read_to_string(&copy).unwrap(), text, "{name}");
+        let out = cli_in(dir.path(), &["validate", path.to_str().unwrap()]);
+        assert_eq!(out.code, 0, "{out:?}");
+        // `fmt` leaves a canonical file as it is.
+        std::fs::write(&copy, text.replace("\n  ", "\n    ")).unwrap();
+        let out = cli_in(dir.path(), &["fmt", copy.to_str().unwrap()]);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(std::fs::read_to_string(&copy).unwrap(), text, "{name}");
+    }
 }
 
 #[test]

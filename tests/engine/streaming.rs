@@ -9,11 +9,11 @@ use tributary_engine::{Command, Engine, Event, NodeStatus, Project, RunId, RunTa
 
 use crate::support::*;
 
-fn node(id: &str, kind: &str, config: Value) -> Value {
+pub fn node(id: &str, kind: &str, config: Value) -> Value {
     json!({"id": id, "kind": kind, "name": id, "position": {"x": 0.0, "y": 0.0}, "config": config})
 }
 
-fn edge(from: &str, fp: &str, to: &str, tp: &str) -> Value {
+pub fn edge(from: &str, fp: &str, to: &str, tp: &str) -> Value {
     json!({"from": {"node": from, "port": fp}, "to": {"node": to, "port": tp}})
 }
 
@@ -41,9 +41,10 @@ fn pipeline(count: u64, lambda_sql: &str) -> Value {
 }
 
 /// Every JSON record in the files under `dir`, files in name order.
-fn records_under(dir: &Path) -> Vec<Value> {
+pub fn records_under(dir: &Path) -> Vec<Value> {
     let mut out = Vec::new();
-    for f in files_under(dir) {
+    // `name#N` files are object_store's staging files a killed writer left behind.
+    for f in files_under(dir).into_iter().filter(|f| !f.contains('#')) {
         let bytes = std::fs::read(dir.join(&f)).unwrap();
         let text = if f.ends_with(".gz") {
             use std::io::Read as _;
@@ -718,7 +719,7 @@ fn durable(count: u64) -> Value {
 }
 
 /// Distinct and duplicated event ids in the files under `dir`.
-fn ids_under(dir: &Path) -> (std::collections::BTreeSet<i64>, usize) {
+pub fn ids_under(dir: &Path) -> (std::collections::BTreeSet<i64>, usize) {
     let all: Vec<i64> = records_under(dir)
         .iter()
         .map(|r| r["event_id"].as_i64().unwrap())

@@ -503,3 +503,16 @@ pub fn join_key(a: &str, b: &str) -> String {
         _ => format!("{a}/{b}"),
     }
 }
+
+/// True for keys that are not data (relative to a table or crawl root): anything under a
+/// `_`- or `.`-prefixed name (`_SUCCESS`, `.crc`, staging folders), and the `name#N`
+/// staging files `object_store` writes before a rename, which a killed process leaves.
+pub fn is_hidden_key(relative: &str) -> bool {
+    let hidden_segment = relative
+        .split('/')
+        .any(|seg| seg.starts_with('_') || seg.starts_with('.'));
+    let staging = relative
+        .rsplit_once('#')
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    hidden_segment || staging
+}

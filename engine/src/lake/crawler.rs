@@ -139,10 +139,7 @@ pub async fn crawl(
             .strip_prefix(&root_key)
             .map(|r| r.trim_start_matches('/').to_owned())
             .unwrap_or_else(|| obj.key.clone());
-        if rel
-            .split('/')
-            .any(|seg| seg.starts_with('_') || seg.starts_with('.'))
-        {
+        if crate::lake::bucket::is_hidden_key(&rel) {
             report.skipped.push(obj.key.clone());
             continue;
         }

@@ -33,6 +33,7 @@ use crate::datafusion::datasource::listing::{
 };
 use crate::datafusion::datasource::physical_plan::FileScanConfig;
 use crate::datafusion::datasource::source::DataSourceExec;
+use crate::datafusion::execution::runtime_env::RuntimeEnv;
 use crate::datafusion::logical_expr::{
     Expr, LogicalPlanBuilder, TableProviderFilterPushDown, TableType, cast, lit,
 };
@@ -86,7 +87,7 @@ impl ScanHooks {
 /// The catalog as a DataFusion catalog provider.
 #[derive(Debug)]
 pub struct LakeCatalogProvider {
-    schemas: BTreeMap<String, Arc<LakeSchemaProvider>>,
+    schemas: BTreeMap<String, Arc<dyn SchemaProvider>>,
 }
 
 impl LakeCatalogProvider {
@@ -112,9 +113,41 @@ impl LakeCatalogProvider {
                     })?;
                 tables.insert(tname.clone(), provider);
             }
-            schemas.insert(name.clone(), Arc::new(LakeSchemaProvider { tables }));
+            schemas.insert(
+                name.clone(),
+                Arc::new(LakeSchemaProvider { tables }) as Arc<dyn SchemaProvider>,
+            );
         }
         Ok(Self { schemas })
+    }
+
+    /// Providers whose plans a cluster can run: each table is a plain `ListingTable` (which
+    /// DataFusion's plan serialization carries to a Ballista scheduler) over the files this
+    /// process chose (skipping hidden, crawler-excluded and bookmarked files), listed when
+    /// a query first names the table.
+    pub fn portable(store: &CatalogStore, hooks: &ScanHooks, runtime: Arc<RuntimeEnv>) -> Self {
+        let catalog = store.snapshot();
+        let mut schemas = BTreeMap::new();
+        for (name, db) in &catalog.databases {
+            let tables = db
+                .tables
+                .iter()
+                .map(|(t, table)| {
+                    let location = store.resolve_location(&table.location);
+                    (t.clone(), (table.clone(), location))
+                })
+                .collect();
+            schemas.insert(
+                name.clone(),
+                Arc::new(PortableSchemaProvider {
+                    database: name.clone(),
+                    tables,
+                    hooks: hooks.clone(),
+                    runtime: runtime.clone(),
+                }) as Arc<dyn SchemaProvider>,
+            );
+        }
+        Self { schemas }
     }
 }
 
@@ -154,12 +187,165 @@ impl SchemaProvider for LakeSchemaProvider {
     }
 }
 
+/// One database for a cluster session; see [`LakeCatalogProvider::portable`].
+#[derive(Debug)]
+struct PortableSchemaProvider {
+    database: String,
+    tables: BTreeMap<String, (Table, String)>,
+    hooks: ScanHooks,
+    runtime: Arc<RuntimeEnv>,
+}
+
+#[async_trait]
+impl SchemaProvider for PortableSchemaProvider {
+    fn table_names(&self) -> Vec<String> {
+        self.tables.keys().cloned().collect()
+    }
+
+    async fn table(
+        &self,
+        name: &str,
+    ) -> std::result::Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
+        let Some((table, location)) = self.tables.get(name) else {
+            return Ok(None);
+        };
+        let qualified = format!("{}.{name}", self.database);
+        portable_format(table)
+            .map_err(|e| DataFusionError::Plan(format!("table '{qualified}' {e}")))?;
+        let paths = portable_paths(&qualified, table, location, &self.hooks, &self.runtime)
+            .await
+            .map_err(|e| DataFusionError::Plan(format!("table '{qualified}': {e}")))?;
+        let provider = build_table(&self.database, table, location, Scan::Paths(paths))
+            .map_err(|e| DataFusionError::Plan(format!("table '{qualified}': {e}")))?;
+        Ok(Some(provider))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.tables.contains_key(name)
+    }
+}
+
+/// Refuses file layouts that DataFusion 55's plan format does not carry to executors (they
+/// would decode them as plain, newline-delimited text and misread them).
+fn portable_format(table: &Table) -> Result<()> {
+    let format = match table.format {
+        FileFormat::Parquet => return Ok(()),
+        FileFormat::Csv => "CSV",
+        FileFormat::Json => "JSON",
+    };
+    let why = if table.options.compression != Compression::None {
+        let c = format!("{:?}", table.options.compression).to_lowercase();
+        format!("is {c}-compressed {format}")
+    } else if table.options.json_layout == Some(JsonLayout::Array) {
+        "is a JSON array file".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(Error::Invalid(format!(
+        "{why}, which a Ballista cluster would misread (DataFusion 55's plan format does not carry that to executors); run it on the local environment, or rewrite it as Parquet with an ETL job first"
+    )))
+}
+
+/// The paths a cluster scans for a table: its folder when every file in it belongs to the
+/// table, else the chosen files one by one (a partitioned table needs its folder, since
+/// partition values come from the path below it).
+async fn portable_paths(
+    qualified: &str,
+    table: &Table,
+    location: &str,
+    hooks: &ScanHooks,
+    runtime: &RuntimeEnv,
+) -> Result<Vec<ListingTableUrl>> {
+    use futures::StreamExt;
+    let mut location = location.to_owned();
+    if !location.ends_with('/') {
+        location.push('/');
+    }
+    let root = ListingTableUrl::parse(&location)
+        .map_err(|e| Error::Catalog(format!("location '{location}': {e}")))?;
+    let store = runtime.object_store(root.object_store())?;
+    let mut listing = store.list(Some(root.prefix()));
+    let mut chosen = Vec::new();
+    let mut dropped = 0usize;
+    let excluded: std::collections::BTreeSet<&String> =
+        table.options.excluded_files.iter().collect();
+    while let Some(meta) = listing.next().await {
+        let meta = meta.map_err(|e| Error::Catalog(format!("listing '{location}': {e}")))?;
+        let loc = meta.location.to_string();
+        if !loc.ends_with(&table.options.file_extension) {
+            continue; // DataFusion skips these as well
+        }
+        let rel = loc
+            .strip_prefix(root.prefix().as_ref())
+            .unwrap_or(&loc)
+            .trim_start_matches('/');
+        let keep = !is_hidden(rel)
+            && !excluded.contains(&rel.to_owned())
+            && hooks
+                .filter
+                .as_ref()
+                .is_none_or(|keep| keep(qualified, &loc, meta.size, meta.last_modified));
+        if !keep {
+            dropped += 1;
+            continue;
+        }
+        chosen.push(meta);
+    }
+    if let Ok(mut log) = hooks.scanned.lock() {
+        log.extend(chosen.iter().map(|m| ScannedFile {
+            table: qualified.to_owned(),
+            location: m.location.to_string(),
+            size_bytes: m.size,
+            modified: m.last_modified,
+        }));
+    }
+    if dropped == 0 {
+        return Ok(vec![root]);
+    }
+    if !table.partition_keys.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{dropped} file(s) under {location} are not part of the table (hidden, excluded by the crawler, or already processed by a bookmark), and a partitioned table is scanned by folder on a cluster; move them out of the folder or run on the local environment"
+        )));
+    }
+    if chosen.is_empty() {
+        // Nothing to read (e.g. a bookmark saw every file): a folder that holds nothing.
+        return Ok(vec![ListingTableUrl::parse(format!(
+            "{location}_tributary_no_files_/"
+        ))?]);
+    }
+    let base = root.object_store();
+    chosen
+        .iter()
+        .map(|m| {
+            ListingTableUrl::parse(format!("{}{}", base.as_str(), m.location))
+                .map_err(|e| Error::Catalog(format!("file '{}': {e}", m.location)))
+        })
+        .collect()
+}
+
+/// How a table's files are scanned.
+enum Scan<'a> {
+    /// In this process, through [`LakeTable`] (which filters files and reports scans).
+    Lake(&'a ScanHooks),
+    /// Anywhere: a plain `ListingTable` over these folders or files.
+    Paths(Vec<ListingTableUrl>),
+}
+
 /// Builds the table provider for one catalog table at `location`.
 pub fn table_provider(
     database: &str,
     table: &Table,
     location: &str,
     hooks: &ScanHooks,
+) -> Result<Arc<dyn TableProvider>> {
+    build_table(database, table, location, Scan::Lake(hooks))
+}
+
+fn build_table(
+    database: &str,
+    table: &Table,
+    location: &str,
+    scan: Scan<'_>,
 ) -> Result<Arc<dyn TableProvider>> {
     let qualified = format!("{database}.{}", table.name);
     let mut location = location.to_owned();
@@ -225,16 +411,23 @@ pub fn table_provider(
     let options = ListingOptions::new(format)
         .with_file_extension(table.options.file_extension.clone())
         .with_table_partition_cols(partition_cols);
-    let config = ListingTableConfig::new(url)
+    let paths = match &scan {
+        Scan::Lake(_) => vec![url],
+        Scan::Paths(p) => p.clone(),
+    };
+    let config = ListingTableConfig::new_with_multi_paths(paths)
         .with_listing_options(options)
         .with_schema(Arc::new(Schema::new(file_fields)));
     let listing = ListingTable::try_new(config)?;
-    let lake = Arc::new(LakeTable {
-        qualified: qualified.clone(),
-        inner: listing,
-        hooks: hooks.clone(),
-        excluded: table.options.excluded_files.iter().cloned().collect(),
-    });
+    let lake: Arc<dyn TableProvider> = match scan {
+        Scan::Lake(hooks) => Arc::new(LakeTable {
+            qualified: qualified.clone(),
+            inner: listing,
+            hooks: hooks.clone(),
+            excluded: table.options.excluded_files.iter().cloned().collect(),
+        }),
+        Scan::Paths(_) => Arc::new(listing),
+    };
 
     let needs_view = table
         .columns
@@ -403,10 +596,4 @@ fn relative_to_table<'a>(location: &'a str, table_paths: &[ListingTableUrl]) -> 
         .unwrap_or(location)
 }
 
-/// True when a file lies under a `_`- or `.`-prefixed name below the table's folder
-/// (`_SUCCESS`, `.crc`, staging folders).
-fn is_hidden(relative: &str) -> bool {
-    relative
-        .split('/')
-        .any(|seg| seg.starts_with('_') || seg.starts_with('.'))
-}
+use super::bucket::is_hidden_key as is_hidden;

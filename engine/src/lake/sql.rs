@@ -12,14 +12,22 @@ use crate::arrow::array::RecordBatch;
 use crate::arrow::datatypes::SchemaRef;
 use crate::datafusion::error::DataFusionError;
 use crate::datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
+use crate::datafusion::execution::session_state::SessionStateBuilder;
 use crate::datafusion::physical_plan::{ExecutionPlan, collect};
 use crate::datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use crate::datafusion::sql::sqlparser::ast::Statement;
 use crate::error::{Error, Result};
+use crate::project::Environment;
 
 /// A SQL session that sees the catalog as `tributary.<db>.<table>`, with `default` as
-/// the schema bare names resolve in.
-pub fn session(store: Option<&CatalogStore>, hooks: &ScanHooks) -> Result<SessionContext> {
+/// the schema bare names resolve in. With a `scheduler` in `env`, plans run on that Apache
+/// Ballista cluster: the session plans locally and the scheduler spreads the stages over
+/// its executors.
+pub fn session(
+    store: Option<&CatalogStore>,
+    hooks: &ScanHooks,
+    env: &Environment,
+) -> Result<SessionContext> {
     let config = SessionConfig::new()
         .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_DATABASE)
         .with_information_schema(true)
@@ -30,7 +38,18 @@ pub fn session(store: Option<&CatalogStore>, hooks: &ScanHooks) -> Result<Sessio
             "datafusion.execution.listing_table_ignore_subdirectory",
             false,
         );
-    let ctx = SessionContext::new_with_config(config);
+    let ctx = match &env.scheduler {
+        None => SessionContext::new_with_config(config),
+        Some(url) => {
+            use ballista_core::extension::SessionStateExt;
+            let state = SessionStateBuilder::new()
+                .with_config(config)
+                .with_default_features()
+                .build()
+                .upgrade_for_ballista(scheduler_address(url)?)?;
+            SessionContext::new_with_state(state)
+        }
+    };
     // S3 buckets opened by bucket nodes: their tables and ETL targets are readable here.
     for (url, object_store) in crate::lake::bucket::known_stores() {
         ctx.register_object_store(&url, object_store);
@@ -43,20 +62,38 @@ pub fn session(store: Option<&CatalogStore>, hooks: &ScanHooks) -> Result<Sessio
             .collect();
         let wanted = store.lock().stores.clone();
         for (url, options) in wanted {
-            if !known.iter().any(|k| *k == url) {
+            if !known.contains(&url) {
                 let bucket = crate::lake::bucket::Bucket::open_s3(&url, &options, "", "")?;
                 if let Some((u, s)) = bucket.object_store_url() {
                     ctx.register_object_store(&u, s);
                 }
             }
         }
-        let provider = LakeCatalogProvider::new(store, hooks)?;
+        let provider = if env.scheduler.is_some() {
+            LakeCatalogProvider::portable(store, hooks, ctx.runtime_env())
+        } else {
+            LakeCatalogProvider::new(store, hooks)?
+        };
         ctx.register_catalog(CATALOG_NAME, Arc::new(provider));
     } else {
         let empty = crate::datafusion::catalog::MemoryCatalogProvider::new();
         ctx.register_catalog(CATALOG_NAME, Arc::new(empty));
     }
     Ok(ctx)
+}
+
+/// The gRPC address of a Ballista scheduler given as `df://host[:port]` (port 50050 when
+/// left out, as Ballista's own clients do).
+pub fn scheduler_address(url: &str) -> Result<String> {
+    let parsed =
+        url::Url::parse(url).map_err(|e| Error::Invalid(format!("scheduler '{url}': {e}")))?;
+    let host = parsed
+        .host_str()
+        .filter(|_| parsed.scheme() == "df")
+        .ok_or_else(|| {
+            Error::Invalid(format!("scheduler '{url}' must look like df://host:port"))
+        })?;
+    Ok(format!("http://{host}:{}", parsed.port().unwrap_or(50050)))
 }
 
 /// What a read-only statement may be.

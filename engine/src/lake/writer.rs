@@ -137,7 +137,12 @@ impl Drop for Staging {
 }
 
 /// Runs an ETL job end to end.
-pub async fn run_etl(store: &CatalogStore, bucket: &Bucket, spec: &EtlSpec) -> Result<EtlReport> {
+pub async fn run_etl(
+    store: &CatalogStore,
+    bucket: &Bucket,
+    spec: &EtlSpec,
+    env: &crate::project::Environment,
+) -> Result<EtlReport> {
     store.remember_bucket(bucket)?;
     let table_name = normalize_name(&spec.table);
     if table_name != spec.table {
@@ -180,7 +185,7 @@ pub async fn run_etl(store: &CatalogStore, bucket: &Bucket, spec: &EtlSpec) -> R
         filter,
         ..Default::default()
     };
-    let ctx = super::sql::session(Some(store), &hooks)?;
+    let ctx = super::sql::session(Some(store), &hooks, env)?;
     super::sql::check_read_only(&spec.sql)?;
     let df = ctx
         .sql_with_options(&spec.sql, super::sql::read_only_options())
@@ -301,10 +306,7 @@ pub async fn run_etl(store: &CatalogStore, bucket: &Bucket, spec: &EtlSpec) -> R
     let mut partitions: BTreeMap<Vec<String>, Partition> = BTreeMap::new();
     let mut stats = TableStats::default();
     for (rel, size) in &files_now {
-        if rel
-            .split('/')
-            .any(|s| s.starts_with('_') || s.starts_with('.'))
-        {
+        if super::bucket::is_hidden_key(rel) {
             continue;
         }
         stats.files += 1;
@@ -422,7 +424,7 @@ fn commit_local(
                     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
                 }
                 std::fs::rename(&target_dir, &trash).map_err(|e| Error::io(&target_dir, e))?;
-                if let Err(e) = std::fs::rename(&staging_dir, &target_dir) {
+                if let Err(e) = std::fs::rename(staging_dir, &target_dir) {
                     // Put the old data back so nothing is lost.
                     let _ = std::fs::rename(&trash, &target_dir);
                     return Err(Error::io(&target_dir, e));
@@ -432,8 +434,7 @@ fn commit_local(
                 if let Some(parent) = target_dir.parent() {
                     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
                 }
-                std::fs::rename(&staging_dir, &target_dir)
-                    .map_err(|e| Error::io(&target_dir, e))?;
+                std::fs::rename(staging_dir, &target_dir).map_err(|e| Error::io(&target_dir, e))?;
             }
         }
         WriteMode::Append => {

@@ -48,9 +48,8 @@ impl ConfigRules for BucketConfig {
         {
             out.push("path: an s3:// URL needs a bucket name (s3://bucket/prefix)".to_owned());
         }
-        if !self.endpoint.is_empty()
-            && !(self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://"))
-        {
+        let web = ["http://", "https://"];
+        if !self.endpoint.is_empty() && !web.iter().any(|w| self.endpoint.starts_with(w)) {
             out.push("endpoint: must be an http:// or https:// URL".to_owned());
         }
         if let Err(e) = normalize_key(&self.prefix) {

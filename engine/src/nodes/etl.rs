@@ -121,11 +121,11 @@ pub async fn run(config: &EtlConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput
         None,
         "running SQL and writing to staging".to_owned(),
     );
-    let report = run_etl(&store, &bucket, &spec).await?;
+    let report = run_etl(&store, &bucket, &spec, ctx.environment).await?;
 
     // Preview the first rows of what was written.
     let hooks = ScanHooks::default();
-    let session = sql::session(Some(&store), &hooks)?;
+    let session = sql::session(Some(&store), &hooks, ctx.environment)?;
     let preview_sql = format!(
         "SELECT * FROM \"{}\".\"{}\" LIMIT 100",
         config.database, config.table

@@ -21,9 +21,11 @@ use crate::lake::crawler::CrawlReport;
 use crate::project::Node;
 
 pub mod analytics;
+pub mod broker;
 pub mod bucket;
 pub mod catalog;
 pub mod crawler;
+pub mod emr_job;
 pub mod etl;
 pub mod firehose;
 pub mod generator;
@@ -219,6 +221,10 @@ node_kinds! {
     Query => "query", query::QueryConfig, Batch,
         "Athena-like read-only SQL over the catalog; the result is a table.",
         in [input("catalog", PortType::Catalog, true, false)], out [output("table", PortType::Table)];
+    EmrJob => "emr_job", emr_job::EmrJobConfig, Batch,
+        "An EMR-like job: SQL and ETL steps run in order on the selected environment, each continuing or cancelling on failure.",
+        in [input("catalog", PortType::Catalog, true, false), input("target", PortType::Objects, false, false)],
+        out [output("catalog", PortType::Catalog), output("steps", PortType::Table), output("table", PortType::Table)];
     Generator => "generator", generator::GeneratorConfig, Sources,
         "Synthetic clickstream, IoT or payment events at a set rate, deterministic per seed.",
         in [], out [output("events", PortType::Stream)];
@@ -226,6 +232,9 @@ node_kinds! {
         "Replays a bucket's (or catalog table's) JSON, CSV or Parquet files as a stream at a set rate; bad records go to 'failed'.",
         in [input("source", PortType::Objects, false, false), input("catalog", PortType::Catalog, false, false)],
         out [output("records", PortType::Stream), output("failed", PortType::Stream)];
+    BrokerSource => "broker_source", broker::BrokerSourceConfig, Sources,
+        "Reads a Redis stream through a consumer group, at least once across restarts; bad entries go to 'failed'.",
+        in [], out [output("records", PortType::Stream), output("failed", PortType::Stream)];
     Stream => "stream", stream::StreamConfig, Streaming,
         "A Kinesis-like sharded stream: MD5 partitioning, sequence numbers, retention, independent readers.",
         in [input("records", PortType::Stream, true, true)], out [output("records", PortType::Stream)];
@@ -243,6 +252,9 @@ node_kinds! {
         out [output("results", PortType::Stream), output("late", PortType::Stream)];
     TableSink => "table_sink", table_sink::TableSinkConfig, Outputs,
         "A live table of a stream's latest rows, bounded in memory.",
+        in [input("records", PortType::Stream, true, false)], out [];
+    BrokerSink => "broker_sink", broker::BrokerSinkConfig, Outputs,
+        "Appends a stream's records to a Redis stream, one entry per record.",
         in [input("records", PortType::Stream, true, false)], out [];
     SeriesSink => "series_sink", series_sink::SeriesSinkConfig, Outputs,
         "A live chart (line, bar or scatter) of a stream or table, downsampled and bounded in memory.",
@@ -388,6 +400,8 @@ pub struct NodeContext<'a> {
     pub events: &'a EventSink,
     /// Set when the user stops the run; sources end, the rest drains.
     pub stop: crate::engine::StopSignal,
+    /// Where the run executes: the embedded engine or a cluster, memory or a broker.
+    pub environment: &'a crate::project::Environment,
 }
 
 impl NodeContext<'_> {
@@ -448,6 +462,7 @@ pub async fn run_node(ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         NodeConfig::Catalog(c) => catalog::run(c, ctx).await,
         NodeConfig::Etl(c) => etl::run(c, ctx).await,
         NodeConfig::Query(c) => query::run(c, ctx).await,
+        NodeConfig::EmrJob(c) => emr_job::run(c, ctx).await,
         NodeConfig::Generator(c) => generator::run(c, ctx).await,
         NodeConfig::Stream(c) => stream::run(c, ctx).await,
         NodeConfig::Replay(c) => replay::run(c, ctx).await,
@@ -456,6 +471,8 @@ pub async fn run_node(ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         NodeConfig::TableSink(c) => table_sink::run(c, ctx).await,
         NodeConfig::Analytics(c) => analytics::run(c, ctx).await,
         NodeConfig::SeriesSink(c) => series_sink::run(c, ctx).await,
+        NodeConfig::BrokerSource(c) => broker::run_source(c, ctx).await,
+        NodeConfig::BrokerSink(c) => broker::run_sink(c, ctx).await,
     }
 }
 

@@ -52,7 +52,7 @@ impl ConfigRules for QueryConfig {
 pub async fn run(config: &QueryConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
     let store = ctx.catalog_input("catalog")?;
     let hooks = ScanHooks::default();
-    let session = sql::session(Some(&store), &hooks)?;
+    let session = sql::session(Some(&store), &hooks, ctx.environment)?;
     let result = sql::run_query(&session, &config.sql, &hooks).await?;
     let preview = crate::nodes::head(&result.batches, config.display_limit);
     ctx.events.preview(

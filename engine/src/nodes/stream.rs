@@ -56,6 +56,9 @@ pub struct StreamConfig {
     /// restarted pipeline resumes every reader from its checkpoint, and records taken
     /// from a (deterministic) source before are not appended again.
     pub durable: bool,
+    /// On an environment with a broker, the shards are the Redis streams
+    /// `<broker_key>:<shard>` (empty: `tributary:<node id>`).
+    pub broker_key: String,
 }
 
 impl Default for StreamConfig {
@@ -67,6 +70,7 @@ impl Default for StreamConfig {
             retention_mb: 64.0,
             capacity_records: DEFAULT_CAPACITY,
             durable: false,
+            broker_key: String::new(),
         }
     }
 }
@@ -121,6 +125,9 @@ pub async fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
         max_bytes: (config.retention_mb > 0.0).then_some((config.retention_mb * 1e6) as u64),
         keep_read: true,
     };
+    if let Some(url) = &ctx.environment.broker {
+        return run_on_broker(config, ctx, url, inputs, schema, key, retention);
+    }
     let (topic, taken) = if config.durable {
         let dir = ctx
             .base_dir
@@ -205,6 +212,125 @@ pub async fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
         Ok(NodeStats {
             records_in: n,
             records_out: n,
+            ..Default::default()
+        })
+    };
+    let mut out = NodeOutput::streaming(Box::pin(task), metrics);
+    out.outputs.insert("records", Value::Stream(topic));
+    Ok(out)
+}
+
+/// The stream with its shards in a broker: every input is copied into the shard streams
+/// (`XADD`, split by the partition key), and one consumer group reads them back into the
+/// node's output, acknowledging entries once every reader of the output has.
+fn run_on_broker(
+    config: &StreamConfig,
+    ctx: &NodeContext<'_>,
+    url: &str,
+    inputs: Vec<Arc<Topic>>,
+    schema: SchemaRef,
+    key: Option<&str>,
+    retention: Retention,
+) -> Result<NodeOutput> {
+    use crate::stream::broker::{
+        ArrowJsonDecoder, BrokerConn, GroupReader, ReadPump, WritePump, join, spawn_named,
+    };
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let topic = Topic::new(
+        &ctx.node.id,
+        schema.clone(),
+        config.shards,
+        key,
+        retention,
+        config.capacity_records,
+    )?;
+    let prefix = if config.broker_key.trim().is_empty() {
+        format!("tributary:{}", ctx.node.id)
+    } else {
+        config.broker_key.trim().to_owned()
+    };
+    let keys: Vec<String> = (0..config.shards)
+        .map(|s| format!("{prefix}:{s}"))
+        .collect();
+    let reconnect = Duration::from_secs(60);
+    let metrics = Arc::new(NodeMetrics::default());
+    let handle = tokio::runtime::Handle::current();
+    let mut writers = Vec::new();
+    for input in inputs {
+        let consumer = input.subscribe(&ctx.node.id, &StartPosition::TrimHorizon);
+        if let Ok(mut c) = metrics.consumers.lock() {
+            c.push(consumer.lag_probe());
+        }
+        let pump = WritePump {
+            conn: BrokerConn::new(url, reconnect)?,
+            consumer,
+            keys: keys.clone(),
+            split: Some(topic.clone()),
+            maxlen: 0,
+            // Counted once, on the way back from the broker.
+            metrics: Arc::new(NodeMetrics::default()),
+        };
+        writers.push((format!("broker-put-{}-{}", ctx.node.id, input.name()), pump));
+    }
+    let writers_done = Arc::new(AtomicBool::new(false));
+    let reader = GroupReader::new(
+        BrokerConn::new(url, reconnect)?,
+        keys.clone(),
+        "tributary",
+        &ctx.node.id,
+        "0",
+    )?;
+    let pump = ReadPump {
+        reader,
+        decoder: Box::new(ArrowJsonDecoder::new(schema)),
+        producer: topic.add_producer(),
+        shard_of: (0..config.shards).collect(),
+        failed: None,
+        count: 8192,
+        block: Duration::from_millis(100),
+        idle_end: None,
+        max_records: None,
+        writers_done: Some(writers_done.clone()),
+        stop: ctx.stop.clone(),
+        metrics: metrics.clone(),
+    };
+    let read_name = format!("broker-get-{}", ctx.node.id);
+    ctx.events.info(
+        &ctx.node.id,
+        format!("shards in {url} as {prefix}:0..{}", config.shards - 1),
+    );
+    let m = metrics.clone();
+    // The threads start with the run, once every reader of the output has subscribed:
+    // entries are acknowledged only after those readers acknowledged them.
+    let task = async move {
+        let h = handle.clone();
+        let read = spawn_named(read_name, move || pump.run(&h, Duration::from_secs(60)))?;
+        let writers = writers
+            .into_iter()
+            .map(|(name, pump)| {
+                let h = handle.clone();
+                spawn_named(name, move || pump.run(&h))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut stored = 0;
+        let mut first_err = None;
+        for w in writers {
+            match join(w).await {
+                Ok(n) => stored += n,
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        writers_done.store(true, Ordering::Release);
+        let delivered = join(read).await?;
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        let _ = m;
+        Ok(NodeStats {
+            records_in: stored,
+            records_out: delivered,
             ..Default::default()
         })
     };

@@ -1,5 +1,6 @@
 //! The real-time half: an in-process sharded stream and the pieces around it.
 
+pub mod broker;
 pub mod durable;
 pub mod generator;
 pub mod metrics;

@@ -429,8 +429,8 @@ impl Topic {
             .unwrap_or(0)
     }
 
-    /// Splits a batch by partition key into per-shard batches.
-    fn split(&self, batch: &RecordBatch, shards: usize) -> Result<Vec<(usize, RecordBatch)>> {
+    /// Splits a batch by partition key (its MD5) into per-shard batches.
+    pub fn split(&self, batch: &RecordBatch, shards: usize) -> Result<Vec<(usize, RecordBatch)>> {
         let Some(col) = self.key_column else {
             return Ok(vec![(0, batch.clone())]);
         };
