@@ -112,6 +112,10 @@ pub struct TributaryApp {
     pub show_bottom: bool,
     show_shortcuts: bool,
     show_about: bool,
+    /// The S3 credentials window is open.
+    show_credentials: bool,
+    /// What is being typed into it (memory only; applied to this session, never saved).
+    credentials_draft: (String, String, String),
     /// The Catalog tab.
     pub catalog_view: CatalogView,
     /// The Metrics tab.
@@ -188,6 +192,8 @@ impl TributaryApp {
             show_bottom: true,
             show_shortcuts: false,
             show_about: false,
+            show_credentials: false,
+            credentials_draft: Default::default(),
             catalog_view: CatalogView::default(),
             metrics_view: MetricsView::default(),
         };
@@ -824,6 +830,12 @@ impl TributaryApp {
                     self.run(RunTarget::Node(id));
                 }
             });
+            ui.menu_button("Cloud", |ui| {
+                if ui.button("S3 credentials for this session…").clicked() {
+                    self.show_credentials = true;
+                    ui.close();
+                }
+            });
             ui.menu_button("View", |ui| {
                 ui.checkbox(&mut self.show_palette, "Palette");
                 ui.checkbox(&mut self.show_inspector, "Inspector");
@@ -909,7 +921,7 @@ impl TributaryApp {
         };
         let hover = describe(&doc.environment);
         let mut chosen = None;
-        ui.label("Environment");
+        let label = ui.label("Environment");
         egui::ComboBox::from_id_salt("environment")
             .selected_text(doc.environment.as_str())
             .show_ui(ui, |ui| {
@@ -924,6 +936,7 @@ impl TributaryApp {
                 }
             })
             .response
+            .labelled_by(label.id)
             .on_hover_text(hover);
         if let Some(name) = chosen
             && name != doc.environment
@@ -1409,6 +1422,7 @@ impl TributaryApp {
                     }
                 });
             });
+        self.credentials_window(ctx);
         egui::Window::new("About Tributary")
             .open(&mut self.show_about)
             .resizable(false)
@@ -1417,6 +1431,61 @@ impl TributaryApp {
                 ui.label("A desktop data-flow designer for batch and real-time pipelines.");
                 ui.label("Built on DataFusion, egui, egui-snarl and egui_plot.");
             });
+    }
+
+    /// S3 credentials typed by the user: applied to this process only (the engine keeps
+    /// them in memory), never written to the project, the recovery file or the log.
+    fn credentials_window(&mut self, ctx: &egui::Context) {
+        use tributary_engine::lake::bucket::{
+            SessionCredentials, session_access_key, set_session_credentials,
+        };
+        let mut open = self.show_credentials;
+        egui::Window::new("S3 credentials")
+            .open(&mut open)
+            .resizable(false)
+            .show(ctx, |ui| {
+                ui.label(
+                    "Used by s3:// buckets in this session instead of the environment and \
+                     ~/.aws/credentials. Kept in memory only: never saved with the project.",
+                );
+                let (key, secret, token) = &mut self.credentials_draft;
+                egui::Grid::new("credentials")
+                    .num_columns(2)
+                    .show(ui, |ui| {
+                        ui.label("Access key id");
+                        ui.text_edit_singleline(key);
+                        ui.end_row();
+                        ui.label("Secret access key");
+                        ui.add(egui::TextEdit::singleline(secret).password(true));
+                        ui.end_row();
+                        ui.label("Session token (optional)");
+                        ui.add(egui::TextEdit::singleline(token).password(true));
+                        ui.end_row();
+                    });
+                ui.horizontal(|ui| {
+                    let ready = !key.trim().is_empty() && !secret.is_empty();
+                    if ui
+                        .add_enabled(ready, egui::Button::new("Use for this session"))
+                        .clicked()
+                    {
+                        set_session_credentials(Some(SessionCredentials {
+                            access_key_id: key.trim().to_owned(),
+                            secret_access_key: std::mem::take(secret),
+                            session_token: Some(std::mem::take(token)).filter(|t| !t.is_empty()),
+                        }));
+                    }
+                    if ui.button("Forget").clicked() {
+                        set_session_credentials(None);
+                        secret.clear();
+                        token.clear();
+                    }
+                });
+                match session_access_key() {
+                    Some(k) => ui.label(format!("In use: access key {k} (this session only)")),
+                    None => ui.weak("In use: the environment or ~/.aws/credentials"),
+                };
+            });
+        self.show_credentials = open;
     }
 
     fn unsaved_prompt(&mut self, ctx: &egui::Context) {

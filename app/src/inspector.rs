@@ -286,10 +286,10 @@ fn steps_ui(
             .default_open(count <= 3)
             .show(ui, |ui| {
                 ui.horizontal(|ui| {
-                    if ui.small_button("↑").on_hover_text("Move up").clicked() && i > 0 {
+                    if ui.small_button("up").on_hover_text("Move up").clicked() && i > 0 {
                         action = Some((i, -1));
                     }
-                    if ui.small_button("↓").on_hover_text("Move down").clicked() && i + 1 < count
+                    if ui.small_button("down").on_hover_text("Move down").clicked() && i + 1 < count
                     {
                         action = Some((i, 1));
                     }

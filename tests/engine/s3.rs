@@ -244,3 +244,55 @@ fn crawl_query_and_etl_over_an_s3_bucket_match_a_local_folder() {
     assert!(q["stats"].is_object(), "{q}");
     assert!(expected.contains("rain"), "{expected}");
 }
+
+#[test]
+fn credentials_typed_for_the_session_open_the_bucket_and_wrong_ones_are_refused() {
+    use tributary_engine::lake::bucket::{
+        Bucket, S3Options, SessionCredentials, session_access_key, set_session_credentials,
+    };
+    let s3 = start_s3();
+    write(&s3.root.path().join("lake/raw/a.csv"), "x\n1\n");
+    let options = S3Options {
+        endpoint: s3.endpoint.clone(),
+        path_style: true,
+        ..Default::default()
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let list = |creds: SessionCredentials| {
+        set_session_credentials(Some(creds));
+        let bucket = Bucket::open_s3("s3://lake/raw", &options, "", "").unwrap();
+        runtime.block_on(bucket.list_raw(""))
+    };
+    let good = list(SessionCredentials {
+        access_key_id: "AKTEST".to_owned(),
+        secret_access_key: "SKTEST".to_owned(),
+        session_token: None,
+    })
+    .unwrap();
+    assert_eq!(good.len(), 1, "{good:?}");
+    assert!(good[0].0.ends_with("a.csv"), "{good:?}");
+    assert_eq!(session_access_key().as_deref(), Some("AKTEST"));
+    let bad = list(SessionCredentials {
+        access_key_id: "AKTEST".to_owned(),
+        secret_access_key: "wrong".to_owned(),
+        session_token: None,
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        bad.to_lowercase().contains("signature") || bad.contains("403"),
+        "{bad}"
+    );
+    // The debug form (what a log line would show) never carries the secret.
+    let shown = format!(
+        "{:?}",
+        SessionCredentials {
+            access_key_id: "AKTEST".to_owned(),
+            secret_access_key: "SKTEST".to_owned(),
+            session_token: None,
+        }
+    );
+    assert!(!shown.contains("SKTEST"), "{shown}");
+    set_session_credentials(None);
+    assert_eq!(session_access_key(), None);
+}

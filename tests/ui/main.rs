@@ -482,3 +482,41 @@ fn dragging_a_palette_entry_onto_the_canvas_adds_the_node_where_it_is_dropped() 
         "dropped at {to:?}, the node's title is at {title:?}"
     );
 }
+
+#[test]
+fn the_environment_picker_switches_where_runs_execute_and_is_saved_and_undoable() {
+    let (dir, path) = lake_example();
+    let mut h = app(Some(&path));
+    assert_eq!(h.state().doc.environment, "local");
+    // The picker lists `local` and the project's own environments.
+    h.get_by_label("Environment").click();
+    h.run_steps(2);
+    h.get_by_label("cluster").click();
+    h.run_steps(2);
+    assert_eq!(h.state().doc.environment, "cluster");
+    assert!(h.state().doc.is_dirty());
+    let copy = dir.path().join("copy.json");
+    h.state_mut().save_to(&copy);
+    let saved = Project::load(&copy).unwrap();
+    assert_eq!(saved.environment, "cluster");
+    assert_eq!(
+        saved.environments["cluster"].scheduler.as_deref(),
+        Some("df://localhost:50050")
+    );
+    // A switch is an edit like any other: undo goes back to `local`.
+    h.state_mut().doc.undo();
+    h.run_steps(2);
+    assert_eq!(h.state().doc.environment, "local");
+    // An EMR job's steps are edited in the inspector: add an ETL step.
+    h.get_by_label("+ emr_job").click();
+    h.run_steps(3);
+    h.state_mut().selected = Some("emr_job_1".to_owned());
+    h.run_steps(3);
+    h.get_by_label("+ ETL step").click();
+    h.run_steps(3);
+    let project = h.state().doc.to_project();
+    let job = project.nodes.iter().find(|n| n.id == "emr_job_1").unwrap();
+    let steps = job.config.to_value()["steps"].clone();
+    assert_eq!(steps.as_array().unwrap().len(), 2, "{steps}");
+    assert_eq!(steps[1]["write"]["table"], "my_output", "{steps}");
+}

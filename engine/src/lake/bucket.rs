@@ -174,7 +174,18 @@ impl Bucket {
                 .with_endpoint(&options.endpoint)
                 .with_allow_http(options.endpoint.starts_with("http://"));
         }
-        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+        let session = SESSION_CREDENTIALS
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(c) = session {
+            builder = builder
+                .with_access_key_id(c.access_key_id)
+                .with_secret_access_key(c.secret_access_key);
+            if let Some(t) = c.session_token {
+                builder = builder.with_token(t);
+            }
+        } else if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
             let profile = if options.profile.is_empty() {
                 std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".to_owned())
             } else {
@@ -438,6 +449,49 @@ impl Bucket {
             .await
             .map_err(|e| Error::Bucket(format!("reading '{key}': {e}")))
     }
+}
+
+/// S3 credentials typed into the app: kept in this process's memory for the session only,
+/// never written to a project, catalog or log. They take precedence over the environment
+/// and profile files.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionCredentials {
+    /// `AWS_ACCESS_KEY_ID`.
+    pub access_key_id: String,
+    /// `AWS_SECRET_ACCESS_KEY`.
+    pub secret_access_key: String,
+    /// `AWS_SESSION_TOKEN`, for temporary credentials.
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for SessionCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .finish()
+    }
+}
+
+static SESSION_CREDENTIALS: std::sync::RwLock<Option<SessionCredentials>> =
+    std::sync::RwLock::new(None);
+
+/// Sets (or clears) the session's S3 credentials. Stores opened before are forgotten, so
+/// the next run opens them with the new credentials.
+pub fn set_session_credentials(credentials: Option<SessionCredentials>) {
+    *SESSION_CREDENTIALS
+        .write()
+        .unwrap_or_else(|p| p.into_inner()) = credentials;
+    STORES.lock().unwrap_or_else(|p| p.into_inner()).clear();
+}
+
+/// The session's S3 access key id, if credentials were set (the secret is never shown).
+pub fn session_access_key() -> Option<String> {
+    SESSION_CREDENTIALS
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .map(|c| c.access_key_id.clone())
 }
 
 /// S3 stores opened in this process, by `s3://bucket` URL, so SQL sessions can read and
