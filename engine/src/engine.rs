@@ -685,21 +685,10 @@ async fn run_graph(
         }
         RunTarget::Node(id) => project.ancestors_and_self(id),
     };
-    let order = match order {
-        Ok(o) => o,
-        Err(e) => {
-            tx.send(Event::Log {
-                run: Some(run),
-                node: None,
-                level: LogLevel::Error,
-                message: e.to_string(),
-            });
-            finish(&shared, &tx, run, NodeStatus::Error);
-            return;
-        }
-    };
-    let environment = match project.selected_environment() {
-        Ok(e) => e,
+    // The order of the nodes and the environment: without them nothing can run.
+    let planned = order.and_then(|o| Ok((o, project.selected_environment()?)));
+    let (order, environment) = match planned {
+        Ok(p) => p,
         Err(e) => {
             tx.send(Event::Log {
                 run: Some(run),

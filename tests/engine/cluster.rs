@@ -68,13 +68,17 @@ fn run_project(dir: &Path, name: &str, project: &Value, env: Option<&str>) -> (O
     (out, v)
 }
 
-fn steps(summary: &Value) -> Vec<(String, String, u64)> {
-    let job = summary["nodes"]
+fn job(summary: &Value) -> &Value {
+    summary["nodes"]
         .as_array()
         .unwrap()
         .iter()
         .find(|n| n["id"] == "job")
-        .unwrap();
+        .unwrap_or_else(|| panic!("no job in {summary}"))
+}
+
+fn steps(summary: &Value) -> Vec<(String, String, u64)> {
+    let job = job(summary);
     job["stats"]["detail"]["steps"]
         .as_array()
         .unwrap_or_else(|| panic!("no steps in {job}"))
@@ -161,12 +165,7 @@ fn queries_etl_and_an_emr_job_match_local_on_a_two_executor_ballista_cluster() {
     .collect();
     assert_eq!(steps(&local), expected);
     assert_eq!(steps(&remote), expected);
-    let broken = &remote["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["id"] == "job")
-        .unwrap()["stats"]["detail"]["steps"][2]["error"];
+    let broken = &job(&remote)["stats"]["detail"]["steps"][2]["error"];
     assert!(
         broken.as_str().unwrap().contains("no_such_column"),
         "{broken}"
@@ -215,13 +214,8 @@ fn a_cancelling_step_stops_the_job_and_environments_are_checked() {
     let project = emr_project("df://127.0.0.1:1", "local", "cancel");
     let (out, summary) = run_project(dir.path(), "job.json", &project, None);
     assert_eq!(summary["status"], "error", "{out:?}");
-    let job = summary["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["id"] == "job")
-        .unwrap();
-    let error = job["error"].as_str().unwrap();
+    let node = job(&summary);
+    let error = node["error"].as_str().unwrap();
     assert!(
         error.contains("step 'broken' failed, so the job was cancelled (1 step(s) not run)")
             && error.contains("no_such_column"),
@@ -251,13 +245,8 @@ fn a_cancelling_step_stops_the_job_and_environments_are_checked() {
     // An unreachable scheduler fails the node with the address in the message.
     let (out, summary) = run_project(dir.path(), "job.json", &project, Some("cluster"));
     assert_eq!(summary["status"], "error", "{out:?}");
-    let job = summary["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["id"] == "job")
-        .unwrap();
-    let error = job["error"].as_str().unwrap();
+    let node = job(&summary);
+    let error = node["error"].as_str().unwrap();
     assert!(
         error.contains("step 'summarize' failed") && error.contains("127.0.0.1:1"),
         "{error}"

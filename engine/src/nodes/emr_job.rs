@@ -186,25 +186,19 @@ pub async fn run(config: &EmrJobConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
 
     for (i, step) in config.steps.iter().enumerate() {
         let kind = if step.write.is_some() { "etl" } else { "sql" };
-        if let Some((by, _)) = &cancelled_by {
+        let cancelled = match &cancelled_by {
+            Some((by, _)) => Some(format!("cancelled: step '{by}' failed")),
+            None if ctx.stop.is_set() => Some("cancelled: the run was stopped".to_owned()),
+            None => None,
+        };
+        if let Some(why) = cancelled {
             reports.push(StepReport {
                 step: step.name.clone(),
                 kind,
                 status: "cancelled",
                 duration_ms: 0,
                 rows: 0,
-                error: Some(format!("cancelled: step '{by}' failed")),
-            });
-            continue;
-        }
-        if ctx.stop.is_set() {
-            reports.push(StepReport {
-                step: step.name.clone(),
-                kind,
-                status: "cancelled",
-                duration_ms: 0,
-                rows: 0,
-                error: Some("cancelled: the run was stopped".to_owned()),
+                error: Some(why),
             });
             continue;
         }

@@ -299,7 +299,6 @@ fn run_on_broker(
         &ctx.node.id,
         format!("shards in {url} as {prefix}:0..{}", config.shards - 1),
     );
-    let m = metrics.clone();
     // The threads start with the run, once every reader of the output has subscribed:
     // entries are acknowledged only after those readers acknowledged them.
     let task = async move {
@@ -327,7 +326,6 @@ fn run_on_broker(
         if let Some(e) = first_err {
             return Err(e);
         }
-        let _ = m;
         Ok(NodeStats {
             records_in: stored,
             records_out: delivered,
