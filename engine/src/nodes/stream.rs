@@ -121,30 +121,22 @@ pub async fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
         max_bytes: (config.retention_mb > 0.0).then_some((config.retention_mb * 1e6) as u64),
         keep_read: true,
     };
-    let (topic, taken) = if config.durable {
+    let topic = Topic::new(
+        &ctx.node.id,
+        schema,
+        config.shards,
+        key,
+        retention,
+        config.capacity_records,
+    )?;
+    let taken = if config.durable {
         let dir = ctx
             .base_dir
             .join(".tributary/streams")
             .join(crate::lake::sniff::normalize_name(&ctx.node.id));
-        Topic::open_durable(
-            &ctx.node.id,
-            schema,
-            config.shards,
-            key,
-            retention,
-            config.capacity_records,
-            &dir,
-        )?
+        topic.attach_durable(&dir)?
     } else {
-        let topic = Topic::new(
-            &ctx.node.id,
-            schema,
-            config.shards,
-            key,
-            retention,
-            config.capacity_records,
-        )?;
-        (topic, Default::default())
+        Default::default()
     };
     let metrics = Arc::new(NodeMetrics::default());
     let mut tasks = Vec::new();
