@@ -118,6 +118,8 @@ pub struct TributaryApp {
     credentials_draft: (String, String, String),
     /// The Catalog tab.
     pub catalog_view: CatalogView,
+    /// Whether the Catalog tab was drawn last frame.
+    catalog_was_visible: bool,
     /// The Metrics tab.
     pub metrics_view: MetricsView,
 }
@@ -195,6 +197,7 @@ impl TributaryApp {
             show_credentials: false,
             credentials_draft: Default::default(),
             catalog_view: CatalogView::default(),
+            catalog_was_visible: false,
             metrics_view: MetricsView::default(),
         };
         app.recent = app.session.recent();
@@ -546,7 +549,10 @@ impl TributaryApp {
                     format!("run {} finished: {status:?}", run.seq),
                 );
                 self.current_run = None;
-                self.reload_catalogs();
+                // The run may have changed the catalogs; a hidden tab reads them when shown.
+                if self.bottom_tab == BottomTab::Catalog {
+                    self.reload_catalogs();
+                }
             }
             // Events of older runs: the document changed since; drop them.
             _ => {}
@@ -1006,11 +1012,7 @@ impl TributaryApp {
         ui.horizontal(|ui| {
             ui.selectable_value(&mut self.bottom_tab, BottomTab::Results, "Results");
             ui.selectable_value(&mut self.bottom_tab, BottomTab::Charts, "Charts");
-            let before = self.bottom_tab;
             ui.selectable_value(&mut self.bottom_tab, BottomTab::Catalog, "Catalog");
-            if before != BottomTab::Catalog && self.bottom_tab == BottomTab::Catalog {
-                self.reload_catalogs();
-            }
             ui.selectable_value(&mut self.bottom_tab, BottomTab::Metrics, "Metrics");
             let errors = self
                 .log
@@ -1025,6 +1027,13 @@ impl TributaryApp {
             ui.selectable_value(&mut self.bottom_tab, BottomTab::Log, log_label);
         });
         ui.separator();
+        // The catalogs are read again whenever the tab comes into view, however it was
+        // chosen (tab bar, View menu).
+        let catalog_visible = self.bottom_tab == BottomTab::Catalog;
+        if catalog_visible && !self.catalog_was_visible {
+            self.reload_catalogs();
+        }
+        self.catalog_was_visible = catalog_visible;
         match self.bottom_tab {
             BottomTab::Results => match self.selected.as_ref().and_then(|s| self.results.get(s)) {
                 Some(table) => results_ui(ui, table),
@@ -1221,6 +1230,8 @@ impl TributaryApp {
                 .min_size(120.0)
                 .resizable(true)
                 .show(ui, |ui| self.bottom_ui(ui));
+        } else {
+            self.catalog_was_visible = false;
         }
 
         let mut commands = Vec::new();

@@ -91,7 +91,7 @@ impl Session {
         let Some(file) = self.file("recovery.json") else {
             return;
         };
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(&project.to_json()) else {
+        let Ok(value) = serde_json::to_value(project) else {
             return;
         };
         let recovery = Recovery {

@@ -752,13 +752,7 @@ async fn run_graph(
         }
         if !node_problems.is_empty() {
             let error = format!("node '{id}' ({kind}): {}", node_problems.join("; "));
-            tx.send(Event::NodeFailed {
-                run,
-                node: id.clone(),
-                error: error.clone(),
-            });
-            summary.status = NodeStatus::Error;
-            summary.error = Some(error);
+            finished_err(&tx, run, &mut summary, error);
             failed.insert(id.clone());
             any_error = true;
             push_summary(&shared, summary);
@@ -844,13 +838,7 @@ async fn run_graph(
             }
             Err(e) => {
                 let error = e.in_node(id, &kind).to_string();
-                tx.send(Event::NodeFailed {
-                    run,
-                    node: id.clone(),
-                    error: error.clone(),
-                });
-                summary.status = NodeStatus::Error;
-                summary.error = Some(error);
+                finished_err(&tx, run, &mut summary, error);
                 failed.insert(id.clone());
                 any_error = true;
                 if let Ok(mut c) = cache.lock() {
@@ -966,13 +954,7 @@ async fn run_streaming(
             }
             Err(e) => {
                 let error = e.in_node(&id, &kind).to_string();
-                tx.send(Event::NodeFailed {
-                    run,
-                    node: id.clone(),
-                    error: error.clone(),
-                });
-                summary.status = NodeStatus::Error;
-                summary.error = Some(error);
+                finished_err(tx, run, &mut summary, error);
                 any_error = true;
             }
         }
@@ -1001,6 +983,17 @@ fn finished_ok(
     summary.records_in = stats.records_in;
     summary.records_out = stats.records_out;
     summary.stats = stats;
+}
+
+/// Reports a failed node: the event, and its line in the run summary.
+fn finished_err(tx: &EventTx, run: RunId, summary: &mut NodeSummary, error: String) {
+    tx.send(Event::NodeFailed {
+        run,
+        node: summary.id.clone(),
+        error: error.clone(),
+    });
+    summary.status = NodeStatus::Error;
+    summary.error = Some(error);
 }
 
 fn push_summary(shared: &RunShared, summary: NodeSummary) {

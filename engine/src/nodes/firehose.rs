@@ -133,6 +133,25 @@ struct Delivery {
 }
 
 impl Delivery {
+    /// A writer of failed records (JSON lines, with their error) under `prefix`.
+    fn error_writer(&self, prefix: String, schema: SchemaRef, name: &str) -> Self {
+        Self {
+            config: FirehoseConfig {
+                prefix,
+                format: "json".to_owned(),
+                compression: "none".to_owned(),
+                partition_fields: Vec::new(),
+                ..self.config.clone()
+            },
+            schema,
+            bucket: self.bucket.clone(),
+            node: format!("{}-{name}", self.node),
+            seq: 0,
+            objects: 0,
+            bytes: 0,
+        }
+    }
+
     fn extension(&self) -> String {
         let base = match self.config.format.as_str() {
             "parquet" => ".parquet",
@@ -437,36 +456,15 @@ pub async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeO
         let mut last_flush = Instant::now();
         let mut delivered = 0u64;
         let mut failed = 0u64;
-        let mut error_writer = Delivery {
-            config: FirehoseConfig {
-                prefix: error_prefix,
-                format: "json".to_owned(),
-                compression: "none".to_owned(),
-                partition_fields: Vec::new(),
-                ..delivery.config.clone()
-            },
-            schema: error_schema.clone(),
-            bucket: delivery.bucket.clone(),
-            node: format!("{}-errors", delivery.node),
-            seq: 0,
-            objects: 0,
-            bytes: 0,
-        };
-        let mut processing_errors = Delivery {
-            config: FirehoseConfig {
-                prefix: format!(
-                    "{}/processing-failed/",
-                    error_writer.config.prefix.trim_end_matches('/')
-                ),
-                ..error_writer.config.clone()
-            },
-            schema: processing_error_schema.clone(),
-            bucket: delivery.bucket.clone(),
-            node: format!("{}-processing-errors", delivery.node),
-            seq: 0,
-            objects: 0,
-            bytes: 0,
-        };
+        let mut error_writer = delivery.error_writer(error_prefix, error_schema.clone(), "errors");
+        let mut processing_errors = delivery.error_writer(
+            format!(
+                "{}/processing-failed/",
+                error_writer.config.prefix.trim_end_matches('/')
+            ),
+            processing_error_schema.clone(),
+            "processing-errors",
+        );
         loop {
             let wait = interval.saturating_sub(last_flush.elapsed());
             let next = consumer

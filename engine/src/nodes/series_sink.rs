@@ -418,12 +418,13 @@ impl ChartData {
         } else {
             let xs = floats(xcol)?;
             let scatter = self.config.chart == "scatter";
+            // The sampler's generator is taken out for the batch (series_mut borrows self).
+            let mut rng = std::mem::replace(&mut self.rng, ChaCha8Rng::seed_from_u64(0));
             for i in 0..n {
                 let (Some(x), Some(y), Some(s)) = (xs[i], ys[i], &series[i]) else {
                     self.dropped += 1;
                     continue;
                 };
-                let mut rng = std::mem::replace(&mut self.rng, ChaCha8Rng::seed_from_u64(0));
                 if let Some(data) = self.series_mut(s, || {
                     if scatter {
                         SeriesData::Scatter(Reservoir {
@@ -441,8 +442,8 @@ impl ChartData {
                         SeriesData::Bar(..) => {}
                     }
                 }
-                self.rng = rng;
             }
+            self.rng = rng;
         }
         Ok(())
     }

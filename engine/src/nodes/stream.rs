@@ -125,33 +125,25 @@ pub async fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
         max_bytes: (config.retention_mb > 0.0).then_some((config.retention_mb * 1e6) as u64),
         keep_read: true,
     };
+    let topic = Topic::new(
+        &ctx.node.id,
+        schema,
+        config.shards,
+        key,
+        retention,
+        config.capacity_records,
+    )?;
     if let Some(url) = &ctx.environment.broker {
-        return run_on_broker(config, ctx, url, inputs, schema, key, retention);
+        return run_on_broker(config, ctx, url, inputs, topic);
     }
-    let (topic, taken) = if config.durable {
+    let taken = if config.durable {
         let dir = ctx
             .base_dir
             .join(".tributary/streams")
             .join(crate::lake::sniff::normalize_name(&ctx.node.id));
-        Topic::open_durable(
-            &ctx.node.id,
-            schema,
-            config.shards,
-            key,
-            retention,
-            config.capacity_records,
-            &dir,
-        )?
+        topic.attach_durable(&dir)?
     } else {
-        let topic = Topic::new(
-            &ctx.node.id,
-            schema,
-            config.shards,
-            key,
-            retention,
-            config.capacity_records,
-        )?;
-        (topic, Default::default())
+        Default::default()
     };
     let metrics = Arc::new(NodeMetrics::default());
     let mut tasks = Vec::new();
@@ -228,22 +220,13 @@ fn run_on_broker(
     ctx: &NodeContext<'_>,
     url: &str,
     inputs: Vec<Arc<Topic>>,
-    schema: SchemaRef,
-    key: Option<&str>,
-    retention: Retention,
+    topic: Arc<Topic>,
 ) -> Result<NodeOutput> {
     use crate::stream::broker::{
         ArrowJsonDecoder, BrokerConn, GroupReader, ReadPump, WritePump, join, spawn_named,
     };
     use std::sync::atomic::{AtomicBool, Ordering};
-    let topic = Topic::new(
-        &ctx.node.id,
-        schema.clone(),
-        config.shards,
-        key,
-        retention,
-        config.capacity_records,
-    )?;
+    let schema = topic.schema().clone();
     let prefix = if config.broker_key.trim().is_empty() {
         format!("tributary:{}", ctx.node.id)
     } else {

@@ -50,6 +50,8 @@ pub struct DurableLog {
     dir: PathBuf,
     schema: SchemaRef,
     segments: Vec<Option<Segment>>,
+    /// Per shard, the segment files on disk (first sequence number, path), oldest first.
+    on_disk: Vec<Vec<(u64, PathBuf)>>,
     next_seq: Vec<u64>,
     journal: BufWriter<File>,
 }
@@ -95,11 +97,13 @@ impl DurableLog {
     pub fn open(dir: &Path, schema: &SchemaRef, shards: usize) -> Result<(Self, Recovered)> {
         std::fs::create_dir_all(dir.join("consumers")).map_err(|e| io(dir, e))?;
         let mut rec = Recovered::default();
+        let mut on_disk = Vec::with_capacity(shards);
         for shard in 0..shards {
             let mut batches = Vec::new();
             let mut next = 0u64;
-            for (first, path) in segments_of(&shard_dir(dir, shard))? {
-                let file = File::open(&path).map_err(|e| io(&path, e))?;
+            let files = segments_of(&shard_dir(dir, shard))?;
+            for (first, path) in files.iter().map(|(f, p)| (*f, p)) {
+                let file = File::open(path).map_err(|e| io(path, e))?;
                 let Ok(reader) = StreamReader::try_new(BufReader::new(file), None) else {
                     // Cut short before its schema was written: holds nothing.
                     continue;
@@ -122,6 +126,7 @@ impl DurableLog {
             }
             rec.shards.push(batches);
             rec.next_seq.push(next);
+            on_disk.push(files);
         }
         let journal_path = dir.join("inputs.log");
         if let Ok(file) = File::open(&journal_path) {
@@ -135,7 +140,7 @@ impl DurableLog {
         }
         // A batch may be on disk without its journal line (a crash between the two): with
         // one input, the segments are the truth.
-        let on_disk: u64 = rec
+        let rows_on_disk: u64 = rec
             .shards
             .iter()
             .flatten()
@@ -148,7 +153,7 @@ impl DurableLog {
                 .iter()
                 .all(|s| s.first().is_none_or(|(seq, _)| *seq == 0))
         {
-            *v = (*v).max(on_disk);
+            *v = (*v).max(rows_on_disk);
         }
         let consumers = dir.join("consumers");
         if let Ok(entries) = std::fs::read_dir(&consumers) {
@@ -172,6 +177,7 @@ impl DurableLog {
             dir: dir.to_path_buf(),
             schema: schema.clone(),
             segments: (0..shards).map(|_| None).collect(),
+            on_disk,
             next_seq: rec.next_seq.clone(),
             journal: BufWriter::new(journal),
         };
@@ -192,6 +198,7 @@ impl DurableLog {
             std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
             let path = dir.join(format!("{first_seq:020}.arrow"));
             let file = File::create(&path).map_err(|e| io(&path, e))?;
+            self.on_disk[shard].push((first_seq, path.clone()));
             let writer = StreamWriter::try_new(BufWriter::new(file), &self.schema)
                 .map_err(|e| io(&path, e))?;
             self.segments[shard] = Some(Segment {
@@ -239,13 +246,12 @@ impl DurableLog {
     /// shard); the open segment is kept.
     pub fn drop_before(&mut self, horizon: &[u64]) -> Result<()> {
         for (shard, &h) in horizon.iter().enumerate() {
-            let segs = segments_of(&shard_dir(&self.dir, shard))?;
+            let open = self.segments[shard].as_ref().map(|s| s.first_seq);
+            let files = &mut self.on_disk[shard];
             // A segment can go when the next one starts at or below the horizon.
-            for pair in segs.windows(2) {
-                let open = self.segments[shard].as_ref().map(|s| s.first_seq);
-                if pair[1].0 <= h && Some(pair[0].0) != open {
-                    std::fs::remove_file(&pair[0].1).map_err(|e| io(&pair[0].1, e))?;
-                }
+            while files.len() >= 2 && files[1].0 <= h && Some(files[0].0) != open {
+                let (_, path) = files.remove(0);
+                std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
             }
         }
         Ok(())

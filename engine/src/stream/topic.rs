@@ -207,31 +207,19 @@ impl Topic {
         }))
     }
 
-    /// A durable topic kept under `dir`: what was appended before (and not yet
+    /// Keeps this (new) topic under `dir`: what was appended before (and not yet
     /// acknowledged by every consumer) is read back, consumers resume from their
     /// checkpoints, and every append is on disk before it is acknowledged to its writer.
-    /// Returns the topic and how many records it took from each input before.
-    #[allow(clippy::too_many_arguments)]
-    pub fn open_durable(
-        name: &str,
-        schema: SchemaRef,
-        shards: usize,
-        key_column: Option<&str>,
-        retention: Retention,
-        capacity_records: u64,
+    /// Call before anything subscribes or appends. Returns how many records the topic took
+    /// from each input before.
+    pub fn attach_durable(
+        &self,
         dir: &std::path::Path,
-    ) -> Result<(Arc<Self>, std::collections::BTreeMap<String, u64>)> {
-        let topic = Self::new(
-            name,
-            schema.clone(),
-            shards,
-            key_column,
-            retention,
-            capacity_records,
-        )?;
-        let (log, rec) = DurableLog::open(dir, &schema, shards)?;
+    ) -> Result<std::collections::BTreeMap<String, u64>> {
+        let shards = self.shard_count();
+        let (log, rec) = DurableLog::open(dir, &self.schema, shards)?;
         {
-            let mut inner = topic.lock();
+            let mut inner = self.lock();
             let now = now_ms();
             // Only what some consumer still needs is loaded back into memory.
             let needed: Vec<u64> = (0..shards)
@@ -258,7 +246,7 @@ impl Topic {
             inner.checkpoints = rec.checkpoints;
             inner.durable = Some(log);
         }
-        Ok((topic, rec.inputs))
+        Ok(rec.inputs)
     }
 
     /// Per shard, the first sequence number some active consumer has not acknowledged
