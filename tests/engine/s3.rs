@@ -296,3 +296,53 @@ fn credentials_typed_for_the_session_open_the_bucket_and_wrong_ones_are_refused(
     set_session_credentials(None);
     assert_eq!(session_access_key(), None);
 }
+
+#[test]
+fn a_firehose_delivers_into_an_s3_bucket_and_its_table_is_queryable() {
+    let s3 = start_s3();
+    let dir = scratch();
+    let n = 20_000u64;
+    let project = json!({
+        "format_version": 1,
+        "nodes": [
+            {"id": "gen", "kind": "generator", "config": {"event": "clickstream", "rate_per_sec": 0.0,
+                "count": n, "keys": 50, "batch_size": 1000, "seed": 9}},
+            s3_bucket("lake", "s3://lake", &s3.endpoint),
+            {"id": "catalog", "kind": "catalog", "config": {"path": "c.json"}},
+            {"id": "deliver", "kind": "firehose", "config": {"prefix": "clicks/", "format": "parquet",
+                "buffer_mb": 0.2, "table": "clicks"}}
+        ],
+        "edges": [
+            {"from": {"node": "gen", "port": "events"}, "to": {"node": "deliver", "port": "records"}},
+            {"from": {"node": "lake", "port": "objects"}, "to": {"node": "deliver", "port": "target"}},
+            {"from": {"node": "catalog", "port": "catalog"}, "to": {"node": "deliver", "port": "catalog"}}
+        ]
+    });
+    let path = dir.path().join("p.json");
+    write(&path, serde_json::to_string_pretty(&project).unwrap());
+    let out = cli_s3(dir.path(), &["run", path.to_str().unwrap(), "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    // Objects landed in the server's folder under clicks/YYYY/MM/dd/HH/, whole.
+    let objects = files_under(&s3.root.path().join("lake/clicks"));
+    assert!(!objects.is_empty(), "{objects:?}");
+    assert!(
+        objects
+            .iter()
+            .all(|o| o.ends_with(".parquet") && o.split('/').count() == 5),
+        "{objects:?}"
+    );
+    // The Firehose registered the prefix as a table: every record is there once.
+    let out = cli_s3(
+        dir.path(),
+        &[
+            "query",
+            "--catalog",
+            "c.json",
+            "--format",
+            "csv",
+            "SELECT COUNT(*) AS n, COUNT(DISTINCT event_id) AS ids FROM clicks",
+        ],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout.trim(), format!("n,ids\n{n},{n}"), "{out:?}");
+}
