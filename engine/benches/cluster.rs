@@ -5,7 +5,7 @@
 //!
 //! 1. The same 10,000,000-row aggregation (8 Parquet files, a GROUP BY over 20 groups)
 //!    through a query node on `local` (embedded DataFusion) and on a Ballista cluster of
-//!    one scheduler and two executors (two cores each) on this machine. Median of 5 runs
+//!    one scheduler and two executors (one core each) on this machine. Median of 5 runs
 //!    each, after a warm-up run; answers are checked equal.
 //! 2. Broker throughput: 1,000,000 events put into a Redis stream, then read by a broker
 //!    source (consumer group, acknowledgements) into a stream node and a table sink.
@@ -48,7 +48,8 @@ fn main() {
     let catalog = dir.join("catalog.json");
     crawl(&dir, &catalog);
 
-    let cluster = services::Cluster::start_with_cores(2, 2);
+    // Two executors of one core each: the machine's two cores, one per executor.
+    let cluster = services::Cluster::start_with_cores(2, 1);
     let mut answers = Vec::new();
     for (env, scheduler) in [("local", None), ("cluster", Some(cluster.url.clone()))] {
         let project = query_project(&catalog, scheduler.as_deref());
@@ -71,6 +72,7 @@ fn main() {
         answers[0].2, answers[1].2,
         "local and cluster answers differ"
     );
+    println!("{}", answers[0].2);
     println!(
         "cluster / local: {:.2}x; tasks per executor (their logs): {:?}",
         answers[1].1 / answers[0].1,
