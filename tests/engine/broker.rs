@@ -141,7 +141,12 @@ fn source_and_sink_deliver_everything_across_a_tributary_restart() {
     eprintln!(
         "broker source: {n} records, {dups} duplicates after a kill; pending at the kill: {pending_after_kill:?}"
     );
-    assert!(dups < 10_000, "{dups} duplicates");
+    // Only entries read but not acknowledged at the kill can come twice.
+    let pending_at_kill: usize = pending_after_kill.lines().next().unwrap().parse().unwrap();
+    assert!(
+        dups <= pending_at_kill,
+        "{dups} duplicates, {pending_at_kill} pending"
+    );
     // Everything is acknowledged now.
     let pending = redis.cmd(&["XPENDING", "clicks", "loaders"]);
     assert!(pending.starts_with('0'), "still pending: {pending}");
