@@ -925,7 +925,7 @@ impl TributaryApp {
             }
             parts.join(", ")
         };
-        let hover = describe(&doc.environment);
+        let current = doc.environment.clone();
         let mut chosen = None;
         let label = ui.label("Environment");
         egui::ComboBox::from_id_salt("environment")
@@ -934,7 +934,9 @@ impl TributaryApp {
                 for name in &names {
                     if ui
                         .selectable_label(*name == doc.environment, name.as_str())
-                        .on_hover_text(describe(name))
+                        .on_hover_ui(|ui| {
+                            ui.label(describe(name));
+                        })
                         .clicked()
                     {
                         chosen = Some(name.clone());
@@ -943,7 +945,9 @@ impl TributaryApp {
             })
             .response
             .labelled_by(label.id)
-            .on_hover_text(hover);
+            .on_hover_ui(|ui| {
+                ui.label(describe(&current));
+            });
         if let Some(name) = chosen
             && name != doc.environment
         {

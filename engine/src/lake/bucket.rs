@@ -84,7 +84,7 @@ pub struct S3Options {
 }
 
 /// Credentials from an AWS credentials file (`~/.aws/credentials`), for `profile`.
-fn profile_credentials(profile: &str) -> Option<(String, String, Option<String>)> {
+fn profile_credentials(profile: &str) -> Option<SessionCredentials> {
     let path = std::env::var_os("AWS_SHARED_CREDENTIALS_FILE")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".aws/credentials")))?;
@@ -110,7 +110,11 @@ fn profile_credentials(profile: &str) -> Option<(String, String, Option<String>)
             }
         }
     }
-    Some((key?, secret?, token))
+    Some(SessionCredentials {
+        access_key_id: key?,
+        secret_access_key: secret?,
+        session_token: token,
+    })
 }
 
 /// A bucket: a root location, an optional prefix and glob, and an object store.
@@ -174,30 +178,29 @@ impl Bucket {
                 .with_endpoint(&options.endpoint)
                 .with_allow_http(options.endpoint.starts_with("http://"));
         }
+        // Typed for this session, else the environment (read by `from_env`), else a
+        // profile file.
         let session = SESSION_CREDENTIALS
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        if let Some(c) = session {
-            builder = builder
-                .with_access_key_id(c.access_key_id)
-                .with_secret_access_key(c.secret_access_key);
-            if let Some(t) = c.session_token {
-                builder = builder.with_token(t);
+        let credentials = session.or_else(|| {
+            if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+                return None;
             }
-        } else if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
             let profile = if options.profile.is_empty() {
                 std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".to_owned())
             } else {
                 options.profile.clone()
             };
-            if let Some((key, secret, token)) = profile_credentials(&profile) {
-                builder = builder
-                    .with_access_key_id(key)
-                    .with_secret_access_key(secret);
-                if let Some(t) = token {
-                    builder = builder.with_token(t);
-                }
+            profile_credentials(&profile)
+        });
+        if let Some(c) = credentials {
+            builder = builder
+                .with_access_key_id(c.access_key_id)
+                .with_secret_access_key(c.secret_access_key);
+            if let Some(t) = c.session_token {
+                builder = builder.with_token(t);
             }
         }
         let store: Arc<dyn ObjectStore> = Arc::new(

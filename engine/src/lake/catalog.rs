@@ -420,8 +420,6 @@ impl CatalogStore {
         self.lock().clone()
     }
 
-    /// Applies `change` to a copy, writes the copy atomically, then makes it current.
-    /// If the write fails, the in-memory catalog is unchanged.
     /// Records how to reach `bucket` if it is an S3 bucket the catalog does not know yet.
     pub fn remember_bucket(&self, bucket: &crate::lake::bucket::Bucket) -> Result<()> {
         let Some((url, options)) = bucket.s3_entry() else {
@@ -436,6 +434,8 @@ impl CatalogStore {
         })
     }
 
+    /// Applies `change` to a copy, writes the copy atomically, then makes it current.
+    /// If the write fails, the in-memory catalog is unchanged.
     pub fn update<T>(&self, change: impl FnOnce(&mut Catalog) -> Result<T>) -> Result<T> {
         let mut guard = self.lock();
         let mut next = guard.clone();

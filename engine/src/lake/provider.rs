@@ -267,8 +267,12 @@ async fn portable_paths(
     let mut listing = store.list(Some(root.prefix()));
     let mut chosen = Vec::new();
     let mut dropped = 0usize;
-    let excluded: std::collections::BTreeSet<&String> =
-        table.options.excluded_files.iter().collect();
+    let excluded: std::collections::BTreeSet<&str> = table
+        .options
+        .excluded_files
+        .iter()
+        .map(String::as_str)
+        .collect();
     while let Some(meta) = listing.next().await {
         let meta = meta.map_err(|e| Error::Catalog(format!("listing '{location}': {e}")))?;
         let loc = meta.location.to_string();
@@ -280,7 +284,7 @@ async fn portable_paths(
             .unwrap_or(&loc)
             .trim_start_matches('/');
         let keep = !is_hidden(rel)
-            && !excluded.contains(&rel.to_owned())
+            && !excluded.contains(rel)
             && hooks
                 .filter
                 .as_ref()

@@ -51,15 +51,13 @@ pub fn session(
         }
     };
     // S3 buckets opened by bucket nodes: their tables and ETL targets are readable here.
+    let mut known = Vec::new();
     for (url, object_store) in crate::lake::bucket::known_stores() {
+        known.push(url.as_str().trim_end_matches('/').to_owned());
         ctx.register_object_store(&url, object_store);
     }
     if let Some(store) = store {
         // Buckets the catalog's tables live in, opened in this process if need be.
-        let known: Vec<String> = crate::lake::bucket::known_stores()
-            .iter()
-            .map(|(u, _)| u.to_string().trim_end_matches('/').to_owned())
-            .collect();
         let wanted = store.lock().stores.clone();
         for (url, options) in wanted {
             if !known.contains(&url) {

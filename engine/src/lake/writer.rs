@@ -481,17 +481,18 @@ async fn commit_s3(
             bucket.delete(&format!("{output_key}/{r}")).await?;
         }
     }
+    let taken: std::collections::HashSet<&str> = match mode {
+        WriteMode::Append => existing.iter().map(|(e, _)| e.as_str()).collect(),
+        WriteMode::Overwrite => Default::default(),
+    };
     for (r, _) in &staged {
-        let mut to = format!("{output_key}/{r}");
+        let mut name = r.clone();
         let mut n = 1;
-        while mode == WriteMode::Append
-            && existing
-                .iter()
-                .any(|(e, _)| format!("{output_key}/{e}") == to)
-        {
-            to = format!("{output_key}/{}", unique_key(r, n));
+        while taken.contains(name.as_str()) {
+            name = unique_key(r, n);
             n += 1;
         }
+        let to = format!("{output_key}/{name}");
         bucket.copy(&format!("{staging_key}/{r}"), &to).await?;
         bucket.delete(&format!("{staging_key}/{r}")).await?;
     }
@@ -502,7 +503,7 @@ async fn commit_s3(
 /// `name.ext` → `name-1.ext` for the n-th clash.
 fn unique_key(rel: &str, n: usize) -> String {
     match rel.rsplit_once('.') {
-        Some((stem, ext)) if !stem.contains('/') || !ext.contains('/') => {
+        Some((stem, ext)) if !ext.contains('/') => {
             format!("{stem}-{n}.{ext}")
         }
         _ => format!("{rel}-{n}"),

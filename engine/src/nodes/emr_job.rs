@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::lake::catalog::DEFAULT_DATABASE;
 use crate::lake::provider::ScanHooks;
 use crate::lake::sql;
-use crate::lake::writer::{EtlSpec, OutputCompression, OutputFormat, WriteMode, run_etl};
+use crate::lake::writer::{OutputCompression, OutputFormat, WriteMode, run_etl};
 
 /// Job settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -211,18 +211,8 @@ pub async fn run(config: &EmrJobConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
         let start = Instant::now();
         let result: Result<u64> = match (&step.write, &bucket) {
             (Some(write), Some(bucket)) => {
-                let spec = EtlSpec {
-                    sql: step.sql.clone(),
-                    database: write.database.clone(),
-                    table: write.table.clone(),
-                    output_prefix: write.output_prefix.clone(),
-                    format: write.format,
-                    compression: write.compression,
-                    partition_by: write.partition_by.clone(),
-                    mode: write.mode,
-                    bookmark: None,
-                    by: format!("emr:{}:{}", ctx.node.id, step.name),
-                };
+                let by = format!("emr:{}:{}", ctx.node.id, step.name);
+                let spec = step.etl_config(write).spec(&ctx.node.id, by);
                 run_etl(&store, bucket, &spec, ctx.environment)
                     .await
                     .map(|r| {

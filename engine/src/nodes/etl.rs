@@ -99,22 +99,30 @@ impl ConfigRules for EtlConfig {
     }
 }
 
+impl EtlConfig {
+    /// What the writer runs for this job; `job` keys its bookmark, `by` names the writer
+    /// in the catalog's history.
+    pub fn spec(&self, job: &str, by: String) -> EtlSpec {
+        EtlSpec {
+            sql: self.sql.clone(),
+            database: self.database.clone(),
+            table: self.table.clone(),
+            output_prefix: self.output_prefix.clone(),
+            format: self.format,
+            compression: self.compression,
+            partition_by: self.partition_by.clone(),
+            mode: self.mode,
+            bookmark: self.bookmark.then(|| job.to_owned()),
+            by,
+        }
+    }
+}
+
 /// Runs the job.
 pub async fn run(config: &EtlConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
     let store = ctx.catalog_input("catalog")?;
     let bucket = ctx.bucket_input("target")?;
-    let spec = EtlSpec {
-        sql: config.sql.clone(),
-        database: config.database.clone(),
-        table: config.table.clone(),
-        output_prefix: config.output_prefix.clone(),
-        format: config.format,
-        compression: config.compression,
-        partition_by: config.partition_by.clone(),
-        mode: config.mode,
-        bookmark: config.bookmark.then(|| ctx.node.id.clone()),
-        by: format!("etl:{}", ctx.node.id),
-    };
+    let spec = config.spec(&ctx.node.id, format!("etl:{}", ctx.node.id));
     ctx.events.progress(
         &ctx.node.id,
         0,

@@ -284,29 +284,33 @@ impl Source {
         columns: &[SourceColumn],
     ) -> Result<Self> {
         let data = FileData::fetch(bucket, obj).await?;
-        let path = &data;
         Ok(match c.format {
             FileFormat::Parquet => {
                 use crate::datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-                let not_parquet =
-                    |e| Error::Bucket(format!("'{}' is not readable Parquet: {e}", obj.key));
-                let reader = match &data {
-                    FileData::Path(p) => {
-                        let file = std::fs::File::open(p)
-                            .map_err(|e| Error::Bucket(format!("opening '{}': {e}", obj.key)))?;
-                        ParquetRecordBatchReaderBuilder::try_new(file)
-                            .and_then(|b| b.with_batch_size(4096).build())
-                            .map_err(not_parquet)?
-                    }
-                    FileData::Bytes(b) => ParquetRecordBatchReaderBuilder::try_new(b.clone())
-                        .and_then(|b| b.with_batch_size(4096).build())
-                        .map_err(not_parquet)?,
+                use crate::datafusion::parquet::file::reader::ChunkReader;
+                fn reader(
+                    r: impl ChunkReader + 'static,
+                ) -> crate::datafusion::parquet::errors::Result<
+                    crate::datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+                > {
+                    ParquetRecordBatchReaderBuilder::try_new(r)?
+                        .with_batch_size(4096)
+                        .build()
+                }
+                let parquet = match &data {
+                    FileData::Path(p) => reader(
+                        std::fs::File::open(p)
+                            .map_err(|e| Error::Bucket(format!("opening '{}': {e}", obj.key)))?,
+                    ),
+                    FileData::Bytes(b) => reader(b.clone()),
                 };
-                Self::Parquet(reader)
+                Self::Parquet(parquet.map_err(|e| {
+                    Error::Bucket(format!("'{}' is not readable Parquet: {e}", obj.key))
+                })?)
             }
             FileFormat::Json if c.json_layout == Some(JsonLayout::Array) => {
                 let mut text = String::new();
-                open_reader(path, c.compression)?
+                open_reader(&data, c.compression)?
                     .read_to_string(&mut text)
                     .map_err(|e| Error::Bucket(format!("reading '{}': {e}", obj.key)))?;
                 let items = match serde_json::from_str::<Vec<serde_json::Value>>(&text) {
@@ -324,7 +328,7 @@ impl Source {
                 }
             }
             FileFormat::Json => Self::Lines {
-                lines: BufReader::new(open_reader(path, c.compression)?).lines(),
+                lines: BufReader::new(open_reader(&data, c.compression)?).lines(),
                 line: 0,
             },
             FileFormat::Csv => {
@@ -336,7 +340,7 @@ impl Source {
                     .delimiter(dialect.delimiter)
                     .has_headers(dialect.has_header)
                     .flexible(true)
-                    .from_reader(open_reader(path, c.compression)?);
+                    .from_reader(open_reader(&data, c.compression)?);
                 let header: Vec<String> = if dialect.has_header {
                     reader
                         .headers()

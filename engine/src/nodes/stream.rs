@@ -29,12 +29,17 @@ pub fn output_topic(name: &str, schema: SchemaRef) -> Result<Arc<Topic>> {
 
 /// Subscribes `node` to `input` from TRIM_HORIZON, with metrics that report its lag.
 pub fn subscribe(input: &Arc<Topic>, node: &str) -> (Consumer, Arc<NodeMetrics>) {
-    let consumer = input.subscribe(node, &StartPosition::TrimHorizon);
     let metrics = Arc::new(NodeMetrics::default());
+    (subscribe_reporting(input, node, &metrics), metrics)
+}
+
+/// Subscribes `node` to `input` from TRIM_HORIZON; `metrics` reports its lag.
+fn subscribe_reporting(input: &Arc<Topic>, node: &str, metrics: &NodeMetrics) -> Consumer {
+    let consumer = input.subscribe(node, &StartPosition::TrimHorizon);
     if let Ok(mut c) = metrics.consumers.lock() {
         c.push(consumer.lag_probe());
     }
-    (consumer, metrics)
+    consumer
 }
 
 /// Stream settings.
@@ -148,10 +153,7 @@ pub async fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
     let metrics = Arc::new(NodeMetrics::default());
     let mut tasks = Vec::new();
     for input in inputs {
-        let consumer = input.subscribe(&ctx.node.id, &StartPosition::TrimHorizon);
-        if let Ok(mut c) = metrics.consumers.lock() {
-            c.push(consumer.lag_probe());
-        }
+        let consumer = subscribe_reporting(&input, &ctx.node.id, &metrics);
         // Records this input gave a durable stream before are already in it.
         let skip = taken.get(input.name()).copied().unwrap_or(0);
         if skip > 0 {
@@ -240,10 +242,7 @@ fn run_on_broker(
     let handle = tokio::runtime::Handle::current();
     let mut writers = Vec::new();
     for input in inputs {
-        let consumer = input.subscribe(&ctx.node.id, &StartPosition::TrimHorizon);
-        if let Ok(mut c) = metrics.consumers.lock() {
-            c.push(consumer.lag_probe());
-        }
+        let consumer = subscribe_reporting(&input, &ctx.node.id, &metrics);
         let pump = WritePump {
             conn: BrokerConn::new(url, reconnect)?,
             consumer,
