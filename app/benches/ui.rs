@@ -13,9 +13,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tributary::TributaryApp;
-use tributary::chart::ChartView;
-use tributary::results::ResultTable;
+use tributary::widgets::chart::ChartView;
+use tributary::widgets::results::ResultTable;
+use tributary::{AppCommand, TributaryApp};
 use tributary_engine::arrow::array::{
     ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
 };
@@ -149,7 +149,7 @@ fn main() {
         let output = ctx.run_ui(input(0.0, Vec::new()), |ui| app.frame_ui(ui));
         std::hint::black_box(ctx.tessellate(output.shapes, output.pixels_per_point));
         opens.push(start.elapsed());
-        assert_eq!(app.doc.to_project().nodes.len(), 200);
+        assert_eq!(app.project().nodes.len(), 200);
     }
     report("open a 200-node project (load, canvas, first frame)", opens);
 
@@ -165,7 +165,7 @@ fn main() {
     });
     report("200-node graph without charts (for comparison)", times);
     let config = SeriesSinkConfig {
-        chart: "line".to_owned(),
+        chart: tributary_engine::nodes::series_sink::ChartKind::Line,
         x: "event_time".to_owned(),
         series: "page".to_owned(),
         ..Default::default()
@@ -176,9 +176,11 @@ fn main() {
         chart.len()
     );
     for i in 0..4 {
-        app.charts.insert(format!("sink_{i}"), chart.clone());
+        app.run_view_mut()
+            .charts
+            .insert(format!("sink_{i}"), chart.clone());
     }
-    app.bottom_tab = tributary::BottomTab::Charts;
+    app.execute(AppCommand::ShowTab(tributary::BottomTab::Charts), &ctx);
     frames(&ctx, &mut app, 30, |_| Vec::new());
     // The pointer moves over the canvas, as a user's does, so every frame is laid out.
     let times = frames(&ctx, &mut app, 600, |i| {
@@ -226,12 +228,12 @@ fn main() {
         })
         .filter(|b| b.num_rows() > 0)
         .collect();
-    app.results.insert(
+    app.run_view_mut().results.insert(
         "sink_0".to_owned(),
         ResultTable::new(schema, batches, n as u64),
     );
-    app.selected = Some("sink_0".to_owned());
-    app.bottom_tab = tributary::BottomTab::Results;
+    app.select(Some("sink_0"));
+    app.execute(AppCommand::ShowTab(tributary::BottomTab::Results), &ctx);
     let table_at = egui::pos2(600.0, 850.0);
     frames(&ctx, &mut app, 30, |_| {
         vec![egui::Event::PointerMoved(table_at)]

@@ -1,17 +1,26 @@
 //! The Tributary desktop app. `main.rs` only opens the window; everything else is here
 //! so tests can build the app.
+//!
+//! - `app.rs`: the app's state and its `logic` / `ui` split;
+//! - `commands.rs`: the command table (menus, shortcuts, Help);
+//! - `edit.rs`, `files.rs`: editing the graph; opening, saving, autosave;
+//! - `state/`: the document, the run view built from engine events, the session;
+//! - `panels/`: menu bar, palette, canvas, inspector, bottom tabs, dialogs;
+//! - `widgets/`: results table, charts, catalog tree, metrics;
+//! - `theme.rs`: colours.
 
 mod app;
-pub mod catalog_view;
-pub mod chart;
-pub mod document;
-pub mod inspector;
-pub mod metrics_view;
-pub mod results;
-pub mod session;
-pub mod viewer;
+pub mod commands;
+mod edit;
+mod files;
+pub mod panels;
+pub mod state;
+pub mod theme;
+pub mod widgets;
 
-pub use app::{BottomTab, TributaryApp, examples};
+pub use app::{BottomTab, TributaryApp};
+pub use commands::AppCommand;
+pub use files::examples;
 
 use std::path::PathBuf;
 
@@ -29,7 +38,7 @@ pub fn run_native(project: Option<PathBuf>) -> anyhow::Result<()> {
     // No project named: the last one opened, else the bundled example.
     let project = project
         .or_else(|| {
-            session::Session::new(session::Session::default_dir())
+            state::session::Session::new(state::session::Session::default_dir())
                 .recent()
                 .into_iter()
                 .next()

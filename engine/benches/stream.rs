@@ -73,7 +73,11 @@ fn latency() {
             run_project_blocking(paced(5_000_000), dir, RunTarget::All, |_| {}).unwrap();
         assert_eq!(status, NodeStatus::Ok, "{summary:?}");
         let live = summary.iter().find(|s| s.id == "live").unwrap();
-        let l = &live.stats.detail["latency"];
+        let l = &live
+            .stats
+            .report::<tributary_engine::nodes::table_sink::TableSinkReport>()
+            .unwrap()
+            .latency;
         println!(
             "paced at 500,000 events/s, event -> live sink latency over {} records: p50 {} ms, p99 {} ms, max {} ms",
             l["records"], l["p50_ms"], l["p99_ms"], l["max_ms"]

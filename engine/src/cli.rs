@@ -10,16 +10,19 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+use crate::api::{Event, NodeStatus, NodeSummary, RunTarget};
 use crate::arrow::array::{RecordBatch, StringArray, UInt32Array, UInt64Array};
 use crate::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use crate::engine::{Event, NodeStatus, NodeSummary, RunTarget, run_project_blocking};
+use crate::engine::run_project_blocking;
 use crate::lake::catalog::{CatalogStore, DEFAULT_DATABASE};
-use crate::lake::crawler::SchemaChangePolicy;
-use crate::lake::sql::{OutputFormat, format_batches};
+use crate::lake::crawler::{SchemaChangePolicy, TableChange};
+use crate::lake::sql::{OutputFormat, QueryStats, format_batches};
 use crate::nodes::NodeConfig;
-use crate::nodes::bucket::BucketConfig;
-use crate::nodes::catalog::CatalogConfig;
-use crate::nodes::crawler::CrawlerConfig;
+use crate::nodes::bucket::{BucketConfig, OBJECTS};
+use crate::nodes::catalog::{CRAWLERS, CatalogConfig, CatalogReport};
+use crate::nodes::crawler::{CrawlerConfig, SOURCE, TABLES};
+use crate::nodes::emr_job::EmrJobReport;
+use crate::nodes::ports::{CATALOG_IN, CATALOG_OUT};
 use crate::nodes::query::QueryConfig;
 use crate::project::{Edge, Node, PortRef, Position, Project};
 use crate::stream::metrics::MetricsSummary;
@@ -268,8 +271,8 @@ fn crawl(
             ),
         ],
         edges: vec![
-            edge("bucket", "objects", "crawler", "source"),
-            edge("crawler", "tables", "catalog", "crawlers"),
+            edge("bucket", OBJECTS.name, "crawler", SOURCE.name),
+            edge("crawler", TABLES.name, "catalog", CRAWLERS.name),
         ],
         ..Default::default()
     };
@@ -307,15 +310,12 @@ fn crawl(
     if let Some(e) = first_error(&summary) {
         return Err(e);
     }
-    let changes = summary
+    let changes: Vec<TableChange> = summary
         .iter()
         .find(|s| s.id == "catalog")
-        .and_then(|s| s.stats.detail.get("changes"))
-        .and_then(|c| c.as_array().cloned())
+        .and_then(|s| s.stats.report::<CatalogReport>())
+        .map(|r| r.changes.clone())
         .unwrap_or_default();
-    let get_s =
-        |c: &serde_json::Value, k: &str| c.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
-    let get_n = |c: &serde_json::Value, k: &str| c.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
     let schema: SchemaRef = Arc::new(Schema::new(vec![
         Field::new("table", DataType::Utf8, false),
         Field::new("format", DataType::Utf8, false),
@@ -330,33 +330,35 @@ fn crawl(
     let batch = RecordBatch::try_new(
         schema.clone(),
         vec![
-            Arc::new(StringArray::from_iter_values(changes.iter().map(|c| {
-                format!("{}.{}", get_s(c, "database"), get_s(c, "table"))
-            }))),
             Arc::new(StringArray::from_iter_values(
-                changes.iter().map(|c| get_s(c, "format")),
-            )),
-            Arc::new(UInt32Array::from_iter_values(
-                changes.iter().map(|c| get_n(c, "columns") as u32),
-            )),
-            Arc::new(UInt32Array::from_iter_values(
-                changes.iter().map(|c| get_n(c, "partitions") as u32),
-            )),
-            Arc::new(UInt64Array::from_iter_values(
-                changes.iter().map(|c| get_n(c, "files")),
-            )),
-            Arc::new(UInt64Array::from_iter_values(
-                changes.iter().map(|c| get_n(c, "size_bytes")),
-            )),
-            Arc::new(UInt32Array::from_iter_values(
-                changes.iter().map(|c| get_n(c, "version") as u32),
+                changes
+                    .iter()
+                    .map(|c| format!("{}.{}", c.database, c.table)),
             )),
             Arc::new(StringArray::from_iter_values(
-                changes.iter().map(|c| get_s(c, "status")),
+                changes.iter().map(|c| c.format.to_string()),
             )),
-            Arc::new(StringArray::from_iter(changes.iter().map(|c| {
-                c.get("change").and_then(|v| v.as_str()).map(str::to_owned)
-            }))),
+            Arc::new(UInt32Array::from_iter_values(
+                changes.iter().map(|c| c.columns as u32),
+            )),
+            Arc::new(UInt32Array::from_iter_values(
+                changes.iter().map(|c| c.partitions as u32),
+            )),
+            Arc::new(UInt64Array::from_iter_values(
+                changes.iter().map(|c| c.files),
+            )),
+            Arc::new(UInt64Array::from_iter_values(
+                changes.iter().map(|c| c.size_bytes),
+            )),
+            Arc::new(UInt32Array::from_iter_values(
+                changes.iter().map(|c| c.version),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                changes.iter().map(|c| c.status.to_string()),
+            )),
+            Arc::new(StringArray::from_iter(
+                changes.iter().map(|c| c.change.as_deref()),
+            )),
         ],
     )
     .map_err(|e| e.to_string())?;
@@ -410,7 +412,7 @@ fn query(
                 200.0,
             ),
         ],
-        edges: vec![edge("catalog", "catalog", "query", "catalog")],
+        edges: vec![edge("catalog", CATALOG_OUT.name, "query", CATALOG_IN.name)],
         environments: scheduler
             .iter()
             .map(|s| {
@@ -456,15 +458,17 @@ fn query(
     if format == OutputFormat::Table {
         out.write_all(b"\n").map_err(|e| e.to_string())?;
     }
-    if let Some(q) = summary.iter().find(|s| s.id == "query") {
-        let d = &q.stats.detail;
-        let n = |k: &str| d.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+    if let Some(q) = summary
+        .iter()
+        .find(|s| s.id == "query")
+        .and_then(|s| s.stats.report::<QueryStats>())
+    {
         eprintln!(
             "{} row(s) in {} ms; {} scanned from {} file(s)",
-            n("rows"),
-            n("elapsed_ms"),
-            human_bytes(n("bytes_scanned")),
-            n("files_scanned")
+            q.rows,
+            q.elapsed_ms,
+            human_bytes(q.bytes_scanned),
+            q.files_scanned
         );
     }
     Ok(0)
@@ -558,21 +562,20 @@ fn run(
             .map_err(|e| e.to_string())?;
         }
         for s in &summary {
-            let Some(steps) = s.stats.detail.get("steps").and_then(|v| v.as_array()) else {
+            let Some(job) = s.stats.report::<EmrJobReport>() else {
                 continue;
             };
             writeln!(out, "\n{} steps", s.id).map_err(|e| e.to_string())?;
-            for st in steps {
-                let text = |k: &str| st[k].as_str().unwrap_or_default().to_owned();
+            for st in &job.steps {
                 writeln!(
                     out,
                     "  {:<24} {:<4} {:<10} {:>10} rows {:>8} ms  {}",
-                    text("step"),
-                    text("kind"),
-                    text("status"),
-                    st["rows"].as_u64().unwrap_or(0),
-                    st["duration_ms"].as_u64().unwrap_or(0),
-                    text("error")
+                    st.step,
+                    st.kind,
+                    st.status,
+                    st.rows,
+                    st.duration_ms,
+                    st.error.as_deref().unwrap_or_default()
                 )
                 .map_err(|e| e.to_string())?;
             }

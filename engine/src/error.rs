@@ -26,7 +26,7 @@ pub enum Error {
     #[error("{}", problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
     Project {
         /// Every problem found.
-        problems: Vec<crate::project::Problem>,
+        problems: Vec<crate::api::Problem>,
     },
 
     /// Reading or writing a file failed.
@@ -88,6 +88,12 @@ impl Error {
 impl From<datafusion::error::DataFusionError> for Error {
     fn from(e: datafusion::error::DataFusionError) -> Self {
         Self::Sql(crate::lake::sql::describe_datafusion_error(&e))
+    }
+}
+
+impl From<datafusion::arrow::error::ArrowError> for Error {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
+        Self::Internal(e.to_string())
     }
 }
 

@@ -1,4 +1,4 @@
-//! Small file-system helpers: atomic writes.
+//! Small file-system helpers: atomic writes, project-relative paths.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -22,4 +22,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
+}
+
+/// Resolves a path written in a project against the project file's folder.
+/// Absolute paths and URLs (`s3://…`) are returned unchanged.
+pub fn resolve_path(base_dir: &Path, path: &str) -> std::path::PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() || path.contains("://") {
+        p.to_path_buf()
+    } else {
+        base_dir.join(p)
+    }
 }

@@ -1,12 +1,21 @@
 //! Tributary's headless engine.
 //!
-//! Layers, each depending only on the ones above it:
-//! - [`project`]: the project document (nodes, edges, typed configs) and its validation.
-//! - [`lake`]: the batch data lake (bucket, crawler, catalog, SQL, writers).
-//! - [`nodes`]: one file per node kind; each turns its inputs into outputs.
-//! - [`engine`]: the engine thread, its commands and events.
-//! - [`cli`]: the headless command line, driving the engine through its API.
+//! Layers, bottom to top; a module imports only from its own layer and those below:
+//! 1. [`api`] (with [`error`] and [`fsutil`]): run ids, events, environments, stop
+//!    signals, node statistics, problems, settings enums.
+//! 2. [`lake`] (bucket, crawler, catalog, SQL, writers) and [`stream`] (topics, durable
+//!    logs, the broker, records, scripts).
+//! 3. [`nodes`]: one file per node kind, the registry, the settings forms and the
+//!    streaming runner.
+//! 4. [`project`]: the project document (nodes with typed configs, edges) and its
+//!    validation.
+//! 5. [`engine`]: the engine thread, its commands, a run of the graph, streaming
+//!    supervision and the result cache.
+//! 6. [`cli`]: the headless command line, driving the engine through its API.
+//!
+//! `scripts/layers` checks the rule (ARCHITECTURE.md says how).
 
+pub mod api;
 pub mod cli;
 pub mod engine;
 pub mod error;
@@ -19,6 +28,7 @@ pub mod stream;
 pub use datafusion;
 pub use datafusion::arrow;
 
-pub use engine::{Command, Engine, Event, NodeStatus, RunId, RunTarget};
+pub use api::{Event, NodeStatus, Problem, RunId, RunTarget};
+pub use engine::{Command, Engine};
 pub use error::{Error, Result};
-pub use project::{Problem, Project};
+pub use project::Project;

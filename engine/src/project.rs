@@ -7,12 +7,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::api::{Environment, LOCAL_ENV, Problem, ProblemSubject};
 use crate::error::{Error, Result};
+pub use crate::fsutil::resolve_path;
 use crate::nodes::{NodeConfig, NodeKind, PortDirection};
 
 /// The newest project format this build reads and the one it writes.
@@ -39,58 +41,12 @@ pub struct Project {
     pub environment: String,
 }
 
-/// The name of the built-in environment: embedded DataFusion, in-process streams.
-pub const LOCAL_ENV: &str = "local";
-
 fn local_env() -> String {
     LOCAL_ENV.to_owned()
 }
 
 fn is_local_env(name: &String) -> bool {
     name == LOCAL_ENV
-}
-
-/// Where a project's nodes run. Empty fields mean the laptop defaults, so `local` is
-/// `Environment::default()`. Never holds secrets: credentials come from the process
-/// environment or the usual AWS profile files.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Environment {
-    /// An Apache Ballista scheduler, `df://host:port`: query, ETL and EMR-job nodes run
-    /// on its executors. Unset: the embedded DataFusion engine.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scheduler: Option<String>,
-    /// A stream broker, `redis://host:port[/db]`: stream nodes keep their shards in Redis
-    /// Streams (consumer groups, acknowledgements). Unset: in-process streams.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub broker: Option<String>,
-    /// Free text shown in the environment picker.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub description: String,
-}
-
-impl Environment {
-    /// Rules beyond types, each message naming its field.
-    pub fn validate(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if let Some(s) = &self.scheduler {
-            match url::Url::parse(s) {
-                Ok(u) if u.scheme() == "df" && u.host().is_some() => {}
-                _ => out.push(format!(
-                    "scheduler: '{s}' must look like df://host:port (a Ballista scheduler)"
-                )),
-            }
-        }
-        if let Some(b) = &self.broker {
-            match url::Url::parse(b) {
-                Ok(u) if matches!(u.scheme(), "redis" | "rediss") && u.host().is_some() => {}
-                _ => out.push(format!(
-                    "broker: '{b}' must look like redis://host:port (a Redis server)"
-                )),
-            }
-        }
-        out
-    }
 }
 
 impl Default for Project {
@@ -171,7 +127,7 @@ impl TryFrom<RawNode> for Node {
 
     fn try_from(raw: RawNode) -> std::result::Result<Self, String> {
         let kind: NodeKind = raw.kind.parse()?;
-        let config = NodeConfig::from_value(kind, raw.config).map_err(|e| e.join("; "))?;
+        let config = NodeConfig::from_value(kind, raw.config).map_err(|e| e.to_string())?;
         Ok(Self {
             id: raw.id,
             name: raw.name,
@@ -210,67 +166,6 @@ pub struct Edge {
 impl fmt::Display for Edge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} -> {}", self.from, self.to)
-    }
-}
-
-/// What a problem is about.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub enum ProblemSubject {
-    /// The document as a whole.
-    Project,
-    /// A node, by id.
-    Node(String),
-    /// An edge, by its index in the file and a description.
-    Edge(usize, String),
-}
-
-/// One problem found while loading or validating a project.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Problem {
-    /// What the problem is about.
-    pub subject: ProblemSubject,
-    /// What is wrong, phrased for the user.
-    pub message: String,
-}
-
-impl Problem {
-    fn project(message: impl Into<String>) -> Self {
-        Self {
-            subject: ProblemSubject::Project,
-            message: message.into(),
-        }
-    }
-
-    fn node(id: &str, message: impl Into<String>) -> Self {
-        Self {
-            subject: ProblemSubject::Node(id.to_owned()),
-            message: message.into(),
-        }
-    }
-
-    fn edge(index: usize, edge: &Edge, message: impl Into<String>) -> Self {
-        Self {
-            subject: ProblemSubject::Edge(index, edge.to_string()),
-            message: message.into(),
-        }
-    }
-
-    /// The node this problem is about, if any.
-    pub fn node_id(&self) -> Option<&str> {
-        match &self.subject {
-            ProblemSubject::Node(id) => Some(id),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.subject {
-            ProblemSubject::Project => write!(f, "project: {}", self.message),
-            ProblemSubject::Node(id) => write!(f, "node '{id}': {}", self.message),
-            ProblemSubject::Edge(i, desc) => write!(f, "edge {} ({desc}): {}", i + 1, self.message),
-        }
     }
 }
 
@@ -352,10 +247,9 @@ impl Project {
                 for (i, item) in items.into_iter().enumerate() {
                     match serde_json::from_value::<Edge>(item) {
                         Ok(e) => edges.push(e),
-                        Err(e) => problems.push(Problem {
-                            subject: ProblemSubject::Edge(i, "?".into()),
-                            message: format!("not a valid edge: {e}"),
-                        }),
+                        Err(e) => {
+                            problems.push(Problem::edge(i, "?", format!("not a valid edge: {e}")))
+                        }
                     }
                 }
             }
@@ -490,8 +384,8 @@ impl Project {
             } else if !ids.insert(node.id.as_str()) {
                 problems.push(Problem::node(&node.id, "duplicate node id"));
             }
-            for message in node.config.validate() {
-                problems.push(Problem::node(&node.id, format!("config: {message}")));
+            for p in node.config.validate() {
+                problems.push(Problem::setting(&node.id, p.path, p.message));
             }
         }
 
@@ -720,11 +614,12 @@ fn parse_node(item: Value) -> std::result::Result<Node, Option<Problem>> {
         .kind
         .parse()
         .map_err(|e: String| Some(Problem::node(&id, e)))?;
-    let config = NodeConfig::from_value(kind, raw.config).map_err(|errors| {
-        Some(Problem::node(
-            &id,
-            format!("config ({kind}): {}", errors.join("; ")),
-        ))
+    let config = NodeConfig::from_value(kind, raw.config).map_err(|p| {
+        Some(if p.path.is_empty() {
+            Problem::node(&id, format!("config ({kind}): {}", p.message))
+        } else {
+            Problem::setting(&id, p.path, p.message)
+        })
     })?;
     Ok(Node {
         id: raw.id,
@@ -732,15 +627,4 @@ fn parse_node(item: Value) -> std::result::Result<Node, Option<Problem>> {
         position: raw.position,
         config,
     })
-}
-
-/// Resolves a path written in a project against the project file's folder.
-/// Absolute paths and URLs (`s3://…`) are returned unchanged.
-pub fn resolve_path(base_dir: &Path, path: &str) -> PathBuf {
-    let p = Path::new(path);
-    if p.is_absolute() || path.contains("://") {
-        p.to_path_buf()
-    } else {
-        base_dir.join(p)
-    }
 }

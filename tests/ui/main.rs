@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
-use tributary::TributaryApp;
+use tributary::{AppCommand, TributaryApp};
 use tributary_engine::Project;
 
 /// The one harness helper: the whole app in a 1600×1000 window, optionally on a project,
@@ -27,6 +27,13 @@ fn app_with_state(project: Option<&Path>, state: &Path) -> Harness<'static, Trib
         .build_ui_state(|ui, app: &mut TributaryApp| app.frame_ui(ui), app);
     harness.run_steps(3);
     harness
+}
+
+/// Carries out `command` as its menu entry or shortcut would.
+fn command(h: &mut Harness<'static, TributaryApp>, command: AppCommand) {
+    let ctx = h.ctx.clone();
+    h.state_mut().execute(command, &ctx);
+    h.run_steps(2);
 }
 
 /// Steps the UI until the engine's run has finished.
@@ -74,8 +81,7 @@ fn create_nodes_connect_them_and_see_a_bad_wire_refused() {
     h.run_steps(2);
     let ids: Vec<String> = h
         .state()
-        .doc
-        .to_project()
+        .project()
         .nodes
         .iter()
         .map(|n| n.id.clone())
@@ -89,7 +95,7 @@ fn create_nodes_connect_them_and_see_a_bad_wire_refused() {
         .connect("bucket_1", "objects", "crawler_1", "source")
         .unwrap();
     h.run_steps(2);
-    assert_eq!(h.state().doc.to_project().edges.len(), 1);
+    assert_eq!(h.state().project().edges.len(), 1);
 
     let refused = h
         .state_mut()
@@ -100,7 +106,7 @@ fn create_nodes_connect_them_and_see_a_bad_wire_refused() {
     );
     h.run_steps(2);
     assert_eq!(
-        h.state().doc.to_project().edges.len(),
+        h.state().project().edges.len(),
         1,
         "the bad wire was not added"
     );
@@ -121,12 +127,7 @@ fn open_the_example_run_it_and_see_rows() {
     // Clicking a node's title selects it.
     h.get_by_label("Weather in 2015 (query)").click_accesskit();
     h.run_steps(3);
-    assert_eq!(h.state().selected.as_deref(), Some("rainy_2015"));
-    assert!(
-        h.state().results.contains_key("rainy_2015"),
-        "{:?}",
-        h.state().results.keys().collect::<Vec<_>>()
-    );
+    assert_eq!(h.state().selected(), Some("rainy_2015"));
     // The Results table shows the query's rows and column types.
     assert!(h.query_by_label("4 rows").is_some());
     for cell in [
@@ -153,16 +154,16 @@ fn undo_and_redo() {
     h.run_steps(2);
     h.get_by_label("+ query").click();
     h.run_steps(2);
-    assert_eq!(h.state().doc.to_project().nodes.len(), 2);
+    assert_eq!(h.state().project().nodes.len(), 2);
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
     h.run_steps(2);
-    assert_eq!(h.state().doc.to_project().nodes.len(), 1);
+    assert_eq!(h.state().project().nodes.len(), 1);
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
     h.run_steps(2);
-    assert_eq!(h.state().doc.to_project().nodes.len(), 0);
+    assert_eq!(h.state().project().nodes.len(), 0);
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Y);
     h.run_steps(2);
-    assert_eq!(h.state().doc.to_project().nodes.len(), 1);
+    assert_eq!(h.state().project().nodes.len(), 1);
     h.key_press_modifiers(
         egui::Modifiers::COMMAND | egui::Modifiers::SHIFT,
         egui::Key::Z,
@@ -170,8 +171,7 @@ fn undo_and_redo() {
     h.run_steps(2);
     let kinds: Vec<&str> = h
         .state()
-        .doc
-        .to_project()
+        .project()
         .nodes
         .iter()
         .map(|n| n.kind().as_str())
@@ -184,7 +184,7 @@ fn save_and_reopen_gives_the_same_document() {
     let (dir, path) = lake_example();
     let original = std::fs::read_to_string(&path).unwrap();
     let mut h = app(Some(&path));
-    assert!(!h.state().doc.is_dirty());
+    assert!(!h.state().is_dirty());
     // Saving unchanged gives the same bytes.
     let copy = dir.path().join("copy.json");
     h.state_mut().save_to(&copy);
@@ -192,14 +192,14 @@ fn save_and_reopen_gives_the_same_document() {
     // An edit marks the document dirty; saving and reopening keeps it exactly.
     h.get_by_label("+ query").click();
     h.run_steps(2);
-    assert!(h.state().doc.is_dirty());
+    assert!(h.state().is_dirty());
     h.state_mut().save_to(&copy);
-    assert!(!h.state().doc.is_dirty());
+    assert!(!h.state().is_dirty());
     let (saved, problems) = Project::load_for_editing(&copy).unwrap();
     // A work in progress opens with its problems listed, not refused.
     assert_eq!(problems.len(), 1, "{problems:?}");
     let reopened = app(Some(&copy));
-    assert_eq!(reopened.state().doc.to_project(), saved);
+    assert_eq!(reopened.state().project(), saved);
     assert_eq!(saved.nodes.len(), 8);
     assert_eq!(saved.nodes[7].id, "query_1");
 }
@@ -225,7 +225,7 @@ fn an_engine_error_shows_on_its_node() {
     wait_for_run(&mut h);
     // The node says so, and the log has the engine's message naming the node.
     assert!(h.query_by_label("error").is_some());
-    let error = h.state().runs["rainy_2015"].error.clone().unwrap();
+    let error = h.state().node_error("rainy_2015").unwrap().to_owned();
     assert!(error.starts_with("node 'rainy_2015' (query): "), "{error}");
     assert!(error.contains("no_such_column"), "{error}");
     h.get_by_label_contains("Log (1)").click();
@@ -258,9 +258,8 @@ fn a_stream_feeds_live_charts_on_the_canvas_and_in_the_charts_tab() {
     let mut h = app(Some(&path));
     h.get_by_label("▶ Run").click();
     wait_for_run(&mut h);
-    let charts = &h.state().charts;
     // The line chart: one series per page, at most 50 buckets each, counting every record.
-    let traffic = &charts["traffic"];
+    let traffic = h.state().chart("traffic").unwrap();
     assert_eq!(traffic.series.len(), 8, "{traffic:?}");
     assert!(
         traffic
@@ -276,26 +275,26 @@ fn a_stream_feeds_live_charts_on_the_canvas_and_in_the_charts_tab() {
     assert_eq!(total, 20000.0);
     assert!(traffic.x_is_time);
     // The bar chart: one bar per page, counts adding up to every record.
-    let pages = &charts["pages"];
+    let pages = h.state().chart("pages").unwrap();
     assert_eq!(pages.categories.len(), 8);
     let bars: f64 = pages.series[0].points.iter().map(|p| p[1]).sum();
     assert_eq!(bars, 20000.0);
     // The engine reported the stream's columns; the chart's x, y and series fields offer them.
-    let cols = &h.state().columns[&("s".to_owned(), "records".to_owned())];
+    let cols = h.state().output_columns("s", "records").unwrap();
     assert_eq!(
         cols,
         &["event_id", "user_id", "page", "referrer", "event_time"]
     );
     h.get_by_label("Traffic").click_accesskit();
     h.run_steps(3);
-    assert_eq!(h.state().selected.as_deref(), Some("traffic"));
+    assert_eq!(h.state().selected(), Some("traffic"));
     assert_eq!(h.query_all_by_label("columns ▾").count(), 3);
     // Picking a column from the list sets the field.
     h.query_all_by_label("columns ▾").nth(1).unwrap().click();
     h.run_steps(2);
     h.get_by_label("user_id").click();
     h.run_steps(2);
-    let p = h.state().doc.to_project();
+    let p = h.state().project();
     let traffic = p.nodes.iter().find(|n| n.id == "traffic").unwrap();
     assert_eq!(traffic.config.to_value()["y"], "user_id");
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
@@ -305,7 +304,7 @@ fn a_stream_feeds_live_charts_on_the_canvas_and_in_the_charts_tab() {
     h.run_steps(3);
     // A chart node is selected: the tab shows it large; with none selected, all of them.
     assert_eq!(h.query_all_by_label("Traffic").count(), 2);
-    h.state_mut().selected = None;
+    h.state_mut().select(None);
     h.run_steps(3);
     // (once as the node's title on the canvas, once above its chart)
     assert_eq!(h.query_all_by_label("Traffic").count(), 2);
@@ -317,7 +316,7 @@ fn duplicate_copy_paste_select_all_and_delete() {
     let (_dir, path) = lake_example();
     let mut h = app(Some(&path));
     let count = |h: &Harness<'static, TributaryApp>| {
-        let p = h.state().doc.to_project();
+        let p = h.state().project();
         (p.nodes.len(), p.edges.len())
     };
     assert_eq!(count(&h), (7, 6));
@@ -327,7 +326,7 @@ fn duplicate_copy_paste_select_all_and_delete() {
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::D);
     h.run_steps(2);
     assert_eq!(count(&h), (8, 6));
-    let p = h.state().doc.to_project();
+    let p = h.state().project();
     let copy = p.nodes.iter().find(|n| n.id == "query_1").unwrap();
     let original = p.nodes.iter().find(|n| n.id == "rainy_2015").unwrap();
     assert_eq!(copy.config, original.config);
@@ -343,8 +342,7 @@ fn duplicate_copy_paste_select_all_and_delete() {
     assert_eq!(count(&h), (16, 12));
     let ids: std::collections::BTreeSet<String> = h
         .state()
-        .doc
-        .to_project()
+        .project()
         .nodes
         .iter()
         .map(|n| n.id.clone())
@@ -368,7 +366,7 @@ fn autosave_offers_unsaved_changes_back_after_a_crash_and_recent_projects_are_li
     let mut h = app_with_state(Some(&path), state.path());
     h.get_by_label("+ generator").click();
     h.run_steps(2);
-    assert!(h.state().doc.is_dirty());
+    assert!(h.state().is_dirty());
     h.state_mut().autosave_now();
     // The recovery file is written on its own thread.
     let recovery = state.path().join("recovery.json");
@@ -385,14 +383,11 @@ fn autosave_offers_unsaved_changes_back_after_a_crash_and_recent_projects_are_li
     h.get_by_label("Recover").click();
     h.run_steps(2);
     assert!(!h.state().recovery_offered());
-    let p = h.state().doc.to_project();
+    let p = h.state().project();
     assert_eq!(p.nodes.len(), 8);
     assert!(p.nodes.iter().any(|n| n.id == "generator_1"));
-    assert!(
-        h.state().doc.is_dirty(),
-        "recovered changes are still unsaved"
-    );
-    assert_eq!(h.state().doc.path.as_deref(), Some(path.as_path()));
+    assert!(h.state().is_dirty(), "recovered changes are still unsaved");
+    assert_eq!(h.state().path(), Some(path.as_path()));
     // Saving clears the recovery file; the project is first under Open Recent.
     let saved = path.with_file_name("recovered.json");
     h.state_mut().save_to(&saved);
@@ -413,10 +408,10 @@ fn the_catalog_and_metrics_tabs_show_what_the_run_made() {
     h.get_by_label("▶ Run").click();
     wait_for_run(&mut h);
     // ("Catalog" is also a node's title; the tab is chosen as the View menu does.)
-    h.state_mut().bottom_tab = tributary::BottomTab::Catalog;
+    command(&mut h, AppCommand::ShowTab(tributary::BottomTab::Catalog));
     h.state_mut().reload_catalogs();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while h.state().catalog_view.is_loading() || h.state().catalog_view.loaded.is_empty() {
+    while h.state().catalogs_pending() {
         assert!(Instant::now() < deadline, "the catalog was not read");
         std::thread::sleep(Duration::from_millis(10));
         h.step();
@@ -469,10 +464,10 @@ fn dragging_a_palette_entry_onto_the_canvas_adds_the_node_where_it_is_dropped() 
     }
     pointer(&mut h, to, Some(false));
     h.run_steps(2);
-    let p = h.state().doc.to_project();
+    let p = h.state().project();
     assert_eq!(p.nodes.len(), 1, "{p:?}");
     assert_eq!(p.nodes[0].id, "stream_1");
-    assert_eq!(h.state().selected.as_deref(), Some("stream_1"));
+    assert_eq!(h.state().selected(), Some("stream_1"));
     // An empty canvas is not zoomed: the node sits where it was dropped.
     let title = h.get_by_label("stream_1").rect();
     // (the node's corner is at the drop point; its title follows the collapse button
@@ -487,14 +482,14 @@ fn dragging_a_palette_entry_onto_the_canvas_adds_the_node_where_it_is_dropped() 
 fn the_environment_picker_switches_where_runs_execute_and_is_saved_and_undoable() {
     let (dir, path) = lake_example();
     let mut h = app(Some(&path));
-    assert_eq!(h.state().doc.environment, "local");
+    assert_eq!(h.state().project().environment, "local");
     // The picker lists `local` and the project's own environments.
     h.get_by_label("Environment").click();
     h.run_steps(2);
     h.get_by_label("cluster").click();
     h.run_steps(2);
-    assert_eq!(h.state().doc.environment, "cluster");
-    assert!(h.state().doc.is_dirty());
+    assert_eq!(h.state().project().environment, "cluster");
+    assert!(h.state().is_dirty());
     let copy = dir.path().join("copy.json");
     h.state_mut().save_to(&copy);
     let saved = Project::load(&copy).unwrap();
@@ -504,17 +499,16 @@ fn the_environment_picker_switches_where_runs_execute_and_is_saved_and_undoable(
         Some("df://localhost:50050")
     );
     // A switch is an edit like any other: undo goes back to `local`.
-    h.state_mut().doc.undo();
-    h.run_steps(2);
-    assert_eq!(h.state().doc.environment, "local");
+    command(&mut h, AppCommand::Undo);
+    assert_eq!(h.state().project().environment, "local");
     // An EMR job's steps are edited in the inspector: add an ETL step.
     h.get_by_label("+ emr_job").click();
     h.run_steps(3);
-    h.state_mut().selected = Some("emr_job_1".to_owned());
+    h.state_mut().select(Some("emr_job_1"));
     h.run_steps(3);
     h.get_by_label("+ ETL step").click();
     h.run_steps(3);
-    let project = h.state().doc.to_project();
+    let project = h.state().project();
     let job = project.nodes.iter().find(|n| n.id == "emr_job_1").unwrap();
     let steps = job.config.to_value()["steps"].clone();
     assert_eq!(steps.as_array().unwrap().len(), 2, "{steps}");

@@ -35,6 +35,11 @@ pub enum SchemaChangePolicy {
     Log,
 }
 
+impl SchemaChangePolicy {
+    /// Every value's name, as project files hold them.
+    pub const NAMES: &'static [&'static str] = &["update", "log"];
+}
+
 /// Crawl settings.
 #[derive(Clone, Debug)]
 pub struct CrawlOptions {

@@ -15,25 +15,16 @@ use serde::{Deserialize, Serialize};
 use crate::arrow::compute::kernels::cast_utils::string_to_timestamp_nanos;
 use crate::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
-/// A file format the crawler recognizes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FileFormat {
-    /// Delimited text.
-    Csv,
-    /// JSON lines or a top-level JSON array of objects.
-    Json,
-    /// Apache Parquet.
-    Parquet,
-}
-
-impl std::fmt::Display for FileFormat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Csv => "csv",
-            Self::Json => "json",
-            Self::Parquet => "parquet",
-        })
+crate::choice_enum! {
+    /// A data file format: what the crawler recognizes, and what ETL jobs and Firehoses
+    /// write.
+    pub enum FileFormat {
+        /// Apache Parquet.
+        Parquet = "parquet",
+        /// Delimited text (written with a header row).
+        Csv = "csv",
+        /// JSON lines (read also as a top-level JSON array of objects).
+        Json = "json",
     }
 }
 

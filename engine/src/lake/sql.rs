@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::catalog::{CatalogStore, DEFAULT_DATABASE};
 use super::provider::{CATALOG_NAME, LakeCatalogProvider, ScanHooks};
+use crate::api::Environment;
 use crate::arrow::array::RecordBatch;
 use crate::arrow::datatypes::SchemaRef;
 use crate::datafusion::error::DataFusionError;
@@ -17,7 +18,6 @@ use crate::datafusion::physical_plan::{ExecutionPlan, collect};
 use crate::datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use crate::datafusion::sql::sqlparser::ast::Statement;
 use crate::error::{Error, Result};
-use crate::project::Environment;
 
 /// A SQL session that sees the catalog as `tributary.<db>.<table>`, with `default` as
 /// the schema bare names resolve in. With a `scheduler` in `env`, plans run on that Apache

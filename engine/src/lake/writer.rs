@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::bucket::Bucket;
 use super::catalog::{
@@ -31,43 +31,39 @@ use crate::datafusion::logical_expr::LogicalPlanBuilder;
 use crate::datafusion::physical_plan::collect;
 use crate::error::{Error, Result};
 
-/// File format of ETL output.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutputFormat {
-    /// Apache Parquet.
-    #[default]
-    Parquet,
-    /// CSV with a header row.
-    Csv,
-    /// JSON lines.
-    Json,
+crate::choice_enum! {
+    /// Compression of written files: Parquet pages (snappy, zstd) or whole text files
+    /// (gzip, zstd).
+    pub enum OutputCompression {
+        /// Parquet's default: snappy pages.
+        Snappy = "snappy",
+        /// Zstandard (pages in Parquet, whole files for CSV/JSON).
+        Zstd = "zstd",
+        /// gzip whole files (CSV/JSON).
+        Gzip = "gzip",
+        /// No compression.
+        None = "none",
+    }
 }
 
-/// Compression of ETL output.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutputCompression {
-    /// Parquet's default: snappy pages.
-    #[default]
-    Snappy,
-    /// Zstandard (pages in Parquet, whole files for CSV/JSON).
-    Zstd,
-    /// gzip whole files (CSV/JSON).
-    Gzip,
-    /// No compression.
-    None,
+impl OutputCompression {
+    /// Whether this compression applies to files of `format`.
+    pub fn applies_to(self, format: FileFormat) -> bool {
+        match format {
+            FileFormat::Parquet => self != Self::Gzip,
+            FileFormat::Csv | FileFormat::Json => self != Self::Snappy,
+        }
+    }
 }
 
-/// Overwrite or append.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WriteMode {
-    /// Replace the table's data.
-    #[default]
-    Overwrite,
-    /// Add new files next to the existing ones.
-    Append,
+crate::choice_enum! {
+    /// Overwrite or append.
+    pub enum WriteMode {
+        /// Replace the table's data.
+        Overwrite = "overwrite",
+        /// Add new files next to the existing ones.
+        Append = "append",
+    }
 }
 
 /// What an ETL job does.
@@ -82,7 +78,7 @@ pub struct EtlSpec {
     /// Key prefix in the bucket the table is written under.
     pub output_prefix: String,
     /// File format.
-    pub format: OutputFormat,
+    pub format: FileFormat,
     /// Compression.
     pub compression: OutputCompression,
     /// Hive partition columns, outermost first.
@@ -141,7 +137,7 @@ pub async fn run_etl(
     store: &CatalogStore,
     bucket: &Bucket,
     spec: &EtlSpec,
-    env: &crate::project::Environment,
+    env: &crate::api::Environment,
 ) -> Result<EtlReport> {
     store.remember_bucket(bucket)?;
     let table_name = normalize_name(&spec.table);
@@ -230,7 +226,7 @@ pub async fn run_etl(
         committed: false,
     });
     let factory: Arc<dyn FileFormatFactory> = match spec.format {
-        OutputFormat::Parquet => {
+        FileFormat::Parquet => {
             let mut opts = TableParquetOptions::default();
             opts.global.compression = Some(
                 match spec.compression {
@@ -243,12 +239,12 @@ pub async fn run_etl(
             );
             Arc::new(ParquetFormatFactory::new_with_options(opts))
         }
-        OutputFormat::Csv => Arc::new(CsvFormatFactory::new_with_options(
+        FileFormat::Csv => Arc::new(CsvFormatFactory::new_with_options(
             CsvOptions::default()
                 .with_has_header(true)
                 .with_compression(text_compression(spec.compression)?),
         )),
-        OutputFormat::Json => Arc::new(JsonFormatFactory::new_with_options(JsonOptions {
+        FileFormat::Json => Arc::new(JsonFormatFactory::new_with_options(JsonOptions {
             compression: text_compression(spec.compression)?,
             ..Default::default()
         })),
@@ -526,18 +522,16 @@ fn text_compression(c: OutputCompression) -> Result<CompressionTypeVariant> {
 
 fn table_format(spec: &EtlSpec) -> (FileFormat, FormatOptions) {
     let compression = match (spec.format, spec.compression) {
-        (OutputFormat::Parquet, _) | (_, OutputCompression::None | OutputCompression::Snappy) => {
+        (FileFormat::Parquet, _) | (_, OutputCompression::None | OutputCompression::Snappy) => {
             Compression::None
         }
         (_, OutputCompression::Gzip) => Compression::Gzip,
         (_, OutputCompression::Zstd) => Compression::Zstd,
     };
-    let format = match spec.format {
-        OutputFormat::Parquet => FileFormat::Parquet,
-        OutputFormat::Csv => FileFormat::Csv,
-        OutputFormat::Json => FileFormat::Json,
-    };
-    (format, written_format_options(format, compression))
+    (
+        spec.format,
+        written_format_options(spec.format, compression),
+    )
 }
 
 /// Read options for files Tributary writes (ETL jobs, Firehose): CSV with a header,

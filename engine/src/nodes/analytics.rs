@@ -15,14 +15,44 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigRules, NodeContext, NodeOutput, NodeStats, Value};
+use super::form::{Editor, Field, FieldProblem, Problems, When};
+use super::operator::{Hold, Operator, Outputs, ReadOptions, Wiring, output_topic};
+use super::ports::RECORDS_IN;
+use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec, PortType};
 use crate::arrow::array::{Array, ArrayRef, RecordBatch, TimestampMillisecondArray, UInt32Array};
 use crate::arrow::compute::{cast, concat_batches, take_record_batch};
-use crate::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use crate::arrow::datatypes::{DataType, Field as ArrowField, Schema, SchemaRef, TimeUnit};
 use crate::datafusion::prelude::SessionContext;
 use crate::error::{Error, Result};
 use crate::lake::sql::describe_datafusion_error;
-use crate::stream::metrics::NodeMetrics;
+use crate::stream::topic::Delivery;
+
+/// The aggregate of each closed window.
+pub const RESULTS: PortSpec = PortSpec::output("results", PortType::Stream);
+/// Records that came after their window closed.
+pub const LATE: PortSpec = PortSpec::output("late", PortType::Stream);
+
+crate::choice_enum! {
+    /// How event time is cut into windows.
+    pub enum WindowKind {
+        /// Fixed, adjacent intervals.
+        Tumbling = "tumbling",
+        /// Fixed intervals starting every slide: they overlap.
+        Hopping = "hopping",
+        /// A key's events less than a gap apart.
+        Session = "session",
+    }
+}
+
+crate::choice_enum! {
+    /// What happens to records for a window that has closed.
+    pub enum LateRecords {
+        /// They go to the `late` output.
+        Output = "output",
+        /// They are counted and dropped.
+        Drop = "drop",
+    }
+}
 
 /// Analytics settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -31,7 +61,7 @@ pub struct AnalyticsConfig {
     /// The event-time column (a timestamp or milliseconds since the epoch).
     pub time_column: String,
     /// `tumbling`, `hopping` or `session`.
-    pub window: String,
+    pub window: WindowKind,
     /// Window length, ms.
     pub size_ms: u64,
     /// Hopping windows: how far each window starts after the previous one, ms.
@@ -44,7 +74,7 @@ pub struct AnalyticsConfig {
     /// How far out of order events may arrive before they count as late, ms.
     pub max_out_of_orderness_ms: u64,
     /// `output` sends late records to the `late` output; `drop` counts and drops them.
-    pub late: String,
+    pub late: LateRecords,
     /// The aggregate over each window's rows (the table `input`).
     pub sql: String,
 }
@@ -53,44 +83,88 @@ impl Default for AnalyticsConfig {
     fn default() -> Self {
         Self {
             time_column: "event_time".to_owned(),
-            window: "tumbling".to_owned(),
+            window: WindowKind::Tumbling,
             size_ms: 10_000,
             slide_ms: 5_000,
             gap_ms: 30_000,
             session_key: String::new(),
             max_out_of_orderness_ms: 5_000,
-            late: "output".to_owned(),
+            late: LateRecords::Output,
             sql: "SELECT COUNT(*) AS events FROM input".to_owned(),
         }
     }
 }
 
-impl ConfigRules for AnalyticsConfig {
-    fn validate(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if !["tumbling", "hopping", "session"].contains(&self.window.as_str()) {
-            out.push(format!(
-                "window: '{}' is not tumbling, hopping or session",
-                self.window
-            ));
-        }
-        if self.window == "session" && self.gap_ms == 0 {
-            out.push("gap_ms: must be at least 1".to_owned());
-        }
-        if self.size_ms == 0 && self.window != "session" {
-            out.push("size_ms: must be at least 1".to_owned());
-        }
-        if self.window == "hopping" && (self.slide_ms == 0 || self.slide_ms > self.size_ms) {
-            out.push("slide_ms: must be between 1 and size_ms".to_owned());
-        }
-        if !["output", "drop"].contains(&self.late.as_str()) {
-            out.push(format!("late: '{}' is not output or drop", self.late));
-        }
-        if let Err(e) = crate::lake::sql::check_read_only(&self.sql) {
-            out.push(format!("sql: {e}"));
-        }
-        out
+/// The streaming analytics node.
+pub struct AnalyticsKind;
+
+impl Kind for AnalyticsKind {
+    type Config = AnalyticsConfig;
+    const NAME: &'static str = "analytics";
+    const CATEGORY: Category = Category::Streaming;
+    const DESCRIPTION: &'static str = "Event-time windows (tumbling, hopping, session) with a watermark and a SQL aggregate per window.";
+    const ICON: &'static str = "⏱";
+    const INPUTS: &'static [PortSpec] = &[RECORDS_IN];
+    const OUTPUTS: &'static [PortSpec] = &[RESULTS, LATE];
+    const FIELDS: &'static [Field] = &[
+        Field::new("time_column", "Event-time column", Editor::Column,
+            "The event-time column (a timestamp or milliseconds since the epoch)."),
+        Field::new("window", "Window", Editor::Choice(WindowKind::NAMES),
+            "tumbling (adjacent), hopping (overlapping) or session (per key, ended by a gap)."),
+        Field::new("size_ms", "Size (ms)", Editor::Number, "Window length.")
+            .when(When::IsNot("window", &["session"])),
+        Field::new("slide_ms", "Slide (ms)", Editor::Number,
+            "Hopping windows: how far each window starts after the previous one.")
+            .when(When::Is("window", &["hopping"])),
+        Field::new("gap_ms", "Gap (ms)", Editor::Number,
+            "Session windows: a session ends after this much event time without events.")
+            .when(When::Is("window", &["session"])),
+        Field::new("session_key", "Session key", Editor::Column,
+            "Session windows: the column whose value each session belongs to (e.g. user_id); empty: one session stream for all records.")
+            .when(When::Is("window", &["session"])),
+        Field::new("max_out_of_orderness_ms", "Max out-of-orderness (ms)", Editor::Number,
+            "How far out of order events may arrive before they count as late."),
+        Field::new("late", "Late records", Editor::Choice(LateRecords::NAMES),
+            "output sends late records to the late output; drop counts and drops them."),
+        Field::new("sql", "SQL per window", Editor::Sql,
+            "The aggregate over each window's rows (the table input)."),
+    ];
+
+    fn validate(config: &AnalyticsConfig) -> Vec<FieldProblem> {
+        let mut p = Problems::default();
+        let session = config.window == WindowKind::Session;
+        p.check(
+            !session || config.gap_ms > 0,
+            "gap_ms",
+            "must be at least 1",
+        );
+        p.check(
+            session || config.size_ms > 0,
+            "size_ms",
+            "must be at least 1",
+        );
+        p.check(
+            config.window != WindowKind::Hopping
+                || (config.slide_ms > 0 && config.slide_ms <= config.size_ms),
+            "slide_ms",
+            "must be between 1 and size_ms",
+        );
+        p.check_result("sql", crate::lake::sql::check_read_only(&config.sql));
+        p.into_vec()
     }
+
+    async fn run(config: &AnalyticsConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+        run(config, ctx).await
+    }
+}
+
+/// What an analytics node reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct AnalyticsReport {
+    /// Records that came after their window closed.
+    pub late_records: u64,
+    /// Windows closed (and aggregated).
+    pub windows: u64,
 }
 
 /// How long a shard may deliver nothing before the watermark stops waiting for it.
@@ -516,9 +590,81 @@ fn with_window(
     RecordBatch::try_new(out_schema.clone(), cols).map_err(|e| Error::Internal(e.to_string()))
 }
 
+/// Assigns records to windows and aggregates each window as the watermark closes it.
+struct Aggregate {
+    windows: Assigner,
+    time_index: usize,
+    session: SessionContext,
+    sql: String,
+    late: LateRecords,
+    in_schema: SchemaRef,
+    out_schema: SchemaRef,
+    late_count: u64,
+    windows_closed: u64,
+}
+
+impl Aggregate {
+    /// Aggregates the windows the watermark passed (all of them when `flush`).
+    async fn close(&mut self, flush: bool, out: &Outputs) -> Result<()> {
+        for (start, end, rows) in self.windows.close(flush) {
+            let all = concat_batches(&self.in_schema, &rows)
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            let results = crate::lake::sql::sql_over_input(
+                &self.session,
+                &self.sql,
+                &self.in_schema,
+                vec![all],
+            )
+            .await
+            .map_err(|e| Error::Sql(describe_datafusion_error(&e)))?;
+            for b in results {
+                out.send(&RESULTS, with_window(&b, &self.out_schema, start, end)?)
+                    .await?;
+            }
+            self.windows_closed += 1;
+        }
+        Ok(())
+    }
+}
+
+impl Operator for Aggregate {
+    async fn process(&mut self, read: Vec<Delivery>, out: &Outputs) -> Result<Hold> {
+        // The watermark advances batch by batch: windows close as soon as it passes.
+        for d in read {
+            let times = event_times(&d.batch, self.time_index)?;
+            if let Some(late) = self.windows.add(d.shard, &d.batch, &times)? {
+                self.late_count += late.num_rows() as u64;
+                match self.late {
+                    LateRecords::Output => out.send_failed(&LATE, late).await?,
+                    LateRecords::Drop => out.failed(late.num_rows() as u64),
+                }
+            }
+            self.close(false, out).await?;
+        }
+        // Records of open windows are not done yet (a restart recomputes the windows
+        // that were open).
+        Ok(if self.windows.is_idle() {
+            Hold::Released
+        } else {
+            Hold::Holding
+        })
+    }
+
+    async fn finish(&mut self, out: &Outputs) -> Result<()> {
+        self.close(true, out).await
+    }
+
+    fn report(self, stats: &mut NodeStats) {
+        stats.report = Some(Arc::new(AnalyticsReport {
+            late_records: self.late_count,
+            windows: self.windows_closed,
+        }));
+    }
+}
+
 /// Wires the analytics node.
-pub async fn run(config: &AnalyticsConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
-    let input = ctx.stream_input("records")?;
+async fn run(config: &AnalyticsConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+    let input = ctx.stream(&RECORDS_IN)?;
     let in_schema = input.schema().clone();
     let time_index = in_schema.index_of(&config.time_column).map_err(|_| {
         Error::Invalid(format!(
@@ -532,7 +678,7 @@ pub async fn run(config: &AnalyticsConfig, ctx: &NodeContext<'_>) -> Result<Node
                 .join(", ")
         ))
     })?;
-    let session_key = if config.window == "session" && !config.session_key.is_empty() {
+    let session_key = if config.window == WindowKind::Session && !config.session_key.is_empty() {
         Some(in_schema.index_of(&config.session_key).map_err(|_| {
             Error::Invalid(format!(
                 "session_key: '{}' is not in the stream's columns",
@@ -544,118 +690,55 @@ pub async fn run(config: &AnalyticsConfig, ctx: &NodeContext<'_>) -> Result<Node
     };
     let session = SessionContext::new();
     let agg_schema = crate::lake::sql::schema_over_input(&session, &config.sql, &in_schema).await?;
-    let mut fields = vec![
-        Field::new(
-            "window_start",
+    let window_field = |name: &str| {
+        ArrowField::new(
+            name,
             DataType::Timestamp(TimeUnit::Millisecond, None),
             false,
-        ),
-        Field::new(
-            "window_end",
-            DataType::Timestamp(TimeUnit::Millisecond, None),
-            false,
-        ),
-    ];
+        )
+    };
+    let mut fields = vec![window_field("window_start"), window_field("window_end")];
     fields.extend(agg_schema.fields().iter().map(|f| f.as_ref().clone()));
     let out_schema: SchemaRef = Arc::new(Schema::new(fields));
-    let results = super::stream::output_topic(&ctx.node.id, out_schema.clone())?;
-    let late_topic =
-        super::stream::output_topic(&format!("{}.late", ctx.node.id), in_schema.clone())?;
+    let results = output_topic(ctx, &RESULTS, out_schema.clone())?;
+    let late = output_topic(ctx, &LATE, in_schema.clone())?;
     let shards = input.shard_count();
-    let (mut consumer, metrics) = super::stream::subscribe(&input, &ctx.node.id);
-    let out = results.add_producer();
-    let late_out = late_topic.add_producer();
-    let m = metrics.clone();
-    let config = config.clone();
-    let slide = if config.window == "hopping" {
-        config.slide_ms
-    } else {
-        config.size_ms
-    };
-    let task = async move {
-        let mut windows = if config.window == "session" {
-            Assigner::Sessions(
-                Sessions::new(config.gap_ms, config.max_out_of_orderness_ms).with_shards(shards),
-                session_key,
-            )
-        } else {
+    let windows = match config.window {
+        WindowKind::Session => Assigner::Sessions(
+            Sessions::new(config.gap_ms, config.max_out_of_orderness_ms).with_shards(shards),
+            session_key,
+        ),
+        WindowKind::Tumbling | WindowKind::Hopping => {
+            let slide = if config.window == WindowKind::Hopping {
+                config.slide_ms
+            } else {
+                config.size_ms
+            };
             Assigner::Windows(
                 Windows::new(config.size_ms, slide, config.max_out_of_orderness_ms)
                     .with_shards(shards),
             )
-        };
-        let mut late_count = 0u64;
-        let mut windows_closed = 0u64;
-        loop {
-            let next = consumer.next(8192).await;
-            let ended = next.is_none();
-            let t = Instant::now();
-            // The watermark advances batch by batch: windows close as soon as it passes.
-            let mut steps: Vec<Option<(usize, RecordBatch)>> = next
-                .unwrap_or_default()
-                .into_iter()
-                .map(|d| Some((d.shard, d.batch)))
-                .collect();
-            if ended {
-                steps.push(None);
-            }
-            for step in steps {
-                if let Some((shard, batch)) = &step {
-                    NodeMetrics::add(&m.records_in, batch.num_rows() as u64);
-                    NodeMetrics::add(&m.bytes_in, batch.get_array_memory_size() as u64);
-                    let times = event_times(batch, time_index)?;
-                    if let Some(late) = windows.add(*shard, batch, &times)? {
-                        late_count += late.num_rows() as u64;
-                        NodeMetrics::add(&m.errors, late.num_rows() as u64);
-                        if config.late == "output" {
-                            late_out.send(late).await?;
-                        }
-                    }
-                }
-                for (start, end, rows) in windows.close(step.is_none()) {
-                    let all = concat_batches(&in_schema, &rows)
-                        .map_err(|e| Error::Internal(e.to_string()))?;
-                    for b in crate::lake::sql::sql_over_input(
-                        &session,
-                        &config.sql,
-                        &in_schema,
-                        vec![all],
-                    )
-                    .await
-                    .map_err(|e| Error::Sql(describe_datafusion_error(&e)))?
-                    {
-                        let b = with_window(&b, &out_schema, start, end)?;
-                        NodeMetrics::add(&m.records_out, b.num_rows() as u64);
-                        out.send(b).await?;
-                    }
-                    windows_closed += 1;
-                }
-            }
-            NodeMetrics::add(&m.batches, 1);
-            NodeMetrics::add(&m.batch_latency_us, t.elapsed().as_micros() as u64);
-            // Records of open windows are not done yet: acknowledged only when no window
-            // is open (a restart recomputes the windows that were open).
-            if windows.is_idle() {
-                consumer.ack()?;
-            }
-            if ended {
-                break;
-            }
         }
-        out.close();
-        late_out.close();
-        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
-        Ok(NodeStats {
-            records_in: load(&m.records_in),
-            records_out: load(&m.records_out),
-            detail: serde_json::json!({ "late_records": late_count, "windows": windows_closed }),
-            ..Default::default()
-        })
     };
-    let mut node_out = NodeOutput::streaming(Box::pin(task), metrics);
-    node_out.outputs.insert("results", Value::Stream(results));
-    node_out.outputs.insert("late", Value::Stream(late_topic));
-    Ok(node_out)
+    let op = Aggregate {
+        windows,
+        time_index,
+        session,
+        sql: config.sql.clone(),
+        late: config.late,
+        in_schema,
+        out_schema,
+        late_count: 0,
+        windows_closed: 0,
+    };
+    let options = ReadOptions {
+        max_records: 8192,
+        ..Default::default()
+    };
+    Ok(Wiring::new()
+        .output(&RESULTS, results)
+        .output(&LATE, late)
+        .operator(ctx.id, &input, op, options))
 }
 
 #[cfg(test)]
@@ -664,7 +747,11 @@ mod tests {
     use crate::arrow::array::Int64Array;
 
     fn batch(n: usize) -> RecordBatch {
-        let schema = Arc::new(Schema::new(vec![Field::new("i", DataType::Int64, false)]));
+        let schema = Arc::new(Schema::new(vec![ArrowField::new(
+            "i",
+            DataType::Int64,
+            false,
+        )]));
         RecordBatch::try_new(
             schema,
             vec![Arc::new(Int64Array::from_iter_values(0..n as i64))],

@@ -5,12 +5,33 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigRules, NodeContext, NodeOutput, NodeStats, Value};
+use super::form::{Editor, Field, FieldProblem, Problems};
+use super::ports::CATALOG_OUT;
+use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec, PortType, Value};
 use crate::arrow::array::{RecordBatch, StringArray, UInt32Array, UInt64Array};
-use crate::arrow::datatypes::{DataType, Field, Schema};
+use crate::arrow::datatypes::{DataType, Field as ArrowField, Schema};
 use crate::error::{Error, Result};
 use crate::lake::catalog::CatalogStore;
-use crate::lake::crawler::apply_to_catalog;
+use crate::lake::crawler::{TableChange, apply_to_catalog};
+
+/// Crawlers whose findings go into the catalog.
+pub const CRAWLERS: PortSpec = PortSpec::input("crawlers", PortType::Crawl).multiple();
+
+/// The catalog node.
+pub struct CatalogKind;
+
+/// What a catalog node reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct CatalogReport {
+    /// The catalog file.
+    pub path: std::path::PathBuf,
+    /// Databases in it.
+    pub databases: usize,
+    /// Tables in it.
+    pub tables: usize,
+    /// What the crawlers changed, table by table.
+    pub changes: Vec<TableChange>,
+}
 
 /// Catalog settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -28,21 +49,42 @@ impl Default for CatalogConfig {
     }
 }
 
-impl ConfigRules for CatalogConfig {
-    fn validate(&self) -> Vec<String> {
-        if self.path.trim().is_empty() {
-            vec!["path: the catalog file is required".to_owned()]
-        } else {
-            Vec::new()
-        }
+impl Kind for CatalogKind {
+    type Config = CatalogConfig;
+    const NAME: &'static str = "catalog";
+    const CATEGORY: Category = Category::Lake;
+    const DESCRIPTION: &'static str =
+        "A Glue-like data catalog of databases, tables, partitions and versions.";
+    const ICON: &'static str = "📚";
+    const INPUTS: &'static [PortSpec] = &[CRAWLERS];
+    const OUTPUTS: &'static [PortSpec] = &[CATALOG_OUT];
+    const FIELDS: &'static [Field] = &[Field::new(
+        "path",
+        "Catalog file",
+        Editor::Text,
+        "The catalog file, relative to the project file or absolute.",
+    )];
+
+    fn validate(config: &CatalogConfig) -> Vec<FieldProblem> {
+        let mut p = Problems::default();
+        p.check(
+            !config.path.trim().is_empty(),
+            "path",
+            "the catalog file is required",
+        );
+        p.into_vec()
+    }
+
+    async fn run(config: &CatalogConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+        run(config, ctx).await
     }
 }
 
 /// Opens the catalog, applies crawler results in edge order, and outputs the catalog.
-pub async fn run(config: &CatalogConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+async fn run(config: &CatalogConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
     let store = Arc::new(CatalogStore::open(&ctx.resolve(&config.path))?);
     let mut changes = Vec::new();
-    for v in ctx.inputs.get("crawlers").into_iter().flatten() {
+    for v in ctx.all(&CRAWLERS) {
         let Value::Crawl(report) = v else {
             return Err(Error::Internal(
                 "catalog input 'crawlers' got a non-crawl value".into(),
@@ -52,13 +94,10 @@ pub async fn run(config: &CatalogConfig, ctx: &NodeContext<'_>) -> Result<NodeOu
             if let Some(c) = &change.change
                 && change.status == "schema change logged"
             {
-                ctx.events.warn(
-                    &ctx.node.id,
-                    format!(
-                        "{}.{}: schema change not applied (policy: log): {c}",
-                        change.database, change.table
-                    ),
-                );
+                ctx.warn(format!(
+                    "{}.{}: schema change not applied (policy: log): {c}",
+                    change.database, change.table
+                ));
             }
             changes.push(change);
         }
@@ -66,14 +105,14 @@ pub async fn run(config: &CatalogConfig, ctx: &NodeContext<'_>) -> Result<NodeOu
     let catalog = store.snapshot();
     let tables: Vec<_> = catalog.tables().collect();
     let schema = Arc::new(Schema::new(vec![
-        Field::new("database", DataType::Utf8, false),
-        Field::new("table", DataType::Utf8, false),
-        Field::new("format", DataType::Utf8, false),
-        Field::new("columns", DataType::UInt32, false),
-        Field::new("partitions", DataType::UInt32, false),
-        Field::new("files", DataType::UInt64, false),
-        Field::new("size_bytes", DataType::UInt64, false),
-        Field::new("version", DataType::UInt32, false),
+        ArrowField::new("database", DataType::Utf8, false),
+        ArrowField::new("table", DataType::Utf8, false),
+        ArrowField::new("format", DataType::Utf8, false),
+        ArrowField::new("columns", DataType::UInt32, false),
+        ArrowField::new("partitions", DataType::UInt32, false),
+        ArrowField::new("files", DataType::UInt64, false),
+        ArrowField::new("size_bytes", DataType::UInt64, false),
+        ArrowField::new("version", DataType::UInt32, false),
     ]));
     let batch = RecordBatch::try_new(
         schema.clone(),
@@ -105,27 +144,17 @@ pub async fn run(config: &CatalogConfig, ctx: &NodeContext<'_>) -> Result<NodeOu
         ],
     )
     .map_err(|e| Error::Internal(e.to_string()))?;
-    ctx.events.preview(
-        &ctx.node.id,
-        "catalog",
-        schema,
-        vec![batch],
-        tables.len() as u64,
-    );
-    let mut out = NodeOutput {
-        stats: NodeStats {
-            records_in: changes.len() as u64,
-            records_out: tables.len() as u64,
-            detail: serde_json::json!({
-                "path": store.path(),
-                "databases": catalog.databases.len(),
-                "tables": tables.len(),
-                "changes": changes,
-            }),
-            ..Default::default()
-        },
+    ctx.preview(&CATALOG_OUT, schema, vec![batch], tables.len() as u64);
+    let stats = NodeStats {
+        records_in: changes.len() as u64,
+        records_out: tables.len() as u64,
         ..Default::default()
-    };
-    out.outputs.insert("catalog", Value::Catalog(store));
-    Ok(out)
+    }
+    .with_report(CatalogReport {
+        path: store.path().to_path_buf(),
+        databases: catalog.databases.len(),
+        tables: tables.len(),
+        changes,
+    });
+    Ok(NodeOutput::finished(stats).with(&CATALOG_OUT, Value::Catalog(store)))
 }

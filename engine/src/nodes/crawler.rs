@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigRules, NodeContext, NodeOutput, NodeStats, Value};
+use super::form::{Editor, Field, FieldProblem, Problems};
+use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec, PortType, Value};
 use crate::error::Result;
 use crate::lake::bucket::normalize_key;
 use crate::lake::catalog::DEFAULT_DATABASE;
@@ -43,25 +44,80 @@ impl Default for CrawlerConfig {
     }
 }
 
-impl ConfigRules for CrawlerConfig {
-    fn validate(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if normalize_name(&self.database) != self.database {
-            out.push(format!(
-                "database: '{}' must be lowercase letters, digits and '_'",
-                self.database
-            ));
-        }
-        if self.table_level == 0 {
-            out.push("table_level: must be at least 1".to_owned());
-        }
-        if self.sample_rows == 0 {
-            out.push("sample_rows: must be at least 1".to_owned());
-        }
-        if let Err(e) = normalize_key(&self.prefix) {
-            out.push(format!("prefix: {e}"));
-        }
-        out
+/// The bucket to crawl.
+pub const SOURCE: PortSpec = PortSpec::input("source", PortType::Objects).required();
+/// The tables found, for a catalog.
+pub const TABLES: PortSpec = PortSpec::output("tables", PortType::Crawl);
+
+/// The crawler node.
+pub struct CrawlerKind;
+
+impl Kind for CrawlerKind {
+    type Config = CrawlerConfig;
+    const NAME: &'static str = "crawler";
+    const CATEGORY: Category = Category::Lake;
+    const DESCRIPTION: &'static str =
+        "Scans a bucket, infers formats, schemas and partitions, and proposes tables.";
+    const ICON: &'static str = "🔍";
+    const INPUTS: &'static [PortSpec] = &[SOURCE];
+    const OUTPUTS: &'static [PortSpec] = &[TABLES];
+    const FIELDS: &'static [Field] = &[
+        Field::new(
+            "database",
+            "Database",
+            Editor::Text,
+            "Database the tables go into.",
+        ),
+        Field::new(
+            "prefix",
+            "Prefix",
+            Editor::Text,
+            "Prefix under the bucket to crawl.",
+        ),
+        Field::new(
+            "table_level",
+            "Table level",
+            Editor::Number,
+            "Folder depth that makes a table (1: each top-level folder is a table).",
+        ),
+        Field::new(
+            "sample_rows",
+            "Sample rows",
+            Editor::Number,
+            "Records sampled per file for type inference.",
+        ),
+        Field::new(
+            "null_markers",
+            "Null markers",
+            Editor::Lines,
+            "Text values read as null.",
+        ),
+        Field::new(
+            "schema_change_policy",
+            "Schema change policy",
+            Editor::Choice(SchemaChangePolicy::NAMES),
+            "update: a changed schema becomes a new table version; log: only report it.",
+        ),
+    ];
+
+    fn validate(config: &CrawlerConfig) -> Vec<FieldProblem> {
+        let mut p = Problems::default();
+        p.check(
+            normalize_name(&config.database) == config.database,
+            "database",
+            format!(
+                "'{}' must be lowercase letters, digits and '_'",
+                config.database
+            ),
+        );
+        p.check(config.table_level > 0, "table_level", "must be at least 1");
+        p.check(config.sample_rows > 0, "sample_rows", "must be at least 1");
+        p.check_result("prefix", normalize_key(&config.prefix));
+        p.into_vec()
+    }
+
+    async fn run(config: &CrawlerConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+        run(config, ctx).await
     }
 }
 
@@ -79,10 +135,42 @@ impl CrawlerConfig {
     }
 }
 
+/// What a crawler reports: the tables it found.
+#[derive(Clone, Debug, Serialize)]
+pub struct CrawlerReport {
+    /// Each table found.
+    pub tables: Vec<FoundTable>,
+    /// Files in those tables.
+    pub files_in_tables: u64,
+    /// Files that could not be classified, with why.
+    pub unclassified: Vec<crate::lake::crawler::SkippedFile>,
+    /// Files skipped (markers, hidden files).
+    pub skipped: usize,
+}
+
+/// One table a crawler found.
+#[derive(Clone, Debug, Serialize)]
+pub struct FoundTable {
+    /// Its name.
+    pub name: String,
+    /// Its file format.
+    pub format: crate::lake::sniff::FileFormat,
+    /// Its columns.
+    pub columns: usize,
+    /// Its partition keys.
+    pub partition_keys: Vec<String>,
+    /// Its partitions.
+    pub partitions: usize,
+    /// Its files.
+    pub files: u64,
+    /// Their size.
+    pub size_bytes: u64,
+}
+
 /// Crawls the bucket on the `source` input.
-pub async fn run(config: &CrawlerConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
-    let bucket = ctx.bucket_input("source")?;
-    let node = ctx.node.id.clone();
+async fn run(config: &CrawlerConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+    let bucket = ctx.bucket(&SOURCE)?;
+    let node = ctx.id.to_owned();
     let events = ctx.events.clone();
     let last = std::sync::Mutex::new(Instant::now() - Duration::from_secs(1));
     let progress = move |done: u64, total: u64| {
@@ -96,36 +184,36 @@ pub async fn run(config: &CrawlerConfig, ctx: &NodeContext<'_>) -> Result<NodeOu
     let mut report = crawl(&bucket, &config.crawl_options(), &progress).await?;
     report.database = config.database.clone();
     report.policy = config.schema_change_policy;
-    report.crawler = ctx.node.id.clone();
+    report.crawler = ctx.id.to_owned();
     for f in &report.unclassified {
-        ctx.events
-            .warn(&ctx.node.id, format!("skipped '{}': {}", f.key, f.reason));
+        ctx.warn(format!("skipped '{}': {}", f.key, f.reason));
     }
     let bytes: u64 = report.tables.iter().map(|t| t.stats.size_bytes).sum();
     let files: u64 = report.tables.iter().map(|t| t.stats.files).sum();
-    let mut out = NodeOutput {
-        stats: NodeStats {
-            records_in: report.files_listed,
-            records_out: report.tables.len() as u64,
-            bytes_in: bytes,
-            detail: serde_json::json!({
-                "tables": report.tables.iter().map(|t| serde_json::json!({
-                    "name": t.name,
-                    "format": t.format,
-                    "columns": t.columns.len(),
-                    "partition_keys": t.partition_keys.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
-                    "partitions": t.partitions.len(),
-                    "files": t.stats.files,
-                    "size_bytes": t.stats.size_bytes,
-                })).collect::<Vec<_>>(),
-                "files_in_tables": files,
-                "unclassified": report.unclassified,
-                "skipped": report.skipped.len(),
-            }),
-            ..Default::default()
-        },
-        ..Default::default()
+    let found = CrawlerReport {
+        tables: report
+            .tables
+            .iter()
+            .map(|t| FoundTable {
+                name: t.name.clone(),
+                format: t.format,
+                columns: t.columns.len(),
+                partition_keys: t.partition_keys.iter().map(|c| c.name.clone()).collect(),
+                partitions: t.partitions.len(),
+                files: t.stats.files,
+                size_bytes: t.stats.size_bytes,
+            })
+            .collect(),
+        files_in_tables: files,
+        unclassified: report.unclassified.clone(),
+        skipped: report.skipped.len(),
     };
-    out.outputs.insert("tables", Value::Crawl(Arc::new(report)));
-    Ok(out)
+    let stats = NodeStats {
+        records_in: report.files_listed,
+        records_out: report.tables.len() as u64,
+        bytes_in: bytes,
+        ..Default::default()
+    }
+    .with_report(found);
+    Ok(NodeOutput::finished(stats).with(&TABLES, Value::Crawl(Arc::new(report))))
 }

@@ -8,15 +8,21 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::etl::EtlConfig;
-use super::{ConfigRules, NodeContext, NodeOutput, NodeStats, TableData, Value};
+use super::etl::{EtlConfig, WRITE_FIELDS, check_write};
+use super::form::{Editor, Field, FieldProblem, Problems, Template};
+use super::ports::{CATALOG_IN, CATALOG_OUT, TABLE_OUT};
+use super::query::check_query;
+use super::{
+    Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec, PortType, TableData, Value,
+};
 use crate::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
-use crate::arrow::datatypes::{DataType, Field, Schema};
+use crate::arrow::datatypes::{DataType, Field as ArrowField, Schema};
 use crate::error::{Error, Result};
 use crate::lake::catalog::DEFAULT_DATABASE;
 use crate::lake::provider::ScanHooks;
+use crate::lake::sniff::FileFormat;
 use crate::lake::sql;
-use crate::lake::writer::{OutputCompression, OutputFormat, WriteMode, run_etl};
+use crate::lake::writer::{OutputCompression, WriteMode, run_etl};
 
 /// Job settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -63,7 +69,7 @@ pub struct StepWrite {
     pub output_prefix: String,
     /// Parquet, CSV or JSON lines.
     #[serde(default)]
-    pub format: OutputFormat,
+    pub format: FileFormat,
     /// Output compression.
     #[serde(default)]
     pub compression: OutputCompression,
@@ -79,15 +85,14 @@ fn default_database() -> String {
     DEFAULT_DATABASE.to_owned()
 }
 
-/// EMR's ActionOnFailure, as far as a job of steps needs it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnFailure {
-    /// Record the failure and run the next step.
-    Continue,
-    /// Cancel the remaining steps; the node fails.
-    #[default]
-    Cancel,
+crate::choice_enum! {
+    /// EMR's ActionOnFailure, as far as a job of steps needs it.
+    pub enum OnFailure {
+        /// Cancel the remaining steps; the node fails.
+        Cancel = "cancel",
+        /// Record the failure and run the next step.
+        Continue = "continue",
+    }
 }
 
 impl Default for EmrJobConfig {
@@ -120,35 +125,154 @@ impl EmrStep {
     }
 }
 
-impl ConfigRules for EmrJobConfig {
-    fn validate(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if self.steps.is_empty() {
-            out.push("steps: a job needs at least one step".to_owned());
-        }
+/// The bucket ETL steps write to.
+pub const TARGET: PortSpec = PortSpec::input("target", PortType::Objects);
+/// The step report.
+pub const STEPS: PortSpec = PortSpec::output("steps", PortType::Table);
+
+/// The EMR-job node.
+pub struct EmrJobKind;
+
+fn sql_step() -> serde_json::Value {
+    serde_json::json!({ "name": "step", "sql": "SELECT 1", "on_failure": "cancel" })
+}
+
+fn etl_step() -> serde_json::Value {
+    serde_json::json!({
+        "name": "step",
+        "sql": "SELECT * FROM my_table",
+        "on_failure": "cancel",
+        "write": write_template(),
+    })
+}
+
+fn write_template() -> serde_json::Value {
+    serde_json::json!({ "table": "my_output", "output_prefix": "curated/my_output" })
+}
+
+/// One step's settings.
+const STEP_FIELDS: &[Field] = &[
+    Field::new(
+        "name",
+        "Name",
+        Editor::Text,
+        "Shown in the step report; unique in the job.",
+    ),
+    Field::new(
+        "sql",
+        "SQL",
+        Editor::Sql,
+        "A read-only SELECT over the catalog (tables written by earlier steps included).",
+    ),
+    Field::new(
+        "on_failure",
+        "On failure",
+        Editor::Choice(OnFailure::NAMES),
+        "ActionOnFailure: cancel the remaining steps, or continue with the next.",
+    ),
+    Field::new(
+        "write",
+        "Writes a table",
+        Editor::Optional {
+            toggle: "writes a table (ETL step)",
+            fields: &WRITE_FIELDS,
+            template: write_template,
+        },
+        "An ETL step writes the query's result as a table to the target bucket.",
+    ),
+];
+
+impl Kind for EmrJobKind {
+    type Config = EmrJobConfig;
+    const NAME: &'static str = "emr_job";
+    const CATEGORY: Category = Category::Batch;
+    const DESCRIPTION: &'static str = "An EMR-like job: SQL and ETL steps run in order on the selected environment, each continuing or cancelling on failure.";
+    const ICON: &'static str = "📋";
+    const INPUTS: &'static [PortSpec] = &[CATALOG_IN, TARGET];
+    const OUTPUTS: &'static [PortSpec] = &[CATALOG_OUT, STEPS, TABLE_OUT];
+    const FIELDS: &'static [Field] = &[
+        Field::new(
+            "steps",
+            "Steps",
+            Editor::Records {
+                fields: STEP_FIELDS,
+                title: "name",
+                templates: &[
+                    Template {
+                        label: "SQL step",
+                        value: sql_step,
+                    },
+                    Template {
+                        label: "ETL step",
+                        value: etl_step,
+                    },
+                ],
+            },
+            "The steps, run in order.",
+        ),
+        Field::new(
+            "display_limit",
+            "Rows shown",
+            Editor::Number,
+            "Rows of the last query step sent to the preview.",
+        ),
+    ];
+
+    fn validate(config: &EmrJobConfig) -> Vec<FieldProblem> {
+        let mut p = Problems::default();
+        p.check(
+            !config.steps.is_empty(),
+            "steps",
+            "a job needs at least one step",
+        );
         let mut names = std::collections::BTreeSet::new();
-        for (i, step) in self.steps.iter().enumerate() {
-            let label = format!("steps[{}] '{}'", i + 1, step.name);
+        for (i, step) in config.steps.iter().enumerate() {
+            let at = format!("steps[{i}]");
             if step.name.trim().is_empty() {
-                out.push(format!("steps[{}]: a name is required", i + 1));
+                p.add(format!("{at}.name"), "a name is required");
             } else if !names.insert(step.name.as_str()) {
-                out.push(format!("{label}: two steps have this name"));
+                p.add(
+                    format!("{at}.name"),
+                    format!("two steps are named '{}'", step.name),
+                );
             }
-            let problems = match &step.write {
-                Some(w) => step.etl_config(w).validate(),
-                None if step.sql.trim().is_empty() => vec!["sql: a query is required".to_owned()],
-                None => sql::check_read_only(&step.sql)
-                    .err()
-                    .map(|e| vec![format!("sql: {e}")])
-                    .unwrap_or_default(),
-            };
-            out.extend(problems.into_iter().map(|p| format!("{label}: {p}")));
+            match &step.write {
+                Some(w) => {
+                    p.check_result(&format!("{at}.sql"), sql::check_read_only(&step.sql));
+                    let mut write = Problems::default();
+                    check_write(
+                        &mut write,
+                        &w.table,
+                        &w.database,
+                        &w.output_prefix,
+                        w.format,
+                        w.compression,
+                    );
+                    p.extend_within(&format!("{at}.write"), write.into_vec());
+                }
+                None => check_query(&mut p, &format!("{at}.sql"), &step.sql),
+            }
         }
-        if self.display_limit == 0 {
-            out.push("display_limit: must be at least 1".to_owned());
-        }
-        out
+        p.check(
+            config.display_limit > 0,
+            "display_limit",
+            "must be at least 1",
+        );
+        p.into_vec()
     }
+
+    async fn run(config: &EmrJobConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+        run(config, ctx).await
+    }
+}
+
+/// What an EMR job reports: how each step ended.
+#[derive(Clone, Debug, Serialize)]
+pub struct EmrJobReport {
+    /// Each step, in order.
+    pub steps: Vec<StepReport>,
+    /// Steps that failed.
+    pub failed_steps: usize,
 }
 
 /// How one step ended.
@@ -169,10 +293,10 @@ pub struct StepReport {
 }
 
 /// Runs the steps in order.
-pub async fn run(config: &EmrJobConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
-    let store = ctx.catalog_input("catalog")?;
+async fn run(config: &EmrJobConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+    let store = ctx.catalog(&CATALOG_IN)?;
     let bucket = if config.steps.iter().any(|s| s.write.is_some()) {
-        Some(ctx.bucket_input("target").map_err(|_| {
+        Some(ctx.bucket(&TARGET).map_err(|_| {
             Error::Invalid("an ETL step needs the 'target' input connected to a bucket".to_owned())
         })?)
     } else {
@@ -203,7 +327,7 @@ pub async fn run(config: &EmrJobConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
             continue;
         }
         ctx.events.progress(
-            &ctx.node.id,
+            ctx.id,
             i as u64,
             Some(total),
             format!("step {}/{total}: {}", i + 1, step.name),
@@ -211,8 +335,8 @@ pub async fn run(config: &EmrJobConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
         let start = Instant::now();
         let result: Result<u64> = match (&step.write, &bucket) {
             (Some(write), Some(bucket)) => {
-                let by = format!("emr:{}:{}", ctx.node.id, step.name);
-                let spec = step.etl_config(write).spec(&ctx.node.id, by);
+                let by = format!("emr:{}:{}", ctx.id, step.name);
+                let spec = step.etl_config(write).spec(ctx.id, by);
                 run_etl(&store, bucket, &spec, ctx.environment)
                     .await
                     .map(|r| {
@@ -232,8 +356,7 @@ pub async fn run(config: &EmrJobConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
                         stats.bytes_in += r.stats.bytes_scanned;
                         let rows = r.stats.rows;
                         let preview = crate::nodes::head(&r.batches, config.display_limit);
-                        ctx.events
-                            .preview(&ctx.node.id, "table", r.schema.clone(), preview, rows);
+                        ctx.preview(&TABLE_OUT, r.schema.clone(), preview, rows);
                         last_table = Some(Arc::new(TableData {
                             schema: r.schema,
                             batches: r.batches,
@@ -256,10 +379,7 @@ pub async fn run(config: &EmrJobConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
             }),
             Err(e) => {
                 let message = e.to_string();
-                ctx.events.warn(
-                    &ctx.node.id,
-                    format!("step '{}' failed: {message}", step.name),
-                );
+                ctx.warn(format!("step '{}' failed: {message}", step.name));
                 if step.on_failure == OnFailure::Cancel {
                     cancelled_by = Some((step.name.clone(), message.clone()));
                 }
@@ -276,9 +396,8 @@ pub async fn run(config: &EmrJobConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
     }
 
     let steps = steps_table(&reports)?;
-    ctx.events.preview(
-        &ctx.node.id,
-        "steps",
+    ctx.preview(
+        &STEPS,
         steps.schema.clone(),
         steps.batches.clone(),
         reports.len() as u64,
@@ -290,27 +409,27 @@ pub async fn run(config: &EmrJobConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
         )));
     }
     let failed = reports.iter().filter(|r| r.status == "failed").count();
-    stats.detail = serde_json::json!({ "steps": reports, "failed_steps": failed });
-    let mut out = NodeOutput {
-        stats,
-        ..Default::default()
-    };
-    out.outputs.insert("catalog", Value::Catalog(store));
-    out.outputs.insert("steps", Value::Table(Arc::new(steps)));
+    let stats = stats.with_report(EmrJobReport {
+        steps: reports,
+        failed_steps: failed,
+    });
+    let mut out = NodeOutput::finished(stats)
+        .with(&CATALOG_OUT, Value::Catalog(store))
+        .with(&STEPS, Value::Table(Arc::new(steps)));
     if let Some(t) = last_table {
-        out.outputs.insert("table", Value::Table(t));
+        out.set(&TABLE_OUT, Value::Table(t));
     }
     Ok(out)
 }
 
 fn steps_table(reports: &[StepReport]) -> Result<TableData> {
     let schema = Arc::new(Schema::new(vec![
-        Field::new("step", DataType::Utf8, false),
-        Field::new("kind", DataType::Utf8, false),
-        Field::new("status", DataType::Utf8, false),
-        Field::new("duration_ms", DataType::UInt64, false),
-        Field::new("rows", DataType::UInt64, false),
-        Field::new("error", DataType::Utf8, true),
+        ArrowField::new("step", DataType::Utf8, false),
+        ArrowField::new("kind", DataType::Utf8, false),
+        ArrowField::new("status", DataType::Utf8, false),
+        ArrowField::new("duration_ms", DataType::UInt64, false),
+        ArrowField::new("rows", DataType::UInt64, false),
+        ArrowField::new("error", DataType::Utf8, true),
     ]));
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(

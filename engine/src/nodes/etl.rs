@@ -5,14 +5,16 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigRules, NodeContext, NodeOutput, NodeStats, TableData, Value};
+use super::form::{Editor, Field, FieldProblem, Problems};
+use super::ports::{CATALOG_IN, CATALOG_OUT, TABLE_OUT, TARGET_IN};
+use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec, TableData, Value};
 use crate::error::Result;
 use crate::lake::bucket::normalize_key;
 use crate::lake::catalog::DEFAULT_DATABASE;
 use crate::lake::provider::ScanHooks;
-use crate::lake::sniff::normalize_name;
+use crate::lake::sniff::{FileFormat, normalize_name};
 use crate::lake::sql;
-use crate::lake::writer::{EtlSpec, OutputCompression, OutputFormat, WriteMode, run_etl};
+use crate::lake::writer::{EtlSpec, OutputCompression, WriteMode, run_etl};
 
 /// ETL job settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -29,7 +31,7 @@ pub struct EtlConfig {
     pub output_prefix: String,
     /// Parquet, CSV or JSON lines.
     #[serde(default)]
-    pub format: OutputFormat,
+    pub format: FileFormat,
     /// snappy or zstd for Parquet; gzip, zstd or none for CSV and JSON.
     #[serde(default)]
     pub compression: OutputCompression,
@@ -55,7 +57,7 @@ impl Default for EtlConfig {
             table: "my_output".to_owned(),
             database: default_database(),
             output_prefix: "curated/my_output".to_owned(),
-            format: OutputFormat::Parquet,
+            format: FileFormat::Parquet,
             compression: OutputCompression::Snappy,
             partition_by: Vec::new(),
             mode: WriteMode::Overwrite,
@@ -64,38 +66,133 @@ impl Default for EtlConfig {
     }
 }
 
-impl ConfigRules for EtlConfig {
-    fn validate(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if let Err(e) = sql::check_read_only(&self.sql) {
-            out.push(format!("sql: {e}"));
-        }
-        if normalize_name(&self.table) != self.table {
-            out.push(format!(
-                "table: '{}' must be lowercase letters, digits and '_'",
-                self.table
-            ));
-        }
-        if normalize_name(&self.database) != self.database {
-            out.push(format!(
-                "database: '{}' must be lowercase letters, digits and '_'",
-                self.database
-            ));
-        }
-        match normalize_key(&self.output_prefix) {
-            Ok(k) if k.is_empty() => out.push("output_prefix: a folder is required".to_owned()),
-            Ok(_) => {}
-            Err(e) => out.push(format!("output_prefix: {e}")),
-        }
-        if self.format == OutputFormat::Parquet && self.compression == OutputCompression::Gzip {
-            out.push("compression: Parquet output takes snappy, zstd or none".to_owned());
-        }
-        if self.format != OutputFormat::Parquet && self.compression == OutputCompression::Snappy {
-            out.push(
-                "compression: snappy applies to Parquet only; use gzip, zstd or none".to_owned(),
-            );
-        }
-        out
+/// The ETL job node.
+pub struct EtlKind;
+
+/// The settings of a written table, shared by the ETL node and EMR-job ETL steps.
+pub const WRITE_FIELDS: [Field; 7] = [
+    Field::new("table", "Output table", Editor::Text, "Output table name."),
+    Field::new(
+        "database",
+        "Output database",
+        Editor::Text,
+        "Output database.",
+    ),
+    Field::new(
+        "output_prefix",
+        "Output prefix",
+        Editor::Text,
+        "Key prefix in the target bucket the table is written under.",
+    ),
+    Field::new(
+        "format",
+        "Format",
+        Editor::Choice(FileFormat::NAMES),
+        "Parquet, CSV (with a header) or JSON lines.",
+    ),
+    Field::new(
+        "compression",
+        "Compression",
+        Editor::Choice(OutputCompression::NAMES),
+        "snappy, zstd or none for Parquet; gzip, zstd or none for CSV and JSON.",
+    ),
+    Field::new(
+        "partition_by",
+        "Partition by",
+        Editor::Lines,
+        "Hive partition columns (one folder level each).",
+    ),
+    Field::new(
+        "mode",
+        "Mode",
+        Editor::Choice(WriteMode::NAMES),
+        "overwrite replaces the table's data; append adds new files beside it.",
+    ),
+];
+
+/// Checks where a table is written.
+pub fn check_write(
+    p: &mut Problems,
+    table: &str,
+    database: &str,
+    output_prefix: &str,
+    format: FileFormat,
+    compression: OutputCompression,
+) {
+    p.check(
+        normalize_name(table) == table,
+        "table",
+        format!("'{table}' must be lowercase letters, digits and '_'"),
+    );
+    p.check(
+        normalize_name(database) == database,
+        "database",
+        format!("'{database}' must be lowercase letters, digits and '_'"),
+    );
+    match normalize_key(output_prefix) {
+        Ok(k) if k.is_empty() => p.add("output_prefix", "a folder is required"),
+        Ok(_) => {}
+        Err(e) => p.add("output_prefix", e.to_string()),
+    }
+    if !compression.applies_to(format) {
+        p.add(
+            "compression",
+            if format == FileFormat::Parquet {
+                "Parquet output takes snappy, zstd or none"
+            } else {
+                "snappy applies to Parquet only; use gzip, zstd or none"
+            },
+        );
+    }
+}
+
+impl Kind for EtlKind {
+    type Config = EtlConfig;
+    const NAME: &'static str = "etl";
+    const CATEGORY: Category = Category::Batch;
+    const DESCRIPTION: &'static str =
+        "A Glue-like job: SQL over the catalog, written to a bucket as a new table.";
+    const ICON: &'static str = "⚙";
+    const INPUTS: &'static [PortSpec] = &[CATALOG_IN, TARGET_IN];
+    const OUTPUTS: &'static [PortSpec] = &[CATALOG_OUT, TABLE_OUT];
+    const FIELDS: &'static [Field] = &[
+        Field::new(
+            "sql",
+            "SQL",
+            Editor::Sql,
+            "A single SELECT over catalog tables.",
+        ),
+        WRITE_FIELDS[0],
+        WRITE_FIELDS[1],
+        WRITE_FIELDS[2],
+        WRITE_FIELDS[3],
+        WRITE_FIELDS[4],
+        WRITE_FIELDS[5],
+        WRITE_FIELDS[6],
+        Field::new(
+            "bookmark",
+            "Job bookmark",
+            Editor::Toggle,
+            "Process only source files that are new since the last successful run.",
+        ),
+    ];
+
+    fn validate(config: &EtlConfig) -> Vec<FieldProblem> {
+        let mut p = Problems::default();
+        p.check_result("sql", sql::check_read_only(&config.sql));
+        check_write(
+            &mut p,
+            &config.table,
+            &config.database,
+            &config.output_prefix,
+            config.format,
+            config.compression,
+        );
+        p.into_vec()
+    }
+
+    async fn run(config: &EtlConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+        run(config, ctx).await
     }
 }
 
@@ -119,12 +216,12 @@ impl EtlConfig {
 }
 
 /// Runs the job.
-pub async fn run(config: &EtlConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
-    let store = ctx.catalog_input("catalog")?;
-    let bucket = ctx.bucket_input("target")?;
-    let spec = config.spec(&ctx.node.id, format!("etl:{}", ctx.node.id));
+async fn run(config: &EtlConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+    let store = ctx.catalog(&CATALOG_IN)?;
+    let bucket = ctx.bucket(&TARGET_IN)?;
+    let spec = config.spec(ctx.id, format!("etl:{}", ctx.id));
     ctx.events.progress(
-        &ctx.node.id,
+        ctx.id,
         0,
         None,
         "running SQL and writing to staging".to_owned(),
@@ -139,31 +236,25 @@ pub async fn run(config: &EtlConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput
         config.database, config.table
     );
     let preview = sql::run_query(&session, &preview_sql, &hooks).await?;
-    ctx.events.preview(
-        &ctx.node.id,
-        "table",
+    ctx.preview(
+        &TABLE_OUT,
         preview.schema.clone(),
         preview.batches.clone(),
         report.rows_written,
     );
-    let mut out = NodeOutput {
-        stats: NodeStats {
-            records_in: report.rows_read,
-            records_out: report.rows_written,
-            bytes_in: report.bytes_read,
-            bytes_out: report.bytes_written,
-            detail: serde_json::to_value(&report).unwrap_or_default(),
-            ..Default::default()
-        },
+    let stats = NodeStats {
+        records_in: report.rows_read,
+        records_out: report.rows_written,
+        bytes_in: report.bytes_read,
+        bytes_out: report.bytes_written,
         ..Default::default()
+    }
+    .with_report(report);
+    let table = TableData {
+        schema: preview.schema,
+        batches: preview.batches,
     };
-    out.outputs.insert("catalog", Value::Catalog(store));
-    out.outputs.insert(
-        "table",
-        Value::Table(Arc::new(TableData {
-            schema: preview.schema,
-            batches: preview.batches,
-        })),
-    );
-    Ok(out)
+    Ok(NodeOutput::finished(stats)
+        .with(&CATALOG_OUT, Value::Catalog(store))
+        .with(&TABLE_OUT, Value::Table(Arc::new(table))))
 }

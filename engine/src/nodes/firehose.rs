@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigRules, NodeContext, NodeOutput, NodeStats, Value};
+use super::form::{Editor, Field, FieldProblem, Problems, When};
+use super::operator::{Hold, Operator, Outputs, ReadOptions, Wiring};
+use super::ports::{CATALOG_OPTIONAL_IN, RECORDS_IN, TARGET_IN};
+use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec};
 use crate::arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use crate::arrow::compute::{concat_batches, take_record_batch};
 use crate::arrow::datatypes::{DataType, SchemaRef};
@@ -29,8 +32,9 @@ use crate::error::{Error, Result};
 use crate::lake::bucket::{Bucket, normalize_key};
 use crate::lake::catalog::{CatalogStore, Column, Table};
 use crate::lake::sniff::{Compression, FileFormat, normalize_name};
-use crate::lake::writer::{written_column, written_format_options};
-use crate::stream::metrics::NodeMetrics;
+use crate::lake::writer::{OutputCompression, written_column, written_format_options};
+use crate::stream::records::{failed_schema, with_error};
+use crate::stream::topic::Delivery;
 
 /// Firehose settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -45,9 +49,9 @@ pub struct FirehoseConfig {
     /// Flush at least this often, in ms.
     pub buffer_interval_ms: u64,
     /// json (lines), csv or parquet.
-    pub format: String,
+    pub format: FileFormat,
     /// none, gzip or zstd for json and csv; snappy, zstd or none for parquet.
-    pub compression: String,
+    pub compression: OutputCompression,
     /// Dynamic partitioning: fields whose values make `field=value/` folders.
     pub partition_fields: Vec<String>,
     /// Register the delivered prefix as this catalog table ("" to not register).
@@ -65,8 +69,8 @@ impl Default for FirehoseConfig {
             error_prefix: "firehose-errors/".to_owned(),
             buffer_mb: 5.0,
             buffer_interval_ms: 60_000,
-            format: "json".to_owned(),
-            compression: "none".to_owned(),
+            format: FileFormat::Json,
+            compression: OutputCompression::None,
             partition_fields: Vec::new(),
             table: String::new(),
             database: "default".to_owned(),
@@ -75,54 +79,137 @@ impl Default for FirehoseConfig {
     }
 }
 
-impl ConfigRules for FirehoseConfig {
-    fn validate(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for (name, p) in [
-            ("prefix", &self.prefix),
-            ("error_prefix", &self.error_prefix),
+/// The Firehose node.
+pub struct FirehoseKind;
+
+impl Kind for FirehoseKind {
+    type Config = FirehoseConfig;
+    const NAME: &'static str = "firehose";
+    const CATEGORY: Category = Category::Streaming;
+    const DESCRIPTION: &'static str =
+        "Buffers stream records and delivers them to a bucket as JSON, CSV or Parquet files.";
+    const ICON: &'static str = "🔥";
+    const INPUTS: &'static [PortSpec] = &[RECORDS_IN, TARGET_IN, CATALOG_OPTIONAL_IN];
+    const OUTPUTS: &'static [PortSpec] = &[];
+    const FIELDS: &'static [Field] = &[
+        Field::new(
+            "prefix",
+            "Prefix",
+            Editor::Text,
+            "Key prefix in the bucket objects are delivered under (Prefix); hour folders YYYY/MM/dd/HH/ follow it.",
+        ),
+        Field::new(
+            "error_prefix",
+            "Error prefix",
+            Editor::Text,
+            "Key prefix for records that could not be delivered (ErrorOutputPrefix).",
+        ),
+        Field::new(
+            "buffer_mb",
+            "Buffer size (MB)",
+            Editor::Number,
+            "Flush when the buffer holds this many MB (BufferingHints SizeInMBs).",
+        ),
+        Field::new(
+            "buffer_interval_ms",
+            "Buffer interval (ms)",
+            Editor::Number,
+            "Flush at least this often (BufferingHints IntervalInSeconds, in ms).",
+        ),
+        Field::new(
+            "format",
+            "Format",
+            Editor::Choice(FileFormat::NAMES),
+            "json (lines), csv or parquet.",
+        ),
+        Field::new(
+            "compression",
+            "Compression",
+            Editor::Choice(OutputCompression::NAMES),
+            "none, gzip or zstd for json and csv; snappy, zstd or none for parquet.",
+        ),
+        Field::new(
+            "partition_fields",
+            "Partition fields",
+            Editor::Lines,
+            "Dynamic partitioning: fields whose values make field=value/ folders.",
+        ),
+        Field::new(
+            "table",
+            "Catalog table",
+            Editor::Text,
+            "Register the delivered prefix as this catalog table (empty: not registered).",
+        ),
+        Field::new(
+            "database",
+            "Catalog database",
+            Editor::Text,
+            "Database of the registered table.",
+        )
+        .when(When::IsNot("table", &[""])),
+        Field::new(
+            "transform_sql",
+            "Transform SQL",
+            Editor::Sql,
+            "Optional data transformation: SQL over each buffer (the table input) before delivery.",
+        ),
+    ];
+
+    fn validate(config: &FirehoseConfig) -> Vec<FieldProblem> {
+        let mut p = Problems::default();
+        for (name, prefix) in [
+            ("prefix", &config.prefix),
+            ("error_prefix", &config.error_prefix),
         ] {
-            match normalize_key(p) {
-                Ok(k) if k.is_empty() => out.push(format!("{name}: a folder is required")),
+            match normalize_key(prefix) {
+                Ok(k) if k.is_empty() => p.add(name, "a folder is required"),
                 Ok(_) => {}
-                Err(e) => out.push(format!("{name}: {e}")),
+                Err(e) => p.add(name, e.to_string()),
             }
         }
-        if !["json", "csv", "parquet"].contains(&self.format.as_str()) {
-            out.push(format!(
-                "format: '{}' is not json, csv or parquet",
-                self.format
-            ));
+        p.check(
+            config.compression.applies_to(config.format),
+            "compression",
+            format!(
+                "'{}' does not apply to {}",
+                config.compression, config.format
+            ),
+        );
+        if !config.transform_sql.trim().is_empty() {
+            p.check_result(
+                "transform_sql",
+                crate::lake::sql::check_read_only(&config.transform_sql),
+            );
         }
-        let ok = match self.format.as_str() {
-            "parquet" => ["snappy", "zstd", "none"].contains(&self.compression.as_str()),
-            _ => ["gzip", "zstd", "none"].contains(&self.compression.as_str()),
-        };
-        if !ok {
-            out.push(format!(
-                "compression: '{}' does not apply to {}",
-                self.compression, self.format
-            ));
-        }
-        if !self.transform_sql.trim().is_empty()
-            && let Err(e) = crate::lake::sql::check_read_only(&self.transform_sql)
-        {
-            out.push(format!("transform_sql: {e}"));
-        }
-        if self.buffer_mb <= 0.0 {
-            out.push("buffer_mb: must be more than 0".to_owned());
-        }
-        if !self.table.is_empty() && normalize_name(&self.table) != self.table {
-            out.push(format!(
-                "table: '{}' must be lowercase letters, digits and '_'",
-                self.table
-            ));
-        }
-        out
+        p.check(config.buffer_mb > 0.0, "buffer_mb", "must be more than 0");
+        p.check(
+            config.table.is_empty() || normalize_name(&config.table) == config.table,
+            "table",
+            format!(
+                "'{}' must be lowercase letters, digits and '_'",
+                config.table
+            ),
+        );
+        p.into_vec()
+    }
+
+    async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+        run(config, ctx).await
     }
 }
 
-struct Delivery {
+/// What a Firehose reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct FirehoseReport {
+    /// Objects delivered.
+    pub objects: u64,
+    /// Records that went to the error prefix.
+    pub failed_records: u64,
+    /// Objects under the error prefix.
+    pub error_objects: u64,
+}
+
+struct ObjectWriter {
     bucket: Arc<Bucket>,
     node: String,
     config: FirehoseConfig,
@@ -132,14 +219,14 @@ struct Delivery {
     bytes: u64,
 }
 
-impl Delivery {
+impl ObjectWriter {
     /// A writer of failed records (JSON lines, with their error) under `prefix`.
     fn error_writer(&self, prefix: String, schema: SchemaRef, name: &str) -> Self {
         Self {
             config: FirehoseConfig {
                 prefix,
-                format: "json".to_owned(),
-                compression: "none".to_owned(),
+                format: FileFormat::Json,
+                compression: OutputCompression::None,
                 partition_fields: Vec::new(),
                 ..self.config.clone()
             },
@@ -153,33 +240,24 @@ impl Delivery {
     }
 
     fn extension(&self) -> String {
-        let base = match self.config.format.as_str() {
-            "parquet" => ".parquet",
-            "csv" => ".csv",
-            _ => ".json",
+        let base = match self.config.format {
+            FileFormat::Parquet => ".parquet",
+            FileFormat::Csv => ".csv",
+            FileFormat::Json => ".json",
         };
-        let comp = match (
-            self.config.format.as_str(),
-            self.config.compression.as_str(),
-        ) {
-            ("parquet", _) => "",
-            (_, "gzip") => ".gz",
-            (_, "zstd") => ".zst",
-            _ => "",
-        };
-        format!("{base}{comp}")
+        format!("{base}{}", whole_file(&self.config).extension())
     }
 
     fn encode(&self, batch: &RecordBatch) -> Result<Vec<u8>> {
         let mut raw = Vec::new();
-        match self.config.format.as_str() {
-            "parquet" => {
-                let compression = match self.config.compression.as_str() {
-                    "zstd" => PqCompression::ZSTD(
+        match self.config.format {
+            FileFormat::Parquet => {
+                let compression = match self.config.compression {
+                    OutputCompression::Zstd => PqCompression::ZSTD(
                         ZstdLevel::try_new(3).map_err(|e| Error::Internal(e.to_string()))?,
                     ),
-                    "none" => PqCompression::UNCOMPRESSED,
-                    _ => PqCompression::SNAPPY,
+                    OutputCompression::None => PqCompression::UNCOMPRESSED,
+                    OutputCompression::Snappy | OutputCompression::Gzip => PqCompression::SNAPPY,
                 };
                 let props = WriterProperties::builder()
                     .set_compression(compression)
@@ -190,19 +268,19 @@ impl Delivery {
                 w.close().map_err(|e| Error::Internal(e.to_string()))?;
                 return Ok(raw);
             }
-            "csv" => {
+            FileFormat::Csv => {
                 let mut w = crate::arrow::csv::WriterBuilder::new()
                     .with_header(true)
                     .build(&mut raw);
                 w.write(batch).map_err(|e| Error::Internal(e.to_string()))?;
             }
-            _ => {
+            FileFormat::Json => {
                 let mut w = crate::arrow::json::LineDelimitedWriter::new(&mut raw);
                 w.write(batch).map_err(|e| Error::Internal(e.to_string()))?;
                 w.finish().map_err(|e| Error::Internal(e.to_string()))?;
             }
         }
-        compress(raw, &self.config.compression)
+        compress(raw, whole_file(&self.config))
     }
 
     /// Writes one object atomically under `folder_key` (one put: a temporary file and a
@@ -299,11 +377,7 @@ impl Delivery {
                 "a partition field ({}) is null",
                 self.config.partition_fields.join(", ")
             );
-            errors.push(super::lambda::with_error(
-                &part,
-                &super::lambda::failed_schema(&self.schema),
-                &msg,
-            )?);
+            errors.push(with_error(&part, &failed_schema(&self.schema), &msg)?);
         }
         Ok(delivered)
     }
@@ -321,16 +395,29 @@ fn sanitize(v: &str) -> String {
         .collect()
 }
 
-fn compress(raw: Vec<u8>, compression: &str) -> Result<Vec<u8>> {
+/// The whole-file compression of a text delivery (none for Parquet, whose pages are
+/// compressed inside).
+fn whole_file(config: &FirehoseConfig) -> Compression {
+    match (config.format, config.compression) {
+        (FileFormat::Parquet, _) => Compression::None,
+        (_, OutputCompression::Gzip) => Compression::Gzip,
+        (_, OutputCompression::Zstd) => Compression::Zstd,
+        (_, OutputCompression::None | OutputCompression::Snappy) => Compression::None,
+    }
+}
+
+fn compress(raw: Vec<u8>, compression: Compression) -> Result<Vec<u8>> {
     match compression {
-        "gzip" => {
+        Compression::Gzip => {
             let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
             e.write_all(&raw)
                 .map_err(|e| Error::Internal(e.to_string()))?;
             e.finish().map_err(|e| Error::Internal(e.to_string()))
         }
-        "zstd" => zstd::encode_all(raw.as_slice(), 3).map_err(|e| Error::Internal(e.to_string())),
-        _ => Ok(raw),
+        Compression::Zstd => {
+            zstd::encode_all(raw.as_slice(), 3).map_err(|e| Error::Internal(e.to_string()))
+        }
+        Compression::None => Ok(raw),
     }
 }
 
@@ -344,17 +431,8 @@ fn register(
 ) -> Result<()> {
     let prefix = bucket.key_under_prefix(&config.prefix)?;
     let location = store.location_for(&bucket.location_of(&prefix, true));
-    let format = match config.format.as_str() {
-        "parquet" => FileFormat::Parquet,
-        "csv" => FileFormat::Csv,
-        _ => FileFormat::Json,
-    };
-    let compression = match (format, config.compression.as_str()) {
-        (FileFormat::Parquet, _) => Compression::None,
-        (_, "gzip") => Compression::Gzip,
-        (_, "zstd") => Compression::Zstd,
-        _ => Compression::None,
-    };
+    let format = config.format;
+    let compression = whole_file(config);
     let text = format != FileFormat::Parquet;
     let columns: Vec<Column> = schema
         .fields()
@@ -402,150 +480,172 @@ fn register(
     })
 }
 
+/// Buffers records and delivers them as objects when the buffer is full, its interval
+/// has passed, or the input ends.
+struct Deliver {
+    writer: ObjectWriter,
+    error_writer: ObjectWriter,
+    processing_errors: ObjectWriter,
+    /// The transform, planned against the input's columns.
+    transform: Option<crate::datafusion::prelude::SessionContext>,
+    in_schema: SchemaRef,
+    buffer: Vec<RecordBatch>,
+    buffered_bytes: usize,
+    buffer_bytes: usize,
+    interval: Duration,
+    last_flush: Instant,
+    failed: u64,
+}
+
+impl Deliver {
+    /// Delivers the buffer (through the transform, if any); failed records go under the
+    /// error prefix.
+    async fn flush(&mut self, out: &Outputs) -> Result<()> {
+        self.buffered_bytes = 0;
+        self.last_flush = Instant::now();
+        if let Some(session) = &self.transform
+            && !self.buffer.is_empty()
+        {
+            let raw = std::mem::take(&mut self.buffer);
+            match crate::lake::sql::sql_over_input(
+                session,
+                &self.writer.config.transform_sql,
+                &self.in_schema,
+                raw.clone(),
+            )
+            .await
+            {
+                Ok(transformed) => self.buffer = transformed,
+                Err(e) => {
+                    let msg = format!(
+                        "transform failed: {}",
+                        crate::lake::sql::describe_datafusion_error(&e)
+                    );
+                    let mut failed_now = raw
+                        .iter()
+                        .map(|b| with_error(b, &self.processing_errors.schema, &msg))
+                        .collect::<Result<Vec<_>>>()?;
+                    let rows: u64 = raw.iter().map(|b| b.num_rows() as u64).sum();
+                    self.failed += rows;
+                    out.failed(rows);
+                    self.processing_errors
+                        .flush(&mut failed_now, &mut Vec::new())
+                        .await?;
+                }
+            }
+        }
+        let bytes_before = self.writer.bytes;
+        let mut errors = Vec::new();
+        let n = self.writer.flush(&mut self.buffer, &mut errors).await?;
+        out.delivered(n, self.writer.bytes - bytes_before);
+        if !errors.is_empty() {
+            let rows: u64 = errors.iter().map(|b| b.num_rows() as u64).sum();
+            self.failed += rows;
+            out.failed(rows);
+            self.error_writer
+                .flush(&mut errors, &mut Vec::new())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Operator for Deliver {
+    async fn process(&mut self, read: Vec<Delivery>, out: &Outputs) -> Result<Hold> {
+        for d in read {
+            self.buffered_bytes += d.batch.get_array_memory_size();
+            self.buffer.push(d.batch);
+        }
+        if self.buffered_bytes < self.buffer_bytes {
+            return Ok(Hold::Holding);
+        }
+        self.flush(out).await?;
+        // Everything read so far is in delivered objects now.
+        Ok(Hold::Released)
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        Some(self.last_flush + self.interval)
+    }
+
+    async fn on_timer(&mut self, out: &Outputs) -> Result<Hold> {
+        self.flush(out).await?;
+        Ok(Hold::Released)
+    }
+
+    async fn finish(&mut self, out: &Outputs) -> Result<()> {
+        self.flush(out).await
+    }
+
+    fn report(self, stats: &mut NodeStats) {
+        stats.bytes_out = self.writer.bytes;
+        stats.report = Some(Arc::new(FirehoseReport {
+            objects: self.writer.objects,
+            failed_records: self.failed,
+            error_objects: self.error_writer.objects + self.processing_errors.objects,
+        }));
+    }
+}
+
 /// Wires delivery from the input stream to the target bucket.
-pub async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
-    let input = ctx.stream_input("records")?;
-    let bucket = ctx.bucket_input("target")?;
-    let catalog = match ctx.inputs.get("catalog").and_then(|v| v.first()) {
-        Some(Value::Catalog(c)) => Some(c.clone()),
-        _ => None,
-    };
+async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+    let input = ctx.stream(&RECORDS_IN)?;
+    let bucket = ctx.bucket(&TARGET_IN)?;
+    let catalog = ctx.optional_catalog(&CATALOG_OPTIONAL_IN);
     let in_schema = input.schema().clone();
     // The transform, planned once against the input's columns: its columns are delivered.
-    let transform = if config.transform_sql.trim().is_empty() {
-        None
+    let (transform, schema) = if config.transform_sql.trim().is_empty() {
+        (None, in_schema.clone())
     } else {
         let session = crate::datafusion::prelude::SessionContext::new();
         let out = crate::lake::sql::schema_over_input(&session, &config.transform_sql, &in_schema)
             .await?;
-        Some((session, out))
+        (Some(session), out)
     };
-    let schema = transform
-        .as_ref()
-        .map(|(_, s)| s.clone())
-        .unwrap_or_else(|| in_schema.clone());
     if !config.table.is_empty() {
         let Some(store) = &catalog else {
-            return Err(Error::Invalid(
-                "table: registering a table needs the 'catalog' input connected".to_owned(),
-            ));
+            return Err(Error::Invalid(format!(
+                "table: registering a table needs the '{}' input connected",
+                CATALOG_OPTIONAL_IN.name
+            )));
         };
         store.remember_bucket(&bucket)?;
-        register(store, &bucket, config, &schema, &ctx.node.id)?;
+        register(store, &bucket, config, &schema, ctx.id)?;
     }
-    let error_schema = super::lambda::failed_schema(&schema);
-    let processing_error_schema = super::lambda::failed_schema(&in_schema);
-    let (mut consumer, metrics) = super::stream::subscribe(&input, &ctx.node.id);
-    let m = metrics.clone();
-    let mut delivery = Delivery {
+    let writer = ObjectWriter {
         bucket,
-        node: ctx.node.id.clone(),
+        node: ctx.id.to_owned(),
         config: config.clone(),
         schema: schema.clone(),
         seq: 0,
         objects: 0,
         bytes: 0,
     };
-    let error_prefix = config.error_prefix.clone();
-    let buffer_bytes = (config.buffer_mb * 1e6) as usize;
-    let interval = Duration::from_millis(config.buffer_interval_ms.max(1));
-    let task = async move {
-        let mut buffer: Vec<RecordBatch> = Vec::new();
-        let mut buffered = 0usize;
-        let mut errors: Vec<RecordBatch> = Vec::new();
-        let mut last_flush = Instant::now();
-        let mut delivered = 0u64;
-        let mut failed = 0u64;
-        let mut error_writer = delivery.error_writer(error_prefix, error_schema.clone(), "errors");
-        let mut processing_errors = delivery.error_writer(
-            format!(
-                "{}/processing-failed/",
-                error_writer.config.prefix.trim_end_matches('/')
-            ),
-            processing_error_schema.clone(),
-            "processing-errors",
-        );
-        loop {
-            let wait = interval.saturating_sub(last_flush.elapsed());
-            let next = consumer
-                .next_timeout(65_536, wait.max(Duration::from_millis(1)))
-                .await;
-            let ended = next.is_none();
-            for d in next.unwrap_or_default() {
-                let size = d.batch.get_array_memory_size();
-                NodeMetrics::add(&m.records_in, d.batch.num_rows() as u64);
-                NodeMetrics::add(&m.bytes_in, size as u64);
-                buffered += size;
-                buffer.push(d.batch);
-            }
-            if ended || buffered >= buffer_bytes || last_flush.elapsed() >= interval {
-                let t = Instant::now();
-                if let Some((session, _)) = &transform
-                    && !buffer.is_empty()
-                {
-                    let raw = std::mem::take(&mut buffer);
-                    match crate::lake::sql::sql_over_input(
-                        session,
-                        &delivery.config.transform_sql,
-                        &in_schema,
-                        raw.clone(),
-                    )
-                    .await
-                    {
-                        Ok(out) => buffer = out,
-                        Err(e) => {
-                            let msg = format!(
-                                "transform failed: {}",
-                                crate::lake::sql::describe_datafusion_error(&e)
-                            );
-                            let mut failed_now = Vec::new();
-                            for b in &raw {
-                                failed_now.push(super::lambda::with_error(
-                                    b,
-                                    &processing_error_schema,
-                                    &msg,
-                                )?);
-                            }
-                            let rows: u64 = raw.iter().map(|b| b.num_rows() as u64).sum();
-                            failed += rows;
-                            NodeMetrics::add(&m.errors, rows);
-                            processing_errors
-                                .flush(&mut failed_now, &mut Vec::new())
-                                .await?;
-                        }
-                    }
-                }
-                let n = delivery.flush(&mut buffer, &mut errors).await?;
-                delivered += n;
-                NodeMetrics::add(&m.records_out, n);
-                if !errors.is_empty() {
-                    let rows: u64 = errors.iter().map(|b| b.num_rows() as u64).sum();
-                    failed += rows;
-                    NodeMetrics::add(&m.errors, rows);
-                    error_writer.flush(&mut errors, &mut Vec::new()).await?;
-                }
-                buffered = 0;
-                last_flush = Instant::now();
-                // Everything read so far is in delivered objects now.
-                consumer.ack()?;
-                NodeMetrics::add(&m.batches, 1);
-                NodeMetrics::add(&m.batch_latency_us, t.elapsed().as_micros() as u64);
-            }
-            if ended {
-                break;
-            }
-        }
-        Ok(NodeStats {
-            records_in: m.records_in.load(std::sync::atomic::Ordering::Relaxed),
-            records_out: delivered,
-            bytes_out: delivery.bytes,
-            detail: serde_json::json!({
-                "objects": delivery.objects,
-                "failed_records": failed,
-                "error_objects": error_writer.objects + processing_errors.objects,
-            }),
-            ..Default::default()
-        })
+    let error_writer = writer.error_writer(
+        config.error_prefix.clone(),
+        failed_schema(&schema),
+        "errors",
+    );
+    let processing_errors = writer.error_writer(
+        format!(
+            "{}/processing-failed/",
+            error_writer.config.prefix.trim_end_matches('/')
+        ),
+        failed_schema(&in_schema),
+        "processing-errors",
+    );
+    let op = Deliver {
+        writer,
+        error_writer,
+        processing_errors,
+        transform,
+        in_schema,
+        buffer: Vec::new(),
+        buffered_bytes: 0,
+        buffer_bytes: (config.buffer_mb * 1e6) as usize,
+        interval: Duration::from_millis(config.buffer_interval_ms.max(1)),
+        last_flush: Instant::now(),
+        failed: 0,
     };
-    Ok(NodeOutput::streaming(Box::pin(task), metrics))
+    Ok(Wiring::new().operator(ctx.id, &input, op, ReadOptions::default()))
 }

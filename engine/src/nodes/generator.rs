@@ -1,14 +1,25 @@
 //! Generator source: synthetic clickstream, IoT or payment events.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigRules, NodeContext, NodeOutput, NodeStats, Value};
+use super::form::{Editor, Field, FieldProblem, Problems, When};
+use super::operator::{Outputs, Source, Wiring, output_topic};
+use super::{Category, Kind, NodeContext, NodeOutput, PortSpec, PortType};
 use crate::error::{Error, Result};
 use crate::stream::generator::{EventKind, Generator, GeneratorSpec};
-use crate::stream::metrics::NodeMetrics;
+
+/// The generated events.
+pub const EVENTS: PortSpec = PortSpec::output("events", PortType::Stream);
+
+crate::choice_enum! {
+    /// Where event times come from.
+    pub enum Clock {
+        /// Event times advance from `start_time` by `time_step_ms` (deterministic).
+        Synthetic = "synthetic",
+        /// Events carry the time they were generated (for live latency).
+        Wall = "wall",
+    }
+}
 
 /// Generator settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -34,7 +45,7 @@ pub struct GeneratorConfig {
     pub start_time: String,
     /// `synthetic`: event times advance from start_time at the rate (deterministic);
     /// `wall`: events carry the time they were generated (for live latency).
-    pub clock: String,
+    pub clock: Clock,
     /// Synthetic clock: event time between consecutive events, ms; 0 follows the rate
     /// (1000 / rate_per_sec). Larger steps compress a long stretch of event time into a
     /// short run (e.g. an hour of windows in a minute).
@@ -53,108 +64,177 @@ impl Default for GeneratorConfig {
             seed: 42,
             batch_size: 1000,
             start_time: "2024-01-01T00:00:00Z".to_owned(),
-            clock: "synthetic".to_owned(),
+            clock: Clock::Synthetic,
             time_step_ms: 0.0,
         }
     }
 }
 
-impl ConfigRules for GeneratorConfig {
-    fn validate(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if self.rate_per_sec < 0.0 || !self.rate_per_sec.is_finite() {
-            out.push("rate_per_sec: must be 0 (as fast as possible) or more".to_owned());
-        }
-        if self.keys == 0 {
-            out.push("keys: must be at least 1".to_owned());
-        }
-        if !(0.0..=1.0).contains(&self.late_fraction) {
-            out.push("late_fraction: must be between 0 and 1".to_owned());
-        }
-        if self.time_step_ms < 0.0 || !self.time_step_ms.is_finite() {
-            out.push("time_step_ms: must be 0 (follow the rate) or more".to_owned());
-        }
-        if self.batch_size == 0 {
-            out.push("batch_size: must be at least 1".to_owned());
-        }
-        if !["synthetic", "wall"].contains(&self.clock.as_str()) {
-            out.push(format!("clock: '{}' is not synthetic or wall", self.clock));
-        }
-        if chrono::DateTime::parse_from_rfc3339(&self.start_time).is_err() {
-            out.push(format!(
-                "start_time: '{}' is not an RFC 3339 time",
-                self.start_time
-            ));
-        }
-        out
+/// The generator node.
+pub struct GeneratorKind;
+
+impl Kind for GeneratorKind {
+    type Config = GeneratorConfig;
+    const NAME: &'static str = "generator";
+    const CATEGORY: Category = Category::Sources;
+    const DESCRIPTION: &'static str =
+        "Synthetic clickstream, IoT or payment events at a set rate, deterministic per seed.";
+    const ICON: &'static str = "⚡";
+    const INPUTS: &'static [PortSpec] = &[];
+    const OUTPUTS: &'static [PortSpec] = &[EVENTS];
+    const FIELDS: &'static [Field] = &[
+        Field::new(
+            "event",
+            "Events",
+            Editor::Choice(EventKind::NAMES),
+            "clickstream (page views), iot (sensor readings) or payments.",
+        ),
+        Field::new(
+            "rate_per_sec",
+            "Rate (events/s)",
+            Editor::Number,
+            "Events per second; 0 is as fast as possible.",
+        ),
+        Field::new(
+            "count",
+            "Count",
+            Editor::Number,
+            "Events in all; 0 is endless (until stopped).",
+        ),
+        Field::new(
+            "keys",
+            "Keys",
+            Editor::Number,
+            "Distinct users, devices or accounts.",
+        ),
+        Field::new(
+            "late_fraction",
+            "Late fraction",
+            Editor::Number,
+            "Fraction of events that arrive late (event time moved back).",
+        ),
+        Field::new(
+            "max_lateness_ms",
+            "Max lateness (ms)",
+            Editor::Number,
+            "How late a late event is at most.",
+        ),
+        Field::new(
+            "seed",
+            "Seed",
+            Editor::Number,
+            "The same seed gives the same events.",
+        ),
+        Field::new(
+            "batch_size",
+            "Batch size",
+            Editor::Number,
+            "Events per batch.",
+        ),
+        Field::new(
+            "start_time",
+            "Start time",
+            Editor::Text,
+            "Event time of the first event (RFC 3339).",
+        ),
+        Field::new(
+            "clock",
+            "Clock",
+            Editor::Choice(Clock::NAMES),
+            "synthetic: event times advance from the start time (deterministic); wall: the time each event is generated.",
+        ),
+        Field::new(
+            "time_step_ms",
+            "Time step (ms)",
+            Editor::Number,
+            "Synthetic clock: event time between consecutive events; 0 follows the rate.",
+        )
+        .when(When::Is("clock", &["synthetic"])),
+    ];
+
+    fn validate(config: &GeneratorConfig) -> Vec<FieldProblem> {
+        let mut p = Problems::default();
+        p.check(
+            config.rate_per_sec >= 0.0 && config.rate_per_sec.is_finite(),
+            "rate_per_sec",
+            "must be 0 (as fast as possible) or more",
+        );
+        p.check(config.keys > 0, "keys", "must be at least 1");
+        p.check(
+            (0.0..=1.0).contains(&config.late_fraction),
+            "late_fraction",
+            "must be between 0 and 1",
+        );
+        p.check(
+            config.time_step_ms >= 0.0 && config.time_step_ms.is_finite(),
+            "time_step_ms",
+            "must be 0 (follow the rate) or more",
+        );
+        p.check(config.batch_size > 0, "batch_size", "must be at least 1");
+        p.check(
+            chrono::DateTime::parse_from_rfc3339(&config.start_time).is_ok(),
+            "start_time",
+            format!("'{}' is not an RFC 3339 time", config.start_time),
+        );
+        p.into_vec()
+    }
+
+    async fn run(config: &GeneratorConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+        let start_time_ms = chrono::DateTime::parse_from_rfc3339(&config.start_time)
+            .map_err(|e| Error::Invalid(format!("start_time: {e}")))?
+            .timestamp_millis();
+        let generator = Generator::new(GeneratorSpec {
+            kind: config.event,
+            keys: config.keys,
+            late_fraction: config.late_fraction,
+            max_lateness_ms: config.max_lateness_ms,
+            start_time_ms,
+            spacing_ms: if config.time_step_ms > 0.0 {
+                config.time_step_ms
+            } else if config.rate_per_sec > 0.0 {
+                1000.0 / config.rate_per_sec
+            } else {
+                1.0
+            },
+            seed: config.seed,
+            wall_clock: config.clock == Clock::Wall,
+        })?;
+        let topic = output_topic(ctx, &EVENTS, generator.schema().clone())?;
+        let source = Generate {
+            generator,
+            count: config.count,
+            batch_size: config.batch_size as u64,
+            sent: 0,
+        };
+        Ok(Wiring::new().output(&EVENTS, topic).source(
+            source,
+            config.rate_per_sec,
+            ctx.stop.clone(),
+        ))
     }
 }
 
-/// Starts generating into the `events` output.
-pub async fn run(config: &GeneratorConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
-    let start_time_ms = chrono::DateTime::parse_from_rfc3339(&config.start_time)
-        .map_err(|e| Error::Invalid(format!("start_time: {e}")))?
-        .timestamp_millis();
-    let mut generator = Generator::new(GeneratorSpec {
-        kind: config.event,
-        keys: config.keys,
-        late_fraction: config.late_fraction,
-        max_lateness_ms: config.max_lateness_ms,
-        start_time_ms,
-        spacing_ms: if config.time_step_ms > 0.0 {
-            config.time_step_ms
-        } else if config.rate_per_sec > 0.0 {
-            1000.0 / config.rate_per_sec
+/// Generates `count` events (endless when 0) in batches.
+struct Generate {
+    generator: Generator,
+    count: u64,
+    batch_size: u64,
+    sent: u64,
+}
+
+impl Source for Generate {
+    async fn produce(&mut self, out: &Outputs) -> Result<bool> {
+        let n = if self.count == 0 {
+            self.batch_size
         } else {
-            1.0
-        },
-        seed: config.seed,
-        wall_clock: config.clock == "wall",
-    })?;
-    let topic = super::stream::output_topic(&ctx.node.id, generator.schema().clone())?;
-    let producer = topic.add_producer();
-    let metrics = Arc::new(NodeMetrics::default());
-    let m = metrics.clone();
-    let stop = ctx.stop.clone();
-    let config = config.clone();
-    let task = async move {
-        let start = Instant::now();
-        let mut sent: u64 = 0;
-        while (config.count == 0 || sent < config.count) && !stop.is_set() {
-            let n = if config.count == 0 {
-                config.batch_size as u64
-            } else {
-                (config.count - sent).min(config.batch_size as u64)
-            };
-            let batch = generator.next_batch(n as usize)?;
-            let bytes = batch.get_array_memory_size() as u64;
-            let t = Instant::now();
-            let blocked = producer.send(batch).await?;
-            NodeMetrics::add(&m.blocked_us, blocked.as_micros() as u64);
-            NodeMetrics::add(&m.batch_latency_us, t.elapsed().as_micros() as u64);
-            NodeMetrics::add(&m.batches, 1);
-            NodeMetrics::add(&m.records_out, n);
-            NodeMetrics::add(&m.bytes_out, bytes);
-            sent += n;
-            if config.rate_per_sec > 0.0 {
-                let due = Duration::from_secs_f64(sent as f64 / config.rate_per_sec);
-                let elapsed = start.elapsed();
-                if due > elapsed {
-                    tokio::select! {
-                        _ = tokio::time::sleep(due - elapsed) => {}
-                        _ = stop.wait() => {}
-                    }
-                }
-            }
+            (self.count - self.sent).min(self.batch_size)
+        };
+        if n == 0 {
+            return Ok(false);
         }
-        producer.close();
-        Ok(NodeStats {
-            records_out: sent,
-            bytes_out: m.bytes_out.load(std::sync::atomic::Ordering::Relaxed),
-            ..Default::default()
-        })
-    };
-    let mut out = NodeOutput::streaming(Box::pin(task), metrics);
-    out.outputs.insert("events", Value::Stream(topic));
-    Ok(out)
+        let batch = self.generator.next_batch(n as usize)?;
+        out.send(&EVENTS, batch).await?;
+        self.sent += n;
+        Ok(self.count == 0 || self.sent < self.count)
+    }
 }

@@ -9,27 +9,40 @@
 //! not processed and go to `failed` too.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigRules, NodeContext, NodeOutput, NodeStats, Value};
-use crate::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use super::form::{Editor, Field, FieldProblem, Problems, When};
+use super::operator::{Hold, Operator, Outputs, ReadOptions, Wiring, output_topic};
+use super::ports::{FAILED_OUT, RECORDS_IN, RECORDS_OUT};
+use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec};
+use crate::arrow::array::RecordBatch;
 use crate::arrow::compute::concat_batches;
-use crate::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use crate::arrow::datatypes::SchemaRef;
 use crate::datafusion::prelude::SessionContext;
 use crate::error::{Error, Result};
 use crate::lake::sql::describe_datafusion_error;
-use crate::stream::metrics::NodeMetrics;
+use crate::stream::records::{failed_schema, with_error};
 use crate::stream::script::{self, ScriptRuntime};
-use crate::stream::topic::now_ms;
+use crate::stream::topic::{Delivery, now_ms};
+
+crate::choice_enum! {
+    /// What runs a Lambda's batches.
+    pub enum LambdaRuntime {
+        /// One SQL statement over the batch (the table `input`).
+        Sql = "sql",
+        /// A sandboxed Rhai script per record.
+        Script = "script",
+    }
+}
 
 /// Lambda settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LambdaConfig {
     /// `sql`: a statement over the table `input`; `script`: Rhai code run per record.
-    pub runtime: String,
+    pub runtime: LambdaRuntime,
     /// The SQL, for the sql runtime.
     pub sql: String,
     /// The Rhai code, for the script runtime: `record` is the record as a map; the value
@@ -55,7 +68,7 @@ pub struct LambdaConfig {
 impl Default for LambdaConfig {
     fn default() -> Self {
         Self {
-            runtime: "sql".to_owned(),
+            runtime: LambdaRuntime::Sql,
             sql: "SELECT * FROM input".to_owned(),
             script: "// `record` is the event as a map. Return it (changed), an array of\n\
                      // records, or () to drop it.\nrecord"
@@ -71,53 +84,76 @@ impl Default for LambdaConfig {
     }
 }
 
-impl ConfigRules for LambdaConfig {
-    fn validate(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        match self.runtime.as_str() {
-            "sql" => {
-                if let Err(e) = crate::lake::sql::check_read_only(&self.sql) {
-                    out.push(format!("sql: {e}"));
-                }
+/// The Lambda node.
+pub struct LambdaKind;
+
+impl Kind for LambdaKind {
+    type Config = LambdaConfig;
+    const NAME: &'static str = "lambda";
+    const CATEGORY: Category = Category::Streaming;
+    const DESCRIPTION: &'static str = "Transforms stream records in batches with SQL or a sandboxed Rhai script; retries, bisects and sends failures to 'failed'.";
+    const ICON: &'static str = "λ";
+    const INPUTS: &'static [PortSpec] = &[RECORDS_IN];
+    const OUTPUTS: &'static [PortSpec] = &[RECORDS_OUT, FAILED_OUT];
+    const FIELDS: &'static [Field] = &[
+        Field::new("runtime", "Runtime", Editor::Choice(LambdaRuntime::NAMES),
+            "sql: one statement over each batch (the table input); script: Rhai code run per record."),
+        Field::new("sql", "SQL", Editor::Sql, "The statement over each batch, the table input.")
+            .when(When::Is("runtime", &["sql"])),
+        Field::new("script", "Script", Editor::Script,
+            "Rhai code run per record: record is the record as a map; return it (changed), an array of records, or () to drop it.")
+            .when(When::Is("runtime", &["script"])),
+        Field::new("output_columns", "Output columns", Editor::Lines,
+            "Script runtime: the output columns as 'name Type'; empty keeps the input's columns.")
+            .when(When::Is("runtime", &["script"])),
+        Field::new("max_operations", "Max operations", Editor::Number,
+            "Script runtime: operations one record may take before it is stopped.")
+            .when(When::Is("runtime", &["script"])),
+        Field::new("batch_size", "Batch size", Editor::Number,
+            "Records per invocation at most (BatchSize)."),
+        Field::new("batch_window_ms", "Batching window (ms)", Editor::Number,
+            "How long to wait to fill a batch (MaximumBatchingWindowInSeconds, in ms)."),
+        Field::new("retry_attempts", "Retry attempts", Editor::Number,
+            "Retries of a failing batch before it is bisected (MaximumRetryAttempts)."),
+        Field::new("bisect_on_error", "Bisect on error", Editor::Toggle,
+            "Split a failing batch in halves to isolate the failing records (BisectBatchOnFunctionError)."),
+        Field::new("max_record_age_ms", "Max record age (ms)", Editor::Number,
+            "Records older than this are sent to failed (MaximumRecordAgeInSeconds, in ms); 0: no limit."),
+    ];
+
+    fn validate(config: &LambdaConfig) -> Vec<FieldProblem> {
+        let mut p = Problems::default();
+        match config.runtime {
+            LambdaRuntime::Sql => {
+                p.check_result("sql", crate::lake::sql::check_read_only(&config.sql));
             }
-            "script" => {
-                if let Err(e) = script::check(&self.script) {
-                    out.push(format!("script: {e}"));
-                }
-                if let Err(e) = script::parse_columns(&self.output_columns) {
-                    out.push(format!("output_columns: {e}"));
-                }
-                if self.max_operations == 0 {
-                    out.push("max_operations: must be at least 1".to_owned());
-                }
+            LambdaRuntime::Script => {
+                p.check_result("script", script::check(&config.script));
+                p.check_result(
+                    "output_columns",
+                    script::parse_columns(&config.output_columns),
+                );
+                p.check(
+                    config.max_operations > 0,
+                    "max_operations",
+                    "must be at least 1",
+                );
             }
-            other => out.push(format!(
-                "runtime: '{other}' is not available; use sql or script"
-            )),
         }
-        if self.batch_size == 0 {
-            out.push("batch_size: must be at least 1".to_owned());
-        }
-        out
+        p.check(config.batch_size > 0, "batch_size", "must be at least 1");
+        p.into_vec()
+    }
+
+    async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+        run(config, ctx).await
     }
 }
 
-/// The schema of failed records: the input's columns plus the error.
-pub fn failed_schema(input: &SchemaRef) -> SchemaRef {
-    let mut fields: Vec<Field> = input
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone().with_nullable(true))
-        .collect();
-    fields.push(Field::new("error_message", DataType::Utf8, false));
-    Arc::new(Schema::new(fields))
-}
-
-/// `batch` with an `error_message` column holding `message`.
-pub fn with_error(batch: &RecordBatch, schema: &SchemaRef, message: &str) -> Result<RecordBatch> {
-    let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
-    cols.push(Arc::new(StringArray::from(vec![message; batch.num_rows()])));
-    RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::Internal(e.to_string()))
+/// What a Lambda node reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct LambdaReport {
+    /// Records sent to `failed`.
+    pub failed_records: u64,
 }
 
 /// What runs a batch.
@@ -183,157 +219,101 @@ async fn process(
     (outputs, failed)
 }
 
+/// Invokes the function on each batch read; failed records go to `failed`.
+struct Invoke {
+    runtime: Runtime,
+    config: LambdaConfig,
+    in_schema: SchemaRef,
+    failed_schema: SchemaRef,
+    failed: u64,
+}
+
+impl Operator for Invoke {
+    async fn process(&mut self, read: Vec<Delivery>, out: &Outputs) -> Result<Hold> {
+        let now = now_ms();
+        let mut fresh = Vec::new();
+        for d in read {
+            if self.config.max_record_age_ms > 0
+                && (now - d.arrival_ms) as u64 > self.config.max_record_age_ms
+            {
+                let msg = format!(
+                    "record is older than the maximum record age ({} ms)",
+                    self.config.max_record_age_ms
+                );
+                let f = with_error(&d.batch, &self.failed_schema, &msg)?;
+                self.failed += f.num_rows() as u64;
+                out.send_failed(&FAILED_OUT, f).await?;
+            } else {
+                fresh.push(d.batch);
+            }
+        }
+        if fresh.is_empty() {
+            return Ok(Hold::Released);
+        }
+        let batch =
+            concat_batches(&self.in_schema, &fresh).map_err(|e| Error::Internal(e.to_string()))?;
+        let (outputs, failed) =
+            process(&self.runtime, &self.config, batch, &self.failed_schema).await;
+        for o in outputs {
+            out.send(&RECORDS_OUT, o).await?;
+        }
+        for f in failed {
+            self.failed += f.num_rows() as u64;
+            out.send_failed(&FAILED_OUT, f).await?;
+        }
+        Ok(Hold::Released)
+    }
+
+    fn report(self, stats: &mut NodeStats) {
+        stats.report = Some(Arc::new(LambdaReport {
+            failed_records: self.failed,
+        }));
+    }
+}
+
 /// Wires the transform between its input stream and its outputs.
-pub async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
-    let input = ctx.stream_input("records")?;
+async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+    let input = ctx.stream(&RECORDS_IN)?;
     let in_schema = input.schema().clone();
-    let (runtime, out_schema) = if config.runtime == "script" {
-        let events = ctx.events.clone();
-        let node = ctx.node.id.clone();
-        let script = ScriptRuntime::new(
-            &config.script,
-            &config.output_columns,
-            config.max_operations,
-            &in_schema,
-            move |line| events.info(&node, line),
-        )?;
-        let schema = script.output_schema().clone();
-        (Runtime::Script(Box::new(script)), schema)
-    } else {
-        let session = SessionContext::new();
-        // Plan once against an empty table to learn (and check) the output columns.
-        let schema = crate::lake::sql::schema_over_input(&session, &config.sql, &in_schema).await?;
-        (Runtime::Sql(session, config.sql.clone()), schema)
+    let (runtime, out_schema) = match config.runtime {
+        LambdaRuntime::Script => {
+            let events = ctx.events.clone();
+            let node = ctx.id.to_owned();
+            let script = ScriptRuntime::new(
+                &config.script,
+                &config.output_columns,
+                config.max_operations,
+                &in_schema,
+                move |line| events.info(&node, line),
+            )?;
+            let schema = script.output_schema().clone();
+            (Runtime::Script(Box::new(script)), schema)
+        }
+        LambdaRuntime::Sql => {
+            let session = SessionContext::new();
+            // Plan once against an empty table to learn (and check) the output columns.
+            let schema =
+                crate::lake::sql::schema_over_input(&session, &config.sql, &in_schema).await?;
+            (Runtime::Sql(session, config.sql.clone()), schema)
+        }
     };
-    let out_topic = super::stream::output_topic(&ctx.node.id, out_schema)?;
     let failed_schema = failed_schema(&in_schema);
-    let failed_topic =
-        super::stream::output_topic(&format!("{}.failed", ctx.node.id), failed_schema.clone())?;
-    let (mut consumer, metrics) = super::stream::subscribe(&input, &ctx.node.id);
-    let out = out_topic.add_producer();
-    let fail = failed_topic.add_producer();
-    let m = metrics.clone();
-    let config = config.clone();
-    let (out_topic_c, failed_topic_c) = (out_topic.clone(), failed_topic.clone());
-    let task = async move {
-        let window = Duration::from_millis(config.batch_window_ms);
-        // Input positions waiting for the outputs they produced to be acknowledged
-        // downstream: (output tails after sending, input positions after reading).
-        let mut pending: std::collections::VecDeque<(Vec<u64>, Vec<u64>, Vec<u64>)> =
-            Default::default();
-        let settle = |pending: &mut std::collections::VecDeque<(Vec<u64>, Vec<u64>, Vec<u64>)>,
-                      consumer: &crate::stream::topic::Consumer|
-         -> Result<()> {
-            let (out_acked, failed_acked) =
-                (out_topic_c.acked_through(), failed_topic_c.acked_through());
-            let mut last = None;
-            while let Some((o, f, _)) = pending.front() {
-                let done = o.iter().zip(&out_acked).all(|(t, a)| a >= t)
-                    && f.iter().zip(&failed_acked).all(|(t, a)| a >= t);
-                if !done {
-                    break;
-                }
-                last = pending.pop_front().map(|(_, _, p)| p);
-            }
-            if let Some(p) = last {
-                consumer.ack_to(&p)?;
-            }
-            Ok(())
-        };
-        loop {
-            settle(&mut pending, &consumer)?;
-            let Some(first) = consumer.next(config.batch_size).await else {
-                break;
-            };
-            let mut deliveries = first;
-            // Fill the batch up to its size or until the window closes.
-            let mut have: usize = deliveries.iter().map(|d| d.batch.num_rows()).sum();
-            let deadline = Instant::now() + window;
-            while have < config.batch_size {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                match consumer.next_timeout(config.batch_size - have, left).await {
-                    Some(more) if !more.is_empty() => {
-                        have += more.iter().map(|d| d.batch.num_rows()).sum::<usize>();
-                        deliveries.extend(more);
-                    }
-                    _ => break,
-                }
-            }
-            let t = Instant::now();
-            let now = now_ms();
-            let mut fresh = Vec::new();
-            for d in deliveries {
-                NodeMetrics::add(&m.records_in, d.batch.num_rows() as u64);
-                NodeMetrics::add(&m.bytes_in, d.batch.get_array_memory_size() as u64);
-                if config.max_record_age_ms > 0
-                    && (now - d.arrival_ms) as u64 > config.max_record_age_ms
-                {
-                    let msg = format!(
-                        "record is older than the maximum record age ({} ms)",
-                        config.max_record_age_ms
-                    );
-                    let f = with_error(&d.batch, &failed_schema, &msg)?;
-                    NodeMetrics::add(&m.errors, f.num_rows() as u64);
-                    fail.send(f).await?;
-                } else {
-                    fresh.push(d.batch);
-                }
-            }
-            if fresh.is_empty() {
-                pending.push_back((
-                    out_topic_c.tail(),
-                    failed_topic_c.tail(),
-                    consumer.positions(),
-                ));
-                continue;
-            }
-            let batch =
-                concat_batches(&in_schema, &fresh).map_err(|e| Error::Internal(e.to_string()))?;
-            let (outputs, failed) = process(&runtime, &config, batch, &failed_schema).await;
-            for o in outputs {
-                NodeMetrics::add(&m.records_out, o.num_rows() as u64);
-                NodeMetrics::add(&m.bytes_out, o.get_array_memory_size() as u64);
-                let blocked = out.send(o).await?;
-                NodeMetrics::add(&m.blocked_us, blocked.as_micros() as u64);
-            }
-            for f in failed {
-                NodeMetrics::add(&m.errors, f.num_rows() as u64);
-                fail.send(f).await?;
-            }
-            NodeMetrics::add(&m.batches, 1);
-            NodeMetrics::add(&m.batch_latency_us, t.elapsed().as_micros() as u64);
-            pending.push_back((
-                out_topic_c.tail(),
-                failed_topic_c.tail(),
-                consumer.positions(),
-            ));
-        }
-        out.close();
-        fail.close();
-        // Acknowledge the input as the outputs' readers finish with them.
-        while !pending.is_empty() {
-            settle(&mut pending, &consumer)?;
-            if !pending.is_empty() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
-        Ok(NodeStats {
-            records_in: load(&m.records_in),
-            records_out: load(&m.records_out),
-            bytes_in: load(&m.bytes_in),
-            bytes_out: load(&m.bytes_out),
-            detail: serde_json::json!({ "failed_records": load(&m.errors) }),
-            ..Default::default()
-        })
+    let records = output_topic(ctx, &RECORDS_OUT, out_schema)?;
+    let failed = output_topic(ctx, &FAILED_OUT, failed_schema.clone())?;
+    let op = Invoke {
+        runtime,
+        config: config.clone(),
+        in_schema,
+        failed_schema,
+        failed: 0,
     };
-    let mut node_out = NodeOutput::streaming(Box::pin(task), metrics);
-    node_out.outputs.insert("records", Value::Stream(out_topic));
-    node_out
-        .outputs
-        .insert("failed", Value::Stream(failed_topic));
-    Ok(node_out)
+    let options = ReadOptions {
+        max_records: config.batch_size,
+        fill_window: Some(Duration::from_millis(config.batch_window_ms)),
+        ..Default::default()
+    };
+    Ok(Wiring::new()
+        .output(&RECORDS_OUT, records)
+        .output(&FAILED_OUT, failed)
+        .operator(ctx.id, &input, op, options))
 }

@@ -1,24 +1,19 @@
 //! Node kinds: one file per kind, and this registry.
 //!
-//! [`NodeKind`] names every kind and its typed ports; [`NodeConfig`] holds a node's typed
-//! configuration; [`run_node`] is the one `match` that dispatches a run to the kind's file.
+//! A kind is a type implementing [`Kind`] in its own file: its name, palette group,
+//! description, icon, typed ports, settings form, validation and run. The registry below
+//! lists each kind once; [`NodeKind`] and [`NodeConfig`] and their dispatch are generated
+//! from it. Adding a kind is a new file and one line here.
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
-use crate::arrow::array::RecordBatch;
-use crate::arrow::datatypes::SchemaRef;
-use crate::engine::EventSink;
-use crate::error::{Error, Result};
-use crate::lake::bucket::Bucket;
-use crate::lake::catalog::CatalogStore;
-use crate::lake::crawler::CrawlReport;
-use crate::project::Node;
+pub mod context;
+pub mod form;
+pub mod kind;
+pub mod operator;
+pub mod ports;
 
 pub mod analytics;
 pub mod broker;
@@ -27,6 +22,7 @@ pub mod catalog;
 pub mod crawler;
 pub mod emr_job;
 pub mod etl;
+pub mod filter;
 pub mod firehose;
 pub mod generator;
 pub mod lambda;
@@ -36,96 +32,18 @@ pub mod series_sink;
 pub mod stream;
 pub mod table_sink;
 
-/// What flows along an edge. Ports of different types cannot be wired together.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PortType {
-    /// A bucket: a place objects are listed from and written to.
-    Objects,
-    /// What a crawler found, on its way into a catalog.
-    Crawl,
-    /// A data catalog that SQL can query.
-    Catalog,
-    /// A table of rows (Arrow record batches).
-    Table,
-    /// An unbounded stream of records.
-    Stream,
-}
+pub use crate::api::NodeStats;
+pub use context::{NodeContext, NodeOutput, StreamTask, TableData, Value, head};
+pub use form::{Editor, Field, FieldProblem, Template, When};
+pub use kind::{Category, Kind, PortDirection, PortSpec, PortType};
 
-impl fmt::Display for PortType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Objects => "objects",
-            Self::Crawl => "crawl",
-            Self::Catalog => "catalog",
-            Self::Table => "table",
-            Self::Stream => "stream",
-        })
-    }
-}
+use crate::error::Result;
 
-/// Whether a port takes data in or gives it out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PortDirection {
-    /// An input port.
-    Input,
-    /// An output port.
-    Output,
-}
-
-/// One typed port of a node kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PortSpec {
-    /// The port's name, used in edges.
-    pub name: &'static str,
-    /// What flows through it.
-    pub ty: PortType,
-    /// An input that must be connected for the node to run.
-    pub required: bool,
-    /// An input that takes several edges.
-    pub multiple: bool,
-}
-
-const fn input(name: &'static str, ty: PortType, required: bool, multiple: bool) -> PortSpec {
-    PortSpec {
-        name,
-        ty,
-        required,
-        multiple,
-    }
-}
-
-const fn output(name: &'static str, ty: PortType) -> PortSpec {
-    PortSpec {
-        name,
-        ty,
-        required: false,
-        multiple: true,
-    }
-}
-
-/// Palette groups.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub enum Category {
-    /// Where data comes from.
-    Sources,
-    /// Crawler and catalog.
-    Lake,
-    /// ETL and queries.
-    Batch,
-    /// Streams and their operators.
-    Streaming,
-    /// Tables, charts and dashboards.
-    Outputs,
-}
-
-macro_rules! node_kinds {
-    ($( $variant:ident => $name:literal, $config:ty, $category:ident, $desc:literal,
-        in [$($input:expr),*], out [$($output:expr),*]; )*) => {
+macro_rules! registry {
+    ($( $variant:ident => $kind:ty, )*) => {
         /// Every kind of node.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum NodeKind { $( #[doc = $desc] $variant, )* }
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum NodeKind { $( #[allow(missing_docs)] $variant, )* }
 
         impl NodeKind {
             /// All kinds, in palette order.
@@ -133,51 +51,64 @@ macro_rules! node_kinds {
 
             /// The name used in project files, e.g. `crawler`.
             pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $name,)* }
+                match self { $(Self::$variant => <$kind as Kind>::NAME,)* }
             }
 
             /// One-line description for the palette.
             pub fn description(self) -> &'static str {
-                match self { $(Self::$variant => $desc,)* }
+                match self { $(Self::$variant => <$kind as Kind>::DESCRIPTION,)* }
             }
 
             /// Palette group.
             pub fn category(self) -> Category {
-                match self { $(Self::$variant => Category::$category,)* }
+                match self { $(Self::$variant => <$kind as Kind>::CATEGORY,)* }
+            }
+
+            /// The kind's icon.
+            pub fn icon(self) -> &'static str {
+                match self { $(Self::$variant => <$kind as Kind>::ICON,)* }
             }
 
             /// Input ports.
             pub fn inputs(self) -> &'static [PortSpec] {
-                match self { $(Self::$variant => { const P: &[PortSpec] = &[$($input),*]; P })* }
+                match self { $(Self::$variant => <$kind as Kind>::INPUTS,)* }
             }
 
             /// Output ports.
             pub fn outputs(self) -> &'static [PortSpec] {
-                match self { $(Self::$variant => { const P: &[PortSpec] = &[$($output),*]; P })* }
+                match self { $(Self::$variant => <$kind as Kind>::OUTPUTS,)* }
+            }
+
+            /// The settings form.
+            pub fn fields(self) -> &'static [Field] {
+                match self { $(Self::$variant => <$kind as Kind>::FIELDS,)* }
             }
 
             /// The default configuration for a new node of this kind.
             pub fn default_config(self) -> NodeConfig {
-                match self { $(Self::$variant => NodeConfig::$variant(<$config>::default()),)* }
+                match self {
+                    $(Self::$variant => NodeConfig::$variant(Default::default()),)*
+                }
             }
         }
 
         impl std::str::FromStr for NodeKind {
             type Err = String;
             fn from_str(s: &str) -> std::result::Result<Self, String> {
-                match s {
-                    $($name => Ok(Self::$variant),)*
-                    other => Err(format!(
-                        "unknown kind '{other}' (known kinds: {})",
-                        [$($name),*].join(", ")
-                    )),
-                }
+                NodeKind::ALL.iter().copied().find(|k| k.as_str() == s).ok_or_else(|| {
+                    format!(
+                        "unknown kind '{s}' (known kinds: {})",
+                        NodeKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+                    )
+                })
             }
         }
 
         /// A node's typed configuration; the variant is the node's kind.
         #[derive(Clone, Debug, PartialEq)]
-        pub enum NodeConfig { $( #[doc = $desc] $variant($config), )* }
+        pub enum NodeConfig {
+            $( #[allow(missing_docs)] $variant(<$kind as Kind>::Config), )*
+        }
 
         impl NodeConfig {
             /// The kind this config belongs to.
@@ -185,9 +116,10 @@ macro_rules! node_kinds {
                 match self { $(Self::$variant(_) => NodeKind::$variant,)* }
             }
 
-            /// Parses the `config` object of a node of `kind`.
+            /// Parses the `config` object of a node of `kind`; a value that does not fit
+            /// comes back as a problem at the path of the setting.
             pub fn from_value(kind: NodeKind, value: serde_json::Value)
-                -> std::result::Result<Self, Vec<String>> {
+                -> std::result::Result<Self, FieldProblem> {
                 match kind { $(NodeKind::$variant => parse_config(value).map(Self::$variant),)* }
             }
 
@@ -196,69 +128,37 @@ macro_rules! node_kinds {
                 match self { $(Self::$variant(c) => serde_json::to_value(c).unwrap_or_default(),)* }
             }
 
-            /// Rules beyond types: each message names the field.
-            pub fn validate(&self) -> Vec<String> {
-                match self { $(Self::$variant(c) => c.validate(),)* }
+            /// Rules beyond types, each problem at the path of its setting.
+            pub fn validate(&self) -> Vec<FieldProblem> {
+                match self { $(Self::$variant(c) => <$kind as Kind>::validate(c),)* }
+            }
+
+            /// Runs the node: the registry's single dispatch.
+            pub async fn run(&self, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+                match self { $(Self::$variant(c) => <$kind as Kind>::run(c, ctx).await,)* }
             }
         }
     };
 }
 
-node_kinds! {
-    Bucket => "bucket", bucket::BucketConfig, Sources,
-        "An S3-like bucket: a local folder (or s3:// URL), with a prefix and glob.",
-        in [], out [output("objects", PortType::Objects)];
-    Crawler => "crawler", crawler::CrawlerConfig, Lake,
-        "Scans a bucket, infers formats, schemas and partitions, and proposes tables.",
-        in [input("source", PortType::Objects, true, false)], out [output("tables", PortType::Crawl)];
-    Catalog => "catalog", catalog::CatalogConfig, Lake,
-        "A Glue-like data catalog of databases, tables, partitions and versions.",
-        in [input("crawlers", PortType::Crawl, false, true)], out [output("catalog", PortType::Catalog)];
-    Etl => "etl", etl::EtlConfig, Batch,
-        "A Glue-like job: SQL over the catalog, written to a bucket as a new table.",
-        in [input("catalog", PortType::Catalog, true, false), input("target", PortType::Objects, true, false)],
-        out [output("catalog", PortType::Catalog), output("table", PortType::Table)];
-    Query => "query", query::QueryConfig, Batch,
-        "Athena-like read-only SQL over the catalog; the result is a table.",
-        in [input("catalog", PortType::Catalog, true, false)], out [output("table", PortType::Table)];
-    EmrJob => "emr_job", emr_job::EmrJobConfig, Batch,
-        "An EMR-like job: SQL and ETL steps run in order on the selected environment, each continuing or cancelling on failure.",
-        in [input("catalog", PortType::Catalog, true, false), input("target", PortType::Objects, false, false)],
-        out [output("catalog", PortType::Catalog), output("steps", PortType::Table), output("table", PortType::Table)];
-    Generator => "generator", generator::GeneratorConfig, Sources,
-        "Synthetic clickstream, IoT or payment events at a set rate, deterministic per seed.",
-        in [], out [output("events", PortType::Stream)];
-    Replay => "replay", replay::ReplayConfig, Sources,
-        "Replays a bucket's (or catalog table's) JSON, CSV or Parquet files as a stream at a set rate; bad records go to 'failed'.",
-        in [input("source", PortType::Objects, false, false), input("catalog", PortType::Catalog, false, false)],
-        out [output("records", PortType::Stream), output("failed", PortType::Stream)];
-    BrokerSource => "broker_source", broker::BrokerSourceConfig, Sources,
-        "Reads a Redis stream through a consumer group, at least once across restarts; bad entries go to 'failed'.",
-        in [], out [output("records", PortType::Stream), output("failed", PortType::Stream)];
-    Stream => "stream", stream::StreamConfig, Streaming,
-        "A Kinesis-like sharded stream: MD5 partitioning, sequence numbers, retention, independent readers.",
-        in [input("records", PortType::Stream, true, true)], out [output("records", PortType::Stream)];
-    Lambda => "lambda", lambda::LambdaConfig, Streaming,
-        "Transforms stream records in batches with SQL or a sandboxed Rhai script; retries, bisects and sends failures to 'failed'.",
-        in [input("records", PortType::Stream, true, false)],
-        out [output("records", PortType::Stream), output("failed", PortType::Stream)];
-    Firehose => "firehose", firehose::FirehoseConfig, Streaming,
-        "Buffers stream records and delivers them to a bucket as JSON, CSV or Parquet files.",
-        in [input("records", PortType::Stream, true, false), input("target", PortType::Objects, true, false),
-            input("catalog", PortType::Catalog, false, false)], out [];
-    Analytics => "analytics", analytics::AnalyticsConfig, Streaming,
-        "Event-time windows (tumbling, hopping, session) with a watermark and a SQL aggregate per window.",
-        in [input("records", PortType::Stream, true, false)],
-        out [output("results", PortType::Stream), output("late", PortType::Stream)];
-    TableSink => "table_sink", table_sink::TableSinkConfig, Outputs,
-        "A live table of a stream's latest rows, bounded in memory.",
-        in [input("records", PortType::Stream, true, false)], out [];
-    BrokerSink => "broker_sink", broker::BrokerSinkConfig, Outputs,
-        "Appends a stream's records to a Redis stream, one entry per record.",
-        in [input("records", PortType::Stream, true, false)], out [];
-    SeriesSink => "series_sink", series_sink::SeriesSinkConfig, Outputs,
-        "A live chart (line, bar or scatter) of a stream or table, downsampled and bounded in memory.",
-        in [input("records", PortType::Stream, false, false), input("table", PortType::Table, false, false)], out [];
+registry! {
+    Bucket => bucket::BucketKind,
+    Crawler => crawler::CrawlerKind,
+    Catalog => catalog::CatalogKind,
+    Etl => etl::EtlKind,
+    Query => query::QueryKind,
+    EmrJob => emr_job::EmrJobKind,
+    Generator => generator::GeneratorKind,
+    Replay => replay::ReplayKind,
+    BrokerSource => broker::BrokerSourceKind,
+    Stream => stream::StreamKind,
+    Lambda => lambda::LambdaKind,
+    Filter => filter::FilterKind,
+    Firehose => firehose::FirehoseKind,
+    Analytics => analytics::AnalyticsKind,
+    TableSink => table_sink::TableSinkKind,
+    BrokerSink => broker::BrokerSinkKind,
+    SeriesSink => series_sink::SeriesSinkKind,
 }
 
 impl NodeKind {
@@ -286,207 +186,100 @@ impl fmt::Display for NodeKind {
     }
 }
 
-/// Every config type checks its own rules beyond what serde checks.
-pub trait ConfigRules {
-    /// Messages for invalid values, each naming its field. Empty when valid.
-    fn validate(&self) -> Vec<String> {
-        Vec::new()
+impl Serialize for NodeKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
-fn parse_config<T: DeserializeOwned>(
+fn parse_config<T: serde::de::DeserializeOwned>(
     value: serde_json::Value,
-) -> std::result::Result<T, Vec<String>> {
-    serde_json::from_value(value).map_err(|e| vec![e.to_string()])
+) -> std::result::Result<T, FieldProblem> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        FieldProblem::new(path, e.into_inner().to_string())
+    })
 }
 
-/// A value travelling along an edge during a run.
-#[derive(Clone, Debug)]
-pub enum Value {
-    /// A bucket to list or write.
-    Bucket(Arc<Bucket>),
-    /// A crawler's findings.
-    Crawl(Arc<CrawlReport>),
-    /// A catalog.
-    Catalog(Arc<CatalogStore>),
-    /// A table of rows.
-    Table(Arc<TableData>),
-    /// A stream of record batches.
-    Stream(Arc<crate::stream::topic::Topic>),
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value as Json;
 
-/// Rows on a table port.
-#[derive(Clone, Debug)]
-pub struct TableData {
-    /// The schema, also for zero rows.
-    pub schema: SchemaRef,
-    /// The rows.
-    pub batches: Vec<RecordBatch>,
-}
-
-impl TableData {
-    /// Total number of rows.
-    pub fn num_rows(&self) -> usize {
-        self.batches.iter().map(|b| b.num_rows()).sum()
-    }
-}
-
-/// Counters every node reports when it finishes.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct NodeStats {
-    /// Records read.
-    pub records_in: u64,
-    /// Records produced or written.
-    pub records_out: u64,
-    /// Bytes read.
-    pub bytes_in: u64,
-    /// Bytes written.
-    pub bytes_out: u64,
-    /// Wall time.
-    pub elapsed_ms: u64,
-    /// Kind-specific report (crawler tables, query stats, …).
-    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
-    pub detail: serde_json::Value,
-}
-
-/// The running part of a streaming node; it finishes when its input streams end (or
-/// its source is stopped) and returns the node's final counters.
-pub type StreamTask =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<NodeStats>> + Send + 'static>>;
-
-/// What a node run produces.
-#[derive(Default)]
-pub struct NodeOutput {
-    /// Values per output port.
-    pub outputs: BTreeMap<&'static str, Value>,
-    /// Counters.
-    pub stats: NodeStats,
-    /// For streaming nodes: the work that goes on after wiring.
-    pub task: Option<StreamTask>,
-    /// For streaming nodes: live counters.
-    pub metrics: Option<Arc<crate::stream::metrics::NodeMetrics>>,
-}
-
-impl std::fmt::Debug for NodeOutput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NodeOutput")
-            .field("outputs", &self.outputs.keys().collect::<Vec<_>>())
-            .field("stats", &self.stats)
-            .field("streaming", &self.task.is_some())
-            .finish()
-    }
-}
-
-impl NodeOutput {
-    /// The output of a streaming node: its task and live counters.
-    pub fn streaming(task: StreamTask, metrics: Arc<crate::stream::metrics::NodeMetrics>) -> Self {
-        Self {
-            task: Some(task),
-            metrics: Some(metrics),
-            ..Default::default()
+    /// Every key a config writes has a form field, and every field is a setting of the
+    /// config (deserializing with the field set must work; configs deny unknown keys).
+    fn check_form(kind: &str, fields: &[Field], value: &Json, parse: &dyn Fn(Json) -> bool) {
+        let Json::Object(map) = value else {
+            panic!("{kind}: the config is not an object: {value}");
+        };
+        for key in map.keys() {
+            assert!(
+                fields.iter().any(|f| f.key == key),
+                "{kind}: setting '{key}' has no form field"
+            );
         }
+        let mut full = map.clone();
+        for f in fields {
+            full.entry(f.key).or_insert_with(|| f.empty_value());
+            match f.editor {
+                Editor::Records {
+                    fields: inner,
+                    templates,
+                    ..
+                } => {
+                    assert!(!templates.is_empty(), "{kind}.{}: no templates", f.key);
+                    for t in templates {
+                        let item = (t.value)();
+                        check_form(&format!("{kind}.{}", f.key), inner, &item, &|_| true);
+                        let mut with = full.clone();
+                        with.insert(f.key.to_owned(), Json::Array(vec![item]));
+                        assert!(parse(Json::Object(with)), "{kind}.{}: template", f.key);
+                    }
+                }
+                Editor::Optional {
+                    fields: inner,
+                    template,
+                    ..
+                } => check_form(&format!("{kind}.{}", f.key), inner, &template(), &|_| true),
+                _ => {}
+            }
+        }
+        assert!(
+            parse(Json::Object(full.clone())),
+            "{kind}: a config with every form field does not parse: {full:?}"
+        );
     }
-}
 
-/// Everything a node sees while it runs.
-pub struct NodeContext<'a> {
-    /// The node itself.
-    pub node: &'a Node,
-    /// The project file's folder; relative paths resolve against it.
-    pub base_dir: &'a Path,
-    /// Values arriving on each input port, in edge order.
-    pub inputs: BTreeMap<String, Vec<Value>>,
-    /// Where progress, previews and log lines go.
-    pub events: &'a EventSink,
-    /// Set when the user stops the run; sources end, the rest drains.
-    pub stop: crate::engine::StopSignal,
-    /// Where the run executes: the embedded engine or a cluster, memory or a broker.
-    pub environment: &'a crate::project::Environment,
-}
-
-impl NodeContext<'_> {
-    /// Resolves a path from the node's config against the project folder.
-    pub fn resolve(&self, path: &str) -> PathBuf {
-        crate::project::resolve_path(self.base_dir, path)
-    }
-
-    /// The single value on a required input port.
-    pub fn input(&self, port: &str) -> Result<&Value> {
-        self.inputs
-            .get(port)
-            .and_then(|v| v.first())
-            .ok_or_else(|| Error::Invalid(format!("input '{port}' is not connected")))
-    }
-
-    /// The bucket on an input port.
-    pub fn bucket_input(&self, port: &str) -> Result<Arc<Bucket>> {
-        match self.input(port)? {
-            Value::Bucket(b) => Ok(b.clone()),
-            other => Err(wrong_input(port, "a bucket", other)),
+    #[test]
+    fn every_form_matches_its_config() {
+        for &kind in NodeKind::ALL {
+            let value = kind.default_config().to_value();
+            check_form(kind.as_str(), kind.fields(), &value, &|v| {
+                NodeConfig::from_value(kind, v).is_ok()
+            });
+            let keys: std::collections::BTreeSet<&str> =
+                kind.fields().iter().map(|f| f.key).collect();
+            assert_eq!(keys.len(), kind.fields().len(), "{kind}: a field twice");
         }
     }
 
-    /// The stream on an input port.
-    pub fn stream_input(&self, port: &str) -> Result<Arc<crate::stream::topic::Topic>> {
-        match self.input(port)? {
-            Value::Stream(t) => Ok(t.clone()),
-            other => Err(wrong_input(port, "a stream", other)),
+    #[test]
+    fn default_configs_are_valid_and_names_round_trip() {
+        for &kind in NodeKind::ALL {
+            assert_eq!(kind.as_str().parse::<NodeKind>(), Ok(kind));
+            let problems = kind.default_config().validate();
+            // A bucket needs its folder; everything else starts valid.
+            if kind != NodeKind::Bucket {
+                assert!(problems.is_empty(), "{kind}: {problems:?}");
+            }
+            for p in problems {
+                assert!(
+                    kind.fields().iter().any(|f| p.path.starts_with(f.key)),
+                    "{kind}: problem at '{}' names no field",
+                    p.path
+                );
+            }
         }
     }
-
-    /// The catalog on an input port.
-    pub fn catalog_input(&self, port: &str) -> Result<Arc<CatalogStore>> {
-        match self.input(port)? {
-            Value::Catalog(c) => Ok(c.clone()),
-            other => Err(wrong_input(port, "a catalog", other)),
-        }
-    }
-}
-
-fn wrong_input(port: &str, expected: &str, got: &Value) -> Error {
-    let got = match got {
-        Value::Bucket(_) => "a bucket",
-        Value::Crawl(_) => "crawler results",
-        Value::Catalog(_) => "a catalog",
-        Value::Table(_) => "a table",
-        Value::Stream(_) => "a stream",
-    };
-    Error::Internal(format!("input '{port}' expected {expected}, got {got}"))
-}
-
-/// Runs one node: the registry's single dispatch.
-pub async fn run_node(ctx: &NodeContext<'_>) -> Result<NodeOutput> {
-    match &ctx.node.config {
-        NodeConfig::Bucket(c) => bucket::run(c, ctx).await,
-        NodeConfig::Crawler(c) => crawler::run(c, ctx).await,
-        NodeConfig::Catalog(c) => catalog::run(c, ctx).await,
-        NodeConfig::Etl(c) => etl::run(c, ctx).await,
-        NodeConfig::Query(c) => query::run(c, ctx).await,
-        NodeConfig::EmrJob(c) => emr_job::run(c, ctx).await,
-        NodeConfig::Generator(c) => generator::run(c, ctx).await,
-        NodeConfig::Stream(c) => stream::run(c, ctx).await,
-        NodeConfig::Replay(c) => replay::run(c, ctx).await,
-        NodeConfig::Lambda(c) => lambda::run(c, ctx).await,
-        NodeConfig::Firehose(c) => firehose::run(c, ctx).await,
-        NodeConfig::TableSink(c) => table_sink::run(c, ctx).await,
-        NodeConfig::Analytics(c) => analytics::run(c, ctx).await,
-        NodeConfig::SeriesSink(c) => series_sink::run(c, ctx).await,
-        NodeConfig::BrokerSource(c) => broker::run_source(c, ctx).await,
-        NodeConfig::BrokerSink(c) => broker::run_sink(c, ctx).await,
-    }
-}
-
-/// The first `limit` rows of `batches`.
-pub fn head(batches: &[RecordBatch], limit: usize) -> Vec<RecordBatch> {
-    let mut out = Vec::new();
-    let mut left = limit;
-    for b in batches {
-        if left == 0 {
-            break;
-        }
-        let n = b.num_rows().min(left);
-        out.push(b.slice(0, n));
-        left -= n;
-    }
-    out
 }

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigRules, NodeContext, NodeOutput, NodeStats, TableData, Value};
+use super::form::{Editor, Field, FieldProblem, Problems};
+use super::ports::{CATALOG_IN, TABLE_OUT};
+use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec, TableData, Value};
 use crate::error::Result;
 use crate::lake::provider::ScanHooks;
 use crate::lake::sql;
@@ -33,51 +35,81 @@ impl Default for QueryConfig {
     }
 }
 
-impl ConfigRules for QueryConfig {
-    fn validate(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if self.sql.trim().is_empty() {
-            out.push("sql: a query is required".to_owned());
-        } else if let Err(e) = sql::check_read_only(&self.sql) {
-            out.push(format!("sql: {e}"));
-        }
-        if self.display_limit == 0 {
-            out.push("display_limit: must be at least 1".to_owned());
-        }
-        out
+/// The query node.
+pub struct QueryKind;
+
+/// Checks one read-only statement at `path`.
+pub fn check_query(p: &mut Problems, path: &str, text: &str) {
+    if text.trim().is_empty() {
+        p.add(path, "a query is required");
+    } else {
+        p.check_result(path, sql::check_read_only(text));
+    }
+}
+
+impl Kind for QueryKind {
+    type Config = QueryConfig;
+    const NAME: &'static str = "query";
+    const CATEGORY: Category = Category::Batch;
+    const DESCRIPTION: &'static str =
+        "Athena-like read-only SQL over the catalog; the result is a table.";
+    const ICON: &'static str = "🔎";
+    const INPUTS: &'static [PortSpec] = &[CATALOG_IN];
+    const OUTPUTS: &'static [PortSpec] = &[TABLE_OUT];
+    const FIELDS: &'static [Field] = &[
+        Field::new(
+            "sql",
+            "SQL",
+            Editor::Sql,
+            "One read-only statement over the catalog's tables.",
+        ),
+        Field::new(
+            "display_limit",
+            "Rows shown",
+            Editor::Number,
+            "Rows sent to the preview table.",
+        ),
+    ];
+
+    fn validate(config: &QueryConfig) -> Vec<FieldProblem> {
+        let mut p = Problems::default();
+        check_query(&mut p, "sql", &config.sql);
+        p.check(
+            config.display_limit > 0,
+            "display_limit",
+            "must be at least 1",
+        );
+        p.into_vec()
+    }
+
+    async fn run(config: &QueryConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+        run(config, ctx).await
     }
 }
 
 /// Runs the query; the result goes to the `table` output and the preview.
-pub async fn run(config: &QueryConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
-    let store = ctx.catalog_input("catalog")?;
+async fn run(config: &QueryConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+    let store = ctx.catalog(&CATALOG_IN)?;
     let hooks = ScanHooks::default();
     let session = sql::session(Some(&store), &hooks, ctx.environment)?;
     let result = sql::run_query(&session, &config.sql, &hooks).await?;
     let preview = crate::nodes::head(&result.batches, config.display_limit);
-    ctx.events.preview(
-        &ctx.node.id,
-        "table",
+    ctx.preview(
+        &TABLE_OUT,
         result.schema.clone(),
         preview,
         result.stats.rows,
     );
-    let mut out = NodeOutput {
-        stats: NodeStats {
-            records_in: result.stats.rows_read,
-            records_out: result.stats.rows,
-            bytes_in: result.stats.bytes_scanned,
-            detail: serde_json::to_value(&result.stats).unwrap_or_default(),
-            ..Default::default()
-        },
+    let stats = NodeStats {
+        records_in: result.stats.rows_read,
+        records_out: result.stats.rows,
+        bytes_in: result.stats.bytes_scanned,
         ..Default::default()
+    }
+    .with_report(result.stats);
+    let table = TableData {
+        schema: result.schema,
+        batches: result.batches,
     };
-    out.outputs.insert(
-        "table",
-        Value::Table(Arc::new(TableData {
-            schema: result.schema,
-            batches: result.batches,
-        })),
-    );
-    Ok(out)
+    Ok(NodeOutput::finished(stats).with(&TABLE_OUT, Value::Table(Arc::new(table))))
 }

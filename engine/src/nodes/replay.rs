@@ -10,11 +10,13 @@
 
 use std::io::{BufRead as _, BufReader, Read};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigRules, NodeContext, NodeOutput, NodeStats, Value};
+use super::form::{Editor, Field as FormField, FieldProblem, Problems};
+use super::operator::{Outputs, Source as StreamSource, Wiring, output_topic};
+use super::ports::{CATALOG_OPTIONAL_IN, FAILED_OUT, RECORDS_OUT};
+use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec, PortType};
 use crate::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use crate::arrow::compute::cast;
 use crate::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -25,8 +27,10 @@ use crate::lake::sniff::{
     Classified, Compression, FileFormat, JsonLayout, SniffOptions, default_null_markers,
     normalize_name,
 };
-use crate::stream::metrics::NodeMetrics;
 use crate::stream::records::{RowBuilder, SourceColumn, parse_columns};
+
+/// The bucket whose files are replayed.
+pub const SOURCE: PortSpec = PortSpec::input("source", PortType::Objects);
 
 /// Replay settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -57,23 +61,75 @@ impl Default for ReplayConfig {
     }
 }
 
-impl ConfigRules for ReplayConfig {
-    fn validate(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if self.rate_per_sec < 0.0 || !self.rate_per_sec.is_finite() {
-            out.push("rate_per_sec: must be 0 (as fast as possible) or more".to_owned());
-        }
-        if self.batch_size == 0 {
-            out.push("batch_size: must be at least 1".to_owned());
-        }
-        if let Err(e) = parse_columns(&self.columns) {
-            out.push(format!("columns: {e}"));
-        }
-        if let Err(e) = crate::lake::bucket::normalize_key(&self.prefix) {
-            out.push(format!("prefix: {e}"));
-        }
-        out
+/// The replay node.
+pub struct ReplayKind;
+
+impl Kind for ReplayKind {
+    type Config = ReplayConfig;
+    const NAME: &'static str = "replay";
+    const CATEGORY: Category = Category::Sources;
+    const DESCRIPTION: &'static str = "Replays a bucket's (or catalog table's) JSON, CSV or Parquet files as a stream at a set rate; bad records go to 'failed'.";
+    const ICON: &'static str = "⏪";
+    const INPUTS: &'static [PortSpec] = &[SOURCE, CATALOG_OPTIONAL_IN];
+    const OUTPUTS: &'static [PortSpec] = &[RECORDS_OUT, FAILED_OUT];
+    const FIELDS: &'static [FormField] = &[
+        FormField::new(
+            "prefix",
+            "Prefix",
+            Editor::Text,
+            "Only keys under this prefix of the bucket.",
+        ),
+        FormField::new(
+            "table",
+            "Catalog table",
+            Editor::Text,
+            "Replay this catalog table (db.table or table) instead of a bucket; its files, columns and formats come from the catalog input.",
+        ),
+        FormField::new(
+            "rate_per_sec",
+            "Rate (records/s)",
+            Editor::Number,
+            "Records per second; 0 is as fast as possible.",
+        ),
+        FormField::new(
+            "batch_size",
+            "Batch size",
+            Editor::Number,
+            "Records per batch.",
+        ),
+        FormField::new(
+            "columns",
+            "Columns",
+            Editor::Lines,
+            "The columns as 'name Type [NOT NULL]'; empty: inferred from the first file.",
+        ),
+    ];
+
+    fn validate(config: &ReplayConfig) -> Vec<FieldProblem> {
+        let mut p = Problems::default();
+        p.check(
+            config.rate_per_sec >= 0.0 && config.rate_per_sec.is_finite(),
+            "rate_per_sec",
+            "must be 0 (as fast as possible) or more",
+        );
+        p.check(config.batch_size > 0, "batch_size", "must be at least 1");
+        p.check_result("columns", parse_columns(&config.columns));
+        p.check_result("prefix", crate::lake::bucket::normalize_key(&config.prefix));
+        p.into_vec()
     }
+
+    async fn run(config: &ReplayConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+        run(config, ctx).await
+    }
+}
+
+/// What a replay reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReplayReport {
+    /// Records sent to `failed`.
+    pub failed_records: u64,
+    /// Files replayed.
+    pub files: usize,
 }
 
 /// The schema of the `failed` output.
@@ -496,10 +552,10 @@ fn table_source(
     config: &ReplayConfig,
     ctx: &NodeContext<'_>,
 ) -> Result<(Arc<Bucket>, Vec<SourceColumn>, Vec<String>)> {
-    let store = ctx.catalog_input("catalog").map_err(|_| {
+    let store = ctx.catalog(&CATALOG_OPTIONAL_IN).map_err(|_| {
         Error::Invalid(format!(
-            "table: connect a catalog to 'catalog' to replay '{}'",
-            config.table
+            "table: connect a catalog to '{}' to replay '{}'",
+            CATALOG_OPTIONAL_IN.name, config.table
         ))
     })?;
     let catalog = store.snapshot();
@@ -526,12 +582,101 @@ fn table_source(
     Ok((bucket, columns, table.options.excluded_files.clone()))
 }
 
+/// Reads the files in key order, a batch at a time.
+struct Replay {
+    bucket: Arc<Bucket>,
+    files: Vec<(ObjectInfo, Classified)>,
+    /// The next file to open.
+    next_file: usize,
+    /// The file being read, and its key.
+    current: Option<(Source, String)>,
+    rows: RowBuilder,
+    failures: Failures,
+    batch_size: usize,
+    failed: u64,
+    events: crate::api::EventSink,
+    node: String,
+}
+
+impl Replay {
+    /// Sends what was read: good records, then failed ones.
+    async fn send(&mut self, whole: Vec<RecordBatch>, out: &Outputs) -> Result<()> {
+        for batch in whole {
+            out.send(&RECORDS_OUT, batch).await?;
+        }
+        if let Some(f) = self.failures.take()? {
+            self.failed += f.num_rows() as u64;
+            out.send_failed(&FAILED_OUT, f).await?;
+        }
+        Ok(())
+    }
+}
+
+impl StreamSource for Replay {
+    async fn produce(&mut self, out: &Outputs) -> Result<bool> {
+        let Some((mut source, key)) = self.current.take() else {
+            let Some((obj, classified)) = self.files.get(self.next_file).cloned() else {
+                self.send(Vec::new(), out).await?;
+                return Ok(false);
+            };
+            self.next_file += 1;
+            match Source::open(&self.bucket, &obj, &classified, self.rows.columns()).await {
+                Ok(s) => {
+                    out.received(0, obj.size_bytes);
+                    self.current = Some((s, obj.key.clone()));
+                }
+                Err(e) => {
+                    self.events
+                        .warn(&self.node, format!("skipped '{}': {e}", obj.key));
+                    self.failures.push(&obj.key, 0, "", e.to_string());
+                    self.send(Vec::new(), out).await?;
+                }
+            }
+            return Ok(true);
+        };
+        let mut whole = Vec::new();
+        let more = match source.read(
+            &key,
+            self.batch_size,
+            &mut self.rows,
+            &mut self.failures,
+            &mut whole,
+        ) {
+            Ok(more) => more,
+            Err(e) => {
+                self.events
+                    .warn(&self.node, format!("stopped reading '{key}': {e}"));
+                self.failures.push(&key, 0, "", e.to_string());
+                false
+            }
+        };
+        if !self.rows.is_empty() {
+            whole.push(self.rows.finish()?);
+        }
+        self.send(whole, out).await?;
+        if more {
+            self.current = Some((source, key));
+        }
+        Ok(more || self.next_file < self.files.len())
+    }
+
+    fn report(self, stats: &mut NodeStats) {
+        stats.report = Some(Arc::new(ReplayReport {
+            failed_records: self.failed,
+            files: self.files.len(),
+        }));
+    }
+}
+
 /// Lists the files, settles the columns and starts replaying into `records`.
-pub async fn run(config: &ReplayConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+async fn run(config: &ReplayConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
     let (bucket, table_columns, excluded) = if config.table.is_empty() {
         (
-            ctx.bucket_input("source").map_err(|_| {
-                Error::Invalid("connect a bucket to 'source', or name a catalog table".to_owned())
+            ctx.bucket(&SOURCE).map_err(|_| {
+                Error::Invalid(format!(
+                    "connect a bucket to '{}', or name a catalog table",
+                    SOURCE.name
+                ))
             })?,
             None,
             Vec::new(),
@@ -556,18 +701,13 @@ pub async fn run(config: &ReplayConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
             // the file, and each bad record is then reported on its own.
             Err(e) => match by_extension(&obj.key, &e.0) {
                 Some(c) => {
-                    ctx.events.warn(
-                        &ctx.node.id,
-                        format!(
-                            "'{}': {}; reading it as {} by its extension",
-                            obj.key, e.0, c.format
-                        ),
-                    );
+                    ctx.warn(format!(
+                        "'{}': {}; reading it as {} by its extension",
+                        obj.key, e.0, c.format
+                    ));
                     files.push((obj, c));
                 }
-                None => ctx
-                    .events
-                    .warn(&ctx.node.id, format!("skipped '{}': {}", obj.key, e.0)),
+                None => ctx.warn(format!("skipped '{}': {}", obj.key, e.0)),
             },
         }
     }
@@ -581,105 +721,23 @@ pub async fn run(config: &ReplayConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
         Some(c) if config.columns.is_empty() => c,
         _ => columns_for(config, first)?,
     };
-    let mut rows = RowBuilder::new(columns, default_null_markers())?;
-    let schema = rows.schema().clone();
-    let topic = super::stream::output_topic(&ctx.node.id, schema.clone())?;
-    let failed_topic =
-        super::stream::output_topic(&format!("{}.failed", ctx.node.id), failed_schema())?;
-    let out = topic.add_producer();
-    let fail = failed_topic.add_producer();
-    let metrics = Arc::new(NodeMetrics::default());
-    let m = metrics.clone();
-    let stop = ctx.stop.clone();
-    let config = config.clone();
-    let node = ctx.node.id.clone();
-    let events = ctx.events.clone();
-    let task = async move {
-        let start = Instant::now();
-        let mut sent = 0u64;
-        let mut failed_total = 0u64;
-        let mut failures = Failures::default();
-        'files: for (obj, classified) in &files {
-            let mut source = match Source::open(&bucket, obj, classified, rows.columns()).await {
-                Ok(s) => s,
-                Err(e) => {
-                    events.warn(&node, format!("skipped '{}': {e}", obj.key));
-                    failures.push(&obj.key, 0, "", e.to_string());
-                    continue;
-                }
-            };
-            NodeMetrics::add(&m.bytes_in, obj.size_bytes);
-            loop {
-                if stop.is_set() {
-                    break 'files;
-                }
-                let mut whole = Vec::new();
-                let more = match source.read(
-                    &obj.key,
-                    config.batch_size,
-                    &mut rows,
-                    &mut failures,
-                    &mut whole,
-                ) {
-                    Ok(more) => more,
-                    Err(e) => {
-                        events.warn(&node, format!("stopped reading '{}': {e}", obj.key));
-                        failures.push(&obj.key, 0, "", e.to_string());
-                        false
-                    }
-                };
-                if !rows.is_empty() {
-                    whole.push(rows.finish()?);
-                }
-                for batch in whole {
-                    let n = batch.num_rows() as u64;
-                    let bytes = batch.get_array_memory_size() as u64;
-                    let blocked = out.send(batch).await?;
-                    NodeMetrics::add(&m.blocked_us, blocked.as_micros() as u64);
-                    NodeMetrics::add(&m.records_out, n);
-                    NodeMetrics::add(&m.bytes_out, bytes);
-                    NodeMetrics::add(&m.batches, 1);
-                    sent += n;
-                }
-                if let Some(f) = failures.take()? {
-                    let n = f.num_rows() as u64;
-                    failed_total += n;
-                    NodeMetrics::add(&m.errors, n);
-                    fail.send(f).await?;
-                }
-                if config.rate_per_sec > 0.0 {
-                    let due =
-                        Duration::from_secs_f64((sent + failed_total) as f64 / config.rate_per_sec);
-                    let elapsed = start.elapsed();
-                    if due > elapsed {
-                        tokio::select! {
-                            _ = tokio::time::sleep(due - elapsed) => {}
-                            _ = stop.wait() => {}
-                        }
-                    }
-                }
-                if !more {
-                    break;
-                }
-            }
-        }
-        if let Some(f) = failures.take()? {
-            failed_total += f.num_rows() as u64;
-            fail.send(f).await?;
-        }
-        out.close();
-        fail.close();
-        Ok(NodeStats {
-            records_out: sent,
-            bytes_in: m.bytes_in.load(std::sync::atomic::Ordering::Relaxed),
-            detail: serde_json::json!({ "failed_records": failed_total, "files": files.len() }),
-            ..Default::default()
-        })
+    let rows = RowBuilder::new(columns, default_null_markers())?;
+    let records = output_topic(ctx, &RECORDS_OUT, rows.schema().clone())?;
+    let failed = output_topic(ctx, &FAILED_OUT, failed_schema())?;
+    let replay = Replay {
+        bucket,
+        files,
+        next_file: 0,
+        current: None,
+        rows,
+        failures: Failures::default(),
+        batch_size: config.batch_size,
+        failed: 0,
+        events: ctx.events.clone(),
+        node: ctx.id.to_owned(),
     };
-    let mut node_out = NodeOutput::streaming(Box::pin(task), metrics);
-    node_out.outputs.insert("records", Value::Stream(topic));
-    node_out
-        .outputs
-        .insert("failed", Value::Stream(failed_topic));
-    Ok(node_out)
+    Ok(Wiring::new()
+        .output(&RECORDS_OUT, records)
+        .output(&FAILED_OUT, failed)
+        .source(replay, config.rate_per_sec, ctx.stop.clone()))
 }

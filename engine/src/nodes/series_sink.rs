@@ -17,7 +17,9 @@ use rand::{Rng as _, SeedableRng as _};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigRules, NodeContext, NodeOutput, NodeStats, Value};
+use super::form::{Editor, Field as FormField, FieldProblem, Problems, When};
+use super::operator::{LiveState, LiveView, ReadOptions, Wiring};
+use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec, PortType, Value};
 use crate::arrow::array::{
     Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
 };
@@ -28,12 +30,50 @@ use crate::error::{Error, Result};
 /// Series kept at most; records of further series are counted and dropped.
 pub const MAX_SERIES: usize = 32;
 
+/// The name the chart data is previewed under.
+pub const PREVIEW: &str = "series";
+
+/// A stream to chart live.
+pub const RECORDS: PortSpec = PortSpec::input("records", PortType::Stream);
+/// A table to chart once.
+pub const TABLE: PortSpec = PortSpec::input("table", PortType::Table);
+
+crate::choice_enum! {
+    /// The kind of chart.
+    pub enum ChartKind {
+        /// y over x (a time or a number), downsampled into buckets.
+        Line = "line",
+        /// One bar per x value (a category), aggregating y.
+        Bar = "bar",
+        /// A uniform sample of (x, y) points.
+        Scatter = "scatter",
+    }
+}
+
+crate::choice_enum! {
+    /// How a bar chart aggregates y per category.
+    pub enum Aggregate {
+        /// The sum.
+        Sum = "sum",
+        /// The number of records.
+        Count = "count",
+        /// The mean.
+        Avg = "avg",
+        /// The smallest.
+        Min = "min",
+        /// The largest.
+        Max = "max",
+        /// The most recent.
+        Last = "last",
+    }
+}
+
 /// Series sink settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SeriesSinkConfig {
     /// `line`, `bar` or `scatter`.
-    pub chart: String,
+    pub chart: ChartKind,
     /// The x column: a time or number (line, scatter) or a category (bar).
     pub x: String,
     /// The y column (a number); empty counts records.
@@ -41,7 +81,7 @@ pub struct SeriesSinkConfig {
     /// The column that splits the data into series; empty: one series.
     pub series: String,
     /// Bar charts: how y is aggregated per category: sum, count, avg, min, max or last.
-    pub aggregate: String,
+    pub aggregate: Aggregate,
     /// Points (line buckets, scatter points, bars) kept per series.
     pub max_points: usize,
 }
@@ -49,39 +89,88 @@ pub struct SeriesSinkConfig {
 impl Default for SeriesSinkConfig {
     fn default() -> Self {
         Self {
-            chart: "line".to_owned(),
+            chart: ChartKind::Line,
             x: "window_start".to_owned(),
             y: String::new(),
             series: String::new(),
-            aggregate: "sum".to_owned(),
+            aggregate: Aggregate::Sum,
             max_points: 1000,
         }
     }
 }
 
-impl ConfigRules for SeriesSinkConfig {
-    fn validate(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if !["line", "bar", "scatter"].contains(&self.chart.as_str()) {
-            out.push(format!(
-                "chart: '{}' is not line, bar or scatter",
-                self.chart
-            ));
-        }
-        if self.x.is_empty() {
-            out.push("x: choose the x column".to_owned());
-        }
-        if !["sum", "count", "avg", "min", "max", "last"].contains(&self.aggregate.as_str()) {
-            out.push(format!(
-                "aggregate: '{}' is not sum, count, avg, min, max or last",
-                self.aggregate
-            ));
-        }
-        if !(2..=100_000).contains(&self.max_points) {
-            out.push("max_points: must be between 2 and 100000".to_owned());
-        }
-        out
+/// The live chart node.
+pub struct SeriesSinkKind;
+
+impl Kind for SeriesSinkKind {
+    type Config = SeriesSinkConfig;
+    const NAME: &'static str = "series_sink";
+    const CATEGORY: Category = Category::Outputs;
+    const DESCRIPTION: &'static str = "A live chart (line, bar or scatter) of a stream or table, downsampled and bounded in memory.";
+    const ICON: &'static str = "📈";
+    const INPUTS: &'static [PortSpec] = &[RECORDS, TABLE];
+    const OUTPUTS: &'static [PortSpec] = &[];
+    const FIELDS: &'static [FormField] = &[
+        FormField::new(
+            "chart",
+            "Chart",
+            Editor::Choice(ChartKind::NAMES),
+            "line (y over time or a number), bar (one bar per category) or scatter.",
+        ),
+        FormField::new(
+            "x",
+            "x column",
+            Editor::Column,
+            "A time or number (line, scatter) or a category (bar).",
+        ),
+        FormField::new(
+            "y",
+            "y column",
+            Editor::Column,
+            "A number; empty counts records.",
+        ),
+        FormField::new(
+            "series",
+            "Series column",
+            Editor::Column,
+            "The column that splits the data into series; empty: one series.",
+        ),
+        FormField::new(
+            "aggregate",
+            "Aggregate",
+            Editor::Choice(Aggregate::NAMES),
+            "Bar charts: how y is aggregated per category.",
+        )
+        .when(When::Is("chart", &["bar"])),
+        FormField::new(
+            "max_points",
+            "Max points",
+            Editor::Number,
+            "Points (line buckets, scatter points, bars) kept per series.",
+        ),
+    ];
+
+    fn validate(config: &SeriesSinkConfig) -> Vec<FieldProblem> {
+        let mut p = Problems::default();
+        p.check(!config.x.is_empty(), "x", "choose the x column");
+        p.check(
+            (2..=100_000).contains(&config.max_points),
+            "max_points",
+            "must be between 2 and 100000",
+        );
+        p.into_vec()
     }
+
+    async fn run(config: &SeriesSinkConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+        run(config, ctx)
+    }
+}
+
+/// What a chart reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct SeriesSinkReport {
+    /// Records dropped: no x or y, or too many series or categories.
+    pub dropped_records: u64,
 }
 
 /// Running aggregate of y values.
@@ -127,14 +216,14 @@ impl Agg {
     }
 
     /// The value a bar shows for `aggregate`.
-    pub fn value(&self, aggregate: &str) -> f64 {
+    pub fn value(&self, aggregate: Aggregate) -> f64 {
         match aggregate {
-            "count" => self.count as f64,
-            "avg" => self.sum / self.count as f64,
-            "min" => self.min,
-            "max" => self.max,
-            "last" => self.last,
-            _ => self.sum,
+            Aggregate::Count => self.count as f64,
+            Aggregate::Avg => self.sum / self.count as f64,
+            Aggregate::Min => self.min,
+            Aggregate::Max => self.max,
+            Aggregate::Last => self.last,
+            Aggregate::Sum => self.sum,
         }
     }
 }
@@ -360,7 +449,7 @@ impl ChartData {
         if !config.series.is_empty() {
             column(&empty, &config.series, "series")?;
         }
-        if config.chart != "bar" && !(x.data_type().is_numeric() || x_is_time) {
+        if config.chart != ChartKind::Bar && !(x.data_type().is_numeric() || x_is_time) {
             return Err(Error::Invalid(format!(
                 "x: '{}' is {}; a {} chart needs a time or a number (or use a bar chart)",
                 config.x,
@@ -392,7 +481,7 @@ impl ChartData {
         };
         let xcol = column(batch, &self.config.x, "x")?;
         let max = self.config.max_points;
-        if self.config.chart == "bar" {
+        if self.config.chart == ChartKind::Bar {
             let xs = texts(xcol)?;
             for i in 0..n {
                 let (Some(x), Some(y), Some(s)) = (&xs[i], ys[i], &series[i]) else {
@@ -417,7 +506,7 @@ impl ChartData {
             }
         } else {
             let xs = floats(xcol)?;
-            let scatter = self.config.chart == "scatter";
+            let scatter = self.config.chart == ChartKind::Scatter;
             // The sampler's generator is taken out for the batch (series_mut borrows self).
             let mut rng = std::mem::replace(&mut self.rng, ChaCha8Rng::seed_from_u64(0));
             for i in 0..n {
@@ -465,7 +554,7 @@ impl ChartData {
 
     /// The schema of [`ChartData::to_batch`].
     pub fn schema(&self) -> SchemaRef {
-        let x = if self.config.chart == "bar" {
+        let x = if self.config.chart == ChartKind::Bar {
             DataType::Utf8
         } else if self.x_is_time {
             DataType::Timestamp(TimeUnit::Millisecond, None)
@@ -534,7 +623,7 @@ impl ChartData {
                     for (x, a) in bars {
                         series.push(name.clone());
                         xs.push(x.clone());
-                        y.push(a.value(&self.config.aggregate));
+                        y.push(a.value(self.config.aggregate));
                         lo.push(a.min);
                         hi.push(a.max);
                         count.push(a.count as i64);
@@ -542,7 +631,7 @@ impl ChartData {
                 }
             }
         }
-        let x: ArrayRef = if self.config.chart == "bar" {
+        let x: ArrayRef = if self.config.chart == ChartKind::Bar {
             Arc::new(StringArray::from(xs))
         } else if self.x_is_time {
             Arc::new(TimestampMillisecondArray::from(
@@ -566,7 +655,7 @@ impl ChartData {
     }
 }
 
-impl super::table_sink::LiveSink for ChartData {
+impl LiveState for ChartData {
     fn add(&mut self, batch: RecordBatch) -> Result<()> {
         ChartData::add(self, &batch)
     }
@@ -576,54 +665,45 @@ impl super::table_sink::LiveSink for ChartData {
         let rows = batch.num_rows() as u64;
         Ok((self.schema(), vec![batch], rows))
     }
+
+    fn report(self, stats: &mut NodeStats) {
+        stats.records_out = self.points() as u64;
+        stats.report = Some(Arc::new(SeriesSinkReport {
+            dropped_records: self.dropped,
+        }));
+    }
 }
 
 /// Wires the sink to its input: a stream (live) or a table (once).
-pub async fn run(config: &SeriesSinkConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
-    let node = ctx.node.id.clone();
-    let events = ctx.events.clone();
-    if let Some(Value::Table(t)) = ctx.inputs.get("table").and_then(|v| v.first()) {
+fn run(config: &SeriesSinkConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+    if let Some(Value::Table(t)) = ctx.optional(&TABLE) {
         let mut chart = ChartData::new(config, &t.schema)?;
         for b in &t.batches {
             chart.add(b)?;
         }
         let batch = chart.to_batch()?;
         let rows = batch.num_rows() as u64;
-        events.preview(&node, "series", chart.schema(), vec![batch], rows);
-        return Ok(NodeOutput {
-            stats: NodeStats {
-                records_in: t.num_rows() as u64,
-                records_out: rows,
-                detail: serde_json::json!({ "dropped_records": chart.dropped }),
-                ..Default::default()
-            },
+        ctx.events
+            .preview(ctx.id, PREVIEW, chart.schema(), vec![batch], rows);
+        let stats = NodeStats {
+            records_in: t.num_rows() as u64,
+            records_out: rows,
             ..Default::default()
+        }
+        .with_report(SeriesSinkReport {
+            dropped_records: chart.dropped,
         });
+        return Ok(NodeOutput::finished(stats));
     }
-    let input = ctx.stream_input("records").map_err(|_| {
-        Error::Invalid("connect a stream to 'records' or a table to 'table'".to_owned())
+    let input = ctx.stream(&RECORDS).map_err(|_| {
+        Error::Invalid(format!(
+            "connect a stream to '{}' or a table to '{}'",
+            RECORDS.name, TABLE.name
+        ))
     })?;
-    let mut chart = ChartData::new(config, input.schema())?;
-    let (mut consumer, metrics) = super::stream::subscribe(&input, &ctx.node.id);
-    let m = metrics.clone();
-    let task = async move {
-        let total = super::table_sink::live_sink_loop(
-            &mut consumer,
-            &m,
-            &events,
-            &node,
-            "series",
-            &mut chart,
-        )
-        .await?;
-        Ok(NodeStats {
-            records_in: total,
-            records_out: chart.points() as u64,
-            detail: serde_json::json!({ "dropped_records": chart.dropped }),
-            ..Default::default()
-        })
-    };
-    Ok(NodeOutput::streaming(Box::pin(task), metrics))
+    let chart = ChartData::new(config, input.schema())?;
+    let view = LiveView::new(ctx, PREVIEW, chart);
+    Ok(Wiring::new().operator(ctx.id, &input, view, ReadOptions::default()))
 }
 
 #[cfg(test)]

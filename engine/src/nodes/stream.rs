@@ -2,45 +2,23 @@
 //! shards by the MD5 of their partition key; every node reading it has its own position.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigRules, NodeContext, NodeOutput, NodeStats, Value};
-use crate::arrow::datatypes::SchemaRef;
+use super::form::{Editor, Field, FieldProblem, Problems};
+use super::operator::{
+    DEFAULT_CAPACITY, Handoff, Hold, Operator, Outputs, ReadOptions, Wiring, subscribe,
+};
+use super::ports::RECORDS_OUT;
+use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec, PortType};
 use crate::error::{Error, Result};
-use crate::stream::metrics::NodeMetrics;
-use crate::stream::topic::{Consumer, Retention, StartPosition, Topic};
+use crate::stream::topic::{Delivery, Retention, Topic};
 
-/// Records a stream holds for its slowest reader before its writers wait.
-pub const DEFAULT_CAPACITY: u64 = 262_144;
-
-/// A one-shard output topic of a node, with no retention limit beyond its readers.
-pub fn output_topic(name: &str, schema: SchemaRef) -> Result<Arc<Topic>> {
-    Topic::new(
-        name,
-        schema,
-        1,
-        None,
-        Retention::default(),
-        DEFAULT_CAPACITY,
-    )
-}
-
-/// Subscribes `node` to `input` from TRIM_HORIZON, with metrics that report its lag.
-pub fn subscribe(input: &Arc<Topic>, node: &str) -> (Consumer, Arc<NodeMetrics>) {
-    let metrics = Arc::new(NodeMetrics::default());
-    (subscribe_reporting(input, node, &metrics), metrics)
-}
-
-/// Subscribes `node` to `input` from TRIM_HORIZON; `metrics` reports its lag.
-fn subscribe_reporting(input: &Arc<Topic>, node: &str, metrics: &NodeMetrics) -> Consumer {
-    let consumer = input.subscribe(node, &StartPosition::TrimHorizon);
-    if let Ok(mut c) = metrics.consumers.lock() {
-        c.push(consumer.lag_probe());
-    }
-    consumer
-}
+/// The streams written into this one.
+pub const RECORDS_IN: PortSpec = PortSpec::input("records", PortType::Stream)
+    .required()
+    .multiple();
 
 /// Stream settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -80,38 +58,130 @@ impl Default for StreamConfig {
     }
 }
 
-impl ConfigRules for StreamConfig {
-    fn validate(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if self.shards == 0 || self.shards > 1024 {
-            out.push("shards: must be between 1 and 1024".to_owned());
+/// The stream node.
+pub struct StreamKind;
+
+impl Kind for StreamKind {
+    type Config = StreamConfig;
+    const NAME: &'static str = "stream";
+    const CATEGORY: Category = Category::Streaming;
+    const DESCRIPTION: &'static str = "A Kinesis-like sharded stream: MD5 partitioning, sequence numbers, retention, independent readers.";
+    const ICON: &'static str = "🌊";
+    const INPUTS: &'static [PortSpec] = &[RECORDS_IN];
+    const OUTPUTS: &'static [PortSpec] = &[RECORDS_OUT];
+    const FIELDS: &'static [Field] = &[
+        Field::new(
+            "shards",
+            "Shards",
+            Editor::Number,
+            "Number of shards (ShardCount).",
+        ),
+        Field::new(
+            "partition_key",
+            "Partition key",
+            Editor::Column,
+            "The column whose value picks the shard (by its MD5, as Kinesis does); empty puts everything in shard 0.",
+        ),
+        Field::new(
+            "retention_hours",
+            "Retention (hours)",
+            Editor::Number,
+            "Keep records at most this many hours (RetentionPeriodHours; 0: no time limit).",
+        ),
+        Field::new(
+            "retention_mb",
+            "Retention (MB per shard)",
+            Editor::Number,
+            "Keep at most this many MB per shard in memory (0: no size limit).",
+        ),
+        Field::new(
+            "capacity_records",
+            "Capacity (records)",
+            Editor::Number,
+            "Records the slowest reader may fall behind before writers wait.",
+        ),
+        Field::new(
+            "durable",
+            "Durable",
+            Editor::Toggle,
+            "Keep the records on disk under .tributary/streams/: a restarted pipeline resumes every reader from its checkpoint.",
+        ),
+        Field::new(
+            "broker_key",
+            "Broker key",
+            Editor::Text,
+            "On an environment with a broker, the shards are the Redis streams <key>:<shard> (empty: tributary:<node id>).",
+        ),
+    ];
+
+    fn validate(config: &StreamConfig) -> Vec<FieldProblem> {
+        let mut p = Problems::default();
+        p.check(
+            (1..=1024).contains(&config.shards),
+            "shards",
+            "must be between 1 and 1024",
+        );
+        p.check(
+            config.retention_hours >= 0.0,
+            "retention_hours",
+            "must not be negative",
+        );
+        p.check(
+            config.retention_mb >= 0.0,
+            "retention_mb",
+            "must not be negative",
+        );
+        p.check(
+            config.capacity_records > 0,
+            "capacity_records",
+            "must be at least 1",
+        );
+        p.into_vec()
+    }
+
+    async fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+        run(config, ctx)
+    }
+}
+
+/// Appends one input's records to the stream, skipping those a durable stream already
+/// took from it before a restart.
+struct Append {
+    skip: u64,
+}
+
+impl Operator for Append {
+    async fn process(&mut self, read: Vec<Delivery>, out: &Outputs) -> Result<Hold> {
+        for mut d in read {
+            if self.skip > 0 {
+                let n = (d.batch.num_rows() as u64).min(self.skip);
+                self.skip -= n;
+                d.batch = d.batch.slice(n as usize, d.batch.num_rows() - n as usize);
+                if d.batch.num_rows() == 0 {
+                    continue;
+                }
+            }
+            out.send(&RECORDS_OUT, d.batch).await?;
         }
-        if self.retention_hours < 0.0 || self.retention_mb < 0.0 {
-            out.push("retention: must not be negative".to_owned());
-        }
-        if self.capacity_records == 0 {
-            out.push("capacity_records: must be at least 1".to_owned());
-        }
-        out
+        // Appended (and on disk, for a durable stream): handed on.
+        Ok(Hold::Released)
+    }
+
+    fn report(self, stats: &mut NodeStats) {
+        // Records skipped on a resume were read but are not new.
+        stats.records_in = stats.records_out;
+        stats.bytes_in = stats.bytes_out;
     }
 }
 
 /// Wires the stream: subscribes to every input and appends what arrives.
-pub async fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
-    let inputs: Vec<Arc<Topic>> = ctx
-        .inputs
-        .get("records")
-        .into_iter()
-        .flatten()
-        .map(|v| match v {
-            Value::Stream(t) => Ok(t.clone()),
-            _ => Err(Error::Internal("stream input is not a stream".to_owned())),
-        })
-        .collect::<Result<_>>()?;
+fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+    let inputs = ctx.streams(&RECORDS_IN)?;
     let Some(first) = inputs.first() else {
-        return Err(Error::Invalid(
-            "input 'records' is not connected".to_owned(),
-        ));
+        return Err(Error::Invalid(format!(
+            "input '{}' is not connected",
+            RECORDS_IN.name
+        )));
     };
     let schema = first.schema().clone();
     for t in &inputs[1..] {
@@ -131,7 +201,7 @@ pub async fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
         keep_read: true,
     };
     let topic = Topic::new(
-        &ctx.node.id,
+        ctx.id,
         schema,
         config.shards,
         key,
@@ -145,73 +215,32 @@ pub async fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
         let dir = ctx
             .base_dir
             .join(".tributary/streams")
-            .join(crate::lake::sniff::normalize_name(&ctx.node.id));
+            .join(crate::lake::sniff::normalize_name(ctx.id));
         topic.attach_durable(&dir)?
     } else {
         Default::default()
     };
-    let metrics = Arc::new(NodeMetrics::default());
-    let mut tasks = Vec::new();
+    let wiring = Wiring::new().output(&RECORDS_OUT, topic.clone());
+    let mut copies = Vec::new();
     for input in inputs {
-        let consumer = subscribe_reporting(&input, &ctx.node.id, &metrics);
+        let consumer = subscribe(&input, ctx.id, wiring.metrics());
         // Records this input gave a durable stream before are already in it.
         let skip = taken.get(input.name()).copied().unwrap_or(0);
         if skip > 0 {
-            ctx.events.info(
-                &ctx.node.id,
-                format!(
-                    "resuming: {skip} records from '{}' are already in the stream",
-                    input.name()
-                ),
-            );
+            ctx.info(format!(
+                "resuming: {skip} records from '{}' are already in the stream",
+                input.name()
+            ));
         }
-        tasks.push((consumer, topic.add_producer_for(input.name()), skip));
+        let out = Outputs::new(wiring.metrics().clone())
+            .with(&RECORDS_OUT, topic.add_producer_for(input.name()));
+        copies.push((consumer, Append { skip }, out));
     }
-    let m = metrics.clone();
-    let task = async move {
-        let copies = tasks.into_iter().map(|(mut consumer, producer, mut skip)| {
-            let m = m.clone();
-            async move {
-                while let Some(deliveries) = consumer.next(65_536).await {
-                    for mut d in deliveries {
-                        if skip > 0 {
-                            let n = (d.batch.num_rows() as u64).min(skip);
-                            skip -= n;
-                            d.batch = d.batch.slice(n as usize, d.batch.num_rows() - n as usize);
-                            if d.batch.num_rows() == 0 {
-                                continue;
-                            }
-                        }
-                        let t = Instant::now();
-                        let rows = d.batch.num_rows() as u64;
-                        let bytes = d.batch.get_array_memory_size() as u64;
-                        let blocked = producer.send(d.batch).await?;
-                        NodeMetrics::add(&m.records_in, rows);
-                        NodeMetrics::add(&m.records_out, rows);
-                        NodeMetrics::add(&m.bytes_in, bytes);
-                        NodeMetrics::add(&m.bytes_out, bytes);
-                        NodeMetrics::add(&m.blocked_us, blocked.as_micros() as u64);
-                        NodeMetrics::add(&m.batches, 1);
-                        NodeMetrics::add(&m.batch_latency_us, t.elapsed().as_micros() as u64);
-                    }
-                    // Appended (and on disk, for a durable stream): handed on.
-                    consumer.ack()?;
-                }
-                producer.close();
-                Ok::<(), Error>(())
-            }
-        });
-        futures::future::try_join_all(copies).await?;
-        let n = m.records_out.load(std::sync::atomic::Ordering::Relaxed);
-        Ok(NodeStats {
-            records_in: n,
-            records_out: n,
-            ..Default::default()
-        })
+    let options = ReadOptions {
+        handoff: Handoff::Released,
+        ..Default::default()
     };
-    let mut out = NodeOutput::streaming(Box::pin(task), metrics);
-    out.outputs.insert("records", Value::Stream(topic));
-    Ok(out)
+    Ok(wiring.operators(copies, options))
 }
 
 /// The stream with its shards in a broker: every input is copied into the shard streams
@@ -224,13 +253,15 @@ fn run_on_broker(
     inputs: Vec<Arc<Topic>>,
     topic: Arc<Topic>,
 ) -> Result<NodeOutput> {
-    use crate::stream::broker::{
-        ArrowJsonDecoder, BrokerConn, GroupReader, ReadPump, WritePump, join, spawn_named,
-    };
+    use super::broker::{GroupSource, XAdd};
+    use super::operator::{counted, run_operator, run_source};
+    use crate::stream::broker::{ArrowJsonDecoder, BrokerConn, GroupReader, Worker};
+    use crate::stream::metrics::NodeMetrics;
     use std::sync::atomic::{AtomicBool, Ordering};
+
     let schema = topic.schema().clone();
     let prefix = if config.broker_key.trim().is_empty() {
-        format!("tributary:{}", ctx.node.id)
+        format!("tributary:{}", ctx.id)
     } else {
         config.broker_key.trim().to_owned()
     };
@@ -238,83 +269,65 @@ fn run_on_broker(
         .map(|s| format!("{prefix}:{s}"))
         .collect();
     let reconnect = Duration::from_secs(60);
-    let metrics = Arc::new(NodeMetrics::default());
-    let handle = tokio::runtime::Handle::current();
+    let wiring = Wiring::new().output(&RECORDS_OUT, topic.clone());
+    // The writers count into a counter of their own: records are counted once, on the
+    // way back from the broker.
+    let stored = Arc::new(NodeMetrics::default());
     let mut writers = Vec::new();
     for input in inputs {
-        let consumer = subscribe_reporting(&input, &ctx.node.id, &metrics);
-        let pump = WritePump {
-            conn: BrokerConn::new(url, reconnect)?,
-            consumer,
+        let consumer = subscribe(&input, ctx.id, wiring.metrics());
+        let conn = BrokerConn::new(url, reconnect)?;
+        let op = XAdd {
+            worker: Worker::spawn(
+                format!("broker-put-{}-{}", ctx.id, input.name()),
+                move || Ok(conn),
+            )?,
             keys: keys.clone(),
             split: Some(topic.clone()),
             maxlen: 0,
-            // Counted once, on the way back from the broker.
-            metrics: Arc::new(NodeMetrics::default()),
         };
-        writers.push((format!("broker-put-{}-{}", ctx.node.id, input.name()), pump));
+        writers.push((consumer, op, Outputs::new(stored.clone())));
     }
     let writers_done = Arc::new(AtomicBool::new(false));
-    let reader = GroupReader::new(
-        BrokerConn::new(url, reconnect)?,
-        keys.clone(),
-        "tributary",
-        &ctx.node.id,
-        "0",
-    )?;
-    let pump = ReadPump {
+    let conn = BrokerConn::new(url, reconnect)?;
+    let (group_keys, node) = (keys.clone(), ctx.id.to_owned());
+    let reader = Worker::spawn(format!("broker-get-{}", ctx.id), move || {
+        GroupReader::new(conn, group_keys, "tributary", &node, "0")
+    })?;
+    let source = GroupSource::new(
         reader,
-        decoder: Box::new(ArrowJsonDecoder::new(schema)),
-        producer: topic.add_producer(),
-        shard_of: (0..config.shards).collect(),
-        failed: None,
-        count: 8192,
-        block: Duration::from_millis(100),
-        idle_end: None,
-        max_records: None,
-        writers_done: Some(writers_done.clone()),
-        stop: ctx.stop.clone(),
-        metrics: metrics.clone(),
-    };
-    let read_name = format!("broker-get-{}", ctx.node.id);
-    ctx.events.info(
-        &ctx.node.id,
-        format!("shards in {url} as {prefix}:0..{}", config.shards - 1),
-    );
-    // The threads start with the run, once every reader of the output has subscribed:
-    // entries are acknowledged only after those readers acknowledged them.
+        Box::new(ArrowJsonDecoder::new(schema)),
+        topic.clone(),
+        (0..config.shards).collect(),
+    )
+    .batches(8192, Duration::from_millis(100))
+    .until(writers_done.clone());
+    ctx.info(format!(
+        "shards in {url} as {prefix}:0..{}",
+        config.shards - 1
+    ));
+    let out = wiring.producers();
+    let stop = ctx.stop.clone();
+    let metrics = wiring.metrics().clone();
     let task = async move {
-        let h = handle.clone();
-        let read = spawn_named(read_name, move || pump.run(&h, Duration::from_secs(60)))?;
-        let writers = writers
-            .into_iter()
-            .map(|(name, pump)| {
-                let h = handle.clone();
-                spawn_named(name, move || pump.run(&h))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let mut stored = 0;
-        let mut first_err = None;
-        for w in writers {
-            match join(w).await {
-                Ok(n) => stored += n,
-                Err(e) => {
-                    first_err.get_or_insert(e);
-                }
-            }
-        }
-        writers_done.store(true, Ordering::Release);
-        let delivered = join(read).await?;
-        if let Some(e) = first_err {
-            return Err(e);
-        }
-        Ok(NodeStats {
-            records_in: stored,
-            records_out: delivered,
-            ..Default::default()
-        })
+        let read = run_source(source, out, 0.0, stop);
+        let write = async {
+            let result = futures::future::try_join_all(
+                writers
+                    .into_iter()
+                    .map(|(consumer, op, out)| run_operator(consumer, op, out, XAdd::OPTIONS)),
+            )
+            .await;
+            writers_done.store(true, Ordering::Release);
+            result
+        };
+        let (read, write) = futures::join!(read, write);
+        write?;
+        let finish = read?;
+        let mut stats = counted(&metrics);
+        finish(&mut stats);
+        stats.records_in = counted(&stored).records_out;
+        Ok(stats)
     };
-    let mut out = NodeOutput::streaming(Box::pin(task), metrics);
-    out.outputs.insert("records", Value::Stream(topic));
-    Ok(out)
+    Ok(wiring.task(Box::pin(task)))
 }

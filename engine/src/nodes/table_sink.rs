@@ -2,20 +2,24 @@
 //! whatever the input rate, and sends them as a preview about twice a second.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigRules, NodeContext, NodeOutput, NodeStats};
+use super::form::{Editor, Field, FieldProblem, Problems};
+use super::operator::{LiveState, LiveView, ReadOptions, Wiring};
+use super::ports::RECORDS_IN;
+use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec};
 use crate::arrow::array::{ArrayRef, RecordBatch, TimestampMillisecondArray};
 use crate::arrow::compute::cast;
 use crate::arrow::datatypes::SchemaRef;
 use crate::arrow::datatypes::{DataType, TimeUnit};
-use crate::engine::EventSink;
 use crate::error::{Error, Result};
-use crate::stream::metrics::{LatencyHistogram, NodeMetrics};
-use crate::stream::topic::Consumer;
+use crate::stream::metrics::LatencyHistogram;
 use crate::stream::topic::now_ms;
+
+/// The name the live table's rows are previewed under.
+pub const PREVIEW: &str = "rows";
 
 /// Table sink settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -37,14 +41,52 @@ impl Default for TableSinkConfig {
     }
 }
 
-impl ConfigRules for TableSinkConfig {
-    fn validate(&self) -> Vec<String> {
-        if self.rows == 0 || self.rows > 1_000_000 {
-            vec!["rows: must be between 1 and 1000000".to_owned()]
-        } else {
-            Vec::new()
-        }
+/// The live table node.
+pub struct TableSinkKind;
+
+impl Kind for TableSinkKind {
+    type Config = TableSinkConfig;
+    const NAME: &'static str = "table_sink";
+    const CATEGORY: Category = Category::Outputs;
+    const DESCRIPTION: &'static str = "A live table of a stream's latest rows, bounded in memory.";
+    const ICON: &'static str = "☰";
+    const INPUTS: &'static [PortSpec] = &[RECORDS_IN];
+    const OUTPUTS: &'static [PortSpec] = &[];
+    const FIELDS: &'static [Field] = &[
+        Field::new(
+            "rows",
+            "Rows kept",
+            Editor::Number,
+            "The newest rows kept and shown.",
+        ),
+        Field::new(
+            "latency_column",
+            "Latency column",
+            Editor::Column,
+            "A timestamp column (e.g. event_time) to measure end-to-end latency by: the time each row arrives here minus its value. Empty: not measured.",
+        ),
+    ];
+
+    fn validate(config: &TableSinkConfig) -> Vec<FieldProblem> {
+        let mut p = Problems::default();
+        p.check(
+            (1..=1_000_000).contains(&config.rows),
+            "rows",
+            "must be between 1 and 1000000",
+        );
+        p.into_vec()
     }
+
+    async fn run(config: &TableSinkConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+        run(config, ctx)
+    }
+}
+
+/// What a live table reports: the end-to-end latency, when measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct TableSinkReport {
+    /// Latency percentiles.
+    pub latency: serde_json::Value,
 }
 
 /// Keeps the newest `limit` rows of the batches pushed into it.
@@ -119,54 +161,6 @@ fn record_latency(latency: &mut LatencyHistogram, column: &ArrayRef) {
     }
 }
 
-/// What a live sink does with its records.
-pub trait LiveSink {
-    /// Takes a batch of records.
-    fn add(&mut self, batch: RecordBatch) -> Result<()>;
-    /// What the preview shows: schema, rows, and the count the preview stands for.
-    fn preview(&self, records_in: u64) -> Result<(SchemaRef, Vec<RecordBatch>, u64)>;
-}
-
-/// The loop of a live sink: reads the input until it ends, hands each batch to `sink`,
-/// acknowledges what it read, and previews `port` about twice a second and at the end.
-/// Returns the records read.
-pub async fn live_sink_loop(
-    consumer: &mut Consumer,
-    m: &NodeMetrics,
-    events: &EventSink,
-    node: &str,
-    port: &str,
-    sink: &mut (dyn LiveSink + Send),
-) -> Result<u64> {
-    let mut total = 0u64;
-    let mut last_preview = Instant::now();
-    let mut dirty = false;
-    loop {
-        let next = consumer
-            .next_timeout(65_536, Duration::from_millis(500))
-            .await;
-        let ended = next.is_none();
-        for d in next.unwrap_or_default() {
-            let n = d.batch.num_rows() as u64;
-            total += n;
-            NodeMetrics::add(&m.records_in, n);
-            NodeMetrics::add(&m.bytes_in, d.batch.get_array_memory_size() as u64);
-            sink.add(d.batch)?;
-            dirty = true;
-        }
-        consumer.ack()?;
-        if dirty && (ended || last_preview.elapsed() >= Duration::from_millis(500)) {
-            let (schema, batches, rows) = sink.preview(total)?;
-            events.preview(node, port, schema, batches, rows);
-            last_preview = Instant::now();
-            dirty = false;
-        }
-        if ended {
-            return Ok(total);
-        }
-    }
-}
-
 /// The table sink's state: the newest rows and the latency histogram.
 struct TableState {
     schema: SchemaRef,
@@ -175,7 +169,7 @@ struct TableState {
     latency_index: Option<usize>,
 }
 
-impl LiveSink for TableState {
+impl LiveState for TableState {
     fn add(&mut self, batch: RecordBatch) -> Result<()> {
         if let Some(i) = self.latency_index {
             record_latency(&mut self.latency, batch.column(i));
@@ -187,17 +181,21 @@ impl LiveSink for TableState {
     fn preview(&self, records_in: u64) -> Result<(SchemaRef, Vec<RecordBatch>, u64)> {
         Ok((self.schema.clone(), self.latest.batches(), records_in))
     }
+
+    fn report(self, stats: &mut NodeStats) {
+        stats.records_out = self.latest.len() as u64;
+        if self.latency.count() > 0 {
+            stats.report = Some(Arc::new(TableSinkReport {
+                latency: self.latency.to_json(),
+            }));
+        }
+    }
 }
 
 /// Wires the sink to its input stream.
-pub async fn run(config: &TableSinkConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
-    let input = ctx.stream_input("records")?;
+fn run(config: &TableSinkConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+    let input = ctx.stream(&RECORDS_IN)?;
     let schema = input.schema().clone();
-    let (mut consumer, metrics) = super::stream::subscribe(&input, &ctx.node.id);
-    let m = metrics.clone();
-    let events = ctx.events.clone();
-    let node = ctx.node.id.clone();
-    let limit = config.rows;
     let latency_index = if config.latency_column.is_empty() {
         None
     } else {
@@ -208,29 +206,14 @@ pub async fn run(config: &TableSinkConfig, ctx: &NodeContext<'_>) -> Result<Node
             ))
         })?)
     };
-    let task = async move {
-        let mut sink = TableState {
-            schema,
-            latest: LatestRows::new(limit),
-            latency: LatencyHistogram::default(),
-            latency_index,
-        };
-        let total = live_sink_loop(&mut consumer, &m, &events, &node, "rows", &mut sink).await?;
-        let TableState {
-            latest, latency, ..
-        } = sink;
-        Ok(NodeStats {
-            records_in: total,
-            records_out: latest.len() as u64,
-            detail: if latency.count() > 0 {
-                serde_json::json!({ "latency": latency.to_json() })
-            } else {
-                serde_json::Value::Null
-            },
-            ..Default::default()
-        })
+    let state = TableState {
+        schema,
+        latest: LatestRows::new(config.rows),
+        latency: LatencyHistogram::default(),
+        latency_index,
     };
-    Ok(NodeOutput::streaming(Box::pin(task), metrics))
+    let view = LiveView::new(ctx, PREVIEW, state);
+    Ok(Wiring::new().operator(ctx.id, &input, view, ReadOptions::default()))
 }
 
 #[cfg(test)]

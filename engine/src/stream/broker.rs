@@ -465,34 +465,6 @@ impl EntryDecoder for ArrowJsonDecoder {
     }
 }
 
-/// What a read pump does and when it ends.
-pub struct ReadPump {
-    /// The group consumer.
-    pub reader: GroupReader,
-    /// Decodes entries.
-    pub decoder: Box<dyn EntryDecoder>,
-    /// Where good records go; key `i` is written to shard `shard_of[i]` of its topic.
-    pub producer: crate::stream::topic::Producer,
-    /// The shard of the local topic each key's records land in.
-    pub shard_of: Vec<usize>,
-    /// Where refused entries go (`record`, `error` columns), if anywhere.
-    pub failed: Option<crate::stream::topic::Producer>,
-    /// Entries per read.
-    pub count: usize,
-    /// The longest a read waits.
-    pub block: Duration,
-    /// End after this long without entries.
-    pub idle_end: Option<Duration>,
-    /// End after this many records.
-    pub max_records: Option<u64>,
-    /// End when this is set and a read comes back empty (the writers are done).
-    pub writers_done: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
-    /// The user's stop.
-    pub stop: crate::engine::StopSignal,
-    /// Counters.
-    pub metrics: std::sync::Arc<crate::stream::metrics::NodeMetrics>,
-}
-
 /// A failed-records batch: `record` (the original text) and `error`.
 pub fn failed_batch(bad: &[(String, String)]) -> Result<RecordBatch> {
     use crate::arrow::array::StringArray;
@@ -515,196 +487,55 @@ pub fn failed_schema() -> crate::arrow::datatypes::SchemaRef {
     ]))
 }
 
-impl ReadPump {
-    /// Runs until an end condition, then closes its outputs, waits (up to `drain`) for
-    /// everything downstream to acknowledge what it got, and acknowledges that to the
-    /// broker. Blocking: call it on its own thread. Returns the records delivered.
-    pub fn run(mut self, handle: &tokio::runtime::Handle, drain: Duration) -> Result<u64> {
-        use crate::stream::metrics::NodeMetrics;
-        let topic = self.producer.topic().clone();
-        let keys = self.shard_of.len();
-        let mut inflight: Vec<std::collections::VecDeque<(u64, Vec<String>)>> =
-            vec![Default::default(); keys];
-        let mut delivered = 0u64;
-        let mut last_data = Instant::now();
-        // Entries handed on and not yet acknowledged, by key (ids are unique per key
-        // only): when pending entries are read again (after a reconnect), these are not
-        // delivered twice.
-        let mut held: std::collections::HashSet<(usize, String)> = Default::default();
-        loop {
-            for key in ack_done(&mut self.reader, &self.shard_of, &topic, &mut inflight)? {
-                held.remove(&key);
-            }
-            if self.stop.is_set() || self.max_records.is_some_and(|m| delivered >= m) {
-                break;
-            }
-            let mut read = self.reader.read(self.count, self.block)?;
-            for (i, entries) in &mut read {
-                entries.retain(|(id, _)| !held.contains(&(*i, id.clone())));
-            }
-            read.retain(|(_, entries)| !entries.is_empty());
-            if read.is_empty() && self.reader.is_reading_pending() {
-                continue;
-            }
-            if read.is_empty() {
-                let writers_done = self
-                    .writers_done
-                    .as_ref()
-                    .is_some_and(|d| d.load(std::sync::atomic::Ordering::Acquire));
-                if writers_done || self.idle_end.is_some_and(|d| last_data.elapsed() >= d) {
-                    break;
-                }
-                continue;
-            }
-            last_data = Instant::now();
-            for (i, entries) in read {
-                let started = Instant::now();
-                let ids: Vec<String> = entries.iter().map(|(id, _)| id.clone()).collect();
-                let (batch, bad) = self.decoder.decode(&entries)?;
-                if let Some(batch) = batch {
-                    let rows = batch.num_rows() as u64;
-                    let bytes = batch.get_array_memory_size() as u64;
-                    let blocked = handle.block_on(self.producer.send(batch))?;
-                    delivered += rows;
-                    NodeMetrics::add(&self.metrics.records_out, rows);
-                    NodeMetrics::add(&self.metrics.bytes_out, bytes);
-                    NodeMetrics::add(&self.metrics.blocked_us, blocked.as_micros() as u64);
-                }
-                NodeMetrics::add(&self.metrics.records_in, entries.len() as u64);
-                if !bad.is_empty() {
-                    NodeMetrics::add(&self.metrics.errors, bad.len() as u64);
-                    if let Some(f) = &self.failed {
-                        handle.block_on(f.send(failed_batch(&bad)?))?;
-                    }
-                }
-                NodeMetrics::add(&self.metrics.batches, 1);
-                NodeMetrics::add(
-                    &self.metrics.batch_latency_us,
-                    started.elapsed().as_micros() as u64,
-                );
-                let end = topic.tail()[self.shard_of[i]];
-                held.extend(ids.iter().map(|id| (i, id.clone())));
-                inflight[i].push_back((end, ids));
-            }
-        }
-        // Close the outputs so readers finish, then hand their acknowledgements on.
-        let Self {
-            mut reader,
-            producer,
-            failed,
-            shard_of,
-            ..
-        } = self;
-        drop(failed);
-        producer.close();
-        let deadline = Instant::now() + drain;
-        loop {
-            ack_done(&mut reader, &shard_of, &topic, &mut inflight)?;
-            if inflight.iter().all(|q| q.is_empty()) || Instant::now() > deadline {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(delivered)
-    }
-}
+/// A piece of blocking work for a [`Worker`].
+type Job<T> = Box<dyn FnOnce(&mut std::result::Result<T, String>) + Send>;
 
-/// Acknowledges to the broker the entries whose records every reader downstream has
-/// acknowledged; returns their keys and ids.
-fn ack_done(
-    reader: &mut GroupReader,
-    shard_of: &[usize],
-    topic: &crate::stream::topic::Topic,
-    inflight: &mut [std::collections::VecDeque<(u64, Vec<String>)>],
-) -> Result<Vec<(usize, String)>> {
-    let acked = topic.acked_through();
-    let mut all = Vec::new();
-    for (i, queue) in inflight.iter_mut().enumerate() {
-        let mut ids = Vec::new();
-        while let Some((end, _)) = queue.front() {
-            if acked[shard_of[i]] < *end {
-                break;
-            }
-            if let Some((_, mut batch_ids)) = queue.pop_front() {
-                ids.append(&mut batch_ids);
-            }
-        }
-        reader.ack(i, &ids)?;
-        all.extend(ids.into_iter().map(|id| (i, id)));
-    }
-    Ok(all)
-}
-
-/// Copies a topic's records into broker streams (one key per shard of `split`, or the
-/// single key when `split` is `None`), acknowledging each batch once it is stored.
-pub struct WritePump {
-    /// The connection.
-    pub conn: BrokerConn,
-    /// What is copied.
-    pub consumer: crate::stream::topic::Consumer,
-    /// Target keys, one per shard.
-    pub keys: Vec<String>,
-    /// The topic whose partitioning splits records over `keys`.
-    pub split: Option<std::sync::Arc<crate::stream::topic::Topic>>,
-    /// Trim each key to about this many entries (0: never).
-    pub maxlen: u64,
-    /// Counters.
-    pub metrics: std::sync::Arc<crate::stream::metrics::NodeMetrics>,
-}
-
-impl WritePump {
-    /// Runs until the topic ends. Blocking: call it on its own thread.
-    pub fn run(mut self, handle: &tokio::runtime::Handle) -> Result<u64> {
-        use crate::stream::metrics::NodeMetrics;
-        let mut written = 0u64;
-        while let Some(deliveries) = handle.block_on(self.consumer.next(16_384)) {
-            for d in deliveries {
-                let started = Instant::now();
-                let rows = d.batch.num_rows() as u64;
-                NodeMetrics::add(&self.metrics.records_in, rows);
-                let parts = match &self.split {
-                    Some(t) => t.split(&d.batch, self.keys.len())?,
-                    None => vec![(0, d.batch)],
-                };
-                for (shard, part) in parts {
-                    let lines = encode_batch(&part)?;
-                    let bytes: usize = lines.iter().map(String::len).sum();
-                    self.conn
-                        .xadd_lines(&self.keys[shard], &lines, self.maxlen)?;
-                    NodeMetrics::add(&self.metrics.bytes_out, bytes as u64);
-                }
-                written += rows;
-                NodeMetrics::add(&self.metrics.records_out, rows);
-                NodeMetrics::add(&self.metrics.batches, 1);
-                NodeMetrics::add(
-                    &self.metrics.batch_latency_us,
-                    started.elapsed().as_micros() as u64,
-                );
-            }
-            // Stored in the broker: handed on.
-            self.consumer.ack()?;
-        }
-        Ok(written)
-    }
-}
-
-/// Runs blocking broker work on a named thread; the receiver gets its result.
-pub fn spawn_named<T: Send + 'static>(
+/// Blocking broker calls on a named thread of their own: the thread owns a connection (or
+/// a group reader) and runs the calls sent to it one at a time, so the async side awaits
+/// them without blocking the engine's runtime. The thread ends when the worker is dropped.
+pub struct Worker<T> {
+    jobs: tokio::sync::mpsc::Sender<Job<T>>,
     name: String,
-    work: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<tokio::sync::oneshot::Receiver<Result<T>>> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name(name.clone())
-        .spawn(move || {
-            let _ = tx.send(work());
-        })
-        .map_err(|e| Error::Internal(format!("cannot start thread {name}: {e}")))?;
-    Ok(rx)
 }
 
-/// Waits for a thread started by [`spawn_named`].
-pub async fn join(rx: tokio::sync::oneshot::Receiver<Result<u64>>) -> Result<u64> {
-    rx.await
-        .map_err(|_| Error::Internal("a broker thread ended without a result".to_owned()))?
+impl<T: Send + 'static> Worker<T> {
+    /// Starts thread `name`, which first builds its state with `make` (connecting, for
+    /// example); if that fails, every call returns the error.
+    pub fn spawn(name: String, make: impl FnOnce() -> Result<T> + Send + 'static) -> Result<Self> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Job<T>>(1);
+        std::thread::Builder::new()
+            .name(name.clone())
+            .spawn(move || {
+                let mut state = make().map_err(|e| e.to_string());
+                while let Some(job) = rx.blocking_recv() {
+                    job(&mut state);
+                }
+            })
+            .map_err(|e| Error::Internal(format!("cannot start thread {name}: {e}")))?;
+        Ok(Self { jobs: tx, name })
+    }
+
+    /// Runs `f` on the worker's thread and waits for its result.
+    pub async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut T) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job<T> = Box::new(move |state| {
+            let result = match state {
+                Ok(t) => f(t),
+                Err(e) => Err(Error::Invalid(e.clone())),
+            };
+            let _ = tx.send(result);
+        });
+        let gone = || Error::Internal(format!("broker thread {} ended", self.name));
+        self.jobs.send(job).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+}
+
+impl<T> std::fmt::Debug for Worker<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").field("name", &self.name).finish()
+    }
 }

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use rand::{Rng as _, SeedableRng as _};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
 use crate::arrow::array::{
     ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
@@ -16,17 +15,16 @@ use crate::arrow::array::{
 use crate::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use crate::error::{Error, Result};
 
-/// Which events to generate.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    /// Page views: user, page, referrer, event time.
-    #[default]
-    Clickstream,
-    /// Sensor readings: device, sensor, value, event time.
-    Iot,
-    /// Card payments: account, merchant, amount, currency, event time.
-    Payments,
+crate::choice_enum! {
+    /// Which events to generate.
+    pub enum EventKind {
+        /// Page views: user, page, referrer, event time.
+        Clickstream = "clickstream",
+        /// Sensor readings: device, sensor, value, event time.
+        Iot = "iot",
+        /// Card payments: account, merchant, amount, currency, event time.
+        Payments = "payments",
+    }
 }
 
 const PAGES: &[&str] = &[

@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::topic::LagProbe;
+pub use crate::api::stats::MetricsSample;
 
 /// Counters a streaming node updates as it works.
 #[derive(Debug, Default)]
@@ -36,33 +37,6 @@ impl NodeMetrics {
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
-}
-
-/// One sample of a node's metrics, with rates over the last interval.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct MetricsSample {
-    /// Records read per second.
-    pub records_in_per_sec: f64,
-    /// Records written per second.
-    pub records_out_per_sec: f64,
-    /// Bytes read per second.
-    pub bytes_in_per_sec: f64,
-    /// Bytes written per second.
-    pub bytes_out_per_sec: f64,
-    /// Records read so far.
-    pub records_in: u64,
-    /// Records written so far.
-    pub records_out: u64,
-    /// Failed records so far.
-    pub errors: u64,
-    /// Records behind the tip of the input stream.
-    pub lag_records: u64,
-    /// Milliseconds behind the tip of the input stream.
-    pub lag_ms: u64,
-    /// Mean batch latency over the interval, milliseconds.
-    pub batch_latency_ms: f64,
-    /// Share of the interval spent waiting for downstream room (0–1).
-    pub backpressure: f64,
 }
 
 /// Turns counters into rates between samples.

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use crate::arrow::array::{
     ArrayBuilder, ArrayRef, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder,
-    Int32Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
-    TimestampMillisecondBuilder,
+    Int32Builder, Int64Builder, RecordBatch, StringArray, StringBuilder,
+    TimestampMicrosecondBuilder, TimestampMillisecondBuilder,
 };
 use crate::arrow::compute::kernels::cast_utils::string_to_timestamp_nanos;
 use crate::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -355,4 +355,22 @@ fn append_cell(b: &mut dyn ArrayBuilder, ty: &DataType, cell: Cell) {
         DataType::Timestamp(TimeUnit::Microsecond, _) => put!(TimestampMicrosecondBuilder, int),
         _ => put!(TimestampMillisecondBuilder, int),
     }
+}
+
+/// The schema of failed records: the input's columns plus the error.
+pub fn failed_schema(input: &SchemaRef) -> SchemaRef {
+    let mut fields: Vec<Field> = input
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    fields.push(Field::new("error_message", DataType::Utf8, false));
+    Arc::new(Schema::new(fields))
+}
+
+/// `batch` with an `error_message` column holding `message`.
+pub fn with_error(batch: &RecordBatch, schema: &SchemaRef, message: &str) -> Result<RecordBatch> {
+    let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
+    cols.push(Arc::new(StringArray::from(vec![message; batch.num_rows()])));
+    RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::Internal(e.to_string()))
 }

@@ -4,23 +4,13 @@
 //! holds at most a few thousand points per series however many records went by; it is
 //! turned into plot points once per preview, not once per frame.
 
-use egui::{Color32, Ui};
+use egui::Ui;
 use egui_plot::{Bar, BarChart, FilledArea, Legend, Line, Plot, Points};
 use tributary_engine::arrow::array::{Array, AsArray as _, Float64Array, RecordBatch};
 use tributary_engine::arrow::compute::cast;
 use tributary_engine::arrow::datatypes::{DataType, TimeUnit};
+pub use tributary_engine::nodes::series_sink::ChartKind;
 use tributary_engine::nodes::series_sink::SeriesSinkConfig;
-
-/// How a chart draws its series.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChartKind {
-    /// y over x, with the min–max band of each downsampled bucket.
-    Line,
-    /// One bar per category and series.
-    Bar,
-    /// Sampled points.
-    Scatter,
-}
 
 /// One series, ready to draw.
 #[derive(Clone, Debug, Default)]
@@ -99,18 +89,6 @@ pub struct ChartView {
     medium: Vec<ChartSeries>,
 }
 
-/// Series colours, distinct on dark and light backgrounds.
-const PALETTE: [Color32; 8] = [
-    Color32::from_rgb(86, 156, 214),
-    Color32::from_rgb(230, 145, 56),
-    Color32::from_rgb(106, 190, 110),
-    Color32::from_rgb(214, 86, 120),
-    Color32::from_rgb(170, 120, 220),
-    Color32::from_rgb(200, 190, 80),
-    Color32::from_rgb(80, 200, 200),
-    Color32::from_rgb(160, 160, 160),
-];
-
 fn floats(batch: &RecordBatch, name: &str) -> Option<Float64Array> {
     let col = batch.column_by_name(name)?;
     let col = match col.data_type() {
@@ -131,11 +109,7 @@ impl ChartView {
     /// Builds the view from the sink's preview batches (columns series, x, y, y_min,
     /// y_max, count).
     pub fn new(config: &SeriesSinkConfig, batches: &[RecordBatch]) -> Self {
-        let kind = match config.chart.as_str() {
-            "bar" => ChartKind::Bar,
-            "scatter" => ChartKind::Scatter,
-            _ => ChartKind::Line,
-        };
+        let kind = config.chart;
         let mut view = Self {
             kind,
             x_is_time: false,
@@ -306,7 +280,7 @@ pub fn chart_ui(ui: &mut Ui, id: &str, view: &ChartView, height: f32, detail: De
     let series_count = view.series.len().max(1) as f64;
     plot.show(ui, |plot_ui| {
         for (k, s) in view.series_at(detail).iter().enumerate() {
-            let color = PALETTE[k % PALETTE.len()];
+            let color = crate::theme::SERIES[k % crate::theme::SERIES.len()];
             let name = if s.name.is_empty() {
                 view.y_label.clone()
             } else {

@@ -69,8 +69,8 @@ impl MetricsView {
                             if ui.link(node).clicked() {
                                 clicked = Some(node.clone());
                             }
-                            ui.monospace(crate::viewer::human_rate(s.records_in_per_sec));
-                            ui.monospace(crate::viewer::human_rate(s.records_out_per_sec));
+                            ui.monospace(human_rate(s.records_in_per_sec));
+                            ui.monospace(human_rate(s.records_out_per_sec));
                             ui.monospace(s.lag_records.to_string());
                             ui.monospace(s.lag_ms.to_string());
                             ui.monospace(s.errors.to_string());
@@ -96,5 +96,16 @@ impl MetricsView {
                 });
         });
         clicked
+    }
+}
+
+/// `12345.0` → `12.3k`.
+pub fn human_rate(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1}k", v / 1e3)
+    } else {
+        format!("{v:.0}")
     }
 }

@@ -100,7 +100,7 @@ impl CatalogView {
                     .default_open(true)
                     .show(ui, |ui| match &c.catalog {
                         Err(e) => {
-                            ui.colored_label(egui::Color32::from_rgb(230, 80, 80), e);
+                            ui.colored_label(crate::theme::ERROR, e);
                         }
                         Ok(catalog) if catalog.databases.is_empty() => {
                             ui.weak("No databases yet.");

@@ -1,42 +1,103 @@
-//! How the canvas draws and edits nodes: typed pins, validated connections, node status,
-//! and the add-node and node menus.
+//! The canvas: nodes with typed pins, validated connections, node status and live
+//! rates, charts on chart nodes, and the add-node and node menus.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use egui::{Color32, Ui};
-use egui_snarl::ui::{PinInfo, PinShape, SnarlViewer};
+use egui_snarl::ui::{PinInfo, PinShape, SnarlStyle, SnarlViewer, SnarlWidget};
 use egui_snarl::{InPin, InPinId, NodeId, OutPin, OutPinId, Snarl};
-use tributary_engine::NodeStatus;
 use tributary_engine::nodes::{Category, NodeKind, PortType};
 use tributary_engine::project::{Node, Position};
+use tributary_engine::{NodeStatus, RunTarget};
 
-use crate::document::fresh_id;
+use crate::app::{CANVAS_ID, TributaryApp};
+use crate::commands::AppCommand;
+use crate::state::document::fresh_id;
+use crate::state::run_view::NodeRunState;
+use crate::theme;
+use crate::widgets::metrics_view::human_rate;
 
-/// What the canvas knows about a node's last run.
-#[derive(Clone, Debug, Default)]
-pub struct NodeRunState {
-    /// Status in the current or last run.
-    pub status: Option<NodeStatus>,
-    /// Records produced.
-    pub records_out: Option<u64>,
-    /// Progress message while running.
-    pub progress: Option<String>,
-    /// The engine's error message.
-    pub error: Option<String>,
-    /// Live records per second of a streaming node.
-    pub records_per_sec: Option<f64>,
-    /// Share of time spent waiting for downstream room (0–1).
-    pub backpressure: Option<f64>,
+/// Draws the canvas (in the central panel) and applies what was done on it.
+pub fn ui(app: &mut TributaryApp, ui: &mut Ui) {
+    let ctx = ui.ctx().clone();
+    let mut commands = Vec::new();
+    let mut refusal = None;
+    let mut clicked = None;
+    let mut to_global = None;
+    let mut viewer = Viewer {
+        runs: &app.run.nodes,
+        refusal: &mut refusal,
+        commands: &mut commands,
+        menu_search: &mut app.view.menu_search,
+        selected: app.selected.as_deref(),
+        clicked: &mut clicked,
+        charts: &app.run.charts,
+        all_selected: app.all_selected,
+        to_global: &mut to_global,
+    };
+    let canvas = SnarlWidget::new()
+        .id(egui::Id::new(CANVAS_ID))
+        .style(SnarlStyle::new())
+        .show(&mut app.doc.snarl, &mut viewer, ui);
+    let dropped = canvas
+        .dnd_release_payload::<NodeKind>()
+        .zip(ctx.pointer_interact_pos());
+    // A palette entry dropped on the canvas: a new node where it was dropped.
+    if let Some((kind, screen)) = dropped {
+        let at = to_global.map_or(screen, |t: egui::emath::TSTransform| t.inverse() * screen);
+        app.add_node(*kind, at);
+    }
+    if let Some(r) = refusal {
+        app.refuse(r);
+    }
+    refusal_ui(app, &ctx);
+    for c in commands {
+        match c {
+            CanvasCommand::RunNode(id) => app.run(RunTarget::Node(id)),
+            CanvasCommand::Duplicate(id) => {
+                app.select(Some(&id));
+                app.execute(AppCommand::Duplicate, &ctx);
+            }
+        }
+    }
+    // Selection: a click on a node's title or body, or the canvas's own selection
+    // (shift-click, rectangle).
+    if clicked.is_some() {
+        app.selected = clicked;
+        app.all_selected = false;
+    } else {
+        let selected = egui_snarl::ui::get_selected_nodes(egui::Id::new(CANVAS_ID), &ctx);
+        if let Some(first) = selected.first()
+            && let Some(n) = app.doc.snarl.get_node(*first)
+        {
+            app.selected = Some(n.id.clone());
+        }
+    }
+    // One interaction, one undo step: checkpoint when the pointer is released.
+    if ctx.input(|i| i.pointer.any_released()) {
+        app.doc.checkpoint();
+    }
 }
 
-/// `12345.0` → `12.3k`.
-pub fn human_rate(v: f64) -> String {
-    if v >= 1e6 {
-        format!("{:.1}M", v / 1e6)
-    } else if v >= 1e3 {
-        format!("{:.1}k", v / 1e3)
+/// A refused wire's reason, next to the pointer for a few seconds.
+fn refusal_ui(app: &mut TributaryApp, ctx: &egui::Context) {
+    let Some((text, at)) = &app.view.refusal else {
+        return;
+    };
+    if at.elapsed() < Duration::from_secs(4) {
+        egui::Tooltip::always_open(
+            ctx.clone(),
+            egui::LayerId::background(),
+            egui::Id::new("refusal"),
+            egui::PopupAnchor::Pointer,
+        )
+        .show(|ui| {
+            ui.colored_label(theme::ERROR, text);
+        });
+        ctx.request_repaint_after(Duration::from_millis(250));
     } else {
-        format!("{v:.0}")
+        app.view.refusal = None;
     }
 }
 
@@ -45,6 +106,8 @@ pub fn human_rate(v: f64) -> String {
 pub enum CanvasCommand {
     /// Run this node (and what it needs).
     RunNode(String),
+    /// Duplicate this node, as Edit → Duplicate does.
+    Duplicate(String),
 }
 
 /// The canvas viewer, borrowing what it shows for one frame.
@@ -66,18 +129,7 @@ pub struct Viewer<'a> {
     /// Select All is in effect: every node is drawn selected.
     pub all_selected: bool,
     /// Live charts of series-sink nodes, drawn in their node's body.
-    pub charts: &'a BTreeMap<String, crate::chart::ChartView>,
-}
-
-/// The colour of a port type; wires take it too.
-pub fn port_color(ty: PortType) -> Color32 {
-    match ty {
-        PortType::Objects => Color32::from_rgb(214, 160, 70),
-        PortType::Crawl => Color32::from_rgb(170, 120, 220),
-        PortType::Catalog => Color32::from_rgb(90, 170, 230),
-        PortType::Table => Color32::from_rgb(110, 200, 120),
-        PortType::Stream => Color32::from_rgb(235, 95, 120),
-    }
+    pub charts: &'a BTreeMap<String, crate::widgets::chart::ChartView>,
 }
 
 /// Table pins are squares, stream pins triangles; the rest circles.
@@ -90,8 +142,8 @@ pub fn pin_info(ty: PortType) -> PinInfo {
     };
     PinInfo::default()
         .with_shape(shape)
-        .with_fill(port_color(ty))
-        .with_wire_color(port_color(ty))
+        .with_fill(theme::port(ty))
+        .with_wire_color(theme::port(ty))
 }
 
 /// Whether connecting `from` to `to` is allowed; the reason when not.
@@ -161,28 +213,6 @@ pub fn add_node(snarl: &mut Snarl<Node>, kind: NodeKind, pos: egui::Pos2) -> Nod
     snarl.insert_node(pos, node)
 }
 
-/// A kind's icon, shown in the palette and on its nodes.
-pub fn icon(kind: NodeKind) -> &'static str {
-    match kind {
-        NodeKind::Bucket => "🗄",
-        NodeKind::Crawler => "🔍",
-        NodeKind::Catalog => "📚",
-        NodeKind::Etl => "⚙",
-        NodeKind::Query => "🔎",
-        NodeKind::EmrJob => "📋",
-        NodeKind::Generator => "⚡",
-        NodeKind::Replay => "⏪",
-        NodeKind::Stream => "🌊",
-        NodeKind::BrokerSource => "📥",
-        NodeKind::BrokerSink => "📤",
-        NodeKind::Lambda => "λ",
-        NodeKind::Firehose => "🔥",
-        NodeKind::Analytics => "⏱",
-        NodeKind::TableSink => "☰",
-        NodeKind::SeriesSink => "📈",
-    }
-}
-
 /// Kinds grouped by palette category, filtered by a search text.
 pub fn kinds_matching(search: &str) -> Vec<(Category, Vec<NodeKind>)> {
     let needle = search.trim().to_lowercase();
@@ -208,17 +238,6 @@ impl Viewer<'_> {
     }
 }
 
-/// The colour a run status is shown in.
-pub fn status_color(status: Option<NodeStatus>) -> Color32 {
-    match status {
-        None | Some(NodeStatus::Idle) => Color32::GRAY,
-        Some(NodeStatus::Running) => Color32::LIGHT_BLUE,
-        Some(NodeStatus::Ok) => Color32::from_rgb(80, 200, 120),
-        Some(NodeStatus::Error) => Color32::from_rgb(230, 80, 80),
-        Some(NodeStatus::Skipped) | Some(NodeStatus::Stopped) => Color32::DARK_GRAY,
-    }
-}
-
 impl SnarlViewer<Node> for Viewer<'_> {
     fn title(&mut self, node: &Node) -> String {
         if node.name.is_empty() {
@@ -238,7 +257,7 @@ impl SnarlViewer<Node> for Viewer<'_> {
     ) {
         let title = self.title(&snarl[node]);
         if !self.zoomed_out() {
-            ui.label(icon(snarl[node].kind()));
+            ui.label(snarl[node].kind().icon());
         }
         let r = ui
             .add(egui::Label::new(egui::RichText::new(title).strong()).sense(egui::Sense::click()));
@@ -256,7 +275,7 @@ impl SnarlViewer<Node> for Viewer<'_> {
         snarl: &Snarl<Node>,
     ) -> egui::Frame {
         if self.all_selected || self.selected == Some(snarl[node].id.as_str()) {
-            default.stroke(egui::Stroke::new(2.0, Color32::from_rgb(90, 170, 230)))
+            default.stroke(egui::Stroke::new(2.0, theme::SELECTED))
         } else {
             default
         }
@@ -325,7 +344,7 @@ impl SnarlViewer<Node> for Viewer<'_> {
         let state = self.runs.get(&n.id).cloned().unwrap_or_default();
         if self.zoomed_out() {
             // Too small to read: a bar in the status colour stands for the body.
-            let color = status_color(state.status);
+            let color = theme::status(state.status);
             let (rect, _) = ui.allocate_exact_size(egui::vec2(80.0, 8.0), egui::Sense::hover());
             ui.painter().rect_filled(rect, 2.0, color);
             return;
@@ -346,13 +365,13 @@ impl SnarlViewer<Node> for Viewer<'_> {
                         ),
                         None => format!("running {}", state.progress.as_deref().unwrap_or("")),
                     },
-                    Color32::LIGHT_BLUE,
+                    theme::RUNNING,
                 ),
                 Some(NodeStatus::Ok) => (
                     format!("ok · {} out", state.records_out.unwrap_or(0)),
-                    Color32::from_rgb(80, 200, 120),
+                    theme::OK,
                 ),
-                Some(NodeStatus::Error) => ("error".to_owned(), Color32::from_rgb(230, 80, 80)),
+                Some(NodeStatus::Error) => ("error".to_owned(), theme::ERROR),
                 Some(NodeStatus::Skipped) => ("skipped".to_owned(), Color32::DARK_GRAY),
                 Some(NodeStatus::Stopped) => ("stopped".to_owned(), Color32::DARK_GRAY),
             };
@@ -366,17 +385,17 @@ impl SnarlViewer<Node> for Viewer<'_> {
             if let Some(e) = &state.error {
                 r.on_hover_text(e);
                 let short: String = e.chars().take(60).collect();
-                ui.colored_label(Color32::from_rgb(230, 80, 80), short);
+                ui.colored_label(theme::ERROR, short);
             }
             if let Some(view) = self.charts.get(&n.id) {
                 ui.allocate_ui(egui::vec2(280.0, 160.0), |ui| {
                     ui.set_width(280.0);
-                    crate::chart::chart_ui(
+                    crate::widgets::chart::chart_ui(
                         ui,
                         &format!("node-{}", n.id),
                         view,
                         150.0,
-                        crate::chart::Detail::Thumbnail,
+                        crate::widgets::chart::Detail::Thumbnail,
                     );
                 });
             }
@@ -438,12 +457,8 @@ impl SnarlViewer<Node> for Viewer<'_> {
             ui.close();
         }
         if ui.button("Duplicate").clicked() {
-            let info = snarl.get_node_info(node).map(|i| (i.value.clone(), i.pos));
-            if let Some((mut copy, pos)) = info {
-                copy.id = fresh_id(snarl, copy.kind());
-                copy.name = format!("{} copy", copy.name);
-                snarl.insert_node(pos + egui::vec2(30.0, 30.0), copy);
-            }
+            self.commands
+                .push(CanvasCommand::Duplicate(snarl[node].id.clone()));
             ui.close();
         }
         if ui.button("Delete").clicked() {

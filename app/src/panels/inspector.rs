@@ -1,0 +1,461 @@
+//! The inspector: the selected node's name and settings as a form drawn from its kind's
+//! declared fields (label, help, editor, when it applies), with every validation problem
+//! under the setting it is about.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use egui::Ui;
+use serde_json::{Map, Value};
+use tributary_engine::nodes::{Editor, Field, FieldProblem, NodeConfig};
+use tributary_engine::project::Node;
+
+use crate::app::TributaryApp;
+use crate::theme;
+
+/// Text being edited for settings whose text is not always valid (lists), by node and
+/// setting path, and parse errors not yet fixed.
+#[derive(Default)]
+pub struct InspectorState {
+    drafts: BTreeMap<(String, String), String>,
+    errors: BTreeMap<(String, String), String>,
+}
+
+/// Draws the inspector panel for the selected node.
+pub fn panel_ui(app: &mut TributaryApp, ui: &mut Ui) {
+    ui.set_min_width(ui.available_width());
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        let node = app.selected.as_ref().and_then(|id| app.doc.node_id(id));
+        let Some(nid) = node else {
+            ui.heading("Inspector");
+            ui.weak("Select a node to edit it.");
+            return;
+        };
+        let inputs = app.input_columns(nid);
+        if inspector_ui(
+            ui,
+            &mut app.doc.snarl[nid],
+            &mut app.view.inspector,
+            &inputs,
+        ) {
+            app.doc.checkpoint();
+        }
+        let error = app
+            .selected
+            .as_ref()
+            .and_then(|id| app.run.nodes.get(id))
+            .and_then(|s| s.error.clone());
+        if let Some(err) = error {
+            ui.separator();
+            ui.colored_label(theme::ERROR, err);
+        }
+    });
+}
+
+impl TributaryApp {
+    /// The columns arriving at `node`'s inputs, as the engine last reported them.
+    pub(crate) fn input_columns(&self, node: egui_snarl::NodeId) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (from, to) in self.doc.snarl.wires() {
+            if to.node != node {
+                continue;
+            }
+            let up = &self.doc.snarl[from.node];
+            let Some(port) = up.kind().outputs().get(from.output) else {
+                continue;
+            };
+            if let Some(cols) = self.run.columns.get(&(up.id.clone(), port.name.to_owned())) {
+                for c in cols {
+                    if !out.contains(c) {
+                        out.push(c.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What drawing one form needs besides the values.
+struct Form<'a> {
+    node: &'a str,
+    state: &'a mut InspectorState,
+    input_columns: &'a [String],
+    problems: &'a [FieldProblem],
+    /// Paths of the settings shown, so problems elsewhere can be listed at the end.
+    shown: BTreeSet<String>,
+}
+
+/// Shows the form for `node`; returns true when the node changed. `input_columns` are
+/// the columns arriving at its inputs (known after a run), offered for column settings.
+pub fn inspector_ui(
+    ui: &mut Ui,
+    node: &mut Node,
+    state: &mut InspectorState,
+    input_columns: &[String],
+) -> bool {
+    let mut changed = false;
+    let kind = node.kind();
+    ui.heading(format!("{} {} ({})", kind.icon(), node.id, kind));
+    ui.weak(kind.description());
+    ui.separator();
+    ui.horizontal(|ui| {
+        ui.label("Name");
+        changed |= ui.text_edit_singleline(&mut node.name).changed();
+    });
+    let Value::Object(mut values) = node.config.to_value() else {
+        return changed;
+    };
+    let problems = node.config.validate();
+    let mut form = Form {
+        node: &node.id,
+        state,
+        input_columns,
+        problems: &problems,
+        shown: BTreeSet::new(),
+    };
+    let edited = form_ui(ui, &mut form, "", kind.fields(), &mut values);
+    let shown = std::mem::take(&mut form.shown);
+    let config_key = (node.id.clone(), "config".to_owned());
+    if edited {
+        match NodeConfig::from_value(kind, Value::Object(values)) {
+            Ok(config) => {
+                node.config = config;
+                state.errors.remove(&config_key);
+                changed = true;
+            }
+            Err(p) => {
+                state.errors.insert(config_key.clone(), p.to_string());
+            }
+        }
+    }
+    if let Some(e) = state.errors.get(&config_key) {
+        ui.colored_label(theme::ERROR, e);
+    }
+    for p in problems.iter().filter(|p| !shown.contains(&p.path)) {
+        ui.colored_label(theme::ERROR, p.to_string());
+    }
+    changed
+}
+
+/// The settings `fields` of the object `values` at `prefix`; returns whether any changed.
+fn form_ui(
+    ui: &mut Ui,
+    form: &mut Form<'_>,
+    prefix: &str,
+    fields: &[Field],
+    values: &mut Map<String, Value>,
+) -> bool {
+    let mut edited = false;
+    for field in fields {
+        if !field.when.holds(values) {
+            continue;
+        }
+        let path = if prefix.is_empty() {
+            field.key.to_owned()
+        } else {
+            format!("{prefix}.{}", field.key)
+        };
+        let value = values
+            .entry(field.key)
+            .or_insert_with(|| field.empty_value());
+        ui.add_space(4.0);
+        ui.label(egui::RichText::new(field.label).strong())
+            .on_hover_text(format!("{}\n\nSetting: {}", field.help, field.key));
+        edited |= field_ui(ui, form, &path, field, value);
+        problems_ui(ui, form, &path);
+        let key = (form.node.to_owned(), path.clone());
+        if let Some(e) = form.state.errors.get(&key) {
+            ui.colored_label(theme::ERROR, e);
+        }
+        form.shown.insert(path);
+    }
+    edited
+}
+
+/// The problems at exactly `path`, in red.
+fn problems_ui(ui: &mut Ui, form: &Form<'_>, path: &str) {
+    for p in form.problems.iter().filter(|p| p.path == path) {
+        ui.colored_label(theme::ERROR, &p.message);
+    }
+}
+
+fn field_ui(
+    ui: &mut Ui,
+    form: &mut Form<'_>,
+    path: &str,
+    field: &Field,
+    value: &mut Value,
+) -> bool {
+    let id = (form.node.to_owned(), path.to_owned());
+    match (field.editor, value) {
+        (Editor::Column, Value::String(s)) if !form.input_columns.is_empty() => {
+            column_ui(ui, &id, s, form.input_columns)
+        }
+        (Editor::Choice(names), Value::String(s)) => {
+            let mut changed = false;
+            egui::ComboBox::from_id_salt(&id)
+                .selected_text(s.as_str())
+                .show_ui(ui, |ui| {
+                    for option in names {
+                        if ui.selectable_label(s == option, *option).clicked() {
+                            *s = (*option).to_owned();
+                            changed = true;
+                        }
+                    }
+                });
+            changed
+        }
+        (Editor::Sql, Value::String(s)) => code_editor(ui, s, "sql"),
+        // Rhai reads like Rust; Rust colouring fits it.
+        (Editor::Script, Value::String(s)) => code_editor(ui, s, "rs"),
+        (_, Value::String(s)) => ui.text_edit_singleline(s).changed(),
+        (_, Value::Bool(b)) => ui.checkbox(b, "").changed(),
+        (_, value @ Value::Number(_)) => number_ui(ui, value),
+        (Editor::Lines, Value::Array(items)) => lines_ui(ui, form.state, id, items),
+        (
+            Editor::Records {
+                fields,
+                title,
+                templates,
+            },
+            Value::Array(items),
+        ) => records_ui(ui, form, path, fields, title, templates, items),
+        (
+            Editor::Optional {
+                toggle,
+                fields,
+                template,
+            },
+            value,
+        ) => {
+            let mut on = !value.is_null();
+            let mut changed = false;
+            if ui.checkbox(&mut on, toggle).changed() {
+                *value = if on { template() } else { Value::Null };
+                changed = true;
+            }
+            if let Value::Object(inner) = value {
+                ui.indent((form.node, path), |ui| {
+                    changed |= form_ui(ui, form, path, fields, inner);
+                });
+            }
+            changed
+        }
+        (_, other) => json_ui(ui, form.state, id, other),
+    }
+}
+
+/// A column of the input: typed, or picked from the columns the last run saw.
+fn column_ui(ui: &mut Ui, id: &(String, String), s: &mut String, columns: &[String]) -> bool {
+    let mut changed = false;
+    ui.horizontal(|ui| {
+        changed |= ui.text_edit_singleline(s).changed();
+        ui.push_id(id, |ui| {
+            ui.menu_button("columns ▾", |ui| {
+                if ui.selectable_label(s.is_empty(), "(none)").clicked() {
+                    s.clear();
+                    changed = true;
+                    ui.close();
+                }
+                for c in columns {
+                    if ui.selectable_label(s == c, c).clicked() {
+                        *s = c.clone();
+                        changed = true;
+                        ui.close();
+                    }
+                }
+            });
+        });
+    });
+    changed
+}
+
+fn number_ui(ui: &mut Ui, value: &mut Value) -> bool {
+    let Value::Number(n) = value else {
+        return false;
+    };
+    if let Some(mut v) = n.as_u64() {
+        let r = ui.add(egui::DragValue::new(&mut v).range(0..=u64::MAX));
+        if r.changed() {
+            *value = Value::from(v);
+        }
+        r.changed()
+    } else {
+        let mut v = n.as_f64().unwrap_or(0.0);
+        let r = ui.add(egui::DragValue::new(&mut v));
+        if r.changed() {
+            *value = Value::from(v);
+        }
+        r.changed()
+    }
+}
+
+/// Lists of text (columns, partition keys): one item per line.
+fn lines_ui(
+    ui: &mut Ui,
+    state: &mut InspectorState,
+    id: (String, String),
+    items: &mut Vec<Value>,
+) -> bool {
+    let lines = |items: &[Value]| {
+        items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let draft = state.drafts.entry(id).or_insert_with(|| lines(items));
+    let r = ui.add(
+        egui::TextEdit::multiline(draft)
+            .code_editor()
+            .desired_rows(2)
+            .desired_width(f32::INFINITY)
+            .hint_text("one per line"),
+    );
+    if r.changed() {
+        *items = draft
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| Value::String(l.to_owned()))
+            .collect();
+        return true;
+    }
+    if !r.has_focus() {
+        *draft = lines(items);
+    }
+    false
+}
+
+/// Anything else is edited as JSON text, applied when valid.
+fn json_ui(
+    ui: &mut Ui,
+    state: &mut InspectorState,
+    id: (String, String),
+    value: &mut Value,
+) -> bool {
+    let draft = state
+        .drafts
+        .entry(id.clone())
+        .or_insert_with(|| value.to_string());
+    let r = ui.add(egui::TextEdit::singleline(draft).code_editor());
+    if r.changed() {
+        match serde_json::from_str::<Value>(draft) {
+            Ok(v) => {
+                *value = v;
+                state.errors.remove(&id);
+                return true;
+            }
+            Err(e) => {
+                state
+                    .errors
+                    .insert(id.clone(), format!("not valid JSON: {e}"));
+            }
+        }
+    }
+    if !r.has_focus() && !state.errors.contains_key(&id) {
+        *draft = value.to_string();
+    }
+    false
+}
+
+/// A list of groups of settings (an EMR job's steps): each folds open to its settings;
+/// items are added from templates, moved and removed.
+fn records_ui(
+    ui: &mut Ui,
+    form: &mut Form<'_>,
+    path: &str,
+    fields: &[Field],
+    title: &str,
+    templates: &[tributary_engine::nodes::Template],
+    items: &mut Vec<Value>,
+) -> bool {
+    let mut changed = false;
+    let mut action: Option<(usize, i32)> = None; // (index, -1 up, +1 down, 0 remove)
+    let count = items.len();
+    for (i, item) in items.iter_mut().enumerate() {
+        let Value::Object(values) = item else {
+            continue;
+        };
+        let item_path = format!("{path}[{i}]");
+        let name = values.get(title).and_then(Value::as_str).unwrap_or("?");
+        let troubled = form
+            .problems
+            .iter()
+            .any(|p| p.path.starts_with(&format!("{item_path}.")));
+        let mut heading = egui::RichText::new(format!("{}. {name}", i + 1));
+        if troubled {
+            heading = heading.color(theme::ERROR);
+        }
+        egui::CollapsingHeader::new(heading)
+            .id_salt((form.node, &item_path))
+            .default_open(count <= 3 || troubled)
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    if ui.small_button("up").on_hover_text("Move up").clicked() && i > 0 {
+                        action = Some((i, -1));
+                    }
+                    if ui.small_button("down").on_hover_text("Move down").clicked() && i + 1 < count
+                    {
+                        action = Some((i, 1));
+                    }
+                    if ui.small_button("✖").on_hover_text("Remove").clicked() {
+                        action = Some((i, 0));
+                    }
+                });
+                changed |= form_ui(ui, form, &item_path, fields, values);
+            });
+    }
+    if let Some((i, dir)) = action {
+        match dir {
+            0 => {
+                items.remove(i);
+            }
+            d => items.swap(i, (i as i32 + d) as usize),
+        }
+        // Drafts are per position; they would now show another item's text.
+        let prefix = format!("{path}[");
+        form.state
+            .drafts
+            .retain(|(n, p), _| !(n == form.node && p.starts_with(&prefix)));
+        changed = true;
+    }
+    ui.horizontal(|ui| {
+        for t in templates {
+            if ui.button(format!("+ {}", t.label)).clicked() {
+                let mut item = (t.value)();
+                // A fresh title: `step_3`.
+                if let Some(Value::String(name)) = item.get_mut(title) {
+                    *name = format!("{name}_{}", items.len() + 1);
+                }
+                items.push(item);
+                changed = true;
+            }
+        }
+    });
+    changed
+}
+
+/// A multi-line code editor with syntax colouring.
+pub fn code_editor(ui: &mut Ui, code: &mut String, language: &str) -> bool {
+    let theme = egui_extras::syntax_highlighting::CodeTheme::from_memory(ui.ctx(), ui.style());
+    let mut layouter = |ui: &Ui, buf: &dyn egui::TextBuffer, wrap_width: f32| {
+        let mut job = egui_extras::syntax_highlighting::highlight(
+            ui.ctx(),
+            ui.style(),
+            &theme,
+            buf.as_str(),
+            language,
+        );
+        job.wrap.max_width = wrap_width;
+        ui.fonts_mut(|f| f.layout_job(job))
+    };
+    ui.add(
+        egui::TextEdit::multiline(code)
+            .code_editor()
+            .desired_rows(6)
+            .desired_width(f32::INFINITY)
+            .layouter(&mut layouter),
+    )
+    .changed()
+}

@@ -1,0 +1,151 @@
+//! The menu bar: the command table's menus, Open Recent and the examples, the View
+//! menu, the environment picker and the Run / Stop buttons.
+
+use crate::BottomTab;
+use crate::app::{Pending, TributaryApp};
+use crate::commands::{AppCommand, menu_button};
+
+/// Draws the menu bar at the top of the window.
+pub fn ui(app: &mut TributaryApp, ui: &mut egui::Ui) {
+    egui::Panel::top("menu").show(ui, |ui| {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| file_menu(app, ui));
+            ui.menu_button("Edit", |ui| {
+                for command in [AppCommand::Undo, AppCommand::Redo] {
+                    menu_button(ui, app, command);
+                }
+                ui.separator();
+                for command in [
+                    AppCommand::Copy,
+                    AppCommand::Paste,
+                    AppCommand::Duplicate,
+                    AppCommand::Delete,
+                    AppCommand::SelectAll,
+                ] {
+                    menu_button(ui, app, command);
+                }
+            });
+            ui.menu_button("Run", |ui| {
+                for command in [AppCommand::Run, AppCommand::Stop, AppCommand::RunSelected] {
+                    menu_button(ui, app, command);
+                }
+            });
+            ui.menu_button("Cloud", |ui| {
+                menu_button(ui, app, AppCommand::S3Credentials)
+            });
+            ui.menu_button("View", |ui| view_menu(app, ui));
+            ui.menu_button("Help", |ui| {
+                menu_button(ui, app, AppCommand::Shortcuts);
+                menu_button(ui, app, AppCommand::About);
+            });
+            ui.separator();
+            environment_ui(app, ui);
+            let ctx = ui.ctx().clone();
+            for (command, text) in [(AppCommand::Run, "▶ Run"), (AppCommand::Stop, "■ Stop")] {
+                let button = egui::Button::new(text);
+                if ui
+                    .add_enabled(app.is_enabled(command, &ctx), button)
+                    .on_hover_text(command.shortcut_text(&ctx))
+                    .clicked()
+                {
+                    app.execute(command, &ctx);
+                }
+            }
+        });
+    });
+}
+
+fn file_menu(app: &mut TributaryApp, ui: &mut egui::Ui) {
+    menu_button(ui, app, AppCommand::New);
+    menu_button(ui, app, AppCommand::Open);
+    ui.add_enabled_ui(!app.files.recent.is_empty(), |ui| {
+        ui.menu_button("Open Recent", |ui| {
+            for p in app.files.recent.clone() {
+                if ui.button(p.display().to_string()).clicked() {
+                    app.request(Pending::Open(Some(p)));
+                    ui.close();
+                }
+            }
+        });
+    });
+    ui.menu_button("Examples", |ui| {
+        for example in crate::files::examples() {
+            let name = example
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if ui.button(name).clicked() {
+                app.request(Pending::Open(Some(example)));
+                ui.close();
+            }
+        }
+    });
+    menu_button(ui, app, AppCommand::Save);
+    menu_button(ui, app, AppCommand::SaveAs);
+    ui.separator();
+    menu_button(ui, app, AppCommand::Quit);
+}
+
+fn view_menu(app: &mut TributaryApp, ui: &mut egui::Ui) {
+    ui.checkbox(&mut app.view.show_palette, "Palette");
+    ui.checkbox(&mut app.view.show_inspector, "Inspector");
+    ui.checkbox(&mut app.view.show_bottom, "Results, charts and log");
+    ui.separator();
+    for tab in BottomTab::ALL {
+        menu_button(ui, app, AppCommand::ShowTab(tab));
+    }
+    ui.separator();
+    let dark = ui.visuals().dark_mode;
+    if ui
+        .button(if dark { "Light theme" } else { "Dark theme" })
+        .clicked()
+    {
+        let ctx = ui.ctx().clone();
+        app.execute(AppCommand::ToggleTheme, &ctx);
+        ui.close();
+    }
+}
+
+/// The environment picker: where runs execute (embedded engine or a cluster, memory
+/// streams or a broker). Switching is an edit: it is saved and can be undone.
+fn environment_ui(app: &mut TributaryApp, ui: &mut egui::Ui) {
+    let doc = &mut app.doc;
+    let mut names = vec![tributary_engine::project::LOCAL_ENV.to_owned()];
+    names.extend(doc.environments.keys().cloned());
+    let describe = |name: &str| -> String {
+        doc.environments
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
+            .describe()
+    };
+    let current = doc.environment.clone();
+    let mut chosen = None;
+    let label = ui.label("Environment");
+    egui::ComboBox::from_id_salt("environment")
+        .selected_text(doc.environment.as_str())
+        .show_ui(ui, |ui| {
+            for name in &names {
+                if ui
+                    .selectable_label(*name == doc.environment, name.as_str())
+                    .on_hover_ui(|ui| {
+                        ui.label(describe(name));
+                    })
+                    .clicked()
+                {
+                    chosen = Some(name.clone());
+                }
+            }
+        })
+        .response
+        .labelled_by(label.id)
+        .on_hover_ui(|ui| {
+            ui.label(describe(&current));
+        });
+    if let Some(name) = chosen
+        && name != doc.environment
+    {
+        doc.environment = name;
+        doc.checkpoint();
+    }
+}

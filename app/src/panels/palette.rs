@@ -1,0 +1,60 @@
+//! The palette: node kinds by category, searchable; click to add one, or drag it onto
+//! the canvas.
+
+use crate::app::TributaryApp;
+use crate::panels::canvas::kinds_matching;
+
+/// Draws the palette.
+pub fn ui(app: &mut TributaryApp, ui: &mut egui::Ui) {
+    ui.heading("Palette");
+    ui.add(egui::TextEdit::singleline(&mut app.view.palette_search).hint_text("Search nodes"));
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        for (category, kinds) in kinds_matching(&app.view.palette_search) {
+            ui.label(egui::RichText::new(format!("{category:?}")).strong());
+            for kind in kinds {
+                // Click to add, or drag onto the canvas to add where it is dropped.
+                let r = ui
+                    .horizontal(|ui| {
+                        ui.label(kind.icon());
+                        ui.add(
+                            egui::Button::new(format!("+ {}", kind.as_str()))
+                                .sense(egui::Sense::click_and_drag()),
+                        )
+                    })
+                    .inner
+                    .on_hover_text(format!(
+                        "{} Click to add, or drag onto the canvas.",
+                        kind.description()
+                    ));
+                if r.drag_started() {
+                    egui::DragAndDrop::set_payload(ui.ctx(), kind);
+                }
+                if r.dragged()
+                    && let Some(pos) = ui.ctx().pointer_interact_pos()
+                {
+                    // The node-to-be follows the pointer.
+                    egui::Area::new(egui::Id::new("palette-drag"))
+                        .order(egui::Order::Tooltip)
+                        .fixed_pos(pos + egui::vec2(8.0, 8.0))
+                        .show(ui.ctx(), |ui| {
+                            egui::Frame::popup(ui.style()).show(ui, |ui| {
+                                ui.label(format!("+ {}", kind.as_str()));
+                            });
+                        });
+                    ui.ctx().set_cursor_icon(egui::CursorIcon::Grabbing);
+                }
+                ui.weak(kind.description());
+                if r.clicked() {
+                    let n = app.doc.snarl.nodes().count() as f32;
+                    crate::panels::canvas::add_node(
+                        &mut app.doc.snarl,
+                        kind,
+                        egui::pos2(80.0 + 24.0 * n, 80.0 + 16.0 * n),
+                    );
+                    app.doc.checkpoint();
+                }
+            }
+            ui.add_space(6.0);
+        }
+    });
+}

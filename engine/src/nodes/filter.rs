@@ -1,0 +1,162 @@
+//! Filter node: keeps the stream records that match a SQL condition, and the columns
+//! chosen, as a `WHERE` and a column list would. The condition is planned once against
+//! the input's columns and evaluated on each batch; nothing is buffered.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::form::{Editor, Field, FieldProblem, Problems};
+use super::operator::{Hold, Operator, Outputs, ReadOptions, Wiring, output_topic};
+use super::ports::{RECORDS_IN, RECORDS_OUT};
+use super::{Category, Kind, NodeContext, NodeOutput};
+use crate::arrow::array::{AsArray as _, RecordBatch};
+use crate::arrow::compute::filter_record_batch;
+use crate::arrow::datatypes::DataType;
+use crate::datafusion::common::DFSchema;
+use crate::datafusion::physical_plan::PhysicalExpr;
+use crate::datafusion::prelude::SessionContext;
+use crate::error::{Error, Result};
+use crate::stream::topic::Delivery;
+
+/// Filter settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilterConfig {
+    /// A SQL condition over the record's columns (`page = '/checkout' AND amount > 10`);
+    /// records for which it is false or null are dropped. Empty keeps every record.
+    pub condition: String,
+    /// The columns kept, in this order; empty keeps them all.
+    pub columns: Vec<String>,
+}
+
+/// The filter node.
+pub struct FilterKind;
+
+impl Kind for FilterKind {
+    type Config = FilterConfig;
+    const NAME: &'static str = "filter";
+    const CATEGORY: Category = Category::Streaming;
+    const DESCRIPTION: &'static str =
+        "Keeps the stream records that match a SQL condition, and the columns chosen.";
+    const ICON: &'static str = "🔽";
+    const INPUTS: &'static [super::PortSpec] = &[RECORDS_IN];
+    const OUTPUTS: &'static [super::PortSpec] = &[RECORDS_OUT];
+    const FIELDS: &'static [Field] = &[
+        Field::new(
+            "condition",
+            "Condition",
+            Editor::Sql,
+            "A SQL condition over the record's columns, as after WHERE; records for which it is false or null are dropped. Empty keeps every record.",
+        ),
+        Field::new(
+            "columns",
+            "Columns",
+            Editor::Lines,
+            "The columns kept, in this order; empty keeps them all.",
+        ),
+    ];
+
+    fn validate(config: &FilterConfig) -> Vec<FieldProblem> {
+        let mut p = Problems::default();
+        if !config.condition.trim().is_empty() {
+            // A condition, not statements: it must fit after WHERE in one SELECT.
+            let select = format!("SELECT * FROM input WHERE {}", config.condition);
+            p.check_result("condition", crate::lake::sql::check_read_only(&select));
+        }
+        p.into_vec()
+    }
+
+    async fn run(config: &FilterConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+        let input = ctx.stream(&RECORDS_IN)?;
+        let schema = input.schema().clone();
+        let condition = if config.condition.trim().is_empty() {
+            None
+        } else {
+            let session = SessionContext::new();
+            let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
+            let expr = session
+                .parse_sql_expr(&config.condition, &df_schema)
+                .map_err(|e| Error::Invalid(format!("condition: {}", Error::from(e))))?;
+            let physical = session
+                .create_physical_expr(expr, &df_schema)
+                .map_err(|e| Error::Invalid(format!("condition: {}", Error::from(e))))?;
+            let ty = physical.data_type(&schema)?;
+            if ty != DataType::Boolean {
+                return Err(Error::Invalid(format!(
+                    "condition: '{}' is {ty}, not true or false",
+                    config.condition
+                )));
+            }
+            Some(physical)
+        };
+        let projection = config
+            .columns
+            .iter()
+            .map(|c| {
+                schema.index_of(c).map_err(|_| {
+                    Error::Invalid(format!(
+                        "columns: '{c}' is not in the stream's columns ({})",
+                        schema
+                            .fields()
+                            .iter()
+                            .map(|f| f.name().as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })
+            })
+            .collect::<Result<Vec<usize>>>()?;
+        let out_schema = if projection.is_empty() {
+            schema.clone()
+        } else {
+            Arc::new(schema.project(&projection)?)
+        };
+        let records = output_topic(ctx, &RECORDS_OUT, out_schema)?;
+        let op = Filter {
+            condition,
+            projection,
+        };
+        Ok(Wiring::new().output(&RECORDS_OUT, records).operator(
+            ctx.id,
+            &input,
+            op,
+            ReadOptions::default(),
+        ))
+    }
+}
+
+/// Filters and projects each batch read.
+struct Filter {
+    condition: Option<Arc<dyn PhysicalExpr>>,
+    projection: Vec<usize>,
+}
+
+impl Filter {
+    fn apply(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        let kept = match &self.condition {
+            Some(c) => {
+                let mask = c.evaluate(&batch)?.into_array(batch.num_rows())?;
+                filter_record_batch(&batch, mask.as_boolean())?
+            }
+            None => batch,
+        };
+        Ok(if self.projection.is_empty() {
+            kept
+        } else {
+            kept.project(&self.projection)?
+        })
+    }
+}
+
+impl Operator for Filter {
+    async fn process(&mut self, read: Vec<Delivery>, out: &Outputs) -> Result<Hold> {
+        for d in read {
+            let kept = self.apply(d.batch)?;
+            if kept.num_rows() > 0 {
+                out.send(&RECORDS_OUT, kept).await?;
+            }
+        }
+        Ok(Hold::Released)
+    }
+}

@@ -1,0 +1,596 @@
+//! The one loop every streaming kind runs in.
+//!
+//! A streaming kind implements only its per-batch logic: an [`Operator`] (records in,
+//! records out, with an optional timer) or a [`Source`] (records out). The runner owns
+//! the rest: subscribing to the input with lag reporting, reading and filling batches,
+//! counting records, bytes, errors, batches and back-pressure, acknowledging the input
+//! once what it produced was acknowledged downstream, closing the outputs, draining on
+//! stop, pacing sources, and the final counters.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::context::{NodeContext, NodeOutput, Value};
+use super::kind::PortSpec;
+use crate::api::{NodeStats, StopSignal};
+use crate::arrow::array::RecordBatch;
+use crate::arrow::datatypes::SchemaRef;
+use crate::error::{Error, Result};
+use crate::stream::metrics::NodeMetrics;
+use crate::stream::topic::{Consumer, Delivery, Producer, Retention, StartPosition, Topic};
+
+/// Records a stream holds for its slowest reader before its writers wait.
+pub const DEFAULT_CAPACITY: u64 = 262_144;
+
+/// Whether an operator still holds some of what it read (in a buffer or an open window).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// Everything read so far is handed on: it may be acknowledged once downstream has.
+    Released,
+    /// Some of what was read is still held: not acknowledged yet.
+    Holding,
+}
+
+/// When an input read is acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handoff {
+    /// Once released and every reader of the node's outputs acknowledged what it
+    /// produced from it: at least once, end to end.
+    Downstream,
+    /// As soon as it is released (the node's own output is the durable buffer).
+    Released,
+}
+
+/// How the runner reads an operator's input.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadOptions {
+    /// Records per read at most.
+    pub max_records: usize,
+    /// Wait this long to fill a read up to `max_records` (a Lambda's batching window).
+    pub fill_window: Option<Duration>,
+    /// When reads are acknowledged.
+    pub handoff: Handoff,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        Self {
+            max_records: 65_536,
+            fill_window: None,
+            handoff: Handoff::Downstream,
+        }
+    }
+}
+
+/// A node's outputs while it runs: what is sent is counted.
+pub struct Outputs {
+    ports: Vec<(&'static str, Producer)>,
+    /// The output topics, also after the producers closed.
+    topics: Vec<Arc<Topic>>,
+    metrics: Arc<NodeMetrics>,
+}
+
+impl Outputs {
+    /// Outputs counting into `metrics`.
+    pub fn new(metrics: Arc<NodeMetrics>) -> Self {
+        Self {
+            ports: Vec::new(),
+            topics: Vec::new(),
+            metrics,
+        }
+    }
+
+    /// Adds output `port` writing through `producer`.
+    pub fn with(mut self, port: &PortSpec, producer: Producer) -> Self {
+        self.topics.push(producer.topic().clone());
+        self.ports.push((port.name, producer));
+        self
+    }
+
+    fn producer(&self, port: &PortSpec) -> Result<&Producer> {
+        self.ports
+            .iter()
+            .find(|(name, _)| *name == port.name)
+            .map(|(_, p)| p)
+            .ok_or_else(|| Error::Internal(format!("no output '{}'", port.name)))
+    }
+
+    /// Sends records on `port`; they count as records out.
+    pub async fn send(&self, port: &PortSpec, batch: RecordBatch) -> Result<()> {
+        let (rows, bytes) = (
+            batch.num_rows() as u64,
+            batch.get_array_memory_size() as u64,
+        );
+        let blocked = self.producer(port)?.send(batch).await?;
+        self.delivered(rows, bytes);
+        NodeMetrics::add(&self.metrics.blocked_us, blocked.as_micros() as u64);
+        Ok(())
+    }
+
+    /// Sends records that failed (or came late) on `port`; they count as errors.
+    pub async fn send_failed(&self, port: &PortSpec, batch: RecordBatch) -> Result<()> {
+        self.failed(batch.num_rows() as u64);
+        self.producer(port)?.send(batch).await?;
+        Ok(())
+    }
+
+    /// Counts records read from somewhere other than an input (a source's broker).
+    pub fn received(&self, records: u64, bytes: u64) {
+        NodeMetrics::add(&self.metrics.records_in, records);
+        NodeMetrics::add(&self.metrics.bytes_in, bytes);
+    }
+
+    /// Counts records delivered somewhere other than an output (a bucket, a broker).
+    pub fn delivered(&self, records: u64, bytes: u64) {
+        NodeMetrics::add(&self.metrics.records_out, records);
+        NodeMetrics::add(&self.metrics.bytes_out, bytes);
+    }
+
+    /// Counts records that failed without being sent anywhere.
+    pub fn failed(&self, records: u64) {
+        NodeMetrics::add(&self.metrics.errors, records);
+    }
+
+    /// Counts time spent waiting for room somewhere other than an output.
+    pub fn blocked(&self, waited: Duration) {
+        NodeMetrics::add(&self.metrics.blocked_us, waited.as_micros() as u64);
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &NodeMetrics {
+        &self.metrics
+    }
+
+    /// The topic of output `port`.
+    pub fn topic(&self, port: &PortSpec) -> Result<Arc<Topic>> {
+        Ok(self.producer(port)?.topic().clone())
+    }
+
+    /// Per output, per shard: the next sequence number to be appended.
+    fn tails(&self) -> Vec<Vec<u64>> {
+        self.topics.iter().map(|t| t.tail()).collect()
+    }
+
+    /// Whether every reader of every output acknowledged up to `tails`.
+    fn acked(&self, tails: &[Vec<u64>]) -> bool {
+        self.topics.iter().zip(tails).all(|(topic, tail)| {
+            let acked = topic.acked_through();
+            tail.iter().zip(&acked).all(|(t, a)| a >= t)
+        })
+    }
+
+    /// Closes every output: their readers finish once they have read everything.
+    pub fn close(&mut self) {
+        for (_, p) in self.ports.drain(..) {
+            p.close();
+        }
+    }
+}
+
+/// The per-batch logic of a streaming kind with an input. Only [`Operator::process`] is
+/// required.
+pub trait Operator: Send + 'static {
+    /// Handles records read from the input (in shard order within a read).
+    fn process(
+        &mut self,
+        read: Vec<Delivery>,
+        out: &Outputs,
+    ) -> impl Future<Output = Result<Hold>> + Send;
+
+    /// When [`Operator::on_timer`] should run next, if ever.
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Runs when the deadline has passed (a buffer's interval, a preview's refresh).
+    fn on_timer(&mut self, _out: &Outputs) -> impl Future<Output = Result<Hold>> + Send {
+        async { Ok(Hold::Released) }
+    }
+
+    /// Runs once the input has ended: emits whatever is still held.
+    fn finish(&mut self, _out: &Outputs) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
+
+    /// The final counters: sets the kind's report (and corrects what the runner counted
+    /// when the kind counts differently, e.g. rows held by a live table).
+    fn report(self, _stats: &mut NodeStats)
+    where
+        Self: Sized,
+    {
+    }
+}
+
+/// The logic of a streaming kind without inputs. Only [`Source::produce`] is required.
+pub trait Source: Send + 'static {
+    /// Emits the next records; `Ok(false)` when there is nothing more.
+    fn produce(&mut self, out: &Outputs) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Runs after the outputs closed (e.g. to acknowledge what readers confirmed).
+    fn closed(&mut self) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
+
+    /// The final counters (see [`Operator::report`]).
+    fn report(self, _stats: &mut NodeStats)
+    where
+        Self: Sized,
+    {
+    }
+}
+
+/// A one-shard output topic named after the node (and port, for secondary outputs), with
+/// no retention limit beyond its readers.
+pub fn output_topic(
+    ctx: &NodeContext<'_>,
+    port: &PortSpec,
+    schema: SchemaRef,
+) -> Result<Arc<Topic>> {
+    let name = if matches!(port.name, "records" | "events" | "results") {
+        ctx.id.to_owned()
+    } else {
+        format!("{}.{}", ctx.id, port.name)
+    };
+    Topic::new(
+        &name,
+        schema,
+        1,
+        None,
+        Retention::default(),
+        DEFAULT_CAPACITY,
+    )
+}
+
+/// Subscribes `node` to `input` from TRIM_HORIZON; `metrics` reports its lag.
+pub fn subscribe(input: &Arc<Topic>, node: &str, metrics: &NodeMetrics) -> Consumer {
+    let consumer = input.subscribe(node, &StartPosition::TrimHorizon);
+    if let Ok(mut c) = metrics.consumers.lock() {
+        c.push(consumer.lag_probe());
+    }
+    consumer
+}
+
+/// A streaming node being wired: its live counters and its output topics.
+pub struct Wiring {
+    metrics: Arc<NodeMetrics>,
+    output: NodeOutput,
+    outputs: Vec<(PortSpec, Arc<Topic>)>,
+}
+
+impl Wiring {
+    /// Starts wiring a node.
+    pub fn new() -> Self {
+        Self {
+            metrics: Arc::new(NodeMetrics::default()),
+            output: NodeOutput::default(),
+            outputs: Vec::new(),
+        }
+    }
+
+    /// Declares output `port` on `topic`.
+    pub fn output(mut self, port: &PortSpec, topic: Arc<Topic>) -> Self {
+        self.output.set(port, Value::Stream(topic.clone()));
+        self.outputs.push((*port, topic));
+        self
+    }
+
+    /// The node's counters.
+    pub fn metrics(&self) -> &Arc<NodeMetrics> {
+        &self.metrics
+    }
+
+    /// Producers into every declared output (one set per input copy).
+    pub fn producers(&self) -> Outputs {
+        self.outputs
+            .iter()
+            .fold(Outputs::new(self.metrics.clone()), |o, (port, topic)| {
+                o.with(port, topic.add_producer())
+            })
+    }
+
+    /// Runs `op` over `input`, read as `node`.
+    pub fn operator<O: Operator>(
+        self,
+        node: &str,
+        input: &Arc<Topic>,
+        op: O,
+        options: ReadOptions,
+    ) -> NodeOutput {
+        let out = self.producers();
+        let consumer = subscribe(input, node, &self.metrics);
+        self.operators(vec![(consumer, op, out)], options)
+    }
+
+    /// Runs several operators at once, each over its own consumer and outputs (a node
+    /// copying each of its inputs); their counters add up.
+    pub fn operators<O: Operator>(
+        self,
+        ops: Vec<(Consumer, O, Outputs)>,
+        options: ReadOptions,
+    ) -> NodeOutput {
+        let metrics = self.metrics.clone();
+        let m = metrics.clone();
+        let task = async move {
+            let runs = ops
+                .into_iter()
+                .map(|(consumer, op, out)| run_operator(consumer, op, out, options));
+            let results = futures::future::try_join_all(runs).await?;
+            let mut stats = counted(&m);
+            for finish in results {
+                finish(&mut stats);
+            }
+            Ok(stats)
+        };
+        self.finish(Box::pin(task), metrics)
+    }
+
+    /// Runs `source`, pacing it at `rate_per_sec` records (0: as fast as it goes) and
+    /// ending it on `stop`.
+    pub fn source<S: Source>(self, source: S, rate_per_sec: f64, stop: StopSignal) -> NodeOutput {
+        let out = self.producers();
+        let metrics = self.metrics.clone();
+        let m = metrics.clone();
+        let task = async move {
+            let finish = run_source(source, out, rate_per_sec, stop).await?;
+            let mut stats = counted(&m);
+            finish(&mut stats);
+            Ok(stats)
+        };
+        self.finish(Box::pin(task), metrics)
+    }
+
+    /// A node whose streaming work is `task` (several sources and operators together).
+    pub fn task(self, task: super::context::StreamTask) -> NodeOutput {
+        let metrics = self.metrics.clone();
+        self.finish(task, metrics)
+    }
+
+    fn finish(self, task: super::context::StreamTask, metrics: Arc<NodeMetrics>) -> NodeOutput {
+        let mut out = NodeOutput::streaming(task, metrics);
+        out.outputs = self.output.outputs;
+        out
+    }
+}
+
+impl Default for Wiring {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The counters as they stand.
+pub fn counted(m: &NodeMetrics) -> NodeStats {
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    NodeStats {
+        records_in: load(&m.records_in),
+        records_out: load(&m.records_out),
+        bytes_in: load(&m.bytes_in),
+        bytes_out: load(&m.bytes_out),
+        ..Default::default()
+    }
+}
+
+type Finish = Box<dyn FnOnce(&mut NodeStats) + Send>;
+
+/// Input positions waiting for what they produced to be acknowledged downstream:
+/// (output tails after sending, input positions after reading).
+type Pending = VecDeque<(Vec<Vec<u64>>, Vec<u64>)>;
+
+/// Acknowledges the input up to the newest read whose outputs readers acknowledged.
+fn settle(pending: &mut Pending, consumer: &Consumer, out: &Outputs) -> Result<()> {
+    let mut last = None;
+    while let Some((tails, _)) = pending.front() {
+        if !out.acked(tails) {
+            break;
+        }
+        last = pending.pop_front().map(|(_, positions)| positions);
+    }
+    match last {
+        Some(positions) => consumer.ack_to(&positions),
+        None => Ok(()),
+    }
+}
+
+/// The loop of one operator over one input.
+pub async fn run_operator<O: Operator>(
+    mut consumer: Consumer,
+    mut op: O,
+    mut out: Outputs,
+    options: ReadOptions,
+) -> Result<Finish> {
+    let m = out.metrics.clone();
+    let mut pending: Pending = VecDeque::new();
+    let released = |pending: &mut Pending, consumer: &Consumer, out: &Outputs| -> Result<()> {
+        match options.handoff {
+            Handoff::Released => consumer.ack(),
+            Handoff::Downstream => {
+                pending.push_back((out.tails(), consumer.positions()));
+                Ok(())
+            }
+        }
+    };
+    loop {
+        settle(&mut pending, &consumer, &out)?;
+        let max = options.max_records.max(1);
+        let read = match op.deadline() {
+            None => consumer.next(max).await,
+            Some(at) => {
+                let wait = at.saturating_duration_since(Instant::now());
+                consumer
+                    .next_timeout(max, wait.max(Duration::from_millis(1)))
+                    .await
+            }
+        };
+        let ended = read.is_none();
+        let mut read = read.unwrap_or_default();
+        if let Some(window) = options.fill_window
+            && !read.is_empty()
+        {
+            // Fill the read up to its size or until the window closes.
+            let mut have: usize = read.iter().map(|d| d.batch.num_rows()).sum();
+            let deadline = Instant::now() + window;
+            while have < max {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                match consumer.next_timeout(max - have, left).await {
+                    Some(more) if !more.is_empty() => {
+                        have += more.iter().map(|d| d.batch.num_rows()).sum::<usize>();
+                        read.extend(more);
+                    }
+                    _ => break,
+                }
+            }
+        }
+        if !read.is_empty() {
+            for d in &read {
+                NodeMetrics::add(&m.records_in, d.batch.num_rows() as u64);
+                NodeMetrics::add(&m.bytes_in, d.batch.get_array_memory_size() as u64);
+            }
+            let t = Instant::now();
+            let hold = op.process(read, &out).await?;
+            NodeMetrics::add(&m.batches, 1);
+            NodeMetrics::add(&m.batch_latency_us, t.elapsed().as_micros() as u64);
+            if hold == Hold::Released {
+                released(&mut pending, &consumer, &out)?;
+            }
+        }
+        if op.deadline().is_some_and(|at| Instant::now() >= at)
+            && op.on_timer(&out).await? == Hold::Released
+        {
+            released(&mut pending, &consumer, &out)?;
+        }
+        if ended {
+            op.finish(&out).await?;
+            released(&mut pending, &consumer, &out)?;
+            break;
+        }
+    }
+    // Readers finish once the outputs close; the input is acknowledged as they confirm.
+    out.close();
+    while !pending.is_empty() {
+        settle(&mut pending, &consumer, &out)?;
+        if !pending.is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    Ok(Box::new(move |stats: &mut NodeStats| op.report(stats)))
+}
+
+/// The loop of one source.
+pub async fn run_source<S: Source>(
+    mut source: S,
+    mut out: Outputs,
+    rate_per_sec: f64,
+    stop: StopSignal,
+) -> Result<Finish> {
+    let m = out.metrics.clone();
+    let start = Instant::now();
+    while !stop.is_set() {
+        let t = Instant::now();
+        let more = source.produce(&out).await?;
+        NodeMetrics::add(&m.batches, 1);
+        NodeMetrics::add(&m.batch_latency_us, t.elapsed().as_micros() as u64);
+        if rate_per_sec > 0.0 {
+            let emitted = m.records_out.load(Ordering::Relaxed) + m.errors.load(Ordering::Relaxed);
+            let due = Duration::from_secs_f64(emitted as f64 / rate_per_sec);
+            let elapsed = start.elapsed();
+            if due > elapsed {
+                tokio::select! {
+                    _ = tokio::time::sleep(due - elapsed) => {}
+                    _ = stop.wait() => {}
+                }
+            }
+        }
+        if !more {
+            break;
+        }
+    }
+    out.close();
+    source.closed().await?;
+    Ok(Box::new(move |stats: &mut NodeStats| source.report(stats)))
+}
+
+/// What a live view (a table or chart sink) keeps of its input.
+pub trait LiveState: Send + 'static {
+    /// Takes a batch of records.
+    fn add(&mut self, batch: RecordBatch) -> Result<()>;
+    /// What the preview shows: schema, rows, and the row count it stands for, given the
+    /// records read so far.
+    fn preview(&self, records_in: u64) -> Result<(SchemaRef, Vec<RecordBatch>, u64)>;
+    /// The final counters (see [`Operator::report`]).
+    fn report(self, stats: &mut NodeStats);
+}
+
+/// An operator keeping a [`LiveState`] and previewing it as `port` about twice a second
+/// and at the end.
+pub struct LiveView<S> {
+    state: S,
+    events: crate::api::EventSink,
+    node: String,
+    port: &'static str,
+    records_in: u64,
+    dirty: bool,
+    last_preview: Instant,
+}
+
+/// How often a live view refreshes its preview.
+pub const PREVIEW_INTERVAL: Duration = Duration::from_millis(500);
+
+impl<S: LiveState> LiveView<S> {
+    /// A live view of `state` for node `ctx`, previewed as `port`.
+    pub fn new(ctx: &NodeContext<'_>, port: &'static str, state: S) -> Self {
+        Self {
+            state,
+            events: ctx.events.clone(),
+            node: ctx.id.to_owned(),
+            port,
+            records_in: 0,
+            dirty: false,
+            last_preview: Instant::now(),
+        }
+    }
+
+    fn preview(&mut self) -> Result<()> {
+        if self.dirty {
+            let (schema, batches, rows) = self.state.preview(self.records_in)?;
+            self.events
+                .preview(&self.node, self.port, schema, batches, rows);
+            self.dirty = false;
+        }
+        self.last_preview = Instant::now();
+        Ok(())
+    }
+}
+
+impl<S: LiveState> Operator for LiveView<S> {
+    async fn process(&mut self, read: Vec<Delivery>, _out: &Outputs) -> Result<Hold> {
+        for d in read {
+            self.records_in += d.batch.num_rows() as u64;
+            self.state.add(d.batch)?;
+            self.dirty = true;
+        }
+        Ok(Hold::Released)
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        Some(self.last_preview + PREVIEW_INTERVAL)
+    }
+
+    async fn on_timer(&mut self, _out: &Outputs) -> Result<Hold> {
+        self.preview()?;
+        Ok(Hold::Released)
+    }
+
+    async fn finish(&mut self, _out: &Outputs) -> Result<()> {
+        self.preview()
+    }
+
+    fn report(self, stats: &mut NodeStats) {
+        self.state.report(stats);
+    }
+}
