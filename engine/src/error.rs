@@ -87,7 +87,7 @@ impl Error {
 
 impl From<datafusion::error::DataFusionError> for Error {
     fn from(e: datafusion::error::DataFusionError) -> Self {
-        Self::Sql(crate::lake::sql::describe_datafusion_error(&e))
+        Self::Sql(describe_datafusion_error(&e))
     }
 }
 
@@ -100,5 +100,42 @@ impl From<datafusion::arrow::error::ArrowError> for Error {
 impl From<object_store::Error> for Error {
     fn from(e: object_store::Error) -> Self {
         Self::Bucket(e.to_string())
+    }
+}
+
+/// Phrases a DataFusion error for a user: the root cause, without internal prefixes.
+pub fn describe_datafusion_error(e: &datafusion::error::DataFusionError) -> String {
+    let root = e.find_root();
+    let text = match root {
+        datafusion::error::DataFusionError::SQL(inner, _) => {
+            use datafusion::sql::sqlparser::parser::ParserError;
+            match inner.as_ref() {
+                ParserError::ParserError(m) | ParserError::TokenizerError(m) => {
+                    format!("SQL syntax error: {m}")
+                }
+                ParserError::RecursionLimitExceeded => {
+                    "SQL syntax error: the statement is nested too deeply".to_owned()
+                }
+            }
+        }
+        datafusion::error::DataFusionError::Plan(m) => m.clone(),
+        datafusion::error::DataFusionError::Execution(m) => m.clone(),
+        datafusion::error::DataFusionError::ArrowError(inner, _) => inner.to_string(),
+        datafusion::error::DataFusionError::ObjectStore(inner) => inner.to_string(),
+        datafusion::error::DataFusionError::IoError(inner) => inner.to_string(),
+        datafusion::error::DataFusionError::External(inner) => inner.to_string(),
+        datafusion::error::DataFusionError::SchemaError(inner, _) => inner.to_string(),
+        datafusion::error::DataFusionError::NotImplemented(m) => format!("not supported: {m}"),
+        other => other.to_string(),
+    };
+    let text = text
+        .trim_start_matches("Error during planning: ")
+        .trim_start_matches("Execution error: ")
+        .trim_start_matches("External error: ")
+        .to_owned();
+    // A CSV parse error names the file only in DataFusion's context chain; keep it.
+    match e {
+        datafusion::error::DataFusionError::Context(ctx, _) => format!("{ctx}: {text}"),
+        _ => text,
     }
 }

@@ -85,16 +85,9 @@ fn malformed_csv_row_fails_the_job_and_writes_nothing() {
             {"from": {"node": "out", "port": "objects"}, "to": {"node": "job", "port": "target"}}
         ]
     });
-    write(&dir.path().join("p.json"), project.to_string());
-    let out = cli_in(dir.path(), &["run", "p.json", "--json"]);
-    assert_eq!(out.code, 1, "{out:?}");
-    let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    let job = summary["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["id"] == "job")
-        .unwrap();
+    let run = try_run(dir.path(), "p.json", &project, &[]);
+    assert_eq!(run.out.code, 1, "{:?}", run.out);
+    let job = run.node("job");
     assert_eq!(job["status"], "error");
     let error = job["error"].as_str().unwrap();
     assert!(error.starts_with("node 'job' (etl): "), "{error}");

@@ -2,27 +2,14 @@
 //! source and sink, and the stream node backed by the broker, deliver at least once
 //! across a restart of Tributary and of the broker.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::services::Redis;
-use crate::streaming::{edge, ids_under, node, records_under};
+use crate::streaming::{edge, ids_under, node};
 use crate::support::*;
-
-fn run_cli(dir: &Path, project: &Value, name: &str, extra: &[&str]) -> Value {
-    let path = dir.join(name);
-    write(&path, serde_json::to_string_pretty(project).unwrap());
-    let mut args = vec!["run", path.to_str().unwrap(), "--json"];
-    args.extend(extra);
-    let out = cli_in(dir, &args);
-    let summary: Value =
-        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
-    assert_eq!(summary["status"], "ok", "{out:?}");
-    summary
-}
 
 fn count(redis: &Redis, args: &[&str]) -> u64 {
     let reply = redis.cmd(args);
@@ -75,8 +62,8 @@ fn source_and_sink_deliver_everything_across_a_tributary_restart() {
         ],
         "edges": [edge("gen", "events", "out", "records")]
     });
-    let summary = run_cli(dir.path(), &producer, "produce.json", &[]);
-    assert_eq!(count(&redis, &["XLEN", "clicks"]), n, "{summary}");
+    let run = run_ok(dir.path(), "produce.json", &producer, &[]);
+    assert_eq!(count(&redis, &["XLEN", "clicks"]), n, "{:?}", run.out);
     // Two entries another producer wrote: one with a field per column, one that is bad.
     redis.cmd(&[
         "XADD",
@@ -133,7 +120,7 @@ fn source_and_sink_deliver_everything_across_a_tributary_restart() {
     let pending_after_kill = redis.cmd(&["XPENDING", "clicks", "loaders"]);
 
     // Restart: the group resumes, pending entries first.
-    let summary = run_cli(dir.path(), &loader(&redis.url()), "load.json", &[]);
+    let run = run_ok(dir.path(), "load.json", &loader(&redis.url()), &[]);
     let (ids, dups) = ids_under(&dir.path().join("lake/loaded"));
     assert_eq!(ids.len() as u64, n + 1, "lost {}", n + 1 - ids.len() as u64);
     assert_eq!(*ids.first().unwrap(), 0);
@@ -162,12 +149,7 @@ fn source_and_sink_deliver_everything_across_a_tributary_restart() {
         "{}",
         bad[0]["error"]
     );
-    let load = summary["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["id"] == "redis")
-        .unwrap();
+    let load = run.node("redis");
     assert!(load["records_out"].as_u64().unwrap() > 0, "{load}");
 }
 

@@ -55,30 +55,8 @@ fn emr_project(cluster: &str, suffix: &str, broken_action: &str) -> Value {
     })
 }
 
-fn run_project(dir: &Path, name: &str, project: &Value, env: Option<&str>) -> (Output, Value) {
-    let path = dir.join(name);
-    write(&path, serde_json::to_string_pretty(project).unwrap());
-    let mut args = vec!["run", path.to_str().unwrap(), "--json"];
-    if let Some(e) = env {
-        args.extend(["--env", e]);
-    }
-    let out = cli_in(dir, &args);
-    let v: Value =
-        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
-    (out, v)
-}
-
-fn job(summary: &Value) -> &Value {
-    summary["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["id"] == "job")
-        .unwrap_or_else(|| panic!("no job in {summary}"))
-}
-
-fn steps(summary: &Value) -> Vec<(String, String, u64)> {
-    let job = job(summary);
+fn steps(run: &Run) -> Vec<(String, String, u64)> {
+    let job = run.node("job");
     job["stats"]["detail"]["steps"]
         .as_array()
         .unwrap_or_else(|| panic!("no steps in {job}"))
@@ -140,20 +118,18 @@ fn queries_etl_and_an_emr_job_match_local_on_a_two_executor_ballista_cluster() {
     );
 
     // The same EMR job (an ETL step, SQL steps, a failing step that continues) on both.
-    let (out_local, local) = run_project(
+    let local = run_ok(
         dir.path(),
         "job_local.json",
         &emr_project(&cluster.url, "local", "continue"),
-        None,
+        &[],
     );
-    let (out_remote, remote) = run_project(
+    let remote = run_ok(
         dir.path(),
         "job_cluster.json",
         &emr_project(&cluster.url, "cluster", "continue"),
-        Some("cluster"),
+        &["--env", "cluster"],
     );
-    assert_eq!(local["status"], "ok", "{out_local:?}");
-    assert_eq!(remote["status"], "ok", "{out_remote:?}");
     let expected: Vec<(String, String, u64)> = [
         ("summarize", "completed", 5),
         ("check", "completed", 1),
@@ -165,7 +141,7 @@ fn queries_etl_and_an_emr_job_match_local_on_a_two_executor_ballista_cluster() {
     .collect();
     assert_eq!(steps(&local), expected);
     assert_eq!(steps(&remote), expected);
-    let broken = &job(&remote)["stats"]["detail"]["steps"][2]["error"];
+    let broken = &remote.detail("job")["steps"][2]["error"];
     assert!(
         broken.as_str().unwrap().contains("no_such_column"),
         "{broken}"
@@ -212,9 +188,9 @@ fn a_cancelling_step_stops_the_job_and_environments_are_checked() {
     let catalog = lake_and_catalog(dir.path());
     // Nothing listens on port 1: the cluster environment exists but is unreachable.
     let project = emr_project("df://127.0.0.1:1", "local", "cancel");
-    let (out, summary) = run_project(dir.path(), "job.json", &project, None);
-    assert_eq!(summary["status"], "error", "{out:?}");
-    let node = job(&summary);
+    let run = try_run(dir.path(), "job.json", &project, &[]);
+    assert_eq!(run.status(), "error", "{:?}", run.out);
+    let node = run.node("job");
     let error = node["error"].as_str().unwrap();
     assert!(
         error.contains("step 'broken' failed, so the job was cancelled (1 step(s) not run)")
@@ -243,9 +219,9 @@ fn a_cancelling_step_stops_the_job_and_environments_are_checked() {
     );
 
     // An unreachable scheduler fails the node with the address in the message.
-    let (out, summary) = run_project(dir.path(), "job.json", &project, Some("cluster"));
-    assert_eq!(summary["status"], "error", "{out:?}");
-    let node = job(&summary);
+    let run = try_run(dir.path(), "job.json", &project, &["--env", "cluster"]);
+    assert_eq!(run.status(), "error", "{:?}", run.out);
+    let node = run.node("job");
     let error = node["error"].as_str().unwrap();
     assert!(
         error.contains("step 'summarize' failed") && error.contains("127.0.0.1:1"),

@@ -1,4 +1,5 @@
-//! ETL jobs: partitioned output on disk, catalog registration, modes, formats, bookmarks.
+//! ETL jobs: write modes and bookmarks, over several runs. (Single-run ETL cases, such as
+//! partitioned output and formats, are folders under `tests/pipelines`.)
 
 use serde_json::{Value, json};
 
@@ -42,87 +43,6 @@ fn setup() -> tempfile::TempDir {
     dir
 }
 
-fn run_json(dir: &std::path::Path, project: &Value) -> (Output, Value) {
-    let path = dir.join("project.json");
-    write(&path, serde_json::to_string_pretty(project).unwrap());
-    let out = cli_in(dir, &["run", path.to_str().unwrap(), "--json"]);
-    let v: Value =
-        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
-    (out, v)
-}
-
-fn node<'a>(summary: &'a Value, id: &str) -> &'a Value {
-    summary["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["id"] == id)
-        .unwrap_or_else(|| panic!("no node {id} in {summary}"))
-}
-
-const MONTHLY: &str = "SELECT CAST(date_part('year', date) AS BIGINT) AS year, weather, COUNT(*) AS days FROM weather GROUP BY 1, 2";
-
-#[test]
-fn partitioned_parquet_is_written_registered_and_queryable() {
-    let dir = setup();
-    let etl = json!({
-        "sql": MONTHLY, "table": "weather_yearly", "output_prefix": "weather_yearly",
-        "format": "parquet", "compression": "zstd", "partition_by": ["year"]
-    });
-    let (out, summary) = run_json(
-        dir.path(),
-        &project(
-            etl,
-            "SELECT year, SUM(days) AS days FROM weather_yearly GROUP BY year ORDER BY year",
-        ),
-    );
-    assert_eq!(out.code, 0, "{out:?}");
-    assert_eq!(summary["status"], "ok");
-    let job = node(&summary, "job");
-    assert_eq!(job["status"], "ok");
-    // 4 years x 5 weather kinds, less the kinds a year did not have.
-    let rows = job["records_out"].as_u64().unwrap();
-    assert_eq!(rows, 17, "{job}");
-    assert_eq!(job["records_in"], 1461, "{job}");
-    assert_eq!(job["stats"]["detail"]["partitions"], 4);
-    assert_eq!(job["stats"]["detail"]["version"], 1);
-
-    let files = files_under(&dir.path().join("lake/curated/weather_yearly"));
-    let dirs: std::collections::BTreeSet<&str> =
-        files.iter().map(|f| f.split('/').next().unwrap()).collect();
-    assert_eq!(
-        dirs.into_iter().collect::<Vec<_>>(),
-        ["year=2012", "year=2013", "year=2014", "year=2015"]
-    );
-    assert!(files.iter().all(|f| f.ends_with(".parquet")), "{files:?}");
-    // Nothing is left in staging.
-    assert!(files_under(&dir.path().join("lake/curated/.tributary")).is_empty());
-    assert!(files_under(&dir.path().join("lake/.tributary/staging")).is_empty());
-
-    let answer = node(&summary, "answer");
-    assert_eq!(answer["records_out"], 4);
-    assert_eq!(
-        answer["records_in"], 17,
-        "the query reads the 17 written rows: {answer}"
-    );
-    let q = query(
-        dir.path(),
-        &dir.path().join("catalog.json"),
-        "SELECT year, SUM(days) AS days FROM weather_yearly WHERE year >= 2014 GROUP BY year ORDER BY year",
-    );
-    assert_table(
-        &q,
-        &[
-            "+------+------+",
-            "| year | days |",
-            "+------+------+",
-            "| 2014 | 365  |",
-            "| 2015 | 365  |",
-            "+------+------+",
-        ],
-    );
-}
-
 #[test]
 fn overwrite_replaces_and_append_adds() {
     let dir = setup();
@@ -132,9 +52,8 @@ fn overwrite_replaces_and_append_adds() {
     });
     let sql = "SELECT COUNT(*) AS n, SUM(days) AS days FROM kinds";
     for _ in 0..2 {
-        let (out, summary) = run_json(dir.path(), &project(base.clone(), sql));
-        assert_eq!(out.code, 0, "{out:?}");
-        assert_eq!(node(&summary, "answer")["records_out"], 1);
+        let run = run_ok(dir.path(), "project.json", &project(base.clone(), sql), &[]);
+        assert_eq!(run.node("answer")["records_out"], 1);
     }
     let cat = dir.path().join("catalog.json");
     assert_table(
@@ -149,8 +68,7 @@ fn overwrite_replaces_and_append_adds() {
     );
     let mut append = base.clone();
     append["mode"] = json!("append");
-    let (out, _) = run_json(dir.path(), &project(append, sql));
-    assert_eq!(out.code, 0, "{out:?}");
+    run_ok(dir.path(), "project.json", &project(append, sql), &[]);
     assert_table(
         &query(dir.path(), &cat, sql),
         &[
@@ -161,44 +79,6 @@ fn overwrite_replaces_and_append_adds() {
             "+----+------+",
         ],
     );
-}
-
-#[test]
-fn csv_and_json_outputs_read_back_typed() {
-    for (format, compression, ext) in [
-        ("csv", "gzip", ".csv.gz"),
-        ("json", "zstd", ".json.zst"),
-        ("csv", "none", ".csv"),
-    ] {
-        let dir = setup();
-        let etl = json!({
-            "sql": "SELECT date, weather, temp_max FROM weather WHERE date < DATE '2012-01-04'",
-            "table": "early", "output_prefix": "early", "format": format, "compression": compression
-        });
-        let (out, _) = run_json(dir.path(), &project(etl, "SELECT * FROM early"));
-        assert_eq!(out.code, 0, "{format}: {out:?}");
-        let files = files_under(&dir.path().join("lake/curated/early"));
-        assert!(
-            !files.is_empty() && files.iter().all(|f| f.ends_with(ext)),
-            "{format}: {files:?}"
-        );
-        assert_table(
-            &query(
-                dir.path(),
-                &dir.path().join("catalog.json"),
-                "SELECT date, weather, temp_max, date + INTERVAL '1 day' AS next FROM early ORDER BY date",
-            ),
-            &[
-                "+------------+---------+----------+------------+",
-                "| date       | weather | temp_max | next       |",
-                "+------------+---------+----------+------------+",
-                "| 2012-01-01 | drizzle | 12.8     | 2012-01-02 |",
-                "| 2012-01-02 | rain    | 10.6     | 2012-01-03 |",
-                "| 2012-01-03 | rain    | 11.7     | 2012-01-04 |",
-                "+------------+---------+----------+------------+",
-            ],
-        );
-    }
 }
 
 #[test]
@@ -223,21 +103,20 @@ fn bookmarks_process_only_new_files() {
         "table": "days", "output_prefix": "days", "mode": "append", "bookmark": true
     });
     let sql = "SELECT COUNT(*) AS days FROM days";
-    let (out, summary) = run_json(dir.path(), &project(etl.clone(), sql));
-    assert_eq!(out.code, 0, "{out:?}");
-    let job = node(&summary, "job");
+    let run = run_ok(dir.path(), "project.json", &project(etl.clone(), sql), &[]);
+    let job = run.node("job");
     assert_eq!(job["records_out"], 731);
     assert_eq!(job["stats"]["detail"]["files_read"], 2);
 
     // Nothing new: nothing is processed, nothing is added.
-    let (_, summary) = run_json(dir.path(), &project(etl.clone(), sql));
-    let job = node(&summary, "job");
+    let run = run_ok(dir.path(), "project.json", &project(etl.clone(), sql), &[]);
+    let job = run.node("job");
     assert_eq!(job["records_out"], 0, "{job}");
     assert_eq!(job["stats"]["detail"]["files_skipped_by_bookmark"], 2);
 
     write(&raw.join("weather/2014.csv"), year_file(2014));
-    let (_, summary) = run_json(dir.path(), &project(etl, sql));
-    let job = node(&summary, "job");
+    let run = run_ok(dir.path(), "project.json", &project(etl, sql), &[]);
+    let job = run.node("job");
     assert_eq!(job["records_out"], 365, "{job}");
     assert_eq!(job["stats"]["detail"]["files_read"], 1);
     assert_table(

@@ -8,6 +8,7 @@ mod cluster;
 mod crawl_query;
 mod engine_api;
 mod etl;
+mod pipelines;
 mod project_files;
 mod s3;
 mod services;

@@ -78,17 +78,8 @@ fn example_runs_from_any_working_directory() {
         std::fs::read(repo_root().join("projects/lake/raw/cars/cars.json")).unwrap(),
     );
     let elsewhere = scratch();
-    let out = cli_in(
-        elsewhere.path(),
-        &[
-            "run",
-            projects.join("lake.json").to_str().unwrap(),
-            "--json",
-        ],
-    );
-    assert_eq!(out.code, 0, "{out:?}");
-    let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    let statuses: Vec<(String, String)> = summary["nodes"]
+    let run = run_file(elsewhere.path(), &projects.join("lake.json"), &[], &[]).ok();
+    let statuses: Vec<(String, String)> = run.summary["nodes"]
         .as_array()
         .unwrap()
         .iter()
@@ -112,21 +103,11 @@ fn example_runs_from_any_working_directory() {
         ]
         .map(|(a, b)| (a.to_owned(), b.to_owned()))
     );
-    let query = summary["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["id"] == "rainy_2015")
-        .unwrap();
+    let query = run.node("rainy_2015");
     // 2015 had drizzle, fog, rain and sun, but no snow.
     assert_eq!(query["records_out"], 4);
     // The chart of it has one bar per weather.
-    let chart = summary["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["id"] == "weather_chart")
-        .unwrap();
+    let chart = run.node("weather_chart");
     assert_eq!(chart["records_out"], 4);
     assert!(projects.join("lake.catalog.json").exists());
     assert!(

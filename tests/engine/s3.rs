@@ -103,20 +103,15 @@ fn start_s3() -> S3Server {
 }
 
 /// Runs the CLI with the server's credentials in the environment.
+/// The CLI with the test server's credentials (and no profile).
+const S3_ENV: &[(&str, Option<&str>)] = &[
+    ("AWS_ACCESS_KEY_ID", Some("AKTEST")),
+    ("AWS_SECRET_ACCESS_KEY", Some("SKTEST")),
+    ("AWS_PROFILE", None),
+];
+
 fn cli_s3(cwd: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_tributary-cli"))
-        .args(args)
-        .current_dir(cwd)
-        .env("AWS_ACCESS_KEY_ID", "AKTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "SKTEST")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .expect("the CLI binary runs");
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    cli_env(cwd, args, S3_ENV)
 }
 
 fn s3_bucket(id: &str, path: &str, endpoint: &str) -> Value {
@@ -153,21 +148,8 @@ fn crawl_query_and_etl_over_an_s3_bucket_match_a_local_folder() {
             {"from": {"node": "curated", "port": "objects"}, "to": {"node": "etl", "port": "target"}}
         ]
     });
-    let path = dir.path().join("p.json");
-    write(&path, serde_json::to_string_pretty(&project).unwrap());
-    let out = cli_s3(dir.path(), &["run", path.to_str().unwrap(), "--json"]);
-    let summary: Value =
-        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
-    assert_eq!(summary["status"], "ok", "{out:?}");
-    let node = |id: &str| {
-        summary["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|n| n["id"] == id)
-            .unwrap()
-            .clone()
-    };
+    let run = try_run_env(dir.path(), "p.json", &project, &[], S3_ENV).ok();
+    let node = |id: &str| run.node(id).clone();
     assert_eq!(node("q")["records_in"], 1461);
     assert_eq!(node("q")["records_out"], 5);
     // The ETL output is in the S3 bucket (the server's folder), staging removed.
@@ -235,12 +217,7 @@ fn crawl_query_and_etl_over_an_s3_bucket_match_a_local_folder() {
         &local.path().join("c.json"),
     );
     let expected = query(local.path(), &local.path().join("c.json"), sql);
-    let q = summary["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["id"] == "q")
-        .unwrap();
+    let q = run.node("q");
     assert!(q["stats"].is_object(), "{q}");
     assert!(expected.contains("rain"), "{expected}");
 }
@@ -318,10 +295,7 @@ fn a_firehose_delivers_into_an_s3_bucket_and_its_table_is_queryable() {
             {"from": {"node": "catalog", "port": "catalog"}, "to": {"node": "deliver", "port": "catalog"}}
         ]
     });
-    let path = dir.path().join("p.json");
-    write(&path, serde_json::to_string_pretty(&project).unwrap());
-    let out = cli_s3(dir.path(), &["run", path.to_str().unwrap(), "--json"]);
-    assert_eq!(out.code, 0, "{out:?}");
+    try_run_env(dir.path(), "p.json", &project, &[], S3_ENV).ok();
     // Objects landed in the server's folder under clicks/YYYY/MM/dd/HH/, whole.
     let objects = files_under(&s3.root.path().join("lake/clicks"));
     assert!(!objects.is_empty(), "{objects:?}");

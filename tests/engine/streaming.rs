@@ -40,48 +40,10 @@ fn pipeline(count: u64, lambda_sql: &str) -> Value {
     })
 }
 
-/// Every JSON record in the files under `dir`, files in name order.
-pub fn records_under(dir: &Path) -> Vec<Value> {
-    let mut out = Vec::new();
-    // `name#N` files are object_store's staging files a killed writer left behind.
-    for f in files_under(dir).into_iter().filter(|f| !f.contains('#')) {
-        let bytes = std::fs::read(dir.join(&f)).unwrap();
-        let text = if f.ends_with(".gz") {
-            use std::io::Read as _;
-            let mut s = String::new();
-            flate2::read::GzDecoder::new(bytes.as_slice())
-                .read_to_string(&mut s)
-                .unwrap();
-            s
-        } else {
-            String::from_utf8(bytes).unwrap()
-        };
-        out.extend(
-            text.lines()
-                .map(|l| serde_json::from_str::<Value>(l).unwrap()),
-        );
-    }
-    out
-}
-
-fn run(dir: &Path, project: &Value) -> Value {
+/// Runs `project` in `dir` (with its `lake` folder), asserting that it succeeded.
+fn run(dir: &Path, project: &Value) -> Run {
     std::fs::create_dir_all(dir.join("lake")).unwrap();
-    let path = dir.join("p.json");
-    write(&path, serde_json::to_string_pretty(project).unwrap());
-    let out = cli_in(dir, &["run", path.to_str().unwrap(), "--json"]);
-    let summary: Value =
-        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
-    assert_eq!(summary["status"], "ok", "{out:?}");
-    summary
-}
-
-fn node_summary<'a>(summary: &'a Value, id: &str) -> &'a Value {
-    summary["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["id"] == id)
-        .unwrap()
+    run_ok(dir, "p.json", project, &[])
 }
 
 const FAILING_SQL: &str = "SELECT event_id, user_id, page, event_time, \
@@ -132,14 +94,14 @@ fn every_record_is_delivered_or_failed_and_bisect_isolates_the_bad_ones() {
             .all(|f| !f.contains(".tmp"))
     );
     // The summary counts agree.
-    assert_eq!(node_summary(&summary, "gen")["records_out"], n);
-    assert_eq!(node_summary(&summary, "clicks")["records_out"], n);
-    assert_eq!(node_summary(&summary, "enrich")["records_in"], n);
+    assert_eq!(summary.node("gen")["records_out"], n);
+    assert_eq!(summary.node("clicks")["records_out"], n);
+    assert_eq!(summary.node("enrich")["records_in"], n);
     assert_eq!(
-        node_summary(&summary, "enrich")["stats"]["detail"]["failed_records"],
+        summary.detail("enrich")["failed_records"],
         20
     );
-    assert_eq!(node_summary(&summary, "deliver")["records_out"], n - 20);
+    assert_eq!(summary.node("deliver")["records_out"], n - 20);
 }
 
 #[test]
@@ -318,11 +280,11 @@ fn window_results_equal_a_batch_recomputation_over_the_delivered_files() {
     // window before the start that the first late events fall into.
     let summary = run(dir.path(), &windowed(45_000, 0.02, 5_000));
     assert_eq!(
-        node_summary(&summary, "views")["stats"]["detail"]["late_records"],
+        summary.detail("views")["late_records"],
         0
     );
     assert_eq!(
-        node_summary(&summary, "views")["stats"]["detail"]["windows"],
+        summary.detail("views")["windows"],
         6
     );
     crawl(
@@ -354,7 +316,7 @@ fn late_records_go_to_the_late_output() {
     let dir = scratch();
     let n = 30_000u64;
     let summary = run(dir.path(), &windowed(n, 0.05, 200));
-    let late = node_summary(&summary, "views")["stats"]["detail"]["late_records"]
+    let late = summary.detail("views")["late_records"]
         .as_u64()
         .unwrap();
     assert!(late > 0, "some events are later than the allowed 200 ms");
@@ -421,7 +383,7 @@ fn a_failing_script_record_goes_to_failed_after_retries_and_bisect_isolates_it()
     }));
     assert_eq!(first["at"], "2024-01-01T00:00:00");
     assert_eq!(
-        node_summary(&summary, "enrich")["stats"]["detail"]["failed_records"],
+        summary.detail("enrich")["failed_records"],
         5
     );
 }
@@ -443,7 +405,7 @@ fn an_endless_script_is_stopped_and_the_pipeline_goes_on() {
         msg.contains("stopped after 5000 operations") && msg.contains("endless loop"),
         "{msg}"
     );
-    assert_eq!(node_summary(&summary, "deliver")["records_out"], 297);
+    assert_eq!(summary.node("deliver")["records_out"], 297);
 }
 
 #[test]
@@ -461,10 +423,9 @@ fn a_script_that_does_not_compile_is_reported_before_the_run() {
     );
     // File access is not part of the sandbox: `import` resolves nothing.
     let project = scripted(10, r#"import "secrets" as s; record"#, json!({}));
-    write(&path, serde_json::to_string_pretty(&project).unwrap());
-    let out = cli_in(dir.path(), &["run", path.to_str().unwrap(), "--json"]);
+    let run = try_run(dir.path(), "p.json", &project, &[]);
     let failed = records_under(&dir.path().join("lake/errors"));
-    assert_eq!(failed.len(), 10, "{out:?}");
+    assert_eq!(failed.len(), 10, "{:?}", run.out);
     assert!(
         failed[0]["error_message"]
             .as_str()
@@ -568,9 +529,9 @@ fn bad_records_in_replayed_files_get_an_error_each_and_the_rest_flow() {
             "{got}\n  does not start with\n{want}"
         );
     }
-    assert_eq!(node_summary(&summary, "replay")["records_out"], 4);
+    assert_eq!(summary.node("replay")["records_out"], 4);
     assert_eq!(
-        node_summary(&summary, "replay")["stats"]["detail"]["failed_records"],
+        summary.detail("replay")["failed_records"],
         7
     );
 }
@@ -639,7 +600,7 @@ fn session_windows_group_each_users_events_until_a_gap() {
         ]
     );
     assert_eq!(
-        node_summary(&summary, "sessions")["stats"]["detail"]["windows"],
+        summary.detail("sessions")["windows"],
         4
     );
 }
@@ -688,7 +649,7 @@ fn a_catalog_table_replays_with_its_catalog_columns() {
     );
     assert_eq!(records_under(&dir.path().join("lake/s")).len(), 560);
     assert_eq!(
-        node_summary(&summary, "weather")["stats"]["detail"]["failed_records"],
+        summary.detail("weather")["failed_records"],
         0
     );
 }
@@ -767,19 +728,16 @@ fn a_killed_and_restarted_durable_pipeline_loses_nothing() {
     assert!(stream_dir.join("shard-0").is_dir());
 
     // Restart: the same project runs to the end.
-    let out = cli_in(dir.path(), &["run", path.to_str().unwrap(), "--json"]);
-    let summary: Value =
-        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
-    assert_eq!(summary["status"], "ok", "{out:?}");
-    let warnings = summary["warnings"].to_string();
+    let summary = run_ok(dir.path(), "p.json", &durable(n), &[]);
+    let warnings = summary.summary["warnings"].to_string();
     assert!(warnings.contains("resuming:"), "{warnings}");
     // `run --json` carries each streaming node's metrics, sampled about once a second.
-    let m = &node_summary(&summary, "direct")["metrics"];
+    let m = &summary.node("direct")["metrics"];
     assert!(m["samples"].as_u64().unwrap() >= 1, "{m}");
     assert!(m["peak_records_in_per_sec"].as_f64().unwrap() > 0.0, "{m}");
     // The generator started over, but what the stream had taken was not appended again.
     assert!(
-        node_summary(&summary, "clicks")["records_out"]
+        summary.node("clicks")["records_out"]
             .as_u64()
             .unwrap()
             < n
@@ -818,7 +776,7 @@ fn a_firehose_transform_reshapes_records_and_a_failing_one_sends_them_to_process
         assert_ne!(page, "/HELP");
     }
     assert_eq!(
-        node_summary(&summary, "deliver")["records_out"],
+        summary.node("deliver")["records_out"],
         delivered.len()
     );
 
@@ -841,7 +799,7 @@ fn a_firehose_transform_reshapes_records_and_a_failing_one_sends_them_to_process
         "the original record is kept"
     );
     assert_eq!(
-        node_summary(&summary, "deliver")["stats"]["detail"]["failed_records"],
+        summary.detail("deliver")["failed_records"],
         n
     );
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
+use serde_json::Value;
 use tributary_engine::arrow::array::{Date32Array, Float64Array, RecordBatch, StringArray};
 use tributary_engine::arrow::datatypes::{DataType, Field, Schema};
 use tributary_engine::datafusion::parquet::arrow::ArrowWriter;
@@ -42,16 +43,101 @@ pub struct Output {
 
 /// Runs the headless CLI binary with `args` in `cwd`.
 pub fn cli_in(cwd: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_tributary-cli"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the CLI binary runs");
+    cli_env(cwd, args, &[])
+}
+
+/// Runs the headless CLI binary with `args` in `cwd`, with environment variables set
+/// (`Some`) or removed (`None`).
+pub fn cli_env(cwd: &Path, args: &[&str], env: &[(&str, Option<&str>)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tributary-cli"));
+    cmd.args(args).current_dir(cwd);
+    for (k, v) in env {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let out = cmd.output().expect("the CLI binary runs");
     Output {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// A project run with `run --json`: what the CLI printed and the summary it printed.
+#[derive(Debug)]
+pub struct Run {
+    /// The CLI's output.
+    pub out: Output,
+    /// The JSON summary (`status`, `nodes`, `warnings`).
+    pub summary: Value,
+}
+
+impl Run {
+    /// The run's status: `ok`, `error` or `stopped`.
+    pub fn status(&self) -> &str {
+        self.summary["status"].as_str().unwrap_or_default()
+    }
+
+    /// The summary of node `id` (panics, showing the summary, when there is none).
+    pub fn node(&self, id: &str) -> &Value {
+        self.summary["nodes"]
+            .as_array()
+            .and_then(|nodes| nodes.iter().find(|n| n["id"] == id))
+            .unwrap_or_else(|| panic!("no node '{id}' in the summary: {:?}", self.out))
+    }
+
+    /// This run, asserting that it succeeded.
+    pub fn ok(self) -> Self {
+        assert!(
+            self.out.code == 0 && self.status() == "ok",
+            "the run failed: {:?}",
+            self.out
+        );
+        self
+    }
+
+    /// The `stats.detail` report of node `id`.
+    pub fn detail(&self, id: &str) -> &Value {
+        &self.node(id)["stats"]["detail"]
+    }
+}
+
+/// Runs the project file `path` with `run --json` and `args` in `cwd`, with environment
+/// changes `env` (see [`cli_env`]). Returns the run whatever its status; the CLI must
+/// have printed a summary.
+pub fn run_file(cwd: &Path, path: &Path, args: &[&str], env: &[(&str, Option<&str>)]) -> Run {
+    let path = path.to_str().unwrap();
+    let mut all = vec!["run", path, "--json"];
+    all.extend(args);
+    let out = cli_env(cwd, &all, env);
+    let summary: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("the run printed no JSON summary ({e}): {out:?}"));
+    Run { out, summary }
+}
+
+/// Writes `project` to `cwd/name` and runs it as [`run_file`] does.
+pub fn try_run_env(
+    cwd: &Path,
+    name: &str,
+    project: &Value,
+    args: &[&str],
+    env: &[(&str, Option<&str>)],
+) -> Run {
+    let path = cwd.join(name);
+    write(&path, serde_json::to_string_pretty(project).unwrap());
+    run_file(cwd, &path, args, env)
+}
+
+/// [`try_run_env`] without environment changes.
+pub fn try_run(cwd: &Path, name: &str, project: &Value, args: &[&str]) -> Run {
+    try_run_env(cwd, name, project, args, &[])
+}
+
+/// [`try_run`], asserting that the run succeeded.
+pub fn run_ok(cwd: &Path, name: &str, project: &Value, args: &[&str]) -> Run {
+    try_run(cwd, name, project, args).ok()
 }
 
 /// Writes `text` to `path`, creating folders.
@@ -205,4 +291,28 @@ pub fn assert_table(actual: &str, expected: &[&str]) {
         expected.join("\n"),
         actual
     );
+}
+
+/// Every JSON record in the files under `dir`, files in name order.
+pub fn records_under(dir: &Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    // `name#N` files are object_store's staging files a killed writer left behind.
+    for f in files_under(dir).into_iter().filter(|f| !f.contains('#')) {
+        let bytes = std::fs::read(dir.join(&f)).unwrap();
+        let text = if f.ends_with(".gz") {
+            use std::io::Read as _;
+            let mut s = String::new();
+            flate2::read::GzDecoder::new(bytes.as_slice())
+                .read_to_string(&mut s)
+                .unwrap();
+            s
+        } else {
+            String::from_utf8(bytes).unwrap()
+        };
+        out.extend(
+            text.lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap()),
+        );
+    }
+    out
 }

@@ -17,6 +17,7 @@ use crate::datafusion::execution::session_state::SessionStateBuilder;
 use crate::datafusion::physical_plan::{ExecutionPlan, collect};
 use crate::datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use crate::datafusion::sql::sqlparser::ast::Statement;
+pub use crate::error::describe_datafusion_error;
 use crate::error::{Error, Result};
 
 /// A SQL session that sees the catalog as `tributary.<db>.<table>`, with `default` as
@@ -359,39 +360,3 @@ pub fn format_batches(
     }
 }
 
-/// Phrases a DataFusion error for a user: the root cause, without internal prefixes.
-pub fn describe_datafusion_error(e: &DataFusionError) -> String {
-    let root = e.find_root();
-    let text = match root {
-        DataFusionError::SQL(inner, _) => {
-            use crate::datafusion::sql::sqlparser::parser::ParserError;
-            match inner.as_ref() {
-                ParserError::ParserError(m) | ParserError::TokenizerError(m) => {
-                    format!("SQL syntax error: {m}")
-                }
-                ParserError::RecursionLimitExceeded => {
-                    "SQL syntax error: the statement is nested too deeply".to_owned()
-                }
-            }
-        }
-        DataFusionError::Plan(m) => m.clone(),
-        DataFusionError::Execution(m) => m.clone(),
-        DataFusionError::ArrowError(inner, _) => inner.to_string(),
-        DataFusionError::ObjectStore(inner) => inner.to_string(),
-        DataFusionError::IoError(inner) => inner.to_string(),
-        DataFusionError::External(inner) => inner.to_string(),
-        DataFusionError::SchemaError(inner, _) => inner.to_string(),
-        DataFusionError::NotImplemented(m) => format!("not supported: {m}"),
-        other => other.to_string(),
-    };
-    let text = text
-        .trim_start_matches("Error during planning: ")
-        .trim_start_matches("Execution error: ")
-        .trim_start_matches("External error: ")
-        .to_owned();
-    // A CSV parse error names the file only in DataFusion's context chain; keep it.
-    match e {
-        DataFusionError::Context(ctx, _) => format!("{ctx}: {text}"),
-        _ => text,
-    }
-}
