@@ -255,7 +255,7 @@ impl TributaryApp {
         // Longer chords first: Ctrl+Shift+S is not also Ctrl+S.
         let mut bindings: Vec<(KeyboardShortcut, AppCommand)> = AppCommand::WITH_SHORTCUTS
             .iter()
-            .filter(|c| !c.is_clipboard() && !(typing && c.edits_canvas()))
+            .filter(|c| !(c.is_clipboard() || typing && c.edits_canvas()))
             .flat_map(|c| c.shortcuts().iter().map(move |s| (*s, *c)))
             .collect();
         bindings.sort_by_key(|(s, _)| std::cmp::Reverse(modifier_count(s.modifiers)));

@@ -66,7 +66,8 @@ fn run_case(case: &Path, bless: bool) -> Vec<String> {
         let lines = out.stderr.lines().map(|l| json!(l)).collect();
         c.check("refused".to_owned(), want, Value::Array(lines));
         if out.code != 1 || !out.stdout.is_empty() {
-            c.problems.push(format!("the project was not refused: {out:?}"));
+            c.problems
+                .push(format!("the project was not refused: {out:?}"));
         }
         return c.finish(&expected_path, &expected);
     }
@@ -204,7 +205,9 @@ fn suffix(dir: &Path) -> Value {
         .iter()
         .map(|f| {
             let name = f.rsplit('/').next().unwrap_or(f);
-            name.find('.').map(|i| name[i..].to_owned()).unwrap_or_default()
+            name.find('.')
+                .map(|i| name[i..].to_owned())
+                .unwrap_or_default()
         })
         .collect();
     match endings.len() {

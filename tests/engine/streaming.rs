@@ -97,10 +97,7 @@ fn every_record_is_delivered_or_failed_and_bisect_isolates_the_bad_ones() {
     assert_eq!(summary.node("gen")["records_out"], n);
     assert_eq!(summary.node("clicks")["records_out"], n);
     assert_eq!(summary.node("enrich")["records_in"], n);
-    assert_eq!(
-        summary.detail("enrich")["failed_records"],
-        20
-    );
+    assert_eq!(summary.detail("enrich")["failed_records"], 20);
     assert_eq!(summary.node("deliver")["records_out"], n - 20);
 }
 
@@ -279,14 +276,8 @@ fn window_results_equal_a_batch_recomputation_over_the_delivered_files() {
     // 1 ms of event time per event: 45,000 events span 45 s, five 10 s windows, plus the
     // window before the start that the first late events fall into.
     let summary = run(dir.path(), &windowed(45_000, 0.02, 5_000));
-    assert_eq!(
-        summary.detail("views")["late_records"],
-        0
-    );
-    assert_eq!(
-        summary.detail("views")["windows"],
-        6
-    );
+    assert_eq!(summary.detail("views")["late_records"], 0);
+    assert_eq!(summary.detail("views")["windows"], 6);
     crawl(
         dir.path(),
         &dir.path().join("lake"),
@@ -316,9 +307,7 @@ fn late_records_go_to_the_late_output() {
     let dir = scratch();
     let n = 30_000u64;
     let summary = run(dir.path(), &windowed(n, 0.05, 200));
-    let late = summary.detail("views")["late_records"]
-        .as_u64()
-        .unwrap();
+    let late = summary.detail("views")["late_records"].as_u64().unwrap();
     assert!(late > 0, "some events are later than the allowed 200 ms");
     let late_files = records_under(&dir.path().join("lake/late"));
     assert_eq!(late_files.len() as u64, late);
@@ -382,10 +371,7 @@ fn a_failing_script_record_goes_to_failed_after_retries_and_bisect_isolates_it()
         p == p.to_uppercase() && p.starts_with('/')
     }));
     assert_eq!(first["at"], "2024-01-01T00:00:00");
-    assert_eq!(
-        summary.detail("enrich")["failed_records"],
-        5
-    );
+    assert_eq!(summary.detail("enrich")["failed_records"], 5);
 }
 
 #[test]
@@ -530,10 +516,7 @@ fn bad_records_in_replayed_files_get_an_error_each_and_the_rest_flow() {
         );
     }
     assert_eq!(summary.node("replay")["records_out"], 4);
-    assert_eq!(
-        summary.detail("replay")["failed_records"],
-        7
-    );
+    assert_eq!(summary.detail("replay")["failed_records"], 7);
 }
 
 #[test]
@@ -599,10 +582,7 @@ fn session_windows_group_each_users_events_until_a_gap() {
             "a 02:00..02:30 1 4",
         ]
     );
-    assert_eq!(
-        summary.detail("sessions")["windows"],
-        4
-    );
+    assert_eq!(summary.detail("sessions")["windows"], 4);
 }
 
 #[test]
@@ -648,10 +628,7 @@ fn a_catalog_table_replays_with_its_catalog_columns() {
             "wind": 4.7, "weather": "drizzle"})
     );
     assert_eq!(records_under(&dir.path().join("lake/s")).len(), 560);
-    assert_eq!(
-        summary.detail("weather")["failed_records"],
-        0
-    );
+    assert_eq!(summary.detail("weather")["failed_records"], 0);
 }
 
 /// generator → durable stream → Lambda (SQL) → Firehose; and stream → Firehose directly.
@@ -736,12 +713,7 @@ fn a_killed_and_restarted_durable_pipeline_loses_nothing() {
     assert!(m["samples"].as_u64().unwrap() >= 1, "{m}");
     assert!(m["peak_records_in_per_sec"].as_f64().unwrap() > 0.0, "{m}");
     // The generator started over, but what the stream had taken was not appended again.
-    assert!(
-        summary.node("clicks")["records_out"]
-            .as_u64()
-            .unwrap()
-            < n
-    );
+    assert!(summary.node("clicks")["records_out"].as_u64().unwrap() < n);
     for prefix in ["direct", "enriched"] {
         let (ids, dups) = ids_under(&dir.path().join("lake").join(prefix));
         assert_eq!(
@@ -775,10 +747,7 @@ fn a_firehose_transform_reshapes_records_and_a_failing_one_sends_them_to_process
         assert_eq!(page, page.to_uppercase());
         assert_ne!(page, "/HELP");
     }
-    assert_eq!(
-        summary.node("deliver")["records_out"],
-        delivered.len()
-    );
+    assert_eq!(summary.node("deliver")["records_out"], delivered.len());
 
     // A transform that fails: every record lands under processing-failed/ with the error.
     let dir = scratch();
@@ -798,8 +767,5 @@ fn a_firehose_transform_reshapes_records_and_a_failing_one_sends_them_to_process
         failed[0]["user_id"].is_string(),
         "the original record is kept"
     );
-    assert_eq!(
-        summary.detail("deliver")["failed_records"],
-        n
-    );
+    assert_eq!(summary.detail("deliver")["failed_records"], n);
 }

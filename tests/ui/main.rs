@@ -514,3 +514,79 @@ fn the_environment_picker_switches_where_runs_execute_and_is_saved_and_undoable(
     assert_eq!(steps.as_array().unwrap().len(), 2, "{steps}");
     assert_eq!(steps[1]["write"]["table"], "my_output", "{steps}");
 }
+
+/// The top of the `n`-th widget labelled `label` (from 0, in the order they are drawn).
+fn label_top(h: &Harness<'static, TributaryApp>, label: &str, n: usize) -> f32 {
+    h.query_all_by_label(label)
+        .nth(n)
+        .unwrap_or_else(|| panic!("no label '{label}' number {n}"))
+        .rect()
+        .top()
+}
+
+#[test]
+fn every_problem_shows_under_its_setting_in_the_inspector_before_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = serde_json::json!({
+        "format_version": 1,
+        "nodes": [
+            {"id": "catalog", "kind": "catalog", "config": {"path": "c.json"}},
+            {"id": "job", "kind": "emr_job", "config": {"steps": [
+                {"name": "count", "sql": "SELECT 1"},
+                {"name": "drop", "sql": "DROP TABLE weather", "on_failure": "continue"},
+                {"name": "last", "sql": "SELECT 2"}
+            ]}},
+            {"id": "gen", "kind": "generator", "config": {}},
+            {"id": "s", "kind": "stream", "config": {"retention_hours": -1.0}}
+        ],
+        "edges": [
+            {"from": {"node": "catalog", "port": "catalog"}, "to": {"node": "job", "port": "catalog"}},
+            {"from": {"node": "gen", "port": "events"}, "to": {"node": "s", "port": "records"}}
+        ]
+    });
+    let path = dir.path().join("problems.json");
+    std::fs::write(&path, project.to_string()).unwrap();
+    // A project with problems opens (a work in progress has them); nothing has run.
+    let mut h = app(Some(&path));
+    assert!(!h.state().is_running());
+
+    // The second step's SQL problem shows under that step's SQL editor, above its
+    // failure action, and its heading is marked.
+    h.state_mut().select(Some("job"));
+    h.run_steps(3);
+    let message = "only read-only SQL (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN) is allowed here; found DROP TABLE. Write tables with an ETL node";
+    let problem = label_top(&h, message, 0);
+    assert!(
+        label_top(&h, "SQL", 1) < problem && problem < label_top(&h, "On failure", 1),
+        "the problem is not under the second step's SQL"
+    );
+    assert_eq!(h.query_all_by_label(message).count(), 1);
+
+    // The stream's retention problem shows under "Retention (hours)" only.
+    h.state_mut().select(Some("s"));
+    h.run_steps(3);
+    let problem = label_top(&h, "must not be negative", 0);
+    assert!(
+        label_top(&h, "Retention (hours)", 0) < problem
+            && problem < label_top(&h, "Retention (MB per shard)", 0),
+        "the problem is not under the retention setting"
+    );
+    assert_eq!(h.query_all_by_label("must not be negative").count(), 1);
+}
+
+#[test]
+fn the_help_list_is_the_command_table() {
+    let mut h = app(None);
+    command(&mut h, AppCommand::Shortcuts);
+    // Every command with a shortcut is listed with it, as the menus show it.
+    let ctx = h.ctx.clone();
+    for c in AppCommand::WITH_SHORTCUTS {
+        let keys = c.shortcut_text(&ctx);
+        assert!(
+            h.query_all_by_label(&keys).next().is_some(),
+            "no '{keys}' for {c:?}"
+        );
+    }
+    assert!(h.query_by_label("Save As").is_some());
+    assert!(h.query_by_label("Add a node (searchable)").is_some());
+}

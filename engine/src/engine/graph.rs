@@ -71,7 +71,6 @@ pub async fn run_graph(
     cache: Arc<Mutex<Cache>>,
     shared: Arc<RunShared>,
 ) {
-    let sink = EventSink::new(tx.clone(), run);
     let order = match &target {
         RunTarget::All => project.topological_order(),
         RunTarget::Node(id) if project.node(id).is_none() => {
@@ -98,21 +97,63 @@ pub async fn run_graph(
         run,
         nodes: order.clone(),
     });
-    // Invalid nodes cannot run; the problems name them.
-    let problems = project.validate();
-    let mut outputs: BTreeMap<String, BTreeMap<&'static str, Value>> = BTreeMap::new();
-    let mut fingerprints: BTreeMap<String, u64> = BTreeMap::new();
-    let mut failed: BTreeSet<String> = BTreeSet::new();
-    let mut any_error = false;
-    let mut streaming: Vec<Wired> = Vec::new();
-
+    let mut graph = GraphRun {
+        // Invalid nodes cannot run; the problems name them.
+        problems: project.validate(),
+        sink: EventSink::new(tx.clone(), run),
+        project,
+        base_dir,
+        environment,
+        run,
+        target,
+        tx,
+        cache,
+        shared,
+        outputs: BTreeMap::new(),
+        fingerprints: BTreeMap::new(),
+        failed: BTreeSet::new(),
+        any_error: false,
+        streaming: Vec::new(),
+    };
     for id in &order {
+        graph.step(id).await;
+    }
+    graph.finish().await;
+}
+
+/// One run of the graph in progress.
+struct GraphRun {
+    project: Arc<Project>,
+    base_dir: PathBuf,
+    environment: crate::api::Environment,
+    run: RunId,
+    target: RunTarget,
+    tx: EventTx,
+    sink: EventSink,
+    cache: Arc<Mutex<Cache>>,
+    shared: Arc<RunShared>,
+    problems: Vec<crate::api::Problem>,
+    /// Each node's output values, by port.
+    outputs: BTreeMap<String, BTreeMap<&'static str, Value>>,
+    fingerprints: BTreeMap<String, u64>,
+    /// Nodes that failed or were skipped: their downstream is skipped.
+    failed: BTreeSet<String>,
+    any_error: bool,
+    /// Streaming nodes wired so far; they run together at the end.
+    streaming: Vec<Wired>,
+}
+
+impl GraphRun {
+    /// Runs node `id` (or skips it, or reuses its cached result), or wires it when it
+    /// streams.
+    async fn step(&mut self, id: &str) {
+        let project = self.project.clone();
         let Some(node) = project.node(id) else {
-            continue;
+            return;
         };
         let kind = node.kind().as_str().to_owned();
         let mut summary = NodeSummary {
-            id: id.clone(),
+            id: id.to_owned(),
             kind: kind.clone(),
             status: NodeStatus::Running,
             records_in: 0,
@@ -121,12 +162,25 @@ pub async fn run_graph(
             cached: false,
             stats: NodeStats::default(),
         };
-        let upstream: Vec<&str> = project
+        if let Some(bad) = project
             .valid_edges()
-            .filter(|e| e.to.node == *id)
-            .map(|e| e.from.node.as_str())
-            .collect();
-        let node_problems: Vec<String> = problems
+            .filter(|e| e.to.node == id)
+            .find(|e| self.failed.contains(&e.from.node))
+        {
+            let reason = format!("upstream node '{}' did not finish", bad.from.node);
+            self.tx.send(Event::NodeSkipped {
+                run: self.run,
+                node: id.to_owned(),
+                reason: reason.clone(),
+            });
+            summary.status = NodeStatus::Skipped;
+            summary.error = Some(reason);
+            self.failed.insert(id.to_owned());
+            self.shared.push(summary);
+            return;
+        }
+        let node_problems: Vec<String> = self
+            .problems
             .iter()
             .filter(|p| p.node_id() == Some(id))
             .map(|p| match &p.field {
@@ -134,118 +188,112 @@ pub async fn run_graph(
                 None => p.message.clone(),
             })
             .collect();
-        if let Some(bad) = upstream.iter().find(|u| failed.contains(**u)) {
-            let reason = format!("upstream node '{bad}' did not finish");
-            tx.send(Event::NodeSkipped {
-                run,
-                node: id.clone(),
-                reason: reason.clone(),
-            });
-            summary.status = NodeStatus::Skipped;
-            summary.error = Some(reason);
-            failed.insert(id.clone());
-            shared.push(summary);
-            continue;
-        }
         if !node_problems.is_empty() {
             let error = format!("node '{id}' ({kind}): {}", node_problems.join("; "));
-            finished_err(&tx, run, &mut summary, error);
-            failed.insert(id.clone());
-            any_error = true;
-            shared.push(summary);
-            continue;
+            self.fail(&mut summary, error);
+            return;
         }
-
-        let fp = fingerprint(&project, id, &fingerprints);
-        fingerprints.insert(id.clone(), fp);
-        let reuse = matches!(&target, RunTarget::Node(t) if t != id);
-        if reuse {
-            let hit = cache.lock().ok().and_then(|c| c.get(id, fp));
+        let fp = fingerprint(&project, id, &self.fingerprints);
+        self.fingerprints.insert(id.to_owned(), fp);
+        if matches!(&self.target, RunTarget::Node(t) if t != id) {
+            let hit = self.cache.lock().ok().and_then(|c| c.get(id, fp));
             if let Some((outs, stats)) = hit {
-                finished_ok(&tx, run, &mut summary, stats, true);
-                outputs.insert(id.clone(), outs);
-                shared.push(summary);
-                continue;
+                finished_ok(&self.tx, self.run, &mut summary, stats, true);
+                self.outputs.insert(id.to_owned(), outs);
+                self.shared.push(summary);
+                return;
             }
         }
-
         let mut inputs: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-        for e in project.valid_edges().filter(|e| e.to.node == *id) {
-            if let Some(v) = outputs
+        for e in project.valid_edges().filter(|e| e.to.node == id) {
+            if let Some(v) = self
+                .outputs
                 .get(&e.from.node)
                 .and_then(|o| o.get(e.from.port.as_str()))
             {
                 inputs.entry(e.to.port.clone()).or_default().push(v.clone());
             }
         }
-        shared.set_running(Some(id));
-        tx.send(Event::NodeStarted {
-            run,
-            node: id.clone(),
+        self.shared.set_running(Some(id));
+        self.tx.send(Event::NodeStarted {
+            run: self.run,
+            node: id.to_owned(),
         });
         let ctx = NodeContext {
             id,
-            base_dir: &base_dir,
+            base_dir: &self.base_dir,
             inputs,
-            events: &sink,
-            stop: shared.stop.clone(),
-            environment: &environment,
+            events: &self.sink,
+            stop: self.shared.stop.clone(),
+            environment: &self.environment,
         };
         let start = Instant::now();
         let result = node.config.run(&ctx).await;
-        shared.set_running(None);
+        self.shared.set_running(None);
         match result {
             Ok(mut out) if out.task.is_some() => {
-                // A streaming node: wired now, it runs with the others below.
-                announce_columns(&tx, run, id, &out.outputs);
+                // A streaming node: wired now, it runs with the others at the end.
+                announce_columns(&self.tx, self.run, id, &out.outputs);
                 if let Some(task) = out.task.take() {
-                    streaming.push(Wired {
+                    self.streaming.push(Wired {
                         task,
                         metrics: out.metrics.take().unwrap_or_default(),
                         summary,
                     });
                 }
-                outputs.insert(id.clone(), out.outputs);
-                continue;
+                self.outputs.insert(id.to_owned(), out.outputs);
             }
             Ok(mut out) => {
                 out.stats.elapsed_ms = start.elapsed().as_millis() as u64;
-                finished_ok(&tx, run, &mut summary, out.stats.clone(), false);
+                finished_ok(&self.tx, self.run, &mut summary, out.stats.clone(), false);
                 if !node.kind().is_streaming()
-                    && let Ok(mut c) = cache.lock()
+                    && let Ok(mut c) = self.cache.lock()
                 {
                     c.insert(id, fp, out.outputs.clone(), out.stats);
                 }
-                announce_columns(&tx, run, id, &out.outputs);
-                outputs.insert(id.clone(), out.outputs);
+                announce_columns(&self.tx, self.run, id, &out.outputs);
+                self.outputs.insert(id.to_owned(), out.outputs);
+                self.shared.push(summary);
             }
             Err(e) => {
-                let error = e.in_node(id, &kind).to_string();
-                finished_err(&tx, run, &mut summary, error);
-                failed.insert(id.clone());
-                any_error = true;
-                if let Ok(mut c) = cache.lock() {
+                if let Ok(mut c) = self.cache.lock() {
                     c.remove(id);
                 }
+                let error = e.in_node(id, &kind).to_string();
+                self.fail(&mut summary, error);
             }
         }
-        shared.push(summary);
     }
-    if !streaming.is_empty() {
-        shared.streaming.store(true, Ordering::SeqCst);
-        run_streaming(streaming, run, &tx, |summary, result| {
-            report(&tx, run, &shared, summary, result, &mut any_error);
-        })
-        .await;
+
+    /// Reports a node failed; its downstream will be skipped.
+    fn fail(&mut self, summary: &mut NodeSummary, error: String) {
+        finished_err(&self.tx, self.run, summary, error);
+        self.failed.insert(summary.id.clone());
+        self.any_error = true;
+        self.shared.push(summary.clone());
     }
-    let status = if shared.stop.is_set() {
-        NodeStatus::Stopped
-    } else if any_error {
-        NodeStatus::Error
-    } else {
-        NodeStatus::Ok
-    };
-    finish(&shared, &tx, run, status);
+
+    /// Runs the wired streaming nodes, then reports the run's end.
+    async fn finish(mut self) {
+        let (tx, run, shared) = (self.tx.clone(), self.run, self.shared.clone());
+        let streaming = std::mem::take(&mut self.streaming);
+        let mut any_error = self.any_error;
+        if !streaming.is_empty() {
+            shared.streaming.store(true, Ordering::SeqCst);
+            run_streaming(streaming, run, &tx, |summary, result| {
+                report(&tx, run, &shared, summary, result, &mut any_error);
+            })
+            .await;
+        }
+        let status = if shared.stop.is_set() {
+            NodeStatus::Stopped
+        } else if any_error {
+            NodeStatus::Error
+        } else {
+            NodeStatus::Ok
+        };
+        finish(&shared, &tx, run, status);
+    }
 }
 
 /// Reports how a streaming node ended.

@@ -359,4 +359,3 @@ pub fn format_batches(
         }
     }
 }
-

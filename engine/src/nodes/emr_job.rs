@@ -333,40 +333,11 @@ async fn run(config: &EmrJobConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput>
             format!("step {}/{total}: {}", i + 1, step.name),
         );
         let start = Instant::now();
-        let result: Result<u64> = match (&step.write, &bucket) {
-            (Some(write), Some(bucket)) => {
-                let by = format!("emr:{}:{}", ctx.id, step.name);
-                let spec = step.etl_config(write).spec(ctx.id, by);
-                run_etl(&store, bucket, &spec, ctx.environment)
-                    .await
-                    .map(|r| {
-                        stats.records_in += r.rows_read;
-                        stats.bytes_in += r.bytes_read;
-                        stats.bytes_out += r.bytes_written;
-                        stats.records_out += r.rows_written;
-                        r.rows_written
-                    })
-            }
-            (Some(_), None) => Err(Error::Internal("no target bucket".to_owned())),
-            (None, _) => {
-                let hooks = ScanHooks::default();
-                match sql::session(Some(&store), &hooks, ctx.environment) {
-                    Ok(session) => sql::run_query(&session, &step.sql, &hooks).await.map(|r| {
-                        stats.records_in += r.stats.rows_read;
-                        stats.bytes_in += r.stats.bytes_scanned;
-                        let rows = r.stats.rows;
-                        let preview = crate::nodes::head(&r.batches, config.display_limit);
-                        ctx.preview(&TABLE_OUT, r.schema.clone(), preview, rows);
-                        last_table = Some(Arc::new(TableData {
-                            schema: r.schema,
-                            batches: r.batches,
-                        }));
-                        rows
-                    }),
-                    Err(e) => Err(e),
-                }
-            }
-        };
+        let result = run_step(step, ctx, &store, bucket.as_deref(), config, &mut stats).await;
+        if let Ok((_, Some(table))) = &result {
+            last_table = Some(table.clone());
+        }
+        let result = result.map(|(rows, _)| rows);
         let duration_ms = start.elapsed().as_millis() as u64;
         match result {
             Ok(rows) => reports.push(StepReport {
@@ -420,6 +391,46 @@ async fn run(config: &EmrJobConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput>
         out.set(&TABLE_OUT, Value::Table(t));
     }
     Ok(out)
+}
+
+/// Runs one step: an ETL write, or a query whose result is previewed. Returns its rows
+/// and, for a query, its result table.
+async fn run_step(
+    step: &EmrStep,
+    ctx: &NodeContext<'_>,
+    store: &Arc<crate::lake::catalog::CatalogStore>,
+    bucket: Option<&crate::lake::bucket::Bucket>,
+    config: &EmrJobConfig,
+    stats: &mut NodeStats,
+) -> Result<(u64, Option<Arc<TableData>>)> {
+    match (&step.write, bucket) {
+        (Some(write), Some(bucket)) => {
+            let by = format!("emr:{}:{}", ctx.id, step.name);
+            let spec = step.etl_config(write).spec(ctx.id, by);
+            let r = run_etl(store, bucket, &spec, ctx.environment).await?;
+            stats.records_in += r.rows_read;
+            stats.bytes_in += r.bytes_read;
+            stats.bytes_out += r.bytes_written;
+            stats.records_out += r.rows_written;
+            Ok((r.rows_written, None))
+        }
+        (Some(_), None) => Err(Error::Internal("no target bucket".to_owned())),
+        (None, _) => {
+            let hooks = ScanHooks::default();
+            let session = sql::session(Some(store), &hooks, ctx.environment)?;
+            let r = sql::run_query(&session, &step.sql, &hooks).await?;
+            stats.records_in += r.stats.rows_read;
+            stats.bytes_in += r.stats.bytes_scanned;
+            let rows = r.stats.rows;
+            let preview = crate::nodes::head(&r.batches, config.display_limit);
+            ctx.preview(&TABLE_OUT, r.schema.clone(), preview, rows);
+            let table = TableData {
+                schema: r.schema,
+                batches: r.batches,
+            };
+            Ok((rows, Some(Arc::new(table))))
+        }
+    }
 }
 
 fn steps_table(reports: &[StepReport]) -> Result<TableData> {

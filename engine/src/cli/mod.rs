@@ -1,0 +1,249 @@
+//! The headless command line: `crawl`, `query`, `run`, `validate`, `fmt`, `kinds` and
+//! `catalog`.
+//!
+//! Every command drives the engine through its API ([`crate::engine`]): `crawl` and
+//! `query` build a small graph (bucket → crawler → catalog, or catalog → query) and run
+//! it. Results go to stdout; errors go to stderr with a non-zero exit code.
+//! `lake.rs` has the lake commands, `run.rs` running projects, `kinds.rs` the kinds.
+
+mod kinds;
+mod lake;
+mod run;
+
+pub use lake::human_bytes;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+use crate::api::{NodeStatus, NodeSummary};
+use crate::lake::catalog::DEFAULT_DATABASE;
+use crate::lake::crawler::SchemaChangePolicy;
+use crate::lake::sql::OutputFormat;
+use crate::nodes::NodeConfig;
+use crate::nodes::crawler::CrawlerConfig;
+use crate::project::{Edge, Node, PortRef, Position};
+
+/// Tributary: design and run data pipelines.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tributary",
+    version,
+    about = "Tributary: design and run batch and streaming data pipelines.\n\nWith no command, `tributary [project.json]` opens the desktop designer."
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: CliCommand,
+}
+
+/// Headless commands.
+#[derive(Debug, Subcommand)]
+pub enum CliCommand {
+    /// Crawl a folder into a catalog and print the tables found.
+    Crawl {
+        /// The folder to crawl (a bucket).
+        folder: PathBuf,
+        /// The catalog file (created when missing).
+        #[arg(long)]
+        catalog: PathBuf,
+        /// Database the tables go into.
+        #[arg(long, default_value = DEFAULT_DATABASE)]
+        database: String,
+        /// Folder depth that makes a table.
+        #[arg(long, default_value_t = 1)]
+        table_level: usize,
+        /// Records sampled per file.
+        #[arg(long, default_value_t = 1000)]
+        sample_rows: usize,
+        /// What to do when a table's schema changed.
+        #[arg(long, value_enum, default_value_t = SchemaChangePolicy::Update)]
+        schema_change_policy: SchemaChangePolicy,
+    },
+    /// Run read-only SQL over a catalog.
+    Query {
+        /// The catalog file.
+        #[arg(long)]
+        catalog: PathBuf,
+        /// How to print the result.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+        /// Run on this Apache Ballista scheduler (`df://host:port`) instead of in-process.
+        #[arg(long)]
+        scheduler: Option<String>,
+        /// The SQL statement.
+        sql: String,
+    },
+    /// Run a whole project headless.
+    Run {
+        /// The project file.
+        project: PathBuf,
+        /// Print a JSON summary per node.
+        #[arg(long)]
+        json: bool,
+        /// Run only this node and what it needs.
+        #[arg(long)]
+        node: Option<String>,
+        /// The environment to run on: `local` or one of the project's `environments`
+        /// (default: the project's own choice).
+        #[arg(long)]
+        env: Option<String>,
+    },
+    /// Check a project file; exit 0 when valid, else print one line per problem.
+    Validate {
+        /// The project file.
+        project: PathBuf,
+    },
+    /// Rewrite a valid project file in the canonical form the app saves (every setting
+    /// spelled out, stable key order), atomically.
+    Fmt {
+        /// The project file.
+        project: PathBuf,
+    },
+    /// List the node kinds with their ports and settings (what the editor's forms show).
+    Kinds {
+        /// Only this kind.
+        kind: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect a catalog.
+    Catalog {
+        /// The catalog file.
+        #[arg(long)]
+        catalog: PathBuf,
+        /// What to show.
+        #[command(subcommand)]
+        what: CatalogCommand,
+    },
+}
+
+/// Catalog inspection.
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// List databases and tables.
+    Tables,
+    /// Show a table's columns, partition keys and partitions.
+    Show {
+        /// `db.table` or a table in the default database.
+        table: String,
+    },
+    /// List a table's schema versions.
+    History {
+        /// `db.table` or a table in the default database.
+        table: String,
+    },
+}
+
+/// The subcommand names, so a combined GUI binary can tell a CLI call from a file.
+pub const SUBCOMMANDS: &[&str] = &[
+    "crawl", "query", "run", "validate", "fmt", "kinds", "catalog", "help",
+];
+
+/// Runs the CLI with `args` (including the program name); returns the exit code.
+pub fn main_with_args(args: impl IntoIterator<Item = String>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    match execute(cli.command, &mut stdout) {
+        Ok(code) => code,
+        Err(message) => {
+            let _ = stdout.flush();
+            eprintln!("error: {message}");
+            1
+        }
+    }
+}
+
+/// Runs one command, printing results to `out`. Returns the exit code, or the error
+/// message for stderr.
+pub fn execute(command: CliCommand, out: &mut dyn Write) -> Result<i32, String> {
+    match command {
+        CliCommand::Crawl {
+            folder,
+            catalog,
+            database,
+            table_level,
+            sample_rows,
+            schema_change_policy,
+        } => lake::crawl(
+            &folder,
+            &catalog,
+            CrawlerConfig {
+                database,
+                table_level,
+                sample_rows,
+                schema_change_policy,
+                ..Default::default()
+            },
+            out,
+        ),
+        CliCommand::Query {
+            catalog,
+            format,
+            scheduler,
+            sql,
+        } => lake::query(&catalog, &sql, format, scheduler, out),
+        CliCommand::Run {
+            project,
+            json,
+            node,
+            env,
+        } => run::run(&project, json, node, env, out),
+        CliCommand::Validate { project } => run::validate(&project, out),
+        CliCommand::Fmt { project } => {
+            let p = crate::project::Project::load(&project).map_err(|e| e.to_string())?;
+            p.save(&project).map_err(|e| e.to_string())?;
+            writeln!(out, "{}: formatted", project.display()).map_err(|e| e.to_string())?;
+            Ok(0)
+        }
+        CliCommand::Kinds { kind, json } => kinds::kinds(kind.as_deref(), json, out),
+        CliCommand::Catalog { catalog, what } => lake::catalog_cmd(&catalog, what, out),
+    }
+}
+
+pub(crate) fn absolute(path: &Path) -> Result<PathBuf, String> {
+    std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+pub(crate) fn node(id: &str, config: NodeConfig, x: f32) -> Node {
+    Node {
+        id: id.to_owned(),
+        name: id.to_owned(),
+        position: Position { x, y: 0.0 },
+        config,
+    }
+}
+
+pub(crate) fn edge(from: &str, from_port: &str, to: &str, to_port: &str) -> Edge {
+    Edge {
+        from: PortRef {
+            node: from.to_owned(),
+            port: from_port.to_owned(),
+        },
+        to: PortRef {
+            node: to.to_owned(),
+            port: to_port.to_owned(),
+        },
+    }
+}
+
+/// The error of the first failed node, without the node prefix the CLI graph adds.
+pub(crate) fn first_error(summary: &[NodeSummary]) -> Option<String> {
+    summary.iter().find_map(|s| {
+        s.error
+            .as_ref()
+            .filter(|_| s.status == NodeStatus::Error)
+            .map(|e| {
+                let prefix = format!("node '{}' ({}): ", s.id, s.kind);
+                e.strip_prefix(&prefix).unwrap_or(e).to_owned()
+            })
+    })
+}

@@ -1,0 +1,192 @@
+//! `run` and `validate`: a whole project headless, its summary as text or JSON.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::absolute;
+use crate::api::{Event, NodeStatus, NodeSummary, RunTarget};
+use crate::engine::run_project_blocking;
+use crate::nodes::emr_job::EmrJobReport;
+use crate::project::Project;
+use crate::stream::metrics::MetricsSummary;
+
+pub(super) fn run(
+    path: &Path,
+    json: bool,
+    node: Option<String>,
+    env: Option<String>,
+    out: &mut dyn Write,
+) -> Result<i32, String> {
+    let mut project = crate::project::Project::load(path).map_err(|e| e.to_string())?;
+    if let Some(env) = env {
+        project.environment_named(&env).map_err(|e| e.to_string())?;
+        project.environment = env;
+    }
+    let base_dir = absolute(path)?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let target = node.map(RunTarget::Node).unwrap_or(RunTarget::All);
+    let mut logs = Vec::new();
+    let mut metrics: BTreeMap<String, MetricsSummary> = Default::default();
+    let (status, summary) = run_project_blocking(project, base_dir, target, |ev| match ev {
+        Event::Log { node, message, .. } => logs.push(format!(
+            "{}: {message}",
+            node.as_deref().unwrap_or("engine")
+        )),
+        Event::Metrics { node, sample, .. } => {
+            metrics.entry(node.clone()).or_default().add(sample);
+        }
+        _ => {}
+    })
+    .map_err(|e| e.to_string())?;
+    let run = Finished {
+        status,
+        summary: &summary,
+        metrics: &metrics,
+        logs: &logs,
+    };
+    if json {
+        run.print_json(out)?;
+    } else {
+        for l in &logs {
+            eprintln!("warning: {l}");
+        }
+        run.print_text(out)?;
+    }
+    for s in summary.iter().filter(|s| s.status == NodeStatus::Error) {
+        if let Some(e) = &s.error {
+            eprintln!("error: {e}");
+        }
+    }
+    Ok(if status == NodeStatus::Ok { 0 } else { 1 })
+}
+
+/// A finished run, for printing.
+struct Finished<'a> {
+    status: NodeStatus,
+    summary: &'a [NodeSummary],
+    metrics: &'a BTreeMap<String, MetricsSummary>,
+    logs: &'a [String],
+}
+
+impl Finished<'_> {
+    /// The summary as JSON: status, one object per node (with its metrics), warnings.
+    fn print_json(&self, out: &mut dyn Write) -> Result<(), String> {
+        let (status, summary, metrics, logs) = (self.status, self.summary, self.metrics, self.logs);
+        let nodes: Vec<serde_json::Value> = summary
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "id": s.id,
+                    "kind": s.kind,
+                    "status": s.status,
+                    "records_in": s.records_in,
+                    "records_out": s.records_out,
+                    "error": s.error,
+                    "elapsed_ms": s.stats.elapsed_ms,
+                    "stats": s.stats,
+                    "metrics": metrics.get(&s.id),
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({ "status": status, "nodes": nodes, "warnings": logs });
+        let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+        writeln!(out, "{text}").map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// The summary as text: a line per node, EMR steps, and streaming metrics.
+    fn print_text(&self, out: &mut dyn Write) -> Result<(), String> {
+        let (summary, metrics) = (self.summary, self.metrics);
+        for s in summary {
+            writeln!(
+                out,
+                "{:<20} {:<10} {:<8} in {:>10}  out {:>10}  {:>6} ms{}",
+                s.id,
+                s.kind,
+                format!("{:?}", s.status).to_lowercase(),
+                s.records_in,
+                s.records_out,
+                s.stats.elapsed_ms,
+                s.error
+                    .as_ref()
+                    .map(|e| format!("  {e}"))
+                    .unwrap_or_default()
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        for s in summary {
+            let Some(job) = s.stats.report::<EmrJobReport>() else {
+                continue;
+            };
+            writeln!(out, "\n{} steps", s.id).map_err(|e| e.to_string())?;
+            for st in &job.steps {
+                writeln!(
+                    out,
+                    "  {:<24} {:<4} {:<10} {:>10} rows {:>8} ms  {}",
+                    st.step,
+                    st.kind,
+                    st.status,
+                    st.rows,
+                    st.duration_ms,
+                    st.error.as_deref().unwrap_or_default()
+                )
+                .map_err(|e| e.to_string())?;
+            }
+        }
+        if !metrics.is_empty() {
+            writeln!(
+                out,
+                "\n{:<20} {:>12} {:>12} {:>10} {:>9} {:>10} {:>8}",
+                "streaming node",
+                "peak rec/s",
+                "mean rec/s",
+                "max lag",
+                "lag ms",
+                "batch ms",
+                "waiting"
+            )
+            .map_err(|e| e.to_string())?;
+            for (id, m) in metrics {
+                writeln!(
+                    out,
+                    "{:<20} {:>12.0} {:>12.0} {:>10} {:>9} {:>10.2} {:>7.0}%",
+                    id,
+                    // Sources and sinks count one side only: the busier side stands.
+                    m.peak_records_out_per_sec.max(m.peak_records_in_per_sec),
+                    m.mean_records_out_per_sec.max(m.mean_records_in_per_sec),
+                    m.max_lag_records,
+                    m.max_lag_ms,
+                    m.mean_batch_latency_ms,
+                    m.max_backpressure * 100.0
+                )
+                .map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn validate(path: &Path, out: &mut dyn Write) -> Result<i32, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    match Project::from_json(&text) {
+        Ok(p) => {
+            writeln!(
+                out,
+                "ok: {} node(s), {} edge(s)",
+                p.nodes.len(),
+                p.edges.len()
+            )
+            .map_err(|e| e.to_string())?;
+            Ok(0)
+        }
+        Err(problems) => {
+            for p in problems {
+                eprintln!("{p}");
+            }
+            Ok(1)
+        }
+    }
+}
