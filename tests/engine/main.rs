@@ -11,5 +11,6 @@ mod etl;
 mod pipelines;
 mod project_files;
 mod s3;
+mod scripts;
 mod services;
 mod streaming;

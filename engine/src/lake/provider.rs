@@ -386,32 +386,7 @@ fn build_table(
         .map(|c| Ok((c.file_name().to_owned(), c.arrow_type()?)))
         .collect::<Result<Vec<_>>>()?;
 
-    let compression = match table.options.compression {
-        Compression::None => FileCompressionType::UNCOMPRESSED,
-        Compression::Gzip => FileCompressionType::GZIP,
-        Compression::Zstd => FileCompressionType::ZSTD,
-    };
-    let format: Arc<dyn DfFileFormat> = match table.format {
-        FileFormat::Csv => {
-            let dialect = table.options.csv.unwrap_or(super::sniff::CsvDialect {
-                delimiter: b',',
-                has_header: true,
-            });
-            Arc::new(
-                CsvFormat::default()
-                    .with_has_header(dialect.has_header)
-                    .with_delimiter(dialect.delimiter)
-                    .with_newlines_in_values(true)
-                    .with_file_compression_type(compression),
-            )
-        }
-        FileFormat::Json => Arc::new(
-            JsonFormat::default()
-                .with_file_compression_type(compression)
-                .with_newline_delimited(table.options.json_layout != Some(JsonLayout::Array)),
-        ),
-        FileFormat::Parquet => Arc::new(ParquetFormat::default()),
-    };
+    let format = listing_format(table);
     let options = ListingOptions::new(format)
         .with_file_extension(table.options.file_extension.clone())
         .with_table_partition_cols(partition_cols);
@@ -441,6 +416,48 @@ fn build_table(
     if !needs_view {
         return Ok(lake);
     }
+    typed_view(table, &qualified, lake, &read_as_text)
+}
+
+/// How DataFusion reads the table's files: format, dialect, compression.
+fn listing_format(table: &Table) -> Arc<dyn DfFileFormat> {
+    let compression = match table.options.compression {
+        Compression::None => FileCompressionType::UNCOMPRESSED,
+        Compression::Gzip => FileCompressionType::GZIP,
+        Compression::Zstd => FileCompressionType::ZSTD,
+    };
+    match table.format {
+        FileFormat::Csv => {
+            let dialect = table.options.csv.unwrap_or(super::sniff::CsvDialect {
+                delimiter: b',',
+                has_header: true,
+            });
+            Arc::new(
+                CsvFormat::default()
+                    .with_has_header(dialect.has_header)
+                    .with_delimiter(dialect.delimiter)
+                    .with_newlines_in_values(true)
+                    .with_file_compression_type(compression),
+            )
+        }
+        FileFormat::Json => Arc::new(
+            JsonFormat::default()
+                .with_file_compression_type(compression)
+                .with_newline_delimited(table.options.json_layout != Some(JsonLayout::Array)),
+        ),
+        FileFormat::Parquet => Arc::new(ParquetFormat::default()),
+    }
+}
+
+/// The table with its own column names and types over the files' columns: text read
+/// as strings is converted (null markers, written date forms), renamed columns get
+/// their names.
+fn typed_view(
+    table: &Table,
+    qualified: &str,
+    lake: Arc<dyn TableProvider>,
+    read_as_text: &dyn Fn(&Column) -> bool,
+) -> Result<Arc<dyn TableProvider>> {
     let config = ConfigOptions::default();
     let mut exprs = Vec::new();
     for c in &table.columns {

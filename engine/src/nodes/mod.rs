@@ -14,6 +14,7 @@ pub mod form;
 pub mod kind;
 pub mod operator;
 pub mod ports;
+pub mod read_files;
 
 pub mod analytics;
 pub mod broker;

@@ -6,4 +6,6 @@ pub mod generator;
 pub mod metrics;
 pub mod records;
 pub mod script;
+pub mod series;
 pub mod topic;
+pub mod windows;

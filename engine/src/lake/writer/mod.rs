@@ -8,10 +8,12 @@
 //! successful run.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Serialize;
+
+mod commit;
 
 use super::bucket::Bucket;
 use super::catalog::{
@@ -30,6 +32,7 @@ use crate::datafusion::datasource::file_format::{FileFormatFactory, format_as_fi
 use crate::datafusion::logical_expr::LogicalPlanBuilder;
 use crate::datafusion::physical_plan::collect;
 use crate::error::{Error, Result};
+use commit::{commit_local, commit_s3, list_files};
 
 crate::choice_enum! {
     /// Compression of written files: Parquet pages (snappy, zstd) or whole text files
@@ -132,7 +135,8 @@ impl Drop for Staging {
     }
 }
 
-/// Runs an ETL job end to end.
+/// Runs an ETL job end to end: plan the query, write it to a staging folder, commit the
+/// files into place, register the table (and move the bookmark).
 pub async fn run_etl(
     store: &CatalogStore,
     bucket: &Bucket,
@@ -140,43 +144,8 @@ pub async fn run_etl(
     env: &crate::api::Environment,
 ) -> Result<EtlReport> {
     store.remember_bucket(bucket)?;
-    let table_name = normalize_name(&spec.table);
-    if table_name != spec.table {
-        return Err(Error::Invalid(format!(
-            "table name '{}' must be lowercase letters, digits and '_' (e.g. '{table_name}')",
-            spec.table
-        )));
-    }
-    let output_key = bucket.key_under_prefix(&spec.output_prefix)?;
-    if output_key.is_empty() {
-        return Err(Error::Invalid(
-            "output_prefix must name a folder inside the bucket".to_owned(),
-        ));
-    }
-
-    // Bookmarks: skip source files the last successful run already processed.
-    let bookmark = spec
-        .bookmark
-        .as_ref()
-        .and_then(|job| store.lock().bookmarks.get(job).cloned())
-        .unwrap_or_default();
-    let skipped = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let filter: Option<FileFilter> = spec.bookmark.as_ref().map(|_| {
-        let seen = bookmark.tables.clone();
-        let skipped = skipped.clone();
-        Arc::new(
-            move |table: &str, loc: &str, size: u64, modified: chrono::DateTime<chrono::Utc>| {
-                let done = seen
-                    .get(table)
-                    .and_then(|files| files.get(loc))
-                    .is_some_and(|f| f.size_bytes == size && f.modified == modified);
-                if done {
-                    skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                !done
-            },
-        ) as FileFilter
-    });
+    let (table_name, output_key) = check_target(spec, bucket)?;
+    let (filter, skipped) = bookmark_filter(store, spec);
     let hooks = ScanHooks {
         filter,
         ..Default::default()
@@ -187,24 +156,7 @@ pub async fn run_etl(
         .sql_with_options(&spec.sql, super::sql::read_only_options())
         .await?;
     let out_schema = df.schema().as_arrow().clone();
-    for p in &spec.partition_by {
-        if out_schema.field_with_name(p).is_err() {
-            return Err(Error::Invalid(format!(
-                "partition column '{p}' is not in the query's result (columns: {})",
-                out_schema
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-    }
-    if spec.partition_by.len() == out_schema.fields().len() {
-        return Err(Error::Invalid(
-            "every column is a partition column; at least one data column is needed".to_owned(),
-        ));
-    }
+    check_partitions(spec, &out_schema)?;
 
     let run_id = format!(
         "{}-{}",
@@ -225,34 +177,10 @@ pub async fn run_etl(
         path: dir.clone(),
         committed: false,
     });
-    let factory: Arc<dyn FileFormatFactory> = match spec.format {
-        FileFormat::Parquet => {
-            let mut opts = TableParquetOptions::default();
-            opts.global.compression = Some(
-                match spec.compression {
-                    OutputCompression::Snappy => "snappy",
-                    OutputCompression::Zstd => "zstd(3)",
-                    OutputCompression::Gzip => "gzip(6)",
-                    OutputCompression::None => "uncompressed",
-                }
-                .to_owned(),
-            );
-            Arc::new(ParquetFormatFactory::new_with_options(opts))
-        }
-        FileFormat::Csv => Arc::new(CsvFormatFactory::new_with_options(
-            CsvOptions::default()
-                .with_has_header(true)
-                .with_compression(text_compression(spec.compression)?),
-        )),
-        FileFormat::Json => Arc::new(JsonFormatFactory::new_with_options(JsonOptions {
-            compression: text_compression(spec.compression)?,
-            ..Default::default()
-        })),
-    };
     let copy = LogicalPlanBuilder::copy_to(
         df.logical_plan().clone(),
         staging_url,
-        format_as_file_type(factory),
+        format_as_file_type(format_factory(spec)?),
         [("single_file_output".to_owned(), "false".to_owned())].into(),
         spec.partition_by.clone(),
     )?
@@ -296,18 +224,155 @@ pub async fn run_etl(
     };
     drop(staging);
 
-    // Register the output table and move the bookmark forward, in one catalog write.
-    let (format, options) = table_format(spec);
-    let (columns, partition_keys) = output_columns(&out_schema, &spec.partition_by, format);
+    let scanned = hooks.scanned_files();
+    let (partitions, stats) = layout(&files_now, &spec.partition_by, &target_location);
+    let written = Written {
+        table_name: &table_name,
+        out_schema: &out_schema,
+        location: store.location_for(&format!("{target_location}/")),
+        partitions: partitions
+            .into_iter()
+            .map(|mut p| {
+                p.location = store.location_for(&p.location);
+                p
+            })
+            .collect(),
+        stats,
+    };
+    let partition_count = written.partitions.len();
+    let (version, change) = register(store, spec, written, &scanned)?;
+    Ok(EtlReport {
+        table: format!("{}.{table_name}", spec.database),
+        rows_read,
+        rows_written,
+        files_written: staged.len() as u64,
+        bytes_written: staged.iter().map(|(_, s)| s).sum(),
+        files_read: scanned.len() as u64,
+        bytes_read: scanned.iter().map(|f| f.size_bytes).sum(),
+        files_skipped_by_bookmark: skipped.load(std::sync::atomic::Ordering::Relaxed),
+        partitions: partition_count,
+        version,
+        change,
+    })
+}
+
+/// The output table's name and the key its files go under, checked.
+fn check_target(spec: &EtlSpec, bucket: &Bucket) -> Result<(String, String)> {
+    let table_name = normalize_name(&spec.table);
+    if table_name != spec.table {
+        return Err(Error::Invalid(format!(
+            "table name '{}' must be lowercase letters, digits and '_' (e.g. '{table_name}')",
+            spec.table
+        )));
+    }
+    let output_key = bucket.key_under_prefix(&spec.output_prefix)?;
+    if output_key.is_empty() {
+        return Err(Error::Invalid(
+            "output_prefix must name a folder inside the bucket".to_owned(),
+        ));
+    }
+    Ok((table_name, output_key))
+}
+
+/// With a bookmark: a filter that skips the source files the last successful run
+/// already processed, and the count of files it skipped.
+fn bookmark_filter(
+    store: &CatalogStore,
+    spec: &EtlSpec,
+) -> (Option<FileFilter>, Arc<std::sync::atomic::AtomicU64>) {
+    let skipped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let Some(job) = &spec.bookmark else {
+        return (None, skipped);
+    };
+    let seen = store
+        .lock()
+        .bookmarks
+        .get(job)
+        .cloned()
+        .unwrap_or_default()
+        .tables;
+    let counter = skipped.clone();
+    let filter = Arc::new(
+        move |table: &str, loc: &str, size: u64, modified: chrono::DateTime<chrono::Utc>| {
+            let done = seen
+                .get(table)
+                .and_then(|files| files.get(loc))
+                .is_some_and(|f| f.size_bytes == size && f.modified == modified);
+            if done {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            !done
+        },
+    ) as FileFilter;
+    (Some(filter), skipped)
+}
+
+/// Every partition column is in the result, and some column is not one.
+fn check_partitions(spec: &EtlSpec, out_schema: &crate::arrow::datatypes::Schema) -> Result<()> {
+    for p in &spec.partition_by {
+        if out_schema.field_with_name(p).is_err() {
+            return Err(Error::Invalid(format!(
+                "partition column '{p}' is not in the query's result (columns: {})",
+                out_schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    if spec.partition_by.len() == out_schema.fields().len() {
+        return Err(Error::Invalid(
+            "every column is a partition column; at least one data column is needed".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// How DataFusion writes the job's format and compression.
+fn format_factory(spec: &EtlSpec) -> Result<Arc<dyn FileFormatFactory>> {
+    Ok(match spec.format {
+        FileFormat::Parquet => {
+            let mut opts = TableParquetOptions::default();
+            opts.global.compression = Some(
+                match spec.compression {
+                    OutputCompression::Snappy => "snappy",
+                    OutputCompression::Zstd => "zstd(3)",
+                    OutputCompression::Gzip => "gzip(6)",
+                    OutputCompression::None => "uncompressed",
+                }
+                .to_owned(),
+            );
+            Arc::new(ParquetFormatFactory::new_with_options(opts))
+        }
+        FileFormat::Csv => Arc::new(CsvFormatFactory::new_with_options(
+            CsvOptions::default()
+                .with_has_header(true)
+                .with_compression(text_compression(spec.compression)?),
+        )),
+        FileFormat::Json => Arc::new(JsonFormatFactory::new_with_options(JsonOptions {
+            compression: text_compression(spec.compression)?,
+            ..Default::default()
+        })),
+    })
+}
+
+/// The partitions (from `key=value` folders) and totals of the files now in the table.
+fn layout(
+    files: &[(String, u64)],
+    partition_by: &[String],
+    target_location: &str,
+) -> (Vec<Partition>, TableStats) {
     let mut partitions: BTreeMap<Vec<String>, Partition> = BTreeMap::new();
     let mut stats = TableStats::default();
-    for (rel, size) in &files_now {
+    for (rel, size) in files {
         if super::bucket::is_hidden_key(rel) {
             continue;
         }
         stats.files += 1;
         stats.size_bytes += size;
-        if !spec.partition_by.is_empty() {
+        if !partition_by.is_empty() {
             let dirs: Vec<&str> = rel.split('/').collect();
             let dirs = &dirs[..dirs.len() - 1];
             let values: Vec<String> = dirs
@@ -326,43 +391,54 @@ pub async fn run_etl(
             p.size_bytes += size;
         }
     }
-    let scanned = hooks.scanned_files();
-    let files_read = scanned.len() as u64;
-    let bytes_read = scanned.iter().map(|f| f.size_bytes).sum();
-    let location = store.location_for(&format!("{target_location}/"));
-    let partitions: Vec<Partition> = partitions
-        .into_values()
-        .map(|mut p| {
-            p.location = store.location_for(&p.location);
-            p
-        })
-        .collect();
-    let partition_count = partitions.len();
-    let (version, change) = store.update(|catalog| {
+    (partitions.into_values().collect(), stats)
+}
+
+/// What a job wrote, for the catalog.
+struct Written<'a> {
+    table_name: &'a str,
+    out_schema: &'a crate::arrow::datatypes::Schema,
+    location: String,
+    partitions: Vec<Partition>,
+    stats: TableStats,
+}
+
+/// Registers the output table and moves the bookmark forward, in one catalog write.
+/// Returns the table's version and what changed.
+fn register(
+    store: &CatalogStore,
+    spec: &EtlSpec,
+    w: Written<'_>,
+    scanned: &[super::provider::ScannedFile],
+) -> Result<(u32, Option<String>)> {
+    let (format, options) = table_format(spec);
+    let (columns, partition_keys) = output_columns(w.out_schema, &spec.partition_by, format);
+    let table_name = w.table_name.to_owned();
+    store.update(|catalog| {
         let db = catalog.ensure_database(&spec.database);
         let result = match db.tables.get_mut(&table_name) {
             Some(t) => {
                 let change = t.set_schema(columns.clone(), partition_keys.clone(), &spec.by);
-                t.location = location.clone();
+                t.location = w.location.clone();
                 t.format = format;
                 t.options = options.clone();
-                t.partitions = partitions.clone();
-                t.stats = stats.clone();
+                t.partitions = w.partitions.clone();
+                t.stats = w.stats.clone();
                 t.updated_at = chrono::Utc::now();
                 (t.version, change)
             }
             None => {
                 let mut t = Table::new(
                     table_name.clone(),
-                    location.clone(),
+                    w.location.clone(),
                     format,
                     options.clone(),
                     columns.clone(),
                     partition_keys.clone(),
                     &spec.by,
                 );
-                t.partitions = partitions.clone();
-                t.stats = stats.clone();
+                t.partitions = w.partitions.clone();
+                t.stats = w.stats.clone();
                 db.tables.insert(table_name.clone(), t);
                 (1, Some("created".to_owned()))
             }
@@ -373,7 +449,7 @@ pub async fn run_etl(
                 .entry(job.clone())
                 .or_insert_with(Bookmark::default);
             mark.updated_at = Some(chrono::Utc::now());
-            for f in &scanned {
+            for f in scanned {
                 mark.tables.entry(f.table.clone()).or_default().insert(
                     f.location.clone(),
                     BookmarkedFile {
@@ -384,126 +460,7 @@ pub async fn run_etl(
             }
         }
         Ok(result)
-    })?;
-
-    Ok(EtlReport {
-        table: format!("{}.{table_name}", spec.database),
-        rows_read,
-        rows_written,
-        files_written: staged.len() as u64,
-        bytes_written: staged.iter().map(|(_, s)| s).sum(),
-        files_read,
-        bytes_read,
-        files_skipped_by_bookmark: skipped.load(std::sync::atomic::Ordering::Relaxed),
-        partitions: partition_count,
-        version,
-        change,
     })
-}
-
-/// Moves staged files into the output folder (renames within one file system); the old
-/// output is kept aside until the new one is in place.
-fn commit_local(
-    bucket: &Bucket,
-    staging_dir: &Path,
-    output_key: &str,
-    mode: WriteMode,
-    run_id: &str,
-    staged: &[(String, u64)],
-) -> Result<()> {
-    let target_dir = bucket.local_path(output_key)?;
-    match mode {
-        WriteMode::Overwrite => {
-            if target_dir.exists() {
-                let trash = bucket.local_path(&format!(".tributary/trash/{run_id}"))?;
-                if let Some(parent) = trash.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-                }
-                std::fs::rename(&target_dir, &trash).map_err(|e| Error::io(&target_dir, e))?;
-                if let Err(e) = std::fs::rename(staging_dir, &target_dir) {
-                    // Put the old data back so nothing is lost.
-                    let _ = std::fs::rename(&trash, &target_dir);
-                    return Err(Error::io(&target_dir, e));
-                }
-                let _ = std::fs::remove_dir_all(&trash);
-            } else {
-                if let Some(parent) = target_dir.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-                }
-                std::fs::rename(staging_dir, &target_dir).map_err(|e| Error::io(&target_dir, e))?;
-            }
-        }
-        WriteMode::Append => {
-            for (rel, _) in staged {
-                let from = staging_dir.join(rel);
-                let mut to = target_dir.join(rel);
-                if let Some(parent) = to.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-                }
-                let mut n = 1;
-                while to.exists() {
-                    to = unique_name(&target_dir.join(rel), n);
-                    n += 1;
-                }
-                std::fs::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Copies staged objects into the output prefix (S3 has no rename); overwrite deletes the
-/// old objects first. Returns the staged files and the output's files, relative to their
-/// prefixes. Not atomic as a whole: a reader may see the output half replaced.
-async fn commit_s3(
-    bucket: &Bucket,
-    staging_key: &str,
-    output_key: &str,
-    mode: WriteMode,
-) -> Result<(Vec<(String, u64)>, Vec<(String, u64)>)> {
-    let rel = |prefix: &str, items: Vec<(String, u64)>| -> Vec<(String, u64)> {
-        items
-            .into_iter()
-            .filter_map(|(k, n)| {
-                k.strip_prefix(prefix)
-                    .map(|r| (r.trim_start_matches('/').to_owned(), n))
-            })
-            .collect()
-    };
-    let staged = rel(staging_key, bucket.list_raw(staging_key).await?);
-    let existing = rel(output_key, bucket.list_raw(output_key).await?);
-    if mode == WriteMode::Overwrite {
-        for (r, _) in &existing {
-            bucket.delete(&format!("{output_key}/{r}")).await?;
-        }
-    }
-    let taken: std::collections::HashSet<&str> = match mode {
-        WriteMode::Append => existing.iter().map(|(e, _)| e.as_str()).collect(),
-        WriteMode::Overwrite => Default::default(),
-    };
-    for (r, _) in &staged {
-        let mut name = r.clone();
-        let mut n = 1;
-        while taken.contains(name.as_str()) {
-            name = unique_key(r, n);
-            n += 1;
-        }
-        let to = format!("{output_key}/{name}");
-        bucket.copy(&format!("{staging_key}/{r}"), &to).await?;
-        bucket.delete(&format!("{staging_key}/{r}")).await?;
-    }
-    let now = rel(output_key, bucket.list_raw(output_key).await?);
-    Ok((staged, now))
-}
-
-/// `name.ext` → `name-1.ext` for the n-th clash.
-fn unique_key(rel: &str, n: usize) -> String {
-    match rel.rsplit_once('.') {
-        Some((stem, ext)) if !ext.contains('/') => {
-            format!("{stem}-{n}.{ext}")
-        }
-        _ => format!("{rel}-{n}"),
-    }
 }
 
 fn text_compression(c: OutputCompression) -> Result<CompressionTypeVariant> {
@@ -622,44 +579,4 @@ fn output_columns(
         })
         .collect();
     (columns, keys)
-}
-
-/// Every file under `dir`, as (`/`-separated relative path, size), sorted.
-fn list_files(dir: &Path) -> Result<Vec<(String, u64)>> {
-    let mut out = Vec::new();
-    if !dir.exists() {
-        return Ok(out);
-    }
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))? {
-            let entry = entry.map_err(|e| Error::io(&d, e))?;
-            let path = entry.path();
-            let ft = entry.file_type().map_err(|e| Error::io(&path, e))?;
-            if ft.is_dir() {
-                stack.push(path);
-            } else {
-                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                let rel = path
-                    .strip_prefix(dir)
-                    .map(|r| r.to_string_lossy().replace('\\', "/"))
-                    .unwrap_or_default();
-                out.push((rel, size));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-fn unique_name(path: &Path, n: usize) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let (stem, ext) = match name.find('.') {
-        Some(i) => (&name[..i], &name[i..]),
-        None => (name.as_str(), ""),
-    };
-    path.with_file_name(format!("{stem}-{n}{ext}"))
 }

@@ -1,0 +1,426 @@
+//! A Glue-like crawler: scans a bucket prefix, classifies files, infers schemas and
+//! partitions, groups files into tables (`table.rs`), and applies the result to a
+//! catalog (`apply.rs`).
+
+mod apply;
+mod table;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::StreamExt as _;
+use serde::{Deserialize, Serialize};
+
+use super::bucket::{Bucket, ObjectInfo, join_key};
+use super::catalog::{Column, FormatOptions, Partition, TableStats};
+use super::sniff::{
+    self, Classified, Compression, FileFormat, SniffOptions, Unclassifiable, normalize_name,
+};
+use crate::error::Result;
+pub use apply::{TableChange, apply_to_catalog};
+
+/// Bytes read from the start of a file to classify it.
+const HEAD_BYTES: u64 = 64 * 1024;
+/// Bytes read at most from a text file to sample its rows.
+const SAMPLE_BYTES: u64 = 2 * 1024 * 1024;
+/// Decompressed bytes at most sampled from a compressed file.
+const SAMPLE_DECOMPRESSED: usize = 4 * 1024 * 1024;
+/// Files classified concurrently.
+const CONCURRENCY: usize = 8;
+
+/// What to do when a crawl finds a table's schema changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum SchemaChangePolicy {
+    /// Update the table in the catalog, as a new version.
+    #[default]
+    Update,
+    /// Keep the catalog's schema and only report the change.
+    Log,
+}
+
+impl SchemaChangePolicy {
+    /// Every value's name, as project files hold them.
+    pub const NAMES: &'static [&'static str] = &["update", "log"];
+}
+
+/// Crawl settings.
+#[derive(Clone, Debug)]
+pub struct CrawlOptions {
+    /// Prefix under the bucket's own prefix to crawl ("" for all).
+    pub prefix: String,
+    /// How many folder levels below the crawl root make a table (1: each top folder).
+    pub table_level: usize,
+    /// Sampling and null markers.
+    pub sniff: SniffOptions,
+}
+
+impl Default for CrawlOptions {
+    fn default() -> Self {
+        Self {
+            prefix: String::new(),
+            table_level: 1,
+            sniff: SniffOptions::default(),
+        }
+    }
+}
+
+/// A file that was not used, with why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SkippedFile {
+    /// Key in the bucket.
+    pub key: String,
+    /// Why it was not used.
+    pub reason: String,
+}
+
+/// A table as the crawler found it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CrawledTable {
+    /// Table name (normalized).
+    pub name: String,
+    /// Absolute location of the table folder, ending in `/`.
+    pub location: String,
+    /// File format.
+    pub format: FileFormat,
+    /// Read options.
+    pub options: FormatOptions,
+    /// Data columns.
+    pub columns: Vec<Column>,
+    /// Partition keys.
+    pub partition_keys: Vec<Column>,
+    /// Partitions found.
+    pub partitions: Vec<Partition>,
+    /// Files, bytes and rows (when known).
+    pub stats: TableStats,
+    /// Notes, e.g. ragged rows in the sample.
+    pub warnings: Vec<String>,
+}
+
+/// Everything one crawl found.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CrawlReport {
+    /// Tables, sorted by name.
+    pub tables: Vec<CrawledTable>,
+    /// Files that could not be classified or did not fit their table, with reasons.
+    pub unclassified: Vec<SkippedFile>,
+    /// Hidden and marker files skipped on purpose (`_SUCCESS`, `.crc`, …).
+    pub skipped: Vec<String>,
+    /// Files listed in all.
+    pub files_listed: u64,
+    /// Database the tables belong in.
+    pub database: String,
+    /// What the catalog does with schema changes.
+    pub policy: SchemaChangePolicy,
+    /// The crawler (node id or `cli`) that made this report.
+    pub crawler: String,
+    /// For an S3 bucket: `s3://bucket` and how to reach it.
+    #[serde(skip)]
+    pub store: Option<(String, crate::lake::bucket::S3Options)>,
+}
+
+/// Crawls `bucket` and returns what was found. `progress(done, total)` is called as
+/// files are classified.
+pub async fn crawl(
+    bucket: &Arc<Bucket>,
+    options: &CrawlOptions,
+    progress: &(dyn Fn(u64, u64) + Send + Sync),
+) -> Result<CrawlReport> {
+    let listing = bucket.list(&options.prefix).await?;
+    let root_key = bucket.key_under_prefix(&options.prefix)?;
+    let mut report = CrawlReport {
+        files_listed: listing.objects.len() as u64 + listing.refused.len() as u64,
+        database: super::catalog::DEFAULT_DATABASE.to_owned(),
+        store: bucket.s3_entry(),
+        ..Default::default()
+    };
+    for r in &listing.refused {
+        report.unclassified.push(SkippedFile {
+            key: r.key.clone(),
+            reason: r.reason.clone(),
+        });
+    }
+    let mut to_classify = Vec::new();
+    for obj in listing.objects {
+        let rel = obj
+            .key
+            .strip_prefix(&root_key)
+            .map(|r| r.trim_start_matches('/').to_owned())
+            .unwrap_or_else(|| obj.key.clone());
+        if crate::lake::bucket::is_hidden_key(&rel) {
+            report.skipped.push(obj.key.clone());
+            continue;
+        }
+        to_classify.push((rel, obj));
+    }
+    let classified = classify_all(bucket, to_classify, &options.sniff, progress).await;
+    let (groups, excluded) = group_by_table(classified, options.table_level, &mut report);
+    let root_name = root_key
+        .rsplit('/')
+        .next()
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .unwrap_or_else(|| bucket.root_name());
+    make_tables(
+        bucket,
+        &root_key,
+        &root_name,
+        groups,
+        excluded,
+        options,
+        &mut report,
+    );
+    report.tables.sort_by(|a, b| a.name.cmp(&b.name));
+    report.unclassified.sort_by(|a, b| a.key.cmp(&b.key));
+    report.skipped.sort();
+    Ok(report)
+}
+
+/// A classified object: its key below the crawled prefix, the object, and what it is.
+type ClassifiedObject = (
+    String,
+    ObjectInfo,
+    std::result::Result<Classified, Unclassifiable>,
+);
+
+/// Classifies the objects, a few at a time, reporting progress.
+async fn classify_all(
+    bucket: &Arc<Bucket>,
+    objects: Vec<(String, ObjectInfo)>,
+    sniff_opts: &SniffOptions,
+    progress: &(dyn Fn(u64, u64) + Send + Sync),
+) -> Vec<ClassifiedObject> {
+    let total = objects.len() as u64;
+    progress(0, total);
+    let done = std::sync::atomic::AtomicU64::new(0);
+    futures::stream::iter(objects.into_iter().map(|(rel, obj)| {
+        let bucket = bucket.clone();
+        let done = &done;
+        async move {
+            let result = classify_object(&bucket, &obj, sniff_opts).await;
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            progress(n, total);
+            (rel, obj, result)
+        }
+    }))
+    .buffered(CONCURRENCY)
+    .collect()
+    .await
+}
+
+/// Files by table folder, and per table folder the files (relative to it) that could
+/// not be classified.
+type Grouped = (
+    BTreeMap<Vec<String>, Vec<FileEntry>>,
+    BTreeMap<Vec<String>, Vec<String>>,
+);
+
+/// Groups files by table folder (`table_level` folders deep, stopping at `key=value`
+/// partition folders); unclassifiable files go to the report.
+fn group_by_table(
+    classified: Vec<ClassifiedObject>,
+    table_level: usize,
+    report: &mut CrawlReport,
+) -> Grouped {
+    let mut groups: BTreeMap<Vec<String>, Vec<FileEntry>> = BTreeMap::new();
+    let mut excluded: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
+    for (rel, obj, result) in classified {
+        let segments: Vec<&str> = rel.split('/').collect();
+        let dirs = &segments[..segments.len() - 1];
+        let table_depth = dirs
+            .iter()
+            .take(table_level)
+            .take_while(|s| !s.contains('='))
+            .count();
+        let table_path: Vec<String> = dirs[..table_depth]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        let in_table = segments[table_depth..].join("/");
+        match result {
+            Err(e) => {
+                report.unclassified.push(SkippedFile {
+                    key: obj.key.clone(),
+                    reason: e.0,
+                });
+                excluded.entry(table_path).or_default().push(in_table);
+            }
+            Ok(c) => {
+                // Partitions are `key=value` folders right below the table; other folders
+                // are read recursively, without partition columns.
+                let below = &dirs[table_depth..];
+                let partitions: Vec<(String, String)> = if below.iter().all(|s| s.contains('=')) {
+                    below
+                        .iter()
+                        .filter_map(|s| {
+                            s.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                groups.entry(table_path).or_default().push(FileEntry {
+                    object: obj,
+                    classified: c,
+                    partitions,
+                });
+            }
+        }
+    }
+    (groups, excluded)
+}
+
+/// Builds a table per folder, named after the folder (the full path when two folders
+/// share a name); rejected files go to the report and the table's excluded files.
+fn make_tables(
+    bucket: &Bucket,
+    root_key: &str,
+    root_name: &str,
+    groups: BTreeMap<Vec<String>, Vec<FileEntry>>,
+    mut excluded: BTreeMap<Vec<String>, Vec<String>>,
+    options: &CrawlOptions,
+    report: &mut CrawlReport,
+) {
+    let root_name = root_name.to_owned();
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    for path in groups.keys() {
+        *names
+            .entry(normalize_name(path.last().unwrap_or(&root_name)))
+            .or_default() += 1;
+    }
+    for (path, files) in groups {
+        let short = normalize_name(path.last().unwrap_or(&root_name));
+        let name = if names[&short] > 1 {
+            normalize_name(&path.join("_"))
+        } else {
+            short
+        };
+        let folder_key = join_key(root_key, &path.join("/"));
+        let location = bucket.location_of(&folder_key, true);
+        let (table, rejected) = table::build_table(name, location, files, &options.sniff);
+        let mut skip: Vec<String> = excluded.remove(&path).unwrap_or_default();
+        for r in &rejected {
+            skip.push(
+                r.key
+                    .strip_prefix(&format!("{folder_key}/"))
+                    .unwrap_or(&r.key)
+                    .to_owned(),
+            );
+        }
+        report.unclassified.extend(rejected);
+        if let Some(mut t) = table {
+            skip.sort();
+            t.options.excluded_files = skip;
+            report.tables.push(t);
+        }
+    }
+}
+
+/// A classified file of a table folder.
+struct FileEntry {
+    object: ObjectInfo,
+    classified: Classified,
+    /// `key=value` partition folders below the table folder.
+    partitions: Vec<(String, String)>,
+}
+
+/// Classifies one object by its content (and extension where content is ambiguous).
+pub async fn classify_object(
+    bucket: &Bucket,
+    obj: &ObjectInfo,
+    options: &SniffOptions,
+) -> std::result::Result<Classified, Unclassifiable> {
+    if obj.size_bytes == 0 {
+        return Err(Unclassifiable("empty file (0 bytes)".to_owned()));
+    }
+    let lower = obj.key.to_ascii_lowercase();
+    let is_parquet_name =
+        lower.ends_with(".parquet") || lower.ends_with(".parq") || lower.ends_with(".pq");
+    let compression = Compression::from_key(&obj.key);
+    let head = if is_parquet_name {
+        None
+    } else {
+        let want = if compression == Compression::None {
+            HEAD_BYTES
+        } else {
+            SAMPLE_BYTES / 2
+        };
+        Some(
+            bucket
+                .read_prefix(&obj.key, want, obj.size_bytes)
+                .await
+                .map_err(|e| Unclassifiable(e.to_string()))?,
+        )
+    };
+    let magic_parquet = head.as_ref().is_some_and(|h| h.starts_with(b"PAR1"));
+    if is_parquet_name || magic_parquet {
+        return classify_parquet(bucket, obj).await;
+    }
+    let head = head.unwrap_or_default();
+    match compression {
+        Compression::None => {
+            let (sample, truncated) = if (head.len() as u64) < obj.size_bytes {
+                let more = bucket
+                    .read_prefix(&obj.key, SAMPLE_BYTES, obj.size_bytes)
+                    .await
+                    .map_err(|e| Unclassifiable(e.to_string()))?;
+                let truncated = (more.len() as u64) < obj.size_bytes;
+                (more, truncated)
+            } else {
+                (head, false)
+            };
+            sniff::classify_text(&obj.key, &sample, truncated, compression, options)
+        }
+        c => {
+            let whole = (head.len() as u64) >= obj.size_bytes;
+            let data = sniff::decompress_prefix(&head, c, SAMPLE_DECOMPRESSED)?;
+            let truncated = !whole || data.len() >= SAMPLE_DECOMPRESSED;
+            sniff::classify_text(&obj.key, &data, truncated, c, options)
+        }
+    }
+}
+
+async fn classify_parquet(
+    bucket: &Bucket,
+    obj: &ObjectInfo,
+) -> std::result::Result<Classified, Unclassifiable> {
+    use crate::datafusion::parquet::arrow::parquet_to_arrow_schema;
+    use crate::datafusion::parquet::errors::ParquetError;
+    use crate::datafusion::parquet::file::metadata::ParquetMetaDataReader;
+    // Footer only: the last 64 KiB, more if the footer says it is larger.
+    let size = obj.size_bytes;
+    let read = |range: std::ops::Range<u64>| async move {
+        bucket
+            .read_range(&obj.key, range)
+            .await
+            .map_err(|e| Unclassifiable(e.to_string()))
+    };
+    let mut tail = read(size.saturating_sub(64 * 1024)..size).await?;
+    if !tail.ends_with(b"PAR1") {
+        return Err(Unclassifiable(
+            "not a Parquet file (no PAR1 footer); the file may be truncated".to_owned(),
+        ));
+    }
+    let mut reader = ParquetMetaDataReader::new();
+    loop {
+        match reader.try_parse_sized(&tail, size) {
+            Ok(()) => break,
+            Err(ParquetError::NeedMoreData(n))
+                if (n as u64) <= size && (n as u64) > tail.len() as u64 =>
+            {
+                tail = read(size - n as u64..size).await?;
+            }
+            Err(e) => return Err(Unclassifiable(format!("not a readable Parquet file: {e}"))),
+        }
+    }
+    let metadata = reader
+        .finish()
+        .map_err(|e| Unclassifiable(format!("not a readable Parquet file: {e}")))?;
+    let file = metadata.file_metadata();
+    let schema = parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata())
+        .map_err(|e| Unclassifiable(format!("Parquet schema not readable: {e}")))?;
+    Ok(sniff::classify_parquet_schema(
+        &schema,
+        file.num_rows().max(0) as u64,
+    ))
+}

@@ -1,0 +1,263 @@
+//! The two ends of a topic: [`Producer`] (appends, waiting while the slowest reader is
+//! too far behind) and [`Consumer`] (reads from its own position in every shard and
+//! acknowledges what it handed on), and [`LagProbe`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Delivery, Inner, Lag, Topic, now_ms};
+use crate::arrow::array::RecordBatch;
+use crate::arrow::datatypes::SchemaRef;
+use crate::error::{Error, Result};
+
+/// The writing side of a topic. Dropping it closes it.
+#[derive(Debug)]
+pub struct Producer {
+    pub(super) topic: Arc<Topic>,
+    pub(super) closed: bool,
+    pub(super) input: String,
+}
+
+impl Producer {
+    /// The topic written to.
+    pub fn topic(&self) -> &Arc<Topic> {
+        &self.topic
+    }
+
+    /// Appends a batch, waiting while the slowest consumer is too far behind. Returns
+    /// how long it waited (back-pressure).
+    pub async fn send(&self, batch: RecordBatch) -> Result<Duration> {
+        if batch.num_rows() == 0 {
+            return Ok(Duration::ZERO);
+        }
+        if batch.schema() != self.topic.schema {
+            return Err(Error::Invalid(format!(
+                "stream '{}' takes columns ({}), got ({})",
+                self.topic.name,
+                field_list(&self.topic.schema),
+                field_list(&batch.schema())
+            )));
+        }
+        let start = std::time::Instant::now();
+        let rows = batch.num_rows() as u64;
+        loop {
+            let room = self.topic.room.notified();
+            {
+                let mut inner = self.topic.lock();
+                let backlog = Topic::backlog(&inner);
+                if backlog == 0 || backlog + rows <= self.topic.capacity_records {
+                    let shards = inner.shards.len();
+                    let parts = self.topic.split(&batch, shards)?;
+                    self.topic.append_locked(&mut inner, parts, &self.input)?;
+                    break;
+                }
+            }
+            room.await;
+        }
+        self.topic.data.notify_waiters();
+        Ok(start.elapsed())
+    }
+
+    /// Closes this producer; the topic ends when all have closed.
+    pub fn close(mut self) {
+        self.close_inner();
+    }
+
+    fn close_inner(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        let mut inner = self.topic.lock();
+        inner.producers = inner.producers.saturating_sub(1);
+        if inner.producers == 0 {
+            inner.closed = true;
+        }
+        drop(inner);
+        self.topic.data.notify_waiters();
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.close_inner();
+    }
+}
+
+fn field_list(schema: &SchemaRef) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| format!("{} {}", f.name(), f.data_type()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The reading side of a topic, with its own position in every shard.
+#[derive(Debug)]
+pub struct Consumer {
+    pub(super) topic: Arc<Topic>,
+    pub(super) index: usize,
+}
+
+impl Consumer {
+    /// The topic read from.
+    pub fn topic(&self) -> &Arc<Topic> {
+        &self.topic
+    }
+
+    /// Up to `max_records` records, waiting for at least one. `None` when the topic is
+    /// closed and everything was read. Shards are read round-robin from their positions.
+    pub async fn next(&mut self, max_records: usize) -> Option<Vec<Delivery>> {
+        loop {
+            let data = self.topic.data.notified();
+            {
+                let mut inner = self.topic.lock();
+                let out = self.take_locked(&mut inner, max_records.max(1));
+                if !out.is_empty() {
+                    self.topic.trim_locked(&mut inner, now_ms());
+                    drop(inner);
+                    self.topic.room.notify_waiters();
+                    return Some(out);
+                }
+                if inner.closed {
+                    return None;
+                }
+            }
+            data.await;
+        }
+    }
+
+    /// Like [`Consumer::next`] but returns what is there after `wait` even if fewer.
+    pub async fn next_timeout(
+        &mut self,
+        max_records: usize,
+        wait: Duration,
+    ) -> Option<Vec<Delivery>> {
+        match tokio::time::timeout(wait, self.next(max_records)).await {
+            Ok(v) => v,
+            Err(_) => Some(Vec::new()),
+        }
+    }
+
+    fn take_locked(&self, inner: &mut Inner, max_records: usize) -> Vec<Delivery> {
+        let mut out = Vec::new();
+        let mut left = max_records;
+        let shards = inner.shards.len();
+        let mut progress = true;
+        while left > 0 && progress {
+            progress = false;
+            for s in 0..shards {
+                if left == 0 {
+                    break;
+                }
+                let pos = inner.consumers[self.index].positions[s];
+                let shard = &inner.shards[s];
+                // Entries are in sequence order; find the one holding `pos`.
+                let idx = shard
+                    .entries
+                    .partition_point(|e| e.first_seq + e.batch.num_rows() as u64 <= pos);
+                let Some(entry) = shard.entries.get(idx) else {
+                    continue;
+                };
+                let offset = pos.saturating_sub(entry.first_seq) as usize;
+                let n = (entry.batch.num_rows() - offset).min(left);
+                out.push(Delivery {
+                    shard: s,
+                    first_seq: entry.first_seq + offset as u64,
+                    arrival_ms: entry.arrival_ms,
+                    batch: entry.batch.slice(offset, n),
+                });
+                inner.consumers[self.index].positions[s] = pos + n as u64;
+                left -= n;
+                progress = true;
+            }
+        }
+        out
+    }
+
+    /// Acknowledges everything read so far: it has been processed and handed on safely.
+    /// A durable topic checkpoints acknowledged positions; a restart resumes there.
+    pub fn ack(&self) -> Result<()> {
+        let mut inner = self.topic.lock();
+        let read = inner.consumers[self.index].positions.clone();
+        inner.consumers[self.index].acked = read;
+        Topic::checkpoint_locked(&mut inner, self.index, false)
+    }
+
+    /// Acknowledges up to `positions` (per shard, as returned by [`Consumer::positions`]).
+    pub fn ack_to(&self, positions: &[u64]) -> Result<()> {
+        let mut inner = self.topic.lock();
+        let c = &mut inner.consumers[self.index];
+        for (a, p) in c.acked.iter_mut().zip(positions) {
+            *a = (*a).max(*p);
+        }
+        Topic::checkpoint_locked(&mut inner, self.index, false)
+    }
+
+    /// This consumer's position (next sequence number) in every shard: its checkpoint.
+    pub fn positions(&self) -> Vec<u64> {
+        self.topic.lock().consumers[self.index].positions.clone()
+    }
+
+    /// A handle that reports this consumer's lag from another task.
+    pub fn lag_probe(&self) -> LagProbe {
+        LagProbe {
+            topic: self.topic.clone(),
+            index: self.index,
+        }
+    }
+
+    /// How far behind the tip this consumer is.
+    pub fn lag(&self) -> Lag {
+        self.lag_probe().lag()
+    }
+
+    /// The consumer's name.
+    pub fn name(&self) -> String {
+        self.topic.lock().consumers[self.index].name.clone()
+    }
+}
+
+/// Reads a consumer's lag without owning the consumer.
+#[derive(Clone, Debug)]
+pub struct LagProbe {
+    topic: Arc<Topic>,
+    index: usize,
+}
+
+impl LagProbe {
+    /// How far behind the tip the consumer is.
+    pub fn lag(&self) -> Lag {
+        let inner = self.topic.lock();
+        let c = &inner.consumers[self.index];
+        let mut lag = Lag::default();
+        let now = now_ms();
+        for (s, pos) in inner.shards.iter().zip(&c.positions) {
+            lag.records += s.next_seq.saturating_sub(*pos);
+            let oldest = s
+                .entries
+                .iter()
+                .find(|e| e.first_seq + e.batch.num_rows() as u64 > *pos)
+                .map(|e| e.arrival_ms);
+            if let Some(t) = oldest {
+                lag.millis = lag.millis.max((now - t).max(0) as u64);
+            }
+        }
+        lag
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        // A consumer that went away no longer holds data back.
+        let mut inner = self.topic.lock();
+        if inner.consumers.get(self.index).is_some() {
+            // The last acknowledged positions are saved, whatever the throttle says.
+            let _ = Topic::checkpoint_locked(&mut inner, self.index, true);
+            inner.consumers[self.index].active = false;
+        }
+        drop(inner);
+        self.topic.room.notify_waiters();
+    }
+}

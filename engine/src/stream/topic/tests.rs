@@ -1,0 +1,153 @@
+//! Tests of the topic: order per key, independent readers, retention, back-pressure.
+
+use super::*;
+use crate::arrow::array::{Int64Array, StringArray};
+use crate::arrow::datatypes::{DataType, Field, Schema};
+
+fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("user", DataType::Utf8, false),
+        Field::new("n", DataType::Int64, false),
+    ]))
+}
+
+fn batch(users: &[&str], start: i64) -> RecordBatch {
+    RecordBatch::try_new(
+        schema(),
+        vec![
+            Arc::new(StringArray::from(users.to_vec())),
+            Arc::new(Int64Array::from_iter_values(
+                (0..users.len() as i64).map(|i| start + i),
+            )),
+        ],
+    )
+    .unwrap()
+}
+
+#[test]
+fn md5_shard_mapping_matches_kinesis_ranges() {
+    // MD5("a") = 0x0cc175b9..., in the first of 4 equal ranges; MD5("b") = 0x92eb5ffe...,
+    // in the third.
+    assert_eq!(shard_for_key(b"a", 4), 0);
+    assert_eq!(shard_for_key(b"b", 4), 2);
+    assert_eq!(shard_for_key(b"anything", 1), 0);
+}
+
+#[tokio::test]
+async fn consumers_are_independent_and_keep_key_order() {
+    let topic = Topic::new("t", schema(), 4, Some("user"), Retention::default(), 1000).unwrap();
+    let mut a = topic.subscribe("a", &StartPosition::TrimHorizon);
+    let p = topic.add_producer();
+    p.send(batch(&["x", "y", "x", "z", "x"], 0)).await.unwrap();
+    let mut late = topic.subscribe("late", &StartPosition::Latest);
+    p.send(batch(&["y", "x"], 5)).await.unwrap();
+    p.close();
+    let mut seen_a = Vec::new();
+    while let Some(d) = a.next(100).await {
+        for del in d {
+            let users = del
+                .batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap()
+                .clone();
+            let ns = del
+                .batch
+                .column(1)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .clone();
+            for i in 0..users.len() {
+                seen_a.push((users.value(i).to_owned(), ns.value(i)));
+            }
+        }
+    }
+    assert_eq!(seen_a.len(), 7);
+    let xs: Vec<i64> = seen_a
+        .iter()
+        .filter(|(u, _)| u == "x")
+        .map(|(_, n)| *n)
+        .collect();
+    assert_eq!(xs, [0, 2, 4, 6], "per-key order is kept");
+    let mut late_count = 0;
+    while let Some(d) = late.next(100).await {
+        late_count += d.iter().map(|d| d.batch.num_rows()).sum::<usize>();
+    }
+    assert_eq!(late_count, 2, "LATEST sees only what came after it");
+}
+
+#[tokio::test]
+async fn slow_consumer_holds_producers_back() {
+    let topic = Topic::new("t", schema(), 1, None, Retention::default(), 4).unwrap();
+    let mut c = topic.subscribe("c", &StartPosition::TrimHorizon);
+    let p = topic.add_producer();
+    p.send(batch(&["a", "b", "c"], 0)).await.unwrap();
+    // The next send must wait until the consumer reads.
+    let blocked =
+        tokio::time::timeout(Duration::from_millis(50), p.send(batch(&["d", "e"], 3))).await;
+    assert!(
+        blocked.is_err(),
+        "the producer should wait for the consumer"
+    );
+    let got = c.next(10).await.unwrap();
+    assert_eq!(got.iter().map(|d| d.batch.num_rows()).sum::<usize>(), 3);
+    p.send(batch(&["d", "e"], 3)).await.unwrap();
+    assert_eq!(c.lag().records, 2);
+}
+
+#[tokio::test]
+async fn without_retention_records_go_once_every_reader_read_them() {
+    let topic = Topic::new("t", schema(), 1, None, Retention::default(), 1000).unwrap();
+    let p = topic.add_producer();
+    let mut a = topic.subscribe("a", &StartPosition::TrimHorizon);
+    let mut b = topic.subscribe("b", &StartPosition::TrimHorizon);
+    for i in 0..10 {
+        p.send(batch(&["x", "y"], i * 2)).await.unwrap();
+    }
+    assert_eq!(a.next(100).await.unwrap().len(), 10);
+    // b has not read them yet: all 20 are kept.
+    assert_eq!(topic.retained_records(), 20);
+    assert_eq!(
+        b.next(15)
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.batch.num_rows())
+            .sum::<usize>(),
+        15
+    );
+    // Only the part of a batch b has not finished is left.
+    assert_eq!(topic.retained_records(), 6);
+    b.next(100).await.unwrap();
+    assert_eq!(topic.retained_records(), 0);
+}
+
+#[tokio::test]
+async fn at_sequence_number_and_retention() {
+    let topic = Topic::new(
+        "t",
+        schema(),
+        1,
+        None,
+        Retention {
+            max_age: None,
+            max_bytes: Some(1),
+            keep_read: true,
+        },
+        1000,
+    )
+    .unwrap();
+    let p = topic.add_producer();
+    p.send(batch(&["a", "b", "c"], 0)).await.unwrap();
+    p.send(batch(&["d"], 3)).await.unwrap();
+    // With no consumers, the size limit trims all but the newest batch.
+    assert_eq!(topic.retained_records(), 1);
+    let mut c = topic.subscribe("c", &StartPosition::AtSequenceNumber(0));
+    let got = c.next(10).await.unwrap();
+    assert_eq!(
+        got[0].first_seq, 3,
+        "positions before the horizon start at the horizon"
+    );
+}
