@@ -206,7 +206,7 @@ fn detect_header(
     let (guesses, data_rows) = if has_header {
         (rest, rows.len() - 1)
     } else {
-        (infer(&rows), rows.len())
+        (infer(rows), rows.len())
     };
     (has_header, guesses, data_rows)
 }
