@@ -8,130 +8,21 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
 use tributary_engine::engine::LogLevel;
 use tributary_engine::{Engine, Project, RunId};
 
-use crate::panels::inspector::InspectorState;
+pub(crate) use crate::files::{Files, Pending};
 use crate::state::document::Document;
 use crate::state::run_view::{Applied, RunView};
-use crate::state::session::{Recovery, Session};
-use crate::widgets::catalog_view::CatalogView;
+use crate::state::session::Session;
+pub use crate::state::view::BottomTab;
+use crate::state::view::ViewState;
 
 /// The canvas widget's id, also used to read its selection.
 pub const CANVAS_ID: &str = "tributary-canvas";
 
 /// How often unsaved changes are written to the recovery file.
 pub const AUTOSAVE_INTERVAL: Duration = Duration::from_secs(30);
-
-/// Tabs of the bottom panel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BottomTab {
-    /// The selected node's rows.
-    Results,
-    /// The selected chart, or every chart as a dashboard.
-    Charts,
-    /// The catalogs of the project's catalog nodes, as a tree.
-    Catalog,
-    /// Live metrics of the streaming nodes.
-    Metrics,
-    /// Errors and warnings.
-    Log,
-}
-
-impl BottomTab {
-    /// Every tab, in the order they show.
-    pub const ALL: [BottomTab; 5] = [
-        BottomTab::Results,
-        BottomTab::Charts,
-        BottomTab::Catalog,
-        BottomTab::Metrics,
-        BottomTab::Log,
-    ];
-
-    /// The tab's title.
-    pub fn title(self) -> &'static str {
-        match self {
-            Self::Results => "Results",
-            Self::Charts => "Charts",
-            Self::Catalog => "Catalog",
-            Self::Metrics => "Metrics",
-            Self::Log => "Log",
-        }
-    }
-}
-
-/// What a file dialog was opened for.
-pub(crate) enum DialogPurpose {
-    Open,
-    SaveAs,
-}
-
-/// An action waiting for the unsaved-changes question.
-#[derive(Clone, Debug)]
-pub(crate) enum Pending {
-    New,
-    Open(Option<PathBuf>),
-    Quit,
-}
-
-/// Window chrome and panel state: what is shown, not what is edited.
-pub(crate) struct ViewState {
-    pub menu_search: String,
-    pub palette_search: String,
-    pub inspector: InspectorState,
-    pub bottom_tab: BottomTab,
-    pub show_palette: bool,
-    pub show_inspector: bool,
-    pub show_bottom: bool,
-    pub show_shortcuts: bool,
-    pub show_about: bool,
-    pub show_credentials: bool,
-    /// Typed S3 credentials (memory only; applied to this session, never saved).
-    pub credentials_draft: (String, String, String),
-    pub catalog_view: CatalogView,
-    /// Whether the Catalog tab was drawn last frame.
-    pub catalog_was_visible: bool,
-    /// A refused wire's reason, shown at the pointer for a while.
-    pub refusal: Option<(String, Instant)>,
-    pub title: String,
-}
-
-impl Default for ViewState {
-    fn default() -> Self {
-        Self {
-            menu_search: String::new(),
-            palette_search: String::new(),
-            inspector: InspectorState::default(),
-            bottom_tab: BottomTab::Results,
-            show_palette: true,
-            show_inspector: true,
-            show_bottom: true,
-            show_shortcuts: false,
-            show_about: false,
-            show_credentials: false,
-            credentials_draft: Default::default(),
-            catalog_view: CatalogView::default(),
-            catalog_was_visible: false,
-            refusal: None,
-            title: String::new(),
-        }
-    }
-}
-
-/// Files: the dialog in progress, the unsaved-changes question, recent projects,
-/// autosave and recovery.
-pub(crate) struct Files {
-    pub dialog: Option<(DialogPurpose, Receiver<Option<PathBuf>>)>,
-    pub pending: Option<Pending>,
-    pub close_confirmed: bool,
-    pub session: Session,
-    pub recent: Vec<PathBuf>,
-    pub last_autosave: Instant,
-    pub autosaved_revision: u64,
-    /// Unsaved changes autosave kept from a session that did not close cleanly.
-    pub recovery_offer: Option<Recovery>,
-}
 
 /// The app state.
 pub struct TributaryApp {

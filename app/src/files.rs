@@ -4,13 +4,42 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crossbeam_channel::bounded;
+use crossbeam_channel::{Receiver, bounded};
 use tributary_engine::Project;
 use tributary_engine::engine::LogLevel;
 
 use crate::BottomTab;
-use crate::app::{AUTOSAVE_INTERVAL, DialogPurpose, Pending, TributaryApp};
+use crate::app::{AUTOSAVE_INTERVAL, TributaryApp};
 use crate::state::document::Document;
+use crate::state::session::{Recovery, Session};
+
+/// What a file dialog was opened for.
+pub(crate) enum DialogPurpose {
+    Open,
+    SaveAs,
+}
+
+/// An action waiting for the unsaved-changes question.
+#[derive(Clone, Debug)]
+pub(crate) enum Pending {
+    New,
+    Open(Option<PathBuf>),
+    Quit,
+}
+
+/// Files: the dialog in progress, the unsaved-changes question, recent projects,
+/// autosave and recovery.
+pub(crate) struct Files {
+    pub dialog: Option<(DialogPurpose, Receiver<Option<PathBuf>>)>,
+    pub pending: Option<Pending>,
+    pub close_confirmed: bool,
+    pub session: Session,
+    pub recent: Vec<PathBuf>,
+    pub last_autosave: Instant,
+    pub autosaved_revision: u64,
+    /// Unsaved changes autosave kept from a session that did not close cleanly.
+    pub recovery_offer: Option<Recovery>,
+}
 
 impl TributaryApp {
     /// Opens a project file, replacing the document.

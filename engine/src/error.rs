@@ -72,6 +72,20 @@ impl Error {
         }
     }
 
+    /// A setting names a column `name` that `schema` (a stream's or an input's columns)
+    /// does not have: `time_column: 'ts' is not in the stream's columns (a, b, c)`.
+    pub fn no_such_column(
+        setting: &str,
+        name: &str,
+        schema: &datafusion::arrow::datatypes::Schema,
+    ) -> Self {
+        let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        Self::Invalid(format!(
+            "{setting}: '{name}' is not in the stream's columns ({})",
+            columns.join(", ")
+        ))
+    }
+
     /// Wraps this error with the node it happened in, unless it already names one.
     pub fn in_node(self, node: &str, kind: &str) -> Self {
         match self {

@@ -159,8 +159,12 @@ fn form_ui(
             .entry(field.key)
             .or_insert_with(|| field.empty_value());
         ui.add_space(4.0);
-        ui.label(egui::RichText::new(field.label).strong())
-            .on_hover_text(format!("{}\n\nSetting: {}", field.help, field.key));
+        let hover = format!("{}\n\nSetting: {}", field.help, field.key);
+        if !matches!(field.editor, Editor::Optional { .. }) {
+            // (An optional group's checkbox says what it is.)
+            ui.label(egui::RichText::new(field.label).strong())
+                .on_hover_text(&hover);
+        }
         edited |= field_ui(ui, form, &path, field, value);
         problems_ui(ui, form, &path);
         let key = (form.node.to_owned(), path.clone());
@@ -230,7 +234,10 @@ fn field_ui(
         ) => {
             let mut on = !value.is_null();
             let mut changed = false;
-            if ui.checkbox(&mut on, toggle).changed() {
+            let r = ui
+                .checkbox(&mut on, toggle)
+                .on_hover_text(format!("{}\n\nSetting: {}", field.help, field.key));
+            if r.changed() {
                 *value = if on { template() } else { Value::Null };
                 changed = true;
             }

@@ -1,6 +1,7 @@
 //! The app's state: the document being edited, the view of the current run built from
-//! engine events, and what is remembered between sessions.
+//! engine events, what is remembered between sessions, and what the window shows.
 
 pub mod document;
 pub mod run_view;
 pub mod session;
+pub mod view;

@@ -241,28 +241,17 @@ impl Operator for Aggregate {
 async fn run(config: &AnalyticsConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
     let input = ctx.stream(&RECORDS_IN)?;
     let in_schema = input.schema().clone();
-    let time_index = in_schema.index_of(&config.time_column).map_err(|_| {
-        Error::Invalid(format!(
-            "time_column: '{}' is not in the stream's columns ({})",
-            config.time_column,
-            in_schema
-                .fields()
-                .iter()
-                .map(|f| f.name().as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    })?;
-    let session_key = if config.window == WindowKind::Session && !config.session_key.is_empty() {
-        Some(in_schema.index_of(&config.session_key).map_err(|_| {
-            Error::Invalid(format!(
-                "session_key: '{}' is not in the stream's columns",
-                config.session_key
-            ))
-        })?)
-    } else {
-        None
-    };
+    let time_index = in_schema
+        .index_of(&config.time_column)
+        .map_err(|_| Error::no_such_column("time_column", &config.time_column, &in_schema))?;
+    let session_key =
+        if config.window == WindowKind::Session && !config.session_key.is_empty() {
+            Some(in_schema.index_of(&config.session_key).map_err(|_| {
+                Error::no_such_column("session_key", &config.session_key, &in_schema)
+            })?)
+        } else {
+            None
+        };
     let session = SessionContext::new();
     let agg_schema = crate::lake::sql::schema_over_input(&session, &config.sql, &in_schema).await?;
     let window_field = |name: &str| {

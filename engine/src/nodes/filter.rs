@@ -94,17 +94,9 @@ impl Kind for FilterKind {
             .columns
             .iter()
             .map(|c| {
-                schema.index_of(c).map_err(|_| {
-                    Error::Invalid(format!(
-                        "columns: '{c}' is not in the stream's columns ({})",
-                        schema
-                            .fields()
-                            .iter()
-                            .map(|f| f.name().as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ))
-                })
+                schema
+                    .index_of(c)
+                    .map_err(|_| Error::no_such_column("columns", c, &schema))
             })
             .collect::<Result<Vec<usize>>>()?;
         let out_schema = if projection.is_empty() {

@@ -200,10 +200,7 @@ fn run(config: &TableSinkConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         None
     } else {
         Some(schema.index_of(&config.latency_column).map_err(|_| {
-            Error::Invalid(format!(
-                "latency_column: '{}' is not in the stream's columns",
-                config.latency_column
-            ))
+            Error::no_such_column("latency_column", &config.latency_column, &schema)
         })?)
     };
     let state = TableState {

@@ -177,17 +177,11 @@ impl Topic {
         }
         let key_column = match key_column {
             None => None,
-            Some(k) => Some(schema.index_of(k).map_err(|_| {
-                Error::Invalid(format!(
-                    "partition key column '{k}' is not in the stream's columns ({})",
-                    schema
-                        .fields()
-                        .iter()
-                        .map(|f| f.name().as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })?),
+            Some(k) => Some(
+                schema
+                    .index_of(k)
+                    .map_err(|_| Error::no_such_column("partition_key", k, &schema))?,
+            ),
         };
         Ok(Arc::new(Self {
             name: name.to_owned(),

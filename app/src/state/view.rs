@@ -1,0 +1,88 @@
+//! What the window shows, as opposed to what is edited: the bottom panel's tab, which
+//! panels and windows are open, search texts, the inspector's drafts, and the like.
+
+use std::time::Instant;
+
+use crate::panels::inspector::InspectorState;
+use crate::widgets::catalog_view::CatalogView;
+
+/// Tabs of the bottom panel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BottomTab {
+    /// The selected node's rows.
+    Results,
+    /// The selected chart, or every chart as a dashboard.
+    Charts,
+    /// The catalogs of the project's catalog nodes, as a tree.
+    Catalog,
+    /// Live metrics of the streaming nodes.
+    Metrics,
+    /// Errors and warnings.
+    Log,
+}
+
+impl BottomTab {
+    /// Every tab, in the order they show.
+    pub const ALL: [BottomTab; 5] = [
+        BottomTab::Results,
+        BottomTab::Charts,
+        BottomTab::Catalog,
+        BottomTab::Metrics,
+        BottomTab::Log,
+    ];
+
+    /// The tab's title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Results => "Results",
+            Self::Charts => "Charts",
+            Self::Catalog => "Catalog",
+            Self::Metrics => "Metrics",
+            Self::Log => "Log",
+        }
+    }
+}
+
+/// Window chrome and panel state: what is shown, not what is edited.
+pub(crate) struct ViewState {
+    pub menu_search: String,
+    pub palette_search: String,
+    pub inspector: InspectorState,
+    pub bottom_tab: BottomTab,
+    pub show_palette: bool,
+    pub show_inspector: bool,
+    pub show_bottom: bool,
+    pub show_shortcuts: bool,
+    pub show_about: bool,
+    pub show_credentials: bool,
+    /// Typed S3 credentials (memory only; applied to this session, never saved).
+    pub credentials_draft: (String, String, String),
+    pub catalog_view: CatalogView,
+    /// Whether the Catalog tab was drawn last frame.
+    pub catalog_was_visible: bool,
+    /// A refused wire's reason, shown at the pointer for a while.
+    pub refusal: Option<(String, Instant)>,
+    pub title: String,
+}
+
+impl Default for ViewState {
+    fn default() -> Self {
+        Self {
+            menu_search: String::new(),
+            palette_search: String::new(),
+            inspector: InspectorState::default(),
+            bottom_tab: BottomTab::Results,
+            show_palette: true,
+            show_inspector: true,
+            show_bottom: true,
+            show_shortcuts: false,
+            show_about: false,
+            show_credentials: false,
+            credentials_draft: Default::default(),
+            catalog_view: CatalogView::default(),
+            catalog_was_visible: false,
+            refusal: None,
+            title: String::new(),
+        }
+    }
+}
