@@ -120,3 +120,95 @@ fn example_runs_from_any_working_directory() {
         "nothing is written to the cwd"
     );
 }
+
+#[test]
+fn kinds_and_validate_speak_the_kinds_declarations() {
+    let dir = scratch();
+    // `kinds --json`: every kind with its ports and settings, as the editor's forms.
+    let out = cli_in(dir.path(), &["kinds", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let kinds: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let names: Vec<&str> = kinds
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 17, "{names:?}");
+    let filter = kinds
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kind"] == "filter")
+        .unwrap();
+    assert_eq!(filter["inputs"][0]["name"], "records");
+    assert_eq!(filter["inputs"][0]["required"], true);
+    let keys: Vec<&str> = filter["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["condition", "columns"]);
+    let analytics = kinds
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kind"] == "analytics")
+        .unwrap();
+    let window = analytics["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "window")
+        .unwrap();
+    assert_eq!(
+        window["choices"],
+        serde_json::json!(["tumbling", "hopping", "session"])
+    );
+    // An unknown kind is refused with the known ones.
+    let out = cli_in(dir.path(), &["kinds", "qurey"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("unknown kind 'qurey'"), "{out:?}");
+
+    // `validate` names each problem's node and setting path, inside nested settings too.
+    let project = serde_json::json!({
+        "format_version": 1,
+        "nodes": [
+            {"id": "catalog", "kind": "catalog", "config": {}},
+            {"id": "job", "kind": "emr_job", "config": {"steps": [
+                {"name": "ok", "sql": "SELECT 1"},
+                {"name": "bad", "sql": "SELECT 2", "write": {"table": "x", "output_prefix": "out", "format": "json", "compression": "snappy"}}
+            ]}},
+            {"id": "win", "kind": "analytics", "config": {"window": "sliding"}}
+        ],
+        "edges": [
+            {"from": {"node": "catalog", "port": "catalog"}, "to": {"node": "job", "port": "catalog"}}
+        ]
+    });
+    write(&dir.path().join("p.json"), project.to_string());
+    let out = cli_in(dir.path(), &["validate", "p.json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(
+        out.stderr.lines().collect::<Vec<_>>(),
+        [
+            "node 'win': config: window: unknown variant `sliding`, expected one of `tumbling`, `hopping`, `session`",
+            "node 'job': config: steps[1].write.compression: snappy applies to Parquet only; use gzip, zstd or none",
+        ],
+        "{out:?}"
+    );
+    let mut project = project;
+    project["nodes"][2]["config"]["window"] = serde_json::json!("hopping");
+    project["nodes"][2]["config"]["slide_ms"] = serde_json::json!(0);
+    write(&dir.path().join("p.json"), project.to_string());
+    let out = cli_in(dir.path(), &["validate", "p.json"]);
+    assert_eq!(
+        out.stderr.lines().collect::<Vec<_>>(),
+        [
+            "node 'job': config: steps[1].write.compression: snappy applies to Parquet only; use gzip, zstd or none",
+            "node 'win': config: slide_ms: must be between 1 and size_ms",
+            "node 'win': input 'records' (stream) is not connected",
+        ],
+        "{out:?}"
+    );
+}

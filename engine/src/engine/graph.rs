@@ -221,6 +221,7 @@ impl GraphRun {
         });
         let ctx = NodeContext {
             id,
+            kind: node.kind(),
             base_dir: &self.base_dir,
             inputs,
             events: &self.sink,

@@ -130,6 +130,8 @@ impl NodeOutput {
 pub struct NodeContext<'a> {
     /// The node's id.
     pub id: &'a str,
+    /// The node's kind.
+    pub kind: super::NodeKind,
     /// The project file's folder; relative paths resolve against it.
     pub base_dir: &'a Path,
     /// Values arriving on each input port, in edge order.

@@ -275,15 +275,38 @@ pub struct EmrJobReport {
     pub failed_steps: usize,
 }
 
+crate::choice_enum! {
+    /// What a step does.
+    pub enum StepKind {
+        /// A read-only query.
+        Sql = "sql",
+        /// A query written as a table.
+        Etl = "etl",
+    }
+}
+
+crate::choice_enum! {
+    /// How a step ended (EMR's step states, as far as a job of steps has them).
+    pub enum StepStatus {
+        /// It ran to the end.
+        Completed = "completed",
+        /// It failed.
+        Failed = "failed",
+        /// It did not run: an earlier step failed and cancelled the job, or the run
+        /// was stopped.
+        Cancelled = "cancelled",
+    }
+}
+
 /// How one step ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StepReport {
     /// The step's name.
     pub step: String,
     /// `sql` or `etl`.
-    pub kind: &'static str,
+    pub kind: StepKind,
     /// `completed`, `failed` or `cancelled`.
-    pub status: &'static str,
+    pub status: StepStatus,
     /// Wall time of the step.
     pub duration_ms: u64,
     /// Rows returned (SQL) or written (ETL).
@@ -309,7 +332,11 @@ async fn run(config: &EmrJobConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput>
     let mut stats = NodeStats::default();
 
     for (i, step) in config.steps.iter().enumerate() {
-        let kind = if step.write.is_some() { "etl" } else { "sql" };
+        let kind = if step.write.is_some() {
+            StepKind::Etl
+        } else {
+            StepKind::Sql
+        };
         let cancelled = match &cancelled_by {
             Some((by, _)) => Some(format!("cancelled: step '{by}' failed")),
             None if ctx.stop.is_set() => Some("cancelled: the run was stopped".to_owned()),
@@ -319,7 +346,7 @@ async fn run(config: &EmrJobConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput>
             reports.push(StepReport {
                 step: step.name.clone(),
                 kind,
-                status: "cancelled",
+                status: StepStatus::Cancelled,
                 duration_ms: 0,
                 rows: 0,
                 error: Some(why),
@@ -343,7 +370,7 @@ async fn run(config: &EmrJobConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput>
             Ok(rows) => reports.push(StepReport {
                 step: step.name.clone(),
                 kind,
-                status: "completed",
+                status: StepStatus::Completed,
                 duration_ms,
                 rows,
                 error: None,
@@ -357,7 +384,7 @@ async fn run(config: &EmrJobConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput>
                 reports.push(StepReport {
                     step: step.name.clone(),
                     kind,
-                    status: "failed",
+                    status: StepStatus::Failed,
                     duration_ms,
                     rows: 0,
                     error: Some(message),
@@ -374,12 +401,18 @@ async fn run(config: &EmrJobConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput>
         reports.len() as u64,
     );
     if let Some((by, message)) = cancelled_by {
-        let rest = reports.iter().filter(|r| r.status == "cancelled").count();
+        let rest = reports
+            .iter()
+            .filter(|r| r.status == StepStatus::Cancelled)
+            .count();
         return Err(Error::Invalid(format!(
             "step '{by}' failed, so the job was cancelled ({rest} step(s) not run): {message}"
         )));
     }
-    let failed = reports.iter().filter(|r| r.status == "failed").count();
+    let failed = reports
+        .iter()
+        .filter(|r| r.status == StepStatus::Failed)
+        .count();
     let stats = stats.with_report(EmrJobReport {
         steps: reports,
         failed_steps: failed,
@@ -447,10 +480,10 @@ fn steps_table(reports: &[StepReport]) -> Result<TableData> {
             reports.iter().map(|r| r.step.as_str()),
         )),
         Arc::new(StringArray::from_iter_values(
-            reports.iter().map(|r| r.kind),
+            reports.iter().map(|r| r.kind.as_str()),
         )),
         Arc::new(StringArray::from_iter_values(
-            reports.iter().map(|r| r.status),
+            reports.iter().map(|r| r.status.as_str()),
         )),
         Arc::new(UInt64Array::from_iter_values(
             reports.iter().map(|r| r.duration_ms),

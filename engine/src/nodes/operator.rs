@@ -222,14 +222,15 @@ pub trait Source: Send + 'static {
     }
 }
 
-/// A one-shard output topic named after the node (and port, for secondary outputs), with
-/// no retention limit beyond its readers.
+/// A one-shard output topic with no retention limit beyond its readers, named after the
+/// node for its kind's first output and `node.port` for the others (a durable stream
+/// remembers its inputs by these names).
 pub fn output_topic(
     ctx: &NodeContext<'_>,
     port: &PortSpec,
     schema: SchemaRef,
 ) -> Result<Arc<Topic>> {
-    let name = if matches!(port.name, "records" | "events" | "results") {
+    let name = if ctx.kind.outputs().first() == Some(port) {
         ctx.id.to_owned()
     } else {
         format!("{}.{}", ctx.id, port.name)
