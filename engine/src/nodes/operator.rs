@@ -491,14 +491,18 @@ pub async fn run_source<S: Source>(
 ) -> Result<Finish> {
     let m = out.metrics.clone();
     let start = Instant::now();
+    let emitted = || m.records_out.load(Ordering::Relaxed) + m.errors.load(Ordering::Relaxed);
     while !stop.is_set() {
-        let t = Instant::now();
+        let (t, before) = (Instant::now(), emitted());
         let more = source.produce(&out).await?;
-        NodeMetrics::add(&m.batches, 1);
-        NodeMetrics::add(&m.batch_latency_us, t.elapsed().as_micros() as u64);
+        // A poll that found nothing (a broker read that timed out) is not a batch.
+        if emitted() > before {
+            NodeMetrics::add(&m.batches, 1);
+            NodeMetrics::add(&m.batch_latency_us, t.elapsed().as_micros() as u64);
+        }
         if rate_per_sec > 0.0 {
-            let emitted = m.records_out.load(Ordering::Relaxed) + m.errors.load(Ordering::Relaxed);
-            let due = Duration::from_secs_f64(emitted as f64 / rate_per_sec);
+            let sent = emitted();
+            let due = Duration::from_secs_f64(sent as f64 / rate_per_sec);
             let elapsed = start.elapsed();
             if due > elapsed {
                 tokio::select! {
