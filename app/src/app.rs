@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tributary_engine::engine::LogLevel;
 use tributary_engine::{Engine, Project, RunId};
 
-pub(crate) use crate::files::{Files, Pending};
+pub(crate) use crate::files::{Files, Pending, native_dialogs};
 use crate::state::document::Document;
 use crate::state::run_view::{Applied, RunView};
 use crate::state::session::Session;
@@ -71,7 +71,10 @@ impl TributaryApp {
             view: ViewState::default(),
             files: Files {
                 dialog: None,
+                native_unavailable: native_dialogs().err(),
                 pending: None,
+                after_save: None,
+                scratch: None,
                 close_confirmed: false,
                 recent: session.recent(),
                 recovery_offer: session.recovery(),
@@ -103,7 +106,10 @@ impl TributaryApp {
         if self.view.catalog_view.is_loading() {
             ctx.request_repaint_after(Duration::from_millis(50));
         }
-        if self.files.dialog.is_some() {
+        if matches!(
+            self.files.dialog,
+            Some(crate::files::FileDialog::Native { .. })
+        ) {
             ctx.request_repaint_after(Duration::from_millis(100));
         }
         self.shortcuts(ctx);
@@ -210,14 +216,8 @@ impl TributaryApp {
     pub fn run(&mut self, target: tributary_engine::RunTarget) {
         use tributary_engine::Command;
         self.doc.checkpoint();
+        let base_dir = self.base_dir();
         let Some(engine) = &self.engine else { return };
-        let base_dir = self
-            .doc
-            .path
-            .as_ref()
-            .and_then(|p| std::path::absolute(p).ok())
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-            .unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")));
         let revision = self.doc.revision;
         let load = Command::Load {
             project: Box::new(self.doc.to_project()),
@@ -255,12 +255,7 @@ impl TributaryApp {
 
     /// Reads the catalog files of the project's catalog nodes again (off the UI thread).
     pub fn reload_catalogs(&mut self) {
-        let base = self
-            .doc
-            .path
-            .as_ref()
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-            .unwrap_or_else(|| PathBuf::from("."));
+        let base = self.base_dir();
         let files = self
             .doc
             .snarl

@@ -1,5 +1,6 @@
-//! Opening and saving projects: file dialogs on their own thread, the unsaved-changes
-//! question, recent projects, autosave and recovery.
+//! Opening and saving projects: the system's file picker on its own thread, or an in-app
+//! path field with completion where the desktop has none; the unsaved-changes question;
+//! recent projects; a scratch folder for untitled projects; autosave and recovery.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -14,9 +15,36 @@ use crate::state::document::Document;
 use crate::state::session::{Recovery, Session};
 
 /// What a file dialog was opened for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum DialogPurpose {
     Open,
     SaveAs,
+}
+
+/// How long the system picker must stay open to count as shown: one that answers sooner
+/// did not open (a desktop without xdg-desktop-portal or zenity).
+const NATIVE_MIN_OPEN: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// A file dialog in progress.
+pub(crate) enum FileDialog {
+    /// The system's picker, on its own thread.
+    Native {
+        purpose: DialogPurpose,
+        opened: Instant,
+        answer: Receiver<Option<PathBuf>>,
+    },
+    /// The in-app path field.
+    InApp(PathField),
+}
+
+/// The in-app file dialog: a path typed (with completion), and why it is shown.
+pub(crate) struct PathField {
+    pub purpose: DialogPurpose,
+    pub text: String,
+    /// Why the system picker is not used.
+    pub why: Option<String>,
+    /// What was wrong with the last path tried.
+    pub error: Option<String>,
 }
 
 /// An action waiting for the unsaved-changes question.
@@ -30,8 +58,15 @@ pub(crate) enum Pending {
 /// Files: the dialog in progress, the unsaved-changes question, recent projects,
 /// autosave and recovery.
 pub(crate) struct Files {
-    pub dialog: Option<(DialogPurpose, Receiver<Option<PathBuf>>)>,
+    pub dialog: Option<FileDialog>,
+    /// Why the system file picker cannot be used, once that is known.
+    pub native_unavailable: Option<String>,
     pub pending: Option<Pending>,
+    /// What to do once a Save As (asked for by the unsaved-changes question) has saved.
+    pub after_save: Option<Pending>,
+    /// Where an untitled project's relative paths (its catalog, its buckets) resolve, so
+    /// nothing is written into the folder the app was started from.
+    pub scratch: Option<tempfile::TempDir>,
     pub close_confirmed: bool,
     pub session: Session,
     pub recent: Vec<PathBuf>,
@@ -42,33 +77,44 @@ pub(crate) struct Files {
 }
 
 impl TributaryApp {
-    /// Opens a project file, replacing the document.
+    /// Opens a project file, replacing the document. A path with no file yet starts an
+    /// empty project that saves there.
     pub fn open_path(&mut self, path: &Path) {
+        if !path.exists() {
+            self.doc = Document::new();
+            self.doc.path = Some(path.to_path_buf());
+            self.cleared();
+            self.run.log(
+                LogLevel::Info,
+                None,
+                format!(
+                    "{} does not exist yet: a new project; Save writes it",
+                    path.display()
+                ),
+            );
+            return;
+        }
         match Project::load_for_editing(path) {
             Ok((p, problems)) => {
+                self.doc = Document::from_project(&p, Some(path.to_path_buf()));
+                self.files.session.add_recent(path);
+                self.files.recent = self.files.session.recent();
+                self.cleared();
                 for problem in problems {
                     let node = problem.node_id().map(str::to_owned);
                     self.run.log(LogLevel::Warning, node, problem.to_string());
                 }
-                self.doc = Document::from_project(&p, Some(path.to_path_buf()));
-                self.files.session.add_recent(path);
-                self.files.recent = self.files.session.recent();
-                self.run.clear();
-                self.selected = None;
             }
             Err(e) => {
-                self.run.log(
-                    LogLevel::Error,
-                    None,
-                    format!("cannot open {}:\n{e}", path.display()),
-                );
+                self.run
+                    .log(LogLevel::Error, None, format!("cannot open {e}"));
                 self.view.bottom_tab = BottomTab::Log;
             }
         }
     }
 
-    /// Saves to `path`.
-    pub fn save_to(&mut self, path: &Path) {
+    /// Saves to `path`; returns whether it worked (a failure is logged and shown).
+    pub fn save_to(&mut self, path: &Path) -> bool {
         self.doc.checkpoint();
         let project = self.doc.to_project();
         match project.save(path) {
@@ -77,19 +123,86 @@ impl TributaryApp {
                 self.files.session.add_recent(path);
                 self.files.recent = self.files.session.recent();
                 self.files.session.clear_recovery();
+                self.files.scratch = None;
+                if let Some(action) = self.files.after_save.take() {
+                    self.perform(action);
+                }
+                true
             }
             Err(e) => {
                 self.run
                     .log(LogLevel::Error, None, format!("cannot save: {e}"));
                 self.view.bottom_tab = BottomTab::Log;
+                false
             }
         }
+    }
+
+    /// Saves, then carries out `action` (the unsaved-changes question's Save): at once
+    /// when the document has a file, after the Save As dialog when it has none.
+    pub(crate) fn save_then(&mut self, action: Pending) {
+        match self.doc.path.clone() {
+            Some(p) => {
+                if self.save_to(&p) {
+                    self.perform(action);
+                }
+            }
+            None => {
+                self.files.after_save = Some(action);
+                self.save_as();
+            }
+        }
+    }
+
+    /// Forgets what belonged to the previous document: results, log, catalogs shown,
+    /// the selection and the scratch folder.
+    fn cleared(&mut self) {
+        self.run.clear();
+        self.run.log.clear();
+        self.selected = None;
+        self.all_selected = false;
+        self.files.scratch = None;
+        self.view.catalog_view = Default::default();
+        self.view.catalog_was_visible = false;
+    }
+
+    /// The folder the document's relative paths resolve against: the project file's, or
+    /// for an untitled project a scratch folder of this session.
+    pub fn base_dir(&mut self) -> PathBuf {
+        if let Some(dir) = self
+            .doc
+            .path
+            .as_ref()
+            .and_then(|p| std::path::absolute(p).ok())
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+        {
+            return dir;
+        }
+        if self.files.scratch.is_none() {
+            self.files.scratch = tempfile::Builder::new()
+                .prefix("tributary-untitled-")
+                .tempdir()
+                .ok();
+        }
+        match &self.files.scratch {
+            Some(d) => d.path().to_path_buf(),
+            None => std::env::temp_dir(),
+        }
+    }
+
+    /// Turns the system file picker off for this session (tests; desktops where it hangs).
+    pub fn without_native_dialogs(mut self) -> Self {
+        self.files.native_unavailable =
+            Some("the system file picker is turned off for this session".to_owned());
+        self
     }
 
     /// Saves to the document's file, or asks for one.
     pub(crate) fn save(&mut self) {
         match self.doc.path.clone() {
-            Some(p) => self.save_to(&p),
+            Some(p) => {
+                self.save_to(&p);
+            }
             None => self.save_as(),
         }
     }
@@ -99,8 +212,14 @@ impl TributaryApp {
         self.open_dialog(DialogPurpose::SaveAs);
     }
 
-    fn open_dialog(&mut self, purpose: DialogPurpose) {
+    /// Opens a file dialog: the system's picker where the desktop has one, else the
+    /// in-app path field saying why.
+    pub(crate) fn open_dialog(&mut self, purpose: DialogPurpose) {
         if self.files.dialog.is_some() {
+            return;
+        }
+        if let Some(why) = self.files.native_unavailable.clone() {
+            self.in_app_dialog(purpose, Some(why));
             return;
         }
         let (tx, rx) = bounded(1);
@@ -109,7 +228,7 @@ impl TributaryApp {
             .path
             .as_ref()
             .and_then(|p| p.parent().map(Path::to_path_buf));
-        let save = matches!(purpose, DialogPurpose::SaveAs);
+        let save = purpose == DialogPurpose::SaveAs;
         let spawned = std::thread::Builder::new()
             .name("tributary-file-dialog".to_owned())
             .spawn(move || {
@@ -121,30 +240,132 @@ impl TributaryApp {
                 let _ = tx.send(picked);
             });
         match spawned {
-            Ok(_) => self.files.dialog = Some((purpose, rx)),
-            Err(e) => self.run.log(
-                LogLevel::Error,
-                None,
-                format!("cannot open a file dialog: {e}"),
-            ),
+            Ok(_) => {
+                self.files.dialog = Some(FileDialog::Native {
+                    purpose,
+                    opened: Instant::now(),
+                    answer: rx,
+                })
+            }
+            Err(e) => self.in_app_dialog(purpose, Some(format!("the system file picker: {e}"))),
         }
     }
 
-    /// Takes a file dialog's answer, if it came.
+    /// Shows the in-app path field, starting from the document's file or folder.
+    fn in_app_dialog(&mut self, purpose: DialogPurpose, why: Option<String>) {
+        let text = match (&self.doc.path, purpose) {
+            (Some(p), DialogPurpose::SaveAs) => p.display().to_string(),
+            (Some(p), DialogPurpose::Open) => p
+                .parent()
+                .map(|d| format!("{}/", d.display()))
+                .unwrap_or_default(),
+            (None, _) => String::new(),
+        };
+        self.files.dialog = Some(FileDialog::InApp(PathField {
+            purpose,
+            text,
+            why,
+            error: None,
+        }));
+    }
+
+    /// Takes the system picker's answer, if it came. One that came at once means the
+    /// picker could not open: the in-app path field takes over, saying so.
     pub(crate) fn poll_dialog(&mut self) {
-        let Some((_, rx)) = &self.files.dialog else {
+        let Some(FileDialog::Native {
+            purpose,
+            opened,
+            answer,
+        }) = &self.files.dialog
+        else {
             return;
         };
-        let Ok(picked) = rx.try_recv() else { return };
-        let Some((purpose, _)) = self.files.dialog.take() else {
+        let (purpose, opened) = (*purpose, *opened);
+        let Ok(picked) = answer.try_recv() else {
             return;
         };
-        if let Some(path) = picked {
-            match purpose {
-                DialogPurpose::Open => self.open_path(&path),
-                DialogPurpose::SaveAs => self.save_to(&path),
+        self.files.dialog = None;
+        match picked {
+            Some(path) => self.picked(purpose, &path),
+            None if opened.elapsed() < NATIVE_MIN_OPEN => {
+                let why = "the system file picker did not open (this desktop may have no \
+                           xdg-desktop-portal or zenity)"
+                    .to_owned();
+                self.files.native_unavailable = Some(why.clone());
+                self.run.log(
+                    LogLevel::Warning,
+                    None,
+                    format!("{why}; type the path instead"),
+                );
+                self.in_app_dialog(purpose, Some(why));
+            }
+            // Cancelled: a Save As asked for by the unsaved-changes question is dropped.
+            None => self.files.after_save = None,
+        }
+    }
+
+    /// Carries out a dialog's choice.
+    fn picked(&mut self, purpose: DialogPurpose, path: &Path) {
+        match purpose {
+            DialogPurpose::Open => self.open_path(path),
+            DialogPurpose::SaveAs => {
+                self.save_to(path);
             }
         }
+    }
+
+    /// The path typed into the in-app dialog, resolved against the document's folder:
+    /// opened or saved to (with `.json` added when it has no extension). A path that cannot
+    /// be used keeps the dialog open with the reason.
+    pub(crate) fn accept_typed_path(&mut self) {
+        let Some(FileDialog::InApp(field)) = &self.files.dialog else {
+            return;
+        };
+        let purpose = field.purpose;
+        let typed = field.text.trim().to_owned();
+        let base = self
+            .doc
+            .path
+            .as_ref()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
+        let mut path = tributary_engine::fsutil::resolve_path(&base, &typed);
+        if purpose == DialogPurpose::SaveAs && path.extension().is_none() {
+            path.set_extension("json");
+        }
+        let problem = if typed.is_empty() || typed.ends_with('/') {
+            Some("type a file name".to_owned())
+        } else if purpose == DialogPurpose::Open && !path.is_file() {
+            Some(format!("{} does not exist", path.display()))
+        } else if purpose == DialogPurpose::SaveAs
+            && path
+                .parent()
+                .is_some_and(|d| !d.as_os_str().is_empty() && !d.is_dir())
+        {
+            Some(format!(
+                "the folder {} does not exist",
+                path.parent().unwrap_or(&path).display()
+            ))
+        } else {
+            None
+        };
+        match problem {
+            Some(p) => {
+                if let Some(FileDialog::InApp(field)) = &mut self.files.dialog {
+                    field.error = Some(p);
+                }
+            }
+            None => {
+                self.files.dialog = None;
+                self.picked(purpose, &path);
+            }
+        }
+    }
+
+    /// Closes a dialog without choosing (a pending Save As action is dropped).
+    pub(crate) fn cancel_dialog(&mut self) {
+        self.files.dialog = None;
+        self.files.after_save = None;
     }
 
     /// Asks about unsaved changes first when there are any.
@@ -161,8 +382,7 @@ impl TributaryApp {
         match action {
             Pending::New => {
                 self.doc = Document::new();
-                self.run.clear();
-                self.selected = None;
+                self.cleared();
             }
             Pending::Open(Some(p)) => self.open_path(&p),
             Pending::Open(None) => self.open_dialog(DialogPurpose::Open),
@@ -210,8 +430,7 @@ impl TributaryApp {
         match Project::parse_for_editing(&offer.project.to_string()) {
             Ok((project, _)) => {
                 self.doc = Document::recovered(&project, offer.path.clone());
-                self.run.clear();
-                self.selected = None;
+                self.cleared();
             }
             Err(problems) => {
                 for p in problems {
@@ -221,6 +440,78 @@ impl TributaryApp {
             }
         }
     }
+}
+
+/// Whether this desktop has a system file picker for `rfd`: on Linux, a D-Bus session
+/// (for xdg-desktop-portal) or zenity. Otherwise, why not.
+pub(crate) fn native_dialogs() -> Result<(), String> {
+    if !cfg!(target_os = "linux") {
+        return Ok(());
+    }
+    let dbus = std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some_and(|v| !v.is_empty());
+    let zenity = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join("zenity").is_file()));
+    if dbus || zenity {
+        Ok(())
+    } else {
+        Err(
+            "this desktop has no system file picker (no D-Bus session for \
+             xdg-desktop-portal, and no zenity)"
+                .to_owned(),
+        )
+    }
+}
+
+/// Completions of a typed path: the folders and `.json` files in its folder whose names
+/// start with what was typed after the last `/`, folders first (with a trailing `/`).
+pub(crate) fn completions(typed: &str, base: &Path) -> Vec<String> {
+    let (dir_part, prefix) = match typed.rfind('/') {
+        Some(i) => (&typed[..=i], &typed[i + 1..]),
+        None => ("", typed),
+    };
+    let dir = tributary_engine::fsutil::resolve_path(
+        base,
+        if dir_part.is_empty() { "." } else { dir_part },
+    );
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(bool, String)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let is_dir = e.path().is_dir();
+            let wanted = name.starts_with(prefix)
+                && (prefix.starts_with('.') || !name.starts_with('.'))
+                && (is_dir || name.ends_with(".json"));
+            wanted.then(|| {
+                (
+                    !is_dir,
+                    format!("{dir_part}{name}{}", if is_dir { "/" } else { "" }),
+                )
+            })
+        })
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, s)| s).take(12).collect()
+}
+
+/// The longest text every completion starts with.
+pub(crate) fn common_prefix(items: &[String]) -> Option<String> {
+    let first = items.first()?;
+    let mut len = first.len();
+    for item in &items[1..] {
+        len = len.min(
+            first
+                .char_indices()
+                .zip(item.chars())
+                .take_while(|((_, a), b)| a == b)
+                .last()
+                .map(|((i, c), _)| i + c.len_utf8())
+                .unwrap_or(0),
+        );
+    }
+    Some(first[..len].to_owned())
 }
 
 /// The bundled example projects.

@@ -3,9 +3,12 @@
 
 use crate::app::TributaryApp;
 use crate::commands::{AppCommand, POINTER};
+use crate::files::{DialogPurpose, FileDialog, common_prefix, completions};
+use crate::theme;
 
 /// Draws whichever dialogs are open.
 pub fn ui(app: &mut TributaryApp, ctx: &egui::Context) {
+    path_ui(app, ctx);
     unsaved_ui(app, ctx);
     recovery_ui(app, ctx);
     shortcuts_ui(app, ctx);
@@ -18,6 +21,99 @@ pub fn ui(app: &mut TributaryApp, ctx: &egui::Context) {
             ui.label("A desktop data-flow designer for batch and real-time pipelines.");
             ui.label("Built on DataFusion, egui, egui-snarl and egui_plot.");
         });
+}
+
+/// The in-app file dialog: a path field with completion (Tab completes, a click picks),
+/// shown where the desktop has no system file picker, saying why.
+fn path_ui(app: &mut TributaryApp, ctx: &egui::Context) {
+    let base = app
+        .doc
+        .path
+        .as_ref()
+        .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
+        .unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
+    let Some(FileDialog::InApp(field)) = &mut app.files.dialog else {
+        return;
+    };
+    let (title, action) = match field.purpose {
+        DialogPurpose::SaveAs => ("Save project as", "Save"),
+        DialogPurpose::Open => ("Open project", "Open"),
+    };
+    let mut decision = None;
+    egui::Window::new(title)
+        .collapsible(false)
+        .resizable(false)
+        .anchor(egui::Align2::CENTER_CENTER, egui::vec2(0.0, 0.0))
+        .show(ctx, |ui| {
+            if let Some(why) = &field.why {
+                ui.colored_label(theme::WARNING, format!("{why}: type the path."));
+            }
+            let tab = ui.input_mut(|i| i.consume_key(egui::Modifiers::NONE, egui::Key::Tab));
+            // Read before the field, which consumes it.
+            let enter = ui.input(|i| i.key_pressed(egui::Key::Enter));
+            let edit = egui::TextEdit::singleline(&mut field.text)
+                .hint_text("folder/project.json")
+                .desired_width(480.0)
+                .lock_focus(true);
+            let r = ui.add(edit).labelled_by(ui.label("Path").id);
+            let options = completions(&field.text, &base);
+            if tab
+                && let Some(prefix) = common_prefix(&options)
+                && prefix.len() > field.text.len()
+            {
+                field.text = prefix;
+                cursor_to_end(ui.ctx(), r.id, &field.text);
+            }
+            if enter && (r.lost_focus() || r.has_focus()) {
+                decision = Some(true);
+            } else if ui.memory(|m| m.focused().is_none()) {
+                // Typing goes to the field when nothing else holds the keyboard.
+                r.request_focus();
+            }
+            // A fixed height, so the buttons stay put while the list changes.
+            let row = ui.text_style_height(&egui::TextStyle::Button) + ui.spacing().item_spacing.y;
+            egui::ScrollArea::vertical()
+                .min_scrolled_height(row * 6.0)
+                .max_height(row * 6.0)
+                .auto_shrink([false, false])
+                .show(ui, |ui| {
+                    for option in &options {
+                        if ui.selectable_label(false, option.as_str()).clicked() {
+                            field.text = option.clone();
+                            cursor_to_end(ui.ctx(), r.id, &field.text);
+                            r.request_focus();
+                        }
+                    }
+                });
+            match &field.error {
+                Some(e) => ui.colored_label(theme::ERROR, e),
+                None => ui.label(""),
+            };
+            ui.horizontal(|ui| {
+                if ui.button(action).clicked() {
+                    decision = Some(true);
+                }
+                if ui.button("Cancel").clicked() {
+                    decision = Some(false);
+                }
+            });
+        });
+    match decision {
+        Some(true) => app.accept_typed_path(),
+        Some(false) => app.cancel_dialog(),
+        None => {}
+    }
+}
+
+/// Puts the text cursor of the text field `id` after its last character.
+fn cursor_to_end(ctx: &egui::Context, id: egui::Id, text: &str) {
+    if let Some(mut state) = egui::TextEdit::load_state(ctx, id) {
+        let end = egui::text::CCursor::new(text.chars().count());
+        state
+            .cursor
+            .set_char_range(Some(egui::text::CCursorRange::one(end)));
+        state.store(ctx, id);
+    }
 }
 
 fn unsaved_ui(app: &mut TributaryApp, ctx: &egui::Context) {
@@ -42,10 +138,7 @@ fn unsaved_ui(app: &mut TributaryApp, ctx: &egui::Context) {
     match decision {
         Some(0) => {
             app.files.pending = None;
-            app.save();
-            if !app.doc.is_dirty() {
-                app.perform(action);
-            }
+            app.save_then(action);
         }
         Some(1) => {
             app.files.pending = None;
