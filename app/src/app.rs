@@ -14,6 +14,7 @@ use tributary_engine::{Engine, Project, RunId};
 pub(crate) use crate::files::{Files, Pending, native_dialogs};
 use crate::state::document::Document;
 use crate::state::run_view::{Applied, RunView};
+use crate::state::selection::Selection;
 use crate::state::session::Session;
 pub use crate::state::view::BottomTab;
 use crate::state::view::ViewState;
@@ -32,10 +33,8 @@ pub struct TributaryApp {
     pub(crate) run_seq: u64,
     /// The current run as shown.
     pub(crate) run: RunView,
-    /// The node the inspector and results show.
-    pub(crate) selected: Option<String>,
-    /// Select All is in effect (until the next click on the canvas).
-    pub(crate) all_selected: bool,
+    /// The selected nodes; the inspector and Results show the node when there is one.
+    pub(crate) selection: Selection,
     /// What Copy copied last (also put on the system clipboard).
     pub(crate) clipboard: Option<String>,
     pub(crate) view: ViewState,
@@ -65,8 +64,7 @@ impl TributaryApp {
             engine: None,
             run_seq: 0,
             run: RunView::default(),
-            selected: None,
-            all_selected: false,
+            selection: Selection::default(),
             clipboard: None,
             view: ViewState::default(),
             files: Files {
@@ -120,21 +118,25 @@ impl TributaryApp {
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         crate::panels::menu_bar::ui(self, ui);
+        // Side panels in proportion to the window, so a small window keeps its canvas.
+        let window = ctx.content_rect().size();
         if self.view.show_palette {
             egui::Panel::left("palette")
-                .default_size(200.0)
-                .min_size(160.0)
+                .default_size((window.x * 0.11).clamp(140.0, 180.0))
+                .min_size(130.0)
+                .max_size((window.x * 0.2).max(140.0))
                 .show(ui, |ui| crate::panels::palette::ui(self, ui));
         }
         if self.view.show_inspector {
             egui::Panel::right("inspector")
-                .default_size(360.0)
-                .min_size(260.0)
+                .default_size((window.x * 0.2).clamp(240.0, 330.0))
+                .min_size(220.0)
+                .max_size((window.x * 0.35).max(230.0))
                 .show(ui, |ui| crate::panels::inspector::panel_ui(self, ui));
         }
         if self.view.show_bottom {
             egui::Panel::bottom("bottom")
-                .default_size(280.0)
+                .default_size((window.y * 0.28).clamp(160.0, 280.0))
                 .min_size(120.0)
                 .resizable(true)
                 .show(ui, |ui| crate::panels::bottom::ui(self, ui));
@@ -290,15 +292,41 @@ impl TributaryApp {
         self.doc.is_dirty()
     }
 
-    /// The node the inspector and the Results tab show.
+    /// The node the inspector and the Results tab show: the selected one, when exactly
+    /// one is.
     pub fn selected(&self) -> Option<&str> {
-        self.selected.as_deref()
+        self.selection.single()
     }
 
-    /// Shows `node` in the inspector and the Results tab (or nothing).
+    /// Where node `id` was drawn last frame, on screen.
+    pub fn node_rect_on_screen(&self, id: &str) -> Option<egui::Rect> {
+        let nid = self.doc.node_id(id)?;
+        let canvas = &self.view.canvas;
+        let (_, rect) = canvas.rects.iter().find(|(n, _)| *n == nid)?;
+        Some(canvas.to_global * *rect)
+    }
+
+    /// Where the canvas was on screen last frame.
+    pub fn canvas_rect(&self) -> egui::Rect {
+        self.view.canvas.screen
+    }
+
+    /// The canvas's zoom (1 = 100 %).
+    pub fn canvas_zoom(&self) -> f32 {
+        self.view.canvas.to_global.scaling
+    }
+
+    /// Every selected node's id, in the order they were selected.
+    pub fn selected_ids(&self) -> &[String] {
+        self.selection.ids()
+    }
+
+    /// Selects `node` alone (or nothing).
     pub fn select(&mut self, node: Option<&str>) {
-        self.selected = node.map(str::to_owned);
-        self.all_selected = false;
+        match node {
+            Some(id) => self.selection.only(id),
+            None => self.selection.clear(),
+        }
     }
 
     /// The error the last run reported for `node`.

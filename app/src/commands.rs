@@ -41,6 +41,14 @@ pub enum AppCommand {
     Delete,
     /// Select every node.
     SelectAll,
+    /// Select nothing.
+    ClearSelection,
+    /// Show the whole graph, as large as fits and can be read.
+    ZoomToFit,
+    /// Show the canvas at 100 %, around the same centre.
+    ActualSize,
+    /// Lay the graph out in columns, left to right, then fit it.
+    Arrange,
     /// Run the whole graph.
     Run,
     /// Stop the run.
@@ -81,6 +89,15 @@ pub const MENU: &[(&str, &[AppCommand])] = &[
             AppCommand::Duplicate,
             AppCommand::Delete,
             AppCommand::SelectAll,
+            AppCommand::ClearSelection,
+        ],
+    ),
+    (
+        "View",
+        &[
+            AppCommand::ZoomToFit,
+            AppCommand::ActualSize,
+            AppCommand::Arrange,
         ],
     ),
     (
@@ -93,9 +110,12 @@ pub const MENU: &[(&str, &[AppCommand])] = &[
 
 /// What the pointer does, for the Help list beside the keyboard shortcuts.
 pub const POINTER: &[(&str, &str)] = &[
-    ("Shift+drag", "Select several nodes"),
+    ("Click a node", "Select it (Shift adds, Ctrl toggles)"),
+    ("Drag on empty canvas", "Select the nodes inside the band"),
+    ("Drag a node", "Move it with the other selected nodes"),
     ("Right-click canvas", "Add a node (searchable)"),
-    ("Scroll / drag", "Zoom / pan the canvas"),
+    ("Scroll / middle-drag / Space+drag", "Pan the canvas"),
+    ("Ctrl+scroll", "Zoom the canvas"),
 ];
 
 impl AppCommand {
@@ -114,6 +134,10 @@ impl AppCommand {
             Self::Duplicate => "Duplicate",
             Self::Delete => "Delete",
             Self::SelectAll => "Select All",
+            Self::ClearSelection => "Select None",
+            Self::ZoomToFit => "Zoom to fit",
+            Self::ActualSize => "Actual size (100 %)",
+            Self::Arrange => "Arrange (left to right)",
             Self::Run => "Run",
             Self::Stop => "Stop",
             Self::RunSelected => "Run selected node",
@@ -139,6 +163,13 @@ impl AppCommand {
             Self::Duplicate => const { &[keys(CMD, Key::D)] },
             Self::Delete => const { &[keys(Modifiers::NONE, Key::Delete)] },
             Self::SelectAll => const { &[keys(CMD, Key::A)] },
+            Self::ClearSelection => const { &[keys(Modifiers::NONE, Key::Escape)] },
+            Self::ZoomToFit => const { &[keys(Modifiers::NONE, Key::Home)] },
+            Self::ActualSize => const { &[keys(CMD, Key::Num1)] },
+            Self::Arrange => const { &[keys(SHIFT_CMD, Key::L)] },
+            Self::Stop => const { &[keys(Modifiers::SHIFT, Key::F5)] },
+            Self::RunSelected => const { &[keys(CMD, Key::F5)] },
+            Self::Quit => const { &[keys(CMD, Key::Q)] },
             Self::Run => const { &[keys(Modifiers::NONE, Key::F5)] },
             _ => &[],
         }
@@ -149,7 +180,13 @@ impl AppCommand {
     fn edits_canvas(self) -> bool {
         matches!(
             self,
-            Self::Delete | Self::Duplicate | Self::SelectAll | Self::Copy | Self::Paste
+            Self::Delete
+                | Self::Duplicate
+                | Self::SelectAll
+                | Self::ClearSelection
+                | Self::ZoomToFit
+                | Self::Copy
+                | Self::Paste
         )
     }
 
@@ -170,8 +207,15 @@ impl AppCommand {
         AppCommand::Paste,
         AppCommand::Duplicate,
         AppCommand::SelectAll,
+        AppCommand::ClearSelection,
         AppCommand::Delete,
+        AppCommand::ZoomToFit,
+        AppCommand::ActualSize,
+        AppCommand::Arrange,
         AppCommand::Run,
+        AppCommand::Stop,
+        AppCommand::RunSelected,
+        AppCommand::Quit,
     ];
 
     /// Its shortcuts as text, e.g. `Ctrl+Y / Ctrl+Shift+Z`.
@@ -186,17 +230,17 @@ impl AppCommand {
 
 impl TributaryApp {
     /// Whether `command` can run now.
-    pub fn is_enabled(&self, command: AppCommand, ctx: &egui::Context) -> bool {
+    pub fn is_enabled(&self, command: AppCommand, _ctx: &egui::Context) -> bool {
         match command {
             AppCommand::Undo => self.doc.can_undo(),
             AppCommand::Redo => self.doc.can_redo(),
             AppCommand::Copy | AppCommand::Duplicate | AppCommand::Delete => {
-                !self.selection(ctx).is_empty()
+                !self.selected_nodes().is_empty()
             }
             AppCommand::Paste => self.clipboard.is_some(),
             AppCommand::Run => !self.is_running(),
             AppCommand::Stop => self.is_running(),
-            AppCommand::RunSelected => self.selected.is_some() && !self.is_running(),
+            AppCommand::RunSelected => self.selected().is_some() && !self.is_running(),
             _ => true,
         }
     }
@@ -220,13 +264,17 @@ impl TributaryApp {
                     self.paste(&text);
                 }
             }
-            AppCommand::Duplicate => self.duplicate_selected(ctx),
-            AppCommand::Delete => self.delete_selected(ctx),
-            AppCommand::SelectAll => self.all_selected = true,
+            AppCommand::Duplicate => self.duplicate_selected(),
+            AppCommand::Delete => self.delete_selected(),
+            AppCommand::SelectAll => self.select_all(),
+            AppCommand::ClearSelection => self.selection.clear(),
+            AppCommand::ZoomToFit => self.view.canvas.fit(),
+            AppCommand::ActualSize => self.view.canvas.actual_size(),
+            AppCommand::Arrange => self.arrange(),
             AppCommand::Run => self.run(RunTarget::All),
             AppCommand::Stop => self.stop(),
             AppCommand::RunSelected => {
-                if let Some(id) = self.selected.clone() {
+                if let Some(id) = self.selected().map(str::to_owned) {
                     self.run(RunTarget::Node(id));
                 }
             }
@@ -256,6 +304,8 @@ impl TributaryApp {
         let mut bindings: Vec<(KeyboardShortcut, AppCommand)> = AppCommand::WITH_SHORTCUTS
             .iter()
             .filter(|c| !(c.is_clipboard() || typing && c.edits_canvas()))
+            // Escape closes a menu or a popup first.
+            .filter(|c| !(**c == AppCommand::ClearSelection && egui::Popup::is_any_open(ctx)))
             .flat_map(|c| c.shortcuts().iter().map(move |s| (*s, *c)))
             .collect();
         bindings.sort_by_key(|(s, _)| std::cmp::Reverse(modifier_count(s.modifiers)));

@@ -7,25 +7,30 @@ use egui_snarl::{InPinId, NodeId, OutPinId};
 use tributary_engine::engine::LogLevel;
 use tributary_engine::nodes::NodeKind;
 
-use crate::app::{CANVAS_ID, TributaryApp};
+use crate::app::TributaryApp;
 
 /// How far pasted and duplicated nodes sit from their originals.
 pub const PASTE_OFFSET: egui::Vec2 = egui::vec2(40.0, 40.0);
 
 impl TributaryApp {
-    /// The nodes an edit command applies to: everything after Select All, else the
-    /// canvas's selection, else the node shown in the inspector.
-    pub fn selection(&self, ctx: &egui::Context) -> Vec<NodeId> {
-        if self.all_selected {
-            return self.doc.snarl.node_ids().map(|(id, _)| id).collect();
-        }
-        let mut nodes = egui_snarl::ui::get_selected_nodes(egui::Id::new(CANVAS_ID), ctx);
-        if let Some(nid) = self.selected.as_ref().and_then(|s| self.doc.node_id(s))
-            && !nodes.contains(&nid)
-        {
-            nodes.push(nid);
-        }
-        nodes
+    /// The nodes an edit command applies to: the selected ones that exist.
+    pub(crate) fn selected_nodes(&self) -> Vec<NodeId> {
+        self.selection
+            .ids()
+            .iter()
+            .filter_map(|id| self.doc.node_id(id))
+            .collect()
+    }
+
+    /// Selects every node.
+    pub(crate) fn select_all(&mut self) {
+        let ids = self
+            .doc
+            .snarl
+            .nodes()
+            .map(|n| n.id.clone())
+            .collect::<Vec<_>>();
+        self.selection.set(ids);
     }
 
     /// What Copy copied last.
@@ -33,14 +38,24 @@ impl TributaryApp {
         self.clipboard.clone()
     }
 
-    /// Deletes the selected nodes (and their wires).
-    pub(crate) fn delete_selected(&mut self, ctx: &egui::Context) {
-        let nodes = self.selection(ctx);
+    /// Deletes the selected nodes (and their wires); more than one only after asking.
+    pub(crate) fn delete_selected(&mut self) {
+        let nodes = self.selected_nodes();
+        if nodes.len() > 1 {
+            self.view.confirm_delete = Some(nodes.len());
+        } else {
+            self.delete_now();
+        }
+    }
+
+    /// Deletes the selected nodes now (Undo brings them back).
+    pub(crate) fn delete_now(&mut self) {
+        self.view.confirm_delete = None;
+        let nodes = self.selected_nodes();
         for nid in &nodes {
             self.doc.snarl.remove_node(*nid);
         }
-        self.selected = None;
-        self.all_selected = false;
+        self.selection.clear();
         if !nodes.is_empty() {
             self.doc.checkpoint();
         }
@@ -48,7 +63,7 @@ impl TributaryApp {
 
     /// Copies the selected nodes and the wires among them.
     pub(crate) fn copy_selected(&mut self, ctx: &egui::Context) {
-        let nodes = self.selection(ctx);
+        let nodes = self.selected_nodes();
         if nodes.is_empty() {
             return;
         }
@@ -61,11 +76,12 @@ impl TributaryApp {
     pub fn paste(&mut self, text: &str) {
         match self.doc.paste_nodes(text, PASTE_OFFSET) {
             Ok(added) => {
-                self.selected = added
-                    .first()
-                    .and_then(|n| self.doc.snarl.get_node(*n))
-                    .map(|n| n.id.clone());
-                self.all_selected = false;
+                let ids: Vec<String> = added
+                    .iter()
+                    .filter_map(|n| self.doc.snarl.get_node(*n))
+                    .map(|n| n.id.clone())
+                    .collect();
+                self.selection.set(ids);
                 self.doc.checkpoint();
             }
             Err(e) => self.run.log(LogLevel::Warning, None, e),
@@ -73,8 +89,8 @@ impl TributaryApp {
     }
 
     /// Duplicates the selected nodes (with the wires among them), as copy and paste do.
-    pub(crate) fn duplicate_selected(&mut self, ctx: &egui::Context) {
-        let nodes = self.selection(ctx);
+    pub(crate) fn duplicate_selected(&mut self) {
+        let nodes = self.selected_nodes();
         if !nodes.is_empty() {
             let text = self.doc.copy_nodes(&nodes);
             self.paste(&text);
@@ -84,9 +100,64 @@ impl TributaryApp {
     /// Adds a node of `kind` at `pos` (canvas coordinates) and selects it.
     pub fn add_node(&mut self, kind: NodeKind, pos: egui::Pos2) {
         let nid = crate::panels::canvas::add_node(&mut self.doc.snarl, kind, pos);
-        self.selected = self.doc.snarl.get_node(nid).map(|n| n.id.clone());
-        self.all_selected = false;
+        self.select(
+            self.doc
+                .snarl
+                .get_node(nid)
+                .map(|n| n.id.clone())
+                .as_deref(),
+        );
         self.doc.checkpoint();
+    }
+
+    /// Adds a node of `kind` in free space beside the selected node (or in the middle
+    /// of the view) and selects it: the palette's click.
+    pub fn add_node_nearby(&mut self, kind: NodeKind) {
+        let near = self
+            .selection
+            .ids()
+            .last()
+            .and_then(|id| self.doc.node_id(id))
+            .and_then(|nid| {
+                self.view
+                    .canvas
+                    .rects
+                    .iter()
+                    .find(|(n, _)| *n == nid)
+                    .map(|(_, r)| *r)
+            });
+        let at = self.view.canvas.free_spot(near);
+        self.add_node(kind, at);
+    }
+
+    /// Lays the graph out in columns, left to right (View → Arrange), then fits it.
+    pub fn arrange(&mut self) {
+        let ids: Vec<NodeId> = self.doc.snarl.node_ids().map(|(id, _)| id).collect();
+        let index = |n: NodeId| ids.iter().position(|x| *x == n);
+        let sizes: Vec<egui::Vec2> = ids.iter().map(|n| self.view.canvas.size_of(*n)).collect();
+        let edges: Vec<(usize, usize)> = self
+            .doc
+            .snarl
+            .wires()
+            .filter_map(|(from, to)| Some((index(from.node)?, index(to.node)?)))
+            .collect();
+        let placed = crate::layout::layered(&sizes, &edges);
+        for (nid, at) in ids.iter().zip(placed) {
+            // Positions are of the node's content; drawn rectangles include its frame.
+            let inset = self
+                .view
+                .canvas
+                .rects
+                .iter()
+                .find(|(n, _)| n == nid)
+                .and_then(|(_, r)| Some(self.doc.snarl.get_node_info(*nid)?.pos - r.min))
+                .unwrap_or_default();
+            if let Some(info) = self.doc.snarl.get_node_info_mut(*nid) {
+                info.pos = at + inset;
+            }
+        }
+        self.doc.checkpoint();
+        self.view.canvas.fit();
     }
 
     /// Wires `from_node.from_port` to `to_node.to_port` as a drag on the canvas would;

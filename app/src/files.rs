@@ -154,13 +154,18 @@ impl TributaryApp {
         }
     }
 
-    /// Forgets what belonged to the previous document: results, log, catalogs shown,
-    /// the selection and the scratch folder.
+    /// Forgets what belonged to the previous document (results, log, catalogs shown, the
+    /// selection, the scratch folder) and fits the new one to the view, arranging it
+    /// first when its nodes have no positions.
     fn cleared(&mut self) {
+        let positions: Vec<egui::Pos2> = self.doc.snarl.nodes_pos().map(|(p, _)| p).collect();
+        let unplaced = positions.len() > 1 && positions.iter().all(|p| *p == positions[0]);
         self.run.clear();
         self.run.log.clear();
-        self.selected = None;
-        self.all_selected = false;
+        self.selection.clear();
+        self.view.canvas = Default::default();
+        self.view.canvas.fit();
+        self.view.canvas.arrange_pending = unplaced;
         self.files.scratch = None;
         self.view.catalog_view = Default::default();
         self.view.catalog_was_visible = false;

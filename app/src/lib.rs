@@ -4,6 +4,7 @@
 //! - `app.rs`: the app's state and its `logic` / `ui` split;
 //! - `commands.rs`: the command table (menus, shortcuts, Help);
 //! - `edit.rs`, `files.rs`: editing the graph; opening, saving, autosave;
+//! - `layout.rs`: the layered left-to-right layout behind View → Arrange;
 //! - `state/`: the document, the run view built from engine events, the session;
 //! - `panels/`: menu bar, palette, canvas, inspector, bottom tabs, dialogs;
 //! - `widgets/`: results table, charts, catalog tree, metrics;
@@ -13,6 +14,7 @@ mod app;
 pub mod commands;
 mod edit;
 mod files;
+pub mod layout;
 pub mod panels;
 pub mod state;
 pub mod theme;

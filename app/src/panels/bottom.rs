@@ -33,7 +33,7 @@ pub fn ui(app: &mut TributaryApp, ui: &mut Ui) {
     }
     app.view.catalog_was_visible = catalog_visible;
     match app.view.bottom_tab {
-        BottomTab::Results => match app.selected.as_ref().and_then(|s| app.run.results.get(s)) {
+        BottomTab::Results => match app.selected().and_then(|s| app.run.results.get(s)) {
             Some(table) => results_ui(ui, table),
             None => {
                 ui.weak("Select a node and run the graph to see its rows.");
@@ -95,11 +95,7 @@ fn charts_ui(app: &mut TributaryApp, ui: &mut Ui) {
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| id.to_owned())
     };
-    if let Some((id, view)) = app
-        .selected
-        .as_ref()
-        .and_then(|s| charts.get(s).map(|v| (s, v)))
-    {
+    if let Some((id, view)) = app.selected().and_then(|s| charts.get(s).map(|v| (s, v))) {
         ui.label(egui::RichText::new(title(id)).strong());
         chart_ui(
             ui,

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use egui::emath::TSTransform;
 use egui::{Color32, Ui};
 use egui_snarl::ui::{PinInfo, PinShape, SnarlStyle, SnarlViewer, SnarlWidget};
 use egui_snarl::{InPin, InPinId, NodeId, OutPin, OutPinId, Snarl};
@@ -13,45 +14,74 @@ use tributary_engine::{NodeStatus, RunTarget};
 
 use crate::app::{CANVAS_ID, TributaryApp};
 use crate::commands::AppCommand;
+use crate::state::canvas::{Band, CanvasView};
 use crate::state::document::fresh_id;
 use crate::state::run_view::NodeRunState;
+use crate::state::selection::Selection;
 use crate::theme;
 use crate::widgets::metrics_view::human_rate;
 
-/// Draws the canvas (in the central panel) and applies what was done on it.
+/// Draws the canvas (in the central panel) and applies what was done on it: selection
+/// by click, Shift/Ctrl-click and rubber band; moving the selected nodes together;
+/// dropping palette entries; Zoom to fit.
 pub fn ui(app: &mut TributaryApp, ui: &mut Ui) {
     let ctx = ui.ctx().clone();
+    let screen = ui.available_rect_before_wrap();
+    app.view.canvas.screen = screen;
+    // Dragging a node's title moves the node; it does not select the title's text.
+    ui.style_mut().interaction.selectable_labels = false;
+    start_band(app, &ctx, screen);
+    let forced = forced_transform(app);
+    let before: Vec<(NodeId, egui::Pos2)> = app
+        .doc
+        .snarl
+        .nodes_pos_ids()
+        .map(|(id, pos, _)| (id, pos))
+        .collect();
     let mut commands = Vec::new();
     let mut refusal = None;
-    let mut clicked = None;
+    let mut rects = Vec::with_capacity(before.len());
     let mut to_global = None;
     let mut viewer = Viewer {
         runs: &app.run.nodes,
         refusal: &mut refusal,
         commands: &mut commands,
         menu_search: &mut app.view.menu_search,
-        selected: app.selected.as_deref(),
-        clicked: &mut clicked,
+        selection: &app.selection,
+        rects: &mut rects,
+        forced,
         charts: &app.run.charts,
-        all_selected: app.all_selected,
         to_global: &mut to_global,
     };
+    // Shift belongs to our selection (Shift-click adds, Shift-drag adds a band); the
+    // canvas widget would start its own selection with it.
+    let shift = ctx.input(|i| i.modifiers.shift);
+    ctx.input_mut(|i| i.modifiers.shift = false);
     let canvas = SnarlWidget::new()
         .id(egui::Id::new(CANVAS_ID))
-        .style(SnarlStyle::new())
+        .style(canvas_style())
         .show(&mut app.doc.snarl, &mut viewer, ui);
+    ctx.input_mut(|i| i.modifiers.shift = shift);
+    app.view.canvas.rects = rects;
+    if let Some(t) = to_global {
+        app.view.canvas.to_global = t;
+    }
+    move_selected_together(app, &before);
+    finish_band(app, &ctx);
+    click_select(app, &ctx);
     let dropped = canvas
         .dnd_release_payload::<NodeKind>()
         .zip(ctx.pointer_interact_pos());
     // A palette entry dropped on the canvas: a new node where it was dropped.
     if let Some((kind, screen)) = dropped {
-        let at = to_global.map_or(screen, |t: egui::emath::TSTransform| t.inverse() * screen);
+        let at = app.view.canvas.to_global.inverse() * screen;
         app.add_node(*kind, at);
     }
     if let Some(r) = refusal {
         app.refuse(r);
     }
     refusal_ui(app, &ctx);
+    band_ui(app, &ctx);
     for c in commands {
         match c {
             CanvasCommand::RunNode(id) => app.run(RunTarget::Node(id)),
@@ -61,22 +91,203 @@ pub fn ui(app: &mut TributaryApp, ui: &mut Ui) {
             }
         }
     }
-    // Selection: a click on a node's title or body, or the canvas's own selection
-    // (shift-click, rectangle).
-    if clicked.is_some() {
-        app.selected = clicked;
-        app.all_selected = false;
-    } else {
-        let selected = egui_snarl::ui::get_selected_nodes(egui::Id::new(CANVAS_ID), &ctx);
-        if let Some(first) = selected.first()
-            && let Some(n) = app.doc.snarl.get_node(*first)
-        {
-            app.selected = Some(n.id.clone());
-        }
+    if app.view.canvas.arrange_pending && !app.view.canvas.rects.is_empty() {
+        app.view.canvas.arrange_pending = false;
+        app.arrange();
     }
     // One interaction, one undo step: checkpoint when the pointer is released.
     if ctx.input(|i| i.pointer.any_released()) {
         app.doc.checkpoint();
+    }
+}
+
+/// The canvas's look: our selection draws its own outline, so the widget's is off.
+fn canvas_style() -> SnarlStyle {
+    let mut style = SnarlStyle::new();
+    // Title, inputs, body, outputs, top to bottom: nodes stay narrow, so a pipeline
+    // fits across the canvas at a readable size, and pin labels have room.
+    style.node_layout = Some(egui_snarl::ui::NodeLayout::sandwich());
+    style.select_style = Some(egui_snarl::ui::SelectionStyle {
+        margin: egui::Margin::ZERO,
+        rounding: egui::CornerRadius::ZERO,
+        fill: Color32::TRANSPARENT,
+        stroke: egui::Stroke::NONE,
+    });
+    // Double-click centring would fight Zoom to fit; Home does it instead.
+    style.centering = Some(false);
+    style
+}
+
+/// The transform this frame must take, if any: held while a rubber band is drawn, set by
+/// Reset zoom, or computed by Zoom to fit from the nodes drawn last frame.
+fn forced_transform(app: &mut TributaryApp) -> Option<TSTransform> {
+    let canvas = &mut app.view.canvas;
+    if let Some(band) = &canvas.band {
+        return Some(band.lock);
+    }
+    if let Some(t) = canvas.set_transform.take() {
+        return Some(t);
+    }
+    let drawn = canvas.rects.len() == app.doc.snarl.nodes().count();
+    if canvas.fit_frames == 0 || !drawn {
+        return None;
+    }
+    canvas.fit_frames -= 1;
+    Some(CanvasView::fit_transform(&canvas.rects, canvas.screen))
+}
+
+/// A primary press on empty canvas starts a rubber band (with Shift or Ctrl, one that
+/// adds to the selection). A press on a node, a pin, a menu or a window does not.
+fn start_band(app: &mut TributaryApp, ctx: &egui::Context, screen: egui::Rect) {
+    let press = ctx.input(|i| {
+        let pressed = i.pointer.button_pressed(egui::PointerButton::Primary);
+        (pressed, i.pointer.press_origin(), i.modifiers)
+    });
+    let (true, Some(origin), modifiers) = press else {
+        return;
+    };
+    let on_canvas = screen.contains(origin)
+        && ctx
+            .layer_id_at(origin)
+            .is_none_or(|l| l.order == egui::Order::Background)
+        && !egui::Popup::is_any_open(ctx);
+    if on_canvas
+        && app.view.canvas.node_at(origin).is_none()
+        && !ctx.input(|i| i.key_down(egui::Key::Space))
+    {
+        app.view.canvas.band = Some(Band {
+            origin,
+            current: origin,
+            lock: app.view.canvas.to_global,
+            additive: modifiers.shift || modifiers.command,
+        });
+    }
+}
+
+/// Follows the pointer while the band is drawn; on release selects the nodes wholly
+/// inside it. A band that never grew is a click on empty canvas: it clears the selection.
+fn finish_band(app: &mut TributaryApp, ctx: &egui::Context) {
+    let Some(band) = &mut app.view.canvas.band else {
+        return;
+    };
+    let (pos, down) = ctx.input(|i| (i.pointer.latest_pos(), i.pointer.primary_down()));
+    if let Some(p) = pos {
+        band.current = p;
+    }
+    if down {
+        ctx.request_repaint();
+        return;
+    }
+    let band = *band;
+    app.view.canvas.band = None;
+    let area = band.graph_rect();
+    let grew = (band.current - band.origin).length() > 4.0;
+    let inside: Vec<String> = if grew {
+        app.view
+            .canvas
+            .rects
+            .iter()
+            .filter(|(_, r)| area.contains_rect(*r))
+            .filter_map(|(id, _)| app.doc.snarl.get_node(*id).map(|n| n.id.clone()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if !band.additive {
+        app.selection.clear();
+    }
+    for id in inside {
+        app.selection.add(&id);
+    }
+}
+
+/// The band, drawn over the canvas while it is dragged.
+fn band_ui(app: &TributaryApp, ctx: &egui::Context) {
+    let Some(band) = &app.view.canvas.band else {
+        return;
+    };
+    if (band.current - band.origin).length() <= 4.0 {
+        return;
+    }
+    let painter = ctx
+        .layer_painter(egui::LayerId::new(
+            egui::Order::Foreground,
+            egui::Id::new("band"),
+        ))
+        .with_clip_rect(app.view.canvas.screen);
+    let rect = egui::Rect::from_two_pos(band.origin, band.current);
+    painter.rect(
+        rect,
+        2.0,
+        theme::SELECTED.gamma_multiply(0.12),
+        egui::Stroke::new(1.0, theme::SELECTED),
+        egui::StrokeKind::Inside,
+    );
+}
+
+/// A click anywhere on a node selects it; with Shift it is added, with Ctrl toggled.
+fn click_select(app: &mut TributaryApp, ctx: &egui::Context) {
+    let (clicked, pos, modifiers) = ctx.input(|i| {
+        (
+            i.pointer.button_clicked(egui::PointerButton::Primary),
+            i.pointer.interact_pos(),
+            i.modifiers,
+        )
+    });
+    let (true, Some(pos)) = (clicked, pos) else {
+        return;
+    };
+    if !app.view.canvas.screen.contains(pos)
+        || ctx
+            .layer_id_at(pos)
+            .is_some_and(|l| l.order != egui::Order::Background)
+    {
+        return;
+    }
+    let Some(id) = app
+        .view
+        .canvas
+        .node_at(pos)
+        .and_then(|n| app.doc.snarl.get_node(n))
+        .map(|n| n.id.clone())
+    else {
+        return;
+    };
+    if modifiers.command {
+        app.selection.toggle(&id);
+    } else if modifiers.shift {
+        app.selection.add(&id);
+    } else {
+        app.selection.only(&id);
+    }
+}
+
+/// The canvas moves the node being dragged; the other selected nodes follow it. Dragging
+/// a node that is not selected selects it.
+fn move_selected_together(app: &mut TributaryApp, before: &[(NodeId, egui::Pos2)]) {
+    let moved = before.iter().find_map(|(id, old)| {
+        let now = app.doc.snarl.get_node_info(*id)?.pos;
+        (now != *old).then_some((*id, now - *old))
+    });
+    let Some((dragged, delta)) = moved else {
+        return;
+    };
+    let Some(dragged_id) = app.doc.snarl.get_node(dragged).map(|n| n.id.clone()) else {
+        return;
+    };
+    if !app.selection.contains(&dragged_id) {
+        app.selection.only(&dragged_id);
+        return;
+    }
+    for id in app.selection.ids().to_owned() {
+        if id == dragged_id {
+            continue;
+        }
+        if let Some(nid) = app.doc.node_id(&id)
+            && let Some(info) = app.doc.snarl.get_node_info_mut(nid)
+        {
+            info.pos += delta;
+        }
     }
 }
 
@@ -120,14 +331,14 @@ pub struct Viewer<'a> {
     pub commands: &'a mut Vec<CanvasCommand>,
     /// Search text of the add-node menu.
     pub menu_search: &'a mut String,
-    /// The selected node's id.
-    pub selected: Option<&'a str>,
-    /// Set to the id of a node whose title or body was clicked this frame.
-    pub clicked: &'a mut Option<String>,
+    /// The selected nodes, drawn outlined.
+    pub selection: &'a Selection,
+    /// Each node's frame as drawn this frame (canvas coordinates).
+    pub rects: &'a mut Vec<(NodeId, egui::Rect)>,
+    /// A transform the view must take this frame.
+    pub forced: Option<TSTransform>,
     /// The canvas's graph → screen transform, as drawn this frame.
-    pub to_global: &'a mut Option<egui::emath::TSTransform>,
-    /// Select All is in effect: every node is drawn selected.
-    pub all_selected: bool,
+    pub to_global: &'a mut Option<TSTransform>,
     /// Live charts of series-sink nodes, drawn in their node's body.
     pub charts: &'a BTreeMap<String, crate::widgets::chart::ChartView>,
 }
@@ -228,6 +439,10 @@ pub fn kinds_matching(search: &str) -> Vec<(Category, Vec<NodeKind>)> {
     groups.into_iter().collect()
 }
 
+/// Space kept after text in a node: the node's frame clips at the text's advance width,
+/// which would shave the last letter.
+const TEXT_PAD: f32 = 4.0;
+
 /// Below this canvas scale, text is too small to read and nodes are drawn simplified.
 pub const DETAIL_SCALE: f32 = 0.4;
 
@@ -259,11 +474,9 @@ impl SnarlViewer<Node> for Viewer<'_> {
         if !self.zoomed_out() {
             ui.label(snarl[node].kind().icon());
         }
-        let r = ui
-            .add(egui::Label::new(egui::RichText::new(title).strong()).sense(egui::Sense::click()));
-        if r.clicked() {
-            *self.clicked = Some(snarl[node].id.clone());
-        }
+        ui.add(egui::Label::new(egui::RichText::new(title).strong()).selectable(false));
+        // Room after the last letter: the node's frame clips at its text's advance width.
+        ui.add_space(TEXT_PAD);
     }
 
     fn node_frame(
@@ -274,7 +487,7 @@ impl SnarlViewer<Node> for Viewer<'_> {
         _outputs: &[OutPin],
         snarl: &Snarl<Node>,
     ) -> egui::Frame {
-        if self.all_selected || self.selected == Some(snarl[node].id.as_str()) {
+        if self.selection.contains(&snarl[node].id) {
             default.stroke(egui::Stroke::new(2.0, theme::SELECTED))
         } else {
             default
@@ -297,6 +510,7 @@ impl SnarlViewer<Node> for Viewer<'_> {
     ) -> impl egui_snarl::ui::SnarlPin + 'static {
         let port = snarl[pin.id.node].kind().inputs()[pin.id.input];
         if !self.zoomed_out() {
+            ui.add_space(TEXT_PAD);
             ui.label(port.name).on_hover_ui(|ui| {
                 ui.label(format!(
                     "{} input{}{}",
@@ -321,6 +535,8 @@ impl SnarlViewer<Node> for Viewer<'_> {
     ) -> impl egui_snarl::ui::SnarlPin + 'static {
         let port = snarl[pin.id.node].kind().outputs()[pin.id.output];
         if !self.zoomed_out() {
+            // (Right to left: the space is between the label and the pin.)
+            ui.add_space(TEXT_PAD * 2.5);
             ui.label(port.name).on_hover_ui(|ui| {
                 ui.label(format!("{} output", port.ty));
             });
@@ -375,39 +591,44 @@ impl SnarlViewer<Node> for Viewer<'_> {
                 Some(NodeStatus::Skipped) => ("skipped".to_owned(), Color32::DARK_GRAY),
                 Some(NodeStatus::Stopped) => ("stopped".to_owned(), Color32::DARK_GRAY),
             };
-            let r = ui.add(
-                egui::Label::new(egui::RichText::new(text).color(color))
-                    .sense(egui::Sense::click()),
-            );
-            if r.clicked() {
-                *self.clicked = Some(n.id.clone());
-            }
+            let r = ui.label(egui::RichText::new(text).color(color));
             if let Some(e) = &state.error {
                 r.on_hover_text(e);
                 let short: String = e.chars().take(60).collect();
                 ui.colored_label(theme::ERROR, short);
             }
             if let Some(view) = self.charts.get(&n.id) {
-                ui.allocate_ui(egui::vec2(280.0, 160.0), |ui| {
-                    ui.set_width(280.0);
+                ui.allocate_ui(egui::vec2(220.0, 130.0), |ui| {
+                    ui.set_width(220.0);
                     crate::widgets::chart::chart_ui(
                         ui,
                         &format!("node-{}", n.id),
                         view,
-                        150.0,
+                        120.0,
                         crate::widgets::chart::Detail::Thumbnail,
                     );
                 });
             }
+            let width = ui.min_rect().width() + TEXT_PAD;
+            ui.allocate_space(egui::vec2(width, 0.0));
         });
     }
 
-    fn current_transform(
+    fn current_transform(&mut self, to_global: &mut TSTransform, _snarl: &mut Snarl<Node>) {
+        if let Some(t) = self.forced {
+            *to_global = t;
+        }
+        *self.to_global = Some(*to_global);
+    }
+
+    fn final_node_rect(
         &mut self,
-        to_global: &mut egui::emath::TSTransform,
+        node: NodeId,
+        rect: egui::Rect,
+        _ui: &mut Ui,
         _snarl: &mut Snarl<Node>,
     ) {
-        *self.to_global = Some(*to_global);
+        self.rects.push((node, rect));
     }
 
     fn connect(&mut self, from: &OutPin, to: &InPin, snarl: &mut Snarl<Node>) {

@@ -10,6 +10,7 @@ use crate::theme;
 pub fn ui(app: &mut TributaryApp, ctx: &egui::Context) {
     path_ui(app, ctx);
     unsaved_ui(app, ctx);
+    delete_ui(app, ctx);
     recovery_ui(app, ctx);
     shortcuts_ui(app, ctx);
     credentials_ui(app, ctx);
@@ -113,6 +114,38 @@ fn cursor_to_end(ctx: &egui::Context, id: egui::Id, text: &str) {
             .cursor
             .set_char_range(Some(egui::text::CCursorRange::one(end)));
         state.store(ctx, id);
+    }
+}
+
+/// Deleting several nodes asks first (Undo brings them back either way).
+fn delete_ui(app: &mut TributaryApp, ctx: &egui::Context) {
+    let Some(count) = app.view.confirm_delete else {
+        return;
+    };
+    let mut decision = None;
+    egui::Window::new("Delete nodes")
+        .collapsible(false)
+        .resizable(false)
+        .anchor(egui::Align2::CENTER_CENTER, egui::vec2(0.0, 0.0))
+        .show(ctx, |ui| {
+            ui.label(format!(
+                "Delete {count} nodes and their wires? (Edit → Undo brings them back.)"
+            ));
+            ui.horizontal(|ui| {
+                if ui.button(format!("Delete {count} nodes")).clicked()
+                    || ui.input(|i| i.key_pressed(egui::Key::Enter))
+                {
+                    decision = Some(true);
+                }
+                if ui.button("Cancel").clicked() || ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+                    decision = Some(false);
+                }
+            });
+        });
+    match decision {
+        Some(true) => app.delete_now(),
+        Some(false) => app.view.confirm_delete = None,
+        None => {}
     }
 }
 

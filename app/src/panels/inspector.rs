@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use tributary_engine::nodes::{Editor, Field, FieldProblem, NodeConfig};
 use tributary_engine::project::Node;
 
+use crate::AppCommand;
 use crate::app::TributaryApp;
 use crate::theme;
 
@@ -24,10 +25,15 @@ pub struct InspectorState {
 pub fn panel_ui(app: &mut TributaryApp, ui: &mut Ui) {
     ui.set_min_width(ui.available_width());
     egui::ScrollArea::vertical().show(ui, |ui| {
-        let node = app.selected.as_ref().and_then(|id| app.doc.node_id(id));
+        if app.selection.len() > 1 {
+            many_ui(app, ui);
+            return;
+        }
+        let node = app.selected().and_then(|id| app.doc.node_id(id));
         let Some(nid) = node else {
             ui.heading("Inspector");
-            ui.weak("Select a node to edit it.");
+            ui.weak("Select a node to edit it: click it on the canvas.");
+            ui.weak("Shift-click or drag a band on empty canvas to select several.");
             return;
         };
         let inputs = app.input_columns(nid);
@@ -40,8 +46,7 @@ pub fn panel_ui(app: &mut TributaryApp, ui: &mut Ui) {
             app.doc.checkpoint();
         }
         let error = app
-            .selected
-            .as_ref()
+            .selected()
             .and_then(|id| app.run.nodes.get(id))
             .and_then(|s| s.error.clone());
         if let Some(err) = error {
@@ -49,6 +54,83 @@ pub fn panel_ui(app: &mut TributaryApp, ui: &mut Ui) {
             ui.colored_label(theme::ERROR, err);
         }
     });
+}
+
+/// Several nodes selected: which, what can be done to all of them, and (when they are
+/// all of one kind) their settings, edited together.
+fn many_ui(app: &mut TributaryApp, ui: &mut Ui) {
+    let nodes = app.selected_nodes();
+    ui.heading(format!("{} nodes selected", nodes.len()));
+    let mut pick = None;
+    for nid in &nodes {
+        let n = &app.doc.snarl[*nid];
+        let text = format!("{} {} ({})", n.kind().icon(), n.name, n.kind());
+        if ui
+            .selectable_label(false, text)
+            .on_hover_text("Select only this node")
+            .clicked()
+        {
+            pick = Some(n.id.clone());
+        }
+    }
+    ui.horizontal(|ui| {
+        let ctx = ui.ctx().clone();
+        for command in [AppCommand::Duplicate, AppCommand::Delete, AppCommand::Copy] {
+            if ui.button(command.text()).clicked() {
+                app.execute(command, &ctx);
+            }
+        }
+    });
+    if let Some(id) = pick {
+        app.select(Some(&id));
+        return;
+    }
+    ui.separator();
+    let kinds: Vec<_> = nodes
+        .iter()
+        .map(|n| app.doc.snarl[*n].kind())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let ([kind], Some(first)) = (kinds.as_slice(), nodes.first()) else {
+        ui.weak(format!(
+            "Of {} kinds: select nodes of one kind to edit their settings together.",
+            kinds.len()
+        ));
+        return;
+    };
+    ui.label(format!(
+        "Settings of the {} {kind} nodes: a change applies to every one. Shown: {}'s.",
+        nodes.len(),
+        app.doc.snarl[*first].name
+    ));
+    let mut shown = app.doc.snarl[*first].clone();
+    let before = shown.config.to_value();
+    let inputs = app.input_columns(*first);
+    if !settings_ui(ui, &mut shown, &mut app.view.inspector, &inputs) {
+        return;
+    }
+    let after = shown.config.to_value();
+    let (Value::Object(before), Value::Object(after)) = (before, after) else {
+        return;
+    };
+    let edited: Vec<(&String, &Value)> = after
+        .iter()
+        .filter(|(k, v)| before.get(*k) != Some(*v))
+        .collect();
+    for nid in &nodes {
+        let node = &mut app.doc.snarl[*nid];
+        let Value::Object(mut values) = node.config.to_value() else {
+            continue;
+        };
+        for (k, v) in &edited {
+            values.insert((*k).clone(), (*v).clone());
+        }
+        if let Ok(config) = NodeConfig::from_value(node.kind(), Value::Object(values)) {
+            node.config = config;
+        }
+    }
+    app.doc.checkpoint();
 }
 
 impl TributaryApp {
@@ -102,6 +184,18 @@ pub fn inspector_ui(
         ui.label("Name");
         changed |= ui.text_edit_singleline(&mut node.name).changed();
     });
+    changed | settings_ui(ui, node, state, input_columns)
+}
+
+/// The form of `node`'s settings; returns true when they changed.
+fn settings_ui(
+    ui: &mut Ui,
+    node: &mut Node,
+    state: &mut InspectorState,
+    input_columns: &[String],
+) -> bool {
+    let mut changed = false;
+    let kind = node.kind();
     let Value::Object(mut values) = node.config.to_value() else {
         return changed;
     };

@@ -21,6 +21,7 @@ pub fn ui(app: &mut TributaryApp, ui: &mut egui::Ui) {
                     AppCommand::Duplicate,
                     AppCommand::Delete,
                     AppCommand::SelectAll,
+                    AppCommand::ClearSelection,
                 ] {
                     menu_button(ui, app, command);
                 }
@@ -87,6 +88,14 @@ fn file_menu(app: &mut TributaryApp, ui: &mut egui::Ui) {
 }
 
 fn view_menu(app: &mut TributaryApp, ui: &mut egui::Ui) {
+    for command in [
+        AppCommand::ZoomToFit,
+        AppCommand::ActualSize,
+        AppCommand::Arrange,
+    ] {
+        menu_button(ui, app, command);
+    }
+    ui.separator();
     ui.checkbox(&mut app.view.show_palette, "Palette");
     ui.checkbox(&mut app.view.show_inspector, "Inspector");
     ui.checkbox(&mut app.view.show_bottom, "Results, charts and log");

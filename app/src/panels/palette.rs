@@ -23,7 +23,7 @@ pub fn ui(app: &mut TributaryApp, ui: &mut egui::Ui) {
                     })
                     .inner
                     .on_hover_text(format!(
-                        "{} Click to add, or drag onto the canvas.",
+                        "{}\n\nClick to add beside the selected node, or drag onto the canvas.",
                         kind.description()
                     ));
                 if r.drag_started() {
@@ -43,18 +43,11 @@ pub fn ui(app: &mut TributaryApp, ui: &mut egui::Ui) {
                         });
                     ui.ctx().set_cursor_icon(egui::CursorIcon::Grabbing);
                 }
-                ui.weak(kind.description());
                 if r.clicked() {
-                    let n = app.doc.snarl.nodes().count() as f32;
-                    crate::panels::canvas::add_node(
-                        &mut app.doc.snarl,
-                        kind,
-                        egui::pos2(80.0 + 24.0 * n, 80.0 + 16.0 * n),
-                    );
-                    app.doc.checkpoint();
+                    app.add_node_nearby(kind);
                 }
             }
-            ui.add_space(6.0);
+            ui.add_space(4.0);
         }
     });
 }

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use crate::panels::inspector::InspectorState;
+use crate::state::canvas::CanvasView;
 use crate::widgets::catalog_view::CatalogView;
 
 /// Tabs of the bottom panel.
@@ -63,6 +64,10 @@ pub(crate) struct ViewState {
     /// A refused wire's reason, shown at the pointer for a while.
     pub refusal: Option<(String, Instant)>,
     pub title: String,
+    /// The canvas between frames: node rectangles, transform, rubber band, fit.
+    pub canvas: CanvasView,
+    /// Deleting several nodes waits for this question's answer (how many).
+    pub confirm_delete: Option<usize>,
 }
 
 impl Default for ViewState {
@@ -83,6 +88,8 @@ impl Default for ViewState {
             catalog_was_visible: false,
             refusal: None,
             title: String::new(),
+            canvas: CanvasView::default(),
+            confirm_delete: None,
         }
     }
 }
