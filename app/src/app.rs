@@ -220,7 +220,8 @@ impl TributaryApp {
         self.doc.checkpoint();
         let base_dir = self.base_dir();
         let Some(engine) = &self.engine else { return };
-        let revision = self.doc.revision;
+        // Runs carry the content revision: moving a node does not date their results.
+        let revision = self.doc.content_revision;
         let load = Command::Load {
             project: Box::new(self.doc.to_project()),
             base_dir,

@@ -197,6 +197,32 @@ impl TributaryApp {
         result
     }
 
+    /// Sets node `id`'s top-level setting `key` to `value`, as its inspector field would
+    /// (one undo step). A value the kind does not accept is refused with the reason.
+    pub fn set_setting(
+        &mut self,
+        id: &str,
+        key: &str,
+        value: impl Into<serde_json::Value>,
+    ) -> Result<(), String> {
+        let nid = self
+            .doc
+            .node_id(id)
+            .ok_or_else(|| format!("no node '{id}'"))?;
+        let node = &mut self.doc.snarl[nid];
+        let serde_json::Value::Object(mut values) = node.config.to_value() else {
+            return Err(format!("node '{id}' has no settings"));
+        };
+        values.insert(key.to_owned(), value.into());
+        node.config = tributary_engine::nodes::NodeConfig::from_value(
+            node.kind(),
+            serde_json::Value::Object(values),
+        )
+        .map_err(|e| e.to_string())?;
+        self.doc.checkpoint();
+        Ok(())
+    }
+
     /// Shows why an edit was refused, at the pointer and in the log.
     pub(crate) fn refuse(&mut self, reason: String) {
         self.run.log(LogLevel::Warning, None, reason.clone());

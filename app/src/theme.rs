@@ -4,14 +4,48 @@ use egui::Color32;
 use tributary_engine::NodeStatus;
 use tributary_engine::nodes::PortType;
 
-/// Errors: messages, failed nodes, refused wires.
-pub const ERROR: Color32 = Color32::from_rgb(230, 80, 80);
-/// Warnings in the log.
-pub const WARNING: Color32 = Color32::from_rgb(230, 190, 80);
+/// Errors: messages, failed nodes, refused wires (darker on the light theme, so text
+/// stays readable on both).
+pub fn error(v: &egui::Visuals) -> Color32 {
+    pick(
+        v,
+        Color32::from_rgb(235, 90, 90),
+        Color32::from_rgb(185, 28, 28),
+    )
+}
+
+/// Warnings and validation problems.
+pub fn warning(v: &egui::Visuals) -> Color32 {
+    pick(
+        v,
+        Color32::from_rgb(230, 190, 80),
+        Color32::from_rgb(150, 95, 0),
+    )
+}
+
 /// Finished nodes.
-pub const OK: Color32 = Color32::from_rgb(80, 200, 120);
+pub fn ok(v: &egui::Visuals) -> Color32 {
+    pick(
+        v,
+        Color32::from_rgb(80, 200, 120),
+        Color32::from_rgb(20, 125, 55),
+    )
+}
+
 /// Running nodes.
-pub const RUNNING: Color32 = Color32::LIGHT_BLUE;
+pub fn running(v: &egui::Visuals) -> Color32 {
+    pick(v, Color32::LIGHT_BLUE, Color32::from_rgb(20, 90, 170))
+}
+
+/// Text of something out of date: dimmer than weak text.
+pub fn stale(v: &egui::Visuals) -> Color32 {
+    v.weak_text_color().gamma_multiply(0.8)
+}
+
+fn pick(v: &egui::Visuals, dark: Color32, light: Color32) -> Color32 {
+    if v.dark_mode { dark } else { light }
+}
+
 /// The outline of selected nodes.
 pub const SELECTED: Color32 = Color32::from_rgb(90, 170, 230);
 
@@ -39,12 +73,12 @@ pub fn port(ty: PortType) -> Color32 {
 }
 
 /// The colour a run status is shown in.
-pub fn status(status: Option<NodeStatus>) -> Color32 {
+pub fn status(v: &egui::Visuals, status: Option<NodeStatus>) -> Color32 {
     match status {
         None | Some(NodeStatus::Idle) => Color32::GRAY,
-        Some(NodeStatus::Running) => RUNNING,
-        Some(NodeStatus::Ok) => OK,
-        Some(NodeStatus::Error) => ERROR,
-        Some(NodeStatus::Skipped) | Some(NodeStatus::Stopped) => Color32::DARK_GRAY,
+        Some(NodeStatus::Running) => running(v),
+        Some(NodeStatus::Ok) => ok(v),
+        Some(NodeStatus::Error) => error(v),
+        Some(NodeStatus::Skipped) | Some(NodeStatus::Stopped) => v.weak_text_color(),
     }
 }

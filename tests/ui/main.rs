@@ -11,6 +11,7 @@ use tributary_engine::Project;
 mod canvas;
 mod files;
 mod layout;
+mod live;
 
 type H = Harness<'static, TributaryApp>;
 

@@ -33,12 +33,33 @@ pub fn ui(app: &mut TributaryApp, ui: &mut Ui) {
     }
     app.view.catalog_was_visible = catalog_visible;
     match app.view.bottom_tab {
-        BottomTab::Results => match app.selected().and_then(|s| app.run.results.get(s)) {
-            Some(table) => results_ui(ui, table),
-            None => {
-                ui.weak("Select a node and run the graph to see its rows.");
+        BottomTab::Results => {
+            let selected = app.selected().map(str::to_owned);
+            match selected.as_deref().and_then(|s| app.run.results.get(s)) {
+                Some(table) => {
+                    let id = selected.as_deref().unwrap_or_default();
+                    let stale = app.run.stale_rows(id, app.doc.content_revision);
+                    if let Some(run) = app.run.produced.get(id) {
+                        ui.horizontal(|ui| {
+                            ui.weak(format!("Rows from run {}", run.seq));
+                            if let Some(why) = &stale {
+                                ui.colored_label(theme::warning(ui.visuals()), format!("· {why}"));
+                            }
+                        });
+                    }
+                    if stale.is_some() {
+                        ui.set_opacity(0.55);
+                    }
+                    results_ui(ui, table);
+                }
+                None if app.selection.len() > 1 => {
+                    ui.weak("Several nodes are selected: select one to see its rows.");
+                }
+                None => {
+                    ui.weak("Select a node and run the graph to see its rows.");
+                }
             }
-        },
+        }
         BottomTab::Charts => charts_ui(app, ui),
         BottomTab::Catalog => {
             if app.view.catalog_view.ui(ui) {
@@ -46,12 +67,22 @@ pub fn ui(app: &mut TributaryApp, ui: &mut Ui) {
             }
         }
         BottomTab::Metrics => {
-            if let Some(node) = app.run.metrics.ui(ui) {
+            let doc = &app.doc;
+            let title = |id: &str| node_title(doc, id);
+            if let Some(node) = app.run.metrics.ui(ui, &title) {
                 app.select(Some(&node));
             }
         }
         BottomTab::Log => log_ui(app, ui),
     }
+}
+
+/// The title a node has on the canvas (its id when it has none).
+pub fn node_title(doc: &crate::state::document::Document, id: &str) -> String {
+    doc.node_id(id)
+        .map(|n| doc.snarl[n].name.clone())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| id.to_owned())
 }
 
 fn log_ui(app: &mut TributaryApp, ui: &mut Ui) {
@@ -61,13 +92,18 @@ fn log_ui(app: &mut TributaryApp, ui: &mut Ui) {
         .show(ui, |ui| {
             for line in &app.run.log {
                 let color = match line.level {
-                    LogLevel::Error => theme::ERROR,
-                    LogLevel::Warning => theme::WARNING,
+                    LogLevel::Error => theme::error(ui.visuals()),
+                    LogLevel::Warning => theme::warning(ui.visuals()),
                     LogLevel::Info => ui.visuals().text_color(),
                 };
                 ui.horizontal(|ui| {
+                    ui.weak(line.at.format("%H:%M:%S").to_string())
+                        .on_hover_text(line.at.format("%Y-%m-%d %H:%M:%S%.3f").to_string());
                     if let Some(node) = &line.node
-                        && ui.link(node).clicked()
+                        && ui
+                            .link(node_title(&app.doc, node))
+                            .on_hover_text(node)
+                            .clicked()
                     {
                         select = Some(node.clone());
                     }
@@ -89,14 +125,18 @@ fn charts_ui(app: &mut TributaryApp, ui: &mut Ui) {
     }
     let height = ui.available_height() - 24.0;
     let doc = &app.doc;
-    let title = |id: &str| {
-        doc.node_id(id)
-            .map(|n| doc.snarl[n].name.clone())
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| id.to_owned())
+    let run = &app.run;
+    let stale = |id: &str| run.stale_rows(id, doc.content_revision);
+    let title = |id: &str| match stale(id) {
+        Some(_) => format!("{} (out of date)", node_title(doc, id)),
+        None => node_title(doc, id),
     };
     if let Some((id, view)) = app.selected().and_then(|s| charts.get(s).map(|v| (s, v))) {
-        ui.label(egui::RichText::new(title(id)).strong());
+        let r = ui.label(egui::RichText::new(title(id)).strong());
+        if let Some(why) = stale(id) {
+            r.on_hover_text(why);
+            ui.set_opacity(0.55);
+        }
         chart_ui(
             ui,
             &format!("tab-{id}"),
@@ -111,17 +151,27 @@ fn charts_ui(app: &mut TributaryApp, ui: &mut Ui) {
     ui.columns(columns, |cols| {
         for (i, (id, view)) in charts.iter().enumerate() {
             let ui = &mut cols[i % columns];
-            if ui.link(egui::RichText::new(title(id)).strong()).clicked() {
+            let r = ui.link(egui::RichText::new(title(id)).strong());
+            if r.clicked() {
                 select = Some(id.clone());
             }
+            let dim = stale(id).is_some();
+            if let Some(why) = stale(id) {
+                r.on_hover_text(why);
+            }
             let rows = charts.len().div_ceil(columns) as f32;
-            chart_ui(
-                ui,
-                &format!("dash-{id}"),
-                view,
-                (height / rows - 24.0).max(80.0),
-                Detail::Medium,
-            );
+            ui.scope(|ui| {
+                if dim {
+                    ui.set_opacity(0.55);
+                }
+                chart_ui(
+                    ui,
+                    &format!("dash-{id}"),
+                    view,
+                    (height / rows - 24.0).max(80.0),
+                    Detail::Medium,
+                );
+            });
         }
     });
     if let Some(node) = select {

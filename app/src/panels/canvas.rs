@@ -16,7 +16,7 @@ use crate::app::{CANVAS_ID, TributaryApp};
 use crate::commands::AppCommand;
 use crate::state::canvas::{Band, CanvasView};
 use crate::state::document::fresh_id;
-use crate::state::run_view::NodeRunState;
+use crate::state::run_view::{NodeRunState, RunView};
 use crate::state::selection::Selection;
 use crate::theme;
 use crate::widgets::metrics_view::human_rate;
@@ -43,14 +43,15 @@ pub fn ui(app: &mut TributaryApp, ui: &mut Ui) {
     let mut rects = Vec::with_capacity(before.len());
     let mut to_global = None;
     let mut viewer = Viewer {
-        runs: &app.run.nodes,
+        run: &app.run,
+        revision: app.doc.content_revision,
+        problems: app.view.problems.by_node(&app.doc),
         refusal: &mut refusal,
         commands: &mut commands,
         menu_search: &mut app.view.menu_search,
         selection: &app.selection,
         rects: &mut rects,
         forced,
-        charts: &app.run.charts,
         to_global: &mut to_global,
     };
     // Shift belongs to our selection (Shift-click adds, Shift-drag adds a band); the
@@ -304,7 +305,7 @@ fn refusal_ui(app: &mut TributaryApp, ctx: &egui::Context) {
             egui::PopupAnchor::Pointer,
         )
         .show(|ui| {
-            ui.colored_label(theme::ERROR, text);
+            ui.colored_label(theme::error(ui.visuals()), text);
         });
         ctx.request_repaint_after(Duration::from_millis(250));
     } else {
@@ -324,7 +325,11 @@ pub enum CanvasCommand {
 /// The canvas viewer, borrowing what it shows for one frame.
 pub struct Viewer<'a> {
     /// Run state by node id.
-    pub runs: &'a BTreeMap<String, NodeRunState>,
+    pub run: &'a RunView,
+    /// The document's revision, to tell what a run made that an edit put out of date.
+    pub revision: u64,
+    /// Validation problems by node id (unconnected inputs, bad settings), before any run.
+    pub problems: &'a BTreeMap<String, Vec<String>>,
     /// A refused connection's reason, shown as a tooltip.
     pub refusal: &'a mut Option<String>,
     /// Commands for the app.
@@ -339,8 +344,6 @@ pub struct Viewer<'a> {
     pub forced: Option<TSTransform>,
     /// The canvas's graph → screen transform, as drawn this frame.
     pub to_global: &'a mut Option<TSTransform>,
-    /// Live charts of series-sink nodes, drawn in their node's body.
-    pub charts: &'a BTreeMap<String, crate::widgets::chart::ChartView>,
 }
 
 /// Table pins are squares, stream pins triangles; the rest circles.
@@ -437,6 +440,47 @@ pub fn kinds_matching(search: &str) -> Vec<(Category, Vec<NodeKind>)> {
         }
     }
     groups.into_iter().collect()
+}
+
+/// Characters of an error or a problem shown on a node's one line.
+const NODE_TEXT_CHARS: usize = 36;
+
+/// A node's status line and its colour.
+fn status_text(v: &egui::Visuals, state: &NodeRunState) -> (String, Color32) {
+    match state.status {
+        None | Some(NodeStatus::Idle) => ("idle".to_owned(), Color32::GRAY),
+        Some(NodeStatus::Running) => (
+            match state.records_per_sec {
+                Some(r) => format!(
+                    "running · {} rec/s{}",
+                    human_rate(r),
+                    match state.backpressure {
+                        Some(b) if b > 0.2 => format!(" · back-pressure {:.0}%", b * 100.0),
+                        _ => String::new(),
+                    }
+                ),
+                None => format!("running {}", state.progress.as_deref().unwrap_or("")),
+            },
+            theme::running(v),
+        ),
+        Some(NodeStatus::Ok) => (
+            format!("ok · {} out", state.records_out.unwrap_or(0)),
+            theme::ok(v),
+        ),
+        Some(NodeStatus::Error) => ("error".to_owned(), theme::error(v)),
+        Some(NodeStatus::Skipped) => ("skipped".to_owned(), v.weak_text_color()),
+        Some(NodeStatus::Stopped) => ("stopped".to_owned(), v.weak_text_color()),
+    }
+}
+
+/// The first line of `text`, cut to `max` characters with an ellipsis.
+pub fn one_line(text: &str, max: usize) -> String {
+    let first = text.lines().next().unwrap_or_default();
+    if first.chars().count() <= max && !text.contains('\n') {
+        return first.to_owned();
+    }
+    let cut: String = first.chars().take(max.saturating_sub(1)).collect();
+    format!("{}…", cut.trim_end())
 }
 
 /// Space kept after text in a node: the node's frame clips at the text's advance width,
@@ -557,49 +601,65 @@ impl SnarlViewer<Node> for Viewer<'_> {
         snarl: &mut Snarl<Node>,
     ) {
         let n = &snarl[node];
-        let state = self.runs.get(&n.id).cloned().unwrap_or_default();
+        let state = self.run.nodes.get(&n.id).cloned().unwrap_or_default();
+        let stale = self.run.stale(&n.id, self.revision);
+        let problems = self
+            .problems
+            .get(&n.id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         if self.zoomed_out() {
             // Too small to read: a bar in the status colour stands for the body.
-            let color = theme::status(state.status);
+            let color = match (&stale, problems.is_empty()) {
+                (Some(_), _) => theme::stale(ui.visuals()),
+                (None, false) if state.status.is_none() => theme::warning(ui.visuals()),
+                _ => theme::status(ui.visuals(), state.status),
+            };
             let (rect, _) = ui.allocate_exact_size(egui::vec2(80.0, 8.0), egui::Sense::hover());
             ui.painter().rect_filled(rect, 2.0, color);
             return;
         }
         ui.vertical(|ui| {
             ui.weak(n.kind().as_str());
-            let (text, color) = match state.status {
-                None | Some(NodeStatus::Idle) => ("idle".to_owned(), Color32::GRAY),
-                Some(NodeStatus::Running) => (
-                    match state.records_per_sec {
-                        Some(r) => format!(
-                            "running · {} rec/s{}",
-                            human_rate(r),
-                            match state.backpressure {
-                                Some(b) if b > 0.2 => format!(" · back-pressure {:.0}%", b * 100.0),
-                                _ => String::new(),
-                            }
-                        ),
-                        None => format!("running {}", state.progress.as_deref().unwrap_or("")),
-                    },
-                    theme::RUNNING,
-                ),
-                Some(NodeStatus::Ok) => (
-                    format!("ok · {} out", state.records_out.unwrap_or(0)),
-                    theme::OK,
-                ),
-                Some(NodeStatus::Error) => ("error".to_owned(), theme::ERROR),
-                Some(NodeStatus::Skipped) => ("skipped".to_owned(), Color32::DARK_GRAY),
-                Some(NodeStatus::Stopped) => ("stopped".to_owned(), Color32::DARK_GRAY),
-            };
-            let r = ui.label(egui::RichText::new(text).color(color));
-            if let Some(e) = &state.error {
-                r.on_hover_text(e);
-                let short: String = e.chars().take(60).collect();
-                ui.colored_label(theme::ERROR, short);
+            let (text, mut color) = status_text(ui.visuals(), &state);
+            let mut text = text;
+            if stale.is_some() {
+                color = theme::stale(ui.visuals());
+                text = format!("{text} · out of date");
             }
-            if let Some(view) = self.charts.get(&n.id) {
+            let r = ui.label(egui::RichText::new(text).color(color));
+            if let Some(why) = &stale {
+                r.on_hover_text(why);
+            }
+            // The error on one line; all of it on hover and in the Log.
+            if let Some(e) = &state.error {
+                let line = one_line(e, NODE_TEXT_CHARS);
+                let color = match stale {
+                    Some(_) => theme::stale(ui.visuals()),
+                    None => theme::error(ui.visuals()),
+                };
+                ui.label(egui::RichText::new(line).color(color))
+                    .on_hover_text(e.as_str());
+            }
+            // Validation problems, before any run: a badge with the first, all on hover.
+            if let Some(first) = problems.first() {
+                let more = match problems.len() {
+                    1 => String::new(),
+                    n => format!(" (+{})", n - 1),
+                };
+                ui.label(
+                    egui::RichText::new(format!("⚠ {}{more}", one_line(first, NODE_TEXT_CHARS)))
+                        .color(theme::warning(ui.visuals())),
+                )
+                .on_hover_text(problems.join("\n"));
+            }
+            if let Some(view) = self.run.charts.get(&n.id) {
+                let stale_rows = self.run.stale_rows(&n.id, self.revision);
                 ui.allocate_ui(egui::vec2(220.0, 130.0), |ui| {
                     ui.set_width(220.0);
+                    if stale_rows.is_some() {
+                        ui.set_opacity(0.45);
+                    }
                     crate::widgets::chart::chart_ui(
                         ui,
                         &format!("node-{}", n.id),

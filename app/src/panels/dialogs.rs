@@ -47,7 +47,10 @@ fn path_ui(app: &mut TributaryApp, ctx: &egui::Context) {
         .anchor(egui::Align2::CENTER_CENTER, egui::vec2(0.0, 0.0))
         .show(ctx, |ui| {
             if let Some(why) = &field.why {
-                ui.colored_label(theme::WARNING, format!("{why}: type the path."));
+                ui.colored_label(
+                    theme::warning(ui.visuals()),
+                    format!("{why}: type the path."),
+                );
             }
             let tab = ui.input_mut(|i| i.consume_key(egui::Modifiers::NONE, egui::Key::Tab));
             // Read before the field, which consumes it.
@@ -87,7 +90,7 @@ fn path_ui(app: &mut TributaryApp, ctx: &egui::Context) {
                     }
                 });
             match &field.error {
-                Some(e) => ui.colored_label(theme::ERROR, e),
+                Some(e) => ui.colored_label(theme::error(ui.visuals()), e),
                 None => ui.label(""),
             };
             ui.horizontal(|ui| {

@@ -37,6 +37,7 @@ pub fn panel_ui(app: &mut TributaryApp, ui: &mut Ui) {
             return;
         };
         let inputs = app.input_columns(nid);
+        let id = app.doc.snarl[nid].id.clone();
         if inspector_ui(
             ui,
             &mut app.doc.snarl[nid],
@@ -45,13 +46,36 @@ pub fn panel_ui(app: &mut TributaryApp, ui: &mut Ui) {
         ) {
             app.doc.checkpoint();
         }
-        let error = app
-            .selected()
-            .and_then(|id| app.run.nodes.get(id))
-            .and_then(|s| s.error.clone());
+        // Problems of the node in the graph (an unconnected input), before any run.
+        // (Settings' problems are shown under each setting by the form.)
+        let unconnected: Vec<String> = app
+            .view
+            .problems
+            .by_node(&app.doc)
+            .get(&id)
+            .map(|ps| {
+                ps.iter()
+                    .filter(|p| p.starts_with("input '"))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        for p in &unconnected {
+            ui.colored_label(theme::warning(ui.visuals()), format!("⚠ {p}"));
+        }
+        // The last run's error, and whether it still applies.
+        let error = app.run.nodes.get(&id).and_then(|s| s.error.clone());
         if let Some(err) = error {
             ui.separator();
-            ui.colored_label(theme::ERROR, err);
+            match app.run.stale(&id, app.doc.content_revision) {
+                Some(why) => {
+                    ui.weak(format!("Last run's error ({why}):"));
+                    ui.label(egui::RichText::new(err).color(theme::stale(ui.visuals())));
+                }
+                None => {
+                    ui.colored_label(theme::error(ui.visuals()), err);
+                }
+            }
         }
     });
 }
@@ -223,10 +247,10 @@ fn settings_ui(
         }
     }
     if let Some(e) = state.errors.get(&config_key) {
-        ui.colored_label(theme::ERROR, e);
+        ui.colored_label(theme::error(ui.visuals()), e);
     }
     for p in problems.iter().filter(|p| !shown.contains(&p.path)) {
-        ui.colored_label(theme::ERROR, p.to_string());
+        ui.colored_label(theme::error(ui.visuals()), p.to_string());
     }
     changed
 }
@@ -263,7 +287,7 @@ fn form_ui(
         problems_ui(ui, form, &path);
         let key = (form.node.to_owned(), path.clone());
         if let Some(e) = form.state.errors.get(&key) {
-            ui.colored_label(theme::ERROR, e);
+            ui.colored_label(theme::error(ui.visuals()), e);
         }
         form.shown.insert(path);
     }
@@ -273,7 +297,7 @@ fn form_ui(
 /// The problems at exactly `path`, in red.
 fn problems_ui(ui: &mut Ui, form: &Form<'_>, path: &str) {
     for p in form.problems.iter().filter(|p| p.path == path) {
-        ui.colored_label(theme::ERROR, &p.message);
+        ui.colored_label(theme::error(ui.visuals()), &p.message);
     }
 }
 
@@ -486,7 +510,7 @@ fn records_ui(
             .any(|p| p.path.starts_with(&format!("{item_path}.")));
         let mut heading = egui::RichText::new(format!("{}. {name}", i + 1));
         if troubled {
-            heading = heading.color(theme::ERROR);
+            heading = heading.color(theme::error(ui.visuals()));
         }
         egui::CollapsingHeader::new(heading)
             .id_salt((form.node, &item_path))

@@ -26,14 +26,33 @@ pub struct Document {
     pub environment: String,
     /// Where it is saved, if anywhere.
     pub path: Option<PathBuf>,
-    /// Increases with every edit; runs carry it so stale results can be dropped.
+    /// Increases with every edit.
     pub revision: u64,
+    /// A fingerprint of what a run computes from the document (not where nodes sit or
+    /// what they are called): runs carry it, so results an edit put out of date can say
+    /// so, and an edit undone makes them current again.
+    pub content_revision: u64,
     saved: Project,
     current: Project,
     /// `current != saved`, kept up to date so asking is free on every frame.
     dirty: bool,
     undo: Vec<Project>,
     redo: Vec<Project>,
+}
+
+/// A hash of what a run computes from `project`: all of it but where nodes sit and what
+/// they are called.
+fn content_fingerprint(project: &Project) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut p = project.clone();
+    p.name.clear();
+    for n in &mut p.nodes {
+        n.position = Default::default();
+        n.name.clear();
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    p.to_json().hash(&mut h);
+    h.finish()
 }
 
 impl Document {
@@ -52,6 +71,7 @@ impl Document {
             environment: project.environment.clone(),
             path,
             revision: 1,
+            content_revision: 1,
             saved: Project::default(),
             current: Project::default(),
             dirty: false,
@@ -59,6 +79,7 @@ impl Document {
             redo: Vec::new(),
         };
         doc.current = doc.to_project();
+        doc.content_revision = content_fingerprint(&doc.current);
         doc.saved = doc.current.clone();
         doc.refresh_dirty();
         doc
@@ -109,6 +130,7 @@ impl Document {
             return false;
         }
         let before = std::mem::replace(&mut self.current, now);
+        self.content_revision = content_fingerprint(&self.current);
         self.undo.push(before);
         if self.undo.len() > UNDO_LIMIT {
             self.undo.remove(0);
@@ -134,8 +156,8 @@ impl Document {
         self.checkpoint();
         if let Some(prev) = self.undo.pop() {
             let now = std::mem::replace(&mut self.current, prev);
-            self.redo.push(now);
             self.restore();
+            self.redo.push(now);
         }
     }
 
@@ -143,12 +165,13 @@ impl Document {
     pub fn redo(&mut self) {
         if let Some(next) = self.redo.pop() {
             let now = std::mem::replace(&mut self.current, next);
-            self.undo.push(now);
             self.restore();
+            self.undo.push(now);
         }
     }
 
     fn restore(&mut self) {
+        self.content_revision = content_fingerprint(&self.current);
         self.snarl = snarl_from_project(&self.current);
         self.name = self.current.name.clone();
         self.environments = self.current.environments.clone();

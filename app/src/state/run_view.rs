@@ -1,10 +1,12 @@
-//! What the app knows about the current run: each node's state, result rows, charts,
-//! output columns, log lines and metrics, built from the engine's events. Events of
-//! other runs (the document changed since) are dropped.
+//! What the app knows about runs: each node's state, result rows, charts, output
+//! columns, log lines and metrics, built from the engine's events. Everything shown
+//! belongs to the run that produced it, so what an edit or a newer run made out of date
+//! can say so. Events of runs other than the current one are dropped.
 
 use std::collections::BTreeMap;
 
 use tributary_engine::engine::LogLevel;
+use tributary_engine::engine::NodeSummary;
 use tributary_engine::nodes::NodeConfig;
 use tributary_engine::{Event, NodeStatus, RunId};
 
@@ -16,6 +18,8 @@ use crate::widgets::results::ResultTable;
 /// What the canvas knows about a node's last run.
 #[derive(Clone, Debug, Default)]
 pub struct NodeRunState {
+    /// The run this state is from.
+    pub run: Option<RunId>,
     /// Status in the current or last run.
     pub status: Option<NodeStatus>,
     /// Records produced.
@@ -33,6 +37,8 @@ pub struct NodeRunState {
 /// One log line.
 #[derive(Clone, Debug)]
 pub struct LogLine {
+    /// When it was logged (local time).
+    pub at: chrono::DateTime<chrono::Local>,
     /// Level.
     pub level: LogLevel,
     /// The node it is about.
@@ -46,6 +52,12 @@ pub struct LogLine {
 pub struct RunView {
     /// The run whose events are applied; `None` when nothing runs.
     pub current: Option<RunId>,
+    /// The run started last (running or finished).
+    pub last: Option<RunId>,
+    /// When the current run started.
+    started_at: Option<std::time::Instant>,
+    /// The run whose rows and chart each node shows.
+    pub produced: BTreeMap<String, RunId>,
     /// Run state per node.
     pub nodes: BTreeMap<String, NodeRunState>,
     /// Latest rows per node.
@@ -75,18 +87,69 @@ impl RunView {
         self.nodes.clear();
         self.results.clear();
         self.charts.clear();
+        self.produced.clear();
+        self.metrics.clear();
         self.current = None;
+        self.last = None;
     }
 
     /// A run was started: its events are applied from now on.
     pub fn started(&mut self, run: RunId) {
         self.metrics.clear();
         self.current = Some(run);
+        self.last = Some(run);
+        self.started_at = Some(std::time::Instant::now());
+        self.log(LogLevel::Info, None, format!("run {} started", run.seq));
     }
 
     /// Adds a log line.
     pub fn log(&mut self, level: LogLevel, node: Option<String>, text: String) {
-        self.log.push(LogLine { level, node, text });
+        self.log.push(LogLine {
+            at: chrono::Local::now(),
+            level,
+            node,
+            text,
+        });
+    }
+
+    /// Why node `id`'s status (its badge, its error) is out of date, if it is: the
+    /// document changed since the run that set it (`revision` is the document's content
+    /// revision now).
+    pub fn stale(&self, id: &str, revision: u64) -> Option<String> {
+        let from = self.nodes.get(id).and_then(|s| s.run)?;
+        self.stale_since(from, revision)
+    }
+
+    /// Why node `id`'s rows and chart are out of date, if they are: the document changed
+    /// since the run that made them, or a later run did not make them again (the node
+    /// failed, was skipped or was not part of it).
+    pub fn stale_rows(&self, id: &str, revision: u64) -> Option<String> {
+        let from = *self.produced.get(id)?;
+        self.stale_since(from, revision)
+    }
+
+    fn stale_since(&self, from: RunId, revision: u64) -> Option<String> {
+        if self.current == Some(from) {
+            return None;
+        }
+        if from.revision != revision {
+            return Some(format!(
+                "out of date: the graph changed after run {}; run again to refresh",
+                from.seq
+            ));
+        }
+        match self.last {
+            Some(last) if last != from => Some(format!(
+                "out of date: from run {}; run {} did not produce it again",
+                from.seq, last.seq
+            )),
+            _ => None,
+        }
+    }
+
+    /// Whether anything from a run is shown.
+    pub fn has_results(&self) -> bool {
+        !self.nodes.is_empty() || !self.produced.is_empty()
     }
 
     /// Error lines in the log.
@@ -107,6 +170,7 @@ impl RunView {
                     self.nodes.insert(
                         n,
                         NodeRunState {
+                            run: Some(run),
                             status: Some(NodeStatus::Idle),
                             ..Default::default()
                         },
@@ -115,11 +179,13 @@ impl RunView {
             }
             Event::NodeStarted { run, node } if ours(&run) => {
                 let s = self.nodes.entry(node).or_default();
+                s.run = Some(run);
                 s.status = Some(NodeStatus::Running);
                 s.error = None;
             }
             Event::Metrics { run, node, sample } if ours(&run) => {
                 let s = self.nodes.entry(node.clone()).or_default();
+                s.run = Some(run);
                 if s.status.is_none() || s.status == Some(NodeStatus::Idle) {
                     s.status = Some(NodeStatus::Running);
                 }
@@ -136,23 +202,30 @@ impl RunView {
                 run, node, stats, ..
             } if ours(&run) => {
                 let s = self.nodes.entry(node).or_default();
+                s.run = Some(run);
                 s.status = Some(NodeStatus::Ok);
                 s.records_out = Some(stats.records_out);
                 s.progress = None;
+                s.records_per_sec = None;
             }
             Event::NodeFailed { run, node, error } if ours(&run) => {
                 let s = self.nodes.entry(node.clone()).or_default();
+                s.run = Some(run);
                 s.status = Some(NodeStatus::Error);
                 s.error = Some(error.clone());
+                s.records_per_sec = None;
                 self.log(LogLevel::Error, Some(node), error);
             }
             Event::NodeStopped { run, node } if ours(&run) => {
                 let s = self.nodes.entry(node).or_default();
+                s.run = Some(run);
                 s.status = Some(NodeStatus::Stopped);
                 s.progress = None;
+                s.records_per_sec = None;
             }
             Event::NodeSkipped { run, node, reason } if ours(&run) => {
                 let s = self.nodes.entry(node).or_default();
+                s.run = Some(run);
                 s.status = Some(NodeStatus::Skipped);
                 s.error = Some(reason);
             }
@@ -179,6 +252,7 @@ impl RunView {
                 if let Some(chart) = chart {
                     self.charts.insert(node.clone(), chart);
                 }
+                self.produced.insert(node.clone(), run);
                 self.results
                     .insert(node, ResultTable::new(schema, batches, total_rows));
             }
@@ -190,18 +264,116 @@ impl RunView {
             } if run.is_none_or(|r| ours(&r)) => {
                 self.log(level, node, message);
             }
-            Event::RunFinished { run, status, .. } if ours(&run) => {
-                self.log(
-                    LogLevel::Info,
-                    None,
-                    format!("run {} finished: {status:?}", run.seq),
-                );
-                self.current = None;
+            Event::RunFinished {
+                run,
+                status,
+                summary,
+            } if ours(&run) => {
+                self.finished(run, status, &summary, doc);
                 return Applied::RunEnded;
             }
             // Events of older runs: the document changed since; drop them.
             _ => {}
         }
         Applied::Nothing
+    }
+
+    /// The run ended: live rates drop to zero, and the log says how it went, how long
+    /// it took and what each node did.
+    fn finished(
+        &mut self,
+        run: RunId,
+        status: NodeStatus,
+        summary: &[NodeSummary],
+        doc: &Document,
+    ) {
+        self.current = None;
+        for s in self.nodes.values_mut() {
+            s.records_per_sec = None;
+            s.backpressure = None;
+            if s.status == Some(NodeStatus::Running) {
+                s.status = Some(status);
+            }
+        }
+        self.metrics.ended();
+        let took = self
+            .started_at
+            .take()
+            .map(|t| human_duration(t.elapsed()))
+            .unwrap_or_default();
+        let count = |st: NodeStatus| summary.iter().filter(|n| n.status == st).count();
+        let mut parts = vec![format!("{} ok", count(NodeStatus::Ok))];
+        for (st, word) in [
+            (NodeStatus::Error, "failed"),
+            (NodeStatus::Skipped, "skipped"),
+            (NodeStatus::Stopped, "stopped"),
+        ] {
+            if count(st) > 0 {
+                parts.push(format!("{} {word}", count(st)));
+            }
+        }
+        // (A failed node logged its error already; the tab counts errors once.)
+        let level = match status {
+            NodeStatus::Error | NodeStatus::Stopped => LogLevel::Warning,
+            _ => LogLevel::Info,
+        };
+        let word = match status {
+            NodeStatus::Ok => "ok",
+            NodeStatus::Error => "failed",
+            NodeStatus::Stopped => "stopped",
+            _ => "ended",
+        };
+        self.log(
+            level,
+            None,
+            format!(
+                "run {} {word} in {took}: {} node{}, {}",
+                run.seq,
+                summary.len(),
+                if summary.len() == 1 { "" } else { "s" },
+                parts.join(", ")
+            ),
+        );
+        for n in summary {
+            let title = doc
+                .node_id(&n.id)
+                .map(|nid| doc.snarl[nid].name.clone())
+                .filter(|t| !t.is_empty() && *t != n.id);
+            let name = match title {
+                Some(t) => format!("{t} ({})", n.kind),
+                None => n.kind.clone(),
+            };
+            let what = match n.status {
+                NodeStatus::Ok => format!(
+                    "ok · {} in · {} out · {}{}",
+                    n.records_in,
+                    n.records_out,
+                    human_duration(std::time::Duration::from_millis(n.stats.elapsed_ms)),
+                    if n.cached { " · cached" } else { "" }
+                ),
+                other => format!(
+                    "{} · {}",
+                    format!("{other:?}").to_lowercase(),
+                    n.error.as_deref().unwrap_or("")
+                ),
+            };
+            self.log(
+                LogLevel::Info,
+                Some(n.id.clone()),
+                format!("  {name}: {what}"),
+            );
+        }
+    }
+}
+
+/// `1234 ms` → `1.23 s`; under a second in ms; over a minute in m s.
+pub fn human_duration(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{:.2} s", d.as_secs_f64())
+    } else {
+        format!("{} m {} s", ms / 60_000, (ms % 60_000) / 1000)
     }
 }

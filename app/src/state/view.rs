@@ -1,10 +1,12 @@
 //! What the window shows, as opposed to what is edited: the bottom panel's tab, which
 //! panels and windows are open, search texts, the inspector's drafts, and the like.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::panels::inspector::InspectorState;
 use crate::state::canvas::CanvasView;
+use crate::state::document::Document;
 use crate::widgets::catalog_view::CatalogView;
 
 /// Tabs of the bottom panel.
@@ -68,6 +70,36 @@ pub(crate) struct ViewState {
     pub canvas: CanvasView,
     /// Deleting several nodes waits for this question's answer (how many).
     pub confirm_delete: Option<usize>,
+    /// Validation problems by node, for the document's current revision.
+    pub problems: NodeProblems,
+}
+
+/// The document's validation problems by node id (unconnected inputs, bad settings),
+/// computed once per revision.
+#[derive(Default)]
+pub struct NodeProblems {
+    revision: Option<u64>,
+    by_node: BTreeMap<String, Vec<String>>,
+}
+
+impl NodeProblems {
+    /// The problems of `doc` as it is now.
+    pub fn by_node(&mut self, doc: &Document) -> &BTreeMap<String, Vec<String>> {
+        if self.revision != Some(doc.revision) {
+            self.revision = Some(doc.revision);
+            self.by_node.clear();
+            for p in doc.to_project().validate() {
+                if let Some(id) = p.node_id() {
+                    let text = match &p.field {
+                        Some(f) => format!("{f}: {}", p.message),
+                        None => p.message.clone(),
+                    };
+                    self.by_node.entry(id.to_owned()).or_default().push(text);
+                }
+            }
+        }
+        &self.by_node
+    }
 }
 
 impl Default for ViewState {
@@ -90,6 +122,7 @@ impl Default for ViewState {
             title: String::new(),
             canvas: CanvasView::default(),
             confirm_delete: None,
+            problems: NodeProblems::default(),
         }
     }
 }

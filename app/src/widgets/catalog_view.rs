@@ -100,7 +100,7 @@ impl CatalogView {
                     .default_open(true)
                     .show(ui, |ui| match &c.catalog {
                         Err(e) => {
-                            ui.colored_label(crate::theme::ERROR, e);
+                            ui.colored_label(crate::theme::error(ui.visuals()), e);
                         }
                         Ok(catalog) if catalog.databases.is_empty() => {
                             ui.weak("No databases yet.");

@@ -33,6 +33,22 @@ impl MetricsView {
         *self = Self::default();
     }
 
+    /// The run ended: every node's rates drop to zero (a last sample says so).
+    pub fn ended(&mut self) {
+        let t = self.started.elapsed().as_secs_f64();
+        for h in self.nodes.values_mut() {
+            if let Some((_, last)) = h.back() {
+                let zero = MetricsSample {
+                    records_in_per_sec: 0.0,
+                    records_out_per_sec: 0.0,
+                    backpressure: 0.0,
+                    ..last.clone()
+                };
+                h.push_back((t, zero));
+            }
+        }
+    }
+
     /// Adds a sample of `node`.
     pub fn add(&mut self, node: &str, sample: MetricsSample) {
         let t = self.started.elapsed().as_secs_f64();
@@ -43,8 +59,9 @@ impl MetricsView {
         }
     }
 
-    /// Draws the table and the chart; returns the node whose name was clicked.
-    pub fn ui(&self, ui: &mut Ui) -> Option<String> {
+    /// Draws the table and the chart, nodes under their `title`s; returns the node
+    /// whose title was clicked.
+    pub fn ui(&self, ui: &mut Ui, title: &dyn Fn(&str) -> String) -> Option<String> {
         if self.nodes.is_empty() {
             ui.weak("Run a graph with streaming nodes to see their metrics.");
             return None;
@@ -66,7 +83,7 @@ impl MetricsView {
                             let Some((_, s)) = samples.back() else {
                                 continue;
                             };
-                            if ui.link(node).clicked() {
+                            if ui.link(title(node)).on_hover_text(node).clicked() {
                                 clicked = Some(node.clone());
                             }
                             ui.monospace(human_rate(s.records_in_per_sec));
@@ -91,7 +108,7 @@ impl MetricsView {
                             .iter()
                             .map(|(t, s)| [*t, s.records_out_per_sec.max(s.records_in_per_sec)])
                             .collect();
-                        plot_ui.line(Line::new(node.clone(), points));
+                        plot_ui.line(Line::new(title(node), points));
                     }
                 });
         });

@@ -1,0 +1,186 @@
+//! Live state that is honest: what a run showed says when an edit or a newer run put it
+//! out of date, problems show before any run, rates drop to zero when a run ends, and
+//! the Log tells when, how long and how many.
+
+use egui::vec2;
+use egui_kittest::kittest::{By, NodeT as _, Queryable as _};
+use tributary::AppCommand;
+
+use crate::{app, click_node, command, drag, lake_example, node_rect, wait_for_run};
+
+#[test]
+fn an_edit_marks_the_last_runs_results_out_of_date_but_moving_a_node_does_not() {
+    let (_dir, path) = lake_example();
+    let mut h = app(Some(&path));
+    command(&mut h, AppCommand::Run);
+    wait_for_run(&mut h);
+    click_node(&mut h, "rainy_2015");
+    assert!(h.query_by_label("Rows from run 1").is_some());
+    assert!(h.query_by_label("4 rows").is_some());
+    assert!(h.query_by_label_contains("out of date").is_none());
+    // Moving nodes changes nothing a run computes.
+    let r = node_rect(&h, "rainy_2015");
+    drag(
+        &mut h,
+        r.center_bottom() - vec2(0.0, 6.0),
+        r.center_bottom() + vec2(0.0, 60.0),
+    );
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("out of date").is_none());
+    // Deleting the chart changes the graph: the query's badge and rows say so.
+    click_node(&mut h, "weather_chart");
+    h.key_press(egui::Key::Delete);
+    h.run_steps(2);
+    click_node(&mut h, "rainy_2015");
+    assert!(
+        h.query_by_label_contains("the graph changed after run 1")
+            .is_some(),
+        "the Results tab says why"
+    );
+    assert!(
+        h.query_all_by_label("ok · 4 out · out of date").count() >= 1,
+        "the node says so"
+    );
+    assert!(h.query_by_label("ok · 4 out").is_none());
+    // A new run brings them up to date.
+    command(&mut h, AppCommand::Run);
+    wait_for_run(&mut h);
+    assert!(h.query_by_label("Rows from run 2").is_some());
+    assert!(h.query_by_label_contains("out of date").is_none());
+}
+
+#[test]
+fn rows_a_newer_run_did_not_make_again_are_out_of_date_and_errors_are_one_line() {
+    let (_dir, path) = lake_example();
+    let mut h = app(Some(&path));
+    command(&mut h, AppCommand::Run);
+    wait_for_run(&mut h);
+    // Run 2 runs only the crawler (and what it needs): the query's rows are run 1's.
+    click_node(&mut h, "crawler");
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::F5);
+    wait_for_run(&mut h);
+    click_node(&mut h, "rainy_2015");
+    assert!(h.query_by_label("Rows from run 1").is_some());
+    assert!(
+        h.query_by_label_contains("from run 1; run 2 did not produce it again")
+            .is_some()
+    );
+    // An edit undone makes them current again (for the run that made them).
+    h.state_mut()
+        .set_setting("rainy_2015", "display_limit", 5)
+        .unwrap();
+    h.run_steps(2);
+    assert!(
+        h.query_by_label_contains("the graph changed after run 1")
+            .is_some()
+    );
+    command(&mut h, AppCommand::Undo);
+    assert!(h.query_by_label_contains("the graph changed").is_none());
+    // A failed node's error is one line on the canvas, all of it in the inspector.
+    h.state_mut()
+        .set_setting(
+            "weather_monthly",
+            "sql",
+            "SELECT no_such_column FROM weather",
+        )
+        .unwrap();
+    command(&mut h, AppCommand::Run);
+    wait_for_run(&mut h);
+    let error = h.state().node_error("weather_monthly").unwrap().to_owned();
+    assert!(error.chars().count() > 40, "{error}");
+    click_node(&mut h, "weather_monthly");
+    assert_eq!(
+        h.query_all_by_label(&error).count(),
+        1,
+        "in the inspector only"
+    );
+    let cut: String = error.chars().take(20).collect();
+    assert!(
+        h.query_all_by_label_contains(&cut)
+            .any(|n| n.accesskit_node().value().is_some_and(|l| l.ends_with('…'))),
+        "cut on the node"
+    );
+}
+
+#[test]
+fn a_problem_shows_on_the_node_before_any_run() {
+    let mut h = app(None);
+    h.get_by_label("+ query").click();
+    h.run_steps(3);
+    // The node's badge: its first problem, on one line.
+    let badge = h
+        .query_all_by_label_contains("⚠ input 'catalog' (catalog) is not")
+        .filter_map(|n| n.accesskit_node().value())
+        .collect::<Vec<_>>();
+    assert_eq!(badge.len(), 2, "{badge:?}");
+    // On the node, cut to one line.
+    assert!(badge.contains(&"⚠ input 'catalog' (catalog) is not co…".to_owned()));
+    // The inspector lists the unconnected input in full.
+    assert!(badge.contains(&"⚠ input 'catalog' (catalog) is not connected".to_owned()));
+}
+
+#[test]
+fn rates_drop_to_zero_when_a_run_ends_and_the_log_says_how_it_went() {
+    let project = serde_json::json!({
+        "format_version": 1,
+        "nodes": [
+            {"id": "gen", "kind": "generator", "name": "Clicks", "position": {"x": 0.0, "y": 0.0},
+             "config": {"event": "clickstream", "rate_per_sec": 8000.0, "count": 16000,
+                        "batch_size": 500, "seed": 1}},
+            {"id": "s", "kind": "stream", "name": "Click stream", "position": {"x": 260.0, "y": 0.0},
+             "config": {"shards": 2}},
+            {"id": "t", "kind": "table_sink", "name": "Latest", "position": {"x": 520.0, "y": 0.0},
+             "config": {}}
+        ],
+        "edges": [
+            {"from": {"node": "gen", "port": "events"}, "to": {"node": "s", "port": "records"}},
+            {"from": {"node": "s", "port": "records"}, "to": {"node": "t", "port": "records"}}
+        ]
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stream.json");
+    std::fs::write(&path, project.to_string()).unwrap();
+    let mut h = app(Some(&path));
+    command(&mut h, AppCommand::Run);
+    wait_for_run(&mut h);
+    // No node claims a live rate after the run, and every node's last sample is zero.
+    assert!(h.query_by_label_contains("rec/s").is_none());
+    let metrics = &h.state_mut().run_view_mut().metrics;
+    assert!(!metrics.nodes.is_empty(), "the run sampled its nodes");
+    for (node, samples) in &metrics.nodes {
+        let (_, last) = samples.back().unwrap();
+        assert_eq!(last.records_out_per_sec, 0.0, "{node}");
+        assert_eq!(last.records_in_per_sec, 0.0, "{node}");
+    }
+    // Metrics lists nodes by their titles.
+    command(&mut h, AppCommand::ShowTab(tributary::BottomTab::Metrics));
+    assert!(
+        h.query_all_by_label("Click stream").count() >= 2,
+        "canvas and table"
+    );
+    // The Log: times, the run's duration and counts, a line per node with its records.
+    command(&mut h, AppCommand::ShowTab(tributary::BottomTab::Log));
+    let finished = h
+        .query_all_by_label_contains("run 1 ok in ")
+        .next()
+        .expect("the run's line")
+        .accesskit_node()
+        .value()
+        .unwrap_or_default();
+    assert!(finished.ends_with(": 3 nodes, 3 ok"), "{finished}");
+    assert!(
+        h.query_by_label_contains("Clicks (generator): ok · 0 in · 16000 out")
+            .is_some()
+    );
+    let is_time = |t: &str| {
+        let b = t.as_bytes();
+        t.len() == 8
+            && b[2] == b':'
+            && b[5] == b':'
+            && t.replace(':', "").bytes().all(|c| c.is_ascii_digit())
+    };
+    let times = h
+        .query_all(By::new().predicate(move |n| n.value().is_some_and(|l| is_time(&l))))
+        .count();
+    assert!(times >= 5, "each line has its time: {times}");
+}
