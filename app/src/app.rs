@@ -54,6 +54,9 @@ impl TributaryApp {
         path: Option<PathBuf>,
         state_dir: Option<PathBuf>,
     ) -> Self {
+        // Ctrl+scroll zooms about 8 % per wheel notch (egui's default is about 22 %, and
+        // wheels that send several lines per notch made it jump 1.5–2×).
+        ctx.options_mut(|o| o.input_options.scroll_zoom_speed = 1.0 / 500.0);
         let repaint = ctx.clone();
         let engine = Engine::spawn_with_notify(Some(std::sync::Arc::new(move || {
             repaint.request_repaint();

@@ -135,12 +135,22 @@ impl TributaryApp {
         let ids: Vec<NodeId> = self.doc.snarl.node_ids().map(|(id, _)| id).collect();
         let index = |n: NodeId| ids.iter().position(|x| *x == n);
         let sizes: Vec<egui::Vec2> = ids.iter().map(|n| self.view.canvas.size_of(*n)).collect();
-        let edges: Vec<(usize, usize)> = self
+        // Wires come out of a hash set: sort them (by pin order) so the layout is the
+        // same every time.
+        let mut wires: Vec<_> = self
             .doc
             .snarl
             .wires()
-            .filter_map(|(from, to)| Some((index(from.node)?, index(to.node)?)))
+            .filter_map(|(from, to)| {
+                Some((
+                    (index(from.node)?, from.output),
+                    (index(to.node)?, to.input),
+                ))
+            })
             .collect();
+        wires.sort();
+        wires.dedup();
+        let edges: Vec<(usize, usize)> = wires.iter().map(|(f, t)| (f.0, t.0)).collect();
         let placed = crate::layout::layered(&sizes, &edges);
         for (nid, at) in ids.iter().zip(placed) {
             // Positions are of the node's content; drawn rectangles include its frame.

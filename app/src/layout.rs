@@ -10,7 +10,7 @@
 use egui::{Pos2, Vec2, pos2};
 
 /// Space between columns.
-pub const COLUMN_GAP: f32 = 60.0;
+pub const COLUMN_GAP: f32 = 48.0;
 /// Space between nodes of a column.
 pub const ROW_GAP: f32 = 30.0;
 /// Ordering sweeps (each goes right, then left).
@@ -60,6 +60,26 @@ fn columns(n: usize, edges: &[(usize, usize)]) -> Vec<usize> {
             }
         }
         if visited == n {
+            // A node with no inputs moves to just left of its first reader when that
+            // column is shorter than its own: wires get shorter, the graph no taller.
+            for i in 0..n {
+                if edges.iter().any(|(_, b)| *b == i) {
+                    continue;
+                }
+                let Some(first) = edges
+                    .iter()
+                    .filter(|(a, _)| *a == i)
+                    .map(|(_, b)| column[*b])
+                    .min()
+                else {
+                    continue;
+                };
+                let to = first.saturating_sub(1);
+                let height = |c: usize| column.iter().filter(|x| **x == c).count();
+                if to > column[i] && height(to) < height(column[i]) {
+                    column[i] = to;
+                }
+            }
             return column;
         }
         // A cycle: release its first node and go on.

@@ -129,6 +129,34 @@ fn invalid_sql_is_refused_with_the_parser_message() {
 }
 
 #[test]
+fn a_misspelled_table_names_the_catalogs_tables() {
+    let dir = lake_with(&[
+        ("weather/a.csv", b"x,y\n1,2\n"),
+        ("cars/a.csv", b"x,y\n1,2\n"),
+    ]);
+    cli_in(dir.path(), &["crawl", "lake", "--catalog", "c.json"]);
+    let out = cli_in(
+        dir.path(),
+        &["query", "--catalog", "c.json", "SELECT * FROM wether"],
+    );
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr.trim_end(),
+        "error: table 'default.wether' not found. Did you mean 'default.weather'? \
+         Tables in the catalog: default.cars, default.weather"
+    );
+    // Nothing close: the list alone.
+    let out = cli_in(
+        dir.path(),
+        &["query", "--catalog", "c.json", "SELECT * FROM orders"],
+    );
+    assert_eq!(
+        out.stderr.trim_end(),
+        "error: table 'default.orders' not found. Tables in the catalog: default.cars, default.weather"
+    );
+}
+
+#[test]
 fn drop_table_is_refused_and_the_table_survives() {
     let dir = lake_with(&[("t/a.csv", b"x,y\n1,2\n")]);
     cli_in(dir.path(), &["crawl", "lake", "--catalog", "c.json"]);

@@ -4,6 +4,7 @@ mod support;
 
 mod bad_input;
 mod broker;
+mod charts;
 mod cluster;
 mod crawl_query;
 mod engine_api;

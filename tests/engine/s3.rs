@@ -319,4 +319,18 @@ fn a_firehose_delivers_into_an_s3_bucket_and_its_table_is_queryable() {
     );
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout.trim(), format!("n,ids\n{n},{n}"), "{out:?}");
+    // The catalog counts the objects delivered (the Catalog tab showed "0 files").
+    let catalog: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("c.json")).unwrap()).unwrap();
+    let stats = &catalog["databases"]["default"]["tables"]["clicks"]["stats"];
+    let bytes: u64 = objects
+        .iter()
+        .map(|o| {
+            std::fs::metadata(s3.root.path().join("lake/clicks").join(o))
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert_eq!(stats["files"], objects.len() as u64, "{stats}");
+    assert_eq!(stats["size_bytes"], bytes, "{stats}");
 }

@@ -184,3 +184,31 @@ fn rates_drop_to_zero_when_a_run_ends_and_the_log_says_how_it_went() {
         .count();
     assert!(times >= 5, "each line has its time: {times}");
 }
+
+#[test]
+fn a_number_out_of_range_is_kept_as_typed_and_explained_under_its_field() {
+    let mut h = app(None);
+    h.get_by_label("+ stream").click();
+    h.run_steps(3);
+    let before = h.state().project().nodes[0].config.clone();
+    // The first number of the stream's form is its shard count.
+    let shards = h
+        .get_all_by_role(egui::accesskit::Role::SpinButton)
+        .next()
+        .unwrap();
+    shards.focus();
+    h.run_steps(2);
+    h.get_all_by_role(egui::accesskit::Role::SpinButton)
+        .next()
+        .unwrap()
+        .type_text("-5");
+    h.key_press(egui::Key::Enter);
+    h.run_steps(3);
+    // Not clamped to 0 and not applied: the reason is under the field.
+    assert!(
+        h.query_by_label_contains("-5 is not allowed: must be a whole number, 0 or more")
+            .is_some()
+    );
+    assert!(h.query_by_label_contains("Not applied").is_some());
+    assert_eq!(h.state().project().nodes[0].config, before);
+}

@@ -315,7 +315,8 @@ fn a_stream_feeds_live_charts_on_the_canvas_and_in_the_charts_tab() {
         "format_version": 1,
         "nodes": [
             {"id": "gen", "kind": "generator", "name": "Clicks", "position": {"x": 0.0, "y": 0.0},
-             "config": {"event": "clickstream", "rate_per_sec": 0.0, "count": 20000, "keys": 100, "seed": 3}},
+             "config": {"event": "clickstream", "rate_per_sec": 0.0, "count": 20000, "keys": 100, "seed": 3,
+                        "clock": "synthetic", "time_step_ms": 10.0}},
             {"id": "s", "kind": "stream", "position": {"x": 250.0, "y": 0.0}, "config": {"shards": 2, "partition_key": "user_id"}},
             {"id": "traffic", "kind": "series_sink", "name": "Traffic", "position": {"x": 500.0, "y": 0.0},
              "config": {"chart": "line", "x": "event_time", "series": "page", "max_points": 50}},
@@ -333,7 +334,8 @@ fn a_stream_feeds_live_charts_on_the_canvas_and_in_the_charts_tab() {
     let mut h = app(Some(&path));
     h.get_by_label("▶ Run").click();
     wait_for_run(&mut h);
-    // The line chart: one series per page, at most 50 buckets each, counting every record.
+    // The line chart: one series per page, at most 50 buckets each, counting every record;
+    // 200 s of event time at 100 records/s: 10 s buckets, a rate per second.
     let traffic = h.state().chart("traffic").unwrap();
     assert_eq!(traffic.series.len(), 8, "{traffic:?}");
     assert!(
@@ -342,16 +344,33 @@ fn a_stream_feeds_live_charts_on_the_canvas_and_in_the_charts_tab() {
             .iter()
             .all(|s| s.points.len() <= 50 && s.points.len() > 10)
     );
-    let total: f64 = traffic
-        .series
+    let total: u64 = traffic.series.iter().map(|s| s.total()).sum();
+    assert_eq!(total, 20000);
+    assert!(traffic.x_is_time && traffic.rate);
+    assert_eq!(traffic.bucket_width, Some(10_000.0));
+    assert_eq!(
+        traffic.title,
+        "records per second by event_time · 10 s buckets"
+    );
+    // The rates of the pages add up to 100 records/s in every complete bucket.
+    let first = &traffic.series[0];
+    for (i, p) in first
+        .points
         .iter()
-        .flat_map(|s| s.points.iter().map(|p| p[1]))
-        .sum();
-    assert_eq!(total, 20000.0);
-    assert!(traffic.x_is_time);
+        .enumerate()
+        .filter(|(i, _)| !first.partial[*i])
+    {
+        let sum: f64 = traffic
+            .series
+            .iter()
+            .filter_map(|s| s.points.iter().find(|q| q[0] == p[0]).map(|q| q[1]))
+            .sum();
+        assert!((sum - 100.0).abs() < 1.0, "bucket {i}: {sum}/s");
+    }
     // The bar chart: one bar per page, counts adding up to every record.
     let pages = h.state().chart("pages").unwrap();
     assert_eq!(pages.categories.len(), 8);
+    assert_eq!(pages.title, "records per page · all records");
     let bars: f64 = pages.series[0].points.iter().map(|p| p[1]).sum();
     assert_eq!(bars, 20000.0);
     // The engine reported the stream's columns; the chart's x, y and series fields offer them.

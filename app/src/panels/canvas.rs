@@ -83,6 +83,7 @@ pub fn ui(app: &mut TributaryApp, ui: &mut Ui) {
     }
     refusal_ui(app, &ctx);
     band_ui(app, &ctx);
+    zoom_ui(app, ui, screen);
     for c in commands {
         match c {
             CanvasCommand::RunNode(id) => app.run(RunTarget::Node(id)),
@@ -99,6 +100,27 @@ pub fn ui(app: &mut TributaryApp, ui: &mut Ui) {
     // One interaction, one undo step: checkpoint when the pointer is released.
     if ctx.input(|i| i.pointer.any_released()) {
         app.doc.checkpoint();
+    }
+}
+
+/// The zoom level in the canvas's corner: a click fits the graph, a double click is 100 %.
+fn zoom_ui(app: &mut TributaryApp, ui: &mut Ui, screen: egui::Rect) {
+    let text = format!("{:.0} %", app.view.canvas.to_global.scaling * 100.0);
+    let size = egui::vec2(56.0, 20.0);
+    let at = egui::Rect::from_min_size(screen.right_bottom() - size - egui::vec2(6.0, 6.0), size);
+    let r = ui
+        .put(
+            at,
+            egui::Button::new(egui::RichText::new(text).small()).frame(false),
+        )
+        .on_hover_text(
+            "Zoom. Click: Zoom to fit (Home). Double-click: 100 % (Ctrl+1).\n\
+             Ctrl+scroll or pinch zooms; scroll pans.",
+        );
+    if r.double_clicked() {
+        app.view.canvas.actual_size();
+    } else if r.clicked() {
+        app.view.canvas.fit();
     }
 }
 
@@ -442,6 +464,44 @@ pub fn kinds_matching(search: &str) -> Vec<(Category, Vec<NodeKind>)> {
     groups.into_iter().collect()
 }
 
+/// Kinds matching a search text, best first: a name that is the text, then names that
+/// start with it, then names with a word that starts with it, then names containing it,
+/// then descriptions with a word that starts with it, then descriptions containing it.
+/// "cat" finds `catalog` before `replay` (whose description mentions a catalog).
+pub fn kinds_ranked(search: &str) -> Vec<NodeKind> {
+    let needle = search.trim().to_lowercase();
+    let word_starts = |text: &str| {
+        text.split(|c: char| !c.is_alphanumeric())
+            .any(|w| w.starts_with(needle.as_str()))
+    };
+    let mut ranked: Vec<(u8, NodeKind)> = NodeKind::ALL
+        .iter()
+        .filter_map(|&k| {
+            let name = k.as_str();
+            let description = k.description().to_lowercase();
+            let rank = if needle.is_empty() || name == needle {
+                0
+            } else if name.starts_with(&needle) {
+                1
+            } else if word_starts(name) {
+                2
+            } else if name.contains(&needle) {
+                3
+            } else if word_starts(&description) {
+                4
+            } else if description.contains(&needle) {
+                5
+            } else {
+                return None;
+            };
+            Some((rank, k))
+        })
+        .collect();
+    // Stable: equal ranks keep the palette's order.
+    ranked.sort_by_key(|(rank, _)| *rank);
+    ranked.into_iter().map(|(_, k)| k).collect()
+}
+
 /// Characters of an error or a problem shown on a node's one line.
 const NODE_TEXT_CHARS: usize = 36;
 
@@ -485,7 +545,7 @@ pub fn one_line(text: &str, max: usize) -> String {
 
 /// Space kept after text in a node: the node's frame clips at the text's advance width,
 /// which would shave the last letter.
-const TEXT_PAD: f32 = 4.0;
+const TEXT_PAD: f32 = 6.0;
 
 /// Below this canvas scale, text is too small to read and nodes are drawn simplified.
 pub const DETAIL_SCALE: f32 = 0.4;
@@ -703,20 +763,52 @@ impl SnarlViewer<Node> for Viewer<'_> {
 
     fn show_graph_menu(&mut self, pos: egui::Pos2, ui: &mut Ui, snarl: &mut Snarl<Node>) {
         ui.label("Add node");
-        ui.text_edit_singleline(self.menu_search).request_focus();
-        for (category, kinds) in kinds_matching(self.menu_search) {
-            ui.weak(format!("{category:?}"));
-            for kind in kinds {
+        // Read Enter before the text field takes it: Enter adds the best match.
+        let enter = ui.input(|i| i.key_pressed(egui::Key::Enter));
+        ui.add(
+            egui::TextEdit::singleline(self.menu_search).hint_text("Search, Enter adds the first"),
+        )
+        .request_focus();
+        let mut chosen = None;
+        if self.menu_search.trim().is_empty() {
+            for (category, kinds) in kinds_matching("") {
+                ui.weak(format!("{category:?}"));
+                for kind in kinds {
+                    if ui
+                        .button(format!("{} {}", kind.icon(), kind.as_str()))
+                        .on_hover_text(kind.description())
+                        .clicked()
+                    {
+                        chosen = Some(kind);
+                    }
+                }
+            }
+        } else {
+            let ranked = kinds_ranked(self.menu_search);
+            if ranked.is_empty() {
+                ui.weak("No node kind matches.");
+            }
+            for (i, kind) in ranked.iter().enumerate() {
+                // The first is what Enter adds: shown selected.
                 if ui
-                    .button(kind.as_str())
+                    .add(egui::Button::selectable(
+                        i == 0,
+                        format!("{} {}", kind.icon(), kind.as_str()),
+                    ))
                     .on_hover_text(kind.description())
                     .clicked()
                 {
-                    add_node(snarl, kind, pos);
-                    self.menu_search.clear();
-                    ui.close();
+                    chosen = Some(*kind);
                 }
             }
+            if enter {
+                chosen = chosen.or(ranked.first().copied());
+            }
+        }
+        if let Some(kind) = chosen {
+            add_node(snarl, kind, pos);
+            self.menu_search.clear();
+            ui.close();
         }
     }
 

@@ -19,6 +19,10 @@ use crate::theme;
 pub struct InspectorState {
     drafts: BTreeMap<(String, String), String>,
     errors: BTreeMap<(String, String), String>,
+    /// Settings as typed that do not make a valid config yet (a -5 where a count must be
+    /// 0 or more), per node, with the config they were typed over: shown as typed, with
+    /// the reason under the field, instead of silently changed or dropped.
+    unapplied: BTreeMap<String, (Value, Value)>,
 }
 
 /// Draws the inspector panel for the selected node.
@@ -220,7 +224,17 @@ fn settings_ui(
 ) -> bool {
     let mut changed = false;
     let kind = node.kind();
-    let Value::Object(mut values) = node.config.to_value() else {
+    let current = node.config.to_value();
+    // What the user typed and could not be applied yet, while the config is still the one
+    // it was typed over (an undo or another edit discards it).
+    let typed = match state.unapplied.get(&node.id) {
+        Some((base, typed)) if *base == current => typed.clone(),
+        _ => {
+            state.unapplied.remove(&node.id);
+            current.clone()
+        }
+    };
+    let Value::Object(mut values) = typed else {
         return changed;
     };
     let problems = node.config.validate();
@@ -233,26 +247,78 @@ fn settings_ui(
     };
     let edited = form_ui(ui, &mut form, "", kind.fields(), &mut values);
     let shown = std::mem::take(&mut form.shown);
-    let config_key = (node.id.clone(), "config".to_owned());
     if edited {
-        match NodeConfig::from_value(kind, Value::Object(values)) {
+        state
+            .errors
+            .retain(|(n, k), _| !(n == &node.id && k.starts_with("config:")));
+        match NodeConfig::from_value(kind, Value::Object(values.clone())) {
             Ok(config) => {
                 node.config = config;
-                state.errors.remove(&config_key);
+                state.unapplied.remove(&node.id);
                 changed = true;
             }
             Err(p) => {
-                state.errors.insert(config_key.clone(), p.to_string());
+                // Shown under the setting it is about, in words.
+                let at = if shown.contains(&p.path) {
+                    p.path.clone()
+                } else {
+                    String::new()
+                };
+                state.errors.insert(
+                    (node.id.clone(), format!("config:{at}")),
+                    plain_parse_error(&p.message),
+                );
+                state
+                    .unapplied
+                    .insert(node.id.clone(), (current, Value::Object(values)));
             }
         }
     }
-    if let Some(e) = state.errors.get(&config_key) {
+    if !state.unapplied.contains_key(&node.id) {
+        state
+            .errors
+            .retain(|(n, k), _| !(n == &node.id && k.starts_with("config:")));
+    }
+    if let Some(e) = state.errors.get(&(node.id.clone(), "config:".to_owned())) {
         ui.colored_label(theme::error(ui.visuals()), e);
     }
     for p in problems.iter().filter(|p| !shown.contains(&p.path)) {
         ui.colored_label(theme::error(ui.visuals()), p.to_string());
     }
+    if state.unapplied.contains_key(&node.id) {
+        ui.colored_label(
+            theme::warning(ui.visuals()),
+            "Not applied: the node keeps its last valid settings until this is fixed.",
+        );
+    }
     changed
+}
+
+/// A config parse error in words a user knows: serde says "invalid value: integer `-5`,
+/// expected usize".
+fn plain_parse_error(message: &str) -> String {
+    let unsigned = [
+        "expected usize",
+        "expected u64",
+        "expected u32",
+        "expected u16",
+        "expected u8",
+    ];
+    if message.starts_with("invalid value: integer") && unsigned.iter().any(|u| message.contains(u))
+    {
+        let got = message.split('`').nth(1).unwrap_or("this");
+        return format!("{got} is not allowed: must be a whole number, 0 or more");
+    }
+    if message.starts_with("invalid type: floating point")
+        && unsigned
+            .iter()
+            .chain(["expected i64", "expected i32"].iter())
+            .any(|u| message.contains(u))
+    {
+        let got = message.split('`').nth(1).unwrap_or("this");
+        return format!("{got} is not allowed: must be a whole number");
+    }
+    message.to_owned()
 }
 
 /// The settings `fields` of the object `values` at `prefix`; returns whether any changed.
@@ -287,6 +353,13 @@ fn form_ui(
         problems_ui(ui, form, &path);
         let key = (form.node.to_owned(), path.clone());
         if let Some(e) = form.state.errors.get(&key) {
+            ui.colored_label(theme::error(ui.visuals()), e);
+        }
+        if let Some(e) = form
+            .state
+            .errors
+            .get(&(form.node.to_owned(), format!("config:{path}")))
+        {
             ui.colored_label(theme::error(ui.visuals()), e);
         }
         form.shown.insert(path);
@@ -399,8 +472,10 @@ fn number_ui(ui: &mut Ui, value: &mut Value) -> bool {
     let Value::Number(n) = value else {
         return false;
     };
-    if let Some(mut v) = n.as_u64() {
-        let r = ui.add(egui::DragValue::new(&mut v).range(0..=u64::MAX));
+    // No range: a value out of bounds is kept as typed and explained under the field
+    // (the settings' own validation says what is allowed), never silently clamped.
+    if let Some(mut v) = n.as_i64() {
+        let r = ui.add(egui::DragValue::new(&mut v));
         if r.changed() {
             *value = Value::from(v);
         }

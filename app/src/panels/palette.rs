@@ -2,15 +2,37 @@
 //! the canvas.
 
 use crate::app::TributaryApp;
-use crate::panels::canvas::kinds_matching;
+use tributary_engine::nodes::NodeKind;
+
+use crate::panels::canvas::{kinds_matching, kinds_ranked};
 
 /// Draws the palette.
 pub fn ui(app: &mut TributaryApp, ui: &mut egui::Ui) {
     ui.heading("Palette");
-    ui.add(egui::TextEdit::singleline(&mut app.view.palette_search).hint_text("Search nodes"));
+    let search =
+        ui.add(egui::TextEdit::singleline(&mut app.view.palette_search).hint_text("Search nodes"));
+    // Enter in the search adds the best match beside the selection.
+    if search.lost_focus()
+        && ui.input(|i| i.key_pressed(egui::Key::Enter))
+        && let Some(kind) = kinds_ranked(&app.view.palette_search).first().copied()
+    {
+        app.add_node_nearby(kind);
+        app.view.palette_search.clear();
+    }
+    let groups: Vec<(String, Vec<NodeKind>)> = if app.view.palette_search.trim().is_empty() {
+        kinds_matching("")
+            .into_iter()
+            .map(|(c, k)| (format!("{c:?}"), k))
+            .collect()
+    } else {
+        vec![(
+            "Best matches".to_owned(),
+            kinds_ranked(&app.view.palette_search),
+        )]
+    };
     egui::ScrollArea::vertical().show(ui, |ui| {
-        for (category, kinds) in kinds_matching(&app.view.palette_search) {
-            ui.label(egui::RichText::new(format!("{category:?}")).strong());
+        for (category, kinds) in groups {
+            ui.label(egui::RichText::new(category).strong());
             for kind in kinds {
                 // Click to add, or drag onto the canvas to add where it is dropped.
                 let r = ui

@@ -140,8 +140,10 @@ fn table_ui(
         .map(|r| format!("{r} rows, "))
         .unwrap_or_default();
     let header = format!(
-        "{name}  ·  {}  ·  {rows}{} files  ·  v{}",
-        t.format, t.stats.files, t.version
+        "{name}  ·  {}  ·  {rows}{}  ·  v{}",
+        t.format,
+        count(t.stats.files, "file"),
+        t.version
     );
     egui::CollapsingHeader::new(header)
         .id_salt(("table", node, db, name))
@@ -178,10 +180,10 @@ fn table_ui(
                                 .map(|(k, v)| format!("{}={v}", k.name))
                                 .collect();
                             ui.label(format!(
-                                "{}  ·  {} files, {} bytes",
+                                "{}  ·  {}, {}",
                                 values.join("/"),
-                                p.files,
-                                p.size_bytes
+                                count(p.files, "file"),
+                                count(p.size_bytes, "byte")
                             ));
                         }
                         if t.partitions.len() > 200 {
@@ -203,4 +205,13 @@ fn table_ui(
                     }
                 });
         });
+}
+
+/// "1 file", "5 files".
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }

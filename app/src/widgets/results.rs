@@ -64,7 +64,7 @@ pub fn results_ui(ui: &mut Ui, table: &ResultTable) {
     ui.label(if (rows as u64) < table.total_rows {
         format!("showing {rows} of {} rows", table.total_rows)
     } else {
-        format!("{rows} rows")
+        crate::widgets::catalog_view::count(rows as u64, "row")
     });
     let fields = table.schema.fields();
     let row_height = ui.text_style_height(&egui::TextStyle::Monospace) + 4.0;

@@ -195,8 +195,88 @@ pub struct QueryStats {
 /// Plans a read-only query.
 pub async fn plan_read_only(ctx: &SessionContext, sql: &str) -> Result<Arc<dyn ExecutionPlan>> {
     check_read_only(sql)?;
-    let df = ctx.sql_with_options(sql, read_only_options()).await?;
+    let df = ctx
+        .sql_with_options(sql, read_only_options())
+        .await
+        .map_err(|e| Error::Sql(with_table_hint(ctx, &describe_datafusion_error(&e))))?;
     Ok(df.create_physical_plan().await?)
+}
+
+/// A "table … not found" message with the tables the session knows (the crawler's and
+/// the ETL's names), the closest first: "did you mean 'weather'?".
+pub fn with_table_hint(ctx: &SessionContext, message: &str) -> String {
+    let Some(missing) = message
+        .strip_prefix("table '")
+        .and_then(|rest| rest.split_once("' not found"))
+        .map(|(name, _)| name)
+    else {
+        return message.to_owned();
+    };
+    // DataFusion names the default catalog in the message; users never write it.
+    let shown = missing
+        .strip_prefix(&format!("{CATALOG_NAME}."))
+        .unwrap_or(missing);
+    let wanted = missing.rsplit('.').next().unwrap_or(missing).to_lowercase();
+    let mut known: Vec<(usize, String)> = Vec::new();
+    for catalog in ctx.catalog_names() {
+        let Some(c) = ctx.catalog(&catalog) else {
+            continue;
+        };
+        for schema in c.schema_names() {
+            if schema == "information_schema" {
+                continue;
+            }
+            let Some(sp) = c.schema(&schema) else {
+                continue;
+            };
+            for table in sp.table_names() {
+                let distance = edit_distance(&wanted, &table.to_lowercase());
+                known.push((distance, format!("{schema}.{table}")));
+            }
+        }
+    }
+    if known.is_empty() {
+        return format!(
+            "table '{shown}' not found: the catalog has no tables (run a crawler first)"
+        );
+    }
+    known.sort();
+    known.dedup();
+    let close = known
+        .first()
+        .filter(|(d, _)| *d <= (wanted.len() / 3).max(2))
+        .map(|(_, name)| format!(" Did you mean '{name}'?"))
+        .unwrap_or_default();
+    let limit = 12;
+    let mut names: Vec<&str> = known.iter().map(|(_, n)| n.as_str()).collect();
+    names.sort();
+    let more = names.len().saturating_sub(limit);
+    names.truncate(limit);
+    format!(
+        "table '{shown}' not found.{close} Tables in the catalog: {}{}",
+        names.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 /// Runs a read-only query to completion.

@@ -495,9 +495,53 @@ struct Deliver {
     interval: Duration,
     last_flush: Instant,
     failed: u64,
+    /// The catalog table the prefix is registered as, whose file counts are brought up
+    /// to date when delivery ends.
+    registered: Option<Arc<CatalogStore>>,
 }
 
 impl Deliver {
+    /// Sets the registered table's file count and size to what its prefix now holds
+    /// (error prefixes and hidden files left out), as a crawl would find them.
+    async fn refresh_table_stats(&self) -> Result<()> {
+        let Some(store) = &self.registered else {
+            return Ok(());
+        };
+        let config = &self.writer.config;
+        let bucket = &self.writer.bucket;
+        let prefix = bucket.key_under_prefix(&config.prefix)?;
+        let skip: Vec<String> = [&self.error_writer, &self.processing_errors]
+            .iter()
+            .filter_map(|w| bucket.key_under_prefix(&w.config.prefix).ok())
+            .filter(|p| !p.is_empty())
+            .collect();
+        let mut stats = crate::lake::catalog::TableStats::default();
+        for (key, size) in bucket.list_raw(&prefix).await? {
+            let rel = key
+                .strip_prefix(&prefix)
+                .unwrap_or(&key)
+                .trim_start_matches('/');
+            if skip.iter().any(|s| key.starts_with(s.as_str()))
+                || crate::lake::bucket::is_hidden_key(rel)
+            {
+                continue;
+            }
+            stats.files += 1;
+            stats.size_bytes += size;
+        }
+        store.update(|catalog| {
+            if let Some(t) = catalog
+                .databases
+                .get_mut(&config.database)
+                .and_then(|db| db.tables.get_mut(&config.table))
+            {
+                t.stats = stats;
+                t.updated_at = chrono::Utc::now();
+            }
+            Ok(())
+        })
+    }
+
     /// Delivers the buffer (through the transform, if any); failed records go under the
     /// error prefix.
     async fn flush(&mut self, out: &Outputs) -> Result<()> {
@@ -574,7 +618,8 @@ impl Operator for Deliver {
     }
 
     async fn finish(&mut self, out: &Outputs) -> Result<()> {
-        self.flush(out).await
+        self.flush(out).await?;
+        self.refresh_table_stats().await
     }
 
     fn report(self, stats: &mut NodeStats) {
@@ -612,6 +657,7 @@ async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutpu
         store.remember_bucket(&bucket)?;
         register(store, &bucket, config, &schema, ctx.id)?;
     }
+    let registered = catalog.filter(|_| !config.table.is_empty());
     let writer = ObjectWriter {
         bucket,
         node: ctx.id.to_owned(),
@@ -646,6 +692,7 @@ async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutpu
         interval: Duration::from_millis(config.buffer_interval_ms.max(1)),
         last_flush: Instant::now(),
         failed: 0,
+        registered,
     };
     Ok(Wiring::new().operator(ctx.id, &input, op, ReadOptions::default()))
 }

@@ -1,6 +1,7 @@
 //! Downsampling for live charts, bounded in memory whatever the number of points: line
-//! buckets that widen as the data grows ([`Downsampled`]), a uniform reservoir sample
-//! ([`Reservoir`]), and running aggregates ([`Agg`]).
+//! buckets of one fixed width at a time that step up a ladder of round widths as the data
+//! grows ([`Downsampled`]), a uniform reservoir sample ([`Reservoir`]), and running
+//! aggregates ([`Agg`]).
 
 use std::collections::BTreeMap;
 
@@ -83,28 +84,110 @@ impl Agg {
     }
 }
 
-/// A line series downsampled into x buckets whose width doubles whenever there are more
-/// than `max` of them; memory is O(max) whatever the number of points.
-#[derive(Debug)]
+/// Bucket widths for time x (milliseconds), each a whole multiple of the one before, so
+/// widening merges whole buckets: 1 ms … 1 s, 2 s, 10 s, 20 s, 1 min, 2 min, 10 min,
+/// 20 min, 1 h, 2 h, 6 h, 12 h, 1 day, then doubling.
+const TIME_WIDTHS_MS: [f64; 19] = [
+    1.0,
+    2.0,
+    10.0,
+    20.0,
+    100.0,
+    200.0,
+    1_000.0,
+    2_000.0,
+    10_000.0,
+    20_000.0,
+    60_000.0,
+    120_000.0,
+    600_000.0,
+    1_200_000.0,
+    3_600_000.0,
+    7_200_000.0,
+    21_600_000.0,
+    43_200_000.0,
+    86_400_000.0,
+];
+
+/// The first bucket width of a time line that counts records: one second, so the line is
+/// records per second from the start.
+pub const FIRST_RATE_WIDTH_MS: f64 = 1_000.0;
+
+/// The smallest width of the ladder that is at least `needed` and a whole multiple of
+/// `current` (0: none yet). Time widths follow [`TIME_WIDTHS_MS`]; numbers 1, 2, 10, 20,
+/// 100 … times a power of ten.
+fn ladder_width(current: f64, needed: f64, time: bool) -> f64 {
+    let multiple =
+        |w: f64| current == 0.0 || ((w / current).round() * current - w).abs() < 1e-9 * w;
+    if time {
+        if let Some(w) = TIME_WIDTHS_MS
+            .iter()
+            .copied()
+            .find(|w| *w >= needed && *w > current && multiple(*w))
+        {
+            return w;
+        }
+        let mut w = current.max(TIME_WIDTHS_MS[TIME_WIDTHS_MS.len() - 1]);
+        while w < needed || w <= current {
+            w *= 2.0;
+        }
+        return w;
+    }
+    let mut exp = needed.max(f64::MIN_POSITIVE).log10().floor() as i32 - 1;
+    loop {
+        for m in [1.0, 2.0] {
+            let w = m * 10f64.powi(exp);
+            if w >= needed && w > current && multiple(w) {
+                return w;
+            }
+        }
+        exp += 1;
+    }
+}
+
+/// A line series downsampled into x buckets of one fixed width at a time. When there are
+/// more than `max` buckets the width steps up the ladder (see [`TIME_WIDTHS_MS`]) and
+/// whole buckets merge, so a bucket always covers exactly `width` of x and a rate (count
+/// per width) never drifts as the chart grows. Memory is O(max) whatever the number of
+/// points. Until the first overflow exact x values are kept (width 0), unless a first
+/// width is given.
+#[derive(Debug, Clone)]
 pub struct Downsampled {
     max: usize,
-    /// Bucket width; 0 keeps exact x values until the first overflow.
+    time: bool,
+    /// Bucket width; 0 keeps exact x values.
     width: f64,
     buckets: BTreeMap<i64, (f64, Agg)>,
+    /// The smallest and largest x seen.
+    seen: Option<(f64, f64)>,
 }
 
 impl Downsampled {
-    /// At most `max` buckets.
+    /// At most `max` buckets over a numeric x, exact x values first.
     pub fn new(max: usize) -> Self {
+        Self::with_width(max, false, 0.0)
+    }
+
+    /// At most `max` buckets; `time` picks the time ladder (x in milliseconds); `width`
+    /// is the first bucket width (0: exact x values until the first overflow).
+    pub fn with_width(max: usize, time: bool, width: f64) -> Self {
         Self {
             max: max.max(2),
-            width: 0.0,
+            time,
+            width,
             buckets: BTreeMap::new(),
+            seen: None,
         }
     }
 
-    fn key(&self, x: f64) -> i64 {
-        (x / self.width).floor() as i64
+    /// The bucket width (0 while exact x values are kept).
+    pub fn width(&self) -> f64 {
+        self.width
+    }
+
+    /// The smallest and largest x seen.
+    pub fn seen(&self) -> Option<(f64, f64)> {
+        self.seen
     }
 
     /// Adds a point.
@@ -112,62 +195,89 @@ impl Downsampled {
         if !x.is_finite() || !y.is_finite() {
             return;
         }
-        if self.width == 0.0 {
+        self.seen = Some(match self.seen {
+            Some((lo, hi)) => (lo.min(x), hi.max(x)),
+            None => (x, x),
+        });
+        let (k, start) = if self.width == 0.0 {
             // Exact points, keyed by x itself.
-            let k = x.to_bits() as i64;
-            match self.buckets.get_mut(&k) {
-                Some((_, a)) => a.add(y),
-                None => {
-                    self.buckets.insert(k, (x, Agg::new(y)));
-                }
-            }
+            (x.to_bits() as i64, x)
         } else {
-            let k = self.key(x);
+            let k = (x / self.width).floor() as i64;
+            (k, k as f64 * self.width)
+        };
+        match self.buckets.get_mut(&k) {
+            Some((_, a)) => a.add(y),
+            None => {
+                self.buckets.insert(k, (start, Agg::new(y)));
+            }
+        }
+        if self.buckets.len() > self.max {
+            let (lo, hi) = self.seen.unwrap_or((x, x));
+            let needed = ((hi - lo) / (self.max - 1) as f64).max(f64::MIN_POSITIVE);
+            let w = ladder_width(self.width, needed.max(self.width), self.time);
+            self.rebucket(w);
+        }
+    }
+
+    /// Widens the buckets to `width` (a width of the ladder, larger than the current one),
+    /// so series drawn together share one grid. Narrower requests are ignored.
+    pub fn widen_to(&mut self, width: f64) {
+        if width > self.width {
+            let w = ladder_width(self.width, width, self.time);
+            self.rebucket(w);
+        }
+    }
+
+    fn rebucket(&mut self, width: f64) {
+        self.width = width;
+        let old = std::mem::take(&mut self.buckets);
+        for (_, (x, a)) in old {
+            let k = (x / width).floor() as i64;
             match self.buckets.get_mut(&k) {
-                Some((_, a)) => a.add(y),
+                Some((_, b)) => b.merge(&a),
                 None => {
-                    self.buckets.insert(k, (k as f64 * self.width, Agg::new(y)));
+                    self.buckets.insert(k, (k as f64 * width, a));
                 }
             }
         }
         if self.buckets.len() > self.max {
-            self.widen();
+            let w = ladder_width(width, width * 1.0001, self.time);
+            self.rebucket(w);
         }
     }
 
-    fn widen(&mut self) {
-        let xs: Vec<f64> = self.buckets.values().map(|(x, _)| *x).collect();
-        let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        loop {
-            self.width = if self.width == 0.0 {
-                // A power of two at least the span per bucket.
-                let span = ((hi - lo) / self.max as f64).max(f64::MIN_POSITIVE);
-                2f64.powi(span.log2().ceil() as i32)
-            } else {
-                self.width * 2.0
-            };
-            let old = std::mem::take(&mut self.buckets);
-            for (_, (x, a)) in old {
-                let k = (x / self.width).floor() as i64;
-                match self.buckets.get_mut(&k) {
-                    Some((_, b)) => b.merge(&a),
-                    None => {
-                        self.buckets.insert(k, (k as f64 * self.width, a));
-                    }
-                }
-            }
-            if self.buckets.len() <= self.max {
-                break;
-            }
-        }
-    }
-
-    /// The buckets in x order: (x, aggregate).
+    /// The buckets in x order: (bucket start, aggregate).
     pub fn points(&self) -> Vec<(f64, Agg)> {
+        // Keys order buckets (exact keys are the bits of non-negative x; mixed signs are
+        // sorted by x below).
         let mut v: Vec<(f64, Agg)> = self.buckets.values().copied().collect();
         v.sort_by(|a, b| a.0.total_cmp(&b.0));
         v
+    }
+
+    /// How much of the bucket starting at `start` the data covers (x units): the whole
+    /// width but for the first and last bucket, which the data may enter late or leave
+    /// early. Exact points cover nothing.
+    pub fn covered(&self, start: f64) -> f64 {
+        let Some((lo, hi)) = self.seen else {
+            return 0.0;
+        };
+        if self.width == 0.0 {
+            return 0.0;
+        }
+        let from = start.max(lo);
+        let to = (start + self.width).min(hi);
+        (to - from).max(0.0)
+    }
+
+    /// Whether the bucket starting at `start` is only partly covered by the data: the last
+    /// one while data still arrives, or the first one when data began inside it.
+    pub fn is_partial(&self, start: f64) -> bool {
+        let Some((lo, hi)) = self.seen else {
+            return false;
+        };
+        self.width > 0.0 && (start + self.width > hi || start < lo)
     }
 
     /// Buckets held.
@@ -182,7 +292,7 @@ impl Downsampled {
 }
 
 /// A uniform sample of at most `max` points (reservoir sampling).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Reservoir {
     /// Points kept at most.
     pub max: usize,
@@ -217,7 +327,7 @@ mod tests {
         for i in 0..1_000_000 {
             d.add(i as f64, (i % 10) as f64);
         }
-        assert!(d.len() <= 500 && d.len() > 250, "{}", d.len());
+        assert!(d.len() <= 500 && d.len() > 100, "{}", d.len());
         let pts = d.points();
         let count: u64 = pts.iter().map(|(_, a)| a.count).sum();
         assert_eq!(count, 1_000_000);
@@ -225,5 +335,83 @@ mod tests {
         assert_eq!(sum, 4_500_000.0);
         assert!(pts.windows(2).all(|w| w[0].0 < w[1].0));
         assert!(pts.iter().all(|(_, a)| a.min == 0.0 && a.max == 9.0));
+        // One width for every bucket, from the ladder.
+        let w = d.width();
+        assert!(
+            [1.0, 2.0].iter().any(|m| {
+                let e = (w / m).log10();
+                (e - e.round()).abs() < 1e-9
+            }),
+            "{w}"
+        );
+        assert!(
+            pts.windows(2)
+                .all(|p| ((p[1].0 - p[0].0) / w).fract().abs() < 1e-9)
+        );
+    }
+
+    #[test]
+    fn time_widths_step_by_whole_multiples_to_round_units() {
+        let mut w = 0.0;
+        let mut seen = Vec::new();
+        for _ in 0..24 {
+            let next = ladder_width(w, w * 1.0001, true);
+            if w > 0.0 {
+                let ratio = next / w;
+                assert!((ratio - ratio.round()).abs() < 1e-9, "{w} → {next}");
+            }
+            seen.push(next);
+            w = next;
+        }
+        for round in [
+            1_000.0,
+            10_000.0,
+            60_000.0,
+            600_000.0,
+            3_600_000.0,
+            86_400_000.0,
+        ] {
+            assert!(seen.contains(&round), "{round} is a width");
+        }
+        assert_eq!(ladder_width(1_000.0, 7_000.0, true), 10_000.0);
+        assert_eq!(ladder_width(0.0, 0.3, false), 1.0);
+        assert_eq!(ladder_width(0.0, 15.0, false), 20.0);
+    }
+
+    #[test]
+    fn a_constant_rate_gives_a_flat_rate_at_every_width() {
+        // 250 records per second for an hour of event time, one bucket width at a time.
+        let mut d = Downsampled::with_width(100, true, FIRST_RATE_WIDTH_MS);
+        let start = 1_704_067_200_000.0 + 123.0;
+        let n = 900_000;
+        for i in 0..n {
+            d.add(start + i as f64 * 4.0, 1.0);
+            if i % 50_000 == 0 && i > 0 {
+                check_flat(&d, 250.0);
+            }
+        }
+        check_flat(&d, 250.0);
+        let total: u64 = d.points().iter().map(|(_, a)| a.count).sum();
+        assert_eq!(total, n);
+        assert_eq!(
+            d.width(),
+            60_000.0,
+            "an hour in at most 100 buckets: 1 min each"
+        );
+    }
+
+    fn check_flat(d: &Downsampled, rate: f64) {
+        for (start, a) in d.points() {
+            if d.is_partial(start) {
+                continue;
+            }
+            let per_sec = a.count as f64 / (d.width() / 1000.0);
+            assert!(
+                (per_sec - rate).abs() / rate < 0.05,
+                "{per_sec}/s at width {}",
+                d.width()
+            );
+            assert!((d.covered(start) - d.width()).abs() < 1e-9);
+        }
     }
 }

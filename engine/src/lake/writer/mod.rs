@@ -154,7 +154,13 @@ pub async fn run_etl(
     super::sql::check_read_only(&spec.sql)?;
     let df = ctx
         .sql_with_options(&spec.sql, super::sql::read_only_options())
-        .await?;
+        .await
+        .map_err(|e| {
+            Error::Sql(super::sql::with_table_hint(
+                &ctx,
+                &crate::error::describe_datafusion_error(&e),
+            ))
+        })?;
     let out_schema = df.schema().as_arrow().clone();
     check_partitions(spec, &out_schema)?;
 
