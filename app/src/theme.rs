@@ -69,6 +69,8 @@ pub fn port(ty: PortType) -> Color32 {
         PortType::Catalog => Color32::from_rgb(90, 170, 230),
         PortType::Table => Color32::from_rgb(110, 200, 120),
         PortType::Stream => Color32::from_rgb(235, 95, 120),
+        // Not known yet (a transform with nothing connected): between the two.
+        PortType::Rows => Color32::from_rgb(150, 170, 160),
     }
 }
 

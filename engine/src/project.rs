@@ -15,7 +15,7 @@ use serde_json::Value;
 pub use crate::api::{Environment, LOCAL_ENV, Problem, ProblemSubject};
 use crate::error::{Error, Result};
 pub use crate::fsutil::resolve_path;
-use crate::nodes::{NodeConfig, NodeKind, PortDirection};
+use crate::nodes::{NodeConfig, NodeKind, PortDirection, PortSpec, PortType};
 
 /// The newest project format this build reads and the one it writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -360,6 +360,39 @@ impl Project {
         self.nodes.iter().find(|n| n.id == id)
     }
 
+    /// What output `port` of node `id` carries: its declared type, or for a `rows`
+    /// output (a visual transform's) the table or stream arriving at the node's `rows`
+    /// inputs, followed upstream.
+    pub fn carried_type(&self, id: &str, port: &PortSpec) -> PortType {
+        self.carried_type_within(id, port, 0)
+    }
+
+    fn carried_type_within(&self, id: &str, port: &PortSpec, depth: usize) -> PortType {
+        // Deeper than any real chain means a cycle (reported elsewhere).
+        if port.ty != PortType::Rows || depth > 256 {
+            return port.ty;
+        }
+        let Some(node) = self.node(id) else {
+            return port.ty;
+        };
+        let kind = node.kind();
+        let arriving = self
+            .edges
+            .iter()
+            .filter(|e| {
+                e.to.node == id
+                    && kind
+                        .port(PortDirection::Input, &e.to.port)
+                        .is_some_and(|p| p.ty == PortType::Rows)
+            })
+            .filter_map(|e| {
+                let from = self.node(&e.from.node)?;
+                let out = from.kind().port(PortDirection::Output, &e.from.port)?;
+                Some(self.carried_type_within(&from.id, out, depth + 1))
+            });
+        PortType::carried(port.ty, arriving)
+    }
+
     /// Checks the graph: unique ids, config rules, edges, port types and cycles.
     /// Returns every problem, one per line.
     pub fn validate(&self) -> Vec<Problem> {
@@ -437,13 +470,19 @@ impl Project {
                 ));
             }
             if let (Some(out_port), Some(in_port)) = (out_port, in_port) {
-                if out_port.ty != in_port.ty {
+                let carried = self.carried_type(&from.id, out_port);
+                if !carried.feeds(in_port.ty) {
+                    let what = if carried == out_port.ty {
+                        carried.to_string()
+                    } else {
+                        format!("{} (a {carried} here)", out_port.ty)
+                    };
                     problems.push(Problem::edge(
                         i,
                         edge,
                         format!(
-                            "port type mismatch: {} output '{}' cannot feed {} input '{}'",
-                            out_port.ty, out_port.name, in_port.ty, in_port.name
+                            "port type mismatch: {what} output '{}' cannot feed {} input '{}'",
+                            out_port.name, in_port.ty, in_port.name
                         ),
                     ));
                 }

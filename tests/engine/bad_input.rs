@@ -308,7 +308,7 @@ fn project_problems_are_reported_all_at_once() {
     assert_eq!(
         out.stderr.lines().collect::<Vec<_>>(),
         [
-            "node 'd': unknown kind 'qurey' (known kinds: bucket, crawler, catalog, etl, query, emr_job, generator, replay, broker_source, stream, lambda, filter, firehose, analytics, table_sink, broker_sink, series_sink)",
+            "node 'd': unknown kind 'qurey' (known kinds: bucket, crawler, catalog, etl, query, emr_job, generator, replay, broker_source, stream, lambda, firehose, analytics, filter, apply_mapping, join, aggregate, union, drop_duplicates, fill_missing, table_sink, broker_sink, series_sink)",
             "node 'e': config (query): missing field `sql`",
             "edge 2 (b.tables -> ghost.crawlers): points at no node 'ghost'",
             "edge 3 (c.catalog -> b.source): port type mismatch: catalog output 'catalog' cannot feed objects input 'source'",

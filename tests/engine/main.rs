@@ -15,3 +15,4 @@ mod s3;
 mod scripts;
 mod services;
 mod streaming;
+mod transforms;

@@ -6,7 +6,7 @@ use crate::support::*;
 
 #[test]
 fn the_streaming_and_emr_examples_are_valid_and_canonical() {
-    for name in ["clickstream.json", "emr.json"] {
+    for name in ["clickstream.json", "emr.json", "transforms.json"] {
         let path = repo_root().join("projects").join(name);
         let text = std::fs::read_to_string(&path).unwrap();
         let project = Project::from_json(&text).unwrap();
@@ -134,7 +134,7 @@ fn kinds_and_validate_speak_the_kinds_declarations() {
         .iter()
         .map(|k| k["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(names.len(), 17, "{names:?}");
+    assert_eq!(names.len(), 23, "{names:?}");
     let filter = kinds
         .as_array()
         .unwrap()
@@ -143,6 +143,15 @@ fn kinds_and_validate_speak_the_kinds_declarations() {
         .unwrap();
     assert_eq!(filter["inputs"][0]["name"], "records");
     assert_eq!(filter["inputs"][0]["required"], true);
+    // A visual transform takes a table or a stream.
+    assert_eq!(filter["inputs"][0]["type"], "rows");
+    let union = kinds
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kind"] == "union")
+        .unwrap();
+    assert_eq!(union["inputs"][0]["multiple"], true);
     let keys: Vec<&str> = filter["settings"]
         .as_array()
         .unwrap()

@@ -12,6 +12,7 @@ mod canvas;
 mod files;
 mod layout;
 mod live;
+mod transforms;
 
 type H = Harness<'static, TributaryApp>;
 
@@ -68,11 +69,16 @@ pub(crate) fn examples_dir() -> PathBuf {
 
 /// A copy of the lake example (project and data) in a scratch folder.
 pub(crate) fn lake_example() -> (tempfile::TempDir, PathBuf) {
+    example_over_the_lake("lake.json")
+}
+
+/// A copy of the bundled example `name` that reads the bundled lake, in a scratch folder.
+pub(crate) fn example_over_the_lake(name: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../projects");
     copy_dir(&root.join("lake/raw"), &dir.path().join("lake/raw"));
-    let path = dir.path().join("lake.json");
-    std::fs::copy(root.join("lake.json"), &path).unwrap();
+    let path = dir.path().join(name);
+    std::fs::copy(root.join(name), &path).unwrap();
     (dir, path)
 }
 

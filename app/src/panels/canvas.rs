@@ -374,7 +374,7 @@ pub fn pin_info(ty: PortType) -> PinInfo {
         PortType::Table => PinShape::Square,
         PortType::Stream => PinShape::Triangle,
         PortType::Crawl => PinShape::Star,
-        PortType::Objects | PortType::Catalog => PinShape::Circle,
+        PortType::Objects | PortType::Catalog | PortType::Rows => PinShape::Circle,
     };
     PinInfo::default()
         .with_shape(shape)
@@ -393,16 +393,52 @@ pub fn check_connection(snarl: &Snarl<Node>, from: OutPinId, to: InPinId) -> Res
     ) else {
         return Err("no such port".to_owned());
     };
-    if out.ty != inp.ty {
+    let carried = carried_type(snarl, from);
+    if !carried.feeds(inp.ty) {
         return Err(format!(
             "Cannot connect: '{}' gives {} but '{}' takes {}",
-            out.name, out.ty, inp.name, inp.ty
+            out.name, carried, inp.name, inp.ty
         ));
     }
     if from.node == to.node || reaches(snarl, to.node, from.node) {
         return Err("Cannot connect: the wire would make a cycle".to_owned());
     }
     Ok(())
+}
+
+/// What output `pin` carries: its declared type, or for a transform's `rows` output the
+/// table or stream arriving at its `rows` inputs (see `PortType::carried`).
+pub fn carried_type(snarl: &Snarl<Node>, pin: OutPinId) -> PortType {
+    carried_within(snarl, pin, 0)
+}
+
+fn carried_within(snarl: &Snarl<Node>, pin: OutPinId, depth: usize) -> PortType {
+    let Some(node) = snarl.get_node(pin.node) else {
+        return PortType::Rows;
+    };
+    let kind = node.kind();
+    let Some(port) = kind.outputs().get(pin.output) else {
+        return PortType::Rows;
+    };
+    if port.ty != PortType::Rows || depth > 256 {
+        return port.ty;
+    }
+    let arriving = kind
+        .inputs()
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.ty == PortType::Rows)
+        .flat_map(|(i, _)| {
+            snarl
+                .in_pin(InPinId {
+                    node: pin.node,
+                    input: i,
+                })
+                .remotes
+        })
+        .map(|remote| carried_within(snarl, remote, depth + 1))
+        .collect::<Vec<_>>();
+    PortType::carried(port.ty, arriving)
 }
 
 /// Connects `from` to `to` when allowed, replacing the wire of a single-wire input.
@@ -628,7 +664,13 @@ impl SnarlViewer<Node> for Viewer<'_> {
                 ));
             });
         }
-        pin_info(port.ty)
+        // A transform's input shows what is connected to it.
+        let shown = if port.ty == PortType::Rows {
+            PortType::carried(port.ty, pin.remotes.iter().map(|r| carried_type(snarl, *r)))
+        } else {
+            port.ty
+        };
+        pin_info(shown)
     }
 
     fn show_output(
@@ -638,14 +680,25 @@ impl SnarlViewer<Node> for Viewer<'_> {
         snarl: &mut Snarl<Node>,
     ) -> impl egui_snarl::ui::SnarlPin + 'static {
         let port = snarl[pin.id.node].kind().outputs()[pin.id.output];
+        let carried = carried_type(snarl, pin.id);
         if !self.zoomed_out() {
             // (Right to left: the space is between the label and the pin.)
             ui.add_space(TEXT_PAD * 2.5);
             ui.label(port.name).on_hover_ui(|ui| {
-                ui.label(format!("{} output", port.ty));
+                ui.label(if port.ty == PortType::Rows {
+                    match carried {
+                        PortType::Rows => {
+                            "output: a table or a stream, as its input (none connected yet)"
+                                .to_owned()
+                        }
+                        t => format!("{t} output (its input is a {t})"),
+                    }
+                } else {
+                    format!("{} output", port.ty)
+                });
             });
         }
-        pin_info(port.ty)
+        pin_info(carried)
     }
 
     fn has_body(&mut self, _node: &Node) -> bool {

@@ -50,6 +50,28 @@ pub fn panel_ui(app: &mut TributaryApp, ui: &mut Ui) {
         ) {
             app.doc.checkpoint();
         }
+        // What a visual transform runs, so users learn the SQL (and an export keeps it).
+        let arriving = app.input_columns_by_port(nid);
+        if let Some(sql) = app.doc.snarl[nid].config.sql(&arriving) {
+            ui.separator();
+            egui::CollapsingHeader::new("SQL it runs")
+                .default_open(true)
+                .show(ui, |ui| {
+                    let mut text = sql.as_str();
+                    ui.add(
+                        egui::TextEdit::multiline(&mut text)
+                            .code_editor()
+                            .desired_rows(2)
+                            .desired_width(f32::INFINITY),
+                    );
+                    if arriving.iter().all(|(_, c)| c.is_empty()) {
+                        ui.weak("Run once to see the input's columns listed.");
+                    }
+                    if ui.small_button("Copy SQL").clicked() {
+                        ui.ctx().copy_text(sql.clone());
+                    }
+                });
+        }
         // Problems of the node in the graph (an unconnected input), before any run.
         // (Settings' problems are shown under each setting by the form.)
         let unconnected: Vec<String> = app
@@ -163,6 +185,35 @@ fn many_ui(app: &mut TributaryApp, ui: &mut Ui) {
 
 impl TributaryApp {
     /// The columns arriving at `node`'s inputs, as the engine last reported them.
+    /// The columns arriving on each wire into `node` as (input port, columns), known
+    /// from the last run (empty before one).
+    pub fn input_columns_by_port(&self, node: egui_snarl::NodeId) -> Vec<(String, Vec<String>)> {
+        let kind = self.doc.snarl[node].kind();
+        let mut wires: Vec<_> = self
+            .doc
+            .snarl
+            .wires()
+            .filter(|(_, to)| to.node == node)
+            .collect();
+        // By input, then in the order the wires were made (pin index order is stable).
+        wires.sort_by_key(|(from, to)| (to.input, from.node, from.output));
+        wires
+            .into_iter()
+            .filter_map(|(from, to)| {
+                let input = kind.inputs().get(to.input)?;
+                let up = &self.doc.snarl[from.node];
+                let port = up.kind().outputs().get(from.output)?;
+                let cols = self
+                    .run
+                    .columns
+                    .get(&(up.id.clone(), port.name.to_owned()))
+                    .cloned()
+                    .unwrap_or_default();
+                Some((input.name.to_owned(), cols))
+            })
+            .collect()
+    }
+
     pub(crate) fn input_columns(&self, node: egui_snarl::NodeId) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for (from, to) in self.doc.snarl.wires() {

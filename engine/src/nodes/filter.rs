@@ -1,6 +1,7 @@
-//! Filter node: keeps the stream records that match a SQL condition, and the columns
-//! chosen, as a `WHERE` and a column list would. The condition is planned once against
-//! the input's columns and evaluated on each batch; nothing is buffered.
+//! Filter node: keeps the rows that match a SQL condition, and the columns chosen, as a
+//! `WHERE` and a column list would, on a table or a stream. On a stream the condition
+//! is planned once against the input's columns and evaluated on each batch; nothing is
+//! buffered.
 
 use std::sync::Arc;
 
@@ -8,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::form::{Editor, Field, FieldProblem, Problems};
 use super::operator::{Hold, Operator, Outputs, ReadOptions, Wiring, output_topic};
-use super::ports::{RECORDS_IN, RECORDS_OUT};
+use super::transform::{
+    ROWS_IN as RECORDS_IN, ROWS_OUT as RECORDS_OUT, Rows, arriving_at, ident, one_rows,
+};
 use super::{Category, Kind, NodeContext, NodeOutput};
 use crate::arrow::array::{AsArray as _, RecordBatch};
 use crate::arrow::compute::filter_record_batch;
@@ -36,9 +39,8 @@ pub struct FilterKind;
 impl Kind for FilterKind {
     type Config = FilterConfig;
     const NAME: &'static str = "filter";
-    const CATEGORY: Category = Category::Streaming;
-    const DESCRIPTION: &'static str =
-        "Keeps the stream records that match a SQL condition, and the columns chosen.";
+    const CATEGORY: Category = Category::Transforms;
+    const DESCRIPTION: &'static str = "Keeps the rows that match a SQL condition, and the columns chosen, on a table or a stream (Glue's Filter).";
     const ICON: &'static str = "🔽";
     const INPUTS: &'static [super::PortSpec] = &[RECORDS_IN];
     const OUTPUTS: &'static [super::PortSpec] = &[RECORDS_OUT];
@@ -67,8 +69,24 @@ impl Kind for FilterKind {
         p.into_vec()
     }
 
+    fn sql(config: &FilterConfig, arriving: &[(String, Vec<String>)]) -> Option<String> {
+        let _ = arriving_at(arriving, &RECORDS_IN);
+        Some(statement(config))
+    }
+
     async fn run(config: &FilterConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
-        let input = ctx.stream(&RECORDS_IN)?;
+        let input = match one_rows(ctx, &RECORDS_IN)? {
+            Rows::Stream(s) => s,
+            Rows::Table(t) => {
+                for c in &config.columns {
+                    if t.schema.index_of(c).is_err() {
+                        return Err(Error::no_such_column("columns", c, &t.schema));
+                    }
+                }
+                return super::transform::run_on_tables(ctx, &statement(config), &[("input", &t)])
+                    .await;
+            }
+        };
         let schema = input.schema().clone();
         let condition = if config.condition.trim().is_empty() {
             None
@@ -116,6 +134,25 @@ impl Kind for FilterKind {
             ReadOptions::default(),
         ))
     }
+}
+
+/// The statement a table is filtered with (a stream runs the same condition per batch).
+fn statement(config: &FilterConfig) -> String {
+    let columns = if config.columns.is_empty() {
+        "*".to_owned()
+    } else {
+        config
+            .columns
+            .iter()
+            .map(|c| ident(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut sql = format!("SELECT {columns}\nFROM input");
+    if !config.condition.trim().is_empty() {
+        sql.push_str(&format!("\nWHERE {}", config.condition.trim()));
+    }
+    sql
 }
 
 /// Filters and projects each batch read.

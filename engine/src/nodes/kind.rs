@@ -26,6 +26,33 @@ pub enum PortType {
     Table,
     /// An unbounded stream of records.
     Stream,
+    /// Rows of either: a table or a stream. A visual transform's ports are of this type;
+    /// its output carries what arrives at its input (a table in, a table out).
+    Rows,
+}
+
+impl PortType {
+    /// Whether an output carrying `self` may feed an input declared `input`. `Rows` on
+    /// either side matches tables and streams (an output whose input is not connected
+    /// yet carries `Rows`: anything may follow it until it is).
+    pub fn feeds(self, input: PortType) -> bool {
+        self == input
+            || (input == Self::Rows && matches!(self, Self::Table | Self::Stream))
+            || (self == Self::Rows && matches!(input, Self::Table | Self::Stream))
+    }
+
+    /// What an output declared `declared` carries, given what arrives at the node's
+    /// `rows` inputs (`arriving`, in edge order): the first table or stream, else
+    /// `Rows` (not known yet).
+    pub fn carried(declared: PortType, arriving: impl IntoIterator<Item = PortType>) -> PortType {
+        if declared != Self::Rows {
+            return declared;
+        }
+        arriving
+            .into_iter()
+            .find(|t| matches!(t, Self::Table | Self::Stream))
+            .unwrap_or(Self::Rows)
+    }
 }
 
 impl fmt::Display for PortType {
@@ -36,6 +63,7 @@ impl fmt::Display for PortType {
             Self::Catalog => "catalog",
             Self::Table => "table",
             Self::Stream => "stream",
+            Self::Rows => "rows",
         })
     }
 }
@@ -108,6 +136,8 @@ pub enum Category {
     Batch,
     /// Streams and their operators.
     Streaming,
+    /// Visual transforms (Glue Studio's): on tables and on streams.
+    Transforms,
     /// Tables, charts and dashboards.
     Outputs,
 }
@@ -142,6 +172,14 @@ pub trait Kind: 'static {
     /// Rules beyond types, each problem at the path of the setting it is about.
     fn validate(_config: &Self::Config) -> Vec<FieldProblem> {
         Vec::new()
+    }
+
+    /// The SQL the node runs, for kinds that are SQL underneath (the visual transforms):
+    /// shown in the inspector so users learn it, and kept by an export. `arriving`: the
+    /// columns at each connected input edge as (port, columns), empty when not known
+    /// yet (before a run the statement may show `*` where it will list columns).
+    fn sql(_config: &Self::Config, _arriving: &[(String, Vec<String>)]) -> Option<String> {
+        None
     }
 
     /// Runs the node: turns its inputs into outputs. A streaming kind only wires itself

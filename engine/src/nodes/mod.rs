@@ -32,6 +32,14 @@ pub mod replay;
 pub mod series_sink;
 pub mod stream;
 pub mod table_sink;
+pub mod transform;
+
+pub mod aggregate;
+pub mod apply_mapping;
+pub mod drop_duplicates;
+pub mod fill_missing;
+pub mod join;
+pub mod union;
 
 pub use crate::api::NodeStats;
 pub use context::{NodeContext, NodeOutput, StreamTask, TableData, Value, head};
@@ -134,6 +142,12 @@ macro_rules! registry {
                 match self { $(Self::$variant(c) => <$kind as Kind>::validate(c),)* }
             }
 
+            /// The SQL a visual transform runs over the columns `arriving` (see
+            /// [`Kind::sql`]); `None` for kinds that are not SQL underneath.
+            pub fn sql(&self, arriving: &[(String, Vec<String>)]) -> Option<String> {
+                match self { $(Self::$variant(c) => <$kind as Kind>::sql(c, arriving),)* }
+            }
+
             /// Runs the node: the registry's single dispatch.
             pub async fn run(&self, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
                 match self { $(Self::$variant(c) => <$kind as Kind>::run(c, ctx).await,)* }
@@ -154,9 +168,15 @@ registry! {
     BrokerSource => broker::BrokerSourceKind,
     Stream => stream::StreamKind,
     Lambda => lambda::LambdaKind,
-    Filter => filter::FilterKind,
     Firehose => firehose::FirehoseKind,
     Analytics => analytics::AnalyticsKind,
+    Filter => filter::FilterKind,
+    ApplyMapping => apply_mapping::ApplyMappingKind,
+    Join => join::JoinKind,
+    Aggregate => aggregate::AggregateKind,
+    Union => union::UnionKind,
+    DropDuplicates => drop_duplicates::DropDuplicatesKind,
+    FillMissing => fill_missing::FillMissingKind,
     TableSink => table_sink::TableSinkKind,
     BrokerSink => broker::BrokerSinkKind,
     SeriesSink => series_sink::SeriesSinkKind,
@@ -270,10 +290,19 @@ mod tests {
         for &kind in NodeKind::ALL {
             assert_eq!(kind.as_str().parse::<NodeKind>(), Ok(kind));
             let problems = kind.default_config().validate();
-            // A bucket needs its folder; everything else starts valid.
-            if kind != NodeKind::Bucket {
-                assert!(problems.is_empty(), "{kind}: {problems:?}");
-            }
+            // A bucket needs its folder, and a join, an aggregate and a fill their
+            // columns (a new node says so on the canvas); everything else starts valid.
+            let needs_settings = [
+                NodeKind::Bucket,
+                NodeKind::Join,
+                NodeKind::Aggregate,
+                NodeKind::FillMissing,
+            ];
+            assert_eq!(
+                problems.is_empty(),
+                !needs_settings.contains(&kind),
+                "{kind}: {problems:?}"
+            );
             for p in problems {
                 assert!(
                     kind.fields().iter().any(|f| p.path.starts_with(f.key)),
