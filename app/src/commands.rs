@@ -171,6 +171,12 @@ impl AppCommand {
             Self::RunSelected => const { &[keys(CMD, Key::F5)] },
             Self::Quit => const { &[keys(CMD, Key::Q)] },
             Self::Run => const { &[keys(Modifiers::NONE, Key::F5)] },
+            Self::ShowTab(BottomTab::Results) => const { &[keys(Modifiers::ALT, Key::Num1)] },
+            Self::ShowTab(BottomTab::Charts) => const { &[keys(Modifiers::ALT, Key::Num2)] },
+            Self::ShowTab(BottomTab::Catalog) => const { &[keys(Modifiers::ALT, Key::Num3)] },
+            Self::ShowTab(BottomTab::Metrics) => const { &[keys(Modifiers::ALT, Key::Num4)] },
+            Self::ShowTab(BottomTab::Log) => const { &[keys(Modifiers::ALT, Key::Num5)] },
+            Self::ToggleTheme => const { &[keys(SHIFT_CMD, Key::T)] },
             _ => &[],
         }
     }
@@ -215,6 +221,12 @@ impl AppCommand {
         AppCommand::Run,
         AppCommand::Stop,
         AppCommand::RunSelected,
+        AppCommand::ShowTab(BottomTab::Results),
+        AppCommand::ShowTab(BottomTab::Charts),
+        AppCommand::ShowTab(BottomTab::Catalog),
+        AppCommand::ShowTab(BottomTab::Metrics),
+        AppCommand::ShowTab(BottomTab::Log),
+        AppCommand::ToggleTheme,
         AppCommand::Quit,
     ];
 

@@ -12,7 +12,7 @@ use egui::{Pos2, Vec2, pos2};
 /// Space between columns.
 pub const COLUMN_GAP: f32 = 48.0;
 /// Space between nodes of a column.
-pub const ROW_GAP: f32 = 30.0;
+pub const ROW_GAP: f32 = 24.0;
 /// Ordering sweeps (each goes right, then left).
 const SWEEPS: usize = 6;
 

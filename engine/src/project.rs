@@ -39,6 +39,51 @@ pub struct Project {
     /// The environment runs use: `local` (the default) or a key of `environments`.
     #[serde(default = "local_env", skip_serializing_if = "is_local_env")]
     pub environment: String,
+    /// How the Charts tab lays out the chart nodes (the designer's; runs ignore it).
+    #[serde(default, skip_serializing_if = "Dashboard::is_default")]
+    pub dashboard: Dashboard,
+}
+
+/// The arrangement of the dashboard: the chart (series sink) nodes in a grid.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dashboard {
+    /// Grid columns (0: as many as fit, up to 3).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub columns: u32,
+    /// Chart node ids in the order shown; charts not listed follow, by id.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub order: Vec<String>,
+    /// Chart node ids left off the dashboard.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hidden: Vec<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl Dashboard {
+    /// Whether nothing was arranged (and the file says nothing).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// `charts` (node ids) in dashboard order, hidden ones left out.
+    pub fn arrange<'a>(&self, charts: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+        let mut all: Vec<&str> = charts.into_iter().collect();
+        all.sort_by_key(|id| {
+            (
+                self.order
+                    .iter()
+                    .position(|o| o == id)
+                    .unwrap_or(usize::MAX),
+                id.to_string(),
+            )
+        });
+        all.retain(|id| !self.hidden.iter().any(|h| h == id));
+        all
+    }
 }
 
 fn local_env() -> String {
@@ -58,6 +103,7 @@ impl Default for Project {
             edges: Vec::new(),
             environments: BTreeMap::new(),
             environment: local_env(),
+            dashboard: Dashboard::default(),
         }
     }
 }
@@ -275,6 +321,13 @@ impl Project {
                 local_env()
             }
         };
+        let dashboard = match top.remove("dashboard") {
+            None | Some(Value::Null) => Dashboard::default(),
+            Some(v) => serde_json::from_value::<Dashboard>(v).unwrap_or_else(|e| {
+                problems.push(Problem::project(format!("dashboard: {e}")));
+                Dashboard::default()
+            }),
+        };
         for key in top.keys() {
             problems.push(Problem::project(format!("unknown field `{key}`")));
         }
@@ -286,6 +339,7 @@ impl Project {
             edges,
             environments,
             environment,
+            dashboard,
         };
         let graph_problems = project.validate();
         if problems.is_empty() {

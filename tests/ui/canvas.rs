@@ -375,3 +375,31 @@ fn node_search_ranks_names_first_and_enter_adds_the_best_match() {
     assert_eq!(project.nodes[0].kind().as_str(), "catalog");
     assert_eq!(h.state().selected(), Some(project.nodes[0].id.as_str()));
 }
+
+#[test]
+fn every_icon_and_symbol_the_app_draws_is_in_its_fonts() {
+    use skrifa::MetadataProvider as _;
+    // egui's own fonts, as the app uses them: a character no font of the family has is
+    // drawn as an empty box.
+    let fonts = egui::FontDefinitions::default();
+    let family = &fonts.families[&egui::FontFamily::Proportional];
+    let has = |c: char| {
+        family.iter().any(|name| {
+            let data = &fonts.font_data[name];
+            skrifa::FontRef::new(&data.font).is_ok_and(|f| f.charmap().map(c).is_some())
+        })
+    };
+    let mut missing = Vec::new();
+    for kind in tributary_engine::nodes::NodeKind::ALL {
+        if !kind.icon().chars().all(has) {
+            missing.push(format!("{kind}: {}", kind.icon()));
+        }
+    }
+    // Symbols drawn in text: KPI trends, dashboard buttons, badges, separators.
+    for symbol in tributary::widgets::SYMBOLS {
+        if !symbol.chars().all(has) {
+            missing.push(format!("symbol {symbol}"));
+        }
+    }
+    assert!(missing.is_empty(), "drawn as empty boxes: {missing:?}");
+}

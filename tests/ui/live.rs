@@ -212,3 +212,70 @@ fn a_number_out_of_range_is_kept_as_typed_and_explained_under_its_field() {
     assert!(h.query_by_label_contains("Not applied").is_some());
     assert_eq!(h.state().project().nodes[0].config, before);
 }
+
+#[test]
+fn the_dashboard_is_arranged_by_the_user_and_saved_with_the_project() {
+    let project = serde_json::json!({
+        "format_version": 1,
+        "nodes": [
+            {"id": "gen", "kind": "generator", "name": "Clicks", "position": {"x": 0.0, "y": 0.0},
+             "config": {"event": "clickstream", "rate_per_sec": 0.0, "count": 3000, "seed": 1}},
+            {"id": "s", "kind": "stream", "name": "Stream", "position": {"x": 260.0, "y": 0.0},
+             "config": {"shards": 1}},
+            {"id": "a_rate", "kind": "series_sink", "name": "Rate", "position": {"x": 520.0, "y": 0.0},
+             "config": {"chart": "line", "x": "event_time"}},
+            {"id": "b_total", "kind": "series_sink", "name": "Total", "position": {"x": 520.0, "y": 200.0},
+             "config": {"chart": "kpi", "x": "event_time"}}
+        ],
+        "edges": [
+            {"from": {"node": "gen", "port": "events"}, "to": {"node": "s", "port": "records"}},
+            {"from": {"node": "s", "port": "records"}, "to": {"node": "a_rate", "port": "records"}},
+            {"from": {"node": "s", "port": "records"}, "to": {"node": "b_total", "port": "records"}}
+        ]
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dash.json");
+    std::fs::write(&path, project.to_string()).unwrap();
+    let mut h = app(Some(&path));
+    command(&mut h, AppCommand::Run);
+    wait_for_run(&mut h);
+    command(&mut h, AppCommand::ShowTab(tributary::BottomTab::Charts));
+    h.run_steps(2);
+    let order = |h: &crate::H| -> Vec<String> {
+        // The dashboard's titles, below the canvas.
+        let below = h.state().canvas_rect().bottom();
+        let mut titles: Vec<(f32, String)> = ["Rate", "Total"]
+            .iter()
+            .filter_map(|t| {
+                let n = h.query_all_by_label(t).find(|n| n.rect().min.y > below)?;
+                Some((n.rect().min.x, t.to_string()))
+            })
+            .collect();
+        titles.sort_by(|a, b| a.0.total_cmp(&b.0));
+        titles.into_iter().map(|(_, t)| t).collect()
+    };
+    // Two columns by default, by id: Rate then Total.
+    assert_eq!(order(&h), ["Rate", "Total"]);
+    // Move the first later: Total then Rate, saved in the project.
+    h.get_all_by_label("▶").next().unwrap().click();
+    h.run_steps(3);
+    assert_eq!(order(&h), ["Total", "Rate"]);
+    assert_eq!(h.state().project().dashboard.order, ["b_total", "a_rate"]);
+    // Hide one; it is listed to bring back.
+    h.get_all_by_label("🗙").next().unwrap().click();
+    h.run_steps(3);
+    assert_eq!(h.state().project().dashboard.hidden, ["b_total"]);
+    assert!(h.query_by_label("Total ↩").is_some());
+    command(&mut h, AppCommand::Save);
+    h.run_steps(2);
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(
+        saved["dashboard"],
+        serde_json::json!({"order": ["b_total", "a_rate"], "hidden": ["b_total"]})
+    );
+    // One undo step each.
+    command(&mut h, AppCommand::Undo);
+    h.run_steps(2);
+    assert!(h.state().project().dashboard.hidden.is_empty());
+}

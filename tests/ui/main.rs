@@ -388,9 +388,9 @@ fn a_stream_feeds_live_charts_on_the_canvas_and_in_the_charts_tab() {
     click_node(&mut h, "traffic");
     h.run_steps(3);
     assert_eq!(h.state().selected(), Some("traffic"));
-    assert_eq!(h.query_all_by_label("columns ▾").count(), 3);
+    assert_eq!(h.query_all_by_label("columns ⏷").count(), 3);
     // Picking a column from the list sets the field.
-    h.query_all_by_label("columns ▾").nth(1).unwrap().click();
+    h.query_all_by_label("columns ⏷").nth(1).unwrap().click();
     h.run_steps(2);
     h.get_by_label("user_id").click();
     h.run_steps(2);

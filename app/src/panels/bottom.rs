@@ -146,20 +146,91 @@ fn charts_ui(app: &mut TributaryApp, ui: &mut Ui) {
         );
         return;
     }
-    let columns = charts.len().clamp(1, 3);
+    // The dashboard: the charts in the project's order, hidden ones left out.
+    let dashboard = doc.dashboard.clone();
+    let shown: Vec<String> = dashboard
+        .arrange(charts.keys().map(String::as_str))
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let mut change: Option<DashboardEdit> = None;
+    ui.horizontal(|ui| {
+        ui.weak("Columns:");
+        for (n, label) in [(0, "auto"), (1, "1"), (2, "2"), (3, "3"), (4, "4")] {
+            if ui
+                .selectable_label(dashboard.columns == n, label)
+                .on_hover_text("How many charts side by side (saved with the project).")
+                .clicked()
+            {
+                change = Some(DashboardEdit::Columns(n));
+            }
+        }
+        let hidden: Vec<&String> = dashboard
+            .hidden
+            .iter()
+            .filter(|h| charts.contains_key(*h))
+            .collect();
+        if !hidden.is_empty() {
+            ui.separator();
+            ui.weak("Hidden:");
+            for id in hidden {
+                if ui
+                    .small_button(format!("{} ↩", node_title(doc, id)))
+                    .on_hover_text("Show it on the dashboard again")
+                    .clicked()
+                {
+                    change = Some(DashboardEdit::Show(id.clone()));
+                }
+            }
+        }
+    });
+    if shown.is_empty() {
+        ui.weak("Every chart is hidden.");
+    }
+    let columns = match dashboard.columns {
+        0 => shown.len().clamp(1, 3),
+        n => n as usize,
+    }
+    .min(shown.len().max(1));
+    let rows = shown.len().div_ceil(columns).max(1) as f32;
     let mut select = None;
     ui.columns(columns, |cols| {
-        for (i, (id, view)) in charts.iter().enumerate() {
+        for (i, id) in shown.iter().enumerate() {
+            let Some(view) = charts.get(id) else { continue };
             let ui = &mut cols[i % columns];
-            let r = ui.link(egui::RichText::new(title(id)).strong());
-            if r.clicked() {
-                select = Some(id.clone());
-            }
             let dim = stale(id).is_some();
-            if let Some(why) = stale(id) {
-                r.on_hover_text(why);
-            }
-            let rows = charts.len().div_ceil(columns) as f32;
+            ui.horizontal(|ui| {
+                let r = ui.link(egui::RichText::new(title(id)).strong());
+                if r.clicked() {
+                    select = Some(id.clone());
+                }
+                if let Some(why) = stale(id) {
+                    r.on_hover_text(why);
+                }
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    if ui
+                        .small_button("🗙")
+                        .on_hover_text("Hide from the dashboard")
+                        .clicked()
+                    {
+                        change = Some(DashboardEdit::Hide(id.clone()));
+                    }
+                    if ui
+                        .add_enabled(i + 1 < shown.len(), egui::Button::new("▶").small())
+                        .on_hover_text("Move later")
+                        .clicked()
+                    {
+                        change = Some(DashboardEdit::Move(id.clone(), 1));
+                    }
+                    if ui
+                        .add_enabled(i > 0, egui::Button::new("◀").small())
+                        .on_hover_text("Move earlier")
+                        .clicked()
+                    {
+                        change = Some(DashboardEdit::Move(id.clone(), -1));
+                    }
+                });
+            });
             ui.scope(|ui| {
                 if dim {
                     ui.set_opacity(0.55);
@@ -174,7 +245,49 @@ fn charts_ui(app: &mut TributaryApp, ui: &mut Ui) {
             });
         }
     });
+    if let Some(edit) = change {
+        app.edit_dashboard(edit, &shown);
+    }
     if let Some(node) = select {
         app.select(Some(&node));
+    }
+}
+
+/// A change to the dashboard's arrangement.
+#[derive(Clone, Debug)]
+pub enum DashboardEdit {
+    /// Charts side by side (0: auto).
+    Columns(u32),
+    /// Move a chart earlier (-1) or later (+1).
+    Move(String, i32),
+    /// Leave a chart off the dashboard.
+    Hide(String),
+    /// Show a hidden chart again.
+    Show(String),
+}
+
+impl TributaryApp {
+    /// Applies `edit` to the dashboard (`shown`: the charts as shown now), as one undo
+    /// step saved with the project.
+    pub fn edit_dashboard(&mut self, edit: DashboardEdit, shown: &[String]) {
+        let d = &mut self.doc.dashboard;
+        match edit {
+            DashboardEdit::Columns(n) => d.columns = n,
+            DashboardEdit::Move(id, by) => {
+                let mut order: Vec<String> = shown.to_vec();
+                if let Some(i) = order.iter().position(|o| *o == id) {
+                    let j = (i as i64 + by as i64).clamp(0, order.len() as i64 - 1) as usize;
+                    order.swap(i, j);
+                }
+                d.order = order;
+            }
+            DashboardEdit::Hide(id) => {
+                if !d.hidden.contains(&id) {
+                    d.hidden.push(id);
+                }
+            }
+            DashboardEdit::Show(id) => d.hidden.retain(|h| *h != id),
+        }
+        self.doc.checkpoint();
     }
 }

@@ -538,6 +538,14 @@ pub fn kinds_ranked(search: &str) -> Vec<NodeKind> {
     ranked.into_iter().map(|(_, k)| k).collect()
 }
 
+/// The room a chart takes inside a chart node: a KPI is one number and a sparkline.
+fn chart_size(kind: tributary_engine::nodes::series_sink::ChartKind) -> egui::Vec2 {
+    match kind {
+        tributary_engine::nodes::series_sink::ChartKind::Kpi => egui::vec2(200.0, 84.0),
+        _ => egui::vec2(210.0, 110.0),
+    }
+}
+
 /// Characters of an error or a problem shown on a node's one line.
 const NODE_TEXT_CHARS: usize = 36;
 
@@ -766,20 +774,32 @@ impl SnarlViewer<Node> for Viewer<'_> {
                 )
                 .on_hover_text(problems.join("\n"));
             }
-            if let Some(view) = self.run.charts.get(&n.id) {
-                let stale_rows = self.run.stale_rows(&n.id, self.revision);
-                ui.allocate_ui(egui::vec2(220.0, 130.0), |ui| {
-                    ui.set_width(220.0);
-                    if stale_rows.is_some() {
-                        ui.set_opacity(0.45);
+            // A chart node keeps its chart's room before it has data, so the layout
+            // made for it still holds once the chart appears.
+            if let tributary_engine::nodes::NodeConfig::SeriesSink(c) = &n.config {
+                let size = chart_size(c.chart);
+                ui.allocate_ui(size, |ui| {
+                    ui.set_min_size(size);
+                    ui.set_max_size(size);
+                    match self.run.charts.get(&n.id) {
+                        Some(view) => {
+                            if self.run.stale_rows(&n.id, self.revision).is_some() {
+                                ui.set_opacity(0.45);
+                            }
+                            crate::widgets::chart::chart_ui(
+                                ui,
+                                &format!("node-{}", n.id),
+                                view,
+                                size.y - 8.0,
+                                crate::widgets::chart::Detail::Thumbnail,
+                            );
+                        }
+                        None => {
+                            ui.centered_and_justified(|ui| {
+                                ui.weak("the chart shows here during a run");
+                            });
+                        }
                     }
-                    crate::widgets::chart::chart_ui(
-                        ui,
-                        &format!("node-{}", n.id),
-                        view,
-                        120.0,
-                        crate::widgets::chart::Detail::Thumbnail,
-                    );
                 });
             }
             let width = ui.min_rect().width() + TEXT_PAD;

@@ -132,7 +132,7 @@ fn delete_ui(app: &mut TributaryApp, ctx: &egui::Context) {
         .anchor(egui::Align2::CENTER_CENTER, egui::vec2(0.0, 0.0))
         .show(ctx, |ui| {
             ui.label(format!(
-                "Delete {count} nodes and their wires? (Edit → Undo brings them back.)"
+                "Delete {count} nodes and their wires? (Undo in the Edit menu brings them back.)"
             ));
             ui.horizontal(|ui| {
                 if ui.button(format!("Delete {count} nodes")).clicked()

@@ -500,7 +500,7 @@ fn column_ui(ui: &mut Ui, id: &(String, String), s: &mut String, columns: &[Stri
     ui.horizontal(|ui| {
         changed |= ui.text_edit_singleline(s).changed();
         ui.push_id(id, |ui| {
-            ui.menu_button("columns ▾", |ui| {
+            ui.menu_button("columns ⏷", |ui| {
                 if ui.selectable_label(s.is_empty(), "(none)").clicked() {
                     s.clear();
                     changed = true;

@@ -24,6 +24,8 @@ pub struct Document {
     pub environments: BTreeMap<String, tributary_engine::project::Environment>,
     /// The environment runs use.
     pub environment: String,
+    /// How the Charts tab lays out the charts.
+    pub dashboard: tributary_engine::project::Dashboard,
     /// Where it is saved, if anywhere.
     pub path: Option<PathBuf>,
     /// Increases with every edit.
@@ -46,6 +48,7 @@ fn content_fingerprint(project: &Project) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut p = project.clone();
     p.name.clear();
+    p.dashboard = Default::default();
     for n in &mut p.nodes {
         n.position = Default::default();
         n.name.clear();
@@ -69,6 +72,7 @@ impl Document {
             snarl,
             environments: project.environments.clone(),
             environment: project.environment.clone(),
+            dashboard: project.dashboard.clone(),
             path,
             revision: 1,
             content_revision: 1,
@@ -102,6 +106,7 @@ impl Document {
         let mut project = project_from_snarl(&self.name, &self.snarl);
         project.environments = self.environments.clone();
         project.environment = self.environment.clone();
+        project.dashboard = self.dashboard.clone();
         project
     }
 
@@ -176,6 +181,7 @@ impl Document {
         self.name = self.current.name.clone();
         self.environments = self.current.environments.clone();
         self.environment = self.current.environment.clone();
+        self.dashboard = self.current.dashboard.clone();
         self.revision += 1;
         self.refresh_dirty();
     }

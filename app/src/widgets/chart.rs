@@ -528,8 +528,16 @@ pub fn chart_ui(ui: &mut Ui, id: &str, view: &ChartView, height: f32, detail: De
     }
     let off = hidden(ui, legend_id);
     let x_is_time = view.x_is_time;
+    // A bar chart outside the canvas labels every category: when the bars would be
+    // closer than a label's height, it grows and scrolls instead of skipping labels.
+    let needed = if view.kind == ChartKind::Bar && detail != Detail::Thumbnail {
+        view.categories.len() as f32 * 17.0 + 56.0
+    } else {
+        0.0
+    };
+    let scroll = needed > height;
     let mut plot = Plot::new(("chart", id))
-        .height(height)
+        .height(height.max(needed))
         .y_axis_formatter(|mark, _| human_rate(mark.value));
     if detail != Detail::Thumbnail {
         plot = plot
@@ -546,7 +554,7 @@ pub fn chart_ui(ui: &mut Ui, id: &str, view: &ChartView, height: f32, detail: De
     let series_count = view.series.len().max(1) as f64;
     let labels = detail != Detail::Thumbnail;
     let text_color = ui.visuals().text_color();
-    plot.show(ui, |plot_ui| {
+    let draw = |plot_ui: &mut egui_plot::PlotUi<'_>| {
         for (k, s) in view.series_at(detail).iter().enumerate() {
             if off.contains(&s.name) {
                 continue;
@@ -618,7 +626,15 @@ pub fn chart_ui(ui: &mut Ui, id: &str, view: &ChartView, height: f32, detail: De
                 }
             }
         }
-    });
+    };
+    if scroll {
+        egui::ScrollArea::vertical()
+            .id_salt(("chart-scroll", id))
+            .max_height(height)
+            .show(ui, |ui| plot.show(ui, draw));
+    } else {
+        plot.show(ui, draw);
+    }
 }
 
 /// Bar charts: categories down the y axis, one label each (every k-th when they would
@@ -680,9 +696,9 @@ fn kpi_ui(ui: &mut Ui, id: &str, view: &ChartView, height: f32, detail: Detail) 
             0.0
         };
         let (arrow, color) = if change > 0.5 {
-            ("▲", crate::theme::ok(ui.visuals()))
+            ("⏶", crate::theme::ok(ui.visuals()))
         } else if change < -0.5 {
-            ("▼", crate::theme::error(ui.visuals()))
+            ("⏷", crate::theme::error(ui.visuals()))
         } else {
             ("▶", ui.visuals().weak_text_color())
         };

@@ -4,3 +4,9 @@ pub mod catalog_view;
 pub mod chart;
 pub mod metrics_view;
 pub mod results;
+
+/// Symbols the app draws inside text (checked against the fonts by a test, so none shows
+/// as an empty box).
+pub const SYMBOLS: &[&str] = &[
+    "·", "…", "▶", "◀", "⚠", "■", "⟳", "✖", "🗙", "⏷", "⏶", "↩", "×", "–", "—",
+];
