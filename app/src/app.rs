@@ -124,17 +124,26 @@ impl TributaryApp {
         // Side panels in proportion to the window, so a small window keeps its canvas.
         let window = ctx.content_rect().size();
         if self.view.show_palette {
-            egui::Panel::left("palette")
-                .default_size((window.x * 0.11).clamp(140.0, 180.0))
-                .min_size(130.0)
-                .max_size((window.x * 0.2).max(140.0))
-                .show(ui, |ui| crate::panels::palette::ui(self, ui));
+            // A narrow window gets the icon-only palette (each keeps its own width).
+            let panel = if crate::panels::palette::is_compact(&ctx) {
+                egui::Panel::left("palette-compact")
+                    .default_size(96.0)
+                    .min_size(70.0)
+                    .max_size(130.0)
+            } else {
+                egui::Panel::left("palette")
+                    .default_size((window.x * 0.11).clamp(130.0, 180.0))
+                    .min_size(120.0)
+                    .max_size((window.x * 0.15).max(130.0))
+            };
+            panel.show(ui, |ui| crate::panels::palette::ui(self, ui));
         }
         if self.view.show_inspector {
             egui::Panel::right("inspector")
-                .default_size((window.x * 0.2).clamp(240.0, 330.0))
+                .default_size((window.x * 0.2).clamp(230.0, 330.0))
                 .min_size(220.0)
-                .max_size((window.x * 0.35).max(230.0))
+                // A window made smaller gives the canvas back its share.
+                .max_size((window.x * 0.25).max(230.0))
                 .show(ui, |ui| crate::panels::inspector::panel_ui(self, ui));
         }
         if self.view.show_bottom {

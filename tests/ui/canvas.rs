@@ -403,3 +403,27 @@ fn every_icon_and_symbol_the_app_draws_is_in_its_fonts() {
     }
     assert!(missing.is_empty(), "drawn as empty boxes: {missing:?}");
 }
+
+#[test]
+fn a_small_window_gets_an_icon_palette_and_the_canvas_keeps_the_example_fitted() {
+    let (_dir, path) = lake_example();
+    let mut h = app(Some(&path));
+    h.set_size(vec2(1000.0, 700.0));
+    h.run_steps(2);
+    command(&mut h, AppCommand::ZoomToFit);
+    h.run_steps(4);
+    // Every node of the example on screen.
+    let canvas = h.state().canvas_rect();
+    assert!(canvas.width() > 600.0, "canvas {canvas:?}");
+    for id in node_ids(&h) {
+        assert!(canvas.contains_rect(node_rect(&h, &id)), "{id} is cut off");
+    }
+    // The palette is icons; one adds its kind.
+    assert!(h.query_by_label("+ bucket").is_none());
+    let before = h.state().project().nodes.len();
+    h.get_by_label(tributary_engine::nodes::NodeKind::Stream.icon()).click();
+    h.run_steps(3);
+    let project = h.state().project();
+    assert_eq!(project.nodes.len(), before + 1);
+    assert_eq!(project.nodes.last().unwrap().kind().as_str(), "stream");
+}

@@ -12,7 +12,7 @@ pub const FIT_MARGIN: f32 = 24.0;
 /// Zoom to fit never magnifies beyond this.
 pub const FIT_MAX_SCALE: f32 = 1.0;
 /// Zoom to fit never shrinks below this (text stays readable; the rest can be panned to).
-pub const FIT_MIN_SCALE: f32 = 0.45;
+pub const FIT_MIN_SCALE: f32 = 0.4;
 /// The size assumed for a node not drawn yet.
 pub const NODE_SIZE: Vec2 = vec2(200.0, 110.0);
 
