@@ -421,9 +421,30 @@ fn a_small_window_gets_an_icon_palette_and_the_canvas_keeps_the_example_fitted()
     // The palette is icons; one adds its kind.
     assert!(h.query_by_label("+ bucket").is_none());
     let before = h.state().project().nodes.len();
-    h.get_by_label(tributary_engine::nodes::NodeKind::Stream.icon()).click();
+    h.get_by_label(tributary_engine::nodes::NodeKind::Stream.icon())
+        .click();
     h.run_steps(3);
     let project = h.state().project();
     assert_eq!(project.nodes.len(), before + 1);
     assert_eq!(project.nodes.last().unwrap().kind().as_str(), "stream");
+}
+
+#[test]
+fn output_labels_line_up_and_keep_their_distance_from_their_pins() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../projects/emr.json");
+    let mut h = app(Some(&example));
+    h.run_steps(4);
+    // The EMR job's outputs: catalog, steps, table, one under the other.
+    let right = |label: &str| {
+        h.query_all_by_label(label)
+            .map(|n| n.rect())
+            .filter(|r| r.min.y > 100.0)
+            .map(|r| r.max.x)
+            .fold(f32::NEG_INFINITY, f32::max)
+    };
+    let (catalog, steps, table) = (right("catalog"), right("steps"), right("table"));
+    assert!(
+        (catalog - steps).abs() < 0.5 && (catalog - table).abs() < 0.5,
+        "right edges {catalog} {steps} {table}"
+    );
 }

@@ -199,15 +199,19 @@ fn charts_ui(app: &mut TributaryApp, ui: &mut Ui) {
             let Some(view) = charts.get(id) else { continue };
             let ui = &mut cols[i % columns];
             let dim = stale(id).is_some();
-            ui.horizontal(|ui| {
-                let r = ui.link(egui::RichText::new(title(id)).strong());
-                if r.clicked() {
-                    select = Some(id.clone());
-                }
-                if let Some(why) = stale(id) {
-                    r.on_hover_text(why);
-                }
-                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            // The title gives way (cut with …) to the buttons in a narrow column.
+            egui::Sides::new().shrink_left().truncate().show(
+                ui,
+                |ui| {
+                    let r = ui.link(egui::RichText::new(title(id)).strong());
+                    if r.clicked() {
+                        select = Some(id.clone());
+                    }
+                    if let Some(why) = stale(id) {
+                        r.on_hover_text(why);
+                    }
+                },
+                |ui| {
                     if ui
                         .small_button("🗙")
                         .on_hover_text("Hide from the dashboard")
@@ -229,8 +233,8 @@ fn charts_ui(app: &mut TributaryApp, ui: &mut Ui) {
                     {
                         change = Some(DashboardEdit::Move(id.clone(), -1));
                     }
-                });
-            });
+                },
+            );
             ui.scope(|ui| {
                 if dim {
                     ui.set_opacity(0.55);

@@ -53,6 +53,7 @@ pub fn ui(app: &mut TributaryApp, ui: &mut Ui) {
         rects: &mut rects,
         forced,
         to_global: &mut to_global,
+        first_output_x: Default::default(),
     };
     // Shift belongs to our selection (Shift-click adds, Shift-drag adds a band); the
     // canvas widget would start its own selection with it.
@@ -366,6 +367,8 @@ pub struct Viewer<'a> {
     pub forced: Option<TSTransform>,
     /// The canvas's graph → screen transform, as drawn this frame.
     pub to_global: &'a mut Option<TSTransform>,
+    /// Where each node's first output row started this frame (see `show_output`).
+    pub first_output_x: std::collections::HashMap<NodeId, f32>,
 }
 
 /// Table pins are squares, stream pins triangles; the rest circles.
@@ -591,13 +594,15 @@ pub fn one_line(text: &str, max: usize) -> String {
 /// which would shave the last letter.
 const TEXT_PAD: f32 = 6.0;
 
-/// Below this canvas scale, text is too small to read and nodes are drawn simplified.
-pub const DETAIL_SCALE: f32 = 0.4;
+/// At or below this canvas scale, text is too small to read and nodes are drawn
+/// simplified (a graph too big to fit readably stops at Zoom to fit's minimum, this).
+pub const DETAIL_SCALE: f32 = crate::state::canvas::FIT_MIN_SCALE;
 
 impl Viewer<'_> {
     /// Whether the canvas is zoomed out too far to read text.
     fn zoomed_out(&self) -> bool {
-        self.to_global.is_some_and(|t| t.scaling < DETAIL_SCALE)
+        self.to_global
+            .is_some_and(|t| t.scaling <= DETAIL_SCALE + 0.005)
     }
 }
 
@@ -690,8 +695,14 @@ impl SnarlViewer<Node> for Viewer<'_> {
         let port = snarl[pin.id.node].kind().outputs()[pin.id.output];
         let carried = carried_type(snarl, pin.id);
         if !self.zoomed_out() {
-            // (Right to left: the space is between the label and the pin.)
-            ui.add_space(TEXT_PAD * 2.5);
+            // (Right to left: the space is between the label and the pin.) The canvas
+            // widget starts each output row a little further right than the one before
+            // (it reserves the pin's room past the row's right edge, and the next row
+            // aligns to that): rows after the first give that back, so every label
+            // keeps its distance from its pin.
+            let x = ui.next_widget_position().x;
+            let first = *self.first_output_x.entry(pin.id.node).or_insert(x);
+            ui.add_space(TEXT_PAD * 2.5 + (x - first).max(0.0));
             ui.label(port.name).on_hover_ui(|ui| {
                 ui.label(if port.ty == PortType::Rows {
                     match carried {

@@ -494,13 +494,16 @@ fn legend_ui(ui: &mut Ui, id: egui::Id, view: &ChartView) {
             } else {
                 ui.visuals().weak_text_color()
             });
+            // (The hover text is built only when hovered: legends are drawn every frame.)
             let r = ui
                 .add(egui::Label::new(text).sense(egui::Sense::click()))
-                .on_hover_text(format!(
-                    "{} records. Click to {} it.",
-                    s.total(),
-                    if shown { "hide" } else { "show" }
-                ));
+                .on_hover_ui(|ui| {
+                    ui.label(format!(
+                        "{} records. Click to {} it.",
+                        s.total(),
+                        if shown { "hide" } else { "show" }
+                    ));
+                });
             if r.clicked() && !off.remove(&s.name) {
                 off.insert(s.name.clone());
             }

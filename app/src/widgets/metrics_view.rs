@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
 use egui::Ui;
-use egui_plot::{Legend, Line, Plot};
+use egui_plot::{Line, Plot};
 use tributary_engine::stream::metrics::MetricsSample;
 
 /// Samples kept per node (about five minutes).
@@ -79,11 +79,18 @@ impl MetricsView {
                             ui.strong(h);
                         }
                         ui.end_row();
-                        for (node, samples) in &self.nodes {
+                        for (k, (node, samples)) in self.nodes.iter().enumerate() {
                             let Some((_, s)) = samples.back() else {
                                 continue;
                             };
-                            if ui.link(title(node)).on_hover_text(node).clicked() {
+                            // The colour swatch is the chart's legend (outside the plot).
+                            let r = ui
+                                .horizontal(|ui| {
+                                    ui.colored_label(color(k), "■");
+                                    ui.link(title(node))
+                                })
+                                .inner;
+                            if r.on_hover_text(node).clicked() {
                                 clicked = Some(node.clone());
                             }
                             ui.monospace(human_rate(s.records_in_per_sec));
@@ -99,21 +106,26 @@ impl MetricsView {
                 });
             let ui = &mut cols[1];
             Plot::new("metrics-rate")
-                .legend(Legend::default())
                 .x_axis_label("seconds")
-                .y_axis_label("records out per second")
+                .y_axis_label("records per second (in or out)")
+                .y_axis_formatter(|mark, _| human_rate(mark.value))
                 .show(ui, |plot_ui| {
-                    for (node, samples) in &self.nodes {
+                    for (k, (node, samples)) in self.nodes.iter().enumerate() {
                         let points: Vec<[f64; 2]> = samples
                             .iter()
                             .map(|(t, s)| [*t, s.records_out_per_sec.max(s.records_in_per_sec)])
                             .collect();
-                        plot_ui.line(Line::new(title(node), points));
+                        plot_ui.line(Line::new(title(node), points).color(color(k)));
                     }
                 });
         });
         clicked
     }
+}
+
+/// The colour of the `k`-th node's line and swatch.
+fn color(k: usize) -> egui::Color32 {
+    crate::theme::SERIES[k % crate::theme::SERIES.len()]
 }
 
 /// `12345.0` → `12.3k`.
