@@ -20,6 +20,7 @@ pub mod cli;
 pub mod engine;
 pub mod error;
 pub mod fsutil;
+pub mod functions;
 pub mod lake;
 pub mod nodes;
 pub mod project;

@@ -9,6 +9,7 @@ mod cluster;
 mod crawl_query;
 mod engine_api;
 mod etl;
+mod functions;
 mod pipelines;
 mod project_files;
 mod s3;

@@ -1,0 +1,338 @@
+//! One warm worker process running a handler through the official runtime interface
+//! client, and the outcomes AWS gives: the result, the handler's error, `Task timed out
+//! after 3.00 seconds`, `Runtime exited with error: …`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+use super::runtime_api::{Invocation, Reported, RuntimeApi};
+use crate::error::{Error, Result};
+
+/// The language a handler is written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Language {
+    /// Python, run by `python -m awslambdaric <handler>`.
+    Python,
+    /// Node.js, run by `aws-lambda-ric <handler>`.
+    Node,
+}
+
+/// What a worker runs, and how.
+#[derive(Clone, Debug)]
+pub struct FunctionSpec {
+    /// `AWS_LAMBDA_FUNCTION_NAME` (the node id).
+    pub name: String,
+    /// The language.
+    pub language: Language,
+    /// `module.function` (`app.handler`).
+    pub handler: String,
+    /// The folder with the handler's file and its modules (`LAMBDA_TASK_ROOT`).
+    pub code_dir: PathBuf,
+    /// Folders put on the import path after the code (layers, installed requirements).
+    pub paths: Vec<PathBuf>,
+    /// The function's environment variables.
+    pub environment: BTreeMap<String, String>,
+    /// The timeout.
+    pub timeout: Duration,
+    /// `memory_size` in MB (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`).
+    pub memory_mb: u32,
+    /// The interpreter (a Python with `awslambdaric`, or `node`).
+    pub interpreter: PathBuf,
+    /// For Node.js: the `aws-lambda-ric` package's folder (its `bin/index.mjs` is run).
+    pub ric: Option<PathBuf>,
+}
+
+/// Why an invocation failed, in AWS's words.
+#[derive(Clone, Debug, PartialEq)]
+pub enum InvokeError {
+    /// The handler raised or rejected: AWS's error document.
+    Function {
+        /// `errorType` (the exception's class, e.g. `ValueError`).
+        error_type: String,
+        /// `errorMessage`.
+        message: String,
+        /// `stackTrace`, one frame per line.
+        stack: Vec<String>,
+    },
+    /// The handler ran past its timeout; the worker was killed.
+    Timeout(Duration),
+    /// The worker process ended during the invocation.
+    Exited(String),
+    /// The handler could not be loaded (`Runtime.ImportModuleError`, …).
+    Init {
+        /// `errorType`.
+        error_type: String,
+        /// `errorMessage`.
+        message: String,
+    },
+}
+
+impl std::fmt::Display for InvokeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Function {
+                error_type,
+                message,
+                ..
+            } => write!(f, "{error_type}: {message}"),
+            // AWS's wording, e.g. "Task timed out after 3.00 seconds".
+            Self::Timeout(t) => write!(f, "Task timed out after {:.2} seconds", t.as_secs_f64()),
+            Self::Exited(how) => write!(f, "Runtime exited with error: {how}"),
+            Self::Init {
+                error_type,
+                message,
+            } => write!(f, "{error_type}: {message}"),
+        }
+    }
+}
+
+/// A line a worker printed, with the request it was running then.
+#[derive(Clone, Debug)]
+pub struct LogLine {
+    /// The request id, when an invocation was running.
+    pub request_id: Option<String>,
+    /// The text.
+    pub text: String,
+}
+
+/// A warm worker: its process and its own Runtime API server.
+pub struct Worker {
+    spec: FunctionSpec,
+    api: RuntimeApi,
+    child: Child,
+    current: Arc<Mutex<Option<String>>>,
+    log: Arc<Mutex<Vec<LogLine>>>,
+    started: Instant,
+    invocations: u64,
+}
+
+impl Worker {
+    /// Starts a worker (a cold start) for `spec`.
+    pub async fn start(spec: FunctionSpec) -> Result<Self> {
+        let api = RuntimeApi::start().await?;
+        let mut cmd = match spec.language {
+            Language::Python => {
+                let mut c = Command::new(&spec.interpreter);
+                c.arg("-m").arg("awslambdaric").arg(&spec.handler);
+                c
+            }
+            Language::Node => {
+                let ric = spec
+                    .ric
+                    .clone()
+                    .ok_or_else(|| Error::Invalid("aws-lambda-ric is not installed".to_owned()))?;
+                let mut c = Command::new(&spec.interpreter);
+                c.arg(ric.join("bin/index.mjs")).arg(&spec.handler);
+                c
+            }
+        };
+        let mut path = vec![spec.code_dir.clone()];
+        path.extend(spec.paths.iter().cloned());
+        let joined =
+            std::env::join_paths(&path).map_err(|e| Error::Invalid(format!("code_path: {e}")))?;
+        cmd.current_dir(&spec.code_dir)
+            .env_clear()
+            .envs(&spec.environment)
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", api.address())
+            .env("AWS_LAMBDA_FUNCTION_NAME", &spec.name)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env(
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                spec.memory_mb.to_string(),
+            )
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{}", spec.name),
+            )
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "tributary")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env(
+                "AWS_EXECUTION_ENV",
+                match spec.language {
+                    Language::Python => "AWS_Lambda_python3.11",
+                    Language::Node => "AWS_Lambda_nodejs20.x",
+                },
+            )
+            .env("_HANDLER", &spec.handler)
+            .env("LAMBDA_TASK_ROOT", &spec.code_dir)
+            .env("PYTHONPATH", &joined)
+            .env("PYTHONUNBUFFERED", "1")
+            .env("NODE_PATH", &joined)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| {
+            Error::Invalid(format!(
+                "cannot start '{}' for the handler: {e}",
+                spec.interpreter.display()
+            ))
+        })?;
+        let current = Arc::new(Mutex::new(None::<String>));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let (current, log) = (current.clone(), log.clone());
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stream).lines();
+                while let Ok(Some(text)) = lines.next_line().await {
+                    let request_id = current.lock().ok().and_then(|c| c.clone());
+                    if let Ok(mut l) = log.lock() {
+                        l.push(LogLine { request_id, text });
+                    }
+                }
+            });
+        }
+        Ok(Self {
+            spec,
+            api,
+            child,
+            current,
+            log,
+            started: Instant::now(),
+            invocations: 0,
+        })
+    }
+
+    /// Invokes the handler with `event`; the handler's result, as JSON.
+    pub async fn invoke(
+        &mut self,
+        request_id: &str,
+        event: &serde_json::Value,
+    ) -> Result<std::result::Result<serde_json::Value, InvokeError>> {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default();
+        let deadline_ms = now_ms + self.spec.timeout.as_millis() as u64;
+        let body = serde_json::to_vec(event).map_err(|e| Error::Internal(e.to_string()))?;
+        if let Ok(mut c) = self.current.lock() {
+            *c = Some(request_id.to_owned());
+        }
+        let reported = self
+            .api
+            .submit(Invocation {
+                request_id: request_id.to_owned(),
+                event: Bytes::from(body),
+                deadline_ms,
+                function_arn: format!(
+                    "arn:aws:lambda:us-east-1:000000000000:function:{}",
+                    self.spec.name
+                ),
+            })
+            .await?;
+        self.invocations += 1;
+        let outcome = tokio::select! {
+            r = reported => match r {
+                Ok(Reported::Response(bytes)) => Ok(serde_json::from_slice(&bytes)
+                    .unwrap_or(serde_json::Value::Null)),
+                Ok(Reported::Error { error_type, body }) => Err(function_error(error_type, &body)),
+                Err(_) => Err(InvokeError::Exited("the Runtime API stopped".to_owned())),
+            },
+            _ = tokio::time::sleep(self.spec.timeout) => {
+                let _ = self.child.start_kill();
+                let _ = self.child.wait().await;
+                Err(InvokeError::Timeout(self.spec.timeout))
+            }
+            status = self.child.wait() => Err(self.exited(status)),
+        };
+        if let Ok(mut c) = self.current.lock() {
+            *c = None;
+        }
+        Ok(outcome)
+    }
+
+    /// How the process ended, as AWS reports it (`exit status 1`, `signal: killed`), or
+    /// the handler's init error when it reported one.
+    fn exited(&self, status: std::io::Result<std::process::ExitStatus>) -> InvokeError {
+        if let Some(body) = self.api.init_error() {
+            let InvokeError::Function {
+                error_type,
+                message,
+                ..
+            } = function_error(None, &body)
+            else {
+                unreachable!("function_error gives Function")
+            };
+            return InvokeError::Init {
+                error_type,
+                message,
+            };
+        }
+        use std::os::unix::process::ExitStatusExt as _;
+        match status {
+            Ok(s) => match (s.code(), s.signal()) {
+                (Some(code), _) => InvokeError::Exited(format!("exit status {code}")),
+                (None, Some(9)) => InvokeError::Exited("signal: killed".to_owned()),
+                (None, Some(sig)) => InvokeError::Exited(format!("signal: {sig}")),
+                _ => InvokeError::Exited(s.to_string()),
+            },
+            Err(e) => InvokeError::Exited(e.to_string()),
+        }
+    }
+
+    /// Whether the process is still running (a timeout or a crash ends it).
+    pub fn is_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The lines the worker printed so far.
+    pub fn log(&self) -> Vec<LogLine> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Invocations run by this worker.
+    pub fn invocations(&self) -> u64 {
+        self.invocations
+    }
+
+    /// How long ago the worker started.
+    pub fn age(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// AWS's error document (`{"errorMessage", "errorType", "stackTrace"}`) as an error.
+fn function_error(header: Option<String>, body: &[u8]) -> InvokeError {
+    let doc: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let text = |k: &str| doc.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    let stack = match doc.get("stackTrace") {
+        Some(serde_json::Value::Array(frames)) => frames
+            .iter()
+            .map(|f| {
+                f.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| f.to_string())
+            })
+            .collect(),
+        Some(serde_json::Value::String(s)) => s.lines().map(str::to_owned).collect(),
+        _ => Vec::new(),
+    };
+    InvokeError::Function {
+        error_type: text("errorType")
+            .or(header)
+            .unwrap_or_else(|| "Unhandled".to_owned()),
+        message: text("errorMessage").unwrap_or_else(|| String::from_utf8_lossy(body).into_owned()),
+        stack,
+    }
+}
