@@ -6,39 +6,14 @@ use serde_json::{Value, json};
 use tributary_engine::arrow::array::{Array, AsArray as _, RecordBatch};
 use tributary_engine::arrow::datatypes::{Float64Type, Int64Type, TimestampMillisecondType};
 use tributary_engine::nodes::series_sink::{META_BUCKET_WIDTH, META_LATEST, META_RATE, OTHER};
-use tributary_engine::{Event, Project, RunTarget};
 
 use crate::streaming::{edge, node};
 
 /// Runs `project` in-process; the last chart preview of each series sink.
 fn last_previews(project: Value) -> std::collections::BTreeMap<String, RecordBatch> {
     let dir = tempfile::tempdir().unwrap();
-    let project = Project::from_json(&project.to_string()).unwrap();
-    let mut last = std::collections::BTreeMap::new();
-    let (status, summary) = tributary_engine::engine::run_project_blocking(
-        project,
-        dir.path().to_path_buf(),
-        RunTarget::All,
-        |ev| {
-            if let Event::Preview {
-                node,
-                schema,
-                batches,
-                ..
-            } = ev
-            {
-                let all = tributary_engine::arrow::compute::concat_batches(schema, batches);
-                last.insert(node.clone(), all.unwrap());
-            }
-        },
-    )
-    .unwrap();
-    assert_eq!(
-        status,
-        tributary_engine::NodeStatus::Ok,
-        "{:?}",
-        summary.iter().map(|s| &s.error).collect::<Vec<_>>()
-    );
+    let (last, errors) = crate::support::previews_in(dir.path(), project);
+    assert!(errors.is_empty(), "{errors:?}");
     last
 }
 

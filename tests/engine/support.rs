@@ -316,3 +316,40 @@ pub fn records_under(dir: &Path) -> Vec<Value> {
     }
     out
 }
+
+/// Each node's last preview, by node id.
+pub type Previews = std::collections::BTreeMap<String, tributary_engine::arrow::array::RecordBatch>;
+
+/// Runs `project` in-process in `dir`: each node's last preview (a table's rows, a chart's
+/// points), and the error of each node that failed.
+pub fn previews_in(
+    dir: &std::path::Path,
+    project: serde_json::Value,
+) -> (Previews, std::collections::BTreeMap<String, String>) {
+    let project = tributary_engine::Project::from_json(&project.to_string()).unwrap();
+    let mut last = std::collections::BTreeMap::new();
+    let (_, summary) = tributary_engine::engine::run_project_blocking(
+        project,
+        dir.to_path_buf(),
+        tributary_engine::RunTarget::All,
+        |ev| {
+            if let tributary_engine::Event::Preview {
+                node,
+                schema,
+                batches,
+                ..
+            } = ev
+            {
+                let all = tributary_engine::arrow::compute::concat_batches(schema, batches);
+                last.insert(node.clone(), all.unwrap());
+            }
+        },
+    )
+    .unwrap();
+    let errors = summary
+        .iter()
+        .filter(|s| s.status == tributary_engine::NodeStatus::Error)
+        .map(|s| (s.id.clone(), s.error.clone().unwrap_or_default()))
+        .collect();
+    (last, errors)
+}

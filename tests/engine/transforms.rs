@@ -1,49 +1,13 @@
 //! Visual transforms (Glue Studio's): apply mapping, join, aggregate, union, drop
 //! duplicates, fill missing and filter, on tables and on streams, with rows checked.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
+use tributary_engine::Project;
 use tributary_engine::arrow::array::RecordBatch;
 use tributary_engine::arrow::util::pretty::pretty_format_batches;
-use tributary_engine::{Event, NodeStatus, Project, RunTarget};
 
 use crate::streaming::{edge, node};
 use crate::support::*;
-
-/// Runs `project` in-process in `dir`: each node's last table preview, and each node's
-/// error.
-fn run_in(
-    dir: &std::path::Path,
-    project: Value,
-) -> (BTreeMap<String, RecordBatch>, BTreeMap<String, String>) {
-    let project = Project::from_json(&project.to_string()).unwrap();
-    let mut last = BTreeMap::new();
-    let (_, summary) = tributary_engine::engine::run_project_blocking(
-        project,
-        dir.to_path_buf(),
-        RunTarget::All,
-        |ev| {
-            if let Event::Preview {
-                node,
-                schema,
-                batches,
-                ..
-            } = ev
-            {
-                let all = tributary_engine::arrow::compute::concat_batches(schema, batches);
-                last.insert(node.clone(), all.unwrap());
-            }
-        },
-    )
-    .unwrap();
-    let errors = summary
-        .iter()
-        .filter(|s| s.status == NodeStatus::Error)
-        .map(|s| (s.id.clone(), s.error.clone().unwrap_or_default()))
-        .collect();
-    (last, errors)
-}
 
 /// The rows of `batch` as a pretty table, its lines after the header sorted (row order
 /// is not part of these operations' contract).
@@ -115,7 +79,7 @@ fn transforms_on_tables_give_the_rows_their_sql_says() {
             edge("orders", "table", "big", "records")
         ]
     });
-    let (tables, errors) = run_in(dir.path(), project);
+    let (tables, errors) = previews_in(dir.path(), project);
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(
         rows(&tables["mapped"]),
@@ -260,7 +224,7 @@ fn transforms_on_streams_map_join_merge_and_drop_duplicates_record_by_record() {
             edge("lake", "objects", "users_out", "target")
         ]
     });
-    let (_, errors) = run_in(dir.path(), project);
+    let (_, errors) = previews_in(dir.path(), project);
     assert!(errors.is_empty(), "{errors:?}");
     let out = |id: &str| records_under(&dir.path().join(format!("lake/{id}")));
     // Mapped: only the mapped columns, renamed and cast, every record.
@@ -314,7 +278,7 @@ fn what_a_stream_cannot_do_is_a_clear_error_and_types_are_checked_on_the_wires()
             edge("totals", "records", "t", "records")
         ]
     });
-    let (_, errors) = run_in(dir.path(), project);
+    let (_, errors) = previews_in(dir.path(), project);
     assert_eq!(
         errors["totals"],
         "node 'totals' (aggregate): aggregating needs the whole input, so it works on tables \
@@ -361,7 +325,7 @@ fn the_transforms_example_answers_like_the_sql_it_stands_for() {
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(root.join("lake/raw").join(table), &to).unwrap();
     }
-    let (tables, errors) = run_in(dir.path(), project);
+    let (tables, errors) = previews_in(dir.path(), project);
     assert!(errors.is_empty(), "{errors:?}");
     let per_company = &tables["per_company"];
     // The same question in one statement, over the crawled table.

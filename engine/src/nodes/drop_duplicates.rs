@@ -11,12 +11,14 @@ use serde::{Deserialize, Serialize};
 
 use super::form::{Editor, Field, FieldProblem, Problems};
 use super::operator::{Hold, Operator, Outputs, ReadOptions, Wiring, output_topic};
-use super::transform::{ROWS_IN, ROWS_OUT, Rows, arriving_at, ident, one_rows, run_on_tables};
+use super::transform::{
+    ROWS_IN, ROWS_OUT, Rows, arriving_at, column_indices, ident, one_rows, run_on_tables,
+};
 use super::{Category, Kind, NodeContext, NodeOutput, PortSpec};
 use crate::arrow::array::{BooleanArray, RecordBatch};
 use crate::arrow::compute::filter_record_batch;
 use crate::arrow::row::{RowConverter, SortField};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::stream::topic::Delivery;
 
 /// Drop duplicates settings.
@@ -80,15 +82,7 @@ impl Kind for DropDuplicatesKind {
     async fn run(config: &DropDuplicatesConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         let input = one_rows(ctx, &ROWS_IN)?;
         let schema = input.schema();
-        let keys = config
-            .columns
-            .iter()
-            .map(|c| {
-                schema
-                    .index_of(c)
-                    .map_err(|_| Error::no_such_column("columns", c, &schema))
-            })
-            .collect::<Result<Vec<usize>>>()?;
+        let keys = column_indices("columns", &config.columns, &schema)?;
         match &input {
             Rows::Table(t) => {
                 let sql = statement(config, &input.columns());

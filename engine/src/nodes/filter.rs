@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::form::{Editor, Field, FieldProblem, Problems};
 use super::operator::{Hold, Operator, Outputs, ReadOptions, Wiring, output_topic};
 use super::transform::{
-    ROWS_IN as RECORDS_IN, ROWS_OUT as RECORDS_OUT, Rows, arriving_at, ident, one_rows,
+    ROWS_IN as RECORDS_IN, ROWS_OUT as RECORDS_OUT, Rows, arriving_at, column_indices, ident,
+    one_rows,
 };
 use super::{Category, Kind, NodeContext, NodeOutput};
 use crate::arrow::array::{AsArray as _, RecordBatch};
@@ -78,11 +79,7 @@ impl Kind for FilterKind {
         let input = match one_rows(ctx, &RECORDS_IN)? {
             Rows::Stream(s) => s,
             Rows::Table(t) => {
-                for c in &config.columns {
-                    if t.schema.index_of(c).is_err() {
-                        return Err(Error::no_such_column("columns", c, &t.schema));
-                    }
-                }
+                column_indices("columns", &config.columns, &t.schema)?;
                 return super::transform::run_on_tables(ctx, &statement(config), &[("input", &t)])
                     .await;
             }
@@ -108,15 +105,7 @@ impl Kind for FilterKind {
             }
             Some(physical)
         };
-        let projection = config
-            .columns
-            .iter()
-            .map(|c| {
-                schema
-                    .index_of(c)
-                    .map_err(|_| Error::no_such_column("columns", c, &schema))
-            })
-            .collect::<Result<Vec<usize>>>()?;
+        let projection = column_indices("columns", &config.columns, &schema)?;
         let out_schema = if projection.is_empty() {
             schema.clone()
         } else {

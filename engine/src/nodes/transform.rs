@@ -87,6 +87,19 @@ pub fn one_rows(ctx: &NodeContext<'_>, port: &PortSpec) -> Result<Rows> {
     Ok(rows_on(ctx, port)?.remove(0))
 }
 
+/// The positions of the columns `names` in `schema`; a missing one is an error naming
+/// `setting` and the columns there are.
+pub fn column_indices(setting: &str, names: &[String], schema: &SchemaRef) -> Result<Vec<usize>> {
+    names
+        .iter()
+        .map(|c| {
+            schema
+                .index_of(c)
+                .map_err(|_| Error::no_such_column(setting, c, schema))
+        })
+        .collect()
+}
+
 /// `name` quoted as a SQL identifier (`"page"`, `"say ""hi"""`), as Athena and
 /// DataFusion both read it.
 pub fn ident(name: &str) -> String {
