@@ -34,12 +34,12 @@ fn main() {
 /// The paced pipeline: `count` events (0: endless) at 500,000/s with wall-clock times.
 fn paced(count: u64) -> Project {
     let project = serde_json::json!({
-        "format_version": 1,
+        "format_version": 2,
         "nodes": [
             {"id": "gen", "kind": "generator", "config": {"event": "clickstream", "rate_per_sec": 500000.0,
                 "count": count, "keys": 10000, "batch_size": 2000, "clock": "wall"}},
             {"id": "clicks", "kind": "stream", "config": {"shards": 4, "partition_key": "user_id"}},
-            {"id": "enrich", "kind": "lambda", "config": {"batch_size": 65536, "batch_window_ms": 2,
+            {"id": "enrich", "kind": "lambda", "config": {"batch_size": 10000, "maximum_batching_window_in_seconds": 0.002,
                 "sql": "SELECT event_id, user_id, page, event_time, CASE WHEN page IN ('/cart', '/checkout') THEN 'purchase_intent' ELSE 'browse' END AS segment FROM input"}},
             {"id": "live", "kind": "table_sink", "config": {"rows": 1000, "latency_column": "event_time"}},
             {"id": "lake", "kind": "bucket", "config": {"path": "lake"}},
@@ -169,11 +169,11 @@ fn throughput() {
         .unwrap_or(2_000_000);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-stream");
     let project = serde_json::json!({
-        "format_version": 1,
+        "format_version": 2,
         "nodes": [
             {"id": "gen", "kind": "generator", "config": {"event": "clickstream", "rate_per_sec": 0.0, "count": events, "keys": 10000, "batch_size": 8192}},
             {"id": "clicks", "kind": "stream", "config": {"shards": 4, "partition_key": "user_id"}},
-            {"id": "enrich", "kind": "lambda", "config": {"batch_size": 65536, "batch_window_ms": 5,
+            {"id": "enrich", "kind": "lambda", "config": {"batch_size": 10000, "maximum_batching_window_in_seconds": 0.005,
                 "sql": "SELECT event_id, user_id, page, event_time, CASE WHEN page IN ('/cart', '/checkout') THEN 'purchase_intent' ELSE 'browse' END AS segment FROM input"}},
             {"id": "lake", "kind": "bucket", "config": {"path": "lake"}},
             {"id": "deliver", "kind": "firehose", "config": {"prefix": "clicks/", "format": "parquet", "buffer_mb": 64.0}}

@@ -18,7 +18,11 @@ pub use crate::fsutil::resolve_path;
 use crate::nodes::{NodeConfig, NodeKind, PortDirection, PortSpec, PortType};
 
 /// The newest project format this build reads and the one it writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+// Format history (each kind's `Kind::migrate` brings older configs up to date):
+// 1 → 2: Lambda settings take the CloudFormation names (`batch_window_ms` →
+//        `maximum_batching_window_in_seconds`, `retry_attempts` →
+//        `maximum_retry_attempts`, …) and the runtime `script` is `rhai`.
 
 /// A whole project: what the canvas shows and what the engine runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -275,7 +279,7 @@ impl Project {
         match top.remove("nodes") {
             Some(Value::Array(items)) => {
                 for (i, item) in items.into_iter().enumerate() {
-                    match parse_node(item) {
+                    match parse_node(item, format_version) {
                         Ok(node) => nodes.push(node),
                         Err(p) => problems.push(p.unwrap_or_else(|| {
                             Problem::project(format!("node {} is not a valid node object", i + 1))
@@ -695,18 +699,21 @@ impl Project {
     }
 }
 
-fn parse_node(item: Value) -> std::result::Result<Node, Option<Problem>> {
+fn parse_node(item: Value, format_version: u32) -> std::result::Result<Node, Option<Problem>> {
     let id = item
         .get("id")
         .and_then(Value::as_str)
         .map(str::to_owned)
         .ok_or_else(|| Some(Problem::project("a node has no string `id`")))?;
-    let raw: RawNode = serde_json::from_value(item)
+    let mut raw: RawNode = serde_json::from_value(item)
         .map_err(|e| Some(Problem::node(&id, format!("not a valid node: {e}"))))?;
     let kind: NodeKind = raw
         .kind
         .parse()
         .map_err(|e: String| Some(Problem::node(&id, e)))?;
+    if format_version < FORMAT_VERSION {
+        NodeConfig::migrate(kind, format_version, &mut raw.config);
+    }
     let config = NodeConfig::from_value(kind, raw.config).map_err(|p| {
         Some(if p.path.is_empty() {
             Problem::node(&id, format!("config ({kind}): {}", p.message))

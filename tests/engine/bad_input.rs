@@ -355,6 +355,6 @@ fn project_problems_are_reported_all_at_once() {
     assert_eq!(out.code, 1);
     assert_eq!(
         out.stderr.trim_end(),
-        "project: written by a newer Tributary (format version 7); this build reads format version 1 and older"
+        "project: written by a newer Tributary (format version 7); this build reads format version 2 and older"
     );
 }

@@ -18,6 +18,7 @@ fn python() -> PathBuf {
 fn spec(dir: &Path, handler: &str, timeout: Duration) -> FunctionSpec {
     FunctionSpec {
         name: "enrich".to_owned(),
+        runtime: "python3.11".to_owned(),
         language: Language::Python,
         handler: handler.to_owned(),
         code_dir: dir.to_path_buf(),
@@ -88,7 +89,7 @@ fn a_python_handler_runs_warm_with_the_context_aws_gives() {
         assert!(w.is_alive());
         // What the handler printed, linked to its request.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let log = w.log();
+        let log = w.take_log();
         assert!(
             log.iter()
                 .any(|l| l.text.contains("got 2 records")
@@ -148,4 +149,492 @@ fn errors_timeouts_crashes_and_init_errors_are_reported_as_aws_does() {
             }
         );
     });
+}
+
+// ---------------------------------------------------------------------------------------
+// Lambda nodes running real handlers in a pipeline: generator → stream (4 shards, keyed
+// by user) → lambda → firehose, its failures → a second firehose. Everything is counted
+// from the delivered files.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use crate::streaming::{edge, node};
+use crate::support::{records_under, scratch};
+
+/// The pipeline around a Lambda node with `lambda` as its config.
+fn lambda_pipeline(count: u64, lambda: Value) -> Value {
+    json!({
+        "format_version": 2,
+        "nodes": [
+            node("gen", "generator", json!({"event": "clickstream", "rate_per_sec": 0.0,
+                "count": count, "keys": 50, "batch_size": 250, "seed": 11})),
+            node("clicks", "stream", json!({"shards": 4, "partition_key": "user_id"})),
+            node("enrich", "lambda", lambda),
+            node("lake", "bucket", json!({"path": "lake"})),
+            node("deliver", "firehose", json!({"prefix": "out/", "format": "json"})),
+            node("errors", "firehose", json!({"prefix": "errors/", "format": "json"}))
+        ],
+        "edges": [
+            edge("gen", "events", "clicks", "records"),
+            edge("clicks", "records", "enrich", "records"),
+            edge("enrich", "records", "deliver", "records"),
+            edge("lake", "objects", "deliver", "target"),
+            edge("enrich", "failed", "errors", "records"),
+            edge("lake", "objects", "errors", "target")
+        ]
+    })
+}
+
+/// Runs `project` in-process in `dir`: the log lines of each node, and node errors.
+fn run_logged(
+    dir: &Path,
+    project: &Value,
+) -> (BTreeMap<String, Vec<String>>, BTreeMap<String, String>) {
+    std::fs::create_dir_all(dir.join("lake")).unwrap();
+    let project = tributary_engine::Project::from_json(&project.to_string()).unwrap();
+    let mut logs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let (_, summary) = tributary_engine::engine::run_project_blocking(
+        project,
+        dir.to_path_buf(),
+        tributary_engine::RunTarget::All,
+        |ev| {
+            if let tributary_engine::Event::Log {
+                node: Some(node),
+                message,
+                ..
+            } = ev
+            {
+                logs.entry(node.clone()).or_default().push(message.clone());
+            }
+        },
+    )
+    .unwrap();
+    let errors = summary
+        .iter()
+        .filter(|s| s.status == tributary_engine::NodeStatus::Error)
+        .map(|s| (s.id.clone(), s.error.clone().unwrap_or_default()))
+        .collect();
+    (logs, errors)
+}
+
+fn ids(records: &[Value]) -> BTreeSet<i64> {
+    records
+        .iter()
+        .map(|r| r["event_id"].as_i64().unwrap())
+        .collect()
+}
+
+const TRANSFORM_PY: &str = r#"
+import base64, json
+
+def handler(event, context):
+    out = []
+    shards = {r["eventID"].split(":")[0] for r in event["Records"]}
+    assert len(shards) == 1, f"one shard per batch, got {shards}"
+    seqs = [int(r["kinesis"]["sequenceNumber"]) for r in event["Records"]]
+    assert seqs == sorted(seqs), "records in sequence order"
+    for r in event["Records"]:
+        k = r["kinesis"]
+        assert r["eventSource"] == "aws:kinesis" and r["eventName"] == "aws:kinesis:record"
+        assert r["eventSourceARN"] == "arn:aws:kinesis:us-east-1:000000000000:stream/clicks"
+        assert r["eventID"] == r["eventID"].split(":")[0] + ":" + k["sequenceNumber"]
+        row = json.loads(base64.b64decode(k["data"]))
+        assert k["partitionKey"] == row["user_id"], (k["partitionKey"], row)
+        if row["event_id"] % 500 == 13:
+            raise ValueError(f"bad record {row['event_id']}")
+        if row["event_id"] % 10 == 3:
+            continue  # filtered out
+        out.append({"event_id": row["event_id"], "page": row["page"].upper(),
+                    "user_id": row["user_id"], "shard": r["eventID"].split(":")[0],
+                    "seq": k["sequenceNumber"],
+                    "arrival": k["approximateArrivalTimestamp"],
+                    "stage": context.function_name})
+    print(f"kept {len(out)} of {len(event['Records'])}")
+    return out
+"#;
+
+#[test]
+fn a_python_handler_transforms_filters_and_fails_records_with_the_kinesis_event() {
+    let dir = scratch();
+    let n = 2_000u64;
+    let lambda = json!({
+        "runtime": "python3.12", "handler": "app.handler", "code": TRANSFORM_PY,
+        "batch_size": 100, "bisect_batch_on_function_error": true,
+        "maximum_retry_attempts": 1,
+        "output_columns": ["event_id Int64", "page Utf8", "user_id Utf8", "shard Utf8",
+            "seq Utf8", "arrival Float64", "stage Utf8"]
+    });
+    let (logs, errors) = run_logged(dir.path(), &lambda_pipeline(n, lambda));
+    assert!(errors.is_empty(), "{errors:?}");
+    let delivered = records_under(&dir.path().join("lake/out"));
+    let failed = records_under(&dir.path().join("lake/errors"));
+    let bad: BTreeSet<i64> = (0..n as i64).filter(|i| i % 500 == 13).collect();
+    let dropped = (0..n as i64)
+        .filter(|i| i % 10 == 3 && !bad.contains(i))
+        .count();
+    // Conservation, from the files: in = delivered + failed + filtered.
+    assert_eq!(ids(&failed), bad);
+    assert_eq!(failed.len(), bad.len());
+    assert_eq!(delivered.len() + failed.len() + dropped, n as usize);
+    assert_eq!(ids(&delivered).len(), delivered.len(), "no duplicates");
+    // The handler's rows, in the declared columns.
+    for r in &delivered {
+        let id = r["event_id"].as_i64().unwrap();
+        assert!(id % 10 != 3 && !bad.contains(&id), "{r}");
+        assert_eq!(r["stage"], "enrich");
+        assert!(r["page"].as_str().unwrap().starts_with("/"));
+        assert_eq!(r["page"], r["page"].as_str().unwrap().to_uppercase());
+        assert!(
+            r["shard"]
+                .as_str()
+                .unwrap()
+                .starts_with("shardId-00000000000")
+        );
+        assert!(
+            r["arrival"].as_f64().unwrap() > 1.7e9,
+            "seconds since the epoch"
+        );
+    }
+    // One user's records are all in one shard, with increasing sequence numbers.
+    let mut by_user: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for r in &delivered {
+        by_user
+            .entry(r["user_id"].as_str().unwrap())
+            .or_default()
+            .insert(r["shard"].as_str().unwrap());
+    }
+    assert!(by_user.values().all(|s| s.len() == 1), "{by_user:?}");
+    // The failure record: the error, its stack, and the invocation record.
+    for f in &failed {
+        let id = f["event_id"].as_i64().unwrap();
+        assert_eq!(f["error_message"], format!("bad record {id}"));
+        assert_eq!(f["error_type"], "ValueError");
+        assert!(f["stack_trace"].as_str().unwrap().contains("app.py"), "{f}");
+        assert_eq!(f["condition"], "RetryAttemptsExhausted");
+        assert_eq!(
+            f["approximate_invoke_count"], 2,
+            "the first try and one retry"
+        );
+        assert_eq!(f["batch_size"], 1, "bisected down to the record");
+        assert_eq!(f["start_sequence_number"], f["sequence_number"]);
+        assert_eq!(f["partition_key"], f["user_id"]);
+        assert!(f["request_id"].as_str().unwrap().len() == 36, "{f}");
+    }
+    // CloudWatch-style log lines: a cold start, START/END/REPORT, the handler's output.
+    let log = &logs["enrich"];
+    let text = log.join("\n");
+    assert!(
+        text.contains("INIT_START Runtime Version: python:3."),
+        "{text}"
+    );
+    assert!(log.iter().any(|l| l.starts_with("START RequestId: ")));
+    assert!(log.iter().any(|l| l.starts_with("END RequestId: ")));
+    let report = log
+        .iter()
+        .find(|l| l.starts_with("REPORT RequestId: ") && l.contains("Init Duration"))
+        .unwrap_or_else(|| panic!("no cold-start REPORT line: {text}"));
+    for part in [
+        "Duration: ",
+        "Billed Duration: ",
+        "Memory Size: 128 MB",
+        "Max Memory Used: ",
+    ] {
+        assert!(report.contains(part), "{report}");
+    }
+    assert!(log.iter().any(|l| l.starts_with("kept ")), "{text}");
+    assert!(text.contains("[ERROR] ValueError: bad record"), "{text}");
+}
+
+const PARTIAL_JS: &str = r#"
+export const handler = async (event, context) => {
+  const batchItemFailures = [];
+  for (const r of event.Records) {
+    const row = JSON.parse(Buffer.from(r.kinesis.data, "base64").toString("utf8"));
+    console.log(`seen ${row.event_id}`);
+    if (row.event_id % 250 === 7) {
+      batchItemFailures.push({ itemIdentifier: r.kinesis.sequenceNumber });
+    }
+  }
+  return { batchItemFailures };
+};
+"#;
+
+/// How many times each event id was seen, from `seen <id>` log lines.
+fn seen_counts(log: &[String]) -> BTreeMap<i64, usize> {
+    let mut seen = BTreeMap::new();
+    for l in log {
+        if let Some(id) = l.split("seen ").nth(1).and_then(|s| s.trim().parse().ok()) {
+            *seen.entry(id).or_default() += 1;
+        }
+    }
+    seen
+}
+
+#[test]
+fn a_node_partial_batch_response_checkpoints_before_the_lowest_failure_and_retries_from_there() {
+    let dir = scratch();
+    let n = 1_500u64;
+    let lambda = json!({
+        "runtime": "nodejs20.x", "handler": "app.handler", "code": PARTIAL_JS,
+        "batch_size": 50, "maximum_retry_attempts": 2,
+        "function_response_types": ["ReportBatchItemFailures"]
+    });
+    let (logs, errors) = run_logged(dir.path(), &lambda_pipeline(n, lambda));
+    assert!(errors.is_empty(), "{errors:?}");
+    let delivered = records_under(&dir.path().join("lake/out"));
+    let failed = records_under(&dir.path().join("lake/errors"));
+    let bad: BTreeSet<i64> = (0..n as i64).filter(|i| i % 250 == 7).collect();
+    assert_eq!(
+        ids(&failed),
+        bad,
+        "exactly the reported records end on failed"
+    );
+    assert_eq!(failed.len(), bad.len());
+    // The others pass on unchanged (the input's columns), once each.
+    assert_eq!(delivered.len() + failed.len(), n as usize);
+    assert_eq!(ids(&delivered).len(), delivered.len(), "no duplicates");
+    assert!(delivered[0].get("page").is_some() && delivered[0].get("event_time").is_some());
+    for f in &failed {
+        assert_eq!(f["condition"], "RetryAttemptsExhausted");
+        assert_eq!(f["error_type"], "BatchItemFailure");
+        assert_eq!(
+            f["approximate_invoke_count"], 3,
+            "the first try and two retries"
+        );
+    }
+    // A failing record was handed to the function three times; records before the
+    // lowest failure in their batch once (checkpointed).
+    let seen = seen_counts(&logs["enrich"]);
+    assert_eq!(seen.len(), n as usize, "every record reached the handler");
+    for id in &bad {
+        assert_eq!(seen[id], 3, "record {id}");
+    }
+    let once = seen.values().filter(|c| **c == 1).count();
+    assert!(
+        once > n as usize / 2,
+        "most records are not retried: {once}"
+    );
+    let text = logs["enrich"].join("\n");
+    assert!(
+        text.contains("INIT_START Runtime Version: nodejs:"),
+        "{text}"
+    );
+}
+
+const POWERTOOLS_PY: &str = r#"
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor, EventType, process_partial_response)
+from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import (
+    KinesisStreamRecord)
+
+processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
+
+def record_handler(record: KinesisStreamRecord):
+    row = record.kinesis.data_as_json()
+    print(f"seen {row['event_id']}")
+    if row["event_id"] % 300 == 11:
+        raise ValueError(f"cannot take {row['event_id']}")
+
+def handler(event, context):
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context)
+"#;
+
+#[test]
+fn aws_lambda_powertools_batch_processor_reports_exactly_the_failed_records() {
+    let dir = scratch();
+    let n = 1_200u64;
+    let lambda = json!({
+        "runtime": "python3.11", "handler": "app.handler", "code": POWERTOOLS_PY,
+        "requirements": ["aws-lambda-powertools==3.37.0"],
+        "batch_size": 100, "maximum_retry_attempts": 1,
+        "function_response_types": ["ReportBatchItemFailures"]
+    });
+    let (logs, errors) = run_logged(dir.path(), &lambda_pipeline(n, lambda));
+    assert!(errors.is_empty(), "{errors:?}");
+    let delivered = records_under(&dir.path().join("lake/out"));
+    let failed = records_under(&dir.path().join("lake/errors"));
+    let bad: BTreeSet<i64> = (0..n as i64).filter(|i| i % 300 == 11).collect();
+    assert_eq!(ids(&failed), bad);
+    assert_eq!(failed.len(), bad.len());
+    assert_eq!(delivered.len() + failed.len(), n as usize);
+    assert_eq!(ids(&delivered).len(), delivered.len(), "no duplicates");
+    let seen = seen_counts(&logs["enrich"]);
+    for id in &bad {
+        assert_eq!(seen[id], 2, "record {id}: the first try and one retry");
+    }
+}
+
+const NODE_APP: &str = r#"
+let calls = 0;
+exports.handler = async (event, context) => {
+  calls += 1;
+  console.log(`got ${event.Records.length} records`);
+  return { n: event.Records.length, calls, requestId: context.awsRequestId,
+           name: context.functionName, memory: context.memoryLimitInMB,
+           remainingOk: context.getRemainingTimeInMillis() > 0 };
+};
+exports.fails = async () => { throw new TypeError("bad record 9"); };
+exports.slow = async () => new Promise((r) => setTimeout(r, 10000));
+exports.exits = async () => { process.exit(1); };
+exports.hog = async () => { const a = []; for (;;) { a.push(new Array(1e6).fill(7)); } };
+"#;
+
+/// The `aws-lambda-ric` package that `scripts/test` installs.
+fn node_ric() -> PathBuf {
+    std::env::var_os("TRIBUTARY_NODE_RIC")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            crate::support::repo_root().join("target/tools/node/node_modules/aws-lambda-ric")
+        })
+}
+
+fn node_spec(dir: &Path, handler: &str, timeout: Duration) -> FunctionSpec {
+    FunctionSpec {
+        runtime: "nodejs20.x".to_owned(),
+        language: Language::Node,
+        interpreter: PathBuf::from("node"),
+        ric: Some(node_ric()),
+        ..spec(dir, handler, timeout)
+    }
+}
+
+#[test]
+fn a_node_handler_runs_warm_and_fails_times_out_crashes_and_runs_out_of_memory_as_aws_says() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.js"), NODE_APP).unwrap();
+    runtime().block_on(async {
+        let event = json!({"Records": [{"kinesis": {"data": "e30="}}]});
+        let mut w = Worker::start(node_spec(dir.path(), "app.handler", Duration::from_secs(3)))
+            .await
+            .unwrap();
+        let first = w.invoke("n-1", &event).await.unwrap().unwrap();
+        assert_eq!(first["requestId"], "n-1");
+        assert_eq!(first["name"], "enrich");
+        assert_eq!(first["remainingOk"], true, "{first}");
+        let second = w.invoke("n-2", &event).await.unwrap().unwrap();
+        assert_eq!(second["calls"], 2, "warm between invocations");
+        let mut w = Worker::start(node_spec(dir.path(), "app.fails", Duration::from_secs(3)))
+            .await
+            .unwrap();
+        let Err(InvokeError::Function {
+            error_type,
+            message,
+            stack,
+        }) = w.invoke("n-3", &event).await.unwrap()
+        else {
+            panic!("expected the handler's error");
+        };
+        assert_eq!(
+            (error_type.as_str(), message.as_str()),
+            ("TypeError", "bad record 9")
+        );
+        assert!(stack.iter().any(|f| f.contains("app.js")), "{stack:?}");
+        let mut w = Worker::start(node_spec(dir.path(), "app.slow", Duration::from_secs(1)))
+            .await
+            .unwrap();
+        let err = w.invoke("n-4", &event).await.unwrap().unwrap_err();
+        assert_eq!(err.to_string(), "Task timed out after 1.00 seconds");
+        let mut w = Worker::start(node_spec(dir.path(), "app.exits", Duration::from_secs(3)))
+            .await
+            .unwrap();
+        let err = w.invoke("n-5", &event).await.unwrap().unwrap_err();
+        assert_eq!(err.to_string(), "Runtime exited with error: exit status 1");
+        // Past its memory size the worker is killed, as Lambda's sandbox is.
+        let mut w = Worker::start(node_spec(dir.path(), "app.hog", Duration::from_secs(20)))
+            .await
+            .unwrap();
+        let err = w.invoke("n-6", &event).await.unwrap().unwrap_err();
+        assert_eq!(err.to_string(), "Runtime exited with error: signal: killed");
+        assert!(!w.is_alive());
+    });
+}
+
+#[test]
+fn a_missing_interpreter_is_a_clear_error_in_the_node() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    let lambda = json!({"runtime": "nodejs20.x", "handler": "app.handler",
+        "code": "exports.handler = async () => null;"});
+    let run = crate::support::try_run_env(
+        dir.path(),
+        "p.json",
+        &lambda_pipeline(100, lambda),
+        &[],
+        &[("PATH", Some("/nonexistent")), ("TRIBUTARY_NODE_RIC", None)],
+    );
+    assert_eq!(run.status(), "error", "{:?}", run.out);
+    let error = run.node("enrich")["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(error.contains("node is not installed"), "{error}");
+    // The rest of the graph still ran.
+    assert_eq!(run.node("gen")["status"], "ok", "{:?}", run.summary);
+}
+
+const ONLY_CHECKOUTS_PY: &str = r#"
+import base64, json
+
+def handler(event, context):
+    rows = [json.loads(base64.b64decode(r["kinesis"]["data"])) for r in event["Records"]]
+    wrong = [r["event_id"] for r in rows if r["page"] != "/checkout"]
+    if wrong:
+        raise ValueError(f"the filter let through {wrong}")
+    return rows
+"#;
+
+#[test]
+fn filter_criteria_deliver_only_the_matching_records_of_a_batch() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    let n = 3_000u64;
+    let lambda = json!({
+        "runtime": "python3.11", "handler": "app.handler", "code": ONLY_CHECKOUTS_PY,
+        "batch_size": 500, "maximum_retry_attempts": 0,
+        "filter_criteria": [r#"{"data": {"page": ["/checkout"]}}"#]
+    });
+    let run = crate::support::run_ok(dir.path(), "p.json", &lambda_pipeline(n, lambda), &[]);
+    let delivered = records_under(&dir.path().join("lake/out"));
+    let failed = records_under(&dir.path().join("lake/errors"));
+    assert!(
+        failed.is_empty(),
+        "the handler saw a record the filter should have skipped: {:?}",
+        failed.first()
+    );
+    assert!(!delivered.is_empty());
+    assert!(delivered.iter().all(|r| r["page"] == "/checkout"));
+    let detail = run.detail("enrich");
+    let filtered = detail["filtered_records"].as_u64().unwrap();
+    assert_eq!(delivered.len() as u64 + filtered, n, "{detail}");
+    assert!(
+        filtered > delivered.len() as u64,
+        "most pages are not /checkout"
+    );
+}
+
+#[test]
+fn a_bad_filter_pattern_or_setting_is_named_before_the_run() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    let lambda = json!({
+        "runtime": "python3.11", "handler": "app", "code": ONLY_CHECKOUTS_PY,
+        "batch_size": 20000, "maximum_record_age_in_seconds": 30,
+        "filter_criteria": [r#"{"data": {"page": "/checkout"}}"#]
+    });
+    let path = dir.path().join("p.json");
+    crate::support::write(&path, lambda_pipeline(10, lambda).to_string());
+    let out = crate::support::cli_in(dir.path(), &["validate", path.to_str().unwrap()]);
+    assert_ne!(out.code, 0);
+    let text = format!("{}{}", out.stdout, out.stderr);
+    for expected in [
+        "handler: 'app' is not file.function",
+        "batch_size: 20000 is not allowed: must be 1–10,000",
+        "maximum_record_age_in_seconds: must be -1 (no limit) or 60–604,800 seconds",
+        "filter_criteria: pattern {\"data\": {\"page\": \"/checkout\"}}: 'page' must hold a list",
+    ] {
+        assert!(text.contains(expected), "{expected} not in {text}");
+    }
 }

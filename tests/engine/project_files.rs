@@ -221,3 +221,73 @@ fn kinds_and_validate_speak_the_kinds_declarations() {
         "{out:?}"
     );
 }
+
+#[test]
+fn format_1_lambda_settings_migrate_to_the_cloudformation_names() {
+    // A Lambda node as format 1 wrote it: Tributary's own names and units.
+    let old = serde_json::json!({
+        "format_version": 1,
+        "nodes": [{"id": "fn", "kind": "lambda", "config": {
+            "runtime": "script", "script": "record", "batch_size": 500,
+            "batch_window_ms": 250, "retry_attempts": 4, "bisect_on_error": false,
+            "max_record_age_ms": 90000}},
+            {"id": "plain", "kind": "lambda", "config": {"sql": "SELECT * FROM input"}},
+            {"id": "gen", "kind": "generator", "config": {}},
+            {"id": "s", "kind": "stream", "config": {}}],
+        "edges": [
+            {"from": {"node": "gen", "port": "events"}, "to": {"node": "s", "port": "records"}},
+            {"from": {"node": "s", "port": "records"}, "to": {"node": "fn", "port": "records"}},
+            {"from": {"node": "s", "port": "records"}, "to": {"node": "plain", "port": "records"}}]
+    });
+    let project = Project::from_json(&old.to_string()).unwrap();
+    let config = |id: &str| {
+        project
+            .nodes
+            .iter()
+            .find(|n| n.id == id)
+            .unwrap()
+            .config
+            .to_value()
+    };
+    let c = config("fn");
+    assert_eq!(c["runtime"], "rhai");
+    assert_eq!(c["batch_size"], 500);
+    assert_eq!(c["maximum_batching_window_in_seconds"], 0.25);
+    assert_eq!(c["maximum_retry_attempts"], 4);
+    assert_eq!(c["bisect_batch_on_function_error"], false);
+    assert_eq!(c["maximum_record_age_in_seconds"], 90);
+    // Settings the file left out keep format 1's defaults, not AWS's.
+    let p = config("plain");
+    assert_eq!(p["batch_size"], 10_000);
+    assert_eq!(p["maximum_batching_window_in_seconds"], 0.1);
+    assert_eq!(p["maximum_retry_attempts"], 2);
+    assert_eq!(p["bisect_batch_on_function_error"], true);
+    assert_eq!(p["maximum_record_age_in_seconds"], -1);
+    // `fmt` writes the current format, with the new names only.
+    let dir = scratch();
+    let path = dir.path().join("old.json");
+    std::fs::write(&path, old.to_string()).unwrap();
+    let out = cli_in(dir.path(), &["fmt", path.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\"format_version\": 2"), "{text}");
+    for gone in [
+        "batch_window_ms",
+        "retry_attempts",
+        "bisect_on_error",
+        "max_record_age_ms",
+    ] {
+        assert!(!text.contains(&format!("\"{gone}\"")), "{gone} in {text}");
+    }
+    // A new Lambda node takes AWS's defaults.
+    let fresh = serde_json::json!({"format_version": 2,
+        "nodes": [{"id": "fn", "kind": "lambda", "config": {}}]});
+    let (project, _) = Project::parse_for_editing(&fresh.to_string()).unwrap();
+    let c = project.nodes[0].config.to_value();
+    assert_eq!(c["batch_size"], 100);
+    assert_eq!(c["maximum_retry_attempts"], -1);
+    assert_eq!(c["maximum_record_age_in_seconds"], -1);
+    assert_eq!(c["bisect_batch_on_function_error"], false);
+    assert_eq!(c["timeout"], 3);
+    assert_eq!(c["memory_size"], 128);
+}

@@ -454,6 +454,26 @@ fn field_ui(
         (Editor::Sql, Value::String(s)) => code_editor(ui, s, "sql"),
         // Rhai reads like Rust; Rust colouring fits it.
         (Editor::Script, Value::String(s)) => code_editor(ui, s, "rs"),
+        // Python colouring; JavaScript reads well enough with C++'s.
+        (Editor::Code, Value::String(s)) => {
+            let mut changed = false;
+            if s.trim().is_empty() {
+                ui.horizontal(|ui| {
+                    ui.label("Start from:");
+                    if ui.button("Python handler").clicked() {
+                        *s = tributary_engine::nodes::lambda::PYTHON_TEMPLATE.to_owned();
+                        changed = true;
+                    }
+                    if ui.button("Node.js handler").clicked() {
+                        *s = tributary_engine::nodes::lambda::NODE_TEMPLATE.to_owned();
+                        changed = true;
+                    }
+                });
+            }
+            let js = s.contains("=>") || s.contains("exports.") || s.contains("export ");
+            changed | code_editor(ui, s, if js { "cpp" } else { "py" })
+        }
+        (Editor::Map, Value::Object(map)) => map_ui(ui, form.state, id, map),
         (_, Value::String(s)) => ui.text_edit_singleline(s).changed(),
         (_, Value::Bool(b)) => ui.checkbox(b, "").changed(),
         (_, value @ Value::Number(_)) => number_ui(ui, value),
@@ -574,6 +594,51 @@ fn lines_ui(
     }
     if !r.has_focus() {
         *draft = lines(items);
+    }
+    false
+}
+
+/// Names and values (environment variables), one `NAME=value` per line.
+fn map_ui(
+    ui: &mut Ui,
+    state: &mut InspectorState,
+    id: (String, String),
+    map: &mut Map<String, Value>,
+) -> bool {
+    let lines = |map: &Map<String, Value>| {
+        map.iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    v.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| v.to_string())
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let draft = state.drafts.entry(id).or_insert_with(|| lines(map));
+    let r = ui.add(
+        egui::TextEdit::multiline(draft)
+            .code_editor()
+            .desired_rows(2)
+            .desired_width(f32::INFINITY)
+            .hint_text("NAME=value, one per line"),
+    );
+    if r.changed() {
+        *map = draft
+            .lines()
+            .filter_map(|l| {
+                let (k, v) = l.split_once('=')?;
+                let k = k.trim();
+                (!k.is_empty()).then(|| (k.to_owned(), Value::String(v.to_owned())))
+            })
+            .collect();
+        return true;
+    }
+    if !r.has_focus() {
+        *draft = lines(map);
     }
     false
 }

@@ -4,10 +4,20 @@
 //!
 //! Each worker is one process with its own Runtime API server on loopback
 //! (`runtime_api.rs`), so an invocation is always tied to the process running it: a
-//! timeout or a crash kills exactly that process, as Lambda does with its sandbox. A
-//! worker stays warm between invocations (`worker.rs`).
+//! timeout, a crash or too much memory kills exactly that process, as Lambda does with
+//! its sandbox (`worker.rs`). A [`Function`] keeps its workers warm between invocations,
+//! one per concurrent invocation, and logs each as CloudWatch does (`pool.rs`).
+//! `runtimes.rs` finds or installs the interpreters, the clients and each function's
+//! requirements; `events.rs` has the event and response documents AWS defines;
+//! `filter.rs` the event filtering patterns of an event source mapping.
 
+pub mod events;
+pub mod filter;
+pub mod pool;
 pub mod runtime_api;
+pub mod runtimes;
 pub mod worker;
 
+pub use pool::{Function, Invoked};
+pub use runtimes::{Toolchain, toolchain};
 pub use worker::{FunctionSpec, InvokeError, Language, Worker};

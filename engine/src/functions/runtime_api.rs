@@ -55,7 +55,12 @@ struct ApiState {
     next: tokio::sync::Mutex<mpsc::Receiver<Invocation>>,
     waiting: Mutex<HashMap<String, oneshot::Sender<Reported>>>,
     init_error: Mutex<Option<Bytes>>,
+    /// When the worker first asked for an invocation: its init is done.
+    first_poll: Mutex<Option<std::time::Instant>>,
 }
+
+/// The largest response a function may return (AWS: 6 MB for a synchronous invocation).
+pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
 
 /// A running Runtime API server for one worker.
 pub struct RuntimeApi {
@@ -73,6 +78,7 @@ impl RuntimeApi {
             next: tokio::sync::Mutex::new(next),
             waiting: Mutex::new(HashMap::new()),
             init_error: Mutex::new(None),
+            first_poll: Mutex::new(None),
         });
         let app = axum::Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
@@ -85,6 +91,8 @@ impl RuntimeApi {
                 post(invocation_error),
             )
             .route("/2018-06-01/runtime/init/error", post(init_error))
+            // Larger responses are read, then refused as AWS refuses them (below).
+            .layer(axum::extract::DefaultBodyLimit::max(8 * MAX_RESPONSE_BYTES))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -122,6 +130,11 @@ impl RuntimeApi {
         Ok(rx)
     }
 
+    /// When the worker first asked for an invocation (its init took until then).
+    pub fn first_poll(&self) -> Option<std::time::Instant> {
+        self.state.first_poll.lock().ok().and_then(|t| *t)
+    }
+
     /// What the worker reported through `/init/error`, if anything.
     pub fn init_error(&self) -> Option<Bytes> {
         self.state.init_error.lock().ok().and_then(|e| e.clone())
@@ -135,6 +148,9 @@ impl Drop for RuntimeApi {
 }
 
 async fn next_invocation(State(state): State<Arc<ApiState>>) -> Response {
+    if let Ok(mut t) = state.first_poll.lock() {
+        t.get_or_insert_with(std::time::Instant::now);
+    }
     let Some(inv) = state.next.lock().await.recv().await else {
         return StatusCode::GONE.into_response();
     };
@@ -181,6 +197,21 @@ async fn invocation_response(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
+    if body.len() > MAX_RESPONSE_BYTES {
+        // AWS's error for a response over the limit.
+        let doc = serde_json::json!({
+            "errorType": "Function.ResponseSizeTooLarge",
+            "errorMessage": format!(
+                "Response payload size ({} bytes) exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).",
+                body.len()
+            ),
+        });
+        let reported = Reported::Error {
+            error_type: Some("Function.ResponseSizeTooLarge".to_owned()),
+            body: Bytes::from(doc.to_string()),
+        };
+        return deliver(&state, &id, reported);
+    }
     deliver(&state, &id, Reported::Response(body))
 }
 

@@ -29,6 +29,8 @@ pub enum Language {
 pub struct FunctionSpec {
     /// `AWS_LAMBDA_FUNCTION_NAME` (the node id).
     pub name: String,
+    /// The AWS runtime identifier (`python3.12`, `nodejs20.x`), for `AWS_EXECUTION_ENV`.
+    pub runtime: String,
     /// The language.
     pub language: Language,
     /// `module.function` (`app.handler`).
@@ -139,6 +141,10 @@ impl Worker {
             std::env::join_paths(&path).map_err(|e| Error::Invalid(format!("code_path: {e}")))?;
         cmd.current_dir(&spec.code_dir)
             .env_clear()
+            // Test credentials, so an SDK client made in the handler never looks for real
+            // ones (the function's environment may set others).
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
             .envs(&spec.environment)
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("AWS_LAMBDA_RUNTIME_API", api.address())
@@ -153,20 +159,17 @@ impl Worker {
                 format!("/aws/lambda/{}", spec.name),
             )
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "tributary")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env(
-                "AWS_EXECUTION_ENV",
-                match spec.language {
-                    Language::Python => "AWS_Lambda_python3.11",
-                    Language::Node => "AWS_Lambda_nodejs20.x",
-                },
-            )
+            .env("AWS_REGION", super::events::REGION)
+            .env("AWS_DEFAULT_REGION", super::events::REGION)
+            .env("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", spec.runtime))
+            .env("TZ", ":UTC")
+            .env("LANG", "en_US.UTF-8")
             .env("_HANDLER", &spec.handler)
             .env("LAMBDA_TASK_ROOT", &spec.code_dir)
             .env("PYTHONPATH", &joined)
             .env("PYTHONUNBUFFERED", "1")
             .env("NODE_PATH", &joined)
+            .env("HOME", std::env::temp_dir())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -235,10 +238,7 @@ impl Worker {
                 request_id: request_id.to_owned(),
                 event: Bytes::from(body),
                 deadline_ms,
-                function_arn: format!(
-                    "arn:aws:lambda:us-east-1:000000000000:function:{}",
-                    self.spec.name
-                ),
+                function_arn: super::events::function_arn(&self.spec.name),
             })
             .await?;
         self.invocations += 1;
@@ -253,6 +253,12 @@ impl Worker {
                 let _ = self.child.start_kill();
                 let _ = self.child.wait().await;
                 Err(InvokeError::Timeout(self.spec.timeout))
+            }
+            // Over its memory size, the sandbox is killed (as Lambda's cgroup does).
+            _ = over_memory(self.child.id(), self.spec.memory_mb) => {
+                let _ = self.child.start_kill();
+                let _ = self.child.wait().await;
+                Err(InvokeError::Exited("signal: killed".to_owned()))
             }
             status = self.child.wait() => Err(self.exited(status)),
         };
@@ -296,9 +302,27 @@ impl Worker {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// The lines the worker printed so far.
-    pub fn log(&self) -> Vec<LogLine> {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    /// The lines the worker printed since the last call.
+    pub fn take_log(&self) -> Vec<LogLine> {
+        self.log
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
+    }
+
+    /// How long the worker took to start (until it first asked for an invocation).
+    pub fn init_duration(&self) -> Option<Duration> {
+        self.api
+            .first_poll()
+            .map(|t| t.saturating_duration_since(self.started))
+    }
+
+    /// The most memory the process used so far, in MB (its peak resident set).
+    pub fn max_memory_mb(&self) -> Option<u64> {
+        self.child
+            .id()
+            .and_then(|pid| proc_status_kb(pid, "VmHWM:"))
+            .map(|kb| kb.div_ceil(1024))
     }
 
     /// Invocations run by this worker.
@@ -312,11 +336,39 @@ impl Worker {
     }
 }
 
+/// A field of `/proc/<pid>/status` in kB (`VmRSS:`, `VmHWM:`).
+fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = text.lines().find(|l| l.starts_with(field))?;
+    line[field.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Resolves once process `pid` uses more than `memory_mb` (checked every 20 ms); never
+/// where memory cannot be read.
+async fn over_memory(pid: Option<u32>, memory_mb: u32) {
+    let limit_kb = u64::from(memory_mb) * 1024;
+    let Some(pid) = pid.filter(|p| proc_status_kb(*p, "VmRSS:").is_some()) else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if proc_status_kb(pid, "VmRSS:").is_some_and(|kb| kb > limit_kb) {
+            return;
+        }
+    }
+}
+
 /// AWS's error document (`{"errorMessage", "errorType", "stackTrace"}`) as an error.
 fn function_error(header: Option<String>, body: &[u8]) -> InvokeError {
     let doc: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     let text = |k: &str| doc.get(k).and_then(|v| v.as_str()).map(str::to_owned);
-    let stack = match doc.get("stackTrace") {
+    // Python's runtime sends `stackTrace`, Node.js's `trace`.
+    let stack = match doc.get("stackTrace").or_else(|| doc.get("trace")) {
         Some(serde_json::Value::Array(frames)) => frames
             .iter()
             .map(|f| {

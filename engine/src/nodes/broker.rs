@@ -349,6 +349,7 @@ impl XAdd {
         max_records: 16_384,
         fill_window: None,
         handoff: Handoff::Released,
+        start: crate::stream::topic::StartPosition::TrimHorizon,
     };
 }
 

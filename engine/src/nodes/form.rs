@@ -15,6 +15,8 @@ pub enum Editor {
     Sql,
     /// A Rhai script, in a code editor.
     Script,
+    /// A handler's source file (Python or JavaScript), in a code editor.
+    Code,
     /// The name of one column of the node's input (offered from the last run's columns).
     Column,
     /// One value of a fixed list (the names of a settings enum).
@@ -25,6 +27,8 @@ pub enum Editor {
     Toggle,
     /// A list of text values, one per line.
     Lines,
+    /// Names and text values (environment variables), one `NAME=value` per line.
+    Map,
     /// A group of settings that may be absent (`null`): a checkbox turns it on, starting
     /// from `template`.
     Optional {
@@ -127,8 +131,9 @@ impl Field {
             Editor::Toggle => Value::Bool(false),
             Editor::Lines | Editor::Records { .. } => Value::Array(Vec::new()),
             Editor::Optional { .. } => Value::Null,
+            Editor::Map => Value::Object(Map::new()),
             Editor::Choice(names) => Value::from(names.first().copied().unwrap_or("")),
-            Editor::Text | Editor::Sql | Editor::Script | Editor::Column => {
+            Editor::Text | Editor::Sql | Editor::Script | Editor::Code | Editor::Column => {
                 Value::String(String::new())
             }
         }
@@ -140,6 +145,8 @@ impl Field {
             Editor::Text => "text".to_owned(),
             Editor::Sql => "SQL".to_owned(),
             Editor::Script => "Rhai script".to_owned(),
+            Editor::Code => "source code".to_owned(),
+            Editor::Map => "NAME=value lines".to_owned(),
             Editor::Column => "column".to_owned(),
             Editor::Choice(names) => names.join(" | "),
             Editor::Number => "number".to_owned(),

@@ -174,6 +174,10 @@ pub trait Kind: 'static {
         Vec::new()
     }
 
+    /// Brings a `config` written by an older project format (`from_version`) up to date,
+    /// before it is parsed: renamed settings, changed units, old defaults kept.
+    fn migrate(_from_version: u32, _config: &mut serde_json::Map<String, serde_json::Value>) {}
+
     /// The SQL the node runs, for kinds that are SQL underneath (the visual transforms):
     /// shown in the inspector so users learn it, and kept by an export. `arriving`: the
     /// columns at each connected input edge as (port, columns), empty when not known

@@ -132,6 +132,13 @@ macro_rules! registry {
                 match kind { $(NodeKind::$variant => parse_config(value).map(Self::$variant),)* }
             }
 
+            /// Migrates a `config` object written by project format `from_version`.
+            pub fn migrate(kind: NodeKind, from_version: u32, config: &mut serde_json::Value) {
+                if let serde_json::Value::Object(map) = config {
+                    match kind { $(NodeKind::$variant => <$kind as Kind>::migrate(from_version, map),)* }
+                }
+            }
+
             /// The `config` object as written to project files.
             pub fn to_value(&self) -> serde_json::Value {
                 match self { $(Self::$variant(c) => serde_json::to_value(c).unwrap_or_default(),)* }

@@ -45,7 +45,7 @@ pub enum Handoff {
 }
 
 /// How the runner reads an operator's input.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ReadOptions {
     /// Records per read at most.
     pub max_records: usize,
@@ -53,6 +53,8 @@ pub struct ReadOptions {
     pub fill_window: Option<Duration>,
     /// When reads are acknowledged.
     pub handoff: Handoff,
+    /// Where a reader without a checkpoint starts.
+    pub start: StartPosition,
 }
 
 impl Default for ReadOptions {
@@ -61,6 +63,7 @@ impl Default for ReadOptions {
             max_records: 65_536,
             fill_window: None,
             handoff: Handoff::Downstream,
+            start: StartPosition::TrimHorizon,
         }
     }
 }
@@ -247,7 +250,17 @@ pub fn output_topic(
 
 /// Subscribes `node` to `input` from TRIM_HORIZON; `metrics` reports its lag.
 pub fn subscribe(input: &Arc<Topic>, node: &str, metrics: &NodeMetrics) -> Consumer {
-    let consumer = input.subscribe(node, &StartPosition::TrimHorizon);
+    subscribe_at(input, node, metrics, &StartPosition::TrimHorizon)
+}
+
+/// Subscribes `node` to `input` from `start` (unless a checkpoint says where it was).
+pub fn subscribe_at(
+    input: &Arc<Topic>,
+    node: &str,
+    metrics: &NodeMetrics,
+    start: &StartPosition,
+) -> Consumer {
+    let consumer = input.subscribe(node, start);
     if let Ok(mut c) = metrics.consumers.lock() {
         c.push(consumer.lag_probe());
     }
@@ -301,7 +314,7 @@ impl Wiring {
         options: ReadOptions,
     ) -> NodeOutput {
         let out = self.producers();
-        let consumer = subscribe(input, node, &self.metrics);
+        let consumer = subscribe_at(input, node, &self.metrics, &options.start);
         self.operators(vec![(consumer, op, out)], options)
     }
 
@@ -317,7 +330,7 @@ impl Wiring {
         let task = async move {
             let runs = ops
                 .into_iter()
-                .map(|(consumer, op, out)| run_operator(consumer, op, out, options));
+                .map(|(consumer, op, out)| run_operator(consumer, op, out, options.clone()));
             let results = futures::future::try_join_all(runs).await?;
             let mut stats = counted(&m);
             for finish in results {

@@ -317,6 +317,11 @@ impl Topic {
         &self.schema
     }
 
+    /// The partition key column, if records are spread by one.
+    pub fn key_column(&self) -> Option<usize> {
+        self.key_column
+    }
+
     /// Number of shards.
     pub fn shard_count(&self) -> usize {
         self.lock().shards.len()

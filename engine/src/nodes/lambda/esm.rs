@@ -1,0 +1,532 @@
+//! The rules of a Kinesis event source mapping, as AWS documents them
+//! (<https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html>):
+//! - a batch holds records of one shard, at most `batch_size` and 6 MB; shards are
+//!   processed concurrently, and within a shard up to `parallelization_factor` batches,
+//!   records of one partition key always in the same one, so order per key holds;
+//! - a failed invocation is bisected (`bisect_batch_on_function_error`; splitting does not
+//!   count as a retry) and retried (`maximum_retry_attempts`, -1: until the records
+//!   expire) with backoff, and the shard waits meanwhile;
+//! - a partial batch response checkpoints before the lowest failed sequence number and
+//!   retries from there; records reported as failed when retries run out go to `failed`,
+//!   the others on;
+//! - records older than `maximum_record_age_in_seconds` are not processed;
+//! - records no `filter_criteria` pattern matches are skipped (counted, not delivered);
+//! - what is discarded goes to `failed` in full, with the error and the invocation record
+//!   AWS sends to an on-failure destination (condition, request id, shard, sequence
+//!   numbers, batch size, invoke count).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::hash::{Hash as _, Hasher as _};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::handler::{
+    Failure, FunctionHandler, Handler, Outcome, Records, conform, partition_keys, rows_as_json,
+};
+use super::{LambdaConfig, LambdaRuntime, StartingPosition};
+use crate::api::{NodeStats, StopSignal};
+use crate::arrow::array::{
+    ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+};
+use crate::arrow::compute::concat_batches;
+use crate::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use crate::datafusion::prelude::SessionContext;
+use crate::error::{Error, Result};
+use crate::functions::events::shard_id;
+use crate::functions::filter::FilterCriteria;
+use crate::nodes::operator::{Hold, Operator, Outputs, ReadOptions, Wiring, output_topic};
+use crate::nodes::ports::{FAILED_OUT, RECORDS_IN, RECORDS_OUT};
+use crate::nodes::{NodeContext, NodeOutput};
+use crate::stream::script::{self, ScriptRuntime};
+use crate::stream::topic::{Delivery, StartPosition, now_ms};
+
+/// The largest event a batch may make (AWS: 6 MB for an invocation payload).
+const MAX_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
+
+/// What a Lambda node reports.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LambdaReport {
+    /// Records sent to `failed`.
+    pub failed_records: u64,
+    /// Invocations (retries included).
+    pub invocations: u64,
+    /// Invocations that failed or reported failed records.
+    pub failed_invocations: u64,
+    /// Workers started (cold starts), for handler runtimes.
+    pub cold_starts: u64,
+    /// Records no filter pattern matched: skipped, as AWS skips them.
+    pub filtered_records: u64,
+}
+
+/// The columns `failed` adds to the input's: the error, and the invocation record of
+/// an on-failure destination (`requestContext`, `KinesisBatchInfo`) per record.
+pub fn failed_schema(input: &SchemaRef) -> SchemaRef {
+    let mut fields: Vec<Field> = input
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
+    fields.extend([
+        text("error_message", false),
+        text("error_type", true),
+        text("stack_trace", true),
+        text("condition", false),
+        text("request_id", true),
+        Field::new("approximate_invoke_count", DataType::Int64, false),
+        text("shard_id", false),
+        text("sequence_number", false),
+        text("partition_key", false),
+        Field::new(
+            "approximate_arrival_timestamp",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
+        text("start_sequence_number", false),
+        text("end_sequence_number", false),
+        Field::new("batch_size", DataType::Int64, false),
+    ]);
+    Arc::new(Schema::new(fields))
+}
+
+/// Why records were discarded (`requestContext.condition`).
+#[derive(Clone, Copy, Debug)]
+enum Condition {
+    RetryAttemptsExhausted,
+    RecordAgeExceeded,
+}
+
+impl Condition {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::RetryAttemptsExhausted => "RetryAttemptsExhausted",
+            Self::RecordAgeExceeded => "RecordAgeExceeded",
+        }
+    }
+}
+
+/// The mapping: reads, batches, invokes, retries, and routes what fails.
+struct Mapping {
+    handler: Handler,
+    config: LambdaConfig,
+    in_schema: SchemaRef,
+    out_schema: SchemaRef,
+    failed_schema: SchemaRef,
+    key_column: Option<usize>,
+    stop: StopSignal,
+    filter: FilterCriteria,
+    report: LambdaReport,
+}
+
+/// What processing a lane gave.
+#[derive(Default)]
+struct Done {
+    outputs: Vec<RecordBatch>,
+    failed: Vec<RecordBatch>,
+    invocations: u64,
+    failed_invocations: u64,
+}
+
+impl Mapping {
+    /// The records a filter pattern matches (all without patterns), as AWS filters
+    /// the Kinesis record: its metadata, and `data` decoded as JSON.
+    fn filtered(&mut self, records: Records) -> Result<Records> {
+        if self.filter.is_empty() || records.len() == 0 {
+            return Ok(records);
+        }
+        let data = rows_as_json(&records.batch)?;
+        let keep: Vec<usize> = (0..records.len())
+            .filter(|&i| {
+                let data = serde_json::from_slice::<serde_json::Value>(&data[i])
+                    .unwrap_or_else(|_| String::from_utf8_lossy(&data[i]).into_owned().into());
+                let record = serde_json::json!({
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": records.keys[i],
+                    "sequenceNumber": records.seqs[i].to_string(),
+                    "approximateArrivalTimestamp": records.arrivals[i] as f64 / 1000.0,
+                    "data": data,
+                });
+                self.filter.matches(&record)
+            })
+            .collect();
+        self.report.filtered_records += (records.len() - keep.len()) as u64;
+        if keep.len() == records.len() {
+            return Ok(records);
+        }
+        records.take(&keep)
+    }
+
+    /// The read, as records per shard in sequence order.
+    fn by_shard(&self, read: Vec<Delivery>) -> Result<Vec<Records>> {
+        let mut shards: BTreeMap<usize, Vec<Delivery>> = BTreeMap::new();
+        for d in read {
+            shards.entry(d.shard).or_default().push(d);
+        }
+        shards
+            .into_iter()
+            .map(|(shard, mut ds)| {
+                ds.sort_by_key(|d| d.first_seq);
+                let batches: Vec<RecordBatch> = ds.iter().map(|d| d.batch.clone()).collect();
+                let batch = concat_batches(&self.in_schema, &batches)
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                let mut seqs = Vec::with_capacity(batch.num_rows());
+                let mut arrivals = Vec::with_capacity(batch.num_rows());
+                for d in &ds {
+                    let n = d.batch.num_rows() as u64;
+                    seqs.extend(d.first_seq..d.first_seq + n);
+                    arrivals.extend(std::iter::repeat_n(d.arrival_ms, n as usize));
+                }
+                let keys = partition_keys(&batch, self.key_column)?;
+                Ok(Records {
+                    shard,
+                    batch,
+                    seqs,
+                    arrivals,
+                    keys,
+                })
+            })
+            .collect()
+    }
+
+    /// A shard's records split into `parallelization_factor` lanes by partition key,
+    /// then into batches of at most `batch_size` and 6 MB.
+    fn lanes(&self, records: Records) -> Result<Vec<Vec<Records>>> {
+        let factor = self.config.parallelization_factor.clamp(1, 10) as usize;
+        let lanes: Vec<Records> = if factor == 1 || records.len() <= 1 {
+            vec![records]
+        } else {
+            let mut idx: Vec<Vec<usize>> = vec![Vec::new(); factor];
+            for (i, key) in records.keys.iter().enumerate() {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                key.hash(&mut h);
+                idx[(h.finish() % factor as u64) as usize].push(i);
+            }
+            idx.into_iter()
+                .filter(|i| !i.is_empty())
+                .map(|i| records.take(&i))
+                .collect::<Result<_>>()?
+        };
+        Ok(lanes.into_iter().map(|l| self.batches(l)).collect())
+    }
+
+    /// `records` in batches of at most `batch_size` records and about 6 MB of event.
+    fn batches(&self, records: Records) -> Vec<Records> {
+        let n = records.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        let size = self.config.batch_size.clamp(1, 10_000);
+        // The event: base64 of each record's bytes plus ~400 bytes of fields per record.
+        let per_row = records.batch.get_array_memory_size() / n * 4 / 3 + 400;
+        let by_payload = (MAX_PAYLOAD_BYTES / per_row.max(1)).max(1);
+        let step = size.min(by_payload);
+        (0..n)
+            .step_by(step)
+            .map(|start| records.slice(start, step.min(n - start)))
+            .collect()
+    }
+
+    fn may_retry(&self, attempts: u32) -> bool {
+        self.config.maximum_retry_attempts < 0
+            || i64::from(attempts) < self.config.maximum_retry_attempts
+    }
+
+    /// Waits before retry `attempt` (1, 2, …): 50 ms doubling, at most 2 s. An error when
+    /// the run is stopped meanwhile: the batch stays unacknowledged in the stream.
+    async fn backoff(&self, attempt: u32, records: &Records, why: &str) -> Result<()> {
+        let wait = Duration::from_millis(50 << attempt.saturating_sub(1).min(5))
+            .min(Duration::from_secs(2));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = self.stop.wait() => {}
+        }
+        if self.stop.is_set() {
+            return Err(Error::Invalid(format!(
+                "stopped while retrying a failing batch of {} (sequence numbers {}–{}), which stays unacknowledged in the stream: {why}",
+                shard_id(records.shard),
+                records.seqs.first().copied().unwrap_or_default(),
+                records.seqs.last().copied().unwrap_or_default(),
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records older than the maximum record age, split off.
+    fn split_expired(&self, records: Records) -> Result<(Records, Option<Records>)> {
+        if self.config.maximum_record_age_in_seconds < 0 {
+            return Ok((records, None));
+        }
+        let oldest = now_ms() - self.config.maximum_record_age_in_seconds * 1000;
+        let (old, fresh): (Vec<usize>, Vec<usize>) =
+            (0..records.len()).partition(|&i| records.arrivals[i] < oldest);
+        if old.is_empty() {
+            return Ok((records, None));
+        }
+        Ok((records.take(&fresh)?, Some(records.take(&old)?)))
+    }
+
+    /// `records` as rows of `failed`: the error and the invocation record.
+    fn failed_rows(
+        &self,
+        records: &Records,
+        batch: &Records,
+        failure: &Failure,
+        condition: Condition,
+        invoke_count: u32,
+    ) -> Result<RecordBatch> {
+        let n = records.len();
+        let mut cols: Vec<ArrayRef> = records.batch.columns().to_vec();
+        let repeat = |s: &str| -> ArrayRef { Arc::new(StringArray::from(vec![s; n])) };
+        let optional = |s: &str| -> ArrayRef {
+            Arc::new(StringArray::from(vec![
+                if s.is_empty() {
+                    None
+                } else {
+                    Some(s)
+                };
+                n
+            ]))
+        };
+        cols.push(repeat(&failure.message));
+        cols.push(optional(&failure.error_type));
+        cols.push(optional(&failure.stack));
+        cols.push(repeat(condition.as_str()));
+        cols.push(optional(failure.request_id.as_deref().unwrap_or("")));
+        cols.push(Arc::new(Int64Array::from(vec![i64::from(invoke_count); n])));
+        cols.push(repeat(&shard_id(records.shard)));
+        cols.push(Arc::new(StringArray::from_iter_values(
+            records.seqs.iter().map(u64::to_string),
+        )));
+        cols.push(Arc::new(StringArray::from_iter_values(records.keys.iter())));
+        cols.push(Arc::new(
+            TimestampMillisecondArray::from(records.arrivals.clone()).with_timezone("UTC"),
+        ));
+        cols.push(repeat(
+            &batch.seqs.first().copied().unwrap_or_default().to_string(),
+        ));
+        cols.push(repeat(
+            &batch.seqs.last().copied().unwrap_or_default().to_string(),
+        ));
+        cols.push(Arc::new(Int64Array::from(vec![batch.len() as i64; n])));
+        RecordBatch::try_new(self.failed_schema.clone(), cols)
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    /// Processes one lane's batches in order, each to success or discard.
+    async fn lane(&self, batches: Vec<Records>) -> Result<Done> {
+        let mut done = Done::default();
+        let mut queue: VecDeque<(Records, u32)> = batches.into_iter().map(|b| (b, 0)).collect();
+        while let Some((records, attempts)) = queue.pop_front() {
+            let (records, expired) = self.split_expired(records)?;
+            if let Some(old) = expired {
+                let failure = Failure {
+                    error_type: String::new(),
+                    message: format!(
+                        "record is older than the maximum record age ({} s)",
+                        self.config.maximum_record_age_in_seconds
+                    ),
+                    stack: String::new(),
+                    request_id: None,
+                };
+                done.failed.push(self.failed_rows(
+                    &old,
+                    &old,
+                    &failure,
+                    Condition::RecordAgeExceeded,
+                    attempts,
+                )?);
+            }
+            if records.len() == 0 {
+                continue;
+            }
+            done.invocations += 1;
+            match self.handler.invoke(&records, &self.out_schema).await {
+                Outcome::Rows(rows) => done.outputs.push(rows),
+                Outcome::Partial { failed, request_id } => {
+                    done.failed_invocations += 1;
+                    let lowest = failed.iter().copied().min().unwrap_or_default();
+                    let at = records
+                        .seqs
+                        .iter()
+                        .position(|s| *s == lowest)
+                        .unwrap_or_default();
+                    // Checkpointed: the records before the lowest failure succeeded.
+                    if at > 0 {
+                        let ok = records.slice(0, at);
+                        done.outputs.push(conform(&ok.batch, &self.out_schema)?);
+                    }
+                    let rest = records.slice(at, records.len() - at);
+                    if self.may_retry(attempts) {
+                        let why = format!("{} records reported as failed", failed.len());
+                        self.backoff(attempts + 1, &rest, &why).await?;
+                        queue.push_front((rest, attempts + 1));
+                    } else {
+                        let (bad, good): (Vec<usize>, Vec<usize>) =
+                            (0..rest.len()).partition(|&i| failed.contains(&rest.seqs[i]));
+                        let good = rest.take(&good)?;
+                        if good.len() > 0 {
+                            done.outputs.push(conform(&good.batch, &self.out_schema)?);
+                        }
+                        let failure = Failure {
+                            error_type: "BatchItemFailure".to_owned(),
+                            message: "the handler reported the record as failed (ReportBatchItemFailures)".to_owned(),
+                            stack: String::new(),
+                            request_id: Some(request_id),
+                        };
+                        done.failed.push(self.failed_rows(
+                            &rest.take(&bad)?,
+                            &rest,
+                            &failure,
+                            Condition::RetryAttemptsExhausted,
+                            attempts + 1,
+                        )?);
+                    }
+                }
+                Outcome::Failed(failure) => {
+                    done.failed_invocations += 1;
+                    if self.config.bisect_batch_on_function_error && records.len() > 1 {
+                        let half = records.len() / 2;
+                        queue.push_front((records.slice(half, records.len() - half), attempts));
+                        queue.push_front((records.slice(0, half), attempts));
+                    } else if self.may_retry(attempts) {
+                        self.backoff(attempts + 1, &records, &failure.message)
+                            .await?;
+                        queue.push_front((records, attempts + 1));
+                    } else {
+                        done.failed.push(self.failed_rows(
+                            &records,
+                            &records,
+                            &failure,
+                            Condition::RetryAttemptsExhausted,
+                            attempts + 1,
+                        )?);
+                    }
+                }
+            }
+        }
+        Ok(done)
+    }
+}
+
+impl Operator for Mapping {
+    async fn process(&mut self, read: Vec<Delivery>, out: &Outputs) -> Result<Hold> {
+        let mut lanes = Vec::new();
+        for records in self.by_shard(read)? {
+            let records = self.filtered(records)?;
+            lanes.extend(self.lanes(records)?);
+        }
+        // Shards (and lanes of a shard) run at once; each lane in order.
+        let this = &*self;
+        let results = futures::future::join_all(lanes.into_iter().map(|l| this.lane(l))).await;
+        let mut all = Vec::with_capacity(results.len());
+        for r in results {
+            all.push(r?);
+        }
+        for done in all {
+            self.report.invocations += done.invocations;
+            self.report.failed_invocations += done.failed_invocations;
+            for o in done.outputs {
+                out.send(&RECORDS_OUT, o).await?;
+            }
+            for f in done.failed {
+                self.report.failed_records += f.num_rows() as u64;
+                out.send_failed(&FAILED_OUT, f).await?;
+            }
+        }
+        Ok(Hold::Released)
+    }
+
+    fn report(mut self, stats: &mut NodeStats) {
+        if let Handler::Function(f) = &self.handler {
+            self.report.cold_starts = f.cold_starts();
+        }
+        stats.report = Some(Arc::new(self.report));
+    }
+}
+
+/// Wires the mapping between its input stream and its outputs.
+pub async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+    let input = ctx.stream(&RECORDS_IN)?;
+    let in_schema = input.schema().clone();
+    let declared = || -> Result<SchemaRef> {
+        if config.output_columns.is_empty() {
+            return Ok(in_schema.clone());
+        }
+        let fields = script::parse_columns(&config.output_columns)
+            .map_err(|e| Error::Invalid(format!("output_columns: {e}")))?;
+        Ok(Arc::new(Schema::new(fields)))
+    };
+    let (handler, out_schema) = match config.runtime {
+        LambdaRuntime::Rhai => {
+            let events = ctx.events.clone();
+            let node = ctx.id.to_owned();
+            let script = ScriptRuntime::new(
+                &config.script,
+                &config.output_columns,
+                config.max_operations,
+                &in_schema,
+                move |line| events.info(&node, line),
+            )?;
+            let schema = script.output_schema().clone();
+            (Handler::Rhai(Box::new(script)), schema)
+        }
+        LambdaRuntime::Sql => {
+            let session = SessionContext::new();
+            // Plan once against an empty table to learn (and check) the output columns.
+            let schema =
+                crate::lake::sql::schema_over_input(&session, &config.sql, &in_schema).await?;
+            (Handler::Sql(session, config.sql.clone()), schema)
+        }
+        _ => {
+            let schema = declared()?;
+            let f = FunctionHandler::new(
+                config,
+                ctx.id,
+                ctx.base_dir,
+                input.name(),
+                &in_schema,
+                schema.clone(),
+                ctx.events.clone(),
+            )
+            .await?;
+            (Handler::Function(Box::new(f)), schema)
+        }
+    };
+    let failed_schema = failed_schema(&in_schema);
+    let records = output_topic(ctx, &RECORDS_OUT, out_schema.clone())?;
+    let failed = output_topic(ctx, &FAILED_OUT, failed_schema.clone())?;
+    let shards = input.shard_count().max(1);
+    let op = Mapping {
+        handler,
+        config: config.clone(),
+        in_schema,
+        out_schema,
+        failed_schema,
+        key_column: input.key_column(),
+        stop: ctx.stop.clone(),
+        filter: FilterCriteria::parse(&config.filter_criteria)
+            .map_err(|e| Error::Invalid(format!("filter_criteria: {e}")))?,
+        report: LambdaReport::default(),
+    };
+    let start = match config.starting_position {
+        StartingPosition::TrimHorizon => StartPosition::TrimHorizon,
+        StartingPosition::Latest => StartPosition::Latest,
+        StartingPosition::AtTimestamp => {
+            StartPosition::AtTimestamp((config.starting_position_timestamp * 1000.0) as i64)
+        }
+    };
+    let window = config.maximum_batching_window_in_seconds.clamp(0.0, 300.0);
+    let options = ReadOptions {
+        // A read fills a batch for every shard.
+        max_records: config.batch_size.clamp(1, 10_000) * shards,
+        fill_window: (window > 0.0).then(|| Duration::from_secs_f64(window)),
+        start,
+        ..Default::default()
+    };
+    Ok(Wiring::new()
+        .output(&RECORDS_OUT, records)
+        .output(&FAILED_OUT, failed)
+        .operator(ctx.id, &input, op, options))
+}

@@ -1,0 +1,578 @@
+//! What runs one batch of a Lambda node: the user's handler (Python or Node.js, through
+//! the official runtime interface clients, with the Kinesis event), a SQL statement, or a
+//! Rhai script; and how its answer becomes rows.
+//!
+//! A record's `data` in the Kinesis event is the JSON of its row (nulls included), or the
+//! bytes themselves when the stream's only column is binary. A handler that returns a
+//! list of objects, or `{"records": [...]}`, emits those as rows (the output columns, or
+//! the input's when none are declared); one that returns anything else passes its input
+//! records on unchanged, except those a partial batch response reports as failed.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::LambdaConfig;
+use crate::api::EventSink;
+use crate::arrow::array::{
+    Array, ArrayRef, BinaryArray, LargeBinaryArray, RecordBatch, new_null_array,
+};
+use crate::arrow::compute::{cast, take_record_batch};
+use crate::arrow::datatypes::{DataType, SchemaRef};
+use crate::arrow::util::display::{ArrayFormatter, FormatOptions};
+use crate::datafusion::prelude::SessionContext;
+use crate::error::{Error, Result};
+use crate::functions::events::{self, BatchResponse, StreamRecord};
+use crate::functions::{Function, FunctionSpec, InvokeError, Language};
+use crate::lake::sql::describe_datafusion_error;
+use crate::stream::script::ScriptRuntime;
+
+/// Checks a handler name: `file.function`, the file possibly in a subfolder.
+pub fn check_handler(handler: &str) -> std::result::Result<(), String> {
+    match handler.rsplit_once('.') {
+        Some((file, function)) if !file.is_empty() && !function.is_empty() => Ok(()),
+        _ => Err(format!(
+            "'{handler}' is not file.function (e.g. app.handler for def handler(event, context) in app.py)"
+        )),
+    }
+}
+
+/// Whether `name` may name an environment variable.
+pub fn valid_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Records of one shard, in sequence order, with their stream metadata.
+#[derive(Clone, Debug)]
+pub struct Records {
+    /// The shard.
+    pub shard: usize,
+    /// The rows.
+    pub batch: RecordBatch,
+    /// Each row's sequence number.
+    pub seqs: Vec<u64>,
+    /// Each row's arrival time (ms since the epoch).
+    pub arrivals: Vec<i64>,
+    /// Each row's partition key.
+    pub keys: Vec<String>,
+}
+
+impl Records {
+    /// Rows.
+    pub fn len(&self) -> usize {
+        self.seqs.len()
+    }
+
+    /// `len` rows from `offset`.
+    pub fn slice(&self, offset: usize, len: usize) -> Self {
+        Self {
+            shard: self.shard,
+            batch: self.batch.slice(offset, len),
+            seqs: self.seqs[offset..offset + len].to_vec(),
+            arrivals: self.arrivals[offset..offset + len].to_vec(),
+            keys: self.keys[offset..offset + len].to_vec(),
+        }
+    }
+
+    /// The rows at `indices`, in that order.
+    pub fn take(&self, indices: &[usize]) -> Result<Self> {
+        let idx =
+            crate::arrow::array::UInt32Array::from_iter_values(indices.iter().map(|&i| i as u32));
+        Ok(Self {
+            shard: self.shard,
+            batch: take_record_batch(&self.batch, &idx)
+                .map_err(|e| Error::Internal(e.to_string()))?,
+            seqs: indices.iter().map(|&i| self.seqs[i]).collect(),
+            arrivals: indices.iter().map(|&i| self.arrivals[i]).collect(),
+            keys: indices.iter().map(|&i| self.keys[i].clone()).collect(),
+        })
+    }
+}
+
+/// The partition key of each row: the key column's value as text (empty without one).
+pub fn partition_keys(batch: &RecordBatch, key_column: Option<usize>) -> Result<Vec<String>> {
+    let Some(col) = key_column.filter(|c| *c < batch.num_columns()) else {
+        return Ok(vec![String::new(); batch.num_rows()]);
+    };
+    let keys = batch.column(col);
+    let f = ArrayFormatter::try_new(keys.as_ref(), &FormatOptions::default())
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    Ok((0..batch.num_rows())
+        .map(|i| {
+            if keys.is_valid(i) {
+                f.value(i).to_string()
+            } else {
+                String::new()
+            }
+        })
+        .collect())
+}
+
+/// Why a batch failed.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    /// `errorType` (`ValueError`, `Sandbox.Timedout`, `Runtime.ExitError`).
+    pub error_type: String,
+    /// The message (AWS's wording for timeouts and crashes).
+    pub message: String,
+    /// The stack trace, one frame per line.
+    pub stack: String,
+    /// The invocation's request id, for handler runtimes.
+    pub request_id: Option<String>,
+}
+
+/// How one invocation over a batch ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// It succeeded; these are its output rows.
+    Rows(RecordBatch),
+    /// It reported these sequence numbers as failed (the rest succeeded).
+    Partial {
+        /// The failed records' sequence numbers.
+        failed: Vec<u64>,
+        /// The request id.
+        request_id: String,
+    },
+    /// The whole batch failed.
+    Failed(Failure),
+}
+
+/// What runs a batch.
+pub enum Handler {
+    /// A DataFusion statement over the table `input`.
+    Sql(SessionContext, String),
+    /// A Rhai script per record.
+    Rhai(Box<ScriptRuntime>),
+    /// The user's handler in its warm workers.
+    Function(Box<FunctionHandler>),
+}
+
+/// A Python or Node.js handler and what it needs to build events and read answers.
+pub struct FunctionHandler {
+    function: Function,
+    stream_arn: String,
+    reports_failures: bool,
+    raw_bytes: bool,
+    out_schema: SchemaRef,
+    events: EventSink,
+    node: String,
+    warned: AtomicBool,
+}
+
+impl Handler {
+    /// Runs one invocation over `records`; rows come out in `out_schema`.
+    pub async fn invoke(&self, records: &Records, out_schema: &SchemaRef) -> Outcome {
+        let failed = |message: String| {
+            Outcome::Failed(Failure {
+                error_type: "Error".to_owned(),
+                message,
+                stack: String::new(),
+                request_id: None,
+            })
+        };
+        match self {
+            Self::Sql(ctx, sql) => {
+                let schema = records.batch.schema();
+                match crate::lake::sql::sql_over_input(
+                    ctx,
+                    sql,
+                    &schema,
+                    vec![records.batch.clone()],
+                )
+                .await
+                {
+                    Ok(batches) => match concat(out_schema, &batches) {
+                        Ok(b) => Outcome::Rows(b),
+                        Err(e) => failed(e.to_string()),
+                    },
+                    Err(e) => failed(describe_datafusion_error(&e)),
+                }
+            }
+            Self::Rhai(s) => match s.invoke(&records.batch) {
+                Ok(b) => Outcome::Rows(b),
+                Err(e) => failed(e),
+            },
+            Self::Function(f) => f.invoke(records).await,
+        }
+    }
+}
+
+fn concat(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<RecordBatch> {
+    crate::arrow::compute::concat_batches(schema, batches)
+        .map_err(|e| Error::Internal(e.to_string()))
+}
+
+impl FunctionHandler {
+    /// Gets a handler runtime ready: the interpreter and client (installed the first
+    /// time), the code folder (inline code written under `.tributary/functions/<node>/`),
+    /// the requirements and layers. Blocking work runs off the async threads.
+    pub async fn new(
+        config: &LambdaConfig,
+        node: &str,
+        base_dir: &Path,
+        stream: &str,
+        in_schema: &SchemaRef,
+        out_schema: SchemaRef,
+        events: EventSink,
+    ) -> Result<Self> {
+        let language = config
+            .runtime
+            .language()
+            .ok_or_else(|| Error::Internal("not a handler runtime".to_owned()))?;
+        let reports_failures = config.reports_item_failures();
+        let (config, node_id, base) = (config.clone(), node.to_owned(), base_dir.to_path_buf());
+        let log_events = events.clone();
+        let (spec, version) = tokio::task::spawn_blocking(move || {
+            let log = |line: String| log_events.info(&node_id, line);
+            prepare(&config, language, &node_id, &base, &log)
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+        let raw_bytes = in_schema.fields().len() == 1
+            && matches!(
+                in_schema.field(0).data_type(),
+                DataType::Binary | DataType::LargeBinary
+            );
+        Ok(Self {
+            function: Function::new(spec, &version),
+            stream_arn: events::stream_arn(stream),
+            reports_failures,
+            raw_bytes,
+            out_schema,
+            events,
+            node: node.to_owned(),
+            warned: AtomicBool::new(false),
+        })
+    }
+
+    /// Workers started so far.
+    pub fn cold_starts(&self) -> u64 {
+        self.function.cold_starts()
+    }
+
+    /// Invokes the handler with the Kinesis event of `records`.
+    async fn invoke(&self, records: &Records) -> Outcome {
+        let error = |message: String| {
+            Outcome::Failed(Failure {
+                error_type: "Error".to_owned(),
+                message,
+                stack: String::new(),
+                request_id: None,
+            })
+        };
+        let data = match self.data(&records.batch) {
+            Ok(d) => d,
+            Err(e) => return error(e.to_string()),
+        };
+        let stream_records: Vec<StreamRecord> = data
+            .into_iter()
+            .enumerate()
+            .map(|(i, data)| StreamRecord {
+                partition_key: records.keys[i].clone(),
+                sequence_number: records.seqs[i],
+                data,
+                arrival_ms: records.arrivals[i],
+            })
+            .collect();
+        let event = events::kinesis_event(
+            &self.stream_arn,
+            &self.function.spec().name,
+            records.shard,
+            &stream_records,
+        );
+        let invoked = match self.function.invoke(&event).await {
+            Ok(i) => i,
+            Err(e) => return error(e.to_string()),
+        };
+        for line in &invoked.log {
+            self.events.info(&self.node, line.clone());
+        }
+        let response = match invoked.outcome {
+            Ok(v) => v,
+            Err(e) => {
+                let (error_type, stack) = match &e {
+                    InvokeError::Function {
+                        error_type, stack, ..
+                    } => (error_type.clone(), stack.join("\n")),
+                    InvokeError::Timeout(_) => ("Sandbox.Timedout".to_owned(), String::new()),
+                    InvokeError::Exited(_) => ("Runtime.ExitError".to_owned(), String::new()),
+                    InvokeError::Init { error_type, .. } => (error_type.clone(), String::new()),
+                };
+                let message = match &e {
+                    InvokeError::Function { message, .. } | InvokeError::Init { message, .. } => {
+                        message.clone()
+                    }
+                    other => other.to_string(),
+                };
+                return Outcome::Failed(Failure {
+                    error_type,
+                    message,
+                    stack,
+                    request_id: Some(invoked.request_id),
+                });
+            }
+        };
+        if self.reports_failures {
+            match events::batch_item_failures(&response, &records.seqs) {
+                BatchResponse::Success => {}
+                BatchResponse::Partial(failed) => {
+                    return Outcome::Partial {
+                        failed,
+                        request_id: invoked.request_id,
+                    };
+                }
+                BatchResponse::Invalid(why) => {
+                    return Outcome::Failed(Failure {
+                        error_type: "InvalidBatchItemFailures".to_owned(),
+                        message: format!(
+                            "the partial batch response is not valid, so the whole batch failed: {why}"
+                        ),
+                        stack: String::new(),
+                        request_id: Some(invoked.request_id),
+                    });
+                }
+            }
+        }
+        match events::returned_records(&response) {
+            Some(items) => match self.decode(items) {
+                Ok(b) => Outcome::Rows(b),
+                Err(message) => Outcome::Failed(Failure {
+                    error_type: "Tributary.OutputError".to_owned(),
+                    message,
+                    stack: String::new(),
+                    request_id: Some(invoked.request_id),
+                }),
+            },
+            None => match conform(&records.batch, &self.out_schema) {
+                Ok(b) => Outcome::Rows(b),
+                Err(e) => error(e.to_string()),
+            },
+        }
+    }
+
+    /// Each row's bytes: the JSON of the row, or the bytes of a lone binary column.
+    fn data(&self, batch: &RecordBatch) -> Result<Vec<Vec<u8>>> {
+        if self.raw_bytes {
+            let col = batch.column(0);
+            if let Some(a) = col.as_any().downcast_ref::<BinaryArray>() {
+                return Ok((0..a.len())
+                    .map(|i| {
+                        if a.is_valid(i) {
+                            a.value(i).to_vec()
+                        } else {
+                            Vec::new()
+                        }
+                    })
+                    .collect());
+            }
+            if let Some(a) = col.as_any().downcast_ref::<LargeBinaryArray>() {
+                return Ok((0..a.len())
+                    .map(|i| {
+                        if a.is_valid(i) {
+                            a.value(i).to_vec()
+                        } else {
+                            Vec::new()
+                        }
+                    })
+                    .collect());
+            }
+        }
+        rows_as_json(batch)
+    }
+
+    /// Returned objects as rows of the output columns.
+    fn decode(&self, items: &[Value]) -> std::result::Result<RecordBatch, String> {
+        if let Some(bad) = items.iter().find(|v| !v.is_object()) {
+            return Err(format!(
+                "the handler returned {bad} in its list of records: each must be an object"
+            ));
+        }
+        if !self.warned.load(Ordering::Relaxed) {
+            let extra: std::collections::BTreeSet<&str> = items
+                .iter()
+                .filter_map(Value::as_object)
+                .flat_map(|o| o.keys())
+                .filter(|k| self.out_schema.field_with_name(k).is_err())
+                .map(String::as_str)
+                .collect();
+            if !extra.is_empty() {
+                self.warned.store(true, Ordering::Relaxed);
+                self.events.warn(
+                    &self.node,
+                    format!(
+                        "the handler returned keys that are not output columns, so they are left out: {} (declare them in output_columns, e.g. '{} Utf8')",
+                        extra.iter().copied().collect::<Vec<_>>().join(", "),
+                        extra.iter().next().copied().unwrap_or_default()
+                    ),
+                );
+            }
+        }
+        let mut decoder = crate::arrow::json::ReaderBuilder::new(self.out_schema.clone())
+            .with_strict_mode(false)
+            .build_decoder()
+            .map_err(|e| e.to_string())?;
+        decoder
+            .serialize(items)
+            .map_err(|e| format!("a returned record does not fit the output columns: {e}"))?;
+        Ok(decoder
+            .flush()
+            .map_err(|e| format!("a returned record does not fit the output columns: {e}"))?
+            .unwrap_or_else(|| RecordBatch::new_empty(self.out_schema.clone())))
+    }
+}
+
+/// Each row of `batch` as JSON text (nulls kept), as the event's `data` carries it.
+pub fn rows_as_json(batch: &RecordBatch) -> Result<Vec<Vec<u8>>> {
+    let mut buf = Vec::with_capacity(batch.num_rows() * 64);
+    {
+        let mut writer = crate::arrow::json::WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, crate::arrow::json::writer::LineDelimited>(&mut buf);
+        writer
+            .write(batch)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        writer
+            .finish()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+    }
+    Ok(buf
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect())
+}
+
+/// `batch` with the columns of `schema`: taken by name (cast when the type differs),
+/// null where the input has no such column.
+pub fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    if batch.schema() == *schema {
+        return Ok(batch.clone());
+    }
+    let columns: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
+            Some(c) => cast(c, f.data_type()).map_err(|e| Error::Internal(e.to_string())),
+            None => Ok(new_null_array(f.data_type(), batch.num_rows())),
+        })
+        .collect::<Result<_>>()?;
+    RecordBatch::try_new(schema.clone(), columns).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// The worker spec of a handler runtime, and the interpreter's version.
+fn prepare(
+    config: &LambdaConfig,
+    language: Language,
+    node: &str,
+    base_dir: &Path,
+    log: &dyn Fn(String),
+) -> Result<(FunctionSpec, String)> {
+    let toolchain = crate::functions::toolchain(language, log)?;
+    let code_dir = if config.code_path.trim().is_empty() {
+        write_inline_code(config, language, node, base_dir)?
+    } else {
+        let dir = crate::fsutil::resolve_path(base_dir, config.code_path.trim());
+        if !dir.is_dir() {
+            return Err(Error::Invalid(format!(
+                "code_path: the folder {} does not exist",
+                dir.display()
+            )));
+        }
+        dir
+    };
+    let mut paths = Vec::new();
+    if let Some(dir) = crate::functions::runtimes::requirements(
+        language,
+        &toolchain,
+        &config.requirements,
+        &code_dir,
+        log,
+    )? {
+        if language == Language::Node && config.code_path.trim().is_empty() {
+            // ES modules find packages only in a node_modules beside or above the file.
+            let link = code_dir.join("node_modules");
+            let _ = std::fs::remove_file(&link);
+            #[cfg(unix)]
+            let _ = std::os::unix::fs::symlink(&dir, &link);
+        }
+        paths.push(dir);
+    }
+    for layer in &config.layers {
+        let dir = crate::fsutil::resolve_path(base_dir, layer.trim());
+        if !dir.is_dir() {
+            return Err(Error::Invalid(format!(
+                "layers: the folder {} does not exist",
+                dir.display()
+            )));
+        }
+        // Inside a layer, Lambda puts python/ and nodejs/node_modules/ on the path.
+        let inner = match language {
+            Language::Python => dir.join("python"),
+            Language::Node => dir.join("nodejs/node_modules"),
+        };
+        paths.push(if inner.is_dir() { inner } else { dir });
+    }
+    let spec = FunctionSpec {
+        name: node.to_owned(),
+        runtime: config.runtime.as_str().to_owned(),
+        language,
+        handler: config.handler.trim().to_owned(),
+        code_dir,
+        paths,
+        environment: config.environment.clone(),
+        timeout: Duration::from_secs(u64::from(config.timeout.max(1))),
+        memory_mb: config.memory_size,
+        interpreter: toolchain.interpreter,
+        ric: toolchain.ric,
+    };
+    Ok((spec, toolchain.version))
+}
+
+/// Writes inline `code` as the handler's file under `.tributary/functions/<node>/`.
+fn write_inline_code(
+    config: &LambdaConfig,
+    language: Language,
+    node: &str,
+    base_dir: &Path,
+) -> Result<PathBuf> {
+    let dir = base_dir.join(".tributary/functions").join(node);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::Invalid(format!("cannot create {}: {e}", dir.display())))?;
+    let file = config
+        .handler
+        .trim()
+        .rsplit_once('.')
+        .map(|(f, _)| f)
+        .unwrap_or("app");
+    let ext = match language {
+        Language::Python => "py",
+        // An ES module (`export const handler = …`) must be .mjs; CommonJS is .js.
+        Language::Node
+            if config.code.lines().any(|l| {
+                let l = l.trim_start();
+                l.starts_with("export ") || l.starts_with("import ")
+            }) =>
+        {
+            "mjs"
+        }
+        Language::Node => "js",
+    };
+    // One handler file: a stale one with another extension would shadow it.
+    for old in ["py", "mjs", "js", "cjs"] {
+        let _ = std::fs::remove_file(dir.join(format!("{file}.{old}")));
+    }
+    let path = dir.join(format!("{file}.{ext}"));
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Error::Invalid(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    crate::fsutil::write_atomic(&path, config.code.as_bytes())?;
+    Ok(dir)
+}
