@@ -279,3 +279,27 @@ fn the_dashboard_is_arranged_by_the_user_and_saved_with_the_project() {
     h.run_steps(2);
     assert!(h.state().project().dashboard.hidden.is_empty());
 }
+
+/// A function logs four lines per invocation: the log keeps the newest lines and says
+/// how many older ones it dropped, so a long run cannot grow it without end.
+#[test]
+fn the_log_keeps_the_newest_lines_and_counts_the_dropped_ones() {
+    use tributary::state::run_view::{MAX_LOG_LINES, RunView};
+    use tributary_engine::api::LogLevel;
+    let mut view = RunView::default();
+    let total = MAX_LOG_LINES * 2 + 123;
+    for i in 0..total {
+        view.log(LogLevel::Info, Some("fn".to_owned()), format!("line {i}"));
+    }
+    assert!(view.log.len() <= MAX_LOG_LINES);
+    assert_eq!(view.log.last().unwrap().text, format!("line {}", total - 1));
+    let note = &view.log[0].text;
+    let dropped: usize = note
+        .strip_prefix("… ")
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{note}"));
+    // Every line is either kept or counted as dropped.
+    assert_eq!(dropped + view.log.len() - 1, total, "{note}");
+    assert_eq!(view.log[1].text, format!("line {dropped}"));
+}

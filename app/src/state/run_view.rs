@@ -34,6 +34,9 @@ pub struct NodeRunState {
     pub backpressure: Option<f64>,
 }
 
+/// Log lines the app keeps (the newest).
+pub const MAX_LOG_LINES: usize = 20_000;
+
 /// One log line.
 #[derive(Clone, Debug)]
 pub struct LogLine {
@@ -102,8 +105,30 @@ impl RunView {
         self.log(LogLevel::Info, None, format!("run {} started", run.seq));
     }
 
-    /// Adds a log line.
+    /// Adds a log line. The log keeps the newest [`MAX_LOG_LINES`] (a function logs
+    /// four lines per invocation, a long run would grow it without end); a line says how
+    /// many older ones were dropped.
     pub fn log(&mut self, level: LogLevel, node: Option<String>, text: String) {
+        if self.log.len() >= MAX_LOG_LINES {
+            let drop = MAX_LOG_LINES / 4;
+            let dropped_before = self
+                .log
+                .first()
+                .and_then(|l| l.text.strip_prefix("… "))
+                .and_then(|t| t.split_whitespace().next())
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(0);
+            self.log.drain(..drop);
+            self.log[0] = LogLine {
+                at: self.log[0].at,
+                level: LogLevel::Info,
+                node: None,
+                text: format!(
+                    "… {} earlier lines dropped (the log keeps the newest {MAX_LOG_LINES})",
+                    dropped_before + drop + usize::from(dropped_before == 0)
+                ),
+            };
+        }
         self.log.push(LogLine {
             at: chrono::Local::now(),
             level,
