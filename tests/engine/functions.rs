@@ -421,6 +421,20 @@ fn a_node_partial_batch_response_checkpoints_before_the_lowest_failure_and_retri
         text.contains("INIT_START Runtime Version: nodejs:"),
         "{text}"
     );
+    // Each retry says which shard waits, and why.
+    let retries = logs["enrich"]
+        .iter()
+        .filter(|l| l.starts_with("retry ") && l.contains("records reported as failed"))
+        .count();
+    assert_eq!(
+        retries,
+        2 * bad.len(),
+        "two retries per failing batch: {text}"
+    );
+    assert!(
+        text.contains("retry 2 of 2 of a failing batch of shardId-00000000000"),
+        "{text}"
+    );
 }
 
 const POWERTOOLS_PY: &str = r#"

@@ -26,7 +26,7 @@ use super::handler::{
     Failure, FunctionHandler, Handler, Outcome, Records, conform, partition_keys, rows_as_json,
 };
 use super::{LambdaConfig, LambdaRuntime, StartingPosition};
-use crate::api::{NodeStats, StopSignal};
+use crate::api::{EventSink, NodeStats, StopSignal};
 use crate::arrow::array::{
     ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
 };
@@ -117,6 +117,8 @@ struct Mapping {
     key_column: Option<usize>,
     stop: StopSignal,
     filter: FilterCriteria,
+    events: EventSink,
+    node: String,
     report: LambdaReport,
 }
 
@@ -238,6 +240,22 @@ impl Mapping {
     async fn backoff(&self, attempt: u32, records: &Records, why: &str) -> Result<()> {
         let wait = Duration::from_millis(50 << attempt.saturating_sub(1).min(5))
             .min(Duration::from_secs(2));
+        // A blocked shard says so: with retries until the records expire (-1, AWS's
+        // default) it may wait for a long time.
+        let of = match self.config.maximum_retry_attempts {
+            n if n < 0 => "until the records expire".to_owned(),
+            n => format!("of {n}"),
+        };
+        self.events.warn(
+            &self.node,
+            format!(
+                "retry {attempt} {of} of a failing batch of {} (sequence numbers {}–{}, {} records); the shard waits meanwhile: {why}",
+                shard_id(records.shard),
+                records.seqs.first().copied().unwrap_or_default(),
+                records.seqs.last().copied().unwrap_or_default(),
+                records.len(),
+            ),
+        );
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = self.stop.wait() => {}
@@ -508,6 +526,8 @@ pub async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
         stop: ctx.stop.clone(),
         filter: FilterCriteria::parse(&config.filter_criteria)
             .map_err(|e| Error::Invalid(format!("filter_criteria: {e}")))?,
+        events: ctx.events.clone(),
+        node: ctx.id.to_owned(),
         report: LambdaReport::default(),
     };
     let start = match config.starting_position {
