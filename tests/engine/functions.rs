@@ -652,3 +652,84 @@ fn a_bad_filter_pattern_or_setting_is_named_before_the_run() {
         assert!(text.contains(expected), "{expected} not in {text}");
     }
 }
+
+const FIREHOSE_PY: &str = r#"
+import base64, json
+
+def handler(event, context):
+    assert event["deliveryStreamArn"] == "arn:aws:firehose:us-east-1:000000000000:deliverystream/deliver"
+    output = []
+    for record in event["records"]:
+        assert isinstance(record["approximateArrivalTimestamp"], int)
+        row = json.loads(base64.b64decode(record["data"]))
+        if row["event_id"] % 10 == 3:
+            output.append({"recordId": record["recordId"], "result": "Dropped"})
+        elif row["event_id"] % 100 == 7:
+            output.append({"recordId": record["recordId"], "result": "ProcessingFailed",
+                           "data": record["data"]})
+        else:
+            out = {"event_id": row["event_id"], "page": row["page"].upper(), "via": "python"}
+            output.append({"recordId": record["recordId"], "result": "Ok",
+                           "data": base64.b64encode(json.dumps(out).encode()).decode()})
+    return {"records": output}
+"#;
+
+#[test]
+fn a_firehose_transformation_function_delivers_ok_leaves_out_dropped_and_fails_processing_failed() {
+    let dir = scratch();
+    let n = 2_000u64;
+    let project = json!({
+        "format_version": 2,
+        "nodes": [
+            node("gen", "generator", json!({"event": "clickstream", "rate_per_sec": 0.0,
+                "count": n, "keys": 50, "batch_size": 250, "seed": 3})),
+            node("clicks", "stream", json!({"shards": 2, "partition_key": "user_id"})),
+            node("lake", "bucket", json!({"path": "lake"})),
+            node("deliver", "firehose", json!({"prefix": "out/", "error_prefix": "errors/",
+                "format": "json", "buffer_mb": 0.2,
+                "processor": {"runtime": "python3.12", "handler": "app.handler",
+                    "code": FIREHOSE_PY,
+                    "output_columns": ["event_id Int64", "page Utf8", "via Utf8"]}}))
+        ],
+        "edges": [
+            edge("gen", "events", "clicks", "records"),
+            edge("clicks", "records", "deliver", "records"),
+            edge("lake", "objects", "deliver", "target")
+        ]
+    });
+    let (_, errors) = run_logged(dir.path(), &project);
+    assert!(errors.is_empty(), "{errors:?}");
+    let delivered = records_under(&dir.path().join("lake/out"));
+    let failed = records_under(&dir.path().join("lake/errors/processing-failed"));
+    let dropped = (0..n as i64).filter(|i| i % 10 == 3).count();
+    let bad: BTreeSet<i64> = (0..n as i64).filter(|i| i % 100 == 7).collect();
+    // Counted from the files: Ok + Dropped + ProcessingFailed = in.
+    assert_eq!(delivered.len() + dropped + failed.len(), n as usize);
+    assert_eq!(failed.len(), bad.len());
+    assert!(delivered.iter().all(|r| r["via"] == "python"
+        && r["page"].as_str().unwrap().starts_with('/')
+        && r["page"] == r["page"].as_str().unwrap().to_uppercase()));
+    assert_eq!(ids(&delivered).len(), delivered.len(), "no duplicates");
+    // AWS's error record, with the original record in rawData.
+    use base64::Engine as _;
+    let mut failed_ids = BTreeSet::new();
+    for f in &failed {
+        assert_eq!(f["errorCode"], "Lambda.ProcessingFailed", "{f}");
+        assert_eq!(f["attemptsMade"], 1);
+        assert_eq!(
+            f["lambdaArn"],
+            "arn:aws:lambda:us-east-1:000000000000:function:deliver"
+        );
+        assert!(f["arrivalTimestamp"].as_i64().unwrap() > 1_700_000_000_000);
+        assert!(
+            f["attemptEndingTimestamp"].as_i64().unwrap()
+                >= f["arrivalTimestamp"].as_i64().unwrap()
+        );
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(f["rawData"].as_str().unwrap())
+            .unwrap();
+        let row: Value = serde_json::from_slice(&raw).unwrap();
+        failed_ids.insert(row["event_id"].as_i64().unwrap());
+    }
+    assert_eq!(failed_ids, bad);
+}

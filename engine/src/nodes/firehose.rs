@@ -8,7 +8,9 @@
 //! does; if it fails, the buffer's records go to `<error prefix>processing-failed/` with
 //! the error. Records that cannot be delivered (a null partition field) go to the error
 //! prefix with their error. The delivered prefix can be registered as a catalog
-//! table, so batch SQL sees it.
+//! table, so batch SQL sees it. Instead of SQL, a Python or Node.js transformation
+//! function (`processor`) can reshape records with AWS's event and result contract
+//! (`firehose/processor.rs`).
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -36,6 +38,11 @@ use crate::lake::writer::{OutputCompression, written_column, written_format_opti
 use crate::stream::records::{failed_schema, with_error};
 use crate::stream::topic::Delivery;
 
+mod processor;
+
+use processor::Processor;
+pub use processor::ProcessorConfig;
+
 /// Firehose settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -60,6 +67,8 @@ pub struct FirehoseConfig {
     pub database: String,
     /// Optional transform: SQL over each buffer (the table `input`) before delivery.
     pub transform_sql: String,
+    /// Optional transformation function (a Lambda processor), instead of SQL.
+    pub processor: Option<ProcessorConfig>,
 }
 
 impl Default for FirehoseConfig {
@@ -75,6 +84,7 @@ impl Default for FirehoseConfig {
             table: String::new(),
             database: "default".to_owned(),
             transform_sql: String::new(),
+            processor: None,
         }
     }
 }
@@ -153,6 +163,16 @@ impl Kind for FirehoseKind {
             Editor::Sql,
             "Optional data transformation: SQL over each buffer (the table input) before delivery.",
         ),
+        Field::new(
+            "processor",
+            "Transformation function",
+            Editor::Optional {
+                toggle: "Transform records with a Lambda function",
+                fields: processor::FIELDS,
+                template: processor::template,
+            },
+            "A Python or Node.js function invoked with the buffered records, as a Firehose data-transformation Lambda (ProcessingConfiguration): each record comes back Ok, Dropped or ProcessingFailed.",
+        ),
     ];
 
     fn validate(config: &FirehoseConfig) -> Vec<FieldProblem> {
@@ -181,6 +201,14 @@ impl Kind for FirehoseKind {
                 crate::lake::sql::check_read_only(&config.transform_sql),
             );
         }
+        if let Some(pc) = &config.processor {
+            pc.validate(&mut p);
+            p.check(
+                config.transform_sql.trim().is_empty(),
+                "processor",
+                "set either transform_sql or a transformation function, not both",
+            );
+        }
         p.check(config.buffer_mb > 0.0, "buffer_mb", "must be more than 0");
         p.check(
             config.table.is_empty() || normalize_name(&config.table) == config.table,
@@ -207,6 +235,8 @@ pub struct FirehoseReport {
     pub failed_records: u64,
     /// Objects under the error prefix.
     pub error_objects: u64,
+    /// Records the transformation function dropped.
+    pub dropped_records: u64,
 }
 
 struct ObjectWriter {
@@ -488,8 +518,12 @@ struct Deliver {
     processing_errors: ObjectWriter,
     /// The transform, planned against the input's columns.
     transform: Option<crate::datafusion::prelude::SessionContext>,
+    processor: Option<Processor>,
     in_schema: SchemaRef,
     buffer: Vec<RecordBatch>,
+    /// Each buffered batch's arrival time (ms), for the transformation function.
+    arrivals: Vec<i64>,
+    dropped: u64,
     buffered_bytes: usize,
     buffer_bytes: usize,
     interval: Duration,
@@ -547,6 +581,30 @@ impl Deliver {
     async fn flush(&mut self, out: &Outputs) -> Result<()> {
         self.buffered_bytes = 0;
         self.last_flush = Instant::now();
+        let arrivals = std::mem::take(&mut self.arrivals);
+        if let Some(processor) = &self.processor
+            && !self.buffer.is_empty()
+        {
+            let raw = std::mem::take(&mut self.buffer);
+            let batch = concat_batches(&self.in_schema, &raw)
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            let per_row: Vec<i64> = raw
+                .iter()
+                .zip(&arrivals)
+                .flat_map(|(b, a)| std::iter::repeat_n(*a, b.num_rows()))
+                .collect();
+            let processed = processor.process(&batch, &per_row).await?;
+            self.dropped += processed.dropped;
+            self.buffer = processed.delivered;
+            if let Some(f) = processed.failed {
+                let rows = f.num_rows() as u64;
+                self.failed += rows;
+                out.failed(rows);
+                self.processing_errors
+                    .flush(&mut vec![f], &mut Vec::new())
+                    .await?;
+            }
+        }
         if let Some(session) = &self.transform
             && !self.buffer.is_empty()
         {
@@ -598,6 +656,7 @@ impl Operator for Deliver {
     async fn process(&mut self, read: Vec<Delivery>, out: &Outputs) -> Result<Hold> {
         for d in read {
             self.buffered_bytes += d.batch.get_array_memory_size();
+            self.arrivals.push(d.arrival_ms);
             self.buffer.push(d.batch);
         }
         if self.buffered_bytes < self.buffer_bytes {
@@ -628,6 +687,7 @@ impl Operator for Deliver {
             objects: self.writer.objects,
             failed_records: self.failed,
             error_objects: self.error_writer.objects + self.processing_errors.objects,
+            dropped_records: self.dropped,
         }));
     }
 }
@@ -639,7 +699,13 @@ async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutpu
     let catalog = ctx.optional_catalog(&CATALOG_OPTIONAL_IN);
     let in_schema = input.schema().clone();
     // The transform, planned once against the input's columns: its columns are delivered.
-    let (transform, schema) = if config.transform_sql.trim().is_empty() {
+    let processor = match &config.processor {
+        Some(pc) => Some(Processor::start(pc, ctx.id, ctx.base_dir, &in_schema, ctx.events).await?),
+        None => None,
+    };
+    let (transform, schema) = if let Some(p) = &processor {
+        (None, p.out_schema.clone())
+    } else if config.transform_sql.trim().is_empty() {
         (None, in_schema.clone())
     } else {
         let session = crate::datafusion::prelude::SessionContext::new();
@@ -677,7 +743,11 @@ async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutpu
             "{}/processing-failed/",
             error_writer.config.prefix.trim_end_matches('/')
         ),
-        failed_schema(&in_schema),
+        if processor.is_some() {
+            processor::error_schema()
+        } else {
+            failed_schema(&in_schema)
+        },
         "processing-errors",
     );
     let op = Deliver {
@@ -685,8 +755,11 @@ async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutpu
         error_writer,
         processing_errors,
         transform,
+        processor,
         in_schema,
         buffer: Vec::new(),
+        arrivals: Vec::new(),
+        dropped: 0,
         buffered_bytes: 0,
         buffer_bytes: (config.buffer_mb * 1e6) as usize,
         interval: Duration::from_millis(config.buffer_interval_ms.max(1)),

@@ -30,9 +30,10 @@ use crate::error::Result;
 use crate::stream::script;
 
 mod esm;
-mod handler;
+pub(crate) mod handler;
 
 pub use esm::LambdaReport;
+pub use handler::{check_handler, rows_as_json, start_function, valid_env_name};
 
 crate::choice_enum! {
     /// What runs a Lambda's batches: an AWS runtime identifier, or Tributary's own.
@@ -180,7 +181,46 @@ impl Default for LambdaConfig {
     }
 }
 
+/// What a Python or Node.js function is: its runtime, code and resources (shared by the
+/// Lambda node and a Firehose's transformation function).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FunctionSettings {
+    /// A handler runtime (`python3.12`, `nodejs20.x`).
+    pub runtime: LambdaRuntime,
+    /// `file.function`.
+    pub handler: String,
+    /// Inline source of the handler file.
+    pub code: String,
+    /// Or a folder, relative to the project.
+    pub code_path: String,
+    /// Environment variables.
+    pub environment: BTreeMap<String, String>,
+    /// Seconds an invocation may run.
+    pub timeout: u32,
+    /// Memory in MB.
+    pub memory_size: u32,
+    /// Packages to install.
+    pub requirements: Vec<String>,
+    /// Folders put on the import path.
+    pub layers: Vec<String>,
+}
+
 impl LambdaConfig {
+    /// The function part of the settings.
+    pub fn function(&self) -> FunctionSettings {
+        FunctionSettings {
+            runtime: self.runtime,
+            handler: self.handler.clone(),
+            code: self.code.clone(),
+            code_path: self.code_path.clone(),
+            environment: self.environment.clone(),
+            timeout: self.timeout,
+            memory_size: self.memory_size,
+            requirements: self.requirements.clone(),
+            layers: self.layers.clone(),
+        }
+    }
+
     /// Whether the handler may answer with a partial batch response.
     pub fn reports_item_failures(&self) -> bool {
         self.function_response_types
@@ -305,39 +345,7 @@ impl Kind for LambdaKind {
                     "must be at least 1",
                 );
             }
-            _ => {
-                p.check_result("handler", handler::check_handler(&config.handler));
-                p.check(
-                    !(config.code.trim().is_empty() && config.code_path.trim().is_empty()),
-                    "code",
-                    "write the handler's code here, or name its folder in code_path",
-                );
-                p.check(
-                    config.code.trim().is_empty() || config.code_path.trim().is_empty(),
-                    "code_path",
-                    "set either code or code_path, not both",
-                );
-                p.check(
-                    (1..=900).contains(&config.timeout),
-                    "timeout",
-                    format!("{} is not allowed: must be 1–900 seconds", config.timeout),
-                );
-                p.check(
-                    (128..=10_240).contains(&config.memory_size),
-                    "memory_size",
-                    format!(
-                        "{} is not allowed: must be 128–10,240 MB",
-                        config.memory_size
-                    ),
-                );
-                for name in config.environment.keys() {
-                    p.check(
-                        handler::valid_env_name(name),
-                        "environment",
-                        format!("'{name}' is not a valid variable name (letters, digits and _, not starting with a digit)"),
-                    );
-                }
-            }
+            _ => validate_function(&config.function(), &mut p, ""),
         }
         if config.runtime != LambdaRuntime::Sql {
             p.check_result(
@@ -400,6 +408,48 @@ impl Kind for LambdaKind {
 
     async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         esm::run(config, ctx).await
+    }
+}
+
+/// Checks a function's settings; paths are prefixed with `prefix` (`processor.`).
+pub fn validate_function(config: &FunctionSettings, p: &mut Problems, prefix: &str) {
+    let at = |key: &str| format!("{prefix}{key}");
+    if config.runtime.language().is_none() {
+        p.add(
+            at("runtime"),
+            format!("'{}' is not a Python or Node.js runtime", config.runtime),
+        );
+    }
+    p.check_result(&at("handler"), handler::check_handler(&config.handler));
+    p.check(
+        !(config.code.trim().is_empty() && config.code_path.trim().is_empty()),
+        &at("code"),
+        "write the handler's code here, or name its folder in code_path",
+    );
+    p.check(
+        config.code.trim().is_empty() || config.code_path.trim().is_empty(),
+        &at("code_path"),
+        "set either code or code_path, not both",
+    );
+    p.check(
+        (1..=900).contains(&config.timeout),
+        &at("timeout"),
+        format!("{} is not allowed: must be 1–900 seconds", config.timeout),
+    );
+    p.check(
+        (128..=10_240).contains(&config.memory_size),
+        &at("memory_size"),
+        format!(
+            "{} is not allowed: must be 128–10,240 MB",
+            config.memory_size
+        ),
+    );
+    for name in config.environment.keys() {
+        p.check(
+            handler::valid_env_name(name),
+            &at("environment"),
+            format!("'{name}' is not a valid variable name (letters, digits and _, not starting with a digit)"),
+        );
     }
 }
 

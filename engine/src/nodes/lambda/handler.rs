@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::LambdaConfig;
+use super::{FunctionSettings, LambdaConfig};
 use crate::api::EventSink;
 use crate::arrow::array::{
     Array, ArrayRef, BinaryArray, LargeBinaryArray, RecordBatch, new_null_array,
@@ -221,26 +221,15 @@ impl FunctionHandler {
         out_schema: SchemaRef,
         events: EventSink,
     ) -> Result<Self> {
-        let language = config
-            .runtime
-            .language()
-            .ok_or_else(|| Error::Internal("not a handler runtime".to_owned()))?;
         let reports_failures = config.reports_item_failures();
-        let (config, node_id, base) = (config.clone(), node.to_owned(), base_dir.to_path_buf());
-        let log_events = events.clone();
-        let (spec, version) = tokio::task::spawn_blocking(move || {
-            let log = |line: String| log_events.info(&node_id, line);
-            prepare(&config, language, &node_id, &base, &log)
-        })
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+        let (function, _) = start_function(&config.function(), node, base_dir, &events).await?;
         let raw_bytes = in_schema.fields().len() == 1
             && matches!(
                 in_schema.field(0).data_type(),
                 DataType::Binary | DataType::LargeBinary
             );
         Ok(Self {
-            function: Function::new(spec, &version),
+            function,
             stream_arn: events::stream_arn(stream),
             reports_failures,
             raw_bytes,
@@ -466,9 +455,32 @@ pub fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     RecordBatch::try_new(schema.clone(), columns).map_err(|e| Error::Internal(e.to_string()))
 }
 
+/// Gets a Python or Node.js function ready (see [`FunctionHandler::new`]): the function,
+/// and its language.
+pub async fn start_function(
+    settings: &FunctionSettings,
+    node: &str,
+    base_dir: &Path,
+    events: &EventSink,
+) -> Result<(Function, Language)> {
+    let language = settings
+        .runtime
+        .language()
+        .ok_or_else(|| Error::Internal("not a handler runtime".to_owned()))?;
+    let (settings, node_id, base) = (settings.clone(), node.to_owned(), base_dir.to_path_buf());
+    let log_events = events.clone();
+    let (spec, version) = tokio::task::spawn_blocking(move || {
+        let log = |line: String| log_events.info(&node_id, line);
+        prepare(&settings, language, &node_id, &base, &log)
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))??;
+    Ok((Function::new(spec, &version), language))
+}
+
 /// The worker spec of a handler runtime, and the interpreter's version.
 fn prepare(
-    config: &LambdaConfig,
+    config: &FunctionSettings,
     language: Language,
     node: &str,
     base_dir: &Path,
@@ -537,7 +549,7 @@ fn prepare(
 
 /// Writes inline `code` as the handler's file under `.tributary/functions/<node>/`.
 fn write_inline_code(
-    config: &LambdaConfig,
+    config: &FunctionSettings,
     language: Language,
     node: &str,
     base_dir: &Path,
