@@ -41,7 +41,10 @@ pub struct Function {
 impl Function {
     /// A function run as `spec` says; `version` is the interpreter's version text.
     pub fn new(spec: FunctionSpec, version: &str) -> Self {
-        let v = version.trim_start_matches(['v', 'P', 'y', 't', 'h', 'o', 'n', ' ']);
+        // `Python 3.11.9` or `v20.20.2`.
+        let v = version
+            .trim_start_matches("Python ")
+            .trim_start_matches('v');
         let runtime_version = match spec.language {
             Language::Python => format!("python:{v}"),
             Language::Node => format!("nodejs:{v}"),

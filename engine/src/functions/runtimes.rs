@@ -187,10 +187,7 @@ pub fn requirements(
     // A package.json without dependencies needs nothing; node_modules beside it is used
     // as it is (Node.js finds it by itself).
     let file_text = match (language, file_text) {
-        (Language::Node, Some(t)) if code_dir.join("node_modules").is_dir() => {
-            let _ = t;
-            None
-        }
+        (Language::Node, Some(_)) if code_dir.join("node_modules").is_dir() => None,
         (Language::Node, Some(t)) => {
             let deps = serde_json::from_str::<serde_json::Value>(&t)
                 .ok()

@@ -63,14 +63,14 @@ pub struct LambdaReport {
 /// The columns `failed` adds to the input's: the error, and the invocation record of
 /// an on-failure destination (`requestContext`, `KinesisBatchInfo`) per record.
 pub fn failed_schema(input: &SchemaRef) -> SchemaRef {
-    let mut fields: Vec<Field> = input
+    // The input's columns and `error_message`, as every `failed` output has them.
+    let mut fields: Vec<Field> = crate::stream::records::failed_schema(input)
         .fields()
         .iter()
-        .map(|f| f.as_ref().clone().with_nullable(true))
+        .map(|f| f.as_ref().clone())
         .collect();
     let text = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
     fields.extend([
-        text("error_message", false),
         text("error_type", true),
         text("stack_trace", true),
         text("condition", false),

@@ -16,9 +16,7 @@ use serde_json::Value;
 
 use super::{FunctionSettings, LambdaConfig};
 use crate::api::EventSink;
-use crate::arrow::array::{
-    Array, ArrayRef, BinaryArray, LargeBinaryArray, RecordBatch, new_null_array,
-};
+use crate::arrow::array::{Array, ArrayRef, BinaryArray, RecordBatch, new_null_array};
 use crate::arrow::compute::{cast, take_record_batch};
 use crate::arrow::datatypes::{DataType, SchemaRef};
 use crate::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -143,6 +141,18 @@ pub enum Outcome {
     Failed(Failure),
 }
 
+impl Outcome {
+    /// The whole batch failed with `message` (no function error type or stack).
+    fn error(message: String) -> Self {
+        Self::Failed(Failure {
+            error_type: "Error".to_owned(),
+            message,
+            stack: String::new(),
+            request_id: None,
+        })
+    }
+}
+
 /// What runs a batch.
 pub enum Handler {
     /// A DataFusion statement over the table `input`.
@@ -168,14 +178,6 @@ pub struct FunctionHandler {
 impl Handler {
     /// Runs one invocation over `records`; rows come out in `out_schema`.
     pub async fn invoke(&self, records: &Records, out_schema: &SchemaRef) -> Outcome {
-        let failed = |message: String| {
-            Outcome::Failed(Failure {
-                error_type: "Error".to_owned(),
-                message,
-                stack: String::new(),
-                request_id: None,
-            })
-        };
         match self {
             Self::Sql(ctx, sql) => {
                 let schema = records.batch.schema();
@@ -189,14 +191,14 @@ impl Handler {
                 {
                     Ok(batches) => match concat(out_schema, &batches) {
                         Ok(b) => Outcome::Rows(b),
-                        Err(e) => failed(e.to_string()),
+                        Err(e) => Outcome::error(e.to_string()),
                     },
-                    Err(e) => failed(describe_datafusion_error(&e)),
+                    Err(e) => Outcome::error(describe_datafusion_error(&e)),
                 }
             }
             Self::Rhai(s) => match s.invoke(&records.batch) {
                 Ok(b) => Outcome::Rows(b),
-                Err(e) => failed(e),
+                Err(e) => Outcome::error(e),
             },
             Self::Function(f) => f.invoke(records).await,
         }
@@ -247,17 +249,9 @@ impl FunctionHandler {
 
     /// Invokes the handler with the Kinesis event of `records`.
     async fn invoke(&self, records: &Records) -> Outcome {
-        let error = |message: String| {
-            Outcome::Failed(Failure {
-                error_type: "Error".to_owned(),
-                message,
-                stack: String::new(),
-                request_id: None,
-            })
-        };
         let data = match self.data(&records.batch) {
             Ok(d) => d,
-            Err(e) => return error(e.to_string()),
+            Err(e) => return Outcome::error(e.to_string()),
         };
         let stream_records: Vec<StreamRecord> = data
             .into_iter()
@@ -277,7 +271,7 @@ impl FunctionHandler {
         );
         let invoked = match self.function.invoke(&event).await {
             Ok(i) => i,
-            Err(e) => return error(e.to_string()),
+            Err(e) => return Outcome::error(e.to_string()),
         };
         for line in &invoked.log {
             self.events.info(&self.node, line.clone());
@@ -340,7 +334,7 @@ impl FunctionHandler {
             },
             None => match conform(&records.batch, &self.out_schema) {
                 Ok(b) => Outcome::Rows(b),
-                Err(e) => error(e.to_string()),
+                Err(e) => Outcome::error(e.to_string()),
             },
         }
     }
@@ -348,27 +342,13 @@ impl FunctionHandler {
     /// Each row's bytes: the JSON of the row, or the bytes of a lone binary column.
     fn data(&self, batch: &RecordBatch) -> Result<Vec<Vec<u8>>> {
         if self.raw_bytes {
-            let col = batch.column(0);
+            // One loop for both binary widths.
+            let col = cast(batch.column(0), &DataType::Binary)
+                .map_err(|e| Error::Internal(e.to_string()))?;
             if let Some(a) = col.as_any().downcast_ref::<BinaryArray>() {
-                return Ok((0..a.len())
-                    .map(|i| {
-                        if a.is_valid(i) {
-                            a.value(i).to_vec()
-                        } else {
-                            Vec::new()
-                        }
-                    })
-                    .collect());
-            }
-            if let Some(a) = col.as_any().downcast_ref::<LargeBinaryArray>() {
-                return Ok((0..a.len())
-                    .map(|i| {
-                        if a.is_valid(i) {
-                            a.value(i).to_vec()
-                        } else {
-                            Vec::new()
-                        }
-                    })
+                return Ok(a
+                    .iter()
+                    .map(|v| v.map(<[u8]>::to_vec).unwrap_or_default())
                     .collect());
             }
         }
