@@ -25,6 +25,9 @@ pub const CANVAS_ID: &str = "tributary-canvas";
 /// How often unsaved changes are written to the recovery file.
 pub const AUTOSAVE_INTERVAL: Duration = Duration::from_secs(30);
 
+/// How often edits made during a run are sent to the engine at most.
+const LIVE_EDIT_INTERVAL: Duration = Duration::from_millis(300);
+
 /// The app state.
 pub struct TributaryApp {
     /// The document being edited.
@@ -39,6 +42,10 @@ pub struct TributaryApp {
     pub(crate) clipboard: Option<String>,
     pub(crate) view: ViewState,
     pub(crate) files: Files,
+    /// The content revision the engine has (sent with a run, or during one).
+    live_revision: u64,
+    /// When an edit was last sent to the engine during a run.
+    live_sent: Instant,
 }
 
 impl TributaryApp {
@@ -83,6 +90,8 @@ impl TributaryApp {
                 last_autosave: Instant::now(),
                 autosaved_revision: 0,
             },
+            live_revision: 0,
+            live_sent: Instant::now(),
         };
         match engine {
             Ok(e) => app.engine = Some(e),
@@ -102,6 +111,7 @@ impl TributaryApp {
     /// answer, catalogs read in the background, autosave. Draws nothing.
     pub fn logic(&mut self, ctx: &egui::Context) {
         self.drain_events();
+        self.send_edits_while_running(ctx);
         self.poll_dialog();
         self.view.catalog_view.poll();
         if self.view.catalog_view.is_loading() {
@@ -254,6 +264,35 @@ impl TributaryApp {
             return;
         }
         self.run.started(run);
+        self.live_revision = revision;
+        self.live_sent = Instant::now();
+    }
+
+    /// While a run goes on, edits reach the engine (at most about three times a second):
+    /// a Lambda's event source mapping applies changed settings from its next batch.
+    fn send_edits_while_running(&mut self, ctx: &egui::Context) {
+        if !self.is_running() || self.doc.content_revision == self.live_revision {
+            return;
+        }
+        let wait = LIVE_EDIT_INTERVAL.saturating_sub(self.live_sent.elapsed());
+        if !wait.is_zero() {
+            ctx.request_repaint_after(wait);
+            return;
+        }
+        let base_dir = self.base_dir();
+        let Some(engine) = &self.engine else { return };
+        let load = tributary_engine::Command::Load {
+            project: Box::new(self.doc.to_project()),
+            base_dir,
+            revision: self.doc.content_revision,
+        };
+        // A busy engine gets the edit on a later frame.
+        if engine.try_send(load).is_ok() {
+            self.live_revision = self.doc.content_revision;
+            self.live_sent = Instant::now();
+        } else {
+            ctx.request_repaint_after(LIVE_EDIT_INTERVAL);
+        }
     }
 
     /// Stops the current run.

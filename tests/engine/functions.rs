@@ -733,3 +733,207 @@ fn a_firehose_transformation_function_delivers_ok_leaves_out_dropped_and_fails_p
     }
     assert_eq!(failed_ids, bad);
 }
+
+const SIZES_PY: &str = r#"
+def handler(event, context):
+    print(f"batch of {len(event['Records'])}")
+"#;
+
+/// Sizes of the batches the handler saw, from its log lines.
+fn batch_sizes(lines: &[String]) -> Vec<usize> {
+    lines
+        .iter()
+        .filter_map(|l| l.trim().strip_prefix("batch of "))
+        .map(|n| n.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn mapping_settings_changed_during_a_run_apply_from_the_next_batch() {
+    use std::time::Instant;
+    use tributary_engine::{Command, Engine, Event, RunId, RunTarget};
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    let n = 2_400u64;
+    let lambda = |batch_size: u64, window: f64| {
+        json!({"runtime": "python3.12", "handler": "app.handler", "code": SIZES_PY,
+            "batch_size": batch_size, "maximum_batching_window_in_seconds": window})
+    };
+    let project = |config: Value| {
+        let batch_size = config["batch_size"].as_u64().unwrap();
+        let mut config = config;
+        config["batch_size"] = json!(batch_size.max(1));
+        let mut p = lambda_pipeline(n, config);
+        // 400 records a second: a run of six seconds.
+        p["nodes"][0]["config"]["rate_per_sec"] = json!(400.0);
+        p["nodes"][0]["config"]["batch_size"] = json!(20);
+        let mut p = tributary_engine::Project::from_json(&p.to_string()).unwrap();
+        // The designer sends what the user typed, valid or not.
+        for node in &mut p.nodes {
+            if let tributary_engine::nodes::NodeConfig::Lambda(c) = &mut node.config {
+                c.batch_size = batch_size as usize;
+            }
+        }
+        Box::new(p)
+    };
+    let engine = Engine::spawn().unwrap();
+    let load = |config: Value, revision: u64| {
+        engine
+            .send(Command::Load {
+                project: project(config),
+                base_dir: dir.path().to_path_buf(),
+                revision,
+            })
+            .unwrap();
+    };
+    load(lambda(100, 1.0), 1);
+    let run = RunId {
+        seq: 1,
+        revision: 1,
+    };
+    engine
+        .send(Command::Run {
+            run,
+            target: RunTarget::All,
+        })
+        .unwrap();
+    let mut log: Vec<String> = Vec::new();
+    let mut summary = None;
+    let mut changes = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while summary.is_none() {
+        assert!(Instant::now() < deadline, "the run did not end: {log:?}");
+        let Ok(ev) = engine.events().recv_timeout(Duration::from_millis(50)) else {
+            continue;
+        };
+        match ev {
+            Event::Log {
+                node: Some(node),
+                message,
+                ..
+            } if node == "enrich" => log.push(message),
+            Event::RunFinished { summary: s, .. } => summary = Some(s),
+            _ => {}
+        }
+        let seen = batch_sizes(&log).len();
+        // After a few batches, an invalid change (kept out), then a valid one.
+        if changes == 0 && seen >= 6 {
+            load(lambda(0, 1.0), 2);
+            changes = 1;
+        } else if changes == 1 && seen >= 10 {
+            load(lambda(5, 0.0), 3);
+            changes = 2;
+        }
+    }
+    let summary = summary.unwrap();
+    assert!(
+        summary
+            .iter()
+            .all(|s| s.status == tributary_engine::NodeStatus::Ok),
+        "{summary:?}"
+    );
+    let text = log.join("\n");
+    assert!(
+        text.contains(
+            "the changed settings are not valid, so the mapping keeps its current ones: batch_size"
+        ),
+        "{text}"
+    );
+    let at = log
+        .iter()
+        .position(|l| {
+            l.contains("event source mapping updated during the run, from the next batch: batch_size 100 → 5, maximum_batching_window_in_seconds 1 → 0")
+        })
+        .unwrap_or_else(|| panic!("no update line: {text}"));
+    let before = batch_sizes(&log[..at]);
+    let after = batch_sizes(&log[at..]);
+    assert!(
+        before.iter().any(|&s| s > 20),
+        "a one-second window gathers big batches: {before:?}"
+    );
+    // At most one batch per shard (4) was in flight with the old settings.
+    assert!(after.len() > 8, "{after:?}");
+    assert!(after[4..].iter().all(|&s| s <= 5), "{after:?}");
+    // Nothing lost or repeated while the settings changed.
+    let delivered = records_under(&dir.path().join("lake/out"));
+    assert_eq!(delivered.len() as u64, n);
+    assert_eq!(before.iter().chain(&after).sum::<usize>() as u64, n);
+}
+
+const STUCK_PY: &str = r#"
+import base64, json
+
+def handler(event, context):
+    for r in event["Records"]:
+        row = json.loads(base64.b64decode(r["kinesis"]["data"]))
+        if row["event_id"] == 40:
+            raise ValueError("record 40 never succeeds")
+"#;
+
+#[test]
+fn a_batch_retried_until_its_records_expire_blocks_its_shard_and_the_iterator_age_grows() {
+    use std::time::Instant;
+    use tributary_engine::{Command, Engine, Event, RunId, RunTarget};
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    // AWS's default: retry until the records expire.
+    let mut p = lambda_pipeline(
+        100_000,
+        json!({"runtime": "python3.12", "handler": "app.handler", "code": STUCK_PY,
+            "batch_size": 10, "maximum_retry_attempts": -1}),
+    );
+    p["nodes"][0]["config"]["rate_per_sec"] = json!(200.0);
+    p["nodes"][0]["config"]["batch_size"] = json!(10);
+    let engine = Engine::spawn().unwrap();
+    engine
+        .send(Command::Load {
+            project: Box::new(tributary_engine::Project::from_json(&p.to_string()).unwrap()),
+            base_dir: dir.path().to_path_buf(),
+            revision: 1,
+        })
+        .unwrap();
+    let run = RunId {
+        seq: 1,
+        revision: 1,
+    };
+    engine
+        .send(Command::Run {
+            run,
+            target: RunTarget::All,
+        })
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (mut ages, mut retries) = (Vec::new(), Vec::new());
+    let mut stopped = false;
+    loop {
+        assert!(Instant::now() < deadline, "{ages:?} {retries:?}");
+        let Ok(ev) = engine.events().recv_timeout(Duration::from_millis(50)) else {
+            continue;
+        };
+        match ev {
+            Event::Metrics { node, sample, .. } if node == "enrich" => ages.push(sample.lag_ms),
+            Event::Log {
+                node: Some(node),
+                message,
+                ..
+            } if node == "enrich" && message.starts_with("retry ") => retries.push(message),
+            Event::RunFinished { .. } => break,
+            _ => {}
+        }
+        if !stopped && ages.last().is_some_and(|&a| a >= 2_000) {
+            engine.send(Command::Stop).unwrap();
+            stopped = true;
+        }
+    }
+    assert!(stopped, "the iterator age never reached 2 s: {ages:?}");
+    // The age grows while the batch is retried: each sample older than the one before.
+    let growing = ages.windows(2).rev().take(2).all(|w| w[1] > w[0]);
+    assert!(growing, "{ages:?}");
+    assert!(retries.len() >= 3, "{retries:?}");
+    assert!(
+        retries[0].contains("until the records expire")
+            && retries[0].contains("the shard waits meanwhile: record 40 never succeeds"),
+        "{}",
+        retries[0]
+    );
+}

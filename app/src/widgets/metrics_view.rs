@@ -72,11 +72,20 @@ impl MetricsView {
                 .id_salt("metrics-table")
                 .show(&mut cols[0], |ui| {
                     egui::Grid::new("metrics").striped(true).show(ui, |ui| {
-                        for h in [
-                            "node", "in/s", "out/s", "lag", "lag ms", "errors", "batch ms",
-                            "waiting",
+                        for (h, tip) in [
+                            ("node", "The streaming node."),
+                            ("in/s", "Records read per second."),
+                            ("out/s", "Records written per second."),
+                            ("lag", "Records in the input stream the node has not read yet."),
+                            (
+                                "iterator age ms",
+                                "How old the oldest record the node has not read yet is, in its most behind shard (Kinesis' IteratorAgeMilliseconds). It grows while a failing batch blocks its shard.",
+                            ),
+                            ("errors", "Failed records so far."),
+                            ("batch ms", "Mean time to process one read."),
+                            ("waiting", "Share of the time spent waiting for room downstream."),
                         ] {
-                            ui.strong(h);
+                            ui.strong(h).on_hover_text(tip);
                         }
                         ui.end_row();
                         for (k, (node, samples)) in self.nodes.iter().enumerate() {

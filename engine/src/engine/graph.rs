@@ -15,7 +15,7 @@ use crate::api::{
     StopSignal,
 };
 use crate::error::{Error, Result};
-use crate::nodes::{NodeContext, Value};
+use crate::nodes::{NodeConfig, NodeContext, Value};
 use crate::project::Project;
 
 /// State shared between a run task and the engine thread (which may stop it).
@@ -31,9 +31,31 @@ pub struct RunShared {
     pub streaming: AtomicBool,
     /// The user's stop.
     pub stop: StopSignal,
+    /// Each started node's settings as last loaded: a node that can change them while
+    /// it runs (a Lambda's event source mapping) watches its own.
+    pub settings: Mutex<BTreeMap<String, tokio::sync::watch::Sender<NodeConfig>>>,
 }
 
 impl RunShared {
+    /// Hands the settings of `project` to the nodes of the run: a node whose settings
+    /// changed (same id, same kind) sees them from its next batch, if it watches them.
+    pub fn update_settings(&self, project: &Project) {
+        let Ok(settings) = self.settings.lock() else {
+            return;
+        };
+        for node in &project.nodes {
+            if let Some(tx) = settings.get(&node.id) {
+                tx.send_if_modified(|current| {
+                    let changed = current.kind() == node.config.kind() && *current != node.config;
+                    if changed {
+                        *current = node.config.clone();
+                    }
+                    changed
+                });
+            }
+        }
+    }
+
     fn push(&self, summary: NodeSummary) {
         if let Ok(mut s) = self.summary.lock() {
             s.push(summary);
@@ -219,6 +241,10 @@ impl GraphRun {
             run: self.run,
             node: id.to_owned(),
         });
+        let (settings_tx, settings) = tokio::sync::watch::channel(node.config.clone());
+        if let Ok(mut s) = self.shared.settings.lock() {
+            s.insert(id.to_owned(), settings_tx);
+        }
         let ctx = NodeContext {
             id,
             kind: node.kind(),
@@ -227,6 +253,7 @@ impl GraphRun {
             events: &self.sink,
             stop: self.shared.stop.clone(),
             environment: &self.environment,
+            settings,
         };
         let start = Instant::now();
         let result = node.config.run(&ctx).await;

@@ -60,6 +60,10 @@ pub fn engine_main(commands: Receiver<Command>, events: EventTx) {
                 if let Ok(mut c) = cache.lock() {
                     c.retain_nodes_of(&p);
                 }
+                // Settings changed while a run goes on reach the nodes that apply them.
+                if let Some(a) = &active {
+                    a.shared.update_settings(&p);
+                }
                 project = Some((Arc::new(*p), base_dir));
             }
             Command::Run { run, target } => {

@@ -7,8 +7,11 @@
 //!   (<https://docs.aws.amazon.com/lambda/latest/dg/services-kinesis-batchfailurereporting.html>);
 //! - the on-failure destination's invocation record for a Kinesis batch.
 
+use std::io::Write as _;
+
 use base64::Engine as _;
-use serde_json::{Value, json};
+use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// The region and account of the ARNs Tributary makes up.
 pub const REGION: &str = "us-east-1";
@@ -36,51 +39,129 @@ pub fn shard_id(shard: usize) -> String {
 }
 
 /// One stream record as the event carries it.
-#[derive(Clone, Debug)]
-pub struct StreamRecord {
+#[derive(Clone, Copy, Debug)]
+pub struct StreamRecord<'a> {
     /// The partition key.
-    pub partition_key: String,
+    pub partition_key: &'a str,
     /// The sequence number in its shard.
     pub sequence_number: u64,
     /// The record's bytes (base64-encoded in the event).
-    pub data: Vec<u8>,
+    pub data: &'a [u8],
     /// When the record arrived in the stream (ms since the epoch).
     pub arrival_ms: i64,
 }
 
+/// Writes `value` as a JSON string (escaped as serde_json escapes).
+fn json_str(out: &mut Vec<u8>, value: &str) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
 /// The event a Kinesis event source mapping invokes a function with: records of one
-/// shard, in order.
-pub fn kinesis_event(
+/// shard, in order, as JSON text. The text is written directly (no `Value` tree): for a
+/// batch of 10,000 records that is most of the mapping's own work. Its fields and their
+/// order are those of AWS's example event.
+pub fn kinesis_event<'a>(
     stream_arn: &str,
     function: &str,
     shard: usize,
-    records: &[StreamRecord],
-) -> Value {
+    records: impl ExactSizeIterator<Item = StreamRecord<'a>>,
+) -> Vec<u8> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let shard = shard_id(shard);
-    let role = invoke_role_arn(function);
-    let records: Vec<Value> = records
-        .iter()
-        .map(|r| {
-            json!({
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": r.partition_key,
-                    "sequenceNumber": r.sequence_number.to_string(),
-                    "data": b64.encode(&r.data),
-                    "approximateArrivalTimestamp": r.arrival_ms as f64 / 1000.0,
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": format!("{shard}:{}", r.sequence_number),
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": role,
-                "awsRegion": REGION,
-                "eventSourceARN": stream_arn,
-            })
-        })
-        .collect();
-    json!({ "Records": records })
+    // What every record repeats, escaped once.
+    let mut tail = Vec::new();
+    tail.extend_from_slice(b",\"invokeIdentityArn\":");
+    json_str(&mut tail, &invoke_role_arn(function));
+    tail.extend_from_slice(b",\"awsRegion\":");
+    json_str(&mut tail, REGION);
+    tail.extend_from_slice(b",\"eventSourceARN\":");
+    json_str(&mut tail, stream_arn);
+    tail.push(b'}');
+    let mut out = Vec::with_capacity(records.len() * (tail.len() + 320) + 16);
+    out.extend_from_slice(b"{\"Records\":[");
+    for (i, r) in records.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"kinesis\":{\"kinesisSchemaVersion\":\"1.0\",\"partitionKey\":");
+        json_str(&mut out, r.partition_key);
+        out.extend_from_slice(b",\"sequenceNumber\":\"");
+        let _ = write!(out, "{}", r.sequence_number);
+        out.extend_from_slice(b"\",\"data\":\"");
+        // Base64 needs no escaping.
+        let at = out.len();
+        out.resize(at + r.data.len().div_ceil(3) * 4, 0);
+        let written = b64.encode_slice(r.data, &mut out[at..]).unwrap_or_default();
+        out.truncate(at + written);
+        out.extend_from_slice(b"\",\"approximateArrivalTimestamp\":");
+        let _ = serde_json::to_writer(&mut out, &(r.arrival_ms as f64 / 1000.0));
+        out.extend_from_slice(
+            b"},\"eventSource\":\"aws:kinesis\",\"eventVersion\":\"1.0\",\"eventID\":\"",
+        );
+        // The shard id is plain ASCII.
+        out.extend_from_slice(shard.as_bytes());
+        out.push(b':');
+        let _ = write!(out, "{}", r.sequence_number);
+        out.extend_from_slice(b"\",\"eventName\":\"aws:kinesis:record\"");
+        out.extend_from_slice(&tail);
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// A function's answer, read without building a tree of its records.
+#[derive(Debug, Default)]
+pub struct Response<'a> {
+    /// The records a transform-style function returned: a list of values, or the list
+    /// under `records` (when there is no `batchItemFailures`). `None` when the answer
+    /// is neither: the input passes on.
+    pub records: Option<Vec<&'a RawValue>>,
+    /// `batchItemFailures`, when the answer is an object that has it.
+    pub batch_item_failures: Option<Value>,
+}
+
+impl<'a> Response<'a> {
+    /// Reads the JSON text a function answered. Text that is not JSON reads as `null`,
+    /// as the runtime clients answer for a handler that returns nothing.
+    pub fn parse(text: &'a [u8]) -> Self {
+        let first = text.iter().find(|b| !b.is_ascii_whitespace());
+        match first {
+            Some(b'[') => Self {
+                records: serde_json::from_slice(text).ok(),
+                batch_item_failures: None,
+            },
+            Some(b'{') => {
+                let Ok(fields) = serde_json::from_slice::<
+                    std::collections::HashMap<std::borrow::Cow<'a, str>, &'a RawValue>,
+                >(text) else {
+                    return Self::default();
+                };
+                let batch_item_failures = fields
+                    .get("batchItemFailures")
+                    .map(|raw| serde_json::from_str(raw.get()).unwrap_or(Value::Null));
+                let records = match (&batch_item_failures, fields.get("records")) {
+                    (None, Some(raw)) => serde_json::from_str(raw.get()).ok(),
+                    _ => None,
+                };
+                Self {
+                    records,
+                    batch_item_failures,
+                }
+            }
+            _ => Self::default(),
+        }
+    }
+
+    /// What the answer means under `ReportBatchItemFailures` for `batch`.
+    pub fn failures(&self, batch: &[u64]) -> BatchResponse {
+        match &self.batch_item_failures {
+            None => BatchResponse::Success,
+            Some(items) => {
+                batch_item_failures(&serde_json::json!({ "batchItemFailures": items }), batch)
+            }
+        }
+    }
 }
 
 /// What a stream-triggered function's response means for its batch.
@@ -143,15 +224,118 @@ pub fn batch_item_failures(response: &Value, batch: &[u64]) -> BatchResponse {
     }
 }
 
-/// The records a transform-style function returned: a list of objects, or
-/// `{"records": [...]}`. `None` when the response is neither (the input passes on).
-pub fn returned_records(response: &Value) -> Option<&[Value]> {
-    match response {
-        Value::Array(items) => Some(items),
-        Value::Object(o) if !o.contains_key("batchItemFailures") => match o.get("records") {
-            Some(Value::Array(items)) => Some(items),
-            _ => None,
-        },
-        _ => None,
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The event as a `Value` tree, field by field as AWS documents it: the oracle for
+    /// the text written directly.
+    fn oracle(stream: &str, function: &str, shard: usize, records: &[StreamRecord]) -> Value {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let records: Vec<Value> = records
+            .iter()
+            .map(|r| {
+                json!({
+                    "kinesis": {
+                        "kinesisSchemaVersion": "1.0",
+                        "partitionKey": r.partition_key,
+                        "sequenceNumber": r.sequence_number.to_string(),
+                        "data": b64.encode(r.data),
+                        "approximateArrivalTimestamp": r.arrival_ms as f64 / 1000.0,
+                    },
+                    "eventSource": "aws:kinesis",
+                    "eventVersion": "1.0",
+                    "eventID": format!("{}:{}", shard_id(shard), r.sequence_number),
+                    "eventName": "aws:kinesis:record",
+                    "invokeIdentityArn": invoke_role_arn(function),
+                    "awsRegion": REGION,
+                    "eventSourceARN": stream,
+                })
+            })
+            .collect();
+        json!({ "Records": records })
+    }
+
+    #[test]
+    fn the_kinesis_event_text_is_the_documented_event() {
+        let data: Vec<Vec<u8>> = vec![
+            br#"{"a":1}"#.to_vec(),
+            Vec::new(),
+            vec![0, 255, 10, 13],
+            "zä\u{1F600}".as_bytes().to_vec(),
+            b"x".to_vec(),
+        ];
+        let keys = [
+            "user-1",
+            "",
+            "quote\"back\\slash",
+            "tab\tnew\nline\u{1}",
+            "ü",
+        ];
+        let records: Vec<StreamRecord> = (0..data.len())
+            .map(|i| StreamRecord {
+                partition_key: keys[i],
+                sequence_number: [0, 1, 49_590_338_271_490_256, u64::MAX, 7][i],
+                data: &data[i],
+                arrival_ms: [
+                    1_704_067_200_000,
+                    1_704_067_200_123,
+                    0,
+                    -5,
+                    1_704_067_200_001,
+                ][i],
+            })
+            .collect();
+        let arn = stream_arn("clicks\"odd");
+        let text = kinesis_event(&arn, "fn", 3, records.iter().copied());
+        let expected = serde_json::to_vec(&oracle(&arn, "fn", 3, &records)).unwrap();
+        assert_eq!(
+            String::from_utf8(text.clone()).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
+        let empty = kinesis_event(&arn, "fn", 0, std::iter::empty());
+        assert_eq!(empty, br#"{"Records":[]}"#);
+    }
+
+    #[test]
+    fn answers_are_read_as_records_failures_or_nothing() {
+        let batch = [5, 6, 7];
+        let list = Response::parse(br#" [{"a": 1}, {"b": "x"}, 3]"#);
+        let items: Vec<&str> = list
+            .records
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|r| r.get())
+            .collect();
+        assert_eq!(items, [r#"{"a": 1}"#, r#"{"b": "x"}"#, "3"]);
+        assert_eq!(list.failures(&batch), BatchResponse::Success);
+        let wrapped = Response::parse(br#"{"records": [{"a": 2}], "other": true}"#);
+        assert_eq!(wrapped.records.unwrap()[0].get(), r#"{"a": 2}"#);
+        let partial = Response::parse(
+            br#"{"batchItemFailures": [{"itemIdentifier": "6"}], "records": [{"a": 1}]}"#,
+        );
+        assert!(
+            partial.records.is_none(),
+            "a partial batch response passes its input on"
+        );
+        assert_eq!(partial.failures(&batch), BatchResponse::Partial(vec![6]));
+        let bad = Response::parse(br#"{"batchItemFailures": [{"itemIdentifier": "9"}]}"#);
+        assert!(matches!(bad.failures(&batch), BatchResponse::Invalid(_)));
+        for nothing in [
+            &b"null"[..],
+            b"",
+            b"not json",
+            b"{\"ok\": true}",
+            b"\"text\"",
+        ] {
+            let r = Response::parse(nothing);
+            assert!(r.records.is_none());
+            assert_eq!(r.failures(&batch), BatchResponse::Success);
+        }
+        let none = Response::parse(br#"{"batchItemFailures": null}"#);
+        assert_eq!(none.failures(&batch), BatchResponse::Success);
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
 use serde_json::Value;
 
 use super::worker::{FunctionSpec, InvokeError, Language, Worker};
@@ -19,8 +20,8 @@ use crate::error::Result;
 pub struct Invoked {
     /// The request id (`context.aws_request_id`).
     pub request_id: String,
-    /// The handler's result, or why it failed.
-    pub outcome: std::result::Result<Value, InvokeError>,
+    /// The handler's result as the JSON text it answered, or why it failed.
+    pub outcome: std::result::Result<Bytes, InvokeError>,
     /// The log lines, as CloudWatch Logs shows them.
     pub log: Vec<String>,
     /// The handler's run time (init excluded).
@@ -69,6 +70,13 @@ impl Function {
 
     /// Invokes the handler with `event` on an idle worker, or a new one.
     pub async fn invoke(&self, event: &Value) -> Result<Invoked> {
+        let body =
+            serde_json::to_vec(event).map_err(|e| crate::error::Error::Internal(e.to_string()))?;
+        self.invoke_raw(Bytes::from(body)).await
+    }
+
+    /// Invokes the handler with the event document `event` (JSON text).
+    pub async fn invoke_raw(&self, event: Bytes) -> Result<Invoked> {
         let idle = self.idle.lock().ok().and_then(|mut w| w.pop());
         let (mut worker, cold) = match idle {
             Some(w) => (w, false),
@@ -79,7 +87,7 @@ impl Function {
         };
         let request_id = uuid::Uuid::new_v4().to_string();
         let started = Instant::now();
-        let outcome = worker.invoke(&request_id, event).await?;
+        let outcome = worker.invoke_raw(&request_id, event).await?;
         let elapsed = started.elapsed();
         // Let the readers of the worker's output take what it printed before answering.
         for _ in 0..4 {

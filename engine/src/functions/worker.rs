@@ -223,12 +223,25 @@ impl Worker {
         request_id: &str,
         event: &serde_json::Value,
     ) -> Result<std::result::Result<serde_json::Value, InvokeError>> {
+        let body = serde_json::to_vec(event).map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(self
+            .invoke_raw(request_id, Bytes::from(body))
+            .await?
+            .map(|bytes| serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null)))
+    }
+
+    /// Invokes the handler with the event document `body` (JSON text); the handler's
+    /// result as the JSON text it answered.
+    pub async fn invoke_raw(
+        &mut self,
+        request_id: &str,
+        body: Bytes,
+    ) -> Result<std::result::Result<Bytes, InvokeError>> {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or_default();
         let deadline_ms = now_ms + self.spec.timeout.as_millis() as u64;
-        let body = serde_json::to_vec(event).map_err(|e| Error::Internal(e.to_string()))?;
         if let Ok(mut c) = self.current.lock() {
             *c = Some(request_id.to_owned());
         }
@@ -236,7 +249,7 @@ impl Worker {
             .api
             .submit(Invocation {
                 request_id: request_id.to_owned(),
-                event: Bytes::from(body),
+                event: body,
                 deadline_ms,
                 function_arn: super::events::function_arn(&self.spec.name),
             })
@@ -244,8 +257,7 @@ impl Worker {
         self.invocations += 1;
         let outcome = tokio::select! {
             r = reported => match r {
-                Ok(Reported::Response(bytes)) => Ok(serde_json::from_slice(&bytes)
-                    .unwrap_or(serde_json::Value::Null)),
+                Ok(Reported::Response(bytes)) => Ok(bytes),
                 Ok(Reported::Error { error_type, body }) => Err(function_error(error_type, &body)),
                 Err(_) => Err(InvokeError::Exited("the Runtime API stopped".to_owned())),
             },

@@ -348,6 +348,7 @@ impl XAdd {
     pub const OPTIONS: ReadOptions = ReadOptions {
         max_records: 16_384,
         fill_window: None,
+        fill_to: None,
         handoff: Handoff::Released,
         start: crate::stream::topic::StartPosition::TrimHorizon,
     };

@@ -142,6 +142,9 @@ pub struct NodeContext<'a> {
     pub stop: StopSignal,
     /// Where the run executes: the embedded engine or a cluster, memory or a broker.
     pub environment: &'a Environment,
+    /// The node's settings as the user changes them during the run (a Lambda's event
+    /// source mapping applies them from its next batch).
+    pub settings: tokio::sync::watch::Receiver<super::NodeConfig>,
 }
 
 impl NodeContext<'_> {

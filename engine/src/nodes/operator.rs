@@ -49,8 +49,12 @@ pub enum Handoff {
 pub struct ReadOptions {
     /// Records per read at most.
     pub max_records: usize,
-    /// Wait this long to fill a read up to `max_records` (a Lambda's batching window).
+    /// Wait this long to fill a read up to `fill_to` records (a Lambda's batching
+    /// window).
     pub fill_window: Option<Duration>,
+    /// How many records the batching window waits for (`max_records` when `None`). A
+    /// read takes more when they are there already.
+    pub fill_to: Option<usize>,
     /// When reads are acknowledged.
     pub handoff: Handoff,
     /// Where a reader without a checkpoint starts.
@@ -62,6 +66,7 @@ impl Default for ReadOptions {
         Self {
             max_records: 65_536,
             fill_window: None,
+            fill_to: None,
             handoff: Handoff::Downstream,
             start: StartPosition::TrimHorizon,
         }
@@ -182,6 +187,9 @@ pub trait Operator: Send + 'static {
         read: Vec<Delivery>,
         out: &Outputs,
     ) -> impl Future<Output = Result<Hold>> + Send;
+
+    /// Adjusts how the next read is made (settings changed during the run).
+    fn read_options(&mut self, _options: &mut ReadOptions) {}
 
     /// When [`Operator::on_timer`] should run next, if ever.
     fn deadline(&self) -> Option<Instant> {
@@ -413,12 +421,13 @@ pub async fn run_operator<O: Operator>(
     mut consumer: Consumer,
     mut op: O,
     mut out: Outputs,
-    options: ReadOptions,
+    mut options: ReadOptions,
 ) -> Result<Finish> {
     let m = out.metrics.clone();
     let mut pending: Pending = VecDeque::new();
+    let handoff = options.handoff;
     let released = |pending: &mut Pending, consumer: &Consumer, out: &Outputs| -> Result<()> {
-        match options.handoff {
+        match handoff {
             Handoff::Released => consumer.ack(),
             Handoff::Downstream => {
                 pending.push_back((out.tails(), consumer.positions()));
@@ -428,6 +437,7 @@ pub async fn run_operator<O: Operator>(
     };
     loop {
         settle(&mut pending, &consumer, &out)?;
+        op.read_options(&mut options);
         let max = options.max_records.max(1);
         let read = match op.deadline() {
             None => consumer.next(max).await,
@@ -443,10 +453,11 @@ pub async fn run_operator<O: Operator>(
         if let Some(window) = options.fill_window
             && !read.is_empty()
         {
-            // Fill the read up to its size or until the window closes.
+            // Fill the read up to its target or until the window closes.
             let mut have: usize = read.iter().map(|d| d.batch.num_rows()).sum();
+            let target = options.fill_to.unwrap_or(max).min(max);
             let deadline = Instant::now() + window;
-            while have < max {
+            while have < target {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     break;

@@ -278,7 +278,7 @@ impl Processor {
 
     /// Runs the function over a buffer (`arrivals`: each row's arrival, ms).
     pub async fn process(&self, batch: &RecordBatch, arrivals: &[i64]) -> Result<Processed> {
-        let data = rows_as_json(batch)?;
+        let data: Vec<Vec<u8>> = rows_as_json(batch)?.iter().map(<[u8]>::to_vec).collect();
         let mut out = Processed::default();
         let mut ok_rows: Vec<Value> = Vec::new();
         let mut failed: Vec<Failed> = Vec::new();
@@ -369,7 +369,8 @@ impl Processor {
                 self.events.info(&self.node, line.clone());
             }
             match invoked.outcome {
-                Ok(response) => {
+                Ok(bytes) => {
+                    let response: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
                     self.answer(
                         &response, data, arrivals, &ids, attempt, ok_rows, out, failed,
                     );

@@ -17,10 +17,11 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::{Hash as _, Hasher as _};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use serde::Serialize;
+use tokio::sync::watch;
 
 use super::handler::{
     Failure, FunctionHandler, Handler, Outcome, Records, conform, partition_keys, rows_as_json,
@@ -38,12 +39,17 @@ use crate::functions::events::shard_id;
 use crate::functions::filter::FilterCriteria;
 use crate::nodes::operator::{Hold, Operator, Outputs, ReadOptions, Wiring, output_topic};
 use crate::nodes::ports::{FAILED_OUT, RECORDS_IN, RECORDS_OUT};
-use crate::nodes::{NodeContext, NodeOutput};
+use crate::nodes::{NodeConfig, NodeContext, NodeOutput};
 use crate::stream::script::{self, ScriptRuntime};
 use crate::stream::topic::{Delivery, StartPosition, now_ms};
 
 /// The largest event a batch may make (AWS: 6 MB for an invocation payload).
 const MAX_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
+
+/// Batches per shard a read may take when the stream holds them (see [`read_options`]),
+/// and records per shard (for small batches).
+const READ_BATCHES: usize = 4;
+const READ_RECORDS: usize = 10_000;
 
 /// What a Lambda node reports.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -107,19 +113,28 @@ impl Condition {
     }
 }
 
+/// The mapping's settings as they stand: changed during a run, they apply from the next
+/// batch.
+struct Live {
+    config: LambdaConfig,
+    filter: FilterCriteria,
+}
+
 /// The mapping: reads, batches, invokes, retries, and routes what fails.
 struct Mapping {
     handler: Handler,
-    config: LambdaConfig,
     in_schema: SchemaRef,
     out_schema: SchemaRef,
     failed_schema: SchemaRef,
     key_column: Option<usize>,
+    shards: usize,
     stop: StopSignal,
-    filter: FilterCriteria,
     events: EventSink,
     node: String,
     report: LambdaReport,
+    live: RwLock<Arc<Live>>,
+    /// The node's settings as the user edits them during the run.
+    settings: Mutex<watch::Receiver<NodeConfig>>,
 }
 
 /// What processing a lane gave.
@@ -131,18 +146,151 @@ struct Done {
     failed_invocations: u64,
 }
 
+/// The settings of the event source mapping that may change while it runs, by name.
+fn mapping_settings(c: &LambdaConfig) -> Vec<(&'static str, String)> {
+    vec![
+        ("batch_size", c.batch_size.to_string()),
+        (
+            "maximum_batching_window_in_seconds",
+            c.maximum_batching_window_in_seconds.to_string(),
+        ),
+        (
+            "parallelization_factor",
+            c.parallelization_factor.to_string(),
+        ),
+        (
+            "bisect_batch_on_function_error",
+            c.bisect_batch_on_function_error.to_string(),
+        ),
+        (
+            "maximum_retry_attempts",
+            c.maximum_retry_attempts.to_string(),
+        ),
+        (
+            "maximum_record_age_in_seconds",
+            c.maximum_record_age_in_seconds.to_string(),
+        ),
+        (
+            "function_response_types",
+            format!("{:?}", c.function_response_types),
+        ),
+        ("filter_criteria", format!("{:?}", c.filter_criteria)),
+    ]
+}
+
+/// How the mapping reads: the batching window waits for a batch for every shard; a read
+/// takes up to `READ_BATCHES` batches per shard (at least `READ_RECORDS` records) when
+/// the stream holds them already, so a busy stream does not wait for its slowest shard
+/// after every batch.
+fn read_options(config: &LambdaConfig, shards: usize, options: &mut ReadOptions) {
+    let batch = config.batch_size.clamp(1, 10_000);
+    let window = config.maximum_batching_window_in_seconds.clamp(0.0, 300.0);
+    options.max_records = (batch * READ_BATCHES).max(READ_RECORDS) * shards;
+    options.fill_to = Some(batch * shards);
+    options.fill_window = (window > 0.0).then(|| Duration::from_secs_f64(window));
+}
+
 impl Mapping {
+    /// The settings as they stand.
+    fn live(&self) -> Arc<Live> {
+        match self.live.read() {
+            Ok(l) => l.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Takes up settings the user changed during the run. The event source mapping's
+    /// apply from the next batch, as AWS applies an `UpdateEventSourceMapping`; the
+    /// function's own (code, runtime, memory, …) from the next run, and the log says so.
+    fn refresh(&self) {
+        let new = {
+            let Ok(mut rx) = self.settings.lock() else {
+                return;
+            };
+            if !rx.has_changed().unwrap_or(false) {
+                return;
+            }
+            match &*rx.borrow_and_update() {
+                NodeConfig::Lambda(c) => c.clone(),
+                _ => return,
+            }
+        };
+        let old = self.live();
+        let before = mapping_settings(&old.config);
+        let after = mapping_settings(&new);
+        let changed: Vec<String> = before
+            .iter()
+            .zip(&after)
+            .filter(|(b, a)| b.1 != a.1)
+            .map(|(b, a)| format!("{} {} → {}", b.0, b.1, a.1))
+            .collect();
+        let function_changed = old.config.function() != new.function()
+            || old.config.sql != new.sql
+            || old.config.script != new.script
+            || old.config.output_columns != new.output_columns;
+        if function_changed {
+            self.events.warn(
+                &self.node,
+                "the function's code or configuration changed: the running mapping keeps the function it started with; run again to use the new one".to_owned(),
+            );
+        }
+        if changed.is_empty() {
+            return;
+        }
+        let problems = <super::LambdaKind as crate::nodes::Kind>::validate(&new);
+        let filter = FilterCriteria::parse(&new.filter_criteria);
+        let why = match (problems.first(), &filter) {
+            (Some(p), _) => Some(format!("{}: {}", p.path, p.message)),
+            (None, Err(e)) => Some(format!("filter_criteria: {e}")),
+            _ => None,
+        };
+        if let Some(why) = why {
+            self.events.warn(
+                &self.node,
+                format!(
+                    "the changed settings are not valid, so the mapping keeps its current ones: {why}"
+                ),
+            );
+            return;
+        }
+        let mut config = old.config.clone();
+        config.batch_size = new.batch_size;
+        config.maximum_batching_window_in_seconds = new.maximum_batching_window_in_seconds;
+        config.parallelization_factor = new.parallelization_factor;
+        config.bisect_batch_on_function_error = new.bisect_batch_on_function_error;
+        config.maximum_retry_attempts = new.maximum_retry_attempts;
+        config.maximum_record_age_in_seconds = new.maximum_record_age_in_seconds;
+        config.function_response_types = new.function_response_types.clone();
+        config.filter_criteria = new.filter_criteria.clone();
+        let live = Arc::new(Live {
+            config,
+            filter: filter.unwrap_or_default(),
+        });
+        match self.live.write() {
+            Ok(mut l) => *l = live,
+            Err(p) => *p.into_inner() = live,
+        }
+        self.events.info(
+            &self.node,
+            format!(
+                "event source mapping updated during the run, from the next batch: {}",
+                changed.join(", ")
+            ),
+        );
+    }
+
     /// The records a filter pattern matches (all without patterns), as AWS filters
     /// the Kinesis record: its metadata, and `data` decoded as JSON.
     fn filtered(&mut self, records: Records) -> Result<Records> {
-        if self.filter.is_empty() || records.len() == 0 {
+        let live = self.live();
+        if live.filter.is_empty() || records.len() == 0 {
             return Ok(records);
         }
         let data = rows_as_json(&records.batch)?;
         let keep: Vec<usize> = (0..records.len())
             .filter(|&i| {
-                let data = serde_json::from_slice::<serde_json::Value>(&data[i])
-                    .unwrap_or_else(|_| String::from_utf8_lossy(&data[i]).into_owned().into());
+                let data = serde_json::from_slice::<serde_json::Value>(data.get(i))
+                    .unwrap_or_else(|_| String::from_utf8_lossy(data.get(i)).into_owned().into());
                 let record = serde_json::json!({
                     "kinesisSchemaVersion": "1.0",
                     "partitionKey": records.keys[i],
@@ -150,7 +298,7 @@ impl Mapping {
                     "approximateArrivalTimestamp": records.arrivals[i] as f64 / 1000.0,
                     "data": data,
                 });
-                self.filter.matches(&record)
+                live.filter.matches(&record)
             })
             .collect();
         self.report.filtered_records += (records.len() - keep.len()) as u64;
@@ -192,57 +340,49 @@ impl Mapping {
             .collect()
     }
 
-    /// A shard's records split into `parallelization_factor` lanes by partition key,
-    /// then into batches of at most `batch_size` and 6 MB.
-    fn lanes(&self, records: Records) -> Result<Vec<Vec<Records>>> {
-        let factor = self.config.parallelization_factor.clamp(1, 10) as usize;
-        let lanes: Vec<Records> = if factor == 1 || records.len() <= 1 {
-            vec![records]
-        } else {
-            let mut idx: Vec<Vec<usize>> = vec![Vec::new(); factor];
-            for (i, key) in records.keys.iter().enumerate() {
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                key.hash(&mut h);
-                idx[(h.finish() % factor as u64) as usize].push(i);
-            }
-            idx.into_iter()
-                .filter(|i| !i.is_empty())
-                .map(|i| records.take(&i))
-                .collect::<Result<_>>()?
-        };
-        Ok(lanes.into_iter().map(|l| self.batches(l)).collect())
-    }
-
-    /// `records` in batches of at most `batch_size` records and about 6 MB of event.
-    fn batches(&self, records: Records) -> Vec<Records> {
-        let n = records.len();
-        if n == 0 {
-            return Vec::new();
+    /// A shard's records split into `parallelization_factor` lanes by partition key.
+    fn lanes(&self, records: Records) -> Result<Vec<Records>> {
+        let factor = self.live().config.parallelization_factor.clamp(1, 10) as usize;
+        if factor == 1 || records.len() <= 1 {
+            return Ok(vec![records]);
         }
-        let size = self.config.batch_size.clamp(1, 10_000);
-        // The event: base64 of each record's bytes plus ~400 bytes of fields per record.
-        let per_row = records.batch.get_array_memory_size() / n * 4 / 3 + 400;
-        let by_payload = (MAX_PAYLOAD_BYTES / per_row.max(1)).max(1);
-        let step = size.min(by_payload);
-        (0..n)
-            .step_by(step)
-            .map(|start| records.slice(start, step.min(n - start)))
+        let mut idx: Vec<Vec<usize>> = vec![Vec::new(); factor];
+        for (i, key) in records.keys.iter().enumerate() {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            key.hash(&mut h);
+            idx[(h.finish() % factor as u64) as usize].push(i);
+        }
+        idx.into_iter()
+            .filter(|i| !i.is_empty())
+            .map(|i| records.take(&i))
             .collect()
     }
 
-    fn may_retry(&self, attempts: u32) -> bool {
-        self.config.maximum_retry_attempts < 0
-            || i64::from(attempts) < self.config.maximum_retry_attempts
+    /// Records in the next batch: at most `batch_size`, and about 6 MB of event with
+    /// `per_row` bytes of event per record.
+    fn batch_len(config: &LambdaConfig, per_row: usize) -> usize {
+        let size = config.batch_size.clamp(1, 10_000);
+        size.min((MAX_PAYLOAD_BYTES / per_row.max(1)).max(1))
+    }
+
+    fn may_retry(config: &LambdaConfig, attempts: u32) -> bool {
+        config.maximum_retry_attempts < 0 || i64::from(attempts) < config.maximum_retry_attempts
     }
 
     /// Waits before retry `attempt` (1, 2, …): 50 ms doubling, at most 2 s. An error when
     /// the run is stopped meanwhile: the batch stays unacknowledged in the stream.
-    async fn backoff(&self, attempt: u32, records: &Records, why: &str) -> Result<()> {
+    async fn backoff(
+        &self,
+        config: &LambdaConfig,
+        attempt: u32,
+        records: &Records,
+        why: &str,
+    ) -> Result<()> {
         let wait = Duration::from_millis(50 << attempt.saturating_sub(1).min(5))
             .min(Duration::from_secs(2));
         // A blocked shard says so: with retries until the records expire (-1, AWS's
         // default) it may wait for a long time.
-        let of = match self.config.maximum_retry_attempts {
+        let of = match config.maximum_retry_attempts {
             n if n < 0 => "until the records expire".to_owned(),
             n => format!("of {n}"),
         };
@@ -272,11 +412,14 @@ impl Mapping {
     }
 
     /// Records older than the maximum record age, split off.
-    fn split_expired(&self, records: Records) -> Result<(Records, Option<Records>)> {
-        if self.config.maximum_record_age_in_seconds < 0 {
+    fn split_expired(
+        config: &LambdaConfig,
+        records: Records,
+    ) -> Result<(Records, Option<Records>)> {
+        if config.maximum_record_age_in_seconds < 0 {
             return Ok((records, None));
         }
-        let oldest = now_ms() - self.config.maximum_record_age_in_seconds * 1000;
+        let oldest = now_ms() - config.maximum_record_age_in_seconds * 1000;
         let (old, fresh): (Vec<usize>, Vec<usize>) =
             (0..records.len()).partition(|&i| records.arrivals[i] < oldest);
         if old.is_empty() {
@@ -332,18 +475,41 @@ impl Mapping {
             .map_err(|e| Error::Internal(e.to_string()))
     }
 
-    /// Processes one lane's batches in order, each to success or discard.
-    async fn lane(&self, batches: Vec<Records>) -> Result<Done> {
+    /// Processes one lane's records in order, batch by batch, each to success or
+    /// discard. Each batch is cut with the settings as they stand when it starts.
+    async fn lane(&self, records: Records) -> Result<Done> {
         let mut done = Done::default();
-        let mut queue: VecDeque<(Records, u32)> = batches.into_iter().map(|b| (b, 0)).collect();
-        while let Some((records, attempts)) = queue.pop_front() {
-            let (records, expired) = self.split_expired(records)?;
+        if records.len() == 0 {
+            return Ok(done);
+        }
+        // The event: base64 of each record's bytes plus ~400 bytes of fields per record.
+        let per_row = records.batch.get_array_memory_size() / records.len() * 4 / 3 + 400;
+        let mut queue: VecDeque<(Records, u32)> = VecDeque::from([(records, 0)]);
+        while let Some((mut records, attempts)) = queue.pop_front() {
+            self.refresh();
+            let live = self.live();
+            let config = &live.config;
+            let size = Self::batch_len(config, per_row);
+            if records.len() > size {
+                // Cut the whole chunk at once (slicing off one batch at a time would copy
+                // the rest again for every batch).
+                let n = records.len();
+                let mut pieces: Vec<Records> = (0..n)
+                    .step_by(size)
+                    .map(|start| records.slice(start, size.min(n - start)))
+                    .collect();
+                for piece in pieces.drain(1..).rev() {
+                    queue.push_front((piece, attempts));
+                }
+                records = pieces.pop().unwrap_or(records);
+            }
+            let (records, expired) = Self::split_expired(config, records)?;
             if let Some(old) = expired {
                 let failure = Failure {
                     error_type: String::new(),
                     message: format!(
                         "record is older than the maximum record age ({} s)",
-                        self.config.maximum_record_age_in_seconds
+                        config.maximum_record_age_in_seconds
                     ),
                     stack: String::new(),
                     request_id: None,
@@ -360,7 +526,11 @@ impl Mapping {
                 continue;
             }
             done.invocations += 1;
-            match self.handler.invoke(&records, &self.out_schema).await {
+            match self
+                .handler
+                .invoke(&records, &self.out_schema, config.reports_item_failures())
+                .await
+            {
                 Outcome::Rows(rows) => done.outputs.push(rows),
                 Outcome::Partial { failed, request_id } => {
                     done.failed_invocations += 1;
@@ -376,9 +546,9 @@ impl Mapping {
                         done.outputs.push(conform(&ok.batch, &self.out_schema)?);
                     }
                     let rest = records.slice(at, records.len() - at);
-                    if self.may_retry(attempts) {
+                    if Self::may_retry(config, attempts) {
                         let why = format!("{} records reported as failed", failed.len());
-                        self.backoff(attempts + 1, &rest, &why).await?;
+                        self.backoff(config, attempts + 1, &rest, &why).await?;
                         queue.push_front((rest, attempts + 1));
                     } else {
                         let (bad, good): (Vec<usize>, Vec<usize>) =
@@ -404,12 +574,12 @@ impl Mapping {
                 }
                 Outcome::Failed(failure) => {
                     done.failed_invocations += 1;
-                    if self.config.bisect_batch_on_function_error && records.len() > 1 {
+                    if config.bisect_batch_on_function_error && records.len() > 1 {
                         let half = records.len() / 2;
                         queue.push_front((records.slice(half, records.len() - half), attempts));
                         queue.push_front((records.slice(0, half), attempts));
-                    } else if self.may_retry(attempts) {
-                        self.backoff(attempts + 1, &records, &failure.message)
+                    } else if Self::may_retry(config, attempts) {
+                        self.backoff(config, attempts + 1, &records, &failure.message)
                             .await?;
                         queue.push_front((records, attempts + 1));
                     } else {
@@ -430,6 +600,7 @@ impl Mapping {
 
 impl Operator for Mapping {
     async fn process(&mut self, read: Vec<Delivery>, out: &Outputs) -> Result<Hold> {
+        self.refresh();
         let mut lanes = Vec::new();
         for records in self.by_shard(read)? {
             let records = self.filtered(records)?;
@@ -454,6 +625,11 @@ impl Operator for Mapping {
             }
         }
         Ok(Hold::Released)
+    }
+
+    fn read_options(&mut self, options: &mut ReadOptions) {
+        self.refresh();
+        read_options(&self.live().config, self.shards, options);
     }
 
     fn report(mut self, stats: &mut NodeStats) {
@@ -516,19 +692,26 @@ pub async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
     let records = output_topic(ctx, &RECORDS_OUT, out_schema.clone())?;
     let failed = output_topic(ctx, &FAILED_OUT, failed_schema.clone())?;
     let shards = input.shard_count().max(1);
+    let mut settings = ctx.settings.clone();
+    // The settings the run started with are the ones in use.
+    settings.mark_unchanged();
     let op = Mapping {
         handler,
-        config: config.clone(),
         in_schema,
         out_schema,
         failed_schema,
         key_column: input.key_column(),
+        shards,
         stop: ctx.stop.clone(),
-        filter: FilterCriteria::parse(&config.filter_criteria)
-            .map_err(|e| Error::Invalid(format!("filter_criteria: {e}")))?,
         events: ctx.events.clone(),
         node: ctx.id.to_owned(),
         report: LambdaReport::default(),
+        live: RwLock::new(Arc::new(Live {
+            config: config.clone(),
+            filter: FilterCriteria::parse(&config.filter_criteria)
+                .map_err(|e| Error::Invalid(format!("filter_criteria: {e}")))?,
+        })),
+        settings: Mutex::new(settings),
     };
     let start = match config.starting_position {
         StartingPosition::TrimHorizon => StartPosition::TrimHorizon,
@@ -537,14 +720,11 @@ pub async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
             StartPosition::AtTimestamp((config.starting_position_timestamp * 1000.0) as i64)
         }
     };
-    let window = config.maximum_batching_window_in_seconds.clamp(0.0, 300.0);
-    let options = ReadOptions {
-        // A read fills a batch for every shard.
-        max_records: config.batch_size.clamp(1, 10_000) * shards,
-        fill_window: (window > 0.0).then(|| Duration::from_secs_f64(window)),
+    let mut options = ReadOptions {
         start,
         ..Default::default()
     };
+    read_options(config, shards, &mut options);
     Ok(Wiring::new()
         .output(&RECORDS_OUT, records)
         .output(&FAILED_OUT, failed)

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::{FunctionSettings, LambdaConfig};
 use crate::api::EventSink;
@@ -22,7 +22,7 @@ use crate::arrow::datatypes::{DataType, SchemaRef};
 use crate::arrow::util::display::{ArrayFormatter, FormatOptions};
 use crate::datafusion::prelude::SessionContext;
 use crate::error::{Error, Result};
-use crate::functions::events::{self, BatchResponse, StreamRecord};
+use crate::functions::events::{self, BatchResponse, Response, StreamRecord};
 use crate::functions::{Function, FunctionSpec, InvokeError, Language};
 use crate::lake::sql::describe_datafusion_error;
 use crate::stream::script::ScriptRuntime;
@@ -167,7 +167,6 @@ pub enum Handler {
 pub struct FunctionHandler {
     function: Function,
     stream_arn: String,
-    reports_failures: bool,
     raw_bytes: bool,
     out_schema: SchemaRef,
     events: EventSink,
@@ -176,8 +175,14 @@ pub struct FunctionHandler {
 }
 
 impl Handler {
-    /// Runs one invocation over `records`; rows come out in `out_schema`.
-    pub async fn invoke(&self, records: &Records, out_schema: &SchemaRef) -> Outcome {
+    /// Runs one invocation over `records`; rows come out in `out_schema`. A handler
+    /// runtime's answer may be a partial batch response when `reports_failures`.
+    pub async fn invoke(
+        &self,
+        records: &Records,
+        out_schema: &SchemaRef,
+        reports_failures: bool,
+    ) -> Outcome {
         match self {
             Self::Sql(ctx, sql) => {
                 let schema = records.batch.schema();
@@ -200,7 +205,7 @@ impl Handler {
                 Ok(b) => Outcome::Rows(b),
                 Err(e) => Outcome::error(e),
             },
-            Self::Function(f) => f.invoke(records).await,
+            Self::Function(f) => f.invoke(records, reports_failures).await,
         }
     }
 }
@@ -223,7 +228,6 @@ impl FunctionHandler {
         out_schema: SchemaRef,
         events: EventSink,
     ) -> Result<Self> {
-        let reports_failures = config.reports_item_failures();
         let (function, _) = start_function(&config.function(), node, base_dir, &events).await?;
         let raw_bytes = in_schema.fields().len() == 1
             && matches!(
@@ -233,7 +237,6 @@ impl FunctionHandler {
         Ok(Self {
             function,
             stream_arn: events::stream_arn(stream),
-            reports_failures,
             raw_bytes,
             out_schema,
             events,
@@ -248,36 +251,32 @@ impl FunctionHandler {
     }
 
     /// Invokes the handler with the Kinesis event of `records`.
-    async fn invoke(&self, records: &Records) -> Outcome {
+    async fn invoke(&self, records: &Records, reports_failures: bool) -> Outcome {
         let data = match self.data(&records.batch) {
             Ok(d) => d,
             Err(e) => return Outcome::error(e.to_string()),
         };
-        let stream_records: Vec<StreamRecord> = data
-            .into_iter()
-            .enumerate()
-            .map(|(i, data)| StreamRecord {
-                partition_key: records.keys[i].clone(),
-                sequence_number: records.seqs[i],
-                data,
-                arrival_ms: records.arrivals[i],
-            })
-            .collect();
         let event = events::kinesis_event(
             &self.stream_arn,
             &self.function.spec().name,
             records.shard,
-            &stream_records,
+            (0..records.len()).map(|i| StreamRecord {
+                partition_key: &records.keys[i],
+                sequence_number: records.seqs[i],
+                data: data.get(i),
+                arrival_ms: records.arrivals[i],
+            }),
         );
-        let invoked = match self.function.invoke(&event).await {
+        drop(data);
+        let invoked = match self.function.invoke_raw(event.into()).await {
             Ok(i) => i,
             Err(e) => return Outcome::error(e.to_string()),
         };
         for line in &invoked.log {
             self.events.info(&self.node, line.clone());
         }
-        let response = match invoked.outcome {
-            Ok(v) => v,
+        let text = match invoked.outcome {
+            Ok(text) => text,
             Err(e) => {
                 let (error_type, stack) = match &e {
                     InvokeError::Function {
@@ -301,8 +300,9 @@ impl FunctionHandler {
                 });
             }
         };
-        if self.reports_failures {
-            match events::batch_item_failures(&response, &records.seqs) {
+        let response = Response::parse(&text);
+        if reports_failures {
+            match response.failures(&records.seqs) {
                 BatchResponse::Success => {}
                 BatchResponse::Partial(failed) => {
                     return Outcome::Partial {
@@ -322,7 +322,7 @@ impl FunctionHandler {
                 }
             }
         }
-        match events::returned_records(&response) {
+        match &response.records {
             Some(items) => match self.decode(items) {
                 Ok(b) => Outcome::Rows(b),
                 Err(message) => Outcome::Failed(Failure {
@@ -340,35 +340,47 @@ impl FunctionHandler {
     }
 
     /// Each row's bytes: the JSON of the row, or the bytes of a lone binary column.
-    fn data(&self, batch: &RecordBatch) -> Result<Vec<Vec<u8>>> {
+    fn data(&self, batch: &RecordBatch) -> Result<RowBytes> {
         if self.raw_bytes {
             // One loop for both binary widths.
             let col = cast(batch.column(0), &DataType::Binary)
                 .map_err(|e| Error::Internal(e.to_string()))?;
             if let Some(a) = col.as_any().downcast_ref::<BinaryArray>() {
-                return Ok(a
-                    .iter()
-                    .map(|v| v.map(<[u8]>::to_vec).unwrap_or_default())
-                    .collect());
+                let mut rows = RowBytes::with_capacity(a.len(), a.values().len());
+                for v in a.iter() {
+                    rows.push(v.unwrap_or_default());
+                }
+                return Ok(rows);
             }
         }
         rows_as_json(batch)
     }
 
-    /// Returned objects as rows of the output columns.
-    fn decode(&self, items: &[Value]) -> std::result::Result<RecordBatch, String> {
-        if let Some(bad) = items.iter().find(|v| !v.is_object()) {
+    /// Returned objects as rows of the output columns: each object's text goes
+    /// straight to Arrow's JSON decoder.
+    fn decode(&self, items: &[&RawValue]) -> std::result::Result<RecordBatch, String> {
+        if let Some(bad) = items
+            .iter()
+            .find(|v| !v.get().trim_start().starts_with('{'))
+        {
             return Err(format!(
-                "the handler returned {bad} in its list of records: each must be an object"
+                "the handler returned {} in its list of records: each must be an object",
+                bad.get()
             ));
         }
         if !self.warned.load(Ordering::Relaxed) {
-            let extra: std::collections::BTreeSet<&str> = items
+            // Keys that are not output columns, from the first records of each answer.
+            let extra: std::collections::BTreeSet<String> = items
                 .iter()
-                .filter_map(Value::as_object)
-                .flat_map(|o| o.keys())
+                .take(KEYS_CHECKED)
+                .filter_map(|v| {
+                    serde_json::from_str::<
+                        std::collections::HashMap<String, serde::de::IgnoredAny>,
+                    >(v.get())
+                    .ok()
+                })
+                .flat_map(|o| o.into_keys())
                 .filter(|k| self.out_schema.field_with_name(k).is_err())
-                .map(String::as_str)
                 .collect();
             if !extra.is_empty() {
                 self.warned.store(true, Ordering::Relaxed);
@@ -376,28 +388,81 @@ impl FunctionHandler {
                     &self.node,
                     format!(
                         "the handler returned keys that are not output columns, so they are left out: {} (declare them in output_columns, e.g. '{} Utf8')",
-                        extra.iter().copied().collect::<Vec<_>>().join(", "),
-                        extra.iter().next().copied().unwrap_or_default()
+                        extra.iter().map(String::as_str).collect::<Vec<_>>().join(", "),
+                        extra.iter().next().map(String::as_str).unwrap_or_default()
                     ),
                 );
             }
         }
         let mut decoder = crate::arrow::json::ReaderBuilder::new(self.out_schema.clone())
             .with_strict_mode(false)
+            .with_batch_size(items.len().max(1))
             .build_decoder()
             .map_err(|e| e.to_string())?;
-        decoder
-            .serialize(items)
-            .map_err(|e| format!("a returned record does not fit the output columns: {e}"))?;
+        let unfit = |e: &dyn std::fmt::Display| {
+            format!("a returned record does not fit the output columns: {e}")
+        };
+        for item in items {
+            let text = item.get().as_bytes();
+            let read = decoder.decode(text).map_err(|e| unfit(&e))?;
+            if read != text.len() {
+                return Err(unfit(&"it was not read whole"));
+            }
+        }
         Ok(decoder
             .flush()
-            .map_err(|e| format!("a returned record does not fit the output columns: {e}"))?
+            .map_err(|e| unfit(&e))?
             .unwrap_or_else(|| RecordBatch::new_empty(self.out_schema.clone())))
     }
 }
 
+/// Returned records whose keys are compared with the output columns, per answer.
+const KEYS_CHECKED: usize = 10;
+
+/// Each row's bytes, in one buffer.
+#[derive(Debug, Default)]
+pub struct RowBytes {
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl RowBytes {
+    fn with_capacity(rows: usize, bytes: usize) -> Self {
+        Self {
+            buf: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(rows),
+        }
+    }
+
+    fn push(&mut self, row: &[u8]) {
+        self.buf.extend_from_slice(row);
+        self.ends.push(self.buf.len());
+    }
+
+    /// Rows.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Row `i`'s bytes.
+    pub fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.buf[start..self.ends[i]]
+    }
+
+    /// Each row's bytes.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> {
+        (0..self.len()).map(|i| self.get(i))
+    }
+}
+
 /// Each row of `batch` as JSON text (nulls kept), as the event's `data` carries it.
-pub fn rows_as_json(batch: &RecordBatch) -> Result<Vec<Vec<u8>>> {
+pub fn rows_as_json(batch: &RecordBatch) -> Result<RowBytes> {
     let mut buf = Vec::with_capacity(batch.num_rows() * 64);
     {
         let mut writer = crate::arrow::json::WriterBuilder::new()
@@ -410,11 +475,12 @@ pub fn rows_as_json(batch: &RecordBatch) -> Result<Vec<Vec<u8>>> {
             .finish()
             .map_err(|e| Error::Internal(e.to_string()))?;
     }
-    Ok(buf
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect())
+    // JSON text has no raw newline: each line is a row. The newlines are left out.
+    let mut rows = RowBytes::with_capacity(batch.num_rows(), buf.len());
+    for line in buf.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        rows.push(line);
+    }
+    Ok(rows)
 }
 
 /// `batch` with the columns of `schema`: taken by name (cast when the type differs),
