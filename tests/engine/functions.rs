@@ -871,7 +871,7 @@ def handler(event, context):
 "#;
 
 #[test]
-fn a_batch_retried_until_its_records_expire_blocks_its_shard_and_the_iterator_age_grows() {
+fn a_batch_retried_until_its_records_expire_blocks_its_shard_only_and_the_iterator_age_grows() {
     use std::time::Instant;
     use tributary_engine::{Command, Engine, Event, RunId, RunTarget};
     let dir = scratch();
@@ -905,18 +905,26 @@ fn a_batch_retried_until_its_records_expire_blocks_its_shard_and_the_iterator_ag
     let deadline = Instant::now() + Duration::from_secs(30);
     let (mut ages, mut retries) = (Vec::new(), Vec::new());
     let mut stopped = false;
+    // The Lambda's output count when the first retry was logged, and the last one.
+    let (mut out_at_retry, mut out) = (None, 0);
     loop {
         assert!(Instant::now() < deadline, "{ages:?} {retries:?}");
         let Ok(ev) = engine.events().recv_timeout(Duration::from_millis(50)) else {
             continue;
         };
         match ev {
-            Event::Metrics { node, sample, .. } if node == "enrich" => ages.push(sample.lag_ms),
+            Event::Metrics { node, sample, .. } if node == "enrich" => {
+                ages.push(sample.lag_ms);
+                out = sample.records_out;
+            }
             Event::Log {
                 node: Some(node),
                 message,
                 ..
-            } if node == "enrich" && message.starts_with("retry ") => retries.push(message),
+            } if node == "enrich" && message.starts_with("retry ") => {
+                out_at_retry.get_or_insert(out);
+                retries.push(message);
+            }
             Event::RunFinished { .. } => break,
             _ => {}
         }
@@ -930,6 +938,13 @@ fn a_batch_retried_until_its_records_expire_blocks_its_shard_and_the_iterator_ag
     let growing = ages.windows(2).rev().take(2).all(|w| w[1] > w[0]);
     assert!(growing, "{ages:?}");
     assert!(retries.len() >= 3, "{retries:?}");
+    // Only the failing batch's shard waits: the other three go on (200 records a second
+    // in all, for about two seconds).
+    let before = out_at_retry.unwrap();
+    assert!(
+        out > before + 100,
+        "the other shards stopped too: {before} then {out}"
+    );
     assert!(
         retries[0].contains("until the records expire")
             && retries[0].contains("the shard waits meanwhile: record 40 never succeeds"),

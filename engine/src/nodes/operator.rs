@@ -326,6 +326,28 @@ impl Wiring {
         self.operators(vec![(consumer, op, out)], options)
     }
 
+    /// Runs one operator per shard of `input`, each over its own per-shard consumer (one
+    /// reader, named `node`, whose shards never wait for each other) and its own
+    /// producers; `op` makes shard `s`'s operator.
+    pub fn operator_per_shard<O: Operator>(
+        self,
+        node: &str,
+        input: &Arc<Topic>,
+        mut op: impl FnMut(usize) -> O,
+        options: ReadOptions,
+    ) -> NodeOutput {
+        let ops = (0..input.shard_count().max(1))
+            .map(|s| {
+                let consumer = input.subscribe_shard(node, &options.start, Some(s));
+                if let Ok(mut c) = self.metrics.consumers.lock() {
+                    c.push(consumer.lag_probe());
+                }
+                (consumer, op(s), self.producers())
+            })
+            .collect();
+        self.operators(ops, options)
+    }
+
     /// Runs several operators at once, each over its own consumer and outputs (a node
     /// copying each of its inputs); their counters add up.
     pub fn operators<O: Operator>(

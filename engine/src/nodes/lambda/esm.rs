@@ -120,21 +120,27 @@ struct Live {
     filter: FilterCriteria,
 }
 
-/// The mapping: reads, batches, invokes, retries, and routes what fails.
-struct Mapping {
+/// What the per-shard mappings of one node share.
+struct Shared {
     handler: Handler,
+    report: Mutex<LambdaReport>,
+    live: RwLock<Arc<Live>>,
+    /// The node's settings as the user edits them during the run.
+    settings: Mutex<watch::Receiver<NodeConfig>>,
+}
+
+/// The mapping of one shard: reads, batches, invokes, retries, and routes what fails.
+/// Each shard has its own, as AWS polls each shard on its own: a shard whose batch is
+/// retried waits, the others go on.
+struct Mapping {
+    shared: Arc<Shared>,
     in_schema: SchemaRef,
     out_schema: SchemaRef,
     failed_schema: SchemaRef,
     key_column: Option<usize>,
-    shards: usize,
     stop: StopSignal,
     events: EventSink,
     node: String,
-    report: LambdaReport,
-    live: RwLock<Arc<Live>>,
-    /// The node's settings as the user edits them during the run.
-    settings: Mutex<watch::Receiver<NodeConfig>>,
 }
 
 /// What processing a lane gave.
@@ -178,22 +184,21 @@ fn mapping_settings(c: &LambdaConfig) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// How the mapping reads: the batching window waits for a batch for every shard; a read
-/// takes up to `READ_BATCHES` batches per shard (at least `READ_RECORDS` records) when
-/// the stream holds them already, so a busy stream does not wait for its slowest shard
-/// after every batch.
-fn read_options(config: &LambdaConfig, shards: usize, options: &mut ReadOptions) {
+/// How a shard's mapping reads: the batching window waits for one batch; a read takes
+/// up to `READ_BATCHES` batches (at least `READ_RECORDS` records) when the shard holds
+/// them already, so the mapping's own work overlaps less with the function's waits.
+fn read_options(config: &LambdaConfig, options: &mut ReadOptions) {
     let batch = config.batch_size.clamp(1, 10_000);
     let window = config.maximum_batching_window_in_seconds.clamp(0.0, 300.0);
-    options.max_records = (batch * READ_BATCHES).max(READ_RECORDS) * shards;
-    options.fill_to = Some(batch * shards);
+    options.max_records = (batch * READ_BATCHES).max(READ_RECORDS);
+    options.fill_to = Some(batch);
     options.fill_window = (window > 0.0).then(|| Duration::from_secs_f64(window));
 }
 
 impl Mapping {
     /// The settings as they stand.
     fn live(&self) -> Arc<Live> {
-        match self.live.read() {
+        match self.shared.live.read() {
             Ok(l) => l.clone(),
             Err(p) => p.into_inner().clone(),
         }
@@ -204,7 +209,7 @@ impl Mapping {
     /// function's own (code, runtime, memory, …) from the next run, and the log says so.
     fn refresh(&self) {
         let new = {
-            let Ok(mut rx) = self.settings.lock() else {
+            let Ok(mut rx) = self.shared.settings.lock() else {
                 return;
             };
             if !rx.has_changed().unwrap_or(false) {
@@ -266,7 +271,7 @@ impl Mapping {
             config,
             filter: filter.unwrap_or_default(),
         });
-        match self.live.write() {
+        match self.shared.live.write() {
             Ok(mut l) => *l = live,
             Err(p) => *p.into_inner() = live,
         }
@@ -301,7 +306,9 @@ impl Mapping {
                 live.filter.matches(&record)
             })
             .collect();
-        self.report.filtered_records += (records.len() - keep.len()) as u64;
+        if let Ok(mut r) = self.shared.report.lock() {
+            r.filtered_records += (records.len() - keep.len()) as u64;
+        }
         if keep.len() == records.len() {
             return Ok(records);
         }
@@ -527,6 +534,7 @@ impl Mapping {
             }
             done.invocations += 1;
             match self
+                .shared
                 .handler
                 .invoke(&records, &self.out_schema, config.reports_item_failures())
                 .await
@@ -614,13 +622,15 @@ impl Operator for Mapping {
             all.push(r?);
         }
         for done in all {
-            self.report.invocations += done.invocations;
-            self.report.failed_invocations += done.failed_invocations;
+            if let Ok(mut r) = self.shared.report.lock() {
+                r.invocations += done.invocations;
+                r.failed_invocations += done.failed_invocations;
+                r.failed_records += done.failed.iter().map(|f| f.num_rows() as u64).sum::<u64>();
+            }
             for o in done.outputs {
                 out.send(&RECORDS_OUT, o).await?;
             }
             for f in done.failed {
-                self.report.failed_records += f.num_rows() as u64;
                 out.send_failed(&FAILED_OUT, f).await?;
             }
         }
@@ -629,14 +639,21 @@ impl Operator for Mapping {
 
     fn read_options(&mut self, options: &mut ReadOptions) {
         self.refresh();
-        read_options(&self.live().config, self.shards, options);
+        read_options(&self.live().config, options);
     }
 
-    fn report(mut self, stats: &mut NodeStats) {
-        if let Handler::Function(f) = &self.handler {
-            self.report.cold_starts = f.cold_starts();
+    fn report(self, stats: &mut NodeStats) {
+        // Every shard's mapping reports the node's totals.
+        let mut report = self
+            .shared
+            .report
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default();
+        if let Handler::Function(f) = &self.shared.handler {
+            report.cold_starts = f.cold_starts();
         }
-        stats.report = Some(Arc::new(self.report));
+        stats.report = Some(Arc::new(report));
     }
 }
 
@@ -691,27 +708,29 @@ pub async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
     let failed_schema = failed_schema(&in_schema);
     let records = output_topic(ctx, &RECORDS_OUT, out_schema.clone())?;
     let failed = output_topic(ctx, &FAILED_OUT, failed_schema.clone())?;
-    let shards = input.shard_count().max(1);
     let mut settings = ctx.settings.clone();
     // The settings the run started with are the ones in use.
     settings.mark_unchanged();
-    let op = Mapping {
+    let shared = Arc::new(Shared {
         handler,
-        in_schema,
-        out_schema,
-        failed_schema,
-        key_column: input.key_column(),
-        shards,
-        stop: ctx.stop.clone(),
-        events: ctx.events.clone(),
-        node: ctx.id.to_owned(),
-        report: LambdaReport::default(),
+        report: Mutex::new(LambdaReport::default()),
         live: RwLock::new(Arc::new(Live {
             config: config.clone(),
             filter: FilterCriteria::parse(&config.filter_criteria)
                 .map_err(|e| Error::Invalid(format!("filter_criteria: {e}")))?,
         })),
         settings: Mutex::new(settings),
+    });
+    let key_column = input.key_column();
+    let op = |_shard: usize| Mapping {
+        shared: shared.clone(),
+        in_schema: in_schema.clone(),
+        out_schema: out_schema.clone(),
+        failed_schema: failed_schema.clone(),
+        key_column,
+        stop: ctx.stop.clone(),
+        events: ctx.events.clone(),
+        node: ctx.id.to_owned(),
     };
     let start = match config.starting_position {
         StartingPosition::TrimHorizon => StartPosition::TrimHorizon,
@@ -724,9 +743,9 @@ pub async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
         start,
         ..Default::default()
     };
-    read_options(config, shards, &mut options);
+    read_options(config, &mut options);
     Ok(Wiring::new()
         .output(&RECORDS_OUT, records)
         .output(&FAILED_OUT, failed)
-        .operator(ctx.id, &input, op, options))
+        .operator_per_shard(ctx.id, &input, op, options))
 }

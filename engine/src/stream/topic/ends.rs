@@ -151,6 +151,9 @@ impl Consumer {
                 if left == 0 {
                     break;
                 }
+                if !inner.consumers[self.index].reads(s) {
+                    continue;
+                }
                 let pos = inner.consumers[self.index].positions[s];
                 let shard = &inner.shards[s];
                 // Entries are in sequence order; find the one holding `pos`.
@@ -233,7 +236,10 @@ impl LagProbe {
         let c = &inner.consumers[self.index];
         let mut lag = Lag::default();
         let now = now_ms();
-        for (s, pos) in inner.shards.iter().zip(&c.positions) {
+        for (i, (s, pos)) in inner.shards.iter().zip(&c.positions).enumerate() {
+            if !c.reads(i) {
+                continue;
+            }
             lag.records += s.next_seq.saturating_sub(*pos);
             let oldest = s
                 .entries

@@ -88,6 +88,16 @@ struct ConsumerState {
     /// When the acknowledged positions were last checkpointed (durable topics).
     saved_at: Option<std::time::Instant>,
     active: bool,
+    /// The one shard this consumer reads (a per-shard reader, as a Lambda's event source
+    /// mapping polls each shard on its own), or every shard.
+    shard: Option<usize>,
+}
+
+impl ConsumerState {
+    /// Whether the consumer reads shard `s`.
+    fn reads(&self, s: usize) -> bool {
+        self.shard.is_none_or(|only| only == s)
+    }
 }
 
 #[derive(Debug)]
@@ -259,7 +269,7 @@ impl Topic {
                 inner
                     .consumers
                     .iter()
-                    .filter(|c| c.active)
+                    .filter(|c| c.active && c.reads(i))
                     .map(|c| c.acked[i])
                     .min()
                     .unwrap_or(s.next_seq)
@@ -290,7 +300,16 @@ impl Topic {
         {
             return Ok(());
         }
-        let (name, acked) = (c.name.clone(), c.acked.clone());
+        let name = c.name.clone();
+        // A per-shard reader checkpoints its shard in the checkpoint of its name.
+        let acked = match (c.shard, inner.checkpoints.get(&name)) {
+            (Some(only), Some(saved)) if saved.len() == c.acked.len() => {
+                let mut merged = saved.clone();
+                merged[only] = c.acked[only];
+                merged
+            }
+            _ => c.acked.clone(),
+        };
         inner.consumers[index].saved_at = Some(std::time::Instant::now());
         inner.checkpoints.insert(name.clone(), acked.clone());
         let horizon: Vec<u64> = (0..inner.shards.len())
@@ -345,6 +364,18 @@ impl Topic {
 
     /// Registers a consumer reading from `start`.
     pub fn subscribe(self: &Arc<Self>, name: &str, start: &StartPosition) -> Consumer {
+        self.subscribe_shard(name, start, None)
+    }
+
+    /// Registers a consumer of shard `shard` only (every shard when `None`), reading from
+    /// `start`. Per-shard consumers of one name share its checkpoint, each its own shard:
+    /// together they are one reader that never waits for one shard to read another.
+    pub fn subscribe_shard(
+        self: &Arc<Self>,
+        name: &str,
+        start: &StartPosition,
+        shard: Option<usize>,
+    ) -> Consumer {
         let mut inner = self.lock();
         let checkpoint = inner.checkpoints.get(name).cloned();
         let positions: Vec<u64> = inner
@@ -373,6 +404,7 @@ impl Topic {
             positions,
             saved_at: None,
             active: true,
+            shard,
         });
         let index = inner.consumers.len() - 1;
         Consumer {
@@ -403,21 +435,21 @@ impl Topic {
     }
 
     fn backlog(inner: &Inner) -> u64 {
-        // Records the slowest active consumer has not read, over all shards.
-        inner
-            .consumers
-            .iter()
-            .filter(|c| c.active)
-            .map(|c| {
-                inner
-                    .shards
-                    .iter()
-                    .zip(&c.positions)
-                    .map(|(s, p)| s.next_seq.saturating_sub(*p))
-                    .sum::<u64>()
-            })
-            .max()
-            .unwrap_or(0)
+        // Records the slowest active reader has not read, over all shards (the
+        // per-shard consumers of one name are one reader).
+        let mut by_name: std::collections::BTreeMap<&str, u64> = Default::default();
+        for c in inner.consumers.iter().filter(|c| c.active) {
+            let unread: u64 = inner
+                .shards
+                .iter()
+                .zip(&c.positions)
+                .enumerate()
+                .filter(|(i, _)| c.reads(*i))
+                .map(|(_, (s, p))| s.next_seq.saturating_sub(*p))
+                .sum();
+            *by_name.entry(c.name.as_str()).or_default() += unread;
+        }
+        by_name.into_values().max().unwrap_or(0)
     }
 
     /// Splits a batch by partition key (its MD5) into per-shard batches.
@@ -501,7 +533,7 @@ impl Topic {
             // could ever read it again.
             let min_pos = consumers
                 .iter()
-                .filter(|c| c.active)
+                .filter(|c| c.active && c.reads(i))
                 .map(|c| c.positions[i])
                 .min();
             while let Some(front) = shard.entries.front() {

@@ -151,3 +151,69 @@ async fn at_sequence_number_and_retention() {
         "positions before the horizon start at the horizon"
     );
 }
+
+#[tokio::test]
+async fn per_shard_consumers_read_their_shard_and_share_one_reader_s_backlog() {
+    // "a" and "b" go to different shards of 4 (MD5 ranges 0 and 2).
+    let topic = Topic::new("t", schema(), 4, Some("user"), Retention::default(), 6).unwrap();
+    let mut zero = topic.subscribe_shard("fn", &StartPosition::TrimHorizon, Some(0));
+    let mut two = topic.subscribe_shard("fn", &StartPosition::TrimHorizon, Some(2));
+    let p = topic.add_producer();
+    p.send(batch(&["a", "b", "a", "b"], 0)).await.unwrap();
+    let read = zero.next(100).await.unwrap();
+    assert!(read.iter().all(|d| d.shard == 0));
+    assert_eq!(read.iter().map(|d| d.batch.num_rows()).sum::<usize>(), 2);
+    // Shard 0's reader is done: its lag counts only its shard.
+    assert_eq!(zero.lag().records, 0);
+    assert_eq!(two.lag().records, 2);
+    // Shard 2's records are kept until its reader reads them; shard 0's went.
+    assert_eq!(topic.retained_records(), 2);
+    // One reader's backlog is what both have not read: 2 + 3 < 6 lets the send through,
+    // the next one waits.
+    p.send(batch(&["a", "a", "a"], 4)).await.unwrap();
+    let blocked =
+        tokio::time::timeout(Duration::from_millis(50), p.send(batch(&["b", "b"], 7))).await;
+    assert!(
+        blocked.is_err(),
+        "the reader's backlog is over its capacity"
+    );
+    let read = two.next(100).await.unwrap();
+    assert!(read.iter().all(|d| d.shard == 2));
+    assert_eq!(read.iter().map(|d| d.batch.num_rows()).sum::<usize>(), 2);
+    // Acknowledging one shard leaves the other's acknowledged position alone.
+    two.ack().unwrap();
+    assert_eq!(topic.acked_through(), vec![0, 0, 2, 0]);
+    zero.ack().unwrap();
+    assert_eq!(topic.acked_through(), vec![2, 0, 2, 0]);
+}
+
+#[tokio::test]
+async fn per_shard_consumers_checkpoint_their_own_shard_and_resume_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        let topic = Topic::new("t", schema(), 4, Some("user"), Retention::default(), 100).unwrap();
+        topic.attach_durable(dir.path()).unwrap();
+        topic
+    };
+    let topic = open();
+    let p = topic.add_producer();
+    p.send(batch(&["a", "b", "a", "b", "a"], 0)).await.unwrap();
+    let mut zero = topic.subscribe_shard("fn", &StartPosition::TrimHorizon, Some(0));
+    let mut two = topic.subscribe_shard("fn", &StartPosition::TrimHorizon, Some(2));
+    zero.next(2).await.unwrap();
+    two.next(1).await.unwrap();
+    // Shard 2 acknowledges after shard 0: shard 0's checkpoint stays.
+    zero.ack().unwrap();
+    two.ack().unwrap();
+    p.close();
+    drop((zero, two, topic));
+    let topic = open();
+    let mut zero = topic.subscribe_shard("fn", &StartPosition::TrimHorizon, Some(0));
+    let mut two = topic.subscribe_shard("fn", &StartPosition::TrimHorizon, Some(2));
+    let rows = |d: Vec<Delivery>| d.iter().map(|d| d.batch.num_rows()).sum::<usize>();
+    // Shard 0 had 3 records ("a"), 2 acknowledged; shard 2 had 2 ("b"), 1 acknowledged.
+    assert_eq!(zero.lag().records, 1);
+    assert_eq!(two.lag().records, 1);
+    assert_eq!(rows(zero.next(10).await.unwrap()), 1);
+    assert_eq!(rows(two.next(10).await.unwrap()), 1);
+}
