@@ -952,3 +952,33 @@ fn a_batch_retried_until_its_records_expire_blocks_its_shard_only_and_the_iterat
         retries[0]
     );
 }
+
+#[test]
+fn a_batching_window_gathers_full_batches_or_sends_what_it_has_when_it_closes() {
+    let run = |batch_size: u64, window: f64| {
+        let dir = scratch();
+        let mut p = lambda_pipeline(
+            800,
+            json!({"runtime": "python3.12", "handler": "app.handler", "code": SIZES_PY,
+                "batch_size": batch_size, "maximum_batching_window_in_seconds": window}),
+        );
+        // 400 records a second over 4 shards: about 100 a second per shard.
+        p["nodes"][0]["config"]["rate_per_sec"] = json!(400.0);
+        p["nodes"][0]["config"]["batch_size"] = json!(10);
+        let (logs, errors) = run_logged(dir.path(), &p);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(records_under(&dir.path().join("lake/out")).len(), 800);
+        batch_sizes(&logs["enrich"])
+    };
+    // A batch fills (20 records) well within its window: every batch is full but the
+    // last of each shard, sent when the stream ends.
+    let sizes = run(20, 2.0);
+    assert_eq!(sizes.iter().sum::<usize>(), 800);
+    let partial = sizes.iter().filter(|&&s| s != 20).count();
+    assert!(partial <= 4, "{sizes:?}");
+    // The window (0.5 s) closes first: about 50 records per batch, never 1,000.
+    let sizes = run(1_000, 0.5);
+    assert_eq!(sizes.iter().sum::<usize>(), 800);
+    assert!(sizes.len() >= 8, "{sizes:?}");
+    assert!(sizes.iter().all(|&s| s < 150), "{sizes:?}");
+}

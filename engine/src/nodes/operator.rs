@@ -32,6 +32,14 @@ pub enum Hold {
     Released,
     /// Some of what was read is still held: not acknowledged yet.
     Holding,
+    /// Everything read is handed on except shard `shard`'s records from sequence number
+    /// `seq` on, which are still held (a batch a Lambda's window is still gathering).
+    HoldingFrom {
+        /// The shard.
+        shard: usize,
+        /// The first sequence number held.
+        seq: u64,
+    },
 }
 
 /// When an input read is acknowledged.
@@ -448,15 +456,27 @@ pub async fn run_operator<O: Operator>(
     let m = out.metrics.clone();
     let mut pending: Pending = VecDeque::new();
     let handoff = options.handoff;
-    let released = |pending: &mut Pending, consumer: &Consumer, out: &Outputs| -> Result<()> {
-        match handoff {
-            Handoff::Released => consumer.ack(),
-            Handoff::Downstream => {
-                pending.push_back((out.tails(), consumer.positions()));
-                Ok(())
+    // What is handed on: everything read, or all but what the operator still holds.
+    let released =
+        |pending: &mut Pending, consumer: &Consumer, out: &Outputs, hold: Hold| -> Result<()> {
+            let mut positions = consumer.positions();
+            match hold {
+                Hold::Holding => return Ok(()),
+                Hold::Released => {}
+                Hold::HoldingFrom { shard, seq } => {
+                    if let Some(p) = positions.get_mut(shard) {
+                        *p = (*p).min(seq);
+                    }
+                }
             }
-        }
-    };
+            match handoff {
+                Handoff::Released => consumer.ack_to(&positions),
+                Handoff::Downstream => {
+                    pending.push_back((out.tails(), positions));
+                    Ok(())
+                }
+            }
+        };
     loop {
         settle(&mut pending, &consumer, &out)?;
         op.read_options(&mut options);
@@ -502,18 +522,15 @@ pub async fn run_operator<O: Operator>(
             let hold = op.process(read, &out).await?;
             NodeMetrics::add(&m.batches, 1);
             NodeMetrics::add(&m.batch_latency_us, t.elapsed().as_micros() as u64);
-            if hold == Hold::Released {
-                released(&mut pending, &consumer, &out)?;
-            }
+            released(&mut pending, &consumer, &out, hold)?;
         }
-        if op.deadline().is_some_and(|at| Instant::now() >= at)
-            && op.on_timer(&out).await? == Hold::Released
-        {
-            released(&mut pending, &consumer, &out)?;
+        if op.deadline().is_some_and(|at| Instant::now() >= at) {
+            let hold = op.on_timer(&out).await?;
+            released(&mut pending, &consumer, &out, hold)?;
         }
         if ended {
             op.finish(&out).await?;
-            released(&mut pending, &consumer, &out)?;
+            released(&mut pending, &consumer, &out, Hold::Released)?;
             break;
         }
     }

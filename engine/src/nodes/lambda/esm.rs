@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::{Hash as _, Hasher as _};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::watch;
@@ -141,6 +141,8 @@ struct Mapping {
     stop: StopSignal,
     events: EventSink,
     node: String,
+    /// A partial batch the batching window is still gathering, and since when.
+    held: Option<(Records, Instant)>,
 }
 
 /// What processing a lane gave.
@@ -606,15 +608,64 @@ impl Mapping {
     }
 }
 
-impl Operator for Mapping {
-    async fn process(&mut self, read: Vec<Delivery>, out: &Outputs) -> Result<Hold> {
-        self.refresh();
-        let mut lanes = Vec::new();
-        for records in self.by_shard(read)? {
-            let records = self.filtered(records)?;
-            lanes.extend(self.lanes(records)?);
+impl Mapping {
+    /// The batching window, when there is one.
+    fn window(&self) -> Option<Duration> {
+        let w = self
+            .live()
+            .config
+            .maximum_batching_window_in_seconds
+            .clamp(0.0, 300.0);
+        (w > 0.0).then(|| Duration::from_secs_f64(w))
+    }
+
+    /// Invokes the full batches of `records`. With a batching window, a last partial
+    /// batch waits for more records until its window closes, as AWS gathers a batch
+    /// until it is full or the window ends; `flush` sends it anyway (the window closed,
+    /// or the stream ended).
+    async fn invoke_ready(&mut self, records: Records, flush: bool, out: &Outputs) -> Result<Hold> {
+        // The window runs from the arrival of the batch's first record.
+        let arrived = |r: &Records| {
+            let first = *r.arrivals.first()?;
+            let age = Duration::from_millis((now_ms() - first).max(0) as u64);
+            Some(Instant::now().checked_sub(age).unwrap_or_else(Instant::now))
+        };
+        let since = self
+            .held
+            .take()
+            .map(|(_, since)| since)
+            .or_else(|| arrived(&records));
+        let batch = self.live().config.batch_size.clamp(1, 10_000);
+        let expired = match (self.window(), since) {
+            (Some(w), Some(since)) => since.elapsed() >= w,
+            _ => true,
+        };
+        let full = if flush || expired {
+            records.len()
+        } else {
+            records.len() / batch * batch
+        };
+        if full < records.len() {
+            let rest = records.slice(full, records.len() - full);
+            // A new partial batch when full ones went: its own window.
+            let since = if full > 0 { arrived(&rest) } else { since };
+            self.held = Some((rest, since.unwrap_or_else(Instant::now)));
         }
-        // Shards (and lanes of a shard) run at once; each lane in order.
+        if full > 0 {
+            self.invoke_lanes(records.slice(0, full), out).await?;
+        }
+        Ok(match &self.held {
+            Some((h, _)) => Hold::HoldingFrom {
+                shard: h.shard,
+                seq: h.seqs.first().copied().unwrap_or_default(),
+            },
+            None => Hold::Released,
+        })
+    }
+
+    /// Runs a shard's records through its lanes, at once; each lane in order.
+    async fn invoke_lanes(&mut self, records: Records, out: &Outputs) -> Result<()> {
+        let lanes = self.lanes(records)?;
         let this = &*self;
         let results = futures::future::join_all(lanes.into_iter().map(|l| this.lane(l))).await;
         let mut all = Vec::with_capacity(results.len());
@@ -634,12 +685,60 @@ impl Operator for Mapping {
                 out.send_failed(&FAILED_OUT, f).await?;
             }
         }
-        Ok(Hold::Released)
+        Ok(())
+    }
+}
+
+impl Operator for Mapping {
+    async fn process(&mut self, read: Vec<Delivery>, out: &Outputs) -> Result<Hold> {
+        self.refresh();
+        // One shard per mapping: what was held comes first.
+        let mut records = self.held.as_ref().map(|(h, _)| h.clone());
+        for more in self.by_shard(read)? {
+            let more = self.filtered(more)?;
+            records = Some(match records {
+                Some(r) => r.concat(&more)?,
+                None => more,
+            });
+        }
+        match records {
+            Some(r) => self.invoke_ready(r, false, out).await,
+            None => Ok(Hold::Released),
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        let (_, since) = self.held.as_ref()?;
+        Some(*since + self.window().unwrap_or_default())
+    }
+
+    async fn on_timer(&mut self, out: &Outputs) -> Result<Hold> {
+        match self.held.as_ref().map(|(h, _)| h.clone()) {
+            Some(r) => self.invoke_ready(r, true, out).await,
+            None => Ok(Hold::Released),
+        }
+    }
+
+    async fn finish(&mut self, out: &Outputs) -> Result<()> {
+        if let Some(r) = self.held.as_ref().map(|(h, _)| h.clone()) {
+            self.invoke_ready(r, true, out).await?;
+        }
+        Ok(())
     }
 
     fn read_options(&mut self, options: &mut ReadOptions) {
         self.refresh();
         read_options(&self.live().config, options);
+        // A partial batch waiting: gather what it lacks, until its window closes.
+        if let Some((held, since)) = &self.held {
+            let batch = self.live().config.batch_size.clamp(1, 10_000);
+            options.fill_to = Some(batch.saturating_sub(held.len()).max(1));
+            let left = self
+                .window()
+                .unwrap_or_default()
+                .saturating_sub(since.elapsed());
+            options.fill_window = Some(left.max(Duration::from_millis(1)));
+        }
     }
 
     fn report(self, stats: &mut NodeStats) {
@@ -731,6 +830,7 @@ pub async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
         stop: ctx.stop.clone(),
         events: ctx.events.clone(),
         node: ctx.id.to_owned(),
+        held: None,
     };
     let start = match config.starting_position {
         StartingPosition::TrimHorizon => StartPosition::TrimHorizon,

@@ -67,6 +67,21 @@ impl Records {
         self.seqs.len()
     }
 
+    /// These records followed by `more` (of the same shard).
+    pub fn concat(&self, more: &Self) -> Result<Self> {
+        let batch =
+            crate::arrow::compute::concat_batches(&self.batch.schema(), [&self.batch, &more.batch])
+                .map_err(|e| Error::Internal(e.to_string()))?;
+        let join = |a: &[u64], b: &[u64]| [a, b].concat();
+        Ok(Self {
+            shard: self.shard,
+            batch,
+            seqs: join(&self.seqs, &more.seqs),
+            arrivals: [self.arrivals.as_slice(), &more.arrivals].concat(),
+            keys: [self.keys.as_slice(), &more.keys].concat(),
+        })
+    }
+
     /// `len` rows from `offset`.
     pub fn slice(&self, offset: usize, len: usize) -> Self {
         Self {
