@@ -148,7 +148,7 @@ fn pipeline(size: usize, events: u64, code: &Path) -> Project {
             {"id": "clicks", "kind": "stream", "config": {"shards": 4, "partition_key": "user_id"}},
             {"id": "fn", "kind": "lambda", "config": {"runtime": "python3.11", "handler": "app.handler",
                 "code_path": code.to_str().unwrap(), "batch_size": size, "memory_size": 1024,
-                "timeout": 60, "maximum_batching_window_in_seconds": 0.05}},
+                "timeout": 60, "maximum_batching_window_in_seconds": 0.0}},
             {"id": "live", "kind": "table_sink", "config": {"rows": 100}}
         ],
         "edges": [
