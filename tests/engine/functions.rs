@@ -982,3 +982,50 @@ fn a_batching_window_gathers_full_batches_or_sends_what_it_has_when_it_closes() 
     assert!(sizes.len() >= 8, "{sizes:?}");
     assert!(sizes.iter().all(|&s| s < 150), "{sizes:?}");
 }
+
+#[test]
+fn the_python_lambda_example_enriches_clicks_and_isolates_the_bad_ones() {
+    let dir = scratch();
+    let text =
+        std::fs::read_to_string(crate::support::repo_root().join("projects/lambda.json")).unwrap();
+    let mut p: Value = serde_json::from_str(&text).unwrap();
+    // As fast as it goes, and fewer clicks than the demo's 20,000.
+    let n = 5_000u64;
+    p["nodes"][0]["config"]["rate_per_sec"] = json!(0.0);
+    p["nodes"][0]["config"]["count"] = json!(n);
+    std::fs::create_dir_all(dir.path().join("lambda-lake")).unwrap();
+    let (logs, errors) = run_logged(dir.path(), &p);
+    assert!(errors.is_empty(), "{errors:?}");
+    let delivered = records_under(&dir.path().join("lambda-lake/clicks"));
+    let failed = records_under(&dir.path().join("lambda-lake/lambda-failures"));
+    let bad: BTreeSet<i64> = (0..n as i64).filter(|i| i % 1000 == 999).collect();
+    assert_eq!(ids(&failed), bad);
+    assert_eq!(delivered.len() + failed.len(), n as usize);
+    assert_eq!(ids(&delivered).len(), delivered.len(), "no duplicates");
+    for f in &failed {
+        let id = f["event_id"].as_i64().unwrap();
+        assert_eq!(
+            f["error_message"],
+            format!("cannot enrich click {id}: malformed session")
+        );
+        assert_eq!(f["approximate_invoke_count"], 3, "the try and two retries");
+        assert_eq!(f["batch_size"], 1, "bisected down to the record");
+    }
+    for r in &delivered {
+        let page = r["page"].as_str().unwrap();
+        let segment = if page == "/cart" || page == "/checkout" {
+            "purchase_intent"
+        } else {
+            "browsing"
+        };
+        assert_eq!(r["segment"], segment, "{r}");
+        assert!(r["shard"] == "shardId-000000000000" || r["shard"] == "shardId-000000000001");
+    }
+    assert!(
+        logs["enrich"]
+            .iter()
+            .any(|l| l.contains("enriched 100 clicks")),
+        "{:?}",
+        &logs["enrich"][..10]
+    );
+}

@@ -6,7 +6,12 @@ use crate::support::*;
 
 #[test]
 fn the_streaming_and_emr_examples_are_valid_and_canonical() {
-    for name in ["clickstream.json", "emr.json", "transforms.json"] {
+    for name in [
+        "clickstream.json",
+        "emr.json",
+        "lambda.json",
+        "transforms.json",
+    ] {
         let path = repo_root().join("projects").join(name);
         let text = std::fs::read_to_string(&path).unwrap();
         let project = Project::from_json(&text).unwrap();
