@@ -26,6 +26,38 @@ pub use files::examples;
 
 use std::path::PathBuf;
 
+/// What `tributary <args>` does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Launch {
+    /// A headless command: a subcommand, a flag (`--help`), or a word that is neither a
+    /// subcommand nor a project file, which the command line refuses with a "did you
+    /// mean" and exit code 2 (a typo must not open a window).
+    Cli,
+    /// The designer on a project file (an existing path or a new `*.json`), or on the last
+    /// project when there is none.
+    Window(Option<PathBuf>),
+}
+
+/// Decides from the arguments (program name first) whether to open the window.
+pub fn launch(args: &[String]) -> Launch {
+    match args.get(1).map(String::as_str) {
+        None | Some("") => Launch::Window(None),
+        Some(first)
+            if first.starts_with('-') || tributary_engine::cli::SUBCOMMANDS.contains(&first) =>
+        {
+            Launch::Cli
+        }
+        Some(first) => {
+            let path = std::path::Path::new(first);
+            if path.exists() || first.ends_with(".json") {
+                Launch::Window(Some(path.to_path_buf()))
+            } else {
+                Launch::Cli
+            }
+        }
+    }
+}
+
 /// The bundled example opened when no project is given.
 pub fn bundled_example() -> Option<PathBuf> {
     let candidates = [

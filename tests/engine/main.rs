@@ -12,6 +12,7 @@ mod etl;
 mod functions;
 mod pipelines;
 mod project_files;
+mod properties;
 mod s3;
 mod scripts;
 mod services;

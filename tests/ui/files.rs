@@ -140,3 +140,50 @@ fn an_untitled_project_runs_in_a_scratch_folder() {
     assert_eq!(h.state_mut().base_dir(), dir.path());
     assert!(!scratch.exists(), "the scratch folder is removed");
 }
+
+#[test]
+fn a_mistyped_subcommand_is_an_error_with_a_suggestion_and_never_opens_a_window() {
+    use tributary::{Launch, launch};
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        // No display: a window could not open, so a wrong turn would fail differently.
+        std::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+            .args(args)
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["qeury", "--catalog", "c", "SELECT 1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("'qeury'") && err.contains("similar subcommand exists: 'query'"),
+        "{err}"
+    );
+    let out = run(&["--no-such-flag"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--no-such-flag"), "{err}");
+    // Only a project file (existing, or a new *.json) or nothing opens the window.
+    let args = |a: &[&str]| -> Vec<String> {
+        std::iter::once("tributary")
+            .chain(a.iter().copied())
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(launch(&args(&[])), Launch::Window(None));
+    assert_eq!(
+        launch(&args(&["new.json"])),
+        Launch::Window(Some("new.json".into()))
+    );
+    let existing = dir.path().to_str().unwrap();
+    assert_eq!(
+        launch(&args(&[existing])),
+        Launch::Window(Some(existing.into()))
+    );
+    for cli in [&["query"][..], &["qeury"], &["runn", "x.json"], &["-V"]] {
+        assert_eq!(launch(&args(cli)), Launch::Cli, "{cli:?}");
+    }
+}

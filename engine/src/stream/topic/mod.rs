@@ -162,10 +162,44 @@ pub fn now_ms() -> i64 {
 /// onto `shards` equal hash-key ranges, as Kinesis does.
 pub fn shard_for_key(key: &[u8], shards: usize) -> usize {
     let digest = Md5::digest(key);
-    let hash = u128::from_be_bytes(digest.into());
-    // floor(hash × shards / 2^128), from the top 64 bits: exact except within 2^-64 of a
-    // range boundary.
-    (((hash >> 64) * shards as u128) >> 64) as usize
+    shard_for_hash(u128::from_be_bytes(digest.into()), shards)
+}
+
+/// The width of each of `shards` even hash key ranges: floor(2^128 / shards), as Kinesis
+/// splits the key space when a stream is created (`None` for one shard: all of it).
+fn range_width(shards: usize) -> Option<u128> {
+    let n = shards.max(1) as u128;
+    if n == 1 {
+        return None;
+    }
+    // 2^128 = u128::MAX + 1.
+    Some(u128::MAX / n + u128::from(u128::MAX % n == n - 1))
+}
+
+/// The shard whose hash key range holds `hash`: shard i starts at i × floor(2^128 /
+/// shards), and the last one ends at 2^128 − 1, as `ListShards` reports a new stream's
+/// `HashKeyRange`s.
+pub fn shard_for_hash(hash: u128, shards: usize) -> usize {
+    match range_width(shards) {
+        None => 0,
+        Some(width) => ((hash / width) as usize).min(shards - 1),
+    }
+}
+
+/// Shard `shard`'s hash key range (first and last hash key), of `shards` shards.
+pub fn hash_key_range(shard: usize, shards: usize) -> (u128, u128) {
+    match range_width(shards) {
+        None => (0, u128::MAX),
+        Some(width) => {
+            let start = width * shard as u128;
+            let end = if shard + 1 >= shards {
+                u128::MAX
+            } else {
+                start + width - 1
+            };
+            (start, end)
+        }
+    }
 }
 
 impl Topic {

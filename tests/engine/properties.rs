@@ -1,0 +1,291 @@
+//! Property tests (`proptest`): inputs nobody wrote by hand.
+//! - The shard mapping puts every hash key in the range Kinesis gives its shard.
+//! - The project loader takes any JSON (and any mutation of the bundled examples) to a
+//!   project or to problems, never a panic; a project it accepts saves and loads back
+//!   the same.
+
+use proptest::prelude::*;
+use serde_json::Value;
+use tributary_engine::Project;
+use tributary_engine::stream::topic::{hash_key_range, shard_for_hash, shard_for_key};
+
+/// floor(2^128 / n), computed another way than the engine does: 2^128 = 2 × 2^127.
+fn width(n: u128) -> u128 {
+    let half = 1u128 << 127;
+    2 * (half / n) + (2 * (half % n)) / n
+}
+
+/// The shard of `hash` by walking the ranges: the last shard whose start is ≤ hash.
+fn reference_shard(hash: u128, shards: usize) -> usize {
+    if shards == 1 {
+        return 0;
+    }
+    let w = width(shards as u128);
+    (0..shards)
+        .rev()
+        .find(|&i| w * i as u128 <= hash)
+        .unwrap_or(0)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    #[test]
+    fn every_hash_key_is_in_the_range_kinesis_gives_its_shard(
+        hash in any::<u128>(),
+        shards in 1usize..=200,
+    ) {
+        let s = shard_for_hash(hash, shards);
+        prop_assert_eq!(s, reference_shard(hash, shards));
+        let (start, end) = hash_key_range(s, shards);
+        prop_assert!(start <= hash && hash <= end);
+    }
+
+    #[test]
+    fn range_boundaries_belong_to_the_shard_that_starts_there(shards in 2usize..=500, i in 1usize..500) {
+        let i = i % shards;
+        prop_assume!(i > 0);
+        let (start, _) = hash_key_range(i, shards);
+        let (_, prev_end) = hash_key_range(i - 1, shards);
+        prop_assert_eq!(prev_end + 1, start, "ranges are contiguous");
+        prop_assert_eq!(shard_for_hash(start, shards), i);
+        prop_assert_eq!(shard_for_hash(start - 1, shards), i - 1);
+    }
+
+    #[test]
+    fn a_key_s_shard_is_its_md5_s_range(key in proptest::collection::vec(any::<u8>(), 0..64), shards in 1usize..=64) {
+        use md5::Digest as _;
+        let hash = u128::from_be_bytes(md5::Md5::digest(&key).into());
+        prop_assert_eq!(shard_for_key(&key, shards), reference_shard(hash, shards));
+    }
+}
+
+#[test]
+fn the_hash_key_ranges_are_those_aws_lists_for_a_new_stream() {
+    // `aws kinesis list-shards` for a new 3-shard stream.
+    assert_eq!(
+        hash_key_range(0, 3),
+        (0, 113427455640312821154458202477256070484)
+    );
+    assert_eq!(
+        hash_key_range(1, 3),
+        (
+            113427455640312821154458202477256070485,
+            226854911280625642308916404954512140969
+        )
+    );
+    assert_eq!(
+        hash_key_range(2, 3),
+        (226854911280625642308916404954512140970, u128::MAX)
+    );
+    assert_eq!(hash_key_range(0, 1), (0, u128::MAX));
+    assert_eq!(hash_key_range(1, 2).0, 1u128 << 127);
+}
+
+/// Any JSON value, nested a few levels.
+fn json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        "[a-z_]{0,12}".prop_map(Value::from),
+        ".{0,20}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            proptest::collection::btree_map("[a-z_]{1,20}", inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Keys the loader knows, so that mutations reach past the first check.
+fn known_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("format_version"),
+        Just("nodes"),
+        Just("edges"),
+        Just("config"),
+        Just("kind"),
+        Just("id"),
+        Just("from"),
+        Just("to"),
+        Just("node"),
+        Just("port"),
+        Just("batch_size"),
+        Just("runtime"),
+        Just("sql"),
+        Just("shards"),
+        Just("environments"),
+        Just("processor"),
+    ]
+    .prop_map(str::to_owned)
+}
+
+fn examples() -> Vec<Value> {
+    [
+        "clickstream.json",
+        "emr.json",
+        "lake.json",
+        "lambda.json",
+        "transforms.json",
+    ]
+    .iter()
+    .map(|name| {
+        let text = std::fs::read_to_string(crate::support::repo_root().join("projects").join(name))
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    })
+    .collect()
+}
+
+/// One change somewhere in `doc`: a value replaced, a key removed, or a known key set.
+#[derive(Clone, Debug)]
+enum Mutation {
+    Replace(Vec<usize>, Value),
+    Remove(Vec<usize>),
+    Set(Vec<usize>, String, Value),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let path = proptest::collection::vec(any::<usize>(), 0..6);
+    prop_oneof![
+        (path.clone(), json()).prop_map(|(p, v)| Mutation::Replace(p, v)),
+        path.clone().prop_map(Mutation::Remove),
+        (path, known_key(), json()).prop_map(|(p, k, v)| Mutation::Set(p, k, v)),
+    ]
+}
+
+/// The value `path` leads to (each step picks a child by index, modulo their number).
+fn walk<'a>(mut at: &'a mut Value, path: &[usize]) -> &'a mut Value {
+    for step in path {
+        let n = match at {
+            Value::Array(a) => a.len(),
+            Value::Object(o) => o.len(),
+            _ => 0,
+        };
+        if n == 0 {
+            break;
+        }
+        at = match at {
+            Value::Array(a) => &mut a[step % n],
+            Value::Object(o) => o.values_mut().nth(step % n).unwrap(),
+            _ => unreachable!(),
+        };
+    }
+    at
+}
+
+fn apply(doc: &mut Value, m: &Mutation) {
+    match m {
+        Mutation::Replace(path, v) => *walk(doc, path) = v.clone(),
+        Mutation::Remove(path) => {
+            let (last, parent) = path.split_last().map_or((0, &[][..]), |(l, p)| (*l, p));
+            match walk(doc, parent) {
+                Value::Object(o) if !o.is_empty() => {
+                    let key = o.keys().nth(last % o.len()).unwrap().clone();
+                    o.remove(&key);
+                }
+                Value::Array(a) if !a.is_empty() => {
+                    let n = a.len();
+                    a.remove(last % n);
+                }
+                _ => {}
+            }
+        }
+        Mutation::Set(path, key, v) => {
+            if let Value::Object(o) = walk(doc, path) {
+                o.insert(key.clone(), v.clone());
+            }
+        }
+    }
+}
+
+/// The loader's answer, which must come without a panic; an accepted project saves and
+/// loads back the same.
+fn load_checked(text: &str) -> Result<(), TestCaseError> {
+    match Project::from_json(text) {
+        Ok(project) => {
+            prop_assert!(project.validate().is_empty());
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("p.json");
+            project.save(&path).unwrap();
+            let again = Project::from_json(&std::fs::read_to_string(&path).unwrap());
+            prop_assert_eq!(again.as_ref().ok(), Some(&project));
+        }
+        Err(problems) => prop_assert!(!problems.is_empty()),
+    }
+    // The editor's reading of it must not panic either.
+    let _ = Project::parse_for_editing(text);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn any_json_loads_or_gives_problems(doc in json()) {
+        load_checked(&doc.to_string())?;
+    }
+
+    #[test]
+    fn any_json_under_the_project_keys_loads_or_gives_problems(
+        nodes in json(), edges in json(), version in json(),
+    ) {
+        let doc = serde_json::json!({"format_version": version, "nodes": nodes, "edges": edges});
+        load_checked(&doc.to_string())?;
+    }
+
+}
+
+#[test]
+fn mutated_examples_load_or_give_problems() {
+    use proptest::test_runner::{Config, TestRunner};
+    let examples = examples();
+    let (accepted, refused) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+    let mut runner = TestRunner::new(Config {
+        cases: 600,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = (
+        0usize..examples.len(),
+        proptest::collection::vec(mutation(), 1..4),
+    );
+    runner
+        .run(&strategy, |(which, mutations)| {
+            let mut doc = examples[which].clone();
+            for m in &mutations {
+                apply(&mut doc, m);
+            }
+            let text = doc.to_string();
+            match Project::from_json(&text) {
+                Ok(_) => accepted.set(accepted.get() + 1),
+                Err(_) => refused.set(refused.get() + 1),
+            }
+            load_checked(&text)
+        })
+        .unwrap();
+    // Both answers are reached: the mutations are neither all harmless nor all fatal.
+    let (accepted, refused) = (accepted.get(), refused.get());
+    eprintln!("mutated examples: {accepted} accepted, {refused} refused");
+    assert!(
+        accepted > 30 && refused > 30,
+        "{accepted} accepted, {refused} refused"
+    );
+}
+
+#[test]
+fn text_that_is_not_json_gives_a_problem() {
+    for text in ["", "{", "nul", "[1,", "\u{0}", "{\"format_version\": 2,}"] {
+        let problems = Project::from_json(text).unwrap_err();
+        assert!(
+            problems[0].to_string().contains("not valid JSON"),
+            "{problems:?}"
+        );
+    }
+}
