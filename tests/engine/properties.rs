@@ -289,3 +289,88 @@ fn text_that_is_not_json_gives_a_problem() {
         );
     }
 }
+
+mod windows {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+    use tributary_engine::arrow::array::{Array, Int64Array, RecordBatch};
+    use tributary_engine::arrow::datatypes::{DataType, Field, Schema};
+    use tributary_engine::stream::windows::Windows;
+
+    fn batch(ids: &[i64]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(ids.to_vec()))]).unwrap()
+    }
+
+    fn ids(batches: &[RecordBatch]) -> BTreeSet<i64> {
+        batches
+            .iter()
+            .flat_map(|b| {
+                let a = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+                (0..a.len()).map(|i| a.value(i)).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// The windows that hold `t`, by brute force: starts on the slide grid, t in
+    /// [start, start + size).
+    fn holding(t: i64, size: i64, slide: i64) -> BTreeSet<i64> {
+        let mut out = BTreeSet::new();
+        let mut s = t.div_euclid(slide) * slide;
+        while s + size > t {
+            out.insert(s);
+            s -= slide;
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn every_event_is_in_exactly_the_windows_that_hold_it(
+            size in 1i64..5_000,
+            slide in 1i64..5_000,
+            times in proptest::collection::vec(-100_000i64..100_000, 1..200),
+            late_times in proptest::collection::vec(-200_000i64..200_000, 0..50),
+        ) {
+            let mut w = Windows::new(size as u64, slide as u64, 0);
+            let n = times.len() as i64;
+            let late = w.add(0, &batch(&(0..n).collect::<Vec<_>>()), &times).unwrap();
+            prop_assert!(late.is_none(), "nothing is late before a window closed");
+            let mut expected: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
+            for (id, &t) in times.iter().enumerate() {
+                for s in holding(t, size, slide) {
+                    expected.entry(s).or_default().insert(id as i64);
+                }
+            }
+            let closed = w.close(true);
+            let got: BTreeMap<i64, BTreeSet<i64>> = closed
+                .iter()
+                .map(|(start, end, rows)| {
+                    assert_eq!(end - start, size);
+                    (*start, ids(rows))
+                })
+                .collect();
+            prop_assert_eq!(&got, &expected);
+            // After every window closed, an event is late exactly when all the windows
+            // that hold it have closed.
+            let last_end = closed.iter().map(|(_, end, _)| *end).max().unwrap_or(i64::MIN);
+            let ids_late: Vec<i64> = (0..late_times.len() as i64).map(|i| 1_000 + i).collect();
+            let late = w.add(0, &batch(&ids_late), &late_times).unwrap();
+            let got_late = late.map(|b| ids(&[b])).unwrap_or_default();
+            let expected_late: BTreeSet<i64> = late_times
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| {
+                    let h = holding(**t, size, slide);
+                    !h.is_empty() && h.iter().all(|s| s + size <= last_end)
+                })
+                .map(|(i, _)| 1_000 + i as i64)
+                .collect();
+            prop_assert_eq!(got_late, expected_late);
+        }
+    }
+}
