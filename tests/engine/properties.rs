@@ -374,3 +374,114 @@ mod windows {
         }
     }
 }
+
+mod rows {
+    use proptest::prelude::*;
+    use serde_json::Value;
+    use tributary_engine::arrow::array::{Array, Int64Array, StringArray};
+    use tributary_engine::arrow::datatypes::Field;
+    use tributary_engine::stream::records::{RowBuilder, SourceColumn, parse_columns};
+
+    const COLUMNS: [&str; 8] = [
+        "id Int64 NOT NULL",
+        "n Int32",
+        "x Float64",
+        "f Float32",
+        "ok Boolean",
+        "name Utf8",
+        "day Date",
+        "at Timestamp",
+    ];
+
+    fn builder() -> RowBuilder {
+        let fields = parse_columns(&COLUMNS.map(str::to_owned)).unwrap();
+        let columns = fields
+            .into_iter()
+            .map(|field: Field| SourceColumn {
+                source_name: field.name().clone(),
+                field,
+                text_format: None,
+            })
+            .collect();
+        RowBuilder::new(columns, vec!["NULL".to_owned()]).unwrap()
+    }
+
+    fn cell() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            (-1e12f64..1e12).prop_map(Value::from),
+            Just(Value::from("2024-02-29")),
+            Just(Value::from("2024-02-29T12:34:56.789")),
+            Just(Value::from("2024-13-01")),
+            Just(Value::from("NULL")),
+            ".{0,12}".prop_map(Value::from),
+            Just(serde_json::json!({"nested": [1, 2]})),
+            Just(serde_json::json!([1, "two"])),
+        ]
+    }
+
+    fn record() -> impl Strategy<Value = serde_json::Map<String, Value>> {
+        let names = ["id", "n", "x", "f", "ok", "name", "day", "at", "extra"];
+        proptest::collection::vec(proptest::option::of(cell()), names.len()).prop_map(
+            move |cells| {
+                names
+                    .iter()
+                    .zip(cells)
+                    .filter_map(|(n, c)| c.map(|c| ((*n).to_owned(), c)))
+                    .collect()
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Any record is a row or a reason; the batch holds exactly the rows taken, with
+        /// their ids and names as given.
+        #[test]
+        fn json_records_are_rows_or_reasons(records in proptest::collection::vec(record(), 0..40)) {
+            let mut rows = builder();
+            let mut taken = Vec::new();
+            for r in &records {
+                match rows.push_json(r) {
+                    Ok(()) => taken.push(r),
+                    Err(why) => prop_assert!(!why.is_empty()),
+                }
+            }
+            let batch = rows.finish().unwrap();
+            prop_assert_eq!(batch.num_rows(), taken.len());
+            let ids = batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            let names = batch.column(5).as_any().downcast_ref::<StringArray>().unwrap();
+            for (i, r) in taken.iter().enumerate() {
+                if let Some(id) = r["id"].as_i64() {
+                    prop_assert_eq!(ids.value(i), id);
+                }
+                if let Some(name) = r.get("name").and_then(Value::as_str) {
+                    prop_assert_eq!(names.value(i), name);
+                }
+            }
+            prop_assert_eq!(rows.finish().unwrap().num_rows(), 0, "the builder starts again");
+        }
+
+        /// Any CSV fields are a row or a reason, never a panic.
+        #[test]
+        fn text_fields_are_rows_or_reasons(
+            lines in proptest::collection::vec(
+                proptest::collection::vec(proptest::option::of(".{0,12}|-?[0-9]{1,20}|2024-0[1-9]-[0-3][0-9]|NULL|true"), 8),
+                0..40,
+            ),
+        ) {
+            let mut rows = builder();
+            let mut taken = 0;
+            for fields in &lines {
+                let fields: Vec<Option<&str>> = fields.iter().map(|f| f.as_deref()).collect();
+                if rows.push_text(&fields).is_ok() {
+                    taken += 1;
+                }
+            }
+            prop_assert_eq!(rows.finish().unwrap().num_rows(), taken);
+        }
+    }
+}
