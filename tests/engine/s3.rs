@@ -334,3 +334,82 @@ fn a_firehose_delivers_into_an_s3_bucket_and_its_table_is_queryable() {
     assert_eq!(stats["files"], objects.len() as u64, "{stats}");
     assert_eq!(stats["size_bytes"], bytes, "{stats}");
 }
+
+#[test]
+fn etl_staging_a_killed_run_left_on_s3_is_swept_and_a_failed_run_leaves_none() {
+    let s3 = start_s3();
+    let lake = s3.root.path().join("lake");
+    write(
+        &lake.join("raw/weather/seattle-weather.csv"),
+        std::fs::read(data("seattle-weather.csv")).unwrap(),
+    );
+    let staging = lake.join(".tributary/staging");
+    // What a killed run of this job left (its process is gone), another job's staging,
+    // and the staging of a run of this job still going in a live process (this one).
+    let now = chrono::Utc::now().format("%Y%m%dT%H%M%S%3f").to_string();
+    let killed = format!("etl_etl-{now}-4000000");
+    let other_job = "etl_other-20200101T000000000-4000001".to_owned();
+    let live = format!("etl_etl-{now}-{}", std::process::id());
+    for folder in [&killed, &other_job, &live] {
+        write(&staging.join(folder).join("part-0.parquet"), b"staged");
+    }
+    let dir = scratch();
+    let project = |sql: &str| {
+        json!({
+            "format_version": 1,
+            "nodes": [
+                s3_bucket("raw", "s3://lake/raw", &s3.endpoint),
+                {"id": "crawl", "kind": "crawler", "position": {"x": 0.0, "y": 0.0}, "config": {}},
+                {"id": "catalog", "kind": "catalog", "position": {"x": 0.0, "y": 0.0}, "config": {"path": "c.json"}},
+                s3_bucket("curated", "s3://lake/curated", &s3.endpoint),
+                {"id": "etl", "kind": "etl", "position": {"x": 0.0, "y": 0.0},
+                 "config": {"sql": sql, "output_prefix": "out", "table": "out"}}
+            ],
+            "edges": [
+                {"from": {"node": "raw", "port": "objects"}, "to": {"node": "crawl", "port": "source"}},
+                {"from": {"node": "crawl", "port": "tables"}, "to": {"node": "catalog", "port": "crawlers"}},
+                {"from": {"node": "catalog", "port": "catalog"}, "to": {"node": "etl", "port": "catalog"}},
+                {"from": {"node": "curated", "port": "objects"}, "to": {"node": "etl", "port": "target"}}
+            ]
+        })
+    };
+    // A job that fails while it writes: nothing of its own staging is left.
+    let failed = try_run_env(
+        dir.path(),
+        "p.json",
+        &project("SELECT date, CAST(weather AS INT) AS w FROM weather"),
+        &[],
+        S3_ENV,
+    );
+    assert_eq!(failed.status(), "error", "{:?}", failed.out);
+    assert!(failed.out.stdout.contains("Cast") || failed.out.stdout.contains("cast"));
+    let left = files_under(&staging);
+    assert_eq!(
+        left,
+        [
+            format!("{live}/part-0.parquet"),
+            format!("{other_job}/part-0.parquet")
+        ],
+        "the failed run removed its staging and the killed run's (swept first)"
+    );
+    assert!(files_under(&lake.join("curated")).is_empty());
+    // A job that succeeds: its output is in place, its staging gone.
+    write(&staging.join(&killed).join("part-0.parquet"), b"staged");
+    let ok = try_run_env(
+        dir.path(),
+        "p.json",
+        &project("SELECT weather, COUNT(*) AS days FROM weather GROUP BY weather"),
+        &[],
+        S3_ENV,
+    )
+    .ok();
+    assert_eq!(ok.detail("etl")["stale_staging_removed"], 1);
+    assert_eq!(
+        files_under(&staging),
+        [
+            format!("{live}/part-0.parquet"),
+            format!("{other_job}/part-0.parquet")
+        ]
+    );
+    assert!(!files_under(&lake.join("curated/out")).is_empty());
+}

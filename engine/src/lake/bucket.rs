@@ -118,7 +118,7 @@ fn profile_credentials(profile: &str) -> Option<SessionCredentials> {
 }
 
 /// A bucket: a root location, an optional prefix and glob, and an object store.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Bucket {
     location: Location,
     prefix: String,

@@ -227,6 +227,16 @@ async fn run(config: &EtlConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         "running SQL and writing to staging".to_owned(),
     );
     let report = run_etl(&store, &bucket, &spec, ctx.environment).await?;
+    if report.stale_staging_removed > 0 {
+        ctx.events.warn(
+            ctx.id,
+            format!(
+                "removed {} staging object(s) an earlier run of this job left under {} (its process was killed before it finished)",
+                report.stale_staging_removed,
+                bucket.location_of(".tributary/staging", true)
+            ),
+        );
+    }
 
     // Preview the first rows of what was written.
     let hooks = ScanHooks::default();

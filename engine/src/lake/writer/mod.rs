@@ -119,6 +119,8 @@ pub struct EtlReport {
     pub version: u32,
     /// Schema change, if any.
     pub change: Option<String>,
+    /// Staging objects an earlier run of the job left behind (a killed process), removed.
+    pub stale_staging_removed: u64,
 }
 
 /// Removes the staging folder unless the output was committed.
@@ -133,6 +135,89 @@ impl Drop for Staging {
             let _ = std::fs::remove_dir_all(&self.path);
         }
     }
+}
+
+/// Removes an S3 staging prefix unless the output was committed. A failed run removes it
+/// before it reports the error; a stopped run (its future dropped) in a task.
+struct S3Staging {
+    bucket: Bucket,
+    key: String,
+    committed: bool,
+}
+
+impl Drop for S3Staging {
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (bucket, key) = (self.bucket.clone(), self.key.clone());
+            runtime.spawn(async move {
+                let _ = remove_objects(&bucket, &key).await;
+            });
+        }
+    }
+}
+
+/// Where every ETL run stages its output, in the bucket.
+const STAGING_ROOT: &str = ".tributary/staging";
+
+/// Staging older than this is removed by any run of the same job, whoever left it.
+const STALE_STAGING: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// Deletes every object under `prefix`; how many there were.
+async fn remove_objects(bucket: &Bucket, prefix: &str) -> Result<u64> {
+    let objects = bucket.list_raw(prefix).await?;
+    for (key, _) in &objects {
+        bucket.delete(key).await?;
+    }
+    Ok(objects.len() as u64)
+}
+
+/// Whether process `pid` runs on this machine (`None`: cannot tell here).
+fn process_alive(pid: u32) -> Option<bool> {
+    cfg!(target_os = "linux").then(|| std::path::Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// Removes staging an earlier run of the same job left behind (a killed process leaves
+/// it; a stopped or failed one removes its own): one whose process no longer runs on
+/// this machine, or older than a day. Staging of other jobs, and of runs still going in
+/// other processes, is left alone. Returns the objects removed.
+async fn sweep_staging(bucket: &Bucket, by: &str) -> Result<u64> {
+    let mine = format!("{}-", normalize_name(by));
+    let objects = bucket.list_raw(STAGING_ROOT).await?;
+    let folders: std::collections::BTreeSet<String> = objects
+        .iter()
+        .filter_map(|(key, _)| {
+            let rest = key.strip_prefix(STAGING_ROOT)?.trim_start_matches('/');
+            let folder = rest.split('/').next()?;
+            folder.starts_with(&mine).then(|| folder.to_owned())
+        })
+        .collect();
+    let mut removed = 0;
+    for folder in folders {
+        // `<job>-<YYYYmmddTHHMMSSmmm>-<pid>`.
+        let mut parts = folder.rsplitn(3, '-');
+        let pid = parts.next().and_then(|p| p.parse::<u32>().ok());
+        let started = parts
+            .next()
+            .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y%m%dT%H%M%S%3f").ok());
+        let old = started.is_some_and(|t| chrono::Utc::now().naive_utc() - t > STALE_STAGING);
+        let gone = match pid {
+            // One engine runs one run of a job at a time: its own leftovers are stale.
+            Some(p) if p == std::process::id() => true,
+            Some(p) => process_alive(p) == Some(false),
+            None => false,
+        };
+        if old || gone {
+            let key = format!("{STAGING_ROOT}/{folder}");
+            removed += remove_objects(bucket, &key).await?;
+            if let Ok(dir) = bucket.local_path(&key) {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// Runs an ETL job end to end: plan the query, write it to a staging folder, commit the
@@ -169,7 +254,8 @@ pub async fn run_etl(
         chrono::Utc::now().format("%Y%m%dT%H%M%S%3f"),
         std::process::id()
     );
-    let staging_key = format!(".tributary/staging/{}-{run_id}", normalize_name(&spec.by));
+    let stale_staging_removed = sweep_staging(bucket, &spec.by).await?;
+    let staging_key = format!("{STAGING_ROOT}/{}-{run_id}", normalize_name(&spec.by));
     // A local folder stages in a folder and commits by renames; an S3 bucket stages under
     // a key prefix and commits by server-side copies.
     let (staging_url, staging_dir) = match bucket.local_path(&staging_key) {
@@ -183,49 +269,74 @@ pub async fn run_etl(
         path: dir.clone(),
         committed: false,
     });
-    let copy = LogicalPlanBuilder::copy_to(
-        df.logical_plan().clone(),
-        staging_url,
-        format_as_file_type(format_factory(spec)?),
-        [("single_file_output".to_owned(), "false".to_owned())].into(),
-        spec.partition_by.clone(),
-    )?
-    .build()?;
-    let plan = ctx.state().create_physical_plan(&copy).await?;
-    let written = collect(plan.clone(), ctx.task_ctx()).await?;
-    let rows_read = super::sql::rows_read(&plan);
-    let rows_written: u64 = written
-        .iter()
-        .filter_map(|b| {
-            b.column(0)
-                .as_any()
-                .downcast_ref::<UInt64Array>()
-                .map(|a| (0..a.len()).map(|i| a.value(i)).sum::<u64>())
-        })
-        .sum();
+    let mut s3_staging = staging_dir.is_none().then(|| S3Staging {
+        bucket: bucket.clone(),
+        key: staging_key.clone(),
+        committed: false,
+    });
+    let staged = async {
+        let copy = LogicalPlanBuilder::copy_to(
+            df.logical_plan().clone(),
+            staging_url,
+            format_as_file_type(format_factory(spec)?),
+            [("single_file_output".to_owned(), "false".to_owned())].into(),
+            spec.partition_by.clone(),
+        )?
+        .build()?;
+        let plan = ctx.state().create_physical_plan(&copy).await?;
+        let written = collect(plan.clone(), ctx.task_ctx()).await?;
+        let rows_read = super::sql::rows_read(&plan);
+        let rows_written: u64 = written
+            .iter()
+            .filter_map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<UInt64Array>()
+                    .map(|a| (0..a.len()).map(|i| a.value(i)).sum::<u64>())
+            })
+            .sum();
 
-    // Commit: move the staged files into place.
-    let (staged, files_now, target_location) = match &staging_dir {
-        Some(staging_dir) => {
-            let staged = list_files(staging_dir)?;
-            commit_local(
-                bucket,
-                staging_dir,
-                &output_key,
-                spec.mode,
-                &run_id,
-                &staged,
-            )?;
-            if let Some(s) = staging.as_mut() {
+        // Commit: move the staged files into place.
+        let (staged, files_now, target_location) = match &staging_dir {
+            Some(staging_dir) => {
+                let staged = list_files(staging_dir)?;
+                commit_local(
+                    bucket,
+                    staging_dir,
+                    &output_key,
+                    spec.mode,
+                    &run_id,
+                    &staged,
+                )?;
+                if let Some(s) = staging.as_mut() {
+                    s.committed = true;
+                }
+                let target_dir = bucket.local_path(&output_key)?;
+                let now = list_files(&target_dir)?;
+                (staged, now, target_dir.to_string_lossy().into_owned())
+            }
+            None => {
+                let (staged, now) = commit_s3(bucket, &staging_key, &output_key, spec.mode).await?;
+                (staged, now, bucket.location_of(&output_key, false))
+            }
+        };
+        Ok((rows_read, rows_written, staged, files_now, target_location))
+    }
+    .await;
+    let (rows_read, rows_written, staged, files_now, target_location) = match staged {
+        Ok(done) => {
+            if let Some(s) = s3_staging.as_mut() {
                 s.committed = true;
             }
-            let target_dir = bucket.local_path(&output_key)?;
-            let now = list_files(&target_dir)?;
-            (staged, now, target_dir.to_string_lossy().into_owned())
+            done
         }
-        None => {
-            let (staged, now) = commit_s3(bucket, &staging_key, &output_key, spec.mode).await?;
-            (staged, now, bucket.location_of(&output_key, false))
+        Err(e) => {
+            // What was staged goes before the error is reported.
+            if let Some(mut s) = s3_staging.take() {
+                s.committed = true;
+                let _ = remove_objects(bucket, &staging_key).await;
+            }
+            return Err(e);
         }
     };
     drop(staging);
@@ -259,6 +370,7 @@ pub async fn run_etl(
         partitions: partition_count,
         version,
         change,
+        stale_staging_removed,
     })
 }
 
