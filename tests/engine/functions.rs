@@ -980,7 +980,11 @@ fn a_batching_window_gathers_full_batches_or_sends_what_it_has_when_it_closes() 
     let sizes = run(1_000, 0.5);
     assert_eq!(sizes.iter().sum::<usize>(), 800);
     assert!(sizes.len() >= 8, "{sizes:?}");
-    assert!(sizes.iter().all(|&s| s < 150), "{sizes:?}");
+    // (A stalled machine gathers more in one window: the bound is loose, the median not.)
+    assert!(sizes.iter().all(|&s| s < 400), "{sizes:?}");
+    let mut sorted = sizes.clone();
+    sorted.sort();
+    assert!(sorted[sorted.len() / 2] <= 100, "{sizes:?}");
 }
 
 #[test]
