@@ -851,9 +851,10 @@ fn mapping_settings_changed_during_a_run_apply_from_the_next_batch() {
         before.iter().any(|&s| s > 20),
         "a one-second window gathers big batches: {before:?}"
     );
-    // At most one batch per shard (4) was in flight with the old settings.
-    assert!(after.len() > 8, "{after:?}");
-    assert!(after[4..].iter().all(|&s| s <= 5), "{after:?}");
+    // At most one batch per shard (4) was in flight with the old settings; a line a
+    // busy machine reads late shows with the next invocation: 8 are allowed.
+    assert!(after.len() > 16, "{after:?}");
+    assert!(after[8..].iter().all(|&s| s <= 5), "{after:?}");
     // Nothing lost or repeated while the settings changed.
     let delivered = records_under(&dir.path().join("lake/out"));
     assert_eq!(delivered.len() as u64, n);

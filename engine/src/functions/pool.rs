@@ -68,6 +68,21 @@ impl Function {
         self.cold_starts.load(Ordering::Relaxed)
     }
 
+    /// Stops the warm workers and returns what they printed that no invocation's log
+    /// took yet (the output of the last invocations, read to the pipes' end).
+    pub async fn shutdown(&self) -> Vec<String> {
+        let workers: Vec<Worker> = self
+            .idle
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default();
+        let mut lines = Vec::new();
+        for worker in workers {
+            lines.extend(worker.stop().await.into_iter().map(|l| l.text));
+        }
+        lines
+    }
+
     /// Invokes the handler with `event` on an idle worker, or a new one.
     pub async fn invoke(&self, event: &Value) -> Result<Invoked> {
         let body =

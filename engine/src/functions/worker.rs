@@ -9,7 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
+use std::os::fd::{AsRawFd as _, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader, ReadBuf};
 use tokio::process::{Child, Command};
 
 use super::runtime_api::{Invocation, Reported, RuntimeApi};
@@ -111,6 +114,10 @@ pub struct Worker {
     child: Child,
     current: Arc<Mutex<Option<String>>>,
     log: Arc<Mutex<Vec<LogLine>>>,
+    /// The tasks reading the worker's stdout and stderr (they end at the pipes' end).
+    readers: Vec<tokio::task::JoinHandle<()>>,
+    /// The pipes, to know when everything printed so far has been read.
+    pipes: Vec<Pipe>,
     started: Instant,
     invocations: u64,
 }
@@ -182,29 +189,59 @@ impl Worker {
         })?;
         let current = Arc::new(Mutex::new(None::<String>));
         let log = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = Vec::new();
+        let mut pipes = Vec::new();
         for stream in [
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            child.stdout.take().map(|s| {
+                (
+                    s.as_raw_fd(),
+                    Box::new(s) as Box<dyn AsyncRead + Send + Unpin>,
+                )
+            }),
+            child.stderr.take().map(|s| {
+                (
+                    s.as_raw_fd(),
+                    Box::new(s) as Box<dyn AsyncRead + Send + Unpin>,
+                )
+            }),
         ]
         .into_iter()
         .flatten()
         {
+            let (fd, stream) = stream;
+            let pipe = Pipe {
+                // SAFETY: dup of an open fd; the copy is the Pipe's own, closed on drop,
+                // so it stays valid when the reader task closes its end.
+                fd: unsafe { libc::dup(fd) },
+                read: Arc::new(AtomicU64::new(0)),
+                taken: Arc::new(AtomicU64::new(0)),
+            };
             let (current, log) = (current.clone(), log.clone());
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stream).lines();
-                while let Ok(Some(text)) = lines.next_line().await {
-                    let request_id = current.lock().ok().and_then(|c| c.clone());
-                    if let Ok(mut l) = log.lock() {
-                        l.push(LogLine { request_id, text });
+            let (read, taken) = (pipe.read.clone(), pipe.taken.clone());
+            pipes.push(pipe);
+            readers.push(tokio::spawn(async move {
+                let mut reader = BufReader::new(Counted {
+                    inner: stream,
+                    read,
+                });
+                let mut line = Vec::new();
+                loop {
+                    line.clear();
+                    match reader.read_until(b'\n', &mut line).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            let text = String::from_utf8_lossy(&line)
+                                .trim_end_matches(['\n', '\r'])
+                                .to_owned();
+                            let request_id = current.lock().ok().and_then(|c| c.clone());
+                            if let Ok(mut l) = log.lock() {
+                                l.push(LogLine { request_id, text });
+                            }
+                            taken.fetch_add(n as u64, Ordering::SeqCst);
+                        }
                     }
                 }
-            });
+            }));
         }
         Ok(Self {
             spec,
@@ -212,6 +249,8 @@ impl Worker {
             child,
             current,
             log,
+            readers,
+            pipes,
             started: Instant::now(),
             invocations: 0,
         })
@@ -274,6 +313,9 @@ impl Worker {
             }
             status = self.child.wait() => Err(self.exited(status)),
         };
+        // What the handler printed is in the pipes before it answered: read it all while
+        // it is still this request's (a busy machine may not have run the readers yet).
+        self.wait_for_output().await;
         if let Ok(mut c) = self.current.lock() {
             *c = None;
         }
@@ -312,6 +354,26 @@ impl Worker {
     /// Whether the process is still running (a timeout or a crash ends it).
     pub fn is_alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits (at most a second) until every byte the worker wrote to its pipes so far has
+    /// been read and logged. A line without its newline yet waits for the second.
+    async fn wait_for_output(&self) {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < deadline && !self.pipes.iter().all(Pipe::drained) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Stops the worker and returns what it printed that was not taken yet: the pipes
+    /// are read to their end, so the last invocation's output is not lost.
+    pub async fn stop(mut self) -> Vec<LogLine> {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+        for reader in std::mem::take(&mut self.readers) {
+            let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
+        }
+        self.take_log()
     }
 
     /// The lines the worker printed since the last call.
@@ -398,5 +460,56 @@ fn function_error(header: Option<String>, body: &[u8]) -> InvokeError {
             .unwrap_or_else(|| "Unhandled".to_owned()),
         message: text("errorMessage").unwrap_or_else(|| String::from_utf8_lossy(body).into_owned()),
         stack,
+    }
+}
+
+/// One of the worker's output pipes (its own copy of the read end): bytes read from
+/// it, and bytes logged.
+struct Pipe {
+    fd: RawFd,
+    read: Arc<AtomicU64>,
+    taken: Arc<AtomicU64>,
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        if self.fd >= 0 {
+            // SAFETY: the fd is this Pipe's own copy, closed once.
+            unsafe { libc::close(self.fd) };
+        }
+    }
+}
+
+impl Pipe {
+    /// Whether the pipe is empty and everything read from it is logged.
+    fn drained(&self) -> bool {
+        if self.fd < 0 {
+            return true;
+        }
+        let mut waiting: libc::c_int = 0;
+        // SAFETY: FIONREAD writes the number of bytes waiting in the pipe into an int;
+        // the fd belongs to the child's pipe, which the reader task keeps open.
+        let ok = unsafe { libc::ioctl(self.fd, libc::FIONREAD, &mut waiting) } == 0;
+        ok && waiting == 0 && self.read.load(Ordering::SeqCst) == self.taken.load(Ordering::SeqCst)
+    }
+}
+
+/// A reader that counts the bytes read through it.
+struct Counted<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Counted<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let n = buf.filled().len() - before;
+        self.read.fetch_add(n as u64, Ordering::SeqCst);
+        polled
     }
 }

@@ -123,6 +123,9 @@ struct Live {
 /// What the per-shard mappings of one node share.
 struct Shared {
     handler: Handler,
+    /// Shards whose mapping has finished; the last one stops the function's workers.
+    finished: std::sync::atomic::AtomicUsize,
+    shards: usize,
     report: Mutex<LambdaReport>,
     live: RwLock<Arc<Live>>,
     /// The node's settings as the user edits them during the run.
@@ -723,6 +726,16 @@ impl Operator for Mapping {
         if let Some(r) = self.held.as_ref().map(|(h, _)| h.clone()) {
             self.invoke_ready(r, true, out).await?;
         }
+        let done = self
+            .shared
+            .finished
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        if done == self.shared.shards
+            && let Handler::Function(f) = &self.shared.handler
+        {
+            f.shutdown().await;
+        }
         Ok(())
     }
 
@@ -812,6 +825,8 @@ pub async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
     settings.mark_unchanged();
     let shared = Arc::new(Shared {
         handler,
+        finished: std::sync::atomic::AtomicUsize::new(0),
+        shards: input.shard_count().max(1),
         report: Mutex::new(LambdaReport::default()),
         live: RwLock::new(Arc::new(Live {
             config: config.clone(),

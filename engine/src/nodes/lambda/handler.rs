@@ -265,6 +265,13 @@ impl FunctionHandler {
         self.function.cold_starts()
     }
 
+    /// Stops the workers; what they printed last goes to the node's log.
+    pub async fn shutdown(&self) {
+        for line in self.function.shutdown().await {
+            self.events.info(&self.node, line);
+        }
+    }
+
     /// Invokes the handler with the Kinesis event of `records`.
     async fn invoke(&self, records: &Records, reports_failures: bool) -> Outcome {
         let data = match self.data(&records.batch) {
