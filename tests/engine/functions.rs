@@ -734,6 +734,21 @@ fn a_firehose_transformation_function_delivers_ok_leaves_out_dropped_and_fails_p
     assert_eq!(failed_ids, bad);
 }
 
+/// Runs the whole loaded project as run 1 of revision 1.
+fn start_run(engine: &tributary_engine::Engine) {
+    use tributary_engine::{Command, RunId, RunTarget};
+    let run = RunId {
+        seq: 1,
+        revision: 1,
+    };
+    engine
+        .send(Command::Run {
+            run,
+            target: RunTarget::All,
+        })
+        .unwrap();
+}
+
 const SIZES_PY: &str = r#"
 def handler(event, context):
     print(f"batch of {len(event['Records'])}")
@@ -751,7 +766,7 @@ fn batch_sizes(lines: &[String]) -> Vec<usize> {
 #[test]
 fn mapping_settings_changed_during_a_run_apply_from_the_next_batch() {
     use std::time::Instant;
-    use tributary_engine::{Command, Engine, Event, RunId, RunTarget};
+    use tributary_engine::{Command, Engine, Event};
     let dir = scratch();
     std::fs::create_dir_all(dir.path().join("lake")).unwrap();
     let n = 2_400u64;
@@ -787,16 +802,7 @@ fn mapping_settings_changed_during_a_run_apply_from_the_next_batch() {
             .unwrap();
     };
     load(lambda(100, 1.0), 1);
-    let run = RunId {
-        seq: 1,
-        revision: 1,
-    };
-    engine
-        .send(Command::Run {
-            run,
-            target: RunTarget::All,
-        })
-        .unwrap();
+    start_run(&engine);
     let mut log: Vec<String> = Vec::new();
     let mut summary = None;
     let mut changes = 0;
@@ -874,7 +880,7 @@ def handler(event, context):
 #[test]
 fn a_batch_retried_until_its_records_expire_blocks_its_shard_only_and_the_iterator_age_grows() {
     use std::time::Instant;
-    use tributary_engine::{Command, Engine, Event, RunId, RunTarget};
+    use tributary_engine::{Command, Engine, Event};
     let dir = scratch();
     std::fs::create_dir_all(dir.path().join("lake")).unwrap();
     // AWS's default: retry until the records expire.
@@ -893,16 +899,7 @@ fn a_batch_retried_until_its_records_expire_blocks_its_shard_only_and_the_iterat
             revision: 1,
         })
         .unwrap();
-    let run = RunId {
-        seq: 1,
-        revision: 1,
-    };
-    engine
-        .send(Command::Run {
-            run,
-            target: RunTarget::All,
-        })
-        .unwrap();
+    start_run(&engine);
     let deadline = Instant::now() + Duration::from_secs(30);
     let (mut ages, mut retries) = (Vec::new(), Vec::new());
     let mut stopped = false;
