@@ -16,6 +16,7 @@
 //! `scripts/layers` checks the rule (ARCHITECTURE.md says how).
 
 pub mod api;
+pub mod aws;
 pub mod cli;
 pub mod engine;
 pub mod error;

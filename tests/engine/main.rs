@@ -18,3 +18,4 @@ mod scripts;
 mod services;
 mod streaming;
 mod transforms;
+mod wire;

@@ -46,6 +46,18 @@ impl EventTx {
     }
 }
 
+impl EventTx {
+    /// Sends an event if there is room, else drops it (for threads that must never
+    /// wait on the receiver, such as the AWS endpoint's request handlers).
+    pub fn try_send(&self, event: Event) {
+        if self.tx.try_send(event).is_ok()
+            && let Some(n) = &self.notify
+        {
+            n();
+        }
+    }
+}
+
 /// Identifies one run request: a sequence number chosen by the sender and the document
 /// revision the run was started from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -235,6 +247,14 @@ pub enum Event {
         node: String,
         /// Rates, lag, errors, latency and back-pressure.
         sample: MetricsSample,
+    },
+    /// The AWS endpoint started (`address`) or stopped (`None`), or could not start
+    /// (`error`), after `Command::Serve`.
+    Serving {
+        /// Where it listens, as `host:port`.
+        address: Option<String>,
+        /// Why it could not start.
+        error: Option<String>,
     },
     /// A run ended.
     RunFinished {

@@ -89,6 +89,15 @@ pub enum CliCommand {
         /// (default: the project's own choice).
         #[arg(long)]
         env: Option<String>,
+        /// Serve the AWS APIs (Kinesis) for outside producers and consumers, and keep the
+        /// pipeline running until Ctrl+C (then it drains and flushes, as Stop does).
+        #[arg(long)]
+        serve: bool,
+        /// Where to serve: `host:port` or a port on 127.0.0.1 (default 127.0.0.1:4566,
+        /// LocalStack's). Beyond loopback only with TRIBUTARY_ACCESS_KEY_ID and
+        /// TRIBUTARY_SECRET_ACCESS_KEY set.
+        #[arg(long, requires = "serve")]
+        endpoint: Option<String>,
     },
     /// Check a project file; exit 0 when valid, else print one line per problem.
     Validate {
@@ -196,7 +205,16 @@ pub fn execute(command: CliCommand, out: &mut dyn Write) -> Result<i32, String> 
             json,
             node,
             env,
-        } => run::run(&project, json, node, env, out),
+            serve,
+            endpoint,
+        } => {
+            let serve = if serve {
+                Some(crate::aws::ServeOptions::from_address(endpoint.as_deref())?)
+            } else {
+                None
+            };
+            run::run(&project, json, node, env, serve, out)
+        }
         CliCommand::Validate { project } => run::validate(&project, out),
         CliCommand::Fmt { project } => {
             let p = crate::project::Project::load(&project).map_err(|e| e.to_string())?;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::absolute;
 use crate::api::{Event, NodeStatus, NodeSummary, RunTarget};
-use crate::engine::run_project_blocking;
+use crate::engine::run_project_served;
 use crate::nodes::emr_job::EmrJobReport;
 use crate::project::Project;
 use crate::stream::metrics::MetricsSummary;
@@ -16,6 +16,7 @@ pub(super) fn run(
     json: bool,
     node: Option<String>,
     env: Option<String>,
+    serve: Option<crate::aws::ServeOptions>,
     out: &mut dyn Write,
 ) -> Result<i32, String> {
     let mut project = crate::project::Project::load(path).map_err(|e| e.to_string())?;
@@ -30,17 +31,40 @@ pub(super) fn run(
     let target = node.map(RunTarget::Node).unwrap_or(RunTarget::All);
     let mut logs = Vec::new();
     let mut metrics: BTreeMap<String, MetricsSummary> = Default::default();
-    let (status, summary) = run_project_blocking(project, base_dir, target, |ev| match ev {
-        Event::Log { node, message, .. } => logs.push(format!(
-            "{}: {message}",
-            node.as_deref().unwrap_or("engine")
-        )),
+    let serving = serve.is_some();
+    if serving {
+        interrupt::install();
+    }
+    let (status, summary) = run_project_served(
+        project,
+        base_dir,
+        target,
+        serve,
+        interrupt::requested,
+        |ev| match ev {
+        Event::Serving {
+            address: Some(a), ..
+        } => eprintln!(
+            "serving the AWS APIs at http://{a} (Kinesis); point clients there with AWS_ENDPOINT_URL=http://{a} and the access key id 'test'. Ctrl+C stops the run."
+        ),
+        Event::Log { node, message, .. } => {
+            let line = format!("{}: {message}", node.as_deref().unwrap_or("engine"));
+            if serving {
+                // A served run goes on until Ctrl+C: say what happens as it happens.
+                eprintln!("{line}");
+            }
+            logs.push(line);
+        }
         Event::Metrics { node, sample, .. } => {
             metrics.entry(node.clone()).or_default().add(sample);
         }
         _ => {}
     })
     .map_err(|e| e.to_string())?;
+    if serving {
+        // Already printed as they came.
+        logs.clear();
+    }
     let run = Finished {
         status,
         summary: &summary,
@@ -188,5 +212,37 @@ pub(super) fn validate(path: &Path, out: &mut dyn Write) -> Result<i32, String> 
             }
             Ok(1)
         }
+    }
+}
+
+/// Ctrl+C (SIGINT) and SIGTERM during a served run: the first asks the run to stop (it
+/// drains and flushes); a second one ends the process as usual.
+mod interrupt {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static REQUESTED: AtomicBool = AtomicBool::new(false);
+
+    extern "C" fn on_signal(signal: libc::c_int) {
+        REQUESTED.store(true, Ordering::SeqCst);
+        // SAFETY: restoring the default disposition is async-signal-safe.
+        unsafe {
+            libc::signal(signal, libc::SIG_DFL);
+        }
+    }
+
+    /// Installs the handler for SIGINT and SIGTERM.
+    pub fn install() {
+        let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        // SAFETY: the handler only stores to an atomic and calls `signal`, both
+        // async-signal-safe.
+        unsafe {
+            libc::signal(libc::SIGINT, handler);
+            libc::signal(libc::SIGTERM, handler);
+        }
+    }
+
+    /// Whether a stop was asked for.
+    pub fn requested() -> bool {
+        REQUESTED.load(Ordering::SeqCst)
     }
 }

@@ -34,6 +34,8 @@ pub struct RunShared {
     /// Each started node's settings as last loaded: a node that can change them while
     /// it runs (a Lambda's event source mapping) watches its own.
     pub settings: Mutex<BTreeMap<String, tokio::sync::watch::Sender<NodeConfig>>>,
+    /// What the AWS endpoint serves, when the engine serves one.
+    pub endpoint: Option<Arc<crate::aws::Registry>>,
 }
 
 impl RunShared {
@@ -254,6 +256,7 @@ impl GraphRun {
             stop: self.shared.stop.clone(),
             environment: &self.environment,
             settings,
+            endpoint: self.shared.endpoint.clone(),
         };
         let start = Instant::now();
         let result = node.config.run(&ctx).await;

@@ -58,6 +58,10 @@ pub enum Command {
     },
     /// Stops the run in progress, if any.
     Stop,
+    /// Starts serving the AWS APIs (`Some`), replacing an endpoint already running, or
+    /// stops serving (`None`). Runs started afterwards register their streams with it.
+    /// Answered with `Event::Serving`.
+    Serve(Option<crate::aws::ServeOptions>),
     /// Ends the engine thread.
     Shutdown,
 }
@@ -133,9 +137,27 @@ pub fn run_project_blocking(
     project: Project,
     base_dir: PathBuf,
     target: RunTarget,
+    on_event: impl FnMut(&Event),
+) -> Result<(NodeStatus, Vec<NodeSummary>)> {
+    run_project_served(project, base_dir, target, None, || false, on_event)
+}
+
+/// Like [`run_project_blocking`], serving the AWS APIs with `serve` for the run (an
+/// error when the endpoint cannot start) and stopping the run (it drains and flushes,
+/// as Stop does) once `stop_requested` says so; it is polled every 50 ms.
+pub fn run_project_served(
+    project: Project,
+    base_dir: PathBuf,
+    target: RunTarget,
+    serve: Option<crate::aws::ServeOptions>,
+    stop_requested: impl Fn() -> bool,
     mut on_event: impl FnMut(&Event),
 ) -> Result<(NodeStatus, Vec<NodeSummary>)> {
     let engine = Engine::spawn()?;
+    let serving = serve.is_some();
+    if serving {
+        engine.send(Command::Serve(serve))?;
+    }
     engine.send(Command::Load {
         project: Box::new(project),
         base_dir,
@@ -145,20 +167,44 @@ pub fn run_project_blocking(
         seq: 1,
         revision: 1,
     };
-    engine.send(Command::Run { run, target })?;
+    let mut started = !serving;
+    if started {
+        engine.send(Command::Run {
+            run,
+            target: target.clone(),
+        })?;
+    }
+    let mut stopping = false;
     loop {
-        match engine.events().recv() {
+        match engine
+            .events()
+            .recv_timeout(std::time::Duration::from_millis(50))
+        {
+            Ok(Event::Serving { error: Some(e), .. }) if !started => return Err(Error::Invalid(e)),
+            Ok(ev @ Event::Serving { .. }) if !started => {
+                on_event(&ev);
+                started = true;
+                engine.send(Command::Run {
+                    run,
+                    target: target.clone(),
+                })?;
+            }
             Ok(Event::RunFinished {
                 run: r,
                 status,
                 summary,
             }) if r == run => return Ok((status, summary)),
             Ok(ev) => on_event(&ev),
-            Err(_) => {
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
                 return Err(Error::Internal(
                     "the engine stopped unexpectedly".to_owned(),
                 ));
             }
+        }
+        if started && !stopping && stop_requested() {
+            stopping = true;
+            engine.send(Command::Stop)?;
         }
     }
 }

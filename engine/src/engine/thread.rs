@@ -46,6 +46,8 @@ pub fn engine_main(commands: Receiver<Command>, events: EventTx) {
     let mut project: Option<(Arc<Project>, PathBuf)> = None;
     let cache = Arc::new(Mutex::new(Cache::default()));
     let mut active: Option<ActiveRun> = None;
+    // The AWS endpoint, while the engine serves one; it outlives runs.
+    let mut endpoint: Option<crate::aws::Endpoint> = None;
 
     while let Ok(command) = commands.recv() {
         match command {
@@ -84,7 +86,10 @@ pub fn engine_main(commands: Receiver<Command>, events: EventTx) {
                     });
                     continue;
                 };
-                let shared = Arc::new(RunShared::default());
+                let shared = Arc::new(RunShared {
+                    endpoint: endpoint.as_ref().map(|e| e.registry().clone()),
+                    ..Default::default()
+                });
                 let task = run_graph(
                     p,
                     base_dir,
@@ -121,6 +126,35 @@ pub fn engine_main(commands: Receiver<Command>, events: EventTx) {
                         stop_run(a, &events);
                     }
                 }
+            }
+            Command::Serve(options) => {
+                // The old endpoint goes first, so the same address can be bound again.
+                endpoint = None;
+                let event = match options {
+                    None => Event::Serving {
+                        address: None,
+                        error: None,
+                    },
+                    Some(o) => match crate::aws::Endpoint::start(
+                        &o,
+                        runtime.handle(),
+                        Some(events.clone()),
+                    ) {
+                        Ok(e) => {
+                            let address = e.address().to_string();
+                            endpoint = Some(e);
+                            Event::Serving {
+                                address: Some(address),
+                                error: None,
+                            }
+                        }
+                        Err(e) => Event::Serving {
+                            address: None,
+                            error: Some(e.to_string()),
+                        },
+                    },
+                };
+                events.send(event);
             }
             Command::Shutdown => break,
         }

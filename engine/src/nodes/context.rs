@@ -145,6 +145,9 @@ pub struct NodeContext<'a> {
     /// The node's settings as the user changes them during the run (a Lambda's event
     /// source mapping applies them from its next batch).
     pub settings: tokio::sync::watch::Receiver<super::NodeConfig>,
+    /// The AWS endpoint, when the engine serves one (`tributary run --serve`, Serve in
+    /// the app): stream nodes register with it for the run.
+    pub endpoint: Option<Arc<crate::aws::Registry>>,
 }
 
 impl NodeContext<'_> {

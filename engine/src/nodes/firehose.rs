@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use super::form::{Editor, Field, FieldProblem, Problems, When};
 use super::operator::{Hold, Operator, Outputs, ReadOptions, Wiring};
-use super::ports::{CATALOG_OPTIONAL_IN, RECORDS_IN, TARGET_IN};
-use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec};
+use super::ports::{CATALOG_OPTIONAL_IN, TARGET_IN};
+use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec, PortType};
 use crate::arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use crate::arrow::compute::{concat_batches, take_record_batch};
 use crate::arrow::datatypes::{DataType, SchemaRef};
@@ -43,10 +43,19 @@ mod processor;
 use processor::Processor;
 pub use processor::ProcessorConfig;
 
+/// The stream delivered; none for a `DirectPut` Firehose fed through the Firehose API.
+pub const RECORDS_IN: PortSpec = PortSpec::input("records", PortType::Stream);
+
 /// Firehose settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FirehoseConfig {
+    /// The name clients of the Firehose API use (`DeliveryStreamName`); empty: the node id.
+    pub delivery_stream_name: String,
+    /// With no input wired (`DirectPut`): the columns records put through the Firehose
+    /// API are parsed into (JSON objects), as `name Type [NOT NULL]`; empty: the bytes are
+    /// delivered as they were put.
+    pub columns: Vec<String>,
     /// Key prefix in the bucket objects are delivered under.
     pub prefix: String,
     /// Key prefix for records that could not be delivered.
@@ -74,6 +83,8 @@ pub struct FirehoseConfig {
 impl Default for FirehoseConfig {
     fn default() -> Self {
         Self {
+            delivery_stream_name: String::new(),
+            columns: Vec::new(),
             prefix: "firehose/".to_owned(),
             error_prefix: "firehose-errors/".to_owned(),
             buffer_mb: 5.0,
@@ -102,6 +113,18 @@ impl Kind for FirehoseKind {
     const INPUTS: &'static [PortSpec] = &[RECORDS_IN, TARGET_IN, CATALOG_OPTIONAL_IN];
     const OUTPUTS: &'static [PortSpec] = &[];
     const FIELDS: &'static [Field] = &[
+        Field::new(
+            "delivery_stream_name",
+            "Delivery stream name",
+            Editor::Text,
+            "The DeliveryStreamName clients of the Firehose API use (tributary run --serve, or Serve in the toolbar); empty: the node id.",
+        ),
+        Field::new(
+            "columns",
+            "Columns",
+            Editor::Lines,
+            "With no input wired (DirectPut): the columns records put through the Firehose API are parsed into, one 'name Type [NOT NULL]' per line (JSON objects; a record that does not fit goes to the error prefix). Empty: the bytes are delivered as they were put.",
+        ),
         Field::new(
             "prefix",
             "Prefix",
@@ -177,6 +200,15 @@ impl Kind for FirehoseKind {
 
     fn validate(config: &FirehoseConfig) -> Vec<FieldProblem> {
         let mut p = Problems::default();
+        if let Err(e) = super::stream::valid_stream_name(&config.delivery_stream_name) {
+            p.add(
+                "delivery_stream_name",
+                e.replace("Kinesis stream", "delivery stream"),
+            );
+        }
+        if let Err(e) = crate::stream::records::parse_columns(&config.columns) {
+            p.add("columns", e);
+        }
         for (name, prefix) in [
             ("prefix", &config.prefix),
             ("error_prefix", &config.error_prefix),
@@ -303,6 +335,17 @@ impl ObjectWriter {
                     .with_header(true)
                     .build(&mut raw);
                 w.write(batch).map_err(|e| Error::Internal(e.to_string()))?;
+            }
+            // A lone binary column is what was put through the Firehose API: the bytes
+            // are delivered as they came, concatenated, as Firehose does.
+            FileFormat::Json
+                if batch.num_columns() == 1
+                    && matches!(batch.column(0).data_type(), DataType::Binary) =>
+            {
+                let data = crate::arrow::array::AsArray::as_binary::<i32>(batch.column(0));
+                for v in data.iter().flatten() {
+                    raw.extend_from_slice(v);
+                }
             }
             FileFormat::Json => {
                 let mut w = crate::arrow::json::LineDelimitedWriter::new(&mut raw);
@@ -694,8 +737,8 @@ impl Operator for Deliver {
 
 /// Wires delivery from the input stream to the target bucket.
 async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
-    let input = ctx.stream(&RECORDS_IN)?;
     let bucket = ctx.bucket(&TARGET_IN)?;
+    let (input, served) = served_input(config, ctx, &bucket)?;
     let catalog = ctx.optional_catalog(&CATALOG_OPTIONAL_IN);
     let in_schema = input.schema().clone();
     // The transform, planned once against the input's columns: its columns are delivered.
@@ -767,5 +810,129 @@ async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutpu
         failed: 0,
         registered,
     };
-    Ok(Wiring::new().operator(ctx.id, &input, op, ReadOptions::default()))
+    let mut out = Wiring::new().operator(ctx.id, &input, op, ReadOptions::default());
+    if let Some((registration, direct)) = served
+        && let Some(task) = out.task.take()
+    {
+        let stop = ctx.stop.clone();
+        out.task = Some(Box::pin(async move {
+            if !direct {
+                // Reading a stream: served (for Describe) while it delivers.
+                let delivered = task.await;
+                drop(registration);
+                return delivered;
+            }
+            // DirectPut: clients may put until the run is stopped; then the Firehose
+            // leaves the endpoint, its input closes, and the buffer is delivered.
+            let (delivered, ()) = futures::join!(task, async move {
+                stop.wait().await;
+                drop(registration);
+            });
+            delivered
+        }));
+    }
+    Ok(out)
+}
+
+/// A Firehose on the AWS endpoint: its registration, and whether it is `DirectPut`.
+type Served = (crate::aws::Registration, bool);
+
+/// The stream delivered, and the endpoint registration when the engine serves the AWS
+/// APIs. A Firehose reading a stream node is `KinesisStreamAsSource` (it is served, but
+/// refuses puts as AWS does); one with no input is `DirectPut`: what clients put is its
+/// input, parsed into `columns` (or the bytes), records that do not fit going to
+/// `<error prefix>format-conversion-failed/`.
+fn served_input(
+    config: &FirehoseConfig,
+    ctx: &NodeContext<'_>,
+    bucket: &Arc<Bucket>,
+) -> Result<(Arc<crate::stream::topic::Topic>, Option<Served>)> {
+    use crate::arrow::datatypes::{Field as ArrowField, Schema};
+    use crate::stream::topic::{Retention, Topic};
+    let name = if config.delivery_stream_name.is_empty() {
+        ctx.id.to_owned()
+    } else {
+        config.delivery_stream_name.clone()
+    };
+    let wired = ctx.optional(&RECORDS_IN).is_some();
+    let Some(registry) = &ctx.endpoint else {
+        if !wired {
+            return Err(Error::Invalid(format!(
+                "nothing feeds this Firehose: wire a stream into '{}', or serve the Firehose API so producers can put records into '{name}' (tributary run --serve, or Serve in the toolbar)",
+                RECORDS_IN.name
+            )));
+        }
+        return Ok((ctx.stream(&RECORDS_IN)?, None));
+    };
+    let (input, producer, rows) = if wired {
+        let input = ctx.stream(&RECORDS_IN)?;
+        let rows = crate::aws::StreamRows::for_schema(input.schema());
+        (input, None, rows)
+    } else {
+        let schema = if config.columns.is_empty() {
+            Arc::new(Schema::new(vec![ArrowField::new(
+                "data",
+                DataType::Binary,
+                false,
+            )]))
+        } else {
+            Arc::new(Schema::new(
+                crate::stream::records::parse_columns(&config.columns).map_err(Error::Invalid)?,
+            ))
+        };
+        let topic = Topic::new(
+            &format!("{}.direct-put", ctx.id),
+            schema,
+            1,
+            None,
+            Retention::default(),
+            super::operator::DEFAULT_CAPACITY,
+        )?;
+        let rows = crate::aws::StreamRows::for_schema(topic.schema());
+        let producer = topic.add_producer_for("firehose-api");
+        (topic, Some(producer), rows)
+    };
+    let secs = config.buffer_interval_ms.div_ceil(1000);
+    let destination = serde_json::json!({
+        "RoleARN": format!("arn:aws:iam::{}:role/firehose-{name}", crate::aws::ACCOUNT),
+        "BucketARN": format!("arn:aws:s3:::{}", bucket.root_name()),
+        "Prefix": config.prefix,
+        "ErrorOutputPrefix": config.error_prefix,
+        "BufferingHints": { "SizeInMBs": config.buffer_mb, "IntervalInSeconds": secs },
+        "CompressionFormat": match config.compression {
+            OutputCompression::Gzip => "GZIP",
+            OutputCompression::Snappy => "Snappy",
+            OutputCompression::Zstd => "ZSTD",
+            OutputCompression::None => "UNCOMPRESSED",
+        },
+    });
+    let rejects = crate::aws::Rejects {
+        bucket: bucket.clone(),
+        prefix: format!(
+            "{}/format-conversion-failed/",
+            config.error_prefix.trim_end_matches('/')
+        ),
+    };
+    let direct = producer.is_some();
+    let registration = registry.serve_firehose(crate::aws::ServedFirehose {
+        name: name.clone(),
+        node: ctx.id.to_owned(),
+        producer,
+        rows,
+        rejects: Some(rejects),
+        destination,
+        created_ms: crate::stream::topic::now_ms(),
+        counts: Default::default(),
+        events: ctx.events.clone(),
+        seq: Default::default(),
+    })?;
+    ctx.info(format!(
+        "served as Firehose delivery stream '{name}' ({})",
+        if direct {
+            "DirectPut: clients put records"
+        } else {
+            "KinesisStreamAsSource: it reads its stream and takes no puts"
+        }
+    ));
+    Ok((input, Some((registration, direct))))
 }

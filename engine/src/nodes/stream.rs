@@ -10,20 +10,25 @@ use super::form::{Editor, Field, FieldProblem, Problems};
 use super::operator::{
     DEFAULT_CAPACITY, Handoff, Hold, Operator, Outputs, ReadOptions, Wiring, subscribe,
 };
-use super::ports::RECORDS_OUT;
+use super::ports::{FAILED_OUT, RECORDS_OUT};
 use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec, PortType};
 use crate::error::{Error, Result};
 use crate::stream::topic::{Delivery, Retention, Topic};
 
-/// The streams written into this one.
-pub const RECORDS_IN: PortSpec = PortSpec::input("records", PortType::Stream)
-    .required()
-    .multiple();
+/// The streams written into this one (none when outside producers feed it through the
+/// Kinesis API).
+pub const RECORDS_IN: PortSpec = PortSpec::input("records", PortType::Stream).multiple();
 
 /// Stream settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StreamConfig {
+    /// The name clients of the Kinesis API use (`StreamName`); empty: the node id.
+    pub stream_name: String,
+    /// With no input wired, the columns records put through the Kinesis API are parsed
+    /// into (JSON objects), as `name Type [NOT NULL]`; empty: one binary `data` column
+    /// holding the bytes.
+    pub columns: Vec<String>,
     /// Number of shards.
     pub shards: usize,
     /// The column whose value picks the shard; empty puts everything in shard 0.
@@ -47,6 +52,8 @@ pub struct StreamConfig {
 impl Default for StreamConfig {
     fn default() -> Self {
         Self {
+            stream_name: String::new(),
+            columns: Vec::new(),
             shards: 4,
             partition_key: String::new(),
             retention_hours: 24.0,
@@ -68,8 +75,20 @@ impl Kind for StreamKind {
     const DESCRIPTION: &'static str = "A Kinesis-like sharded stream: MD5 partitioning, sequence numbers, retention, independent readers.";
     const ICON: &'static str = "🌊";
     const INPUTS: &'static [PortSpec] = &[RECORDS_IN];
-    const OUTPUTS: &'static [PortSpec] = &[RECORDS_OUT];
+    const OUTPUTS: &'static [PortSpec] = &[RECORDS_OUT, FAILED_OUT];
     const FIELDS: &'static [Field] = &[
+        Field::new(
+            "stream_name",
+            "Stream name",
+            Editor::Text,
+            "The StreamName producers and consumers use through the Kinesis API (tributary run --serve, or Serve in the toolbar); empty: the node id.",
+        ),
+        Field::new(
+            "columns",
+            "Columns",
+            Editor::Lines,
+            "With no input wired: the columns records put through the Kinesis API are parsed into, one 'name Type [NOT NULL]' per line (JSON objects; a record that does not fit goes to the failed output with the reason). Empty: one binary 'data' column with the bytes.",
+        ),
         Field::new(
             "shards",
             "Shards",
@@ -116,6 +135,12 @@ impl Kind for StreamKind {
 
     fn validate(config: &StreamConfig) -> Vec<FieldProblem> {
         let mut p = Problems::default();
+        if let Err(e) = valid_stream_name(&config.stream_name) {
+            p.check(false, "stream_name", &e);
+        }
+        if let Err(e) = crate::stream::records::parse_columns(&config.columns) {
+            p.check(false, "columns", &e);
+        }
         p.check(
             (1..=1024).contains(&config.shards),
             "shards",
@@ -141,6 +166,34 @@ impl Kind for StreamKind {
 
     async fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         run(config, ctx)
+    }
+}
+
+/// Checks a Kinesis stream name: 1 to 128 of `a-zA-Z0-9_.-` (empty: the node id).
+pub fn valid_stream_name(name: &str) -> std::result::Result<(), String> {
+    if name.is_empty() {
+        return Ok(());
+    }
+    if name.len() > 128
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    {
+        return Err(format!(
+            "'{name}' is not a Kinesis stream name: 1 to 128 letters, digits, '_', '.' or '-'"
+        ));
+    }
+    Ok(())
+}
+
+impl StreamConfig {
+    /// The name the Kinesis API serves this stream under.
+    pub fn api_name(&self, node: &str) -> String {
+        if self.stream_name.is_empty() {
+            node.to_owned()
+        } else {
+            self.stream_name.clone()
+        }
     }
 }
 
@@ -177,22 +230,44 @@ impl Operator for Append {
 /// Wires the stream: subscribes to every input and appends what arrives.
 fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
     let inputs = ctx.streams(&RECORDS_IN)?;
-    let Some(first) = inputs.first() else {
-        return Err(Error::Invalid(format!(
-            "input '{}' is not connected",
-            RECORDS_IN.name
-        )));
-    };
-    let schema = first.schema().clone();
-    for t in &inputs[1..] {
-        if t.schema() != &schema {
+    let schema = match inputs.first() {
+        Some(first) => {
+            for t in &inputs[1..] {
+                if t.schema() != first.schema() {
+                    return Err(Error::Invalid(format!(
+                        "inputs have different columns: '{}' and '{}'",
+                        first.name(),
+                        t.name()
+                    )));
+                }
+            }
+            if !config.columns.is_empty() {
+                ctx.warn(
+                    "columns is ignored: the stream has the columns of its input (records put through the Kinesis API are parsed into those)".to_owned(),
+                );
+            }
+            first.schema().clone()
+        }
+        None if ctx.endpoint.is_none() => {
             return Err(Error::Invalid(format!(
-                "inputs have different columns: '{}' and '{}'",
-                first.name(),
-                t.name()
+                "nothing feeds this stream: wire an input into '{}', or serve the Kinesis API so producers can put records into '{}' (tributary run --serve, or Serve in the toolbar)",
+                RECORDS_IN.name,
+                config.api_name(ctx.id)
             )));
         }
-    }
+        None if config.columns.is_empty() => {
+            std::sync::Arc::new(crate::arrow::datatypes::Schema::new(vec![
+                crate::arrow::datatypes::Field::new(
+                    "data",
+                    crate::arrow::datatypes::DataType::Binary,
+                    false,
+                ),
+            ]))
+        }
+        None => std::sync::Arc::new(crate::arrow::datatypes::Schema::new(
+            crate::stream::records::parse_columns(&config.columns).map_err(Error::Invalid)?,
+        )),
+    };
     let key = (!config.partition_key.is_empty()).then_some(config.partition_key.as_str());
     let retention = Retention {
         max_age: (config.retention_hours > 0.0)
@@ -220,7 +295,22 @@ fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
     } else {
         Default::default()
     };
-    let wiring = Wiring::new().output(&RECORDS_OUT, topic.clone());
+    let failed = Topic::new(
+        &format!("{}.failed", ctx.id),
+        crate::aws::failed_columns(),
+        1,
+        None,
+        Retention::default(),
+        config.capacity_records,
+    )?;
+    let wiring = Wiring::new()
+        .output(&RECORDS_OUT, topic.clone())
+        .output(&FAILED_OUT, failed.clone());
+    let served = serve(config, ctx, &topic, &failed, wiring.metrics())?;
+    if served.is_none() {
+        // Nothing can fail to parse: the failed output ends with the run.
+        failed.add_producer().close();
+    }
     let mut copies = Vec::new();
     for input in inputs {
         let consumer = subscribe(&input, ctx.id, wiring.metrics());
@@ -240,7 +330,69 @@ fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         handoff: Handoff::Released,
         ..Default::default()
     };
-    Ok(wiring.operators(copies, options))
+    let metrics = wiring.metrics().clone();
+    let mut out = wiring.operators(copies, options);
+    if let Some(registration) = served
+        && let Some(task) = out.task.take()
+    {
+        // Served: outside producers may put until the run is stopped; then the stream
+        // leaves the endpoint, its API producer closes and the stream drains.
+        let stop = ctx.stop.clone();
+        out.task = Some(Box::pin(async move {
+            let (copied, ()) = futures::join!(task, async move {
+                stop.wait().await;
+                drop(registration);
+            });
+            let mut stats = copied?;
+            let now = super::operator::counted(&metrics);
+            stats.records_in = now.records_in;
+            stats.bytes_in = now.bytes_in;
+            stats.records_out = now.records_out;
+            stats.bytes_out = now.bytes_out;
+            Ok(stats)
+        }));
+    }
+    Ok(out)
+}
+
+/// Registers the stream with the AWS endpoint, if the engine serves one: records put
+/// through the Kinesis API are appended like the inputs' (those that do not fit the
+/// columns go to `failed`), and `GetRecords` reads what the stream holds.
+fn serve(
+    config: &StreamConfig,
+    ctx: &NodeContext<'_>,
+    topic: &Arc<Topic>,
+    failed: &Arc<Topic>,
+    metrics: &Arc<crate::stream::metrics::NodeMetrics>,
+) -> Result<Option<crate::aws::Registration>> {
+    let Some(registry) = &ctx.endpoint else {
+        return Ok(None);
+    };
+    let rows = crate::aws::StreamRows::for_schema(topic.schema());
+    if let crate::aws::StreamRows::Refused(why) = &rows {
+        ctx.warn(format!(
+            "records cannot be put into this stream through the Kinesis API (GetRecords still reads it): {why}"
+        ));
+    }
+    let name = config.api_name(ctx.id);
+    let registration = registry.serve_stream(crate::aws::ServedStream {
+        name: name.clone(),
+        node: ctx.id.to_owned(),
+        topic: topic.clone(),
+        producer: topic.add_producer_for("kinesis-api"),
+        rows,
+        failed: Some(failed.add_producer()),
+        metrics: metrics.clone(),
+        retention_hours: config.retention_hours,
+        created_ms: crate::stream::topic::now_ms(),
+        counts: Default::default(),
+        events: ctx.events.clone(),
+    })?;
+    ctx.info(format!(
+        "served as Kinesis stream '{name}' ({} shards)",
+        config.shards
+    ));
+    Ok(Some(registration))
 }
 
 /// The stream with its shards in a broker: every input is copied into the shard streams

@@ -5,12 +5,13 @@
 use std::sync::Arc;
 
 use crate::arrow::array::{
-    ArrayBuilder, ArrayRef, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder,
+    Array, ArrayBuilder, ArrayRef, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder,
     Int32Builder, Int64Builder, RecordBatch, StringArray, StringBuilder,
     TimestampMicrosecondBuilder, TimestampMillisecondBuilder,
 };
 use crate::arrow::compute::kernels::cast_utils::string_to_timestamp_nanos;
 use crate::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use crate::arrow::util::display::{ArrayFormatter, FormatOptions};
 use crate::error::{Error, Result};
 
 /// Parses `name Type [NOT NULL]` column declarations (`page Utf8`, `amount Float64 NOT
@@ -373,4 +374,113 @@ pub fn with_error(batch: &RecordBatch, schema: &SchemaRef, message: &str) -> Res
     let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
     cols.push(Arc::new(StringArray::from(vec![message; batch.num_rows()])));
     RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// Each row's bytes, in one buffer.
+#[derive(Debug, Default)]
+pub struct RowBytes {
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl RowBytes {
+    pub fn with_capacity(rows: usize, bytes: usize) -> Self {
+        Self {
+            buf: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(rows),
+        }
+    }
+
+    pub fn push(&mut self, row: &[u8]) {
+        self.buf.extend_from_slice(row);
+        self.ends.push(self.buf.len());
+    }
+
+    /// Rows.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Row `i`'s bytes.
+    pub fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.buf[start..self.ends[i]]
+    }
+
+    /// Each row's bytes.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> {
+        (0..self.len()).map(|i| self.get(i))
+    }
+}
+
+/// Each row of `batch` as JSON text (nulls kept), as the event's `data` carries it.
+pub fn rows_as_json(batch: &RecordBatch) -> Result<RowBytes> {
+    let mut buf = Vec::with_capacity(batch.num_rows() * 64);
+    {
+        let mut writer = crate::arrow::json::WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, crate::arrow::json::writer::LineDelimited>(&mut buf);
+        writer
+            .write(batch)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        writer
+            .finish()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+    }
+    // JSON text has no raw newline: each line is a row. The newlines are left out.
+    let mut rows = RowBytes::with_capacity(batch.num_rows(), buf.len());
+    for line in buf.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        rows.push(line);
+    }
+    Ok(rows)
+}
+
+/// The partition key of each row: the key column's value as text (empty without one).
+pub fn partition_keys(batch: &RecordBatch, key_column: Option<usize>) -> Result<Vec<String>> {
+    let Some(col) = key_column.filter(|c| *c < batch.num_columns()) else {
+        return Ok(vec![String::new(); batch.num_rows()]);
+    };
+    let keys = batch.column(col);
+    let f = ArrayFormatter::try_new(keys.as_ref(), &FormatOptions::default())
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    Ok((0..batch.num_rows())
+        .map(|i| {
+            if keys.is_valid(i) {
+                f.value(i).to_string()
+            } else {
+                String::new()
+            }
+        })
+        .collect())
+}
+
+/// Each row's bytes as a Kinesis record carries them: the bytes themselves when the
+/// batch's only column is binary, else the JSON of the row (nulls kept).
+pub fn record_bytes(batch: &RecordBatch) -> Result<RowBytes> {
+    if batch.num_columns() == 1
+        && matches!(
+            batch.column(0).data_type(),
+            DataType::Binary | DataType::LargeBinary
+        )
+    {
+        // One loop for both binary widths.
+        let col = crate::arrow::compute::cast(batch.column(0), &DataType::Binary)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        if let Some(a) = col
+            .as_any()
+            .downcast_ref::<crate::arrow::array::BinaryArray>()
+        {
+            let mut rows = RowBytes::with_capacity(a.len(), a.values().len());
+            for v in a.iter() {
+                rows.push(v.unwrap_or_default());
+            }
+            return Ok(rows);
+        }
+    }
+    rows_as_json(batch)
 }

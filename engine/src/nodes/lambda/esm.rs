@@ -24,7 +24,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use super::handler::{
-    Failure, FunctionHandler, Handler, Outcome, Records, conform, partition_keys, rows_as_json,
+    Failure, FunctionHandler, Handler, Outcome, Records, conform, partition_keys,
 };
 use super::{LambdaConfig, LambdaRuntime, StartingPosition};
 use crate::api::{EventSink, NodeStats, StopSignal};
@@ -296,7 +296,7 @@ impl Mapping {
         if live.filter.is_empty() || records.len() == 0 {
             return Ok(records);
         }
-        let data = rows_as_json(&records.batch)?;
+        let data = records.data()?;
         let keep: Vec<usize> = (0..records.len())
             .filter(|&i| {
                 let data = serde_json::from_slice::<serde_json::Value>(data.get(i))
@@ -340,13 +340,32 @@ impl Mapping {
                     seqs.extend(d.first_seq..d.first_seq + n);
                     arrivals.extend(std::iter::repeat_n(d.arrival_ms, n as usize));
                 }
-                let keys = partition_keys(&batch, self.key_column)?;
+                // Records put through the Kinesis API keep their key and bytes.
+                let mut keys = Vec::with_capacity(batch.num_rows());
+                let mut put = ds.iter().any(|d| d.meta.is_some()).then(Vec::new);
+                for d in &ds {
+                    match (&d.meta, put.as_mut()) {
+                        (Some(meta), Some(put)) => {
+                            let k = crate::arrow::array::AsArray::as_string::<i32>(meta.column(0));
+                            let v = crate::arrow::array::AsArray::as_binary::<i32>(meta.column(1));
+                            keys.extend(k.iter().map(|k| k.unwrap_or_default().to_owned()));
+                            put.extend(v.iter().map(|v| Some(v.unwrap_or_default().to_vec())));
+                        }
+                        (_, put) => {
+                            keys.extend(partition_keys(&d.batch, self.key_column)?);
+                            if let Some(put) = put {
+                                put.extend(std::iter::repeat_n(None, d.batch.num_rows()));
+                            }
+                        }
+                    }
+                }
                 Ok(Records {
                     shard,
                     batch,
                     seqs,
                     arrivals,
                     keys,
+                    put,
                 })
             })
             .collect()
@@ -809,7 +828,6 @@ pub async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
                 ctx.id,
                 ctx.base_dir,
                 input.name(),
-                &in_schema,
                 schema.clone(),
                 ctx.events.clone(),
             )

@@ -16,15 +16,16 @@ use serde_json::value::RawValue;
 
 use super::{FunctionSettings, LambdaConfig};
 use crate::api::EventSink;
-use crate::arrow::array::{Array, ArrayRef, BinaryArray, RecordBatch, new_null_array};
+use crate::arrow::array::{Array, ArrayRef, RecordBatch, new_null_array};
 use crate::arrow::compute::{cast, take_record_batch};
-use crate::arrow::datatypes::{DataType, SchemaRef};
-use crate::arrow::util::display::{ArrayFormatter, FormatOptions};
+use crate::arrow::datatypes::SchemaRef;
 use crate::datafusion::prelude::SessionContext;
 use crate::error::{Error, Result};
 use crate::functions::events::{self, BatchResponse, Response, StreamRecord};
 use crate::functions::{Function, FunctionSpec, InvokeError, Language};
 use crate::lake::sql::describe_datafusion_error;
+use crate::stream::records::{RowBytes, record_bytes};
+pub use crate::stream::records::{partition_keys, rows_as_json};
 use crate::stream::script::ScriptRuntime;
 
 /// Checks a handler name: `file.function`, the file possibly in a subfolder.
@@ -59,6 +60,9 @@ pub struct Records {
     pub arrivals: Vec<i64>,
     /// Each row's partition key.
     pub keys: Vec<String>,
+    /// For records put through the Kinesis API: each row's bytes as put (`None` for
+    /// rows the graph appended). `None` when no row was put.
+    pub put: Option<Vec<Option<Vec<u8>>>>,
 }
 
 impl Records {
@@ -79,7 +83,32 @@ impl Records {
             seqs: join(&self.seqs, &more.seqs),
             arrivals: [self.arrivals.as_slice(), &more.arrivals].concat(),
             keys: [self.keys.as_slice(), &more.keys].concat(),
+            put: match (&self.put, &more.put) {
+                (None, None) => None,
+                (a, b) => Some(
+                    [
+                        a.clone().unwrap_or_else(|| vec![None; self.len()]),
+                        b.clone().unwrap_or_else(|| vec![None; more.len()]),
+                    ]
+                    .concat(),
+                ),
+            },
         })
+    }
+
+    /// Each record's data as the Kinesis event carries it: the bytes that were put, or
+    /// for rows the graph appended, the JSON of the row (the bytes themselves when the
+    /// only column is binary).
+    pub fn data(&self) -> Result<RowBytes> {
+        let rows = record_bytes(&self.batch)?;
+        let Some(put) = &self.put else {
+            return Ok(rows);
+        };
+        let mut out = RowBytes::default();
+        for (i, p) in put.iter().enumerate() {
+            out.push(p.as_deref().unwrap_or_else(|| rows.get(i)));
+        }
+        Ok(out)
     }
 
     /// `len` rows from `offset`.
@@ -90,6 +119,7 @@ impl Records {
             seqs: self.seqs[offset..offset + len].to_vec(),
             arrivals: self.arrivals[offset..offset + len].to_vec(),
             keys: self.keys[offset..offset + len].to_vec(),
+            put: self.put.as_ref().map(|p| p[offset..offset + len].to_vec()),
         }
     }
 
@@ -104,27 +134,12 @@ impl Records {
             seqs: indices.iter().map(|&i| self.seqs[i]).collect(),
             arrivals: indices.iter().map(|&i| self.arrivals[i]).collect(),
             keys: indices.iter().map(|&i| self.keys[i].clone()).collect(),
+            put: self
+                .put
+                .as_ref()
+                .map(|p| indices.iter().map(|&i| p[i].clone()).collect()),
         })
     }
-}
-
-/// The partition key of each row: the key column's value as text (empty without one).
-pub fn partition_keys(batch: &RecordBatch, key_column: Option<usize>) -> Result<Vec<String>> {
-    let Some(col) = key_column.filter(|c| *c < batch.num_columns()) else {
-        return Ok(vec![String::new(); batch.num_rows()]);
-    };
-    let keys = batch.column(col);
-    let f = ArrayFormatter::try_new(keys.as_ref(), &FormatOptions::default())
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    Ok((0..batch.num_rows())
-        .map(|i| {
-            if keys.is_valid(i) {
-                f.value(i).to_string()
-            } else {
-                String::new()
-            }
-        })
-        .collect())
 }
 
 /// Why a batch failed.
@@ -182,7 +197,6 @@ pub enum Handler {
 pub struct FunctionHandler {
     function: Function,
     stream_arn: String,
-    raw_bytes: bool,
     out_schema: SchemaRef,
     events: EventSink,
     node: String,
@@ -239,20 +253,13 @@ impl FunctionHandler {
         node: &str,
         base_dir: &Path,
         stream: &str,
-        in_schema: &SchemaRef,
         out_schema: SchemaRef,
         events: EventSink,
     ) -> Result<Self> {
         let (function, _) = start_function(&config.function(), node, base_dir, &events).await?;
-        let raw_bytes = in_schema.fields().len() == 1
-            && matches!(
-                in_schema.field(0).data_type(),
-                DataType::Binary | DataType::LargeBinary
-            );
         Ok(Self {
             function,
             stream_arn: events::stream_arn(stream),
-            raw_bytes,
             out_schema,
             events,
             node: node.to_owned(),
@@ -274,7 +281,7 @@ impl FunctionHandler {
 
     /// Invokes the handler with the Kinesis event of `records`.
     async fn invoke(&self, records: &Records, reports_failures: bool) -> Outcome {
-        let data = match self.data(&records.batch) {
+        let data = match records.data() {
             Ok(d) => d,
             Err(e) => return Outcome::error(e.to_string()),
         };
@@ -361,23 +368,6 @@ impl FunctionHandler {
         }
     }
 
-    /// Each row's bytes: the JSON of the row, or the bytes of a lone binary column.
-    fn data(&self, batch: &RecordBatch) -> Result<RowBytes> {
-        if self.raw_bytes {
-            // One loop for both binary widths.
-            let col = cast(batch.column(0), &DataType::Binary)
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            if let Some(a) = col.as_any().downcast_ref::<BinaryArray>() {
-                let mut rows = RowBytes::with_capacity(a.len(), a.values().len());
-                for v in a.iter() {
-                    rows.push(v.unwrap_or_default());
-                }
-                return Ok(rows);
-            }
-        }
-        rows_as_json(batch)
-    }
-
     /// Returned objects as rows of the output columns: each object's text goes
     /// straight to Arrow's JSON decoder.
     fn decode(&self, items: &[&RawValue]) -> std::result::Result<RecordBatch, String> {
@@ -440,70 +430,6 @@ impl FunctionHandler {
 
 /// Returned records whose keys are compared with the output columns, per answer.
 const KEYS_CHECKED: usize = 10;
-
-/// Each row's bytes, in one buffer.
-#[derive(Debug, Default)]
-pub struct RowBytes {
-    buf: Vec<u8>,
-    ends: Vec<usize>,
-}
-
-impl RowBytes {
-    fn with_capacity(rows: usize, bytes: usize) -> Self {
-        Self {
-            buf: Vec::with_capacity(bytes),
-            ends: Vec::with_capacity(rows),
-        }
-    }
-
-    fn push(&mut self, row: &[u8]) {
-        self.buf.extend_from_slice(row);
-        self.ends.push(self.buf.len());
-    }
-
-    /// Rows.
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// Whether there are no rows.
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
-    /// Row `i`'s bytes.
-    pub fn get(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.buf[start..self.ends[i]]
-    }
-
-    /// Each row's bytes.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> {
-        (0..self.len()).map(|i| self.get(i))
-    }
-}
-
-/// Each row of `batch` as JSON text (nulls kept), as the event's `data` carries it.
-pub fn rows_as_json(batch: &RecordBatch) -> Result<RowBytes> {
-    let mut buf = Vec::with_capacity(batch.num_rows() * 64);
-    {
-        let mut writer = crate::arrow::json::WriterBuilder::new()
-            .with_explicit_nulls(true)
-            .build::<_, crate::arrow::json::writer::LineDelimited>(&mut buf);
-        writer
-            .write(batch)
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        writer
-            .finish()
-            .map_err(|e| Error::Internal(e.to_string()))?;
-    }
-    // JSON text has no raw newline: each line is a row. The newlines are left out.
-    let mut rows = RowBytes::with_capacity(batch.num_rows(), buf.len());
-    for line in buf.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        rows.push(line);
-    }
-    Ok(rows)
-}
 
 /// `batch` with the columns of `schema`: taken by name (cast when the type differs),
 /// null where the input has no such column.

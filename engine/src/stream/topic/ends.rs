@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Delivery, Inner, Lag, Topic, now_ms};
+use super::{Delivery, Inner, Lag, PutRecords, Topic, now_ms};
 use crate::arrow::array::RecordBatch;
 use crate::arrow::datatypes::SchemaRef;
 use crate::error::{Error, Result};
@@ -48,6 +48,7 @@ impl Producer {
                 if backlog == 0 || backlog + rows <= self.topic.capacity_records {
                     let shards = inner.shards.len();
                     let parts = self.topic.split(&batch, shards)?;
+                    let parts = parts.into_iter().map(|(s, b)| (s, b, None)).collect();
                     self.topic.append_locked(&mut inner, parts, &self.input)?;
                     break;
                 }
@@ -56,6 +57,45 @@ impl Producer {
         }
         self.topic.data.notify_waiters();
         Ok(start.elapsed())
+    }
+
+    /// Appends records put through the Kinesis API, each part into its own shard,
+    /// atomically (all parts or none), waiting like [`Producer::send`]. Returns each
+    /// part's first sequence number.
+    pub async fn put(&self, parts: Vec<PutRecords>) -> Result<Vec<u64>> {
+        let rows: u64 = parts.iter().map(|p| p.batch.num_rows() as u64).sum();
+        if let Some(bad) = parts.iter().find(|p| p.batch.schema() != self.topic.schema) {
+            return Err(Error::Invalid(format!(
+                "stream '{}' takes columns ({}), got ({})",
+                self.topic.name,
+                field_list(&self.topic.schema),
+                field_list(&bad.batch.schema())
+            )));
+        }
+        loop {
+            let room = self.topic.room.notified();
+            {
+                let mut inner = self.topic.lock();
+                if let Some(bad) = parts.iter().find(|p| p.shard >= inner.shards.len()) {
+                    return Err(Error::Invalid(format!(
+                        "stream '{}' has no shard {}",
+                        self.topic.name, bad.shard
+                    )));
+                }
+                let backlog = Topic::backlog(&inner);
+                if backlog == 0 || backlog + rows <= self.topic.capacity_records {
+                    let parts = parts
+                        .into_iter()
+                        .map(|p| (p.shard, p.batch, Some(p.meta)))
+                        .collect();
+                    let firsts = self.topic.append_locked(&mut inner, parts, &self.input)?;
+                    drop(inner);
+                    self.topic.data.notify_waiters();
+                    return Ok(firsts);
+                }
+            }
+            room.await;
+        }
     }
 
     /// Closes this producer; the topic ends when all have closed.
@@ -170,6 +210,7 @@ impl Consumer {
                     first_seq: entry.first_seq + offset as u64,
                     arrival_ms: entry.arrival_ms,
                     batch: entry.batch.slice(offset, n),
+                    meta: entry.meta.as_ref().map(|m| m.slice(offset, n)),
                 });
                 inner.consumers[self.index].positions[s] = pos + n as u64;
                 left -= n;

@@ -60,6 +60,8 @@ struct Entry {
     batch: RecordBatch,
     arrival_ms: i64,
     bytes: u64,
+    /// For records put through the Kinesis API: what was put, row for row.
+    meta: Option<RecordBatch>,
 }
 
 #[derive(Debug, Default)]
@@ -139,6 +141,66 @@ pub struct Delivery {
     pub arrival_ms: i64,
     /// The rows.
     pub batch: RecordBatch,
+    /// For records put through the Kinesis API: the bytes and partition key that were
+    /// put, row for row ([`PutRecords::meta_schema`]).
+    pub meta: Option<RecordBatch>,
+}
+
+/// Records put as bytes (through the Kinesis API) into one shard: their rows, and the
+/// bytes and partition keys that were put.
+#[derive(Clone, Debug)]
+pub struct PutRecords {
+    /// The shard.
+    pub shard: usize,
+    /// The rows, in the topic's columns.
+    pub batch: RecordBatch,
+    /// `partition_key` (Utf8) and `data` (Binary), row for row.
+    pub meta: RecordBatch,
+}
+
+impl PutRecords {
+    /// The columns of [`PutRecords::meta`].
+    pub fn meta_schema() -> SchemaRef {
+        use crate::arrow::datatypes::{DataType, Field, Schema};
+        static SCHEMA: std::sync::OnceLock<SchemaRef> = std::sync::OnceLock::new();
+        SCHEMA
+            .get_or_init(|| {
+                Arc::new(Schema::new(vec![
+                    Field::new("partition_key", DataType::Utf8, false),
+                    Field::new("data", DataType::Binary, false),
+                ]))
+            })
+            .clone()
+    }
+}
+
+/// One record as `GetRecords` returns it.
+#[derive(Clone, Debug)]
+pub struct StoredRecord {
+    /// Its sequence number in its shard.
+    pub seq: u64,
+    /// When it arrived (ms since the epoch).
+    pub arrival_ms: i64,
+    /// Its partition key.
+    pub partition_key: String,
+    /// Its bytes: as put, or for a record appended by the graph, the JSON of its row (the
+    /// bytes themselves when the only column is binary).
+    pub data: Vec<u8>,
+}
+
+/// What a read of one shard at a position found.
+#[derive(Clone, Debug, Default)]
+pub struct ShardRead {
+    /// The records, in sequence order.
+    pub records: Vec<StoredRecord>,
+    /// The position after them.
+    pub next: u64,
+    /// The position the read started at, after clamping to what is retained.
+    pub start: u64,
+    /// Milliseconds between now and the arrival of the newest record (0 at the tip).
+    pub millis_behind: u64,
+    /// The topic ended and this is its tip.
+    pub closed: bool,
 }
 
 /// Lag of one consumer.
@@ -281,6 +343,7 @@ impl Topic {
                         batch,
                         arrival_ms: now,
                         bytes,
+                        meta: None,
                     });
                 }
                 shard.next_seq = rec.next_seq[s];
@@ -520,26 +583,33 @@ impl Topic {
         Ok(out)
     }
 
+    /// Appends per-shard parts (with what was put, for API records); returns each
+    /// part's first sequence number.
     fn append_locked(
         &self,
         inner: &mut Inner,
-        parts: Vec<(usize, RecordBatch)>,
+        parts: Vec<(usize, RecordBatch, Option<RecordBatch>)>,
         input: &str,
-    ) -> Result<()> {
+    ) -> Result<Vec<u64>> {
         let now = now_ms();
         if let Some(log) = inner.durable.as_mut() {
             let mut total = 0;
-            for (shard, batch) in &parts {
+            for (shard, batch, _) in &parts {
                 log.append(*shard, inner.shards[*shard].next_seq, batch)?;
                 total += batch.num_rows() as u64;
             }
             log.journal(input, total)?;
         }
-        for (shard, batch) in parts {
-            let bytes = batch.get_array_memory_size() as u64;
+        let mut firsts = Vec::with_capacity(parts.len());
+        for (shard, batch, meta) in parts {
+            let bytes = batch.get_array_memory_size() as u64
+                + meta
+                    .as_ref()
+                    .map_or(0, |m| m.get_array_memory_size() as u64);
             let rows = batch.num_rows() as u64;
             let s = &mut inner.shards[shard];
             let first_seq = s.next_seq;
+            firsts.push(first_seq);
             s.next_seq += rows;
             s.bytes += bytes;
             s.entries.push_back(Entry {
@@ -547,12 +617,120 @@ impl Topic {
                 batch,
                 arrival_ms: now,
                 bytes,
+                meta,
             });
             inner.records_in += rows;
             inner.bytes_in += bytes;
         }
         self.trim_locked(inner, now);
-        Ok(())
+        Ok(firsts)
+    }
+
+    /// Up to `limit` records of shard `shard` from position `from` (clamped to what is
+    /// retained), as `GetRecords` returns them, without registering a reader. Stops
+    /// early past `max_bytes` of data (at least one record is returned).
+    pub fn read_shard(
+        &self,
+        shard: usize,
+        from: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<ShardRead> {
+        let inner = self.lock();
+        let Some(s) = inner.shards.get(shard) else {
+            return Err(Error::Invalid(format!(
+                "stream '{}' has no shard {shard}",
+                self.name
+            )));
+        };
+        let start = from.clamp(s.trim_horizon(), s.next_seq);
+        let mut out = ShardRead {
+            start,
+            next: start,
+            closed: inner.closed,
+            ..Default::default()
+        };
+        let mut size = 0;
+        let idx = s
+            .entries
+            .partition_point(|e| e.first_seq + e.batch.num_rows() as u64 <= start);
+        'entries: for e in s.entries.iter().skip(idx) {
+            let offset = out.next.saturating_sub(e.first_seq) as usize;
+            let n = (e.batch.num_rows() - offset).min(limit - out.records.len());
+            let (keys, data) = match &e.meta {
+                Some(m) => {
+                    let m = m.slice(offset, n);
+                    let keys = m
+                        .column(0)
+                        .as_any()
+                        .downcast_ref::<crate::arrow::array::StringArray>()
+                        .map(|a| a.iter().map(|k| k.unwrap_or_default().to_owned()).collect())
+                        .unwrap_or_else(|| vec![String::new(); n]);
+                    let data = m
+                        .column(1)
+                        .as_any()
+                        .downcast_ref::<crate::arrow::array::BinaryArray>()
+                        .map(|a| a.iter().map(|d| d.unwrap_or_default().to_vec()).collect())
+                        .unwrap_or_else(|| vec![Vec::new(); n]);
+                    (keys, data)
+                }
+                None => {
+                    let rows = e.batch.slice(offset, n);
+                    let keys = super::records::partition_keys(&rows, self.key_column)?;
+                    let data = super::records::record_bytes(&rows)?
+                        .iter()
+                        .map(<[u8]>::to_vec)
+                        .collect();
+                    (keys, data)
+                }
+            };
+            for (i, (partition_key, data)) in keys.into_iter().zip(data).enumerate() {
+                if !out.records.is_empty() && size + data.len() > max_bytes {
+                    break 'entries;
+                }
+                size += data.len();
+                out.records.push(StoredRecord {
+                    seq: e.first_seq + (offset + i) as u64,
+                    arrival_ms: e.arrival_ms,
+                    partition_key,
+                    data,
+                });
+                out.next += 1;
+            }
+            if out.records.len() >= limit {
+                break;
+            }
+        }
+        if out.next < s.next_seq {
+            // Behind: how old the newest record is (0 at the tip), as Kinesis reports it.
+            if let Some(last) = s.entries.back() {
+                out.millis_behind = (now_ms() - last.arrival_ms).max(0) as u64;
+            }
+            out.closed = false;
+        }
+        Ok(out)
+    }
+
+    /// Per shard, the first sequence number retained and the next to be appended.
+    pub fn shard_bounds(&self) -> Vec<(u64, u64)> {
+        self.lock()
+            .shards
+            .iter()
+            .map(|s| (s.trim_horizon(), s.next_seq))
+            .collect()
+    }
+
+    /// Per shard, the first sequence number of a record that arrived at or after `ts`
+    /// (ms since the epoch), or the tip.
+    pub fn seq_at_timestamp(&self, shard: usize, ts: i64) -> u64 {
+        let inner = self.lock();
+        inner.shards.get(shard).map_or(0, |s| {
+            s.entries
+                .iter()
+                .find(|e| e.arrival_ms >= ts)
+                .map(|e| e.first_seq)
+                .unwrap_or(s.next_seq)
+        })
     }
 
     fn trim_locked(&self, inner: &mut Inner, now: i64) {

@@ -1,0 +1,1082 @@
+//! The Kinesis Data Streams API (JSON 1.1, `X-Amz-Target: Kinesis_20131202.<Operation>`)
+//! over the stream nodes of the running project.
+//!
+//! Shapes, error codes and limits follow the API reference
+//! (<https://docs.aws.amazon.com/kinesis/latest/APIReference/>): a record's data is at
+//! most 1 MiB, a `PutRecords` call takes 1 to 500 records, a partition key is 1 to 256
+//! characters, `ExplicitHashKey` is a decimal 128-bit number, shard iterators expire after
+//! 5 minutes, `GetRecords` returns at most 10,000 records or 10 MiB. Shard ids are
+//! `shardId-000000000000`, hash key ranges split 2^128 evenly as a new stream does.
+//!
+//! Sequence numbers are decimal, increasing per shard (each shard counts from 0), the
+//! same numbers a Lambda handler sees in its Kinesis event.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ACCOUNT, AwsError, Registry, RequestCounts, count, parse};
+use crate::api::EventSink;
+use crate::arrow::array::{ArrayRef, BinaryArray, RecordBatch, StringArray};
+use crate::arrow::datatypes::{DataType, SchemaRef};
+use crate::error::Error;
+use crate::stream::metrics::NodeMetrics;
+use crate::stream::records::{RowBuilder, SourceColumn, failed_schema};
+use crate::stream::topic::{
+    Producer, PutRecords, Topic, hash_key_range, now_ms, shard_for_hash, shard_for_key,
+};
+
+/// Largest record data, before base64 (1 MiB).
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+/// Most records in one `PutRecords` call.
+pub const MAX_PUT_RECORDS: usize = 500;
+/// Largest `PutRecords` payload, data and partition keys together (5 MiB).
+pub const MAX_PUT_BYTES: usize = 5 << 20;
+/// How long a shard iterator stays valid (5 minutes).
+pub const ITERATOR_TTL_MS: i64 = 300_000;
+/// Most records one `GetRecords` returns.
+pub const MAX_GET_RECORDS: usize = 10_000;
+/// Most data one `GetRecords` returns (10 MiB).
+pub const MAX_GET_BYTES: usize = 10 << 20;
+
+/// How the bytes put into a stream become its rows.
+#[derive(Clone, Debug)]
+pub enum StreamRows {
+    /// The stream's only column is binary: the bytes themselves.
+    Bytes,
+    /// Each record is a JSON object with the stream's columns.
+    Json(Vec<SourceColumn>),
+    /// Records cannot be put (a column no JSON value converts to); why.
+    Refused(String),
+}
+
+impl StreamRows {
+    /// How records become rows of `schema`.
+    pub fn for_schema(schema: &SchemaRef) -> Self {
+        if schema.fields().len() == 1
+            && matches!(
+                schema.field(0).data_type(),
+                DataType::Binary | DataType::LargeBinary
+            )
+        {
+            return Self::Bytes;
+        }
+        let columns: Vec<SourceColumn> = schema
+            .fields()
+            .iter()
+            .map(|f| SourceColumn {
+                source_name: f.name().clone(),
+                field: f.as_ref().clone(),
+                text_format: None,
+            })
+            .collect();
+        match RowBuilder::new(columns.clone(), Vec::new()) {
+            Ok(_) => Self::Json(columns),
+            Err(e) => Self::Refused(e.to_string()),
+        }
+    }
+
+    /// The rows of the records that fit, and the index and reason of each that does not.
+    pub(super) fn rows(
+        &self,
+        schema: &SchemaRef,
+        data: &[Vec<u8>],
+    ) -> std::result::Result<(RecordBatch, Vec<(usize, String)>), AwsError> {
+        match self {
+            Self::Bytes => {
+                let array = BinaryArray::from_iter_values(data.iter());
+                let column = crate::arrow::compute::cast(&array, schema.field(0).data_type())
+                    .map_err(|e| AwsError::internal(e.to_string()))?;
+                let batch = RecordBatch::try_new(schema.clone(), vec![column])
+                    .map_err(|e| AwsError::internal(e.to_string()))?;
+                Ok((batch, Vec::new()))
+            }
+            Self::Json(columns) => {
+                let mut builder = RowBuilder::new(columns.clone(), Vec::new())
+                    .map_err(|e| AwsError::internal(e.to_string()))?;
+                let mut bad = Vec::new();
+                for (i, d) in data.iter().enumerate() {
+                    let pushed = match serde_json::from_slice::<Value>(d) {
+                        Ok(Value::Object(o)) => builder.push_json(&o),
+                        Ok(other) => Err(format!(
+                            "the data is JSON but not an object (it is {})",
+                            kind_of(&other)
+                        )),
+                        Err(e) => Err(format!("the data is not JSON: {e}")),
+                    };
+                    if let Err(reason) = pushed {
+                        bad.push((i, reason));
+                    }
+                }
+                let batch = builder
+                    .finish()
+                    .and_then(|b| {
+                        RecordBatch::try_new(schema.clone(), b.columns().to_vec())
+                            .map_err(|e| Error::Internal(e.to_string()))
+                    })
+                    .map_err(|e| AwsError::internal(e.to_string()))?;
+                Ok((batch, bad))
+            }
+            Self::Refused(why) => Err(AwsError::client(
+                "InvalidArgumentException",
+                format!("records cannot be put into this stream: {why}"),
+            )),
+        }
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A stream node as the endpoint serves it.
+pub struct ServedStream {
+    /// Its API name (`stream_name`).
+    pub name: String,
+    /// The node id.
+    pub node: String,
+    /// The stream.
+    pub topic: Arc<Topic>,
+    /// Appends what clients put.
+    pub producer: Producer,
+    /// How put bytes become rows.
+    pub rows: StreamRows,
+    /// Where records that do not fit the columns go, with the reason (the `failed`
+    /// output), if it is read.
+    pub failed: Option<Producer>,
+    /// The node's counters (records put count as records in and out).
+    pub metrics: Arc<NodeMetrics>,
+    /// `RetentionPeriodHours`.
+    pub retention_hours: f64,
+    /// When the stream was created (this run), ms since the epoch; shard iterators of an
+    /// earlier run are refused.
+    pub created_ms: i64,
+    /// Requests served.
+    pub counts: RequestCounts,
+    /// The run's events, to log refused records.
+    pub events: EventSink,
+}
+
+impl ServedStream {
+    fn arn(&self, region: &str) -> String {
+        format!("arn:aws:kinesis:{region}:{ACCOUNT}:stream/{}", self.name)
+    }
+
+    fn shard_count(&self) -> usize {
+        self.topic.shard_count()
+    }
+
+    fn shard_json(&self, shard: usize) -> Value {
+        let n = self.shard_count();
+        let (start, end) = hash_key_range(shard, n);
+        json!({
+            "ShardId": shard_id(shard),
+            "HashKeyRange": {
+                "StartingHashKey": start.to_string(),
+                "EndingHashKey": end.to_string(),
+            },
+            "SequenceNumberRange": { "StartingSequenceNumber": "0" },
+        })
+    }
+
+    fn mode(&self) -> Value {
+        json!({ "StreamMode": "PROVISIONED" })
+    }
+
+    fn created_secs(&self) -> f64 {
+        self.created_ms as f64 / 1000.0
+    }
+
+    fn retention(&self) -> u64 {
+        if self.retention_hours > 0.0 {
+            self.retention_hours.ceil() as u64
+        } else {
+            24
+        }
+    }
+
+    /// The shard named `id` (`shardId-000000000003`, or just `3` as some tools send).
+    fn shard(&self, id: &str) -> std::result::Result<usize, AwsError> {
+        let digits = id.strip_prefix("shardId-").unwrap_or(id);
+        digits
+            .parse::<usize>()
+            .ok()
+            .filter(|s| *s < self.shard_count())
+            .ok_or_else(|| {
+                AwsError::client(
+                    "ResourceNotFoundException",
+                    format!(
+                        "Shard {id} in stream {} under account {ACCOUNT} does not exist",
+                        self.name
+                    ),
+                )
+            })
+    }
+}
+
+/// `shardId-000000000000`.
+pub fn shard_id(shard: usize) -> String {
+    format!("shardId-{shard:012}")
+}
+
+/// Answers operation `op`.
+pub(super) async fn call(
+    registry: &Registry,
+    op: &str,
+    body: &[u8],
+    region: &str,
+) -> std::result::Result<Value, AwsError> {
+    match op {
+        "ListStreams" => list_streams(registry, body, region),
+        "DescribeStream" => describe_stream(registry, body, region, false),
+        "DescribeStreamSummary" => describe_stream(registry, body, region, true),
+        "ListShards" => list_shards(registry, body),
+        "PutRecord" => put_record(registry, body).await,
+        "PutRecords" => put_records(registry, body).await,
+        "GetShardIterator" => get_shard_iterator(registry, body),
+        "GetRecords" => get_records(registry, body),
+        "CreateStream" => create_stream(registry, body),
+        "DeleteStream" => delete_stream(registry, body),
+        other => Err(AwsError::client(
+            "UnknownOperationException",
+            format!(
+                "Tributary does not serve the Kinesis operation {other} (it serves ListStreams, DescribeStream, DescribeStreamSummary, ListShards, PutRecord, PutRecords, GetShardIterator, GetRecords, CreateStream, DeleteStream)"
+            ),
+        )),
+    }
+}
+
+/// A request naming a stream by `StreamName` or `StreamARN`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct StreamRef {
+    stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    stream_arn: Option<String>,
+}
+
+impl StreamRef {
+    fn name(&self) -> std::result::Result<String, AwsError> {
+        if let Some(n) = &self.stream_name {
+            return Ok(n.clone());
+        }
+        if let Some(arn) = &self.stream_arn {
+            return arn
+                .rsplit_once(":stream/")
+                .map(|(_, n)| n.to_owned())
+                .ok_or_else(|| {
+                    AwsError::client(
+                        "InvalidArgumentException",
+                        format!("'{arn}' is not a Kinesis stream ARN"),
+                    )
+                });
+        }
+        Err(AwsError::client(
+            "InvalidArgumentException",
+            "Either StreamName or StreamARN should be provided.",
+        ))
+    }
+
+    fn resolve(&self, registry: &Registry) -> std::result::Result<Arc<ServedStream>, AwsError> {
+        registry.stream(&self.name()?)
+    }
+}
+
+fn list_streams(
+    registry: &Registry,
+    body: &[u8],
+    region: &str,
+) -> std::result::Result<Value, AwsError> {
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "PascalCase", default)]
+    struct Req {
+        limit: Option<usize>,
+        exclusive_start_stream_name: Option<String>,
+        next_token: Option<String>,
+    }
+    let req: Req = parse_or_default(body)?;
+    let after = req
+        .exclusive_start_stream_name
+        .or(req.next_token)
+        .unwrap_or_default();
+    let limit = req.limit.unwrap_or(100).clamp(1, 10_000);
+    let streams: Vec<Arc<ServedStream>> = registry
+        .streams()
+        .into_iter()
+        .filter(|s| s.name > after)
+        .collect();
+    let more = streams.len() > limit;
+    let page = &streams[..streams.len().min(limit)];
+    let mut out = json!({
+        "StreamNames": page.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+        "HasMoreStreams": more,
+        "StreamSummaries": page.iter().map(|s| json!({
+            "StreamName": s.name,
+            "StreamARN": s.arn(region),
+            "StreamStatus": "ACTIVE",
+            "StreamModeDetails": s.mode(),
+            "StreamCreationTimestamp": s.created_secs(),
+        })).collect::<Vec<_>>(),
+    });
+    if more && let Some(last) = page.last() {
+        out["NextToken"] = json!(last.name);
+    }
+    Ok(out)
+}
+
+fn describe_stream(
+    registry: &Registry,
+    body: &[u8],
+    region: &str,
+    summary: bool,
+) -> std::result::Result<Value, AwsError> {
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "PascalCase", default)]
+    struct Req {
+        #[serde(flatten)]
+        stream: StreamRef,
+        limit: Option<usize>,
+        exclusive_start_shard_id: Option<String>,
+    }
+    let req: Req = parse(body)?;
+    let s = req.stream.resolve(registry)?;
+    let r: std::result::Result<Value, AwsError> = (|| {
+        let n = s.shard_count();
+        if summary {
+            return Ok(json!({ "StreamDescriptionSummary": {
+                "StreamName": s.name,
+                "StreamARN": s.arn(region),
+                "StreamStatus": "ACTIVE",
+                "StreamModeDetails": s.mode(),
+                "RetentionPeriodHours": s.retention(),
+                "StreamCreationTimestamp": s.created_secs(),
+                "EnhancedMonitoring": [{ "ShardLevelMetrics": [] }],
+                "EncryptionType": "NONE",
+                "OpenShardCount": n,
+                "ConsumerCount": 0,
+            }}));
+        }
+        let first = match &req.exclusive_start_shard_id {
+            Some(id) => s.shard(id)? + 1,
+            None => 0,
+        };
+        let limit = req.limit.unwrap_or(100).clamp(1, 10_000);
+        let last = (first + limit).min(n);
+        Ok(json!({ "StreamDescription": {
+            "StreamName": s.name,
+            "StreamARN": s.arn(region),
+            "StreamStatus": "ACTIVE",
+            "StreamModeDetails": s.mode(),
+            "Shards": (first..last).map(|i| s.shard_json(i)).collect::<Vec<_>>(),
+            "HasMoreShards": last < n,
+            "RetentionPeriodHours": s.retention(),
+            "StreamCreationTimestamp": s.created_secs(),
+            "EnhancedMonitoring": [{ "ShardLevelMetrics": [] }],
+            "EncryptionType": "NONE",
+        }}))
+    })();
+    count(&s.counts, &r);
+    r
+}
+
+fn list_shards(registry: &Registry, body: &[u8]) -> std::result::Result<Value, AwsError> {
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "PascalCase", default)]
+    struct Req {
+        #[serde(flatten)]
+        stream: StreamRef,
+        next_token: Option<String>,
+        max_results: Option<usize>,
+        exclusive_start_shard_id: Option<String>,
+    }
+    let req: Req = parse(body)?;
+    // A NextToken carries the stream and where the previous page ended.
+    let (stream, after) = match &req.next_token {
+        Some(token) => {
+            if req.stream.stream_name.is_some() || req.stream.stream_arn.is_some() {
+                return Err(AwsError::client(
+                    "InvalidArgumentException",
+                    "NextToken and StreamName cannot be provided together.",
+                ));
+            }
+            let text = decode_token(token).ok_or_else(|| {
+                AwsError::client("InvalidArgumentException", "NextToken is not valid.")
+            })?;
+            let (name, after) = text.split_once('\n').unwrap_or((&text, ""));
+            (registry.stream(name)?, Some(after.to_owned()))
+        }
+        None => (
+            req.stream.resolve(registry)?,
+            req.exclusive_start_shard_id.clone(),
+        ),
+    };
+    let s = stream;
+    let r = (|| {
+        let n = s.shard_count();
+        let first = match after.as_deref() {
+            Some(id) if !id.is_empty() => s.shard(id)? + 1,
+            _ => 0,
+        };
+        let limit = req.max_results.unwrap_or(1000).clamp(1, 10_000);
+        let last = (first + limit).min(n);
+        let mut out = json!({
+            "Shards": (first..last).map(|i| s.shard_json(i)).collect::<Vec<_>>(),
+        });
+        if last < n && last > 0 {
+            out["NextToken"] = json!(encode_token(&format!("{}\n{}", s.name, shard_id(last - 1))));
+        }
+        Ok(out)
+    })();
+    count(&s.counts, &r);
+    r
+}
+
+/// One record of a put.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PutEntry {
+    data: Option<String>,
+    partition_key: Option<String>,
+    explicit_hash_key: Option<String>,
+}
+
+/// A checked record: its bytes, partition key and shard.
+struct Checked {
+    data: Vec<u8>,
+    key: String,
+    shard: usize,
+}
+
+fn check_entry(e: &PutEntry, at: &str, shards: usize) -> std::result::Result<Checked, AwsError> {
+    let Some(data) = &e.data else {
+        return Err(AwsError::validation(
+            &format!("{at}data"),
+            "Member must not be null",
+        ));
+    };
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|err| {
+            AwsError::client(
+                "SerializationException",
+                format!(
+                    "the Data of {} is not base64: {err}",
+                    at.trim_end_matches('.')
+                ),
+            )
+        })?;
+    let Some(key) = &e.partition_key else {
+        return Err(AwsError::validation(
+            &format!("{at}partitionKey"),
+            "Member must not be null",
+        ));
+    };
+    let chars = key.chars().count();
+    if !(1..=256).contains(&chars) {
+        return Err(AwsError::validation(
+            &format!("{at}partitionKey"),
+            if chars == 0 {
+                "Member must have length greater than or equal to 1"
+            } else {
+                "Member must have length less than or equal to 256"
+            },
+        ));
+    }
+    if data.len() + key.len() > MAX_RECORD_BYTES {
+        return Err(AwsError::validation(
+            &format!("{at}data"),
+            "Member must have length less than or equal to 1048576",
+        ));
+    }
+    let shard = match &e.explicit_hash_key {
+        Some(h) => {
+            let hash = (!h.is_empty()
+                && h.bytes().all(|b| b.is_ascii_digit())
+                && (h == "0" || !h.starts_with('0')))
+            .then(|| h.parse::<u128>().ok())
+            .flatten()
+            .ok_or_else(|| {
+                AwsError::client(
+                    "InvalidArgumentException",
+                    format!(
+                        "ExplicitHashKey {h} is invalid: it must be a decimal number from 0 to 2^128 - 1"
+                    ),
+                )
+            })?;
+            shard_for_hash(hash, shards)
+        }
+        None => shard_for_key(key.as_bytes(), shards),
+    };
+    Ok(Checked {
+        data,
+        key: key.clone(),
+        shard,
+    })
+}
+
+/// Appends checked records; returns each one's shard and sequence number, in order.
+async fn append(
+    s: &ServedStream,
+    records: Vec<Checked>,
+) -> std::result::Result<Vec<(usize, u64)>, AwsError> {
+    let schema = s.topic.schema().clone();
+    let data: Vec<Vec<u8>> = records.iter().map(|r| r.data.clone()).collect();
+    let (rows, bad) = s.rows.rows(&schema, &data)?;
+    let bytes: u64 = data.iter().map(|d| d.len() as u64).sum();
+    // Good records by shard, in order; row i of `rows` is the i-th good record.
+    let bad_at: std::collections::BTreeMap<usize, &str> =
+        bad.iter().map(|(i, r)| (*i, r.as_str())).collect();
+    let shards = s.shard_count();
+    let mut by_shard: Vec<Vec<u32>> = vec![Vec::new(); shards];
+    let mut good_index = Vec::with_capacity(records.len());
+    let mut row = 0u32;
+    for (i, r) in records.iter().enumerate() {
+        if bad_at.contains_key(&i) {
+            good_index.push(None);
+            continue;
+        }
+        good_index.push(Some((r.shard, by_shard[r.shard].len())));
+        by_shard[r.shard].push(row);
+        row += 1;
+    }
+    let tails = s.topic.tail();
+    let mut parts = Vec::new();
+    let mut part_of_shard = vec![None; shards];
+    for (shard, rows_idx) in by_shard.iter().enumerate() {
+        if rows_idx.is_empty() {
+            continue;
+        }
+        let indices = crate::arrow::array::UInt32Array::from(rows_idx.clone());
+        let batch = crate::arrow::compute::take_record_batch(&rows, &indices)
+            .map_err(|e| AwsError::internal(e.to_string()))?;
+        let good: Vec<&Checked> = records
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| r.shard == shard && !bad_at.contains_key(i))
+            .map(|(_, r)| r)
+            .collect();
+        let keys: ArrayRef = Arc::new(StringArray::from_iter_values(
+            good.iter().map(|r| r.key.as_str()),
+        ));
+        let datas: ArrayRef = Arc::new(BinaryArray::from_iter_values(
+            good.iter().map(|r| r.data.as_slice()),
+        ));
+        let meta = RecordBatch::try_new(PutRecords::meta_schema(), vec![keys, datas])
+            .map_err(|e| AwsError::internal(e.to_string()))?;
+        part_of_shard[shard] = Some(parts.len());
+        parts.push(PutRecords { shard, batch, meta });
+    }
+    let firsts = if parts.is_empty() {
+        Vec::new()
+    } else {
+        s.producer
+            .put(parts)
+            .await
+            .map_err(|e| AwsError::internal(format!("the stream did not take the records: {e}")))?
+    };
+    let good = records.len() - bad.len();
+    NodeMetrics::add(&s.metrics.records_in, records.len() as u64);
+    NodeMetrics::add(&s.metrics.bytes_in, bytes);
+    NodeMetrics::add(&s.metrics.records_out, good as u64);
+    NodeMetrics::add(&s.metrics.bytes_out, rows.get_array_memory_size() as u64);
+    if !bad.is_empty() {
+        NodeMetrics::add(&s.metrics.errors, bad.len() as u64);
+        refuse(s, &records, &bad).await;
+    }
+    // A record that did not fit gets the number the shard's next record takes.
+    Ok(records
+        .iter()
+        .zip(&good_index)
+        .map(|(r, g)| match g {
+            Some((shard, k)) => {
+                let first = part_of_shard[*shard].map(|p| firsts[p]).unwrap_or(0);
+                (*shard, first + *k as u64)
+            }
+            None => {
+                let next = part_of_shard[r.shard]
+                    .map(|p| firsts[p] + by_shard[r.shard].len() as u64)
+                    .unwrap_or(tails[r.shard]);
+                (r.shard, next)
+            }
+        })
+        .collect())
+}
+
+/// Sends records that did not fit the columns to the `failed` output, and logs the first.
+async fn refuse(s: &ServedStream, records: &[Checked], bad: &[(usize, String)]) {
+    if let Some((i, reason)) = bad.first() {
+        s.events.warn(
+            &s.node,
+            format!(
+                "{} record(s) put through the Kinesis API do not fit the stream's columns and went to its failed output; the first (partition key '{}'): {reason}",
+                bad.len(),
+                records[*i].key
+            ),
+        );
+    }
+    let Some(failed) = &s.failed else {
+        return;
+    };
+    let schema = failed.topic().schema().clone();
+    let keys: ArrayRef = Arc::new(StringArray::from_iter_values(
+        bad.iter().map(|(i, _)| records[*i].key.as_str()),
+    ));
+    let data: ArrayRef =
+        Arc::new(StringArray::from_iter_values(bad.iter().map(|(i, _)| {
+            String::from_utf8_lossy(&records[*i].data).into_owned()
+        })));
+    let errors: ArrayRef = Arc::new(StringArray::from_iter_values(
+        bad.iter().map(|(_, r)| r.as_str()),
+    ));
+    if let Ok(batch) = RecordBatch::try_new(schema, vec![keys, data, errors])
+        && let Err(e) = failed.send(batch).await
+    {
+        s.events.warn(
+            &s.node,
+            format!("records that did not fit could not be sent to the failed output: {e}"),
+        );
+    }
+}
+
+/// The columns of a served stream's `failed` output.
+pub fn failed_columns() -> SchemaRef {
+    use crate::arrow::datatypes::{Field, Schema};
+    let base = Arc::new(Schema::new(vec![
+        Field::new("partition_key", DataType::Utf8, false),
+        Field::new("data", DataType::Utf8, false),
+    ]));
+    failed_schema(&base)
+}
+
+async fn put_record(registry: &Registry, body: &[u8]) -> std::result::Result<Value, AwsError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Req {
+        #[serde(flatten)]
+        stream: StreamRef,
+        #[serde(flatten)]
+        entry: PutEntry,
+    }
+    let req: Req = parse(body)?;
+    let s = req.stream.resolve(registry)?;
+    let r = async {
+        let checked = check_entry(&req.entry, "", s.shard_count())?;
+        let placed = append(&s, vec![checked]).await?;
+        let (shard, seq) = placed[0];
+        Ok(json!({
+            "ShardId": shard_id(shard),
+            "SequenceNumber": seq.to_string(),
+            "EncryptionType": "NONE",
+        }))
+    }
+    .await;
+    count(&s.counts, &r);
+    r
+}
+
+async fn put_records(registry: &Registry, body: &[u8]) -> std::result::Result<Value, AwsError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Req {
+        #[serde(flatten)]
+        stream: StreamRef,
+        records: Option<Vec<PutEntry>>,
+    }
+    let req: Req = parse(body)?;
+    let s = req.stream.resolve(registry)?;
+    let r = async {
+        let Some(entries) = &req.records else {
+            return Err(AwsError::validation("records", "Member must not be null"));
+        };
+        if entries.is_empty() {
+            return Err(AwsError::validation(
+                "records",
+                "Member must have length greater than or equal to 1",
+            ));
+        }
+        if entries.len() > MAX_PUT_RECORDS {
+            return Err(AwsError::validation(
+                "records",
+                "Member must have length less than or equal to 500",
+            ));
+        }
+        let shards = s.shard_count();
+        let checked = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| check_entry(e, &format!("records.{}.member.", i + 1), shards))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let total: usize = checked.iter().map(|c| c.data.len() + c.key.len()).sum();
+        if total > MAX_PUT_BYTES {
+            return Err(AwsError::client(
+                "InvalidArgumentException",
+                format!(
+                    "Records size exceeds 5 MB limit: the request holds {total} bytes of data and partition keys"
+                ),
+            ));
+        }
+        let placed = append(&s, checked).await?;
+        Ok(json!({
+            "FailedRecordCount": 0,
+            "Records": placed.iter().map(|(shard, seq)| json!({
+                "SequenceNumber": seq.to_string(),
+                "ShardId": shard_id(*shard),
+            })).collect::<Vec<_>>(),
+            "EncryptionType": "NONE",
+        }))
+    }
+    .await;
+    count(&s.counts, &r);
+    r
+}
+
+/// Where a shard iterator points.
+#[derive(Debug, PartialEq, Eq)]
+struct Iterator {
+    stream: String,
+    created_ms: i64,
+    shard: usize,
+    seq: u64,
+    issued_ms: i64,
+}
+
+impl Iterator {
+    fn encode(&self) -> String {
+        encode_token(&format!(
+            "{}\n{}\n{}\n{}\n{}",
+            self.stream, self.created_ms, self.shard, self.seq, self.issued_ms
+        ))
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        let plain = decode_token(text)?;
+        let mut parts = plain.split('\n');
+        let stream = parts.next()?.to_owned();
+        let created_ms = parts.next()?.parse().ok()?;
+        let shard = parts.next()?.parse().ok()?;
+        let seq = parts.next()?.parse().ok()?;
+        let issued_ms = parts.next()?.parse().ok()?;
+        parts.next().is_none().then_some(Self {
+            stream,
+            created_ms,
+            shard,
+            seq,
+            issued_ms,
+        })
+    }
+}
+
+fn encode_token(text: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+fn decode_token(token: &str) -> Option<String> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+}
+
+/// A JSON 1.1 timestamp: epoch seconds as a number, or ISO 8601 text.
+fn timestamp_ms(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_f64().map(|s| (s * 1000.0).round() as i64),
+        Value::String(s) => s
+            .parse::<f64>()
+            .ok()
+            .map(|secs| (secs * 1000.0).round() as i64)
+            .or_else(|| {
+                chrono::DateTime::parse_from_rfc3339(s)
+                    .ok()
+                    .map(|t| t.timestamp_millis())
+            }),
+        _ => None,
+    }
+}
+
+fn get_shard_iterator(registry: &Registry, body: &[u8]) -> std::result::Result<Value, AwsError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Req {
+        #[serde(flatten)]
+        stream: StreamRef,
+        shard_id: Option<String>,
+        shard_iterator_type: Option<String>,
+        starting_sequence_number: Option<String>,
+        timestamp: Option<Value>,
+    }
+    let req: Req = parse(body)?;
+    let s = req.stream.resolve(registry)?;
+    let r = (|| {
+        let Some(id) = &req.shard_id else {
+            return Err(AwsError::validation("shardId", "Member must not be null"));
+        };
+        let shard = s.shard(id)?;
+        let (horizon, tip) = s.topic.shard_bounds()[shard];
+        let sequence = |what: &str| -> std::result::Result<u64, AwsError> {
+            let text = req.starting_sequence_number.as_deref().ok_or_else(|| {
+                AwsError::client(
+                    "InvalidArgumentException",
+                    format!("StartingSequenceNumber is required for the {what} iterator type."),
+                )
+            })?;
+            text.parse::<u64>().map_err(|_| {
+                AwsError::client(
+                    "InvalidArgumentException",
+                    format!(
+                        "StartingSequenceNumber {text} used in GetShardIterator on shard {} in stream {} under account {ACCOUNT} is invalid.",
+                        shard_id(shard),
+                        s.name
+                    ),
+                )
+            })
+        };
+        let kind = req.shard_iterator_type.as_deref().unwrap_or_default();
+        let seq = match kind {
+            "TRIM_HORIZON" => horizon,
+            "LATEST" => tip,
+            "AT_SEQUENCE_NUMBER" => sequence(kind)?,
+            "AFTER_SEQUENCE_NUMBER" => sequence(kind)?.saturating_add(1),
+            "AT_TIMESTAMP" => {
+                let ts = req.timestamp.as_ref().and_then(timestamp_ms).ok_or_else(|| {
+                    AwsError::client(
+                        "InvalidArgumentException",
+                        "Timestamp (epoch seconds) is required for the AT_TIMESTAMP iterator type.",
+                    )
+                })?;
+                s.topic.seq_at_timestamp(shard, ts)
+            }
+            other => {
+                return Err(AwsError::validation(
+                    "shardIteratorType",
+                    &format!(
+                        "Member must satisfy enum value set: [AFTER_SEQUENCE_NUMBER, LATEST, AT_TIMESTAMP, AT_SEQUENCE_NUMBER, TRIM_HORIZON] (got '{other}')"
+                    ),
+                ));
+            }
+        };
+        if matches!(kind, "AT_SEQUENCE_NUMBER" | "AFTER_SEQUENCE_NUMBER") && seq > tip {
+            return Err(AwsError::client(
+                "InvalidArgumentException",
+                format!(
+                    "StartingSequenceNumber {} used in GetShardIterator on shard {} in stream {} under account {ACCOUNT} is invalid because it did not come from this stream.",
+                    req.starting_sequence_number.as_deref().unwrap_or_default(),
+                    shard_id(shard),
+                    s.name
+                ),
+            ));
+        }
+        let it = Iterator {
+            stream: s.name.clone(),
+            created_ms: s.created_ms,
+            shard,
+            seq,
+            issued_ms: now_ms(),
+        };
+        Ok(json!({ "ShardIterator": it.encode() }))
+    })();
+    count(&s.counts, &r);
+    r
+}
+
+fn get_records(registry: &Registry, body: &[u8]) -> std::result::Result<Value, AwsError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Req {
+        shard_iterator: Option<String>,
+        limit: Option<i64>,
+    }
+    let req: Req = parse(body)?;
+    let Some(text) = &req.shard_iterator else {
+        return Err(AwsError::validation(
+            "shardIterator",
+            "Member must not be null",
+        ));
+    };
+    let it = Iterator::decode(text).ok_or_else(|| {
+        AwsError::client(
+            "InvalidArgumentException",
+            format!("Invalid ShardIterator: '{text}' was not returned by GetShardIterator or GetRecords."),
+        )
+    })?;
+    let s = registry.stream(&it.stream)?;
+    let r = (|| {
+        let now = now_ms();
+        if it.created_ms != s.created_ms {
+            return Err(AwsError::client(
+                "ExpiredIteratorException",
+                format!(
+                    "Iterator expired: it was issued for an earlier run of stream {} (the run restarted at {}).",
+                    s.name, s.created_ms
+                ),
+            ));
+        }
+        if now - it.issued_ms > ITERATOR_TTL_MS {
+            return Err(AwsError::client(
+                "ExpiredIteratorException",
+                format!(
+                    "Iterator expired. The iterator was created at time {} while right now it is {} which is further in the future than the tolerated delay of {ITERATOR_TTL_MS} milliseconds.",
+                    it.issued_ms, now
+                ),
+            ));
+        }
+        let limit = match req.limit {
+            None => MAX_GET_RECORDS,
+            Some(l) if (1..=MAX_GET_RECORDS as i64).contains(&l) => l as usize,
+            Some(_) => {
+                return Err(AwsError::validation(
+                    "limit",
+                    "Member must have value between 1 and 10000",
+                ));
+            }
+        };
+        let read = s
+            .topic
+            .read_shard(it.shard, it.seq, limit, MAX_GET_BYTES)
+            .map_err(|e| AwsError::internal(e.to_string()))?;
+        let b64 = &base64::engine::general_purpose::STANDARD;
+        let records: Vec<Value> = read
+            .records
+            .iter()
+            .map(|r| {
+                json!({
+                    "SequenceNumber": r.seq.to_string(),
+                    "ApproximateArrivalTimestamp": r.arrival_ms as f64 / 1000.0,
+                    "Data": b64.encode(&r.data),
+                    "PartitionKey": r.partition_key,
+                })
+            })
+            .collect();
+        let next = Iterator {
+            stream: s.name.clone(),
+            created_ms: s.created_ms,
+            shard: it.shard,
+            seq: read.next,
+            issued_ms: now,
+        };
+        Ok(json!({
+            "Records": records,
+            "NextShardIterator": next.encode(),
+            "MillisBehindLatest": read.millis_behind,
+        }))
+    })();
+    count(&s.counts, &r);
+    r
+}
+
+fn create_stream(registry: &Registry, body: &[u8]) -> std::result::Result<Value, AwsError> {
+    let req: StreamRef = parse(body)?;
+    let name = req.name()?;
+    if registry.stream(&name).is_ok() {
+        return Err(AwsError::client(
+            "ResourceInUseException",
+            format!("Stream {name} under account {ACCOUNT} already exists."),
+        ));
+    }
+    let served = registry.stream_names();
+    Err(AwsError::client(
+        "InvalidArgumentException",
+        format!(
+            "Tributary serves the streams of the running project ({}); to create stream {name}, add a stream node with stream_name '{name}' in the designer",
+            if served.is_empty() {
+                "none now".to_owned()
+            } else {
+                served.join(", ")
+            }
+        ),
+    ))
+}
+
+fn delete_stream(registry: &Registry, body: &[u8]) -> std::result::Result<Value, AwsError> {
+    let req: StreamRef = parse(body)?;
+    let s = req.resolve(registry)?;
+    Err(AwsError::client(
+        "ResourceInUseException",
+        format!(
+            "Stream {} is node '{}' of the running project; delete the node in the designer",
+            s.name, s.node
+        ),
+    ))
+}
+
+/// Parses a body that may be empty (`{}` assumed).
+fn parse_or_default<T: serde::de::DeserializeOwned + Default>(
+    body: &[u8],
+) -> std::result::Result<T, AwsError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    parse(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iterators_round_trip_and_reject_garbage() {
+        let it = Iterator {
+            stream: "clicks".to_owned(),
+            created_ms: 17,
+            shard: 3,
+            seq: 42,
+            issued_ms: 1_700_000_000_000,
+        };
+        assert_eq!(Iterator::decode(&it.encode()), Some(it));
+        assert_eq!(Iterator::decode("not an iterator"), None);
+        assert_eq!(Iterator::decode(&encode_token("a\nb")), None);
+    }
+
+    #[test]
+    fn timestamps_are_epoch_seconds_or_iso() {
+        assert_eq!(timestamp_ms(&json!(1.5)), Some(1500));
+        assert_eq!(
+            timestamp_ms(&json!("2024-01-01T00:00:00Z")),
+            Some(1_704_067_200_000)
+        );
+        assert_eq!(timestamp_ms(&json!(null)), None);
+    }
+
+    #[test]
+    fn entries_are_checked_as_kinesis_checks_them() {
+        let entry = |data: &str, key: &str, hash: Option<&str>| PutEntry {
+            data: Some(data.to_owned()),
+            partition_key: Some(key.to_owned()),
+            explicit_hash_key: hash.map(str::to_owned),
+        };
+        let ok = check_entry(&entry("aGk=", "k", None), "", 4).unwrap();
+        assert_eq!(ok.data, b"hi");
+        assert_eq!(ok.shard, shard_for_key(b"k", 4));
+        let top = check_entry(&entry("aGk=", "k", Some(&u128::MAX.to_string())), "", 4).unwrap();
+        assert_eq!(top.shard, 3);
+        let zero = check_entry(&entry("aGk=", "k", Some("0")), "", 4).unwrap();
+        assert_eq!(zero.shard, 0);
+        let e = check_entry(&entry("%%%", "k", None), "", 4).err().unwrap();
+        assert_eq!(e.code, "SerializationException");
+        let e = check_entry(&entry("aGk=", "", None), "records.1.member.", 4)
+            .err()
+            .unwrap();
+        assert_eq!(e.code, "ValidationException");
+        assert!(
+            e.message.contains("records.1.member.partitionKey"),
+            "{}",
+            e.message
+        );
+        let e = check_entry(&entry("aGk=", "k", Some("-1")), "", 4)
+            .err()
+            .unwrap();
+        assert_eq!(e.code, "InvalidArgumentException");
+        let big = base64::engine::general_purpose::STANDARD.encode(vec![0u8; MAX_RECORD_BYTES]);
+        let e = check_entry(&entry(&big, "k", None), "", 4).err().unwrap();
+        assert_eq!(e.code, "ValidationException");
+    }
+}

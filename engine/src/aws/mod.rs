@@ -1,0 +1,542 @@
+//! The AWS wire protocols on one loopback HTTP endpoint, so real producers and consumers
+//! (boto3, the AWS CLI, the AWS SDKs) reach a running pipeline by pointing their endpoint
+//! URL at it (`AWS_ENDPOINT_URL=http://127.0.0.1:4566`, LocalStack's port).
+//!
+//! - [`Endpoint`]: the server, started and stopped by the engine thread
+//!   (`Command::Serve`); it lives across runs.
+//! - [`Registry`]: what the running project serves. A stream node registers itself under
+//!   its `stream_name` for the run ([`Registry::serve_stream`]), a Firehose under its
+//!   `delivery_stream_name` ([`Registry::serve_firehose`]); between runs the
+//!   endpoint answers with AWS's not-found errors.
+//! - `kinesis.rs`: the Kinesis Data Streams API (JSON 1.1, `Kinesis_20131202.*`);
+//! - `firehose.rs`: the Firehose API (JSON 1.1, `Firehose_20150804.*`).
+//!
+//! Requests are authenticated as LocalStack does by default: the access key id `test`
+//! (any secret) is accepted; configured credentials replace it. Every error is in AWS's
+//! form (`__type`, `message`, HTTP status), so SDKs raise their usual exceptions.
+
+mod firehose;
+mod kinesis;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+pub use firehose::{Rejects, ServedFirehose};
+pub use kinesis::{ServedStream, StreamRows, failed_columns, shard_id};
+
+use crate::api::{Event, EventTx, LogLevel};
+use crate::error::{Error, Result};
+
+/// The address `tributary run --serve` listens on unless told otherwise: LocalStack's.
+pub const DEFAULT_ADDRESS: &str = "127.0.0.1:4566";
+/// The account id in ARNs and messages (LocalStack's).
+pub const ACCOUNT: &str = "000000000000";
+/// The access key id accepted when none is configured (LocalStack's convention).
+pub const DEFAULT_ACCESS_KEY: &str = "test";
+/// Largest request body taken (a PutRecords of 5 MiB, base64-encoded, with room).
+const MAX_BODY: usize = 16 << 20;
+
+/// A pair of credentials the endpoint accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credential {
+    /// The access key id.
+    pub access_key_id: String,
+    /// The secret.
+    pub secret_access_key: String,
+}
+
+/// How to serve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// Where to listen.
+    pub address: SocketAddr,
+    /// Accepted credentials; empty: the access key id `test`, any secret.
+    pub credentials: Vec<Credential>,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            address: DEFAULT_ADDRESS.parse().expect("a valid address"),
+            credentials: Vec::new(),
+        }
+    }
+}
+
+impl ServeOptions {
+    /// Options for `address` (`host:port`, or just a port on loopback), with credentials
+    /// from `TRIBUTARY_ACCESS_KEY_ID` / `TRIBUTARY_SECRET_ACCESS_KEY` when both are set.
+    pub fn from_address(address: Option<&str>) -> std::result::Result<Self, String> {
+        let mut options = Self::default();
+        if let Some(a) = address {
+            options.address = if let Ok(port) = a.parse::<u16>() {
+                SocketAddr::from(([127, 0, 0, 1], port))
+            } else {
+                a.parse().map_err(|_| {
+                    format!("'{a}' is not an address to serve on (e.g. 127.0.0.1:4566)")
+                })?
+            };
+        }
+        if let (Ok(id), Ok(secret)) = (
+            std::env::var("TRIBUTARY_ACCESS_KEY_ID"),
+            std::env::var("TRIBUTARY_SECRET_ACCESS_KEY"),
+        ) && !id.is_empty()
+        {
+            options.credentials.push(Credential {
+                access_key_id: id,
+                secret_access_key: secret,
+            });
+        }
+        options.check()?;
+        Ok(options)
+    }
+
+    /// Refuses to listen beyond loopback without configured credentials.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if !self.address.ip().is_loopback() && self.credentials.is_empty() {
+            return Err(format!(
+                "serving on {} reaches other machines: set TRIBUTARY_ACCESS_KEY_ID and TRIBUTARY_SECRET_ACCESS_KEY first (only loopback is served with the default 'test' key)",
+                self.address
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An error as AWS sends it: HTTP status, `__type` and `message`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwsError {
+    /// HTTP status.
+    pub status: u16,
+    /// The error code (`ResourceNotFoundException`).
+    pub code: &'static str,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl AwsError {
+    /// A 400 error.
+    pub fn client(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status: 400,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// AWS's `ValidationException` wording for a member that breaks a constraint.
+    pub fn validation(what: &str, constraint: &str) -> Self {
+        Self::client(
+            "ValidationException",
+            format!(
+                "1 validation error detected: Value at '{what}' failed to satisfy constraint: {constraint}"
+            ),
+        )
+    }
+
+    /// A 500 error.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self {
+            status: 500,
+            code: "InternalFailure",
+            message: message.into(),
+        }
+    }
+
+    fn json_response(&self) -> Response {
+        let body = serde_json::json!({ "__type": self.code, "message": self.message });
+        let mut r = (
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST),
+            body.to_string(),
+        )
+            .into_response();
+        finish_json(&mut r, self.code);
+        r
+    }
+}
+
+fn finish_json(r: &mut Response, error: &str) {
+    let h = r.headers_mut();
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        h.insert("x-amzn-requestid", id);
+    }
+    if !error.is_empty()
+        && let Ok(v) = HeaderValue::from_str(error)
+    {
+        h.insert("x-amzn-errortype", v);
+    }
+}
+
+/// Requests served, per API name, for the designer's rates.
+#[derive(Debug, Default)]
+pub struct RequestCounts {
+    /// Requests answered.
+    pub requests: AtomicU64,
+    /// Requests answered with an error.
+    pub errors: AtomicU64,
+}
+
+/// What the running project serves, by API name.
+#[derive(Default)]
+pub struct Registry {
+    streams: RwLock<BTreeMap<String, Arc<ServedStream>>>,
+    firehoses: RwLock<BTreeMap<String, Arc<ServedFirehose>>>,
+    /// Where to log refusals that concern no node (bad credentials, CBOR).
+    events: Option<EventTx>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("streams", &self.stream_names())
+            .field("firehoses", &self.firehose_names())
+            .finish()
+    }
+}
+
+/// A stream served for as long as this is held; dropping it takes the stream off the
+/// endpoint (and closes its API producer, so the stream can end).
+pub struct Registration {
+    registry: Arc<Registry>,
+    name: String,
+    firehose: bool,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if self.firehose {
+            if let Ok(mut f) = self.registry.firehoses.write() {
+                f.remove(&self.name);
+            }
+        } else if let Ok(mut s) = self.registry.streams.write() {
+            s.remove(&self.name);
+        }
+    }
+}
+
+impl Registry {
+    /// Serves `stream` under its API name until the registration is dropped.
+    pub fn serve_stream(self: &Arc<Self>, stream: ServedStream) -> Result<Registration> {
+        let name = stream.name.clone();
+        let mut streams = self
+            .streams
+            .write()
+            .map_err(|_| Error::Internal("the endpoint's registry is poisoned".to_owned()))?;
+        if let Some(other) = streams.get(&name) {
+            return Err(Error::Invalid(format!(
+                "stream_name '{name}' is already served by node '{}'",
+                other.node
+            )));
+        }
+        streams.insert(name.clone(), Arc::new(stream));
+        Ok(Registration {
+            registry: self.clone(),
+            name,
+            firehose: false,
+        })
+    }
+
+    /// Serves `firehose` under its API name until the registration is dropped.
+    pub fn serve_firehose(self: &Arc<Self>, firehose: ServedFirehose) -> Result<Registration> {
+        let name = firehose.name.clone();
+        let mut firehoses = self
+            .firehoses
+            .write()
+            .map_err(|_| Error::Internal("the endpoint's registry is poisoned".to_owned()))?;
+        if let Some(other) = firehoses.get(&name) {
+            return Err(Error::Invalid(format!(
+                "delivery_stream_name '{name}' is already served by node '{}'",
+                other.node
+            )));
+        }
+        firehoses.insert(name.clone(), Arc::new(firehose));
+        Ok(Registration {
+            registry: self.clone(),
+            name,
+            firehose: true,
+        })
+    }
+
+    /// The names of the delivery streams served now.
+    pub fn firehose_names(&self) -> Vec<String> {
+        self.firehoses
+            .read()
+            .map(|s| s.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn firehose(&self, name: &str) -> std::result::Result<Arc<ServedFirehose>, AwsError> {
+        self.firehoses
+            .read()
+            .ok()
+            .and_then(|s| s.get(name).cloned())
+            .ok_or_else(|| {
+                AwsError::client(
+                    "ResourceNotFoundException",
+                    format!("Firehose {name} under account {ACCOUNT} not found."),
+                )
+            })
+    }
+
+    fn firehoses(&self) -> Vec<Arc<ServedFirehose>> {
+        self.firehoses
+            .read()
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The names of the streams served now.
+    pub fn stream_names(&self) -> Vec<String> {
+        self.streams
+            .read()
+            .map(|s| s.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn stream(&self, name: &str) -> std::result::Result<Arc<ServedStream>, AwsError> {
+        self.streams
+            .read()
+            .ok()
+            .and_then(|s| s.get(name).cloned())
+            .ok_or_else(|| {
+                AwsError::client(
+                    "ResourceNotFoundException",
+                    format!("Stream {name} under account {ACCOUNT} not found."),
+                )
+            })
+    }
+
+    fn streams(&self) -> Vec<Arc<ServedStream>> {
+        self.streams
+            .read()
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Logs a refusal that concerns no node; never waits for the receiver.
+    fn warn(&self, message: String) {
+        if let Some(events) = &self.events {
+            events.try_send(Event::Log {
+                run: None,
+                node: None,
+                level: LogLevel::Warning,
+                message,
+            });
+        }
+    }
+}
+
+/// The server state.
+struct Server {
+    registry: Arc<Registry>,
+    credentials: Vec<Credential>,
+}
+
+/// A running endpoint. Dropping it stops the server.
+pub struct Endpoint {
+    address: SocketAddr,
+    registry: Arc<Registry>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("address", &self.address)
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// Binds `options.address` (now, so a taken port is an error here) and serves on
+    /// `runtime`.
+    pub fn start(
+        options: &ServeOptions,
+        runtime: &tokio::runtime::Handle,
+        events: Option<EventTx>,
+    ) -> Result<Self> {
+        options.check().map_err(Error::Invalid)?;
+        let listener = std::net::TcpListener::bind(options.address).map_err(|e| {
+            Error::Invalid(format!(
+                "cannot serve the AWS API at {}: {e}{}",
+                options.address,
+                if e.kind() == std::io::ErrorKind::AddrInUse {
+                    " (is LocalStack or another Tributary running? choose another with --endpoint)"
+                } else {
+                    ""
+                }
+            ))
+        })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let registry = Arc::new(Registry {
+            events,
+            ..Default::default()
+        });
+        let state = Arc::new(Server {
+            registry: registry.clone(),
+            credentials: options.credentials.clone(),
+        });
+        let app = axum::Router::new()
+            .fallback(handle)
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+            .with_state(state);
+        let task = runtime.spawn(async move {
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(l) => {
+                    let _ = axum::serve(l, app).await;
+                }
+                Err(e) => log::error!("the AWS endpoint cannot listen: {e}"),
+            }
+        });
+        Ok(Self {
+            address,
+            registry,
+            task,
+        })
+    }
+
+    /// Where it listens.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// What it serves.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The access key id of a SigV4 `Authorization` header, and the region of its scope.
+fn credential_scope(headers: &HeaderMap) -> Option<(String, String)> {
+    let auth = headers.get("authorization")?.to_str().ok()?;
+    let cred = auth.split("Credential=").nth(1)?;
+    let cred = cred.split([',', ' ']).next()?;
+    let mut parts = cred.split('/');
+    let key = parts.next()?.to_owned();
+    let _date = parts.next();
+    let region = parts.next().unwrap_or("us-east-1").to_owned();
+    Some((key, region))
+}
+
+impl Server {
+    fn authenticate(&self, headers: &HeaderMap) -> std::result::Result<String, AwsError> {
+        let Some((key, region)) = credential_scope(headers) else {
+            return Err(AwsError {
+                status: 403,
+                code: "MissingAuthenticationTokenException",
+                message: "Missing Authentication Token".to_owned(),
+            });
+        };
+        let known = if self.credentials.is_empty() {
+            key == DEFAULT_ACCESS_KEY
+        } else {
+            self.credentials.iter().any(|c| c.access_key_id == key)
+        };
+        if !known {
+            self.registry.warn(format!(
+                "AWS endpoint: refused a request signed with the unknown access key id '{key}' (UnrecognizedClientException); {}",
+                if self.credentials.is_empty() {
+                    "use the access key id 'test', as with LocalStack"
+                } else {
+                    "use the configured TRIBUTARY_ACCESS_KEY_ID"
+                }
+            ));
+            return Err(AwsError {
+                status: 400,
+                code: "UnrecognizedClientException",
+                message: "The security token included in the request is invalid.".to_owned(),
+            });
+        }
+        Ok(region)
+    }
+}
+
+async fn handle(State(server): State<Arc<Server>>, headers: HeaderMap, body: Bytes) -> Response {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if content_type.contains("cbor") {
+        server.registry.warn(
+            "AWS endpoint: a client sent CBOR, which Tributary does not speak; turn it off (AWS_CBOR_DISABLE=true, or -Dcom.amazonaws.sdk.disableCbor=true for the Java SDK and the KPL)".to_owned(),
+        );
+        return AwsError::client(
+            "SerializationException",
+            "Tributary speaks the JSON 1.1 protocol only: disable CBOR in the client (AWS_CBOR_DISABLE=true, or -Dcom.amazonaws.sdk.disableCbor=true for the Java SDK and the KPL)",
+        )
+        .json_response();
+    }
+    let region = match server.authenticate(&headers) {
+        Ok(r) => r,
+        Err(e) => return e.json_response(),
+    };
+    let result = match target.split_once('.') {
+        Some(("Kinesis_20131202", op)) => kinesis::call(&server.registry, op, &body, &region).await,
+        Some(("Firehose_20150804", op)) => {
+            firehose::call(&server.registry, op, &body, &region).await
+        }
+        Some((service, _)) => Err(AwsError::client(
+            "UnknownOperationException",
+            format!(
+                "Tributary does not serve {service} (it serves Kinesis_20131202 and Firehose_20150804)"
+            ),
+        )),
+        None => Err(AwsError::client(
+            "UnknownOperationException",
+            "the request has no X-Amz-Target naming an operation (Tributary serves Kinesis_20131202.* and Firehose_20150804.*)",
+        )),
+    };
+    match result {
+        Ok(value) => {
+            let mut r = (StatusCode::OK, value.to_string()).into_response();
+            finish_json(&mut r, "");
+            r
+        }
+        Err(e) => e.json_response(),
+    }
+}
+
+/// Parses a JSON request body, or AWS's `SerializationException`.
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> std::result::Result<T, AwsError> {
+    serde_json::from_slice(body).map_err(|e| {
+        AwsError::client(
+            "SerializationException",
+            format!("the request body is not the JSON this operation takes: {e}"),
+        )
+    })
+}
+
+/// Counts a served request (and whether it failed) against `counts`.
+fn count<T>(counts: &RequestCounts, r: &std::result::Result<T, AwsError>) {
+    counts.requests.fetch_add(1, Ordering::Relaxed);
+    if r.is_err() {
+        counts.errors.fetch_add(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,736 @@
+//! The AWS wire protocols: real clients nobody here wrote (boto3, the AWS CLI) put
+//! records into a running pipeline through the Kinesis API, read them back through shard
+//! iterators of every type, and get AWS's errors; what they put flows through the graph
+//! into a Firehose's files and a Lambda handler's Kinesis event.
+
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tributary_engine::aws::ServeOptions;
+use tributary_engine::{Command, Engine, Event, NodeStatus, Project, RunId, RunTarget};
+
+use crate::streaming::{edge, node};
+use crate::support::{records_under, scratch};
+
+/// The Python with boto3 and the AWS CLI that `scripts/test` sets up (beside awslambdaric).
+fn python() -> PathBuf {
+    std::env::var_os("TRIBUTARY_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::support::repo_root().join("target/tools/python/bin/python"))
+}
+
+/// The `aws` command of that environment.
+fn aws_cli() -> PathBuf {
+    python().with_file_name("aws")
+}
+
+/// Log lines: node and message.
+type Logs = Vec<(Option<String>, String)>;
+
+/// A served run: the engine, its endpoint's address and the run id.
+struct Served {
+    engine: Engine,
+    address: String,
+    run: RunId,
+    logs: Logs,
+}
+
+impl Served {
+    /// Loads `project` in `dir`, serves on a free loopback port and starts the run; returns
+    /// once every node in `streams` is served.
+    fn start(dir: &Path, project: &Value, streams: &[&str]) -> Self {
+        let project = Project::from_json(&project.to_string()).unwrap();
+        let engine = Engine::spawn().unwrap();
+        let options = ServeOptions {
+            address: "127.0.0.1:0".parse().unwrap(),
+            ..Default::default()
+        };
+        engine.send(Command::Serve(Some(options))).unwrap();
+        let address = loop {
+            match engine
+                .events()
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap()
+            {
+                Event::Serving {
+                    address: Some(a), ..
+                } => break a,
+                Event::Serving { error, .. } => panic!("the endpoint did not start: {error:?}"),
+                _ => {}
+            }
+        };
+        engine
+            .send(Command::Load {
+                project: Box::new(project),
+                base_dir: dir.to_path_buf(),
+                revision: 1,
+            })
+            .unwrap();
+        let run = RunId {
+            seq: 1,
+            revision: 1,
+        };
+        engine
+            .send(Command::Run {
+                run,
+                target: RunTarget::All,
+            })
+            .unwrap();
+        let mut served = Self {
+            engine,
+            address,
+            run,
+            logs: Vec::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut waiting: Vec<&str> = streams.to_vec();
+        while !waiting.is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "streams {waiting:?} were not served"
+            );
+            if let Some((node, message)) = served.next_log()
+                && message.starts_with("served as ")
+            {
+                waiting.retain(|s| Some(*s) != node.as_deref());
+            }
+        }
+        served
+    }
+
+    fn next_log(&mut self) -> Option<(Option<String>, String)> {
+        match self
+            .engine
+            .events()
+            .recv_timeout(Duration::from_millis(100))
+        {
+            Ok(Event::Log { node, message, .. }) => {
+                self.logs.push((node.clone(), message.clone()));
+                Some((node, message))
+            }
+            Ok(Event::RunFinished {
+                status, summary, ..
+            }) => {
+                panic!("the run ended early: {status:?} {summary:#?}")
+            }
+            _ => None,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Stops the run (it drains and flushes) and returns its status and summary.
+    fn stop(self) -> (NodeStatus, Vec<tributary_engine::api::NodeSummary>, Logs) {
+        let mut logs = self.logs;
+        self.engine.send(Command::Stop).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            match self
+                .engine
+                .events()
+                .recv_timeout(Duration::from_millis(100))
+            {
+                Ok(Event::RunFinished {
+                    run,
+                    status,
+                    summary,
+                }) if run == self.run => return (status, summary, logs),
+                Ok(Event::Log { node, message, .. }) => logs.push((node, message)),
+                _ => {}
+            }
+        }
+        panic!("the served run did not finish after Stop");
+    }
+}
+
+/// Runs a Python client script with `ENDPOINT` set; returns what it printed last (JSON).
+fn client(dir: &Path, url: &str, script: &str) -> Value {
+    let path = dir.join("client.py");
+    std::fs::write(&path, script).unwrap();
+    let out = Process::new(python())
+        .arg(&path)
+        .env("ENDPOINT", url)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("the client printed no JSON ({e}):\n{stdout}"))
+}
+
+/// Runs the AWS CLI with `args` against `url`; returns its output parsed as JSON (or
+/// `null` for none), or the error text when it fails.
+fn aws(url: &str, args: &[&str]) -> Result<Value, String> {
+    let out = Process::new(aws_cli())
+        .args(args)
+        .args(["--endpoint-url", url, "--output", "json"])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap()
+    })
+}
+
+/// A stream fed only through the API (typed columns), into a Firehose; what does not
+/// fit goes to a second Firehose.
+fn served_pipeline() -> Value {
+    json!({
+        "format_version": 2,
+        "nodes": [
+            node("clicks", "stream", json!({"stream_name": "clicks-api", "shards": 2,
+                "columns": ["user Utf8 NOT NULL", "amount Float64", "page Utf8"]})),
+            node("lake", "bucket", json!({"path": "lake"})),
+            node("deliver", "firehose", json!({"prefix": "out/", "format": "json",
+                "buffer_interval_ms": 200})),
+            node("rejects", "firehose", json!({"prefix": "rejects/", "format": "json"}))
+        ],
+        "edges": [
+            edge("clicks", "records", "deliver", "records"),
+            edge("lake", "objects", "deliver", "target"),
+            edge("clicks", "failed", "rejects", "records"),
+            edge("lake", "objects", "rejects", "target")
+        ]
+    })
+}
+
+const BOTO3_CLIENT: &str = r#"
+import base64, json, os, time
+import boto3
+from botocore.exceptions import ClientError
+
+k = boto3.client("kinesis", endpoint_url=os.environ["ENDPOINT"])
+out = {}
+out["streams"] = k.list_streams()["StreamNames"]
+desc = k.describe_stream(StreamName="clicks-api")["StreamDescription"]
+out["status"] = desc["StreamStatus"]
+out["shards"] = [(s["ShardId"], s["HashKeyRange"]["StartingHashKey"], s["HashKeyRange"]["EndingHashKey"]) for s in desc["Shards"]]
+out["summary_shards"] = k.describe_stream_summary(StreamName="clicks-api")["StreamDescriptionSummary"]["OpenShardCount"]
+k.get_waiter("stream_exists").wait(StreamName="clicks-api")
+
+# 300 good records in batches of 100, with odd spacing: GetRecords must give back these
+# exact bytes. One goes to the last shard by ExplicitHashKey.
+sent = {}
+for b in range(3):
+    recs = []
+    for i in range(b * 100, b * 100 + 100):
+        data = ('{"user":  "u%d" ,"amount": %d, "page": "/p%d"}' % (i % 37, i, i)).encode()
+        rec = {"Data": data, "PartitionKey": "u%d" % (i % 37)}
+        if i == 5:
+            rec["ExplicitHashKey"] = str(2**128 - 1)
+        recs.append(rec)
+    r = k.put_records(StreamName="clicks-api", Records=recs)
+    assert r["FailedRecordCount"] == 0, r
+    for rec, res in zip(recs, r["Records"]):
+        sent[(res["ShardId"], res["SequenceNumber"])] = (rec["PartitionKey"], rec["Data"])
+out["explicit_shard"] = [sid for (sid, seq), (pk, d) in sent.items() if b'"amount": 5,' in d]
+# Three that do not fit the columns: the puts still succeed, as Kinesis does not look.
+bad = [b"not json", b'{"amount": 1}', b"[1, 2]"]
+r = k.put_records(StreamName="clicks-api", Records=[{"Data": d, "PartitionKey": "bad"} for d in bad])
+out["bad_put_failed"] = r["FailedRecordCount"]
+one = k.put_record(StreamName="clicks-api", Data=b'{"user":"solo","amount":1.5,"page":null}', PartitionKey="solo")
+sent[(one["ShardId"], one["SequenceNumber"])] = ("solo", b'{"user":"solo","amount":1.5,"page":null}')
+
+# Read everything back, shard by shard, from TRIM_HORIZON.
+got = {}
+for s in k.list_shards(StreamName="clicks-api")["Shards"]:
+    it = k.get_shard_iterator(StreamName="clicks-api", ShardId=s["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    while True:
+        r = k.get_records(ShardIterator=it, Limit=70)
+        for rec in r["Records"]:
+            got[(s["ShardId"], rec["SequenceNumber"])] = (rec["PartitionKey"], rec["Data"])
+            assert rec["ApproximateArrivalTimestamp"].year >= 2024
+        it = r["NextShardIterator"]
+        if not r["Records"]:
+            out["millis_behind"] = r["MillisBehindLatest"]
+            break
+out["read_back"] = len(got)
+out["read_back_equal"] = got == sent
+
+# The other iterator types, on the shard of the first record put.
+sid, seq = next(iter(sent))
+def first(kind, **kw):
+    it = k.get_shard_iterator(StreamName="clicks-api", ShardId=sid, ShardIteratorType=kind, **kw)["ShardIterator"]
+    recs = k.get_records(ShardIterator=it, Limit=1)["Records"]
+    return recs[0]["SequenceNumber"] if recs else None
+out["at"] = first("AT_SEQUENCE_NUMBER", StartingSequenceNumber=seq) == seq
+out["after"] = first("AFTER_SEQUENCE_NUMBER", StartingSequenceNumber=seq) == str(int(seq) + 1)
+out["latest_empty"] = first("LATEST") is None
+out["at_timestamp_old"] = first("AT_TIMESTAMP", Timestamp=time.time() - 3600) == "0"
+out["at_timestamp_future"] = first("AT_TIMESTAMP", Timestamp=time.time() + 3600) is None
+# LATEST then a put: the iterator sees the new record.
+it = k.get_shard_iterator(StreamName="clicks-api", ShardId="shardId-000000000001", ShardIteratorType="LATEST")["ShardIterator"]
+k.put_record(StreamName="clicks-api", Data=b'{"user":"late","amount":2}', PartitionKey="late", ExplicitHashKey=str(2**128 - 1))
+recs = k.get_records(ShardIterator=it)["Records"]
+out["latest_sees"] = [r["PartitionKey"] for r in recs]
+
+def error(call):
+    try:
+        call()
+    except ClientError as e:
+        return [e.response["Error"]["Code"], e.response["Error"]["Message"], e.response["ResponseMetadata"]["HTTPStatusCode"]]
+    return None
+out["errors"] = {
+    "unknown_stream": error(lambda: k.put_record(StreamName="nope", Data=b"x", PartitionKey="k")),
+    "oversize": error(lambda: k.put_record(StreamName="clicks-api", Data=b"x" * (1024 * 1024 + 1), PartitionKey="k")),
+    "too_many": error(lambda: k.put_records(StreamName="clicks-api", Records=[{"Data": b"{}", "PartitionKey": "k"}] * 501)),
+    "bad_iterator": error(lambda: k.get_records(ShardIterator="AAAA" * 10)),
+    "bad_shard": error(lambda: k.get_shard_iterator(StreamName="clicks-api", ShardId="shardId-000000000009", ShardIteratorType="LATEST")),
+    "bad_sequence": error(lambda: k.get_shard_iterator(StreamName="clicks-api", ShardId=sid, ShardIteratorType="AT_SEQUENCE_NUMBER", StartingSequenceNumber="99999999")),
+    "create_existing": error(lambda: k.create_stream(StreamName="clicks-api", ShardCount=1)),
+    "delete": error(lambda: k.delete_stream(StreamName="clicks-api")),
+    "bad_hash_key": error(lambda: k.put_record(StreamName="clicks-api", Data=b"{}", PartitionKey="k", ExplicitHashKey="-5")),
+}
+stranger = boto3.client("kinesis", endpoint_url=os.environ["ENDPOINT"], aws_access_key_id="AKIAIOSFODNN7EXAMPLE", aws_secret_access_key="x")
+out["errors"]["unknown_key"] = error(lambda: stranger.list_streams())
+print(json.dumps(out))
+"#;
+
+#[test]
+fn boto3_and_the_aws_cli_put_read_back_and_get_aws_errors_from_a_served_stream() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    let served = Served::start(dir.path(), &served_pipeline(), &["clicks"]);
+    let url = served.url();
+    let out = client(dir.path(), &url, BOTO3_CLIENT);
+
+    assert_eq!(out["streams"], json!(["clicks-api"]));
+    assert_eq!(out["status"], "ACTIVE");
+    assert_eq!(
+        out["shards"],
+        json!([
+            [
+                "shardId-000000000000",
+                "0",
+                "170141183460469231731687303715884105727"
+            ],
+            [
+                "shardId-000000000001",
+                "170141183460469231731687303715884105728",
+                "340282366920938463463374607431768211455"
+            ]
+        ])
+    );
+    assert_eq!(out["summary_shards"], 2);
+    assert_eq!(out["explicit_shard"], json!(["shardId-000000000001"]));
+    assert_eq!(out["bad_put_failed"], 0);
+    assert_eq!(out["read_back"], 301, "{out}");
+    assert_eq!(
+        out["read_back_equal"], true,
+        "the bytes put come back unchanged"
+    );
+    assert_eq!(out["millis_behind"], 0);
+    for k in [
+        "at",
+        "after",
+        "latest_empty",
+        "at_timestamp_old",
+        "at_timestamp_future",
+    ] {
+        assert_eq!(out[k], true, "iterator type {k}: {out}");
+    }
+    assert_eq!(out["latest_sees"], json!(["late"]));
+    let errors = &out["errors"];
+    let code = |k: &str| errors[k][0].as_str().unwrap_or("no error").to_owned();
+    assert_eq!(code("unknown_stream"), "ResourceNotFoundException");
+    assert_eq!(
+        errors["unknown_stream"][1],
+        "Stream nope under account 000000000000 not found."
+    );
+    assert_eq!(code("oversize"), "ValidationException");
+    assert_eq!(code("too_many"), "ValidationException");
+    assert!(
+        errors["too_many"][1]
+            .as_str()
+            .unwrap()
+            .contains("less than or equal to 500")
+    );
+    assert_eq!(code("bad_iterator"), "InvalidArgumentException");
+    assert_eq!(code("bad_shard"), "ResourceNotFoundException");
+    assert_eq!(code("bad_sequence"), "InvalidArgumentException");
+    assert_eq!(code("create_existing"), "ResourceInUseException");
+    assert_eq!(code("delete"), "ResourceInUseException");
+    assert_eq!(code("bad_hash_key"), "InvalidArgumentException");
+    assert_eq!(code("unknown_key"), "UnrecognizedClientException");
+    assert_eq!(errors["unknown_key"][2], 400);
+
+    // The AWS CLI (v1 sends a blob argument's text as the bytes).
+    let streams = aws(&url, &["kinesis", "list-streams"]).unwrap();
+    assert_eq!(streams["StreamNames"], json!(["clicks-api"]));
+    let put = aws(
+        &url,
+        &[
+            "kinesis",
+            "put-record",
+            "--stream-name",
+            "clicks-api",
+            "--partition-key",
+            "cli",
+            "--data",
+            r#"{"user":"cli","amount":7}"#,
+        ],
+    )
+    .unwrap();
+    let shard = put["ShardId"].as_str().unwrap();
+    let it = aws(
+        &url,
+        &[
+            "kinesis",
+            "get-shard-iterator",
+            "--stream-name",
+            "clicks-api",
+            "--shard-id",
+            shard,
+            "--shard-iterator-type",
+            "AT_SEQUENCE_NUMBER",
+            "--starting-sequence-number",
+            put["SequenceNumber"].as_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    let got = aws(
+        &url,
+        &[
+            "kinesis",
+            "get-records",
+            "--shard-iterator",
+            it["ShardIterator"].as_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    use base64::Engine as _;
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(got["Records"][0]["Data"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(data, br#"{"user":"cli","amount":7}"#);
+    let missing = aws(
+        &url,
+        &["kinesis", "describe-stream", "--stream-name", "nope"],
+    )
+    .unwrap_err();
+    assert!(missing.contains("ResourceNotFoundException"), "{missing}");
+
+    // Stopped: everything that fit the columns is in the Firehose's files, the rest
+    // with its reason in the rejects' files; the counts add up.
+    let (status, summary, logs) = served.stop();
+    assert_eq!(status, NodeStatus::Stopped, "{summary:#?}");
+    let delivered = records_under(&dir.path().join("lake/out"));
+    let rejects = records_under(&dir.path().join("lake/rejects"));
+    assert_eq!(delivered.len(), 303, "300 + solo + late + cli");
+    assert_eq!(rejects.len(), 3);
+    let amounts: f64 = delivered
+        .iter()
+        .map(|r| r["amount"].as_f64().unwrap())
+        .sum();
+    assert_eq!(amounts, (0..300).sum::<i32>() as f64 + 1.5 + 2.0 + 7.0);
+    assert!(
+        delivered
+            .iter()
+            .any(|r| r["user"] == "solo" && r["page"].is_null())
+    );
+    let reasons: Vec<&str> = rejects
+        .iter()
+        .map(|r| r["error_message"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("not JSON")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("missing field 'user'")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("not an object")),
+        "{reasons:?}"
+    );
+    assert!(rejects.iter().all(|r| r["partition_key"] == "bad"));
+    let stream = summary.iter().find(|s| s.id == "clicks").unwrap();
+    assert_eq!(stream.records_in, 306);
+    assert_eq!(stream.records_out, 303);
+    assert!(
+        logs.iter().any(|(n, m)| n.as_deref() == Some("clicks")
+            && m.contains("do not fit the stream's columns")),
+        "{logs:?}"
+    );
+}
+
+/// Echoes each record's partition key and exact data back as rows.
+const ECHO_PY: &str = r#"
+import base64
+
+def handler(event, context):
+    return [{"key": r["kinesis"]["partitionKey"],
+             "data": base64.b64decode(r["kinesis"]["data"]).decode("utf-8", "replace"),
+             "seq": r["kinesis"]["sequenceNumber"]} for r in event["Records"]]
+"#;
+
+#[test]
+fn a_lambda_handler_gets_the_bytes_a_producer_put_in_its_kinesis_event() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    let project = json!({
+        "format_version": 2,
+        "nodes": [
+            node("raw", "stream", json!({"shards": 1})),
+            node("echo", "lambda", json!({"runtime": "python3.12", "handler": "app.handler",
+                "code": ECHO_PY, "batch_size": 10,
+                "output_columns": ["key Utf8", "data Utf8", "seq Utf8"]})),
+            node("lake", "bucket", json!({"path": "lake"})),
+            node("deliver", "firehose", json!({"prefix": "out/", "format": "json",
+                "buffer_interval_ms": 100}))
+        ],
+        "edges": [
+            edge("raw", "records", "echo", "records"),
+            edge("echo", "records", "deliver", "records"),
+            edge("lake", "objects", "deliver", "target")
+        ]
+    });
+    let served = Served::start(dir.path(), &project, &["raw"]);
+    let out = client(
+        dir.path(),
+        &served.url(),
+        r#"
+import json, os, boto3
+k = boto3.client("kinesis", endpoint_url=os.environ["ENDPOINT"])
+r = k.put_records(StreamName="raw", Records=[{"Data": ("line %d\twith tab" % i).encode(), "PartitionKey": "p%d" % i} for i in range(25)])
+print(json.dumps({"failed": r["FailedRecordCount"], "seqs": [x["SequenceNumber"] for x in r["Records"]]}))
+"#,
+    );
+    assert_eq!(out["failed"], 0);
+    assert_eq!(out["seqs"][24], "24");
+    // The handler's worker may still be starting: wait for its rows to be delivered.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while records_under(&dir.path().join("lake/out")).len() < 25 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, summary, _) = served.stop();
+    assert_eq!(status, NodeStatus::Stopped, "{summary:#?}");
+    let rows = records_under(&dir.path().join("lake/out"));
+    assert_eq!(rows.len(), 25, "{summary:#?}");
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r["key"], format!("p{i}"));
+        assert_eq!(r["data"], format!("line {i}\twith tab"));
+        assert_eq!(r["seq"], i.to_string());
+    }
+}
+
+const FIREHOSE_CLIENT: &str = r#"
+import base64, json, os
+import boto3
+from botocore.exceptions import ClientError
+
+f = boto3.client("firehose", endpoint_url=os.environ["ENDPOINT"])
+out = {"names": f.list_delivery_streams()["DeliveryStreamNames"]}
+d = f.describe_delivery_stream(DeliveryStreamName="typed")["DeliveryStreamDescription"]
+out["typed"] = [d["DeliveryStreamType"], d["DeliveryStreamStatus"], d["Destinations"][0]["ExtendedS3DestinationDescription"]["Prefix"]]
+out["from_stream_type"] = f.describe_delivery_stream(DeliveryStreamName="from-stream")["DeliveryStreamDescription"]["DeliveryStreamType"]
+good = [{"Data": json.dumps({"user": "u%d" % i, "n": i}).encode()} for i in range(100)]
+bad = [{"Data": b"{broken"}, {"Data": b'{"n": 1}'}]
+r = f.put_record_batch(DeliveryStreamName="typed", Records=good + bad)
+out["batch"] = [r["FailedPutCount"], len(r["RequestResponses"]), all("RecordId" in x for x in r["RequestResponses"])]
+for chunk in [b"alpha\n", b"beta\n", b"\x00\xffbinary"]:
+    f.put_record(DeliveryStreamName="raw", Record={"Data": chunk})
+def error(call):
+    try:
+        call()
+    except ClientError as e:
+        return [e.response["Error"]["Code"], e.response["Error"]["Message"]]
+out["errors"] = {
+    "from_stream": error(lambda: f.put_record(DeliveryStreamName="from-stream", Record={"Data": b"{}"})),
+    "unknown": error(lambda: f.put_record(DeliveryStreamName="nope", Record={"Data": b"{}"})),
+    "too_many": error(lambda: f.put_record_batch(DeliveryStreamName="typed", Records=[{"Data": b"{}"}] * 501)),
+}
+print(json.dumps(out))
+"#;
+
+#[test]
+fn boto3_puts_into_direct_put_firehoses_and_a_stream_fed_one_refuses_puts_as_aws_does() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    let project = json!({
+        "format_version": 2,
+        "nodes": [
+            node("typed", "firehose", json!({"prefix": "typed/", "error_prefix": "typed-errors/",
+                "format": "json", "columns": ["user Utf8 NOT NULL", "n Int64"]})),
+            node("raw", "firehose", json!({"prefix": "raw/", "format": "json"})),
+            node("gen", "generator", json!({"event": "clickstream", "count": 50, "rate_per_sec": 0.0})),
+            node("s", "stream", json!({"shards": 1})),
+            node("fs", "firehose", json!({"delivery_stream_name": "from-stream",
+                "prefix": "gen/", "format": "json"})),
+            node("lake", "bucket", json!({"path": "lake"}))
+        ],
+        "edges": [
+            edge("lake", "objects", "typed", "target"),
+            edge("lake", "objects", "raw", "target"),
+            edge("gen", "events", "s", "records"),
+            edge("s", "records", "fs", "records"),
+            edge("lake", "objects", "fs", "target")
+        ]
+    });
+    let served = Served::start(dir.path(), &project, &["typed", "raw", "fs"]);
+    let out = client(dir.path(), &served.url(), FIREHOSE_CLIENT);
+    assert_eq!(out["names"], json!(["from-stream", "raw", "typed"]));
+    assert_eq!(out["typed"], json!(["DirectPut", "ACTIVE", "typed/"]));
+    assert_eq!(out["from_stream_type"], "KinesisStreamAsSource");
+    assert_eq!(out["batch"], json!([0, 102, true]));
+    assert_eq!(
+        out["errors"]["from_stream"],
+        json!([
+            "InvalidArgumentException",
+            "This operation is not permitted on KinesisStreamAsSource delivery stream type."
+        ])
+    );
+    assert_eq!(out["errors"]["unknown"][0], "ResourceNotFoundException");
+    assert_eq!(out["errors"]["too_many"][0], "ValidationException");
+    let (status, summary, _) = served.stop();
+    assert_eq!(status, NodeStatus::Stopped, "{summary:#?}");
+
+    let typed = records_under(&dir.path().join("lake/typed"));
+    assert_eq!(typed.len(), 100);
+    let total: i64 = typed.iter().map(|r| r["n"].as_i64().unwrap()).sum();
+    assert_eq!(total, (0..100).sum::<i64>());
+    // Records that did not fit: AWS's error-record JSON, with the bytes put.
+    let errors = records_under(
+        &dir.path()
+            .join("lake/typed-errors/format-conversion-failed"),
+    );
+    assert_eq!(errors.len(), 2);
+    use base64::Engine as _;
+    let raw: Vec<Vec<u8>> = errors
+        .iter()
+        .map(|e| {
+            assert_eq!(e["lastErrorCode"], "DataFormatConversion.MalformedData");
+            assert_eq!(e["attemptsMade"], 1);
+            assert!(e["arrivalTimestamp"].as_i64().unwrap() > 1_700_000_000_000);
+            base64::engine::general_purpose::STANDARD
+                .decode(e["rawData"].as_str().unwrap())
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(raw, vec![b"{broken".to_vec(), br#"{"n": 1}"#.to_vec()]);
+    // No columns: the bytes as they were put, concatenated, as Firehose delivers them.
+    let files = crate::support::files_under(&dir.path().join("lake/raw"));
+    let bytes: Vec<u8> = files
+        .iter()
+        .flat_map(|f| std::fs::read(dir.path().join("lake/raw").join(f)).unwrap())
+        .collect();
+    assert_eq!(bytes, b"alpha\nbeta\n\x00\xffbinary");
+    assert_eq!(records_under(&dir.path().join("lake/gen")).len(), 50);
+}
+
+/// The folder with `@aws-sdk/client-kinesis` that `scripts/test` sets up.
+fn js_clients() -> PathBuf {
+    std::env::var_os("TRIBUTARY_JS_CLIENTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::support::repo_root().join("target/tools/clients-js"))
+}
+
+const JS_CLIENT: &str = r#"
+const { KinesisClient, PutRecordsCommand, PutRecordCommand, ListShardsCommand,
+        GetShardIteratorCommand, GetRecordsCommand } = require("@aws-sdk/client-kinesis");
+(async () => {
+  const k = new KinesisClient({ endpoint: process.env.ENDPOINT, region: "eu-west-1",
+    credentials: { accessKeyId: "test", secretAccessKey: "anything" } });
+  const enc = new TextEncoder(), dec = new TextDecoder();
+  const recs = [...Array(40).keys()].map(i => ({
+    Data: enc.encode(JSON.stringify({ user: "js" + (i % 7), amount: i, page: "/js" })),
+    PartitionKey: "js" + (i % 7) }));
+  const put = await k.send(new PutRecordsCommand({ StreamName: "clicks-api", Records: recs }));
+  const one = await k.send(new PutRecordCommand({ StreamName: "clicks-api",
+    Data: enc.encode('{"user":"zero","amount":0.25}'), PartitionKey: "z", ExplicitHashKey: "0" }));
+  const read = [];
+  for (const s of (await k.send(new ListShardsCommand({ StreamName: "clicks-api" }))).Shards) {
+    let it = (await k.send(new GetShardIteratorCommand({ StreamName: "clicks-api",
+      ShardId: s.ShardId, ShardIteratorType: "TRIM_HORIZON" }))).ShardIterator;
+    for (;;) {
+      const r = await k.send(new GetRecordsCommand({ ShardIterator: it, Limit: 16 }));
+      for (const x of r.Records) read.push([s.ShardId, x.PartitionKey, dec.decode(x.Data)]);
+      if (r.Records.length === 0) break;
+      it = r.NextShardIterator;
+    }
+  }
+  let err = null;
+  try {
+    await new KinesisClient({ endpoint: process.env.ENDPOINT, region: "eu-west-1",
+      credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "x" } })
+      .send(new ListShardsCommand({ StreamName: "clicks-api" }));
+  } catch (e) { err = [e.name, e.$metadata.httpStatusCode]; }
+  console.log(JSON.stringify({ failed: put.FailedRecordCount, n: put.Records.length,
+    one: one.ShardId, read, err }));
+})().catch(e => { console.error(e); process.exit(1); });
+"#;
+
+#[test]
+fn the_aws_sdk_for_javascript_puts_and_reads_back_through_the_kinesis_api() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    let served = Served::start(dir.path(), &served_pipeline(), &["clicks"]);
+    let script = dir.path().join("client.cjs");
+    std::fs::write(&script, JS_CLIENT).unwrap();
+    let out = Process::new("node")
+        .arg(&script)
+        .env("ENDPOINT", served.url())
+        .env("NODE_PATH", js_clients().join("node_modules"))
+        .env("AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(out["failed"], 0);
+    assert_eq!(out["n"], 40);
+    assert_eq!(out["one"], "shardId-000000000000");
+    let read = out["read"].as_array().unwrap();
+    assert_eq!(read.len(), 41);
+    // Per key, the records come back in the order they were put, on the key's shard.
+    for key in 0..7 {
+        let pk = format!("js{key}");
+        let amounts: Vec<i64> = read
+            .iter()
+            .filter(|r| r[1] == pk.as_str())
+            .map(|r| {
+                serde_json::from_str::<Value>(r[2].as_str().unwrap()).unwrap()["amount"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect();
+        let expected: Vec<i64> = (0..40).filter(|i| i % 7 == key).collect();
+        assert_eq!(amounts, expected, "key {pk}");
+        let shards: std::collections::BTreeSet<&str> = read
+            .iter()
+            .filter(|r| r[1] == pk.as_str())
+            .map(|r| r[0].as_str().unwrap())
+            .collect();
+        assert_eq!(shards.len(), 1);
+    }
+    assert_eq!(out["err"], json!(["UnrecognizedClientException", 400]));
+    let (status, _, _) = served.stop();
+    assert_eq!(status, NodeStatus::Stopped);
+    assert_eq!(records_under(&dir.path().join("lake/out")).len(), 41);
+}
