@@ -46,6 +46,8 @@ pub struct TributaryApp {
     live_revision: u64,
     /// When an edit was last sent to the engine during a run.
     live_sent: Instant,
+    /// Where Serve listens: `TRIBUTARY_SERVE_ADDRESS`, else 127.0.0.1:4566.
+    serve_address: Option<String>,
 }
 
 impl TributaryApp {
@@ -92,6 +94,7 @@ impl TributaryApp {
             },
             live_revision: 0,
             live_sent: Instant::now(),
+            serve_address: std::env::var("TRIBUTARY_SERVE_ADDRESS").ok(),
         };
         match engine {
             Ok(e) => app.engine = Some(e),
@@ -295,6 +298,49 @@ impl TributaryApp {
         }
     }
 
+    /// Serve listens at `address` (`host:port`, or a port on loopback) from now on.
+    pub fn set_serve_address(&mut self, address: &str) {
+        self.serve_address = Some(address.to_owned());
+    }
+
+    /// Where the AWS endpoint listens, while it does.
+    pub fn serving_address(&self) -> Option<&str> {
+        match &self.run.serving {
+            crate::state::run_view::Serving::On(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// Starts serving the AWS APIs at `TRIBUTARY_SERVE_ADDRESS` (default 127.0.0.1:4566),
+    /// or stops serving. The engine answers with `Event::Serving`.
+    pub fn toggle_serving(&mut self) {
+        use crate::state::run_view::Serving;
+        use tributary_engine::Command;
+        let Some(engine) = &self.engine else { return };
+        let command = match &self.run.serving {
+            Serving::On(_) | Serving::Starting => Command::Serve(None),
+            Serving::Off | Serving::Failed(_) => {
+                match tributary_engine::aws::ServeOptions::from_address(
+                    self.serve_address.as_deref(),
+                ) {
+                    Ok(o) => Command::Serve(Some(o)),
+                    Err(e) => {
+                        self.run.serving = Serving::Failed(e);
+                        return;
+                    }
+                }
+            }
+        };
+        let starting = matches!(command, Command::Serve(Some(_)));
+        if engine.try_send(command).is_ok() {
+            self.run.serving = if starting {
+                Serving::Starting
+            } else {
+                Serving::Off
+            };
+        }
+    }
+
     /// Stops the current run.
     pub fn stop(&mut self) {
         if let Some(engine) = &self.engine {
@@ -384,6 +430,11 @@ impl TributaryApp {
     /// The error the last run reported for `node`.
     pub fn node_error(&self, node: &str) -> Option<&str> {
         self.run.nodes.get(node)?.error.as_deref()
+    }
+
+    /// How many rows `node`'s latest preview stands for.
+    pub fn result_rows(&self, node: &str) -> Option<u64> {
+        self.run.results.get(node).map(|r| r.total_rows)
     }
 
     /// The chart the last run drew for `node`.

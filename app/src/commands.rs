@@ -55,6 +55,8 @@ pub enum AppCommand {
     Stop,
     /// Run the selected node and what it needs.
     RunSelected,
+    /// Start or stop serving the AWS APIs (Kinesis, Firehose) at 127.0.0.1:4566.
+    Serve,
     /// Type S3 credentials for this session.
     S3Credentials,
     /// Show a tab of the bottom panel.
@@ -104,7 +106,7 @@ pub const MENU: &[(&str, &[AppCommand])] = &[
         "Run",
         &[AppCommand::Run, AppCommand::Stop, AppCommand::RunSelected],
     ),
-    ("Cloud", &[AppCommand::S3Credentials]),
+    ("Cloud", &[AppCommand::S3Credentials, AppCommand::Serve]),
     ("Help", &[AppCommand::Shortcuts, AppCommand::About]),
 ];
 
@@ -141,6 +143,7 @@ impl AppCommand {
             Self::Run => "Run",
             Self::Stop => "Stop",
             Self::RunSelected => "Run selected node",
+            Self::Serve => "Serve AWS APIs (Kinesis, Firehose)",
             Self::S3Credentials => "S3 credentials for this session…",
             Self::ShowTab(tab) => tab.title(),
             Self::ToggleTheme => "Dark / light theme",
@@ -290,6 +293,7 @@ impl TributaryApp {
                     self.run(RunTarget::Node(id));
                 }
             }
+            AppCommand::Serve => self.toggle_serving(),
             AppCommand::S3Credentials => self.view.show_credentials = true,
             AppCommand::ShowTab(tab) => {
                 self.view.show_bottom = true;

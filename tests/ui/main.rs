@@ -14,7 +14,7 @@ mod layout;
 mod live;
 mod transforms;
 
-type H = Harness<'static, TributaryApp>;
+pub(crate) type H = Harness<'static, TributaryApp>;
 
 /// The one harness helper: the whole app in a 1600×1000 window, optionally on a project,
 /// with its state (recent projects, autosave) in a scratch folder of its own.

@@ -32,7 +32,8 @@ pub fn ui(app: &mut TributaryApp, ui: &mut egui::Ui) {
                 }
             });
             ui.menu_button("Cloud", |ui| {
-                menu_button(ui, app, AppCommand::S3Credentials)
+                menu_button(ui, app, AppCommand::S3Credentials);
+                menu_button(ui, app, AppCommand::Serve);
             });
             ui.menu_button("View", |ui| view_menu(app, ui));
             ui.menu_button("Help", |ui| {
@@ -52,8 +53,43 @@ pub fn ui(app: &mut TributaryApp, ui: &mut egui::Ui) {
                     app.execute(command, &ctx);
                 }
             }
+            serve_ui(app, ui);
         });
     });
+}
+
+/// The AWS endpoint toggle, with its address while serving.
+fn serve_ui(app: &mut TributaryApp, ui: &mut egui::Ui) {
+    use crate::state::run_view::Serving;
+    let serving = app.run.serving.clone();
+    let on = matches!(serving, Serving::On(_) | Serving::Starting);
+    let tip = match &serving {
+        Serving::On(a) => format!(
+            "Serving the Kinesis and Firehose APIs at http://{a}. Point AWS clients there (AWS_ENDPOINT_URL=http://{a} or --endpoint-url, access key id 'test'): while a run goes on, each stream node is a Kinesis stream named by its stream_name, each Firehose a delivery stream, and the run keeps them served until Stop. Click to stop serving."
+        ),
+        Serving::Starting => "Starting…".to_owned(),
+        Serving::Failed(e) => format!("Could not serve: {e}. Click to try again."),
+        Serving::Off => "Serve the AWS APIs (Kinesis, Firehose) at 127.0.0.1:4566 so boto3, the AWS CLI and the AWS SDKs can put records into the running pipeline and read its streams.".to_owned(),
+    };
+    let ctx = ui.ctx().clone();
+    if ui
+        .selectable_label(on, "📡 Serve AWS APIs")
+        .on_hover_text(tip)
+        .clicked()
+    {
+        app.execute(AppCommand::Serve, &ctx);
+    }
+    match serving {
+        Serving::On(a) => {
+            ui.label(egui::RichText::new(format!("http://{a}")).monospace())
+                .on_hover_text("AWS_ENDPOINT_URL for clients");
+        }
+        Serving::Failed(e) => {
+            ui.colored_label(ui.visuals().error_fg_color, "not serving")
+                .on_hover_text(e);
+        }
+        _ => {}
+    }
 }
 
 fn file_menu(app: &mut TributaryApp, ui: &mut egui::Ui) {

@@ -73,6 +73,22 @@ pub struct RunView {
     pub log: Vec<LogLine>,
     /// Live metrics of streaming nodes.
     pub metrics: MetricsView,
+    /// The AWS endpoint, as the engine last reported it.
+    pub serving: Serving,
+}
+
+/// The AWS endpoint's state in the app.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Serving {
+    /// Not serving.
+    #[default]
+    Off,
+    /// Asked to start; the engine has not answered yet.
+    Starting,
+    /// Serving at this `host:port`.
+    On(String),
+    /// It could not start: why.
+    Failed(String),
 }
 
 /// What an applied event means for the rest of the app.
@@ -288,6 +304,25 @@ impl RunView {
                 message,
             } if run.is_none_or(|r| ours(&r)) => {
                 self.log(level, node, message);
+            }
+            Event::Serving { address, error } => {
+                self.serving = match (address, error) {
+                    (Some(a), _) => {
+                        self.log(
+                            LogLevel::Info,
+                            None,
+                            format!(
+                                "serving the Kinesis and Firehose APIs at http://{a}: point clients there (AWS_ENDPOINT_URL=http://{a}, access key id 'test'); a run keeps its streams served until Stop"
+                            ),
+                        );
+                        Serving::On(a)
+                    }
+                    (None, Some(e)) => {
+                        self.log(LogLevel::Error, None, e.clone());
+                        Serving::Failed(e)
+                    }
+                    (None, None) => Serving::Off,
+                };
             }
             Event::RunFinished {
                 run,

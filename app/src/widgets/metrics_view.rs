@@ -67,6 +67,11 @@ impl MetricsView {
             return None;
         }
         let mut clicked = None;
+        // The AWS API column, when the endpoint serves some node.
+        let served = self
+            .nodes
+            .values()
+            .any(|h| h.back().is_some_and(|(_, s)| s.api_requests > 0));
         ui.columns(2, |cols| {
             egui::ScrollArea::vertical()
                 .id_salt("metrics-table")
@@ -86,6 +91,11 @@ impl MetricsView {
                             ("waiting", "Share of the time spent waiting for room downstream."),
                         ] {
                             ui.strong(h).on_hover_text(tip);
+                        }
+                        if served {
+                            ui.strong("API req/s").on_hover_text(
+                                "Requests the AWS endpoint answered for the node per second (Kinesis or Firehose API), with the errors so far.",
+                            );
                         }
                         ui.end_row();
                         for (k, (node, samples)) in self.nodes.iter().enumerate() {
@@ -109,6 +119,17 @@ impl MetricsView {
                             ui.monospace(s.errors.to_string());
                             ui.monospace(format!("{:.2}", s.batch_latency_ms));
                             ui.monospace(format!("{:.0}%", s.backpressure * 100.0));
+                            if served {
+                                let errors = if s.api_errors > 0 {
+                                    format!(" ({} errors)", s.api_errors)
+                                } else {
+                                    String::new()
+                                };
+                                ui.monospace(format!(
+                                    "{}{errors}",
+                                    human_rate(s.api_requests_per_sec)
+                                ));
+                            }
                             ui.end_row();
                         }
                     });

@@ -145,4 +145,11 @@ pub struct MetricsSample {
     pub batch_latency_ms: f64,
     /// Share of the interval spent waiting for downstream room (0–1).
     pub backpressure: f64,
+    /// Requests the AWS endpoint answered for this node per second (its Kinesis or
+    /// Firehose API), when served.
+    pub api_requests_per_sec: f64,
+    /// Requests answered so far.
+    pub api_requests: u64,
+    /// Requests answered with an error so far.
+    pub api_errors: u64,
 }

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::kinesis::StreamRows;
-use super::{ACCOUNT, AwsError, Registry, RequestCounts, count, parse};
+use super::{ACCOUNT, AwsError, Misfits, Registry, count, parse};
 use crate::api::EventSink;
 use crate::lake::bucket::Bucket;
 use crate::stream::topic::{Producer, now_ms};
@@ -53,8 +53,10 @@ pub struct ServedFirehose {
     pub destination: Value,
     /// When the run started serving it (ms since the epoch).
     pub created_ms: i64,
-    /// Requests served.
-    pub counts: RequestCounts,
+    /// The node's counters (API requests are counted there).
+    pub metrics: Arc<crate::stream::metrics::NodeMetrics>,
+    /// Records that did not fit the columns, for the log.
+    pub misfits: Misfits,
     /// The run's events.
     pub events: EventSink,
     /// Names of error objects written.
@@ -169,7 +171,7 @@ fn describe(
         }],
         "HasMoreDestinations": false,
     }}));
-    count(&f.counts, &r);
+    count(&f.metrics, &r);
     r
 }
 
@@ -278,7 +280,7 @@ async fn put(
         })
     }
     .await;
-    count(&f.counts, &r);
+    count(&f.metrics, &r);
     r
 }
 
@@ -286,12 +288,11 @@ async fn put(
 /// each in AWS's error-record form, and logs the first.
 async fn reject(f: &ServedFirehose, data: &[Vec<u8>], bad: &[(usize, String)]) {
     let now = now_ms();
-    if let Some((_, reason)) = bad.first() {
+    if let (Some((_, reason)), Some(total)) = (bad.first(), f.misfits.add(bad.len() as u64)) {
         f.events.warn(
             &f.node,
             format!(
-                "{} record(s) put through the Firehose API do not fit the columns and went to the error prefix; the first: {reason}",
-                bad.len()
+                "{total} record(s) put through the Firehose API so far do not fit the columns and went to the error prefix; the latest: {reason}"
             ),
         );
     }

@@ -17,7 +17,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ACCOUNT, AwsError, Registry, RequestCounts, count, parse};
+use super::{ACCOUNT, AwsError, Misfits, Registry, count, parse};
 use crate::api::EventSink;
 use crate::arrow::array::{ArrayRef, BinaryArray, RecordBatch, StringArray};
 use crate::arrow::datatypes::{DataType, SchemaRef};
@@ -160,8 +160,8 @@ pub struct ServedStream {
     /// When the stream was created (this run), ms since the epoch; shard iterators of an
     /// earlier run are refused.
     pub created_ms: i64,
-    /// Requests served.
-    pub counts: RequestCounts,
+    /// Records that did not fit the columns, for the log.
+    pub misfits: Misfits,
     /// The run's events, to log refused records.
     pub events: EventSink,
 }
@@ -384,7 +384,7 @@ fn describe_stream(
             "EncryptionType": "NONE",
         }}))
     })();
-    count(&s.counts, &r);
+    count(&s.metrics, &r);
     r
 }
 
@@ -436,7 +436,7 @@ fn list_shards(registry: &Registry, body: &[u8]) -> std::result::Result<Value, A
         }
         Ok(out)
     })();
-    count(&s.counts, &r);
+    count(&s.metrics, &r);
     r
 }
 
@@ -613,12 +613,11 @@ async fn append(
 
 /// Sends records that did not fit the columns to the `failed` output, and logs the first.
 async fn refuse(s: &ServedStream, records: &[Checked], bad: &[(usize, String)]) {
-    if let Some((i, reason)) = bad.first() {
+    if let (Some((i, reason)), Some(total)) = (bad.first(), s.misfits.add(bad.len() as u64)) {
         s.events.warn(
             &s.node,
             format!(
-                "{} record(s) put through the Kinesis API do not fit the stream's columns and went to its failed output; the first (partition key '{}'): {reason}",
-                bad.len(),
+                "{total} record(s) put through the Kinesis API so far do not fit the stream's columns and went to its failed output; the latest (partition key '{}'): {reason}",
                 records[*i].key
             ),
         );
@@ -679,7 +678,7 @@ async fn put_record(registry: &Registry, body: &[u8]) -> std::result::Result<Val
         }))
     }
     .await;
-    count(&s.counts, &r);
+    count(&s.metrics, &r);
     r
 }
 
@@ -735,7 +734,7 @@ async fn put_records(registry: &Registry, body: &[u8]) -> std::result::Result<Va
         }))
     }
     .await;
-    count(&s.counts, &r);
+    count(&s.metrics, &r);
     r
 }
 
@@ -884,7 +883,7 @@ fn get_shard_iterator(registry: &Registry, body: &[u8]) -> std::result::Result<V
         };
         Ok(json!({ "ShardIterator": it.encode() }))
     })();
-    count(&s.counts, &r);
+    count(&s.metrics, &r);
     r
 }
 
@@ -969,7 +968,7 @@ fn get_records(registry: &Registry, body: &[u8]) -> std::result::Result<Value, A
             "MillisBehindLatest": read.millis_behind,
         }))
     })();
-    count(&s.counts, &r);
+    count(&s.metrics, &r);
     r
 }
 

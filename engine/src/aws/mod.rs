@@ -178,13 +178,28 @@ fn finish_json(r: &mut Response, error: &str) {
     }
 }
 
-/// Requests served, per API name, for the designer's rates.
+/// Counts records refused for not fitting the columns, and says when to log them again:
+/// the first time, then at most every 10 s, so a misconfigured producer does not flood
+/// the log.
 #[derive(Debug, Default)]
-pub struct RequestCounts {
-    /// Requests answered.
-    pub requests: AtomicU64,
-    /// Requests answered with an error.
-    pub errors: AtomicU64,
+pub struct Misfits {
+    total: AtomicU64,
+    logged_ms: std::sync::atomic::AtomicI64,
+}
+
+impl Misfits {
+    /// Counts `n` more; returns the total so far when it is time to log.
+    pub fn add(&self, n: u64) -> Option<u64> {
+        let total = self.total.fetch_add(n, Ordering::Relaxed) + n;
+        let now = crate::stream::topic::now_ms();
+        let last = self.logged_ms.load(Ordering::Relaxed);
+        let due = last == 0 || now - last >= 10_000;
+        (due && self
+            .logged_ms
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok())
+        .then_some(total)
+    }
 }
 
 /// What the running project serves, by API name.
@@ -533,10 +548,11 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> std::result::Result<T, 
     })
 }
 
-/// Counts a served request (and whether it failed) against `counts`.
-fn count<T>(counts: &RequestCounts, r: &std::result::Result<T, AwsError>) {
-    counts.requests.fetch_add(1, Ordering::Relaxed);
+/// Counts a served request (and whether it failed) in the node's metrics, for the
+/// designer's request rates.
+fn count<T>(metrics: &crate::stream::metrics::NodeMetrics, r: &std::result::Result<T, AwsError>) {
+    metrics.api_requests.fetch_add(1, Ordering::Relaxed);
     if r.is_err() {
-        counts.errors.fetch_add(1, Ordering::Relaxed);
+        metrics.api_errors.fetch_add(1, Ordering::Relaxed);
     }
 }

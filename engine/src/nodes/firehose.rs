@@ -738,7 +738,8 @@ impl Operator for Deliver {
 /// Wires delivery from the input stream to the target bucket.
 async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
     let bucket = ctx.bucket(&TARGET_IN)?;
-    let (input, served) = served_input(config, ctx, &bucket)?;
+    let wiring = Wiring::new();
+    let (input, served) = served_input(config, ctx, &bucket, wiring.metrics())?;
     let catalog = ctx.optional_catalog(&CATALOG_OPTIONAL_IN);
     let in_schema = input.schema().clone();
     // The transform, planned once against the input's columns: its columns are delivered.
@@ -810,7 +811,7 @@ async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutpu
         failed: 0,
         registered,
     };
-    let mut out = Wiring::new().operator(ctx.id, &input, op, ReadOptions::default());
+    let mut out = wiring.operator(ctx.id, &input, op, ReadOptions::default());
     if let Some((registration, direct)) = served
         && let Some(task) = out.task.take()
     {
@@ -846,6 +847,7 @@ fn served_input(
     config: &FirehoseConfig,
     ctx: &NodeContext<'_>,
     bucket: &Arc<Bucket>,
+    metrics: &Arc<crate::stream::metrics::NodeMetrics>,
 ) -> Result<(Arc<crate::stream::topic::Topic>, Option<Served>)> {
     use crate::arrow::datatypes::{Field as ArrowField, Schema};
     use crate::stream::topic::{Retention, Topic};
@@ -921,8 +923,9 @@ fn served_input(
         rows,
         rejects: Some(rejects),
         destination,
+        metrics: metrics.clone(),
         created_ms: crate::stream::topic::now_ms(),
-        counts: Default::default(),
+        misfits: Default::default(),
         events: ctx.events.clone(),
         seq: Default::default(),
     })?;

@@ -385,7 +385,7 @@ fn serve(
         metrics: metrics.clone(),
         retention_hours: config.retention_hours,
         created_ms: crate::stream::topic::now_ms(),
-        counts: Default::default(),
+        misfits: Default::default(),
         events: ctx.events.clone(),
     })?;
     ctx.info(format!(

@@ -28,6 +28,10 @@ pub struct NodeMetrics {
     pub batch_latency_us: AtomicU64,
     /// Time spent waiting for room downstream, microseconds (back-pressure).
     pub blocked_us: AtomicU64,
+    /// Requests the AWS endpoint answered for the node.
+    pub api_requests: AtomicU64,
+    /// Of those, the ones answered with an error.
+    pub api_errors: AtomicU64,
     /// Consumers whose lag is reported.
     pub consumers: Mutex<Vec<LagProbe>>,
 }
@@ -43,14 +47,14 @@ impl NodeMetrics {
 #[derive(Debug)]
 pub struct Sampler {
     last: Instant,
-    prev: [u64; 7],
+    prev: [u64; 8],
 }
 
 impl Default for Sampler {
     fn default() -> Self {
         Self {
             last: Instant::now(),
-            prev: [0; 7],
+            prev: [0; 8],
         }
     }
 }
@@ -68,6 +72,7 @@ impl Sampler {
             m.batches.load(Ordering::Relaxed),
             m.batch_latency_us.load(Ordering::Relaxed),
             m.blocked_us.load(Ordering::Relaxed),
+            m.api_requests.load(Ordering::Relaxed),
         ];
         let d = |i: usize| cur[i].saturating_sub(self.prev[i]) as f64;
         let (mut lag_records, mut lag_ms) = (0, 0);
@@ -94,6 +99,9 @@ impl Sampler {
                 0.0
             },
             backpressure: (d(6) / 1e6 / secs).min(1.0),
+            api_requests_per_sec: d(7) / secs,
+            api_requests: cur[7],
+            api_errors: m.api_errors.load(Ordering::Relaxed),
         };
         self.prev = cur;
         self.last = now;
