@@ -10,6 +10,7 @@ fn the_streaming_and_emr_examples_are_valid_and_canonical() {
         "clickstream.json",
         "emr.json",
         "lambda.json",
+        "producers.json",
         "transforms.json",
     ] {
         let path = repo_root().join("projects").join(name);

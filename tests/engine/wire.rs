@@ -41,11 +41,21 @@ impl Served {
     /// Loads `project` in `dir`, serves on a free loopback port and starts the run; returns
     /// once every node in `streams` is served.
     fn start(dir: &Path, project: &Value, streams: &[&str]) -> Self {
+        Self::start_with(dir, project, streams, Vec::new())
+    }
+
+    /// Like [`Served::start`], accepting only `credentials`.
+    fn start_with(
+        dir: &Path,
+        project: &Value,
+        streams: &[&str],
+        credentials: Vec<tributary_engine::aws::Credential>,
+    ) -> Self {
         let project = Project::from_json(&project.to_string()).unwrap();
         let engine = Engine::spawn().unwrap();
         let options = ServeOptions {
             address: "127.0.0.1:0".parse().unwrap(),
-            ..Default::default()
+            credentials,
         };
         engine.send(Command::Serve(Some(options))).unwrap();
         let address = loop {
@@ -733,4 +743,183 @@ fn the_aws_sdk_for_javascript_puts_and_reads_back_through_the_kinesis_api() {
     let (status, _, _) = served.stop();
     assert_eq!(status, NodeStatus::Stopped);
     assert_eq!(records_under(&dir.path().join("lake/out")).len(), 41);
+}
+
+#[test]
+fn tributary_run_serve_takes_the_example_producer_until_ctrl_c_then_drains_and_flushes() {
+    use std::io::BufRead as _;
+    let dir = scratch();
+    let root = crate::support::repo_root().join("projects");
+    std::fs::copy(
+        root.join("producers.json"),
+        dir.path().join("producers.json"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("producers-lake")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut run = Process::new(env!("CARGO_BIN_EXE_tributary-cli"))
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "producers.json",
+            "--serve",
+            "--endpoint",
+            &port.to_string(),
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until both the stream and the DirectPut Firehose are served.
+    let stderr = std::io::BufReader::new(run.stderr.take().unwrap());
+    let (tx, rx) = crossbeam_channel::bounded(1024);
+    std::thread::Builder::new()
+        .name("served-run-stderr".to_owned())
+        .spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        })
+        .unwrap();
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lines
+        .iter()
+        .filter(|l: &&String| l.contains(": served as "))
+        .count()
+        < 4
+    {
+        assert!(Instant::now() < deadline, "not served: {lines:#?}");
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+            lines.push(l);
+        }
+    }
+    assert!(
+        lines[0].starts_with(&format!("serving the AWS APIs at http://127.0.0.1:{port}")),
+        "{lines:#?}"
+    );
+    // The example's producer, unchanged: boto3 finds the endpoint in AWS_ENDPOINT_URL.
+    let out = Process::new(python())
+        .arg(root.join("producers/put_orders.py"))
+        .arg("500")
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("put 500 orders into arn:aws:kinesis:us-east-1:000000000000:stream/orders (2 shards), 0 refused"),
+        "{said}"
+    );
+    // Ctrl+C: the run drains, the Firehoses flush, exit code 0.
+    let killed = Process::new("kill")
+        .args(["-INT", &run.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = run.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["status"], "stopped");
+    let lake = dir.path().join("producers-lake");
+    let orders = records_under(&lake.join("orders"));
+    let rejects = records_under(&lake.join("orders-rejects"));
+    assert_eq!(
+        orders.len(),
+        495,
+        "one order in each 100 lacks its customer"
+    );
+    assert_eq!(rejects.len(), 5);
+    assert!(
+        rejects
+            .iter()
+            .all(|r| r["error_message"] == "missing field 'customer'")
+    );
+    let ids: std::collections::BTreeSet<i64> = orders
+        .iter()
+        .map(|o| o["order_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 495);
+    let clicks: String = crate::support::files_under(&lake.join("raw-clicks"))
+        .iter()
+        .map(|f| std::fs::read_to_string(lake.join("raw-clicks").join(f)).unwrap())
+        .collect();
+    assert_eq!(clicks.lines().count(), 10);
+    assert!(clicks.lines().all(|l| l.contains(" GET /p")));
+}
+
+#[test]
+fn configured_credentials_replace_test_and_every_request_is_sigv4_verified() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    let served = Served::start_with(
+        dir.path(),
+        &served_pipeline(),
+        &["clicks"],
+        vec![tributary_engine::aws::Credential {
+            access_key_id: "AKIATRIBUTARYTEST".to_owned(),
+            secret_access_key: "s3cret/with+chars".to_owned(),
+        }],
+    );
+    let out = client(
+        dir.path(),
+        &served.url(),
+        r#"
+import json, os, boto3
+from botocore.exceptions import ClientError
+def client(key, secret, region="eu-central-1"):
+    return boto3.client("kinesis", endpoint_url=os.environ["ENDPOINT"], region_name=region,
+                        aws_access_key_id=key, aws_secret_access_key=secret)
+def call(k):
+    try:
+        r = k.put_record(StreamName="clicks-api", Data=b'{"user":"signed","amount":1}', PartitionKey="s")
+        return "ok " + r["ShardId"]
+    except ClientError as e:
+        return e.response["Error"]["Code"] + ": " + e.response["Error"]["Message"]
+print(json.dumps({
+    "right": call(client("AKIATRIBUTARYTEST", "s3cret/with+chars")),
+    "wrong_secret": call(client("AKIATRIBUTARYTEST", "guess")),
+    "test_key": call(client("test", "test")),
+}))
+"#,
+    );
+    assert!(
+        out["right"].as_str().unwrap().starts_with("ok shardId-"),
+        "{out}"
+    );
+    assert_eq!(
+        out["wrong_secret"],
+        "InvalidSignatureException: The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+    );
+    assert!(
+        out["test_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("UnrecognizedClientException"),
+        "{out}"
+    );
+    let (_, _, logs) = served.stop();
+    assert!(
+        logs.iter()
+            .any(|(_, m)| m.contains("refused a request from access key id 'AKIATRIBUTARYTEST'")),
+        "{logs:?}"
+    );
+    // Only the signed record was taken.
+    assert_eq!(records_under(&dir.path().join("lake/out")).len(), 1);
 }

@@ -73,7 +73,8 @@ impl MetricsView {
             .values()
             .any(|h| h.back().is_some_and(|(_, s)| s.api_requests > 0));
         ui.columns(2, |cols| {
-            egui::ScrollArea::vertical()
+            // Both ways: the columns are wider than half a narrow window.
+            egui::ScrollArea::both()
                 .id_salt("metrics-table")
                 .show(&mut cols[0], |ui| {
                     egui::Grid::new("metrics").striped(true).show(ui, |ui| {

@@ -12,11 +12,13 @@
 //! - `firehose.rs`: the Firehose API (JSON 1.1, `Firehose_20150804.*`).
 //!
 //! Requests are authenticated as LocalStack does by default: the access key id `test`
-//! (any secret) is accepted; configured credentials replace it. Every error is in AWS's
+//! (any secret) is accepted; configured credentials replace it, and then every request's
+//! SigV4 signature is verified with the key's secret (`sigv4.rs`). Every error is in AWS's
 //! form (`__type`, `message`, HTTP status), so SDKs raise their usual exceptions.
 
 mod firehose;
 mod kinesis;
+pub mod sigv4;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -25,7 +27,7 @@ use std::sync::{Arc, RwLock};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 pub use firehose::{Rejects, ServedFirehose};
@@ -443,33 +445,37 @@ impl Drop for Endpoint {
     }
 }
 
-/// The access key id of a SigV4 `Authorization` header, and the region of its scope.
-fn credential_scope(headers: &HeaderMap) -> Option<(String, String)> {
-    let auth = headers.get("authorization")?.to_str().ok()?;
-    let cred = auth.split("Credential=").nth(1)?;
-    let cred = cred.split([',', ' ']).next()?;
-    let mut parts = cred.split('/');
-    let key = parts.next()?.to_owned();
-    let _date = parts.next();
-    let region = parts.next().unwrap_or("us-east-1").to_owned();
-    Some((key, region))
-}
-
 impl Server {
-    fn authenticate(&self, headers: &HeaderMap) -> std::result::Result<String, AwsError> {
-        let Some((key, region)) = credential_scope(headers) else {
+    /// The region of an accepted request: the access key is known and, when credentials
+    /// are configured, the SigV4 signature holds with its secret.
+    fn authenticate(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> std::result::Result<String, AwsError> {
+        let Some(auth) = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(sigv4::parse)
+        else {
             return Err(AwsError {
                 status: 403,
                 code: "MissingAuthenticationTokenException",
                 message: "Missing Authentication Token".to_owned(),
             });
         };
-        let known = if self.credentials.is_empty() {
-            key == DEFAULT_ACCESS_KEY
+        let key = &auth.access_key_id;
+        let secret = if self.credentials.is_empty() {
+            (key == DEFAULT_ACCESS_KEY).then_some(None)
         } else {
-            self.credentials.iter().any(|c| c.access_key_id == key)
+            self.credentials
+                .iter()
+                .find(|c| &c.access_key_id == key)
+                .map(|c| Some(c.secret_access_key.as_str()))
         };
-        if !known {
+        let Some(secret) = secret else {
             self.registry.warn(format!(
                 "AWS endpoint: refused a request signed with the unknown access key id '{key}' (UnrecognizedClientException); {}",
                 if self.credentials.is_empty() {
@@ -483,12 +489,30 @@ impl Server {
                 code: "UnrecognizedClientException",
                 message: "The security token included in the request is invalid.".to_owned(),
             });
+        };
+        if let Some(secret) = secret
+            && let Err(refusal) = sigv4::verify(&auth, secret, method, uri, headers, body)
+        {
+            let message = match refusal {
+                sigv4::Refusal::Mismatch => "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".to_owned(),
+                sigv4::Refusal::Expired(m) => m,
+            };
+            self.registry.warn(format!(
+                "AWS endpoint: refused a request from access key id '{key}': {message}"
+            ));
+            return Err(AwsError::client("InvalidSignatureException", message));
         }
-        Ok(region)
+        Ok(auth.region)
     }
 }
 
-async fn handle(State(server): State<Arc<Server>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(server): State<Arc<Server>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -508,7 +532,7 @@ async fn handle(State(server): State<Arc<Server>>, headers: HeaderMap, body: Byt
         )
         .json_response();
     }
-    let region = match server.authenticate(&headers) {
+    let region = match server.authenticate(&method, &uri, &headers, &body) {
         Ok(r) => r,
         Err(e) => return e.json_response(),
     };

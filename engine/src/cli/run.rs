@@ -84,7 +84,13 @@ pub(super) fn run(
             eprintln!("error: {e}");
         }
     }
-    Ok(if status == NodeStatus::Ok { 0 } else { 1 })
+    // A served run ends with Ctrl+C: stopped that way, it went as it should.
+    let stopped_on_purpose = serving && status == NodeStatus::Stopped && interrupt::requested();
+    Ok(if status == NodeStatus::Ok || stopped_on_purpose {
+        0
+    } else {
+        1
+    })
 }
 
 /// A finished run, for printing.
