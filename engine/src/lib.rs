@@ -5,13 +5,14 @@
 //!    signals, node statistics, problems, settings enums.
 //! 2. [`lake`] (bucket, crawler, catalog, SQL, writers) and [`stream`] (topics, durable
 //!    logs, the broker, records, scripts).
-//! 3. [`nodes`]: one file per node kind, the registry, the settings forms and the
+//! 3. [`aws`]: the AWS wire protocols (Kinesis, Firehose) on one loopback endpoint.
+//! 4. [`nodes`]: one file per node kind, the registry, the settings forms and the
 //!    streaming runner.
-//! 4. [`project`]: the project document (nodes with typed configs, edges) and its
+//! 5. [`project`]: the project document (nodes with typed configs, edges) and its
 //!    validation.
-//! 5. [`engine`]: the engine thread, its commands, a run of the graph, streaming
+//! 6. [`engine`]: the engine thread, its commands, a run of the graph, streaming
 //!    supervision and the result cache.
-//! 6. [`cli`]: the headless command line, driving the engine through its API.
+//! 7. [`cli`]: the headless command line, driving the engine through its API.
 //!
 //! `scripts/layers` checks the rule (ARCHITECTURE.md says how).
 

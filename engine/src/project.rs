@@ -479,6 +479,29 @@ impl Project {
                 problems.push(Problem::setting(&node.id, p.path, p.message));
             }
         }
+        // The AWS endpoint serves streams and Firehoses by name: names are unique.
+        let mut api_names: BTreeMap<(&str, String), &str> = BTreeMap::new();
+        for node in &self.nodes {
+            let (kind, key, name) = match &node.config {
+                NodeConfig::Stream(c) => ("stream", "stream_name", c.api_name(&node.id)),
+                NodeConfig::Firehose(c) if c.delivery_stream_name.is_empty() => {
+                    ("firehose", "delivery_stream_name", node.id.clone())
+                }
+                NodeConfig::Firehose(c) => (
+                    "firehose",
+                    "delivery_stream_name",
+                    c.delivery_stream_name.clone(),
+                ),
+                _ => continue,
+            };
+            if let Some(other) = api_names.insert((kind, name.clone()), &node.id) {
+                problems.push(Problem::setting(
+                    &node.id,
+                    key.to_owned(),
+                    format!("'{name}' is also the API name of node '{other}': names must differ"),
+                ));
+            }
+        }
 
         let mut fan_in: BTreeMap<&PortRef, usize> = BTreeMap::new();
         for (i, edge) in self.edges.iter().enumerate() {

@@ -923,3 +923,43 @@ print(json.dumps({
     // Only the signed record was taken.
     assert_eq!(records_under(&dir.path().join("lake/out")).len(), 1);
 }
+
+#[test]
+fn two_nodes_cannot_share_an_api_name_and_unfed_streams_say_how_to_feed_them() {
+    let dir = scratch();
+    let project = json!({
+        "format_version": 2,
+        "nodes": [
+            node("a", "stream", json!({"stream_name": "orders"})),
+            node("orders", "stream", json!({})),
+            node("t", "table_sink", json!({}))
+        ],
+        "edges": [edge("a", "records", "t", "records")]
+    });
+    let path = dir.path().join("dup.json");
+    std::fs::write(&path, project.to_string()).unwrap();
+    let out = crate::support::cli_in(dir.path(), &["validate", path.to_str().unwrap()]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains(
+            "node 'orders': config: stream_name: 'orders' is also the API name of node 'a': names must differ"
+        ),
+        "{out:?}"
+    );
+    // Without --serve, a stream nothing feeds says how to feed it.
+    let single = json!({
+        "format_version": 2,
+        "nodes": [node("orders", "stream", json!({})), node("t", "table_sink", json!({}))],
+        "edges": [edge("orders", "records", "t", "records")]
+    });
+    let path = dir.path().join("single.json");
+    std::fs::write(&path, single.to_string()).unwrap();
+    let out = crate::support::cli_in(dir.path(), &["run", path.to_str().unwrap()]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains(
+            "nothing feeds this stream: wire an input into 'records', or serve the Kinesis API so producers can put records into 'orders' (tributary run --serve, or Serve in the toolbar)"
+        ),
+        "{out:?}"
+    );
+}
