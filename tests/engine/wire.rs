@@ -963,3 +963,90 @@ fn two_nodes_cannot_share_an_api_name_and_unfed_streams_say_how_to_feed_them() {
         "{out:?}"
     );
 }
+
+const KPL_CLIENT: &str = r#"
+import json, os, boto3
+from aws_kinesis_agg.aggregator import RecordAggregator
+from aws_kinesis_agg.deaggregator import deaggregate_records
+
+k = boto3.client("kinesis", endpoint_url=os.environ["ENDPOINT"])
+def aggregated(first, n):
+    agg = RecordAggregator()
+    for i in range(first, first + n):
+        agg.add_user_record("user-%d" % (i % 9), json.dumps({"user": "u%d" % i, "amount": i}).encode())
+    return agg.clear_and_get().get_contents()
+out = {}
+records = []
+for first in (0, 50):
+    pk, ehk, data = aggregated(first, 50)
+    records.append({"Data": data, "PartitionKey": pk})
+r = k.put_records(StreamName="typed", Records=records)
+out["typed_results"] = len(r["Records"])
+pk, ehk, data = aggregated(100, 20)
+for name in ("raw", "strict"):
+    k.put_record(StreamName=name, Data=data, PartitionKey=pk)
+# Pass-through: GetRecords gives the aggregated record as put; AWS's deaggregator reads it.
+shard = k.list_shards(StreamName="raw")["Shards"][0]["ShardId"]
+it = k.get_shard_iterator(StreamName="raw", ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+got = k.get_records(ShardIterator=it)["Records"]
+out["raw_records"] = len(got)
+out["raw_unchanged"] = got[0]["Data"] == data
+users = deaggregate_records([{"kinesis": {"data": __import__("base64").b64encode(got[0]["Data"]).decode(),
+    "partitionKey": got[0]["PartitionKey"], "sequenceNumber": got[0]["SequenceNumber"],
+    "approximateArrivalTimestamp": 0, "kinesisSchemaVersion": "1.0"}}])
+out["user_amounts"] = [json.loads(__import__("base64").b64decode(u["kinesis"]["data"]))["amount"] for u in users]
+print(json.dumps(out))
+"#;
+
+#[test]
+fn kpl_aggregated_records_are_deaggregated_into_rows_or_passed_through_as_aws_does() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    let columns = json!(["user Utf8 NOT NULL", "amount Int64"]);
+    let project = json!({
+        "format_version": 2,
+        "nodes": [
+            node("typed", "stream", json!({"shards": 2, "columns": columns,
+                "kpl_aggregation": "deaggregate"})),
+            node("raw", "stream", json!({"shards": 1})),
+            node("strict", "stream", json!({"shards": 1, "columns": columns})),
+            node("lake", "bucket", json!({"path": "lake"})),
+            node("deliver", "firehose", json!({"prefix": "typed/", "format": "json"})),
+            node("rejects", "firehose", json!({"prefix": "rejects/", "format": "json"})),
+            node("raw_sink", "table_sink", json!({})),
+            node("strict_sink", "table_sink", json!({}))
+        ],
+        "edges": [
+            edge("typed", "records", "deliver", "records"),
+            edge("lake", "objects", "deliver", "target"),
+            edge("raw", "records", "raw_sink", "records"),
+            edge("strict", "records", "strict_sink", "records"),
+            edge("strict", "failed", "rejects", "records"),
+            edge("lake", "objects", "rejects", "target")
+        ]
+    });
+    let served = Served::start(dir.path(), &project, &["typed", "raw", "strict"]);
+    let out = client(dir.path(), &served.url(), KPL_CLIENT);
+    assert_eq!(out["typed_results"], 2, "one result per record put");
+    assert_eq!(out["raw_records"], 1);
+    assert_eq!(out["raw_unchanged"], true);
+    assert_eq!(out["user_amounts"], json!((100..120).collect::<Vec<_>>()));
+    let (_, summary, _) = served.stop();
+    // Deaggregated: the 100 user records are rows, in order per aggregated record.
+    let rows = records_under(&dir.path().join("lake/typed"));
+    let mut amounts: Vec<i64> = rows.iter().map(|r| r["amount"].as_i64().unwrap()).collect();
+    amounts.sort();
+    assert_eq!(amounts, (0..100).collect::<Vec<_>>());
+    // Passed through into typed columns: it cannot fit, and the reason says what to set.
+    let rejects = records_under(&dir.path().join("lake/rejects"));
+    assert_eq!(rejects.len(), 1);
+    assert!(
+        rejects[0]["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("set the stream's kpl_aggregation to deaggregate"),
+        "{rejects:?}"
+    );
+    let typed = summary.iter().find(|s| s.id == "typed").unwrap();
+    assert_eq!(typed.records_out, 100);
+}

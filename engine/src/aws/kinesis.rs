@@ -99,6 +99,10 @@ impl StreamRows {
                 let mut bad = Vec::new();
                 for (i, d) in data.iter().enumerate() {
                     let pushed = match serde_json::from_slice::<Value>(d) {
+                        Err(_) if d.starts_with(&super::kpl::MAGIC) => Err(
+                            "a KPL-aggregated record: set the stream's kpl_aggregation to deaggregate to read its user records"
+                                .to_owned(),
+                        ),
                         Ok(Value::Object(o)) => builder.push_json(&o),
                         Ok(other) => Err(format!(
                             "the data is JSON but not an object (it is {})",
@@ -162,6 +166,10 @@ pub struct ServedStream {
     pub created_ms: i64,
     /// Records that did not fit the columns, for the log.
     pub misfits: Misfits,
+    /// KPL-aggregated records are split into their user records before they become rows
+    /// (as the KCL does); otherwise they are kept as put, as `GetRecords` and a Lambda's
+    /// Kinesis event give them in AWS.
+    pub deaggregate: bool,
     /// The run's events, to log refused records.
     pub events: EventSink,
 }
@@ -523,6 +531,46 @@ fn check_entry(e: &PutEntry, at: &str, shards: usize) -> std::result::Result<Che
     })
 }
 
+/// With `deaggregate`, KPL-aggregated records become their user records, each in the
+/// aggregated record's shard (a record that does not read as one stays as it is); the
+/// index of the request record each comes from is returned beside it.
+fn expand(s: &ServedStream, checked: Vec<Checked>) -> (Vec<Checked>, Vec<usize>) {
+    if !s.deaggregate {
+        let origin = (0..checked.len()).collect();
+        return (checked, origin);
+    }
+    let mut out = Vec::with_capacity(checked.len());
+    let mut origin = Vec::with_capacity(checked.len());
+    for (i, c) in checked.into_iter().enumerate() {
+        match super::kpl::deaggregate(&c.data) {
+            Some(Ok(users)) if !users.is_empty() => {
+                for u in users {
+                    out.push(Checked {
+                        data: u.data,
+                        key: u.partition_key,
+                        shard: c.shard,
+                    });
+                    origin.push(i);
+                }
+            }
+            _ => {
+                out.push(c);
+                origin.push(i);
+            }
+        }
+    }
+    (out, origin)
+}
+
+/// The shard and sequence number of each request record: those of its first record.
+fn per_request(placed: &[(usize, u64)], origin: &[usize], requests: usize) -> Vec<(usize, u64)> {
+    let mut out: Vec<Option<(usize, u64)>> = vec![None; requests];
+    for (p, o) in placed.iter().zip(origin) {
+        out[*o].get_or_insert(*p);
+    }
+    out.into_iter().map(|p| p.unwrap_or((0, 0))).collect()
+}
+
 /// Appends checked records; returns each one's shard and sequence number, in order.
 async fn append(
     s: &ServedStream,
@@ -669,8 +717,9 @@ async fn put_record(registry: &Registry, body: &[u8]) -> std::result::Result<Val
     let s = req.stream.resolve(registry)?;
     let r = async {
         let checked = check_entry(&req.entry, "", s.shard_count())?;
-        let placed = append(&s, vec![checked]).await?;
-        let (shard, seq) = placed[0];
+        let (records, origin) = expand(&s, vec![checked]);
+        let placed = append(&s, records).await?;
+        let (shard, seq) = per_request(&placed, &origin, 1)[0];
         Ok(json!({
             "ShardId": shard_id(shard),
             "SequenceNumber": seq.to_string(),
@@ -723,7 +772,9 @@ async fn put_records(registry: &Registry, body: &[u8]) -> std::result::Result<Va
                 ),
             ));
         }
-        let placed = append(&s, checked).await?;
+        let requests = checked.len();
+        let (records, origin) = expand(&s, checked);
+        let placed = per_request(&append(&s, records).await?, &origin, requests);
         Ok(json!({
             "FailedRecordCount": 0,
             "Records": placed.iter().map(|(shard, seq)| json!({

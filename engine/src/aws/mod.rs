@@ -18,6 +18,7 @@
 
 mod firehose;
 mod kinesis;
+pub mod kpl;
 pub mod sigv4;
 
 use std::collections::BTreeMap;

@@ -15,6 +15,18 @@ use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec, PortTy
 use crate::error::{Error, Result};
 use crate::stream::topic::{Delivery, Retention, Topic};
 
+crate::choice_enum! {
+    /// What a stream does with KPL-aggregated records put through the Kinesis API.
+    pub enum KplAggregation {
+        /// Kept as put: `GetRecords` and a Lambda's Kinesis event give the aggregated
+        /// record, as AWS does (consumers de-aggregate with the KCL or AWS's libraries).
+        PassThrough = "pass_through",
+        /// Split into their user records before they become rows, as the KCL does:
+        /// each is a row, and `GetRecords` and Lambda events give the user records.
+        Deaggregate = "deaggregate",
+    }
+}
+
 /// The streams written into this one (none when outside producers feed it through the
 /// Kinesis API).
 pub const RECORDS_IN: PortSpec = PortSpec::input("records", PortType::Stream).multiple();
@@ -29,6 +41,9 @@ pub struct StreamConfig {
     /// into (JSON objects), as `name Type [NOT NULL]`; empty: one binary `data` column
     /// holding the bytes.
     pub columns: Vec<String>,
+    /// KPL-aggregated records put through the Kinesis API: kept as put, or split into
+    /// their user records.
+    pub kpl_aggregation: KplAggregation,
     /// Number of shards.
     pub shards: usize,
     /// The column whose value picks the shard; empty puts everything in shard 0.
@@ -54,6 +69,7 @@ impl Default for StreamConfig {
         Self {
             stream_name: String::new(),
             columns: Vec::new(),
+            kpl_aggregation: KplAggregation::PassThrough,
             shards: 4,
             partition_key: String::new(),
             retention_hours: 24.0,
@@ -88,6 +104,12 @@ impl Kind for StreamKind {
             "Columns",
             Editor::Lines,
             "With no input wired: the columns records put through the Kinesis API are parsed into, one 'name Type [NOT NULL]' per line (JSON objects; a record that does not fit goes to the failed output with the reason). Empty: one binary 'data' column with the bytes.",
+        ),
+        Field::new(
+            "kpl_aggregation",
+            "KPL aggregation",
+            Editor::Choice(KplAggregation::NAMES),
+            "Records the Kinesis Producer Library aggregated: pass_through keeps them as put (as GetRecords and Lambda give them in AWS); deaggregate splits them into their user records, as the KCL does, so each is a row.",
         ),
         Field::new(
             "shards",
@@ -386,6 +408,7 @@ fn serve(
         retention_hours: config.retention_hours,
         created_ms: crate::stream::topic::now_ms(),
         misfits: Default::default(),
+        deaggregate: config.kpl_aggregation == KplAggregation::Deaggregate,
         events: ctx.events.clone(),
     })?;
     ctx.info(format!(
