@@ -197,10 +197,9 @@ pub struct ShardRead {
     pub next: u64,
     /// The position the read started at, after clamping to what is retained.
     pub start: u64,
-    /// Milliseconds between now and the arrival of the newest record (0 at the tip).
+    /// Milliseconds between now and the arrival of the first record after these (0 at
+    /// the tip): how far behind the reader is, as `MillisBehindLatest`.
     pub millis_behind: u64,
-    /// The topic ended and this is its tip.
-    pub closed: bool,
 }
 
 /// Lag of one consumer.
@@ -647,7 +646,6 @@ impl Topic {
         let mut out = ShardRead {
             start,
             next: start,
-            closed: inner.closed,
             ..Default::default()
         };
         let mut size = 0;
@@ -701,12 +699,14 @@ impl Topic {
                 break;
             }
         }
-        if out.next < s.next_seq {
-            // Behind: how old the newest record is (0 at the tip), as Kinesis reports it.
-            if let Some(last) = s.entries.back() {
-                out.millis_behind = (now_ms() - last.arrival_ms).max(0) as u64;
-            }
-            out.closed = false;
+        // Behind the tip: how long ago the next unread record arrived.
+        let next = out.next;
+        if let Some(e) = s
+            .entries
+            .iter()
+            .find(|e| e.first_seq + e.batch.num_rows() as u64 > next)
+        {
+            out.millis_behind = (now_ms() - e.arrival_ms).max(0) as u64;
         }
         Ok(out)
     }

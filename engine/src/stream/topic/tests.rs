@@ -217,3 +217,78 @@ async fn per_shard_consumers_checkpoint_their_own_shard_and_resume_there() {
     assert_eq!(rows(zero.next(10).await.unwrap()), 1);
     assert_eq!(rows(two.next(10).await.unwrap()), 1);
 }
+
+#[tokio::test]
+async fn records_put_keep_their_bytes_and_a_shard_reads_from_any_position() {
+    let keep = Retention {
+        keep_read: true,
+        ..Default::default()
+    };
+    let topic = Topic::new("t", schema(), 2, Some("user"), keep, 1000).unwrap();
+    let p = topic.add_producer();
+    // Graph rows into shard 0 (by key), then put records with their own bytes and keys.
+    let graph_rows = batch(&["a", "a"], 0);
+    let parts = topic.split(&graph_rows, 2).unwrap();
+    assert_eq!(parts.len(), 1);
+    p.send(graph_rows).await.unwrap();
+    let meta = RecordBatch::try_new(
+        PutRecords::meta_schema(),
+        vec![
+            Arc::new(StringArray::from(vec!["k1", "k2", "k3"])),
+            Arc::new(crate::arrow::array::BinaryArray::from_iter_values([
+                b"{ \"user\": \"x\" }".as_slice(),
+                b"raw two",
+                b"three",
+            ])),
+        ],
+    )
+    .unwrap();
+    let firsts = p
+        .put(vec![PutRecords {
+            shard: parts[0].0,
+            batch: batch(&["x", "y", "z"], 10),
+            meta,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(firsts, vec![2]);
+    let shard = parts[0].0;
+    let read = topic.read_shard(shard, 0, 100, 1 << 20).unwrap();
+    let got: Vec<(u64, &str, &[u8])> = read
+        .records
+        .iter()
+        .map(|r| (r.seq, r.partition_key.as_str(), r.data.as_slice()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (0, "a", br#"{"user":"a","n":0}"#.as_slice()),
+            (1, "a", br#"{"user":"a","n":1}"#),
+            (2, "k1", br#"{ "user": "x" }"#),
+            (3, "k2", b"raw two"),
+            (4, "k3", b"three"),
+        ]
+    );
+    assert_eq!(read.next, 5);
+    assert_eq!(read.millis_behind, 0, "at the tip");
+    // From a position, with a limit: the rest, and how far behind that leaves the reader.
+    let read = topic.read_shard(shard, 3, 1, 1 << 20).unwrap();
+    assert_eq!(read.records.len(), 1);
+    assert_eq!((read.start, read.next), (3, 4));
+    // At most max_bytes of data, but always one record.
+    let read = topic.read_shard(shard, 0, 100, 1).unwrap();
+    assert_eq!(read.records.len(), 1);
+    // Past the tip: nothing, at the tip.
+    let read = topic.read_shard(shard, 99, 100, 1 << 20).unwrap();
+    assert!(read.records.is_empty());
+    assert_eq!(read.next, 5);
+    assert!(topic.read_shard(7, 0, 1, 1).is_err());
+    // A reader sees the bytes beside the rows.
+    let mut c = topic.subscribe("c", &StartPosition::TrimHorizon);
+    let d = c.next(100).await.unwrap();
+    let with_meta: Vec<usize> = d
+        .iter()
+        .filter_map(|d| d.meta.as_ref().map(|m| m.num_rows()))
+        .collect();
+    assert_eq!(with_meta, vec![3]);
+}
