@@ -1050,3 +1050,75 @@ fn kpl_aggregated_records_are_deaggregated_into_rows_or_passed_through_as_aws_do
     let typed = summary.iter().find(|s| s.id == "typed").unwrap();
     assert_eq!(typed.records_out, 100);
 }
+
+#[test]
+fn a_stream_is_creating_until_its_run_streams_and_takes_no_puts_before() {
+    use std::sync::Arc;
+    use tributary_engine::api::{EventSink, EventTx};
+    use tributary_engine::arrow::datatypes::{DataType, Field, Schema};
+    use tributary_engine::aws::{Endpoint, ServedStream, StreamRows};
+    use tributary_engine::stream::topic::{Retention, Topic};
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (tx, events) = crossbeam_channel::bounded(64);
+    let options = ServeOptions {
+        address: "127.0.0.1:0".parse().unwrap(),
+        ..Default::default()
+    };
+    let endpoint = Endpoint::start(&options, runtime.handle(), None).unwrap();
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "data",
+        DataType::Binary,
+        false,
+    )]));
+    let topic = Topic::new("s", schema.clone(), 1, None, Retention::default(), 100).unwrap();
+    let _registration = endpoint
+        .registry()
+        .serve_stream(ServedStream {
+            name: "early".to_owned(),
+            node: "s".to_owned(),
+            producer: topic.add_producer(),
+            rows: StreamRows::for_schema(&schema),
+            topic: topic.clone(),
+            failed: None,
+            metrics: Default::default(),
+            retention_hours: 24.0,
+            created_ms: 1,
+            misfits: Default::default(),
+            deaggregate: false,
+            active: Default::default(),
+            served_as: "served as Kinesis stream 'early'".to_owned(),
+            events: EventSink::new(EventTx::new(tx, None), RunId::default()),
+        })
+        .unwrap();
+    let dir = scratch();
+    let url = format!("http://{}", endpoint.address());
+    let script = r#"
+import json, os, sys, boto3
+from botocore.exceptions import ClientError
+k = boto3.client("kinesis", endpoint_url=os.environ["ENDPOINT"], region_name="us-east-1",
+                 aws_access_key_id="test", aws_secret_access_key="test")
+status = k.describe_stream_summary(StreamName="early")["StreamDescriptionSummary"]["StreamStatus"]
+try:
+    k.put_record(StreamName="early", Data=b"x", PartitionKey="k")
+    put = "accepted"
+except ClientError as e:
+    put = e.response["Error"]["Code"] + ": " + e.response["Error"]["Message"]
+print(json.dumps({"status": status, "put": put}))
+"#;
+    let before = client(dir.path(), &url, script);
+    assert_eq!(before["status"], "CREATING");
+    assert_eq!(
+        before["put"],
+        "ResourceNotFoundException: Stream early under account 000000000000 is CREATING: the run is still starting (wait until DescribeStream says ACTIVE)."
+    );
+    assert_eq!(topic.totals().0, 0, "nothing was taken");
+    endpoint.registry().activate();
+    match events.recv_timeout(Duration::from_secs(5)).unwrap() {
+        Event::Log { message, .. } => assert_eq!(message, "served as Kinesis stream 'early'"),
+        other => panic!("{other:?}"),
+    }
+    let after = client(dir.path(), &url, script);
+    assert_eq!(after, json!({"status": "ACTIVE", "put": "accepted"}));
+    assert_eq!(topic.totals().0, 1);
+}

@@ -351,11 +351,14 @@ fn serve_lets_boto3_put_records_into_a_running_stream_and_the_designer_shows_the
 import json, os, sys, time, boto3
 k = boto3.client("kinesis", endpoint_url=os.environ["ENDPOINT"], region_name="us-east-1",
                  aws_access_key_id="test", aws_secret_access_key="test")
-for _ in range(200):
+for _ in range(400):
     try:
-        k.describe_stream_summary(StreamName="clicks"); break
+        s = k.describe_stream_summary(StreamName="clicks")["StreamDescriptionSummary"]
+        if s["StreamStatus"] == "ACTIVE":
+            break
     except k.exceptions.ResourceNotFoundException:
-        time.sleep(0.05)
+        pass
+    time.sleep(0.05)
 r = k.put_records(StreamName="clicks", Records=[
     {"Data": json.dumps({"user": "u%d" % i, "amount": i}).encode(), "PartitionKey": "u%d" % i}
     for i in range(60)])

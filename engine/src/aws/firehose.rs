@@ -57,6 +57,11 @@ pub struct ServedFirehose {
     pub metrics: Arc<crate::stream::metrics::NodeMetrics>,
     /// Records that did not fit the columns, for the log.
     pub misfits: Misfits,
+    /// Whether the run is streaming and the API takes puts (`ACTIVE`); `CREATING`
+    /// while the graph is still being wired.
+    pub active: std::sync::atomic::AtomicBool,
+    /// What the node logs once it is `ACTIVE` ("served as …").
+    pub served_as: String,
     /// The run's events.
     pub events: EventSink,
     /// Names of error objects written.
@@ -69,6 +74,14 @@ impl ServedFirehose {
             "arn:aws:firehose:{region}:{ACCOUNT}:deliverystream/{}",
             self.name
         )
+    }
+
+    fn status(&self) -> &'static str {
+        if self.active.load(Ordering::SeqCst) {
+            "ACTIVE"
+        } else {
+            "CREATING"
+        }
     }
 
     fn kind(&self) -> &'static str {
@@ -157,11 +170,17 @@ fn describe(
     region: &str,
 ) -> std::result::Result<Value, AwsError> {
     let req: Named = parse(body)?;
-    let f = req.resolve(registry)?;
+    let Some(name) = &req.delivery_stream_name else {
+        return Err(AwsError::validation(
+            "deliveryStreamName",
+            "Member must not be null",
+        ));
+    };
+    let f = registry.firehose_any(name)?;
     let r = Ok(json!({ "DeliveryStreamDescription": {
         "DeliveryStreamName": f.name,
         "DeliveryStreamARN": f.arn(region),
-        "DeliveryStreamStatus": "ACTIVE",
+        "DeliveryStreamStatus": f.status(),
         "DeliveryStreamType": f.kind(),
         "VersionId": "1",
         "CreateTimestamp": f.created_ms as f64 / 1000.0,

@@ -170,6 +170,11 @@ pub struct ServedStream {
     /// (as the KCL does); otherwise they are kept as put, as `GetRecords` and a Lambda's
     /// Kinesis event give them in AWS.
     pub deaggregate: bool,
+    /// Whether the run is streaming and the API takes puts (`ACTIVE`); `CREATING`
+    /// while the graph is still being wired.
+    pub active: std::sync::atomic::AtomicBool,
+    /// What the node logs once it is `ACTIVE` ("served as …").
+    pub served_as: String,
     /// The run's events, to log refused records.
     pub events: EventSink,
 }
@@ -194,6 +199,14 @@ impl ServedStream {
             },
             "SequenceNumberRange": { "StartingSequenceNumber": "0" },
         })
+    }
+
+    fn status(&self) -> &'static str {
+        if self.active.load(std::sync::atomic::Ordering::SeqCst) {
+            "ACTIVE"
+        } else {
+            "CREATING"
+        }
     }
 
     fn mode(&self) -> Value {
@@ -297,6 +310,11 @@ impl StreamRef {
     fn resolve(&self, registry: &Registry) -> std::result::Result<Arc<ServedStream>, AwsError> {
         registry.stream(&self.name()?)
     }
+
+    /// The stream also while it is `CREATING` (for Describe).
+    fn resolve_any(&self, registry: &Registry) -> std::result::Result<Arc<ServedStream>, AwsError> {
+        registry.stream_any(&self.name()?)
+    }
 }
 
 fn list_streams(
@@ -330,7 +348,7 @@ fn list_streams(
         "StreamSummaries": page.iter().map(|s| json!({
             "StreamName": s.name,
             "StreamARN": s.arn(region),
-            "StreamStatus": "ACTIVE",
+            "StreamStatus": s.status(),
             "StreamModeDetails": s.mode(),
             "StreamCreationTimestamp": s.created_secs(),
         })).collect::<Vec<_>>(),
@@ -356,14 +374,14 @@ fn describe_stream(
         exclusive_start_shard_id: Option<String>,
     }
     let req: Req = parse(body)?;
-    let s = req.stream.resolve(registry)?;
+    let s = req.stream.resolve_any(registry)?;
     let r: std::result::Result<Value, AwsError> = (|| {
         let n = s.shard_count();
         if summary {
             return Ok(json!({ "StreamDescriptionSummary": {
                 "StreamName": s.name,
                 "StreamARN": s.arn(region),
-                "StreamStatus": "ACTIVE",
+                "StreamStatus": s.status(),
                 "StreamModeDetails": s.mode(),
                 "RetentionPeriodHours": s.retention(),
                 "StreamCreationTimestamp": s.created_secs(),
@@ -382,7 +400,7 @@ fn describe_stream(
         Ok(json!({ "StreamDescription": {
             "StreamName": s.name,
             "StreamARN": s.arn(region),
-            "StreamStatus": "ACTIVE",
+            "StreamStatus": s.status(),
             "StreamModeDetails": s.mode(),
             "Shards": (first..last).map(|i| s.shard_json(i)).collect::<Vec<_>>(),
             "HasMoreShards": last < n,

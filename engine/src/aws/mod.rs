@@ -294,7 +294,8 @@ impl Registry {
             .unwrap_or_default()
     }
 
-    fn firehose(&self, name: &str) -> std::result::Result<Arc<ServedFirehose>, AwsError> {
+    /// A delivery stream described as it is (`CREATING` while the run starts).
+    fn firehose_any(&self, name: &str) -> std::result::Result<Arc<ServedFirehose>, AwsError> {
         self.firehoses
             .read()
             .ok()
@@ -305,6 +306,20 @@ impl Registry {
                     format!("Firehose {name} under account {ACCOUNT} not found."),
                 )
             })
+    }
+
+    /// A delivery stream that takes puts: `ACTIVE`.
+    fn firehose(&self, name: &str) -> std::result::Result<Arc<ServedFirehose>, AwsError> {
+        let f = self.firehose_any(name)?;
+        if !f.active.load(Ordering::SeqCst) {
+            return Err(AwsError::client(
+                "ResourceNotFoundException",
+                format!(
+                    "Firehose {name} under account {ACCOUNT} is CREATING: the run is still starting (wait until DescribeDeliveryStream says ACTIVE)."
+                ),
+            ));
+        }
+        Ok(f)
     }
 
     fn firehoses(&self) -> Vec<Arc<ServedFirehose>> {
@@ -322,7 +337,31 @@ impl Registry {
             .unwrap_or_default()
     }
 
-    fn stream(&self, name: &str) -> std::result::Result<Arc<ServedStream>, AwsError> {
+    /// The run is streaming (every node wired, a Stop drains): what is registered
+    /// becomes `ACTIVE` and takes puts, and each node logs that it is served.
+    pub fn activate(&self) {
+        let announce = |active: &std::sync::atomic::AtomicBool,
+                        events: &crate::api::EventSink,
+                        node: &str,
+                        what: &str| {
+            if !active.swap(true, Ordering::SeqCst) {
+                events.info(node, what.to_owned());
+            }
+        };
+        if let Ok(streams) = self.streams.read() {
+            for s in streams.values() {
+                announce(&s.active, &s.events, &s.node, &s.served_as);
+            }
+        }
+        if let Ok(firehoses) = self.firehoses.read() {
+            for f in firehoses.values() {
+                announce(&f.active, &f.events, &f.node, &f.served_as);
+            }
+        }
+    }
+
+    /// A stream described as it is (`CREATING` while the run starts).
+    fn stream_any(&self, name: &str) -> std::result::Result<Arc<ServedStream>, AwsError> {
         self.streams
             .read()
             .ok()
@@ -333,6 +372,20 @@ impl Registry {
                     format!("Stream {name} under account {ACCOUNT} not found."),
                 )
             })
+    }
+
+    /// A stream that takes puts and reads: `ACTIVE`.
+    fn stream(&self, name: &str) -> std::result::Result<Arc<ServedStream>, AwsError> {
+        let s = self.stream_any(name)?;
+        if !s.active.load(Ordering::SeqCst) {
+            return Err(AwsError::client(
+                "ResourceNotFoundException",
+                format!(
+                    "Stream {name} under account {ACCOUNT} is CREATING: the run is still starting (wait until DescribeStream says ACTIVE)."
+                ),
+            ));
+        }
+        Ok(s)
     }
 
     fn streams(&self) -> Vec<Arc<ServedStream>> {

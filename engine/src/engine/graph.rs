@@ -311,6 +311,10 @@ impl GraphRun {
         let mut any_error = self.any_error;
         if !streaming.is_empty() {
             shared.streaming.store(true, Ordering::SeqCst);
+            // Every node is wired and a Stop now drains: served streams take puts.
+            if let Some(endpoint) = &shared.endpoint {
+                endpoint.activate();
+            }
             run_streaming(streaming, run, &tx, |summary, result| {
                 report(&tx, run, &shared, summary, result, &mut any_error);
             })

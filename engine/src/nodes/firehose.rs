@@ -916,6 +916,14 @@ fn served_input(
         ),
     };
     let direct = producer.is_some();
+    let served_as = format!(
+        "served as Firehose delivery stream '{name}' ({})",
+        if direct {
+            "DirectPut: clients put records"
+        } else {
+            "KinesisStreamAsSource: it reads its stream and takes no puts"
+        }
+    );
     let registration = registry.serve_firehose(crate::aws::ServedFirehose {
         name: name.clone(),
         node: ctx.id.to_owned(),
@@ -926,16 +934,10 @@ fn served_input(
         metrics: metrics.clone(),
         created_ms: crate::stream::topic::now_ms(),
         misfits: Default::default(),
+        active: Default::default(),
+        served_as,
         events: ctx.events.clone(),
         seq: Default::default(),
     })?;
-    ctx.info(format!(
-        "served as Firehose delivery stream '{name}' ({})",
-        if direct {
-            "DirectPut: clients put records"
-        } else {
-            "KinesisStreamAsSource: it reads its stream and takes no puts"
-        }
-    ));
     Ok((input, Some((registration, direct))))
 }

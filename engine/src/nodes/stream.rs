@@ -409,12 +409,13 @@ fn serve(
         created_ms: crate::stream::topic::now_ms(),
         misfits: Default::default(),
         deaggregate: config.kpl_aggregation == KplAggregation::Deaggregate,
+        active: Default::default(),
+        served_as: format!(
+            "served as Kinesis stream '{name}' ({} shards)",
+            config.shards
+        ),
         events: ctx.events.clone(),
     })?;
-    ctx.info(format!(
-        "served as Kinesis stream '{name}' ({} shards)",
-        config.shards
-    ));
     Ok(Some(registration))
 }
 
