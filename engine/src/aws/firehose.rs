@@ -14,7 +14,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::kinesis::StreamRows;
+use super::rows::StreamRows;
 use super::{ACCOUNT, AwsError, Misfits, Registry, count, parse};
 use crate::api::EventSink;
 use crate::lake::bucket::Bucket;
@@ -128,7 +128,7 @@ impl Named {
                 "Member must not be null",
             ));
         };
-        registry.firehose(name)
+        registry.firehoses.get(name)
     }
 }
 
@@ -148,7 +148,8 @@ fn list(registry: &Registry, body: &[u8]) -> std::result::Result<Value, AwsError
     let after = req.exclusive_start_delivery_stream_name.unwrap_or_default();
     let limit = req.limit.unwrap_or(10).clamp(1, 10_000);
     let names: Vec<String> = registry
-        .firehoses()
+        .firehoses
+        .all()
         .into_iter()
         .filter(|f| f.name > after)
         .filter(|f| {
@@ -176,7 +177,7 @@ fn describe(
             "Member must not be null",
         ));
     };
-    let f = registry.firehose_any(name)?;
+    let f = registry.firehoses.any(name)?;
     let r = Ok(json!({ "DeliveryStreamDescription": {
         "DeliveryStreamName": f.name,
         "DeliveryStreamARN": f.arn(region),

@@ -17,13 +17,11 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::rows::StreamRows;
 use super::{ACCOUNT, AwsError, Misfits, Registry, count, parse};
 use crate::api::EventSink;
 use crate::arrow::array::{ArrayRef, BinaryArray, RecordBatch, StringArray};
-use crate::arrow::datatypes::{DataType, SchemaRef};
-use crate::error::Error;
 use crate::stream::metrics::NodeMetrics;
-use crate::stream::records::{RowBuilder, SourceColumn, failed_schema};
 use crate::stream::topic::{
     Producer, PutRecords, Topic, hash_key_range, now_ms, shard_for_hash, shard_for_key,
 };
@@ -40,107 +38,6 @@ pub const ITERATOR_TTL_MS: i64 = 300_000;
 pub const MAX_GET_RECORDS: usize = 10_000;
 /// Most data one `GetRecords` returns (10 MiB).
 pub const MAX_GET_BYTES: usize = 10 << 20;
-
-/// How the bytes put into a stream become its rows.
-#[derive(Clone, Debug)]
-pub enum StreamRows {
-    /// The stream's only column is binary: the bytes themselves.
-    Bytes,
-    /// Each record is a JSON object with the stream's columns.
-    Json(Vec<SourceColumn>),
-    /// Records cannot be put (a column no JSON value converts to); why.
-    Refused(String),
-}
-
-impl StreamRows {
-    /// How records become rows of `schema`.
-    pub fn for_schema(schema: &SchemaRef) -> Self {
-        if schema.fields().len() == 1
-            && matches!(
-                schema.field(0).data_type(),
-                DataType::Binary | DataType::LargeBinary
-            )
-        {
-            return Self::Bytes;
-        }
-        let columns: Vec<SourceColumn> = schema
-            .fields()
-            .iter()
-            .map(|f| SourceColumn {
-                source_name: f.name().clone(),
-                field: f.as_ref().clone(),
-                text_format: None,
-            })
-            .collect();
-        match RowBuilder::new(columns.clone(), Vec::new()) {
-            Ok(_) => Self::Json(columns),
-            Err(e) => Self::Refused(e.to_string()),
-        }
-    }
-
-    /// The rows of the records that fit, and the index and reason of each that does not.
-    pub(super) fn rows(
-        &self,
-        schema: &SchemaRef,
-        data: &[Vec<u8>],
-    ) -> std::result::Result<(RecordBatch, Vec<(usize, String)>), AwsError> {
-        match self {
-            Self::Bytes => {
-                let array = BinaryArray::from_iter_values(data.iter());
-                let column = crate::arrow::compute::cast(&array, schema.field(0).data_type())
-                    .map_err(|e| AwsError::internal(e.to_string()))?;
-                let batch = RecordBatch::try_new(schema.clone(), vec![column])
-                    .map_err(|e| AwsError::internal(e.to_string()))?;
-                Ok((batch, Vec::new()))
-            }
-            Self::Json(columns) => {
-                let mut builder = RowBuilder::new(columns.clone(), Vec::new())
-                    .map_err(|e| AwsError::internal(e.to_string()))?;
-                let mut bad = Vec::new();
-                for (i, d) in data.iter().enumerate() {
-                    let pushed = match serde_json::from_slice::<Value>(d) {
-                        Err(_) if d.starts_with(&super::kpl::MAGIC) => Err(
-                            "a KPL-aggregated record: set the stream's kpl_aggregation to deaggregate to read its user records"
-                                .to_owned(),
-                        ),
-                        Ok(Value::Object(o)) => builder.push_json(&o),
-                        Ok(other) => Err(format!(
-                            "the data is JSON but not an object (it is {})",
-                            kind_of(&other)
-                        )),
-                        Err(e) => Err(format!("the data is not JSON: {e}")),
-                    };
-                    if let Err(reason) = pushed {
-                        bad.push((i, reason));
-                    }
-                }
-                let batch = builder
-                    .finish()
-                    .and_then(|b| {
-                        RecordBatch::try_new(schema.clone(), b.columns().to_vec())
-                            .map_err(|e| Error::Internal(e.to_string()))
-                    })
-                    .map_err(|e| AwsError::internal(e.to_string()))?;
-                Ok((batch, bad))
-            }
-            Self::Refused(why) => Err(AwsError::client(
-                "InvalidArgumentException",
-                format!("records cannot be put into this stream: {why}"),
-            )),
-        }
-    }
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
 
 /// A stream node as the endpoint serves it.
 pub struct ServedStream {
@@ -308,12 +205,12 @@ impl StreamRef {
     }
 
     fn resolve(&self, registry: &Registry) -> std::result::Result<Arc<ServedStream>, AwsError> {
-        registry.stream(&self.name()?)
+        registry.streams.get(&self.name()?)
     }
 
     /// The stream also while it is `CREATING` (for Describe).
     fn resolve_any(&self, registry: &Registry) -> std::result::Result<Arc<ServedStream>, AwsError> {
-        registry.stream_any(&self.name()?)
+        registry.streams.any(&self.name()?)
     }
 }
 
@@ -336,7 +233,8 @@ fn list_streams(
         .unwrap_or_default();
     let limit = req.limit.unwrap_or(100).clamp(1, 10_000);
     let streams: Vec<Arc<ServedStream>> = registry
-        .streams()
+        .streams
+        .all()
         .into_iter()
         .filter(|s| s.name > after)
         .collect();
@@ -438,7 +336,7 @@ fn list_shards(registry: &Registry, body: &[u8]) -> std::result::Result<Value, A
                 AwsError::client("InvalidArgumentException", "NextToken is not valid.")
             })?;
             let (name, after) = text.split_once('\n').unwrap_or((&text, ""));
-            (registry.stream(name)?, Some(after.to_owned()))
+            (registry.streams.get(name)?, Some(after.to_owned()))
         }
         None => (
             req.stream.resolve(registry)?,
@@ -712,16 +610,6 @@ async fn refuse(s: &ServedStream, records: &[Checked], bad: &[(usize, String)]) 
     }
 }
 
-/// The columns of a served stream's `failed` output.
-pub fn failed_columns() -> SchemaRef {
-    use crate::arrow::datatypes::{Field, Schema};
-    let base = Arc::new(Schema::new(vec![
-        Field::new("partition_key", DataType::Utf8, false),
-        Field::new("data", DataType::Utf8, false),
-    ]));
-    failed_schema(&base)
-}
-
 async fn put_record(registry: &Registry, body: &[u8]) -> std::result::Result<Value, AwsError> {
     #[derive(Deserialize)]
     #[serde(rename_all = "PascalCase")]
@@ -976,7 +864,7 @@ fn get_records(registry: &Registry, body: &[u8]) -> std::result::Result<Value, A
             format!("Invalid ShardIterator: '{text}' was not returned by GetShardIterator or GetRecords."),
         )
     })?;
-    let s = registry.stream(&it.stream)?;
+    let s = registry.streams.get(&it.stream)?;
     let r = (|| {
         let now = now_ms();
         if it.created_ms != s.created_ms {
@@ -1044,7 +932,7 @@ fn get_records(registry: &Registry, body: &[u8]) -> std::result::Result<Value, A
 fn create_stream(registry: &Registry, body: &[u8]) -> std::result::Result<Value, AwsError> {
     let req: StreamRef = parse(body)?;
     let name = req.name()?;
-    if registry.stream(&name).is_ok() {
+    if registry.streams.get(&name).is_ok() {
         return Err(AwsError::client(
             "ResourceInUseException",
             format!("Stream {name} under account {ACCOUNT} already exists."),

@@ -19,11 +19,12 @@
 mod firehose;
 mod kinesis;
 pub mod kpl;
+mod rows;
 pub mod sigv4;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::body::Bytes;
@@ -32,7 +33,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 pub use firehose::{Rejects, ServedFirehose};
-pub use kinesis::{ServedStream, StreamRows, failed_columns, shard_id};
+pub use kinesis::{ServedStream, shard_id};
+pub use rows::{StreamRows, failed_columns};
 
 use crate::api::{Event, EventTx, LogLevel};
 use crate::error::{Error, Result};
@@ -205,11 +207,142 @@ impl Misfits {
     }
 }
 
+/// What a served stream and a served Firehose share, for the registry's tables.
+trait Served: Send + Sync {
+    /// What AWS calls it in a not-found message (`Stream`, `Firehose`).
+    const NOUN: &'static str;
+    /// The operation that tells a client when it is `ACTIVE`.
+    const DESCRIBE: &'static str;
+    /// The setting its API name comes from.
+    const SETTING: &'static str;
+    /// The node it is.
+    fn node(&self) -> &str;
+    /// Whether it takes puts (`ACTIVE`) or the run is still starting (`CREATING`).
+    fn active(&self) -> &AtomicBool;
+    /// Logs that it is served.
+    fn announce(&self);
+}
+
+impl Served for ServedStream {
+    const NOUN: &'static str = "Stream";
+    const DESCRIBE: &'static str = "DescribeStream";
+    const SETTING: &'static str = "stream_name";
+    fn node(&self) -> &str {
+        &self.node
+    }
+    fn active(&self) -> &AtomicBool {
+        &self.active
+    }
+    fn announce(&self) {
+        self.events.info(&self.node, self.served_as.clone());
+    }
+}
+
+impl Served for ServedFirehose {
+    const NOUN: &'static str = "Firehose";
+    const DESCRIBE: &'static str = "DescribeDeliveryStream";
+    const SETTING: &'static str = "delivery_stream_name";
+    fn node(&self) -> &str {
+        &self.node
+    }
+    fn active(&self) -> &AtomicBool {
+        &self.active
+    }
+    fn announce(&self) {
+        self.events.info(&self.node, self.served_as.clone());
+    }
+}
+
+/// Served nodes of one kind, by API name.
+struct Table<T>(RwLock<BTreeMap<String, Arc<T>>>);
+
+impl<T> Default for Table<T> {
+    fn default() -> Self {
+        Self(RwLock::new(BTreeMap::new()))
+    }
+}
+
+impl<T: Served> Table<T> {
+    fn insert(&self, name: &str, item: T) -> Result<()> {
+        let mut map = self
+            .0
+            .write()
+            .map_err(|_| Error::Internal("the endpoint's registry is poisoned".to_owned()))?;
+        if let Some(other) = map.get(name) {
+            return Err(Error::Invalid(format!(
+                "{} '{name}' is already served by node '{}'",
+                T::SETTING,
+                other.node()
+            )));
+        }
+        map.insert(name.to_owned(), Arc::new(item));
+        Ok(())
+    }
+
+    fn remove(&self, name: &str) {
+        if let Ok(mut map) = self.0.write() {
+            map.remove(name);
+        }
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.0
+            .read()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn all(&self) -> Vec<Arc<T>> {
+        self.0
+            .read()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The one named `name`, also while it is `CREATING` (for Describe and List).
+    fn any(&self, name: &str) -> std::result::Result<Arc<T>, AwsError> {
+        self.0
+            .read()
+            .ok()
+            .and_then(|m| m.get(name).cloned())
+            .ok_or_else(|| {
+                AwsError::client(
+                    "ResourceNotFoundException",
+                    format!("{} {name} under account {ACCOUNT} not found.", T::NOUN),
+                )
+            })
+    }
+
+    /// The one named `name` if it takes puts and reads (`ACTIVE`).
+    fn get(&self, name: &str) -> std::result::Result<Arc<T>, AwsError> {
+        let item = self.any(name)?;
+        if !item.active().load(Ordering::SeqCst) {
+            return Err(AwsError::client(
+                "ResourceNotFoundException",
+                format!(
+                    "{} {name} under account {ACCOUNT} is CREATING: the run is still starting (wait until {} says ACTIVE).",
+                    T::NOUN,
+                    T::DESCRIBE
+                ),
+            ));
+        }
+        Ok(item)
+    }
+
+    fn activate(&self) {
+        for item in self.all() {
+            if !item.active().swap(true, Ordering::SeqCst) {
+                item.announce();
+            }
+        }
+    }
+}
+
 /// What the running project serves, by API name.
 #[derive(Default)]
 pub struct Registry {
-    streams: RwLock<BTreeMap<String, Arc<ServedStream>>>,
-    firehoses: RwLock<BTreeMap<String, Arc<ServedFirehose>>>,
+    streams: Table<ServedStream>,
+    firehoses: Table<ServedFirehose>,
     /// Where to log refusals that concern no node (bad credentials, CBOR).
     events: Option<EventTx>,
 }
@@ -218,13 +351,13 @@ impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registry")
             .field("streams", &self.stream_names())
-            .field("firehoses", &self.firehose_names())
+            .field("firehoses", &self.firehoses.names())
             .finish()
     }
 }
 
-/// A stream served for as long as this is held; dropping it takes the stream off the
-/// endpoint (and closes its API producer, so the stream can end).
+/// A node served for as long as this is held; dropping it takes the node off the
+/// endpoint (and closes its API producer, so its stream can end).
 pub struct Registration {
     registry: Arc<Registry>,
     name: String,
@@ -234,11 +367,9 @@ pub struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         if self.firehose {
-            if let Ok(mut f) = self.registry.firehoses.write() {
-                f.remove(&self.name);
-            }
-        } else if let Ok(mut s) = self.registry.streams.write() {
-            s.remove(&self.name);
+            self.registry.firehoses.remove(&self.name);
+        } else {
+            self.registry.streams.remove(&self.name);
         }
     }
 }
@@ -247,17 +378,7 @@ impl Registry {
     /// Serves `stream` under its API name until the registration is dropped.
     pub fn serve_stream(self: &Arc<Self>, stream: ServedStream) -> Result<Registration> {
         let name = stream.name.clone();
-        let mut streams = self
-            .streams
-            .write()
-            .map_err(|_| Error::Internal("the endpoint's registry is poisoned".to_owned()))?;
-        if let Some(other) = streams.get(&name) {
-            return Err(Error::Invalid(format!(
-                "stream_name '{name}' is already served by node '{}'",
-                other.node
-            )));
-        }
-        streams.insert(name.clone(), Arc::new(stream));
+        self.streams.insert(&name, stream)?;
         Ok(Registration {
             registry: self.clone(),
             name,
@@ -268,17 +389,7 @@ impl Registry {
     /// Serves `firehose` under its API name until the registration is dropped.
     pub fn serve_firehose(self: &Arc<Self>, firehose: ServedFirehose) -> Result<Registration> {
         let name = firehose.name.clone();
-        let mut firehoses = self
-            .firehoses
-            .write()
-            .map_err(|_| Error::Internal("the endpoint's registry is poisoned".to_owned()))?;
-        if let Some(other) = firehoses.get(&name) {
-            return Err(Error::Invalid(format!(
-                "delivery_stream_name '{name}' is already served by node '{}'",
-                other.node
-            )));
-        }
-        firehoses.insert(name.clone(), Arc::new(firehose));
+        self.firehoses.insert(&name, firehose)?;
         Ok(Registration {
             registry: self.clone(),
             name,
@@ -286,113 +397,16 @@ impl Registry {
         })
     }
 
-    /// The names of the delivery streams served now.
-    pub fn firehose_names(&self) -> Vec<String> {
-        self.firehoses
-            .read()
-            .map(|s| s.keys().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    /// A delivery stream described as it is (`CREATING` while the run starts).
-    fn firehose_any(&self, name: &str) -> std::result::Result<Arc<ServedFirehose>, AwsError> {
-        self.firehoses
-            .read()
-            .ok()
-            .and_then(|s| s.get(name).cloned())
-            .ok_or_else(|| {
-                AwsError::client(
-                    "ResourceNotFoundException",
-                    format!("Firehose {name} under account {ACCOUNT} not found."),
-                )
-            })
-    }
-
-    /// A delivery stream that takes puts: `ACTIVE`.
-    fn firehose(&self, name: &str) -> std::result::Result<Arc<ServedFirehose>, AwsError> {
-        let f = self.firehose_any(name)?;
-        if !f.active.load(Ordering::SeqCst) {
-            return Err(AwsError::client(
-                "ResourceNotFoundException",
-                format!(
-                    "Firehose {name} under account {ACCOUNT} is CREATING: the run is still starting (wait until DescribeDeliveryStream says ACTIVE)."
-                ),
-            ));
-        }
-        Ok(f)
-    }
-
-    fn firehoses(&self) -> Vec<Arc<ServedFirehose>> {
-        self.firehoses
-            .read()
-            .map(|s| s.values().cloned().collect())
-            .unwrap_or_default()
-    }
-
     /// The names of the streams served now.
     pub fn stream_names(&self) -> Vec<String> {
-        self.streams
-            .read()
-            .map(|s| s.keys().cloned().collect())
-            .unwrap_or_default()
+        self.streams.names()
     }
 
     /// The run is streaming (every node wired, a Stop drains): what is registered
     /// becomes `ACTIVE` and takes puts, and each node logs that it is served.
     pub fn activate(&self) {
-        let announce = |active: &std::sync::atomic::AtomicBool,
-                        events: &crate::api::EventSink,
-                        node: &str,
-                        what: &str| {
-            if !active.swap(true, Ordering::SeqCst) {
-                events.info(node, what.to_owned());
-            }
-        };
-        if let Ok(streams) = self.streams.read() {
-            for s in streams.values() {
-                announce(&s.active, &s.events, &s.node, &s.served_as);
-            }
-        }
-        if let Ok(firehoses) = self.firehoses.read() {
-            for f in firehoses.values() {
-                announce(&f.active, &f.events, &f.node, &f.served_as);
-            }
-        }
-    }
-
-    /// A stream described as it is (`CREATING` while the run starts).
-    fn stream_any(&self, name: &str) -> std::result::Result<Arc<ServedStream>, AwsError> {
-        self.streams
-            .read()
-            .ok()
-            .and_then(|s| s.get(name).cloned())
-            .ok_or_else(|| {
-                AwsError::client(
-                    "ResourceNotFoundException",
-                    format!("Stream {name} under account {ACCOUNT} not found."),
-                )
-            })
-    }
-
-    /// A stream that takes puts and reads: `ACTIVE`.
-    fn stream(&self, name: &str) -> std::result::Result<Arc<ServedStream>, AwsError> {
-        let s = self.stream_any(name)?;
-        if !s.active.load(Ordering::SeqCst) {
-            return Err(AwsError::client(
-                "ResourceNotFoundException",
-                format!(
-                    "Stream {name} under account {ACCOUNT} is CREATING: the run is still starting (wait until DescribeStream says ACTIVE)."
-                ),
-            ));
-        }
-        Ok(s)
-    }
-
-    fn streams(&self) -> Vec<Arc<ServedStream>> {
-        self.streams
-            .read()
-            .map(|s| s.values().cloned().collect())
-            .unwrap_or_default()
+        self.streams.activate();
+        self.firehoses.activate();
     }
 
     /// Logs a refusal that concerns no node; never waits for the receiver.
