@@ -502,6 +502,24 @@ impl Project {
                 ));
             }
         }
+        // Bucket nodes may share a bucket (another prefix of it), not a name for two.
+        let mut buckets: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
+        for node in &self.nodes {
+            if let NodeConfig::Bucket(c) = &node.config
+                && let Some((path, other)) =
+                    buckets.insert(c.api_name(&node.id), (c.path.as_str(), &node.id))
+                && path != c.path
+            {
+                problems.push(Problem::setting(
+                    &node.id,
+                    "bucket_name".to_owned(),
+                    format!(
+                        "'{}' is also the bucket name of node '{other}', whose folder is '{path}': one name, one folder",
+                        c.api_name(&node.id)
+                    ),
+                ));
+            }
+        }
 
         let mut fan_in: BTreeMap<&PortRef, usize> = BTreeMap::new();
         for (i, edge) in self.edges.iter().enumerate() {

@@ -14,6 +14,7 @@ mod pipelines;
 mod project_files;
 mod properties;
 mod s3;
+mod s3_api;
 mod scripts;
 mod services;
 mod streaming;

@@ -15,7 +15,7 @@ use crate::streaming::{edge, node};
 use crate::support::{records_under, scratch};
 
 /// The Python with boto3 and the AWS CLI that `scripts/test` sets up (beside awslambdaric).
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     std::env::var_os("TRIBUTARY_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| crate::support::repo_root().join("target/tools/python/bin/python"))
@@ -27,10 +27,10 @@ fn aws_cli() -> PathBuf {
 }
 
 /// Log lines: node and message.
-type Logs = Vec<(Option<String>, String)>;
+pub(crate) type Logs = Vec<(Option<String>, String)>;
 
 /// A served run: the engine, its endpoint's address and the run id.
-struct Served {
+pub(crate) struct Served {
     engine: Engine,
     address: String,
     run: RunId,
@@ -40,7 +40,7 @@ struct Served {
 impl Served {
     /// Loads `project` in `dir`, serves on a free loopback port and starts the run; returns
     /// once every node in `streams` is served.
-    fn start(dir: &Path, project: &Value, streams: &[&str]) -> Self {
+    pub(crate) fn start(dir: &Path, project: &Value, streams: &[&str]) -> Self {
         Self::start_with(dir, project, streams, Vec::new())
     }
 
@@ -110,7 +110,25 @@ impl Served {
         served
     }
 
-    fn next_log(&mut self) -> Option<(Option<String>, String)> {
+    /// Waits for node `node` to log a line starting with `prefix`.
+    pub(crate) fn wait_log(&mut self, node: &str, prefix: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "node '{node}' never logged '{prefix}…': {:#?}",
+                self.logs
+            );
+            if let Some((Some(n), message)) = self.next_log()
+                && n == node
+                && message.starts_with(prefix)
+            {
+                return;
+            }
+        }
+    }
+
+    pub(crate) fn next_log(&mut self) -> Option<(Option<String>, String)> {
         match self
             .engine
             .events()
@@ -129,12 +147,12 @@ impl Served {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.address)
     }
 
     /// Stops the run (it drains and flushes) and returns its status and summary.
-    fn stop(self) -> (NodeStatus, Vec<tributary_engine::api::NodeSummary>, Logs) {
+    pub(crate) fn stop(self) -> (NodeStatus, Vec<tributary_engine::api::NodeSummary>, Logs) {
         let mut logs = self.logs;
         self.engine.send(Command::Stop).unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -158,7 +176,7 @@ impl Served {
 }
 
 /// Runs a Python client script with `ENDPOINT` set; returns what it printed last (JSON).
-fn client(dir: &Path, url: &str, script: &str) -> Value {
+pub(crate) fn client(dir: &Path, url: &str, script: &str) -> Value {
     let path = dir.join("client.py");
     std::fs::write(&path, script).unwrap();
     let out = Process::new(python())
@@ -180,8 +198,8 @@ fn client(dir: &Path, url: &str, script: &str) -> Value {
 }
 
 /// Runs the AWS CLI with `args` against `url`; returns its output parsed as JSON (or
-/// `null` for none), or the error text when it fails.
-fn aws(url: &str, args: &[&str]) -> Result<Value, String> {
+/// `null` for none, text when it is not JSON), or the error text when it fails.
+pub(crate) fn aws(url: &str, args: &[&str]) -> Result<Value, String> {
     let out = Process::new(aws_cli())
         .args(args)
         .args(["--endpoint-url", url, "--output", "json"])
@@ -199,7 +217,8 @@ fn aws(url: &str, args: &[&str]) -> Result<Value, String> {
     Ok(if text.trim().is_empty() {
         Value::Null
     } else {
-        serde_json::from_str(&text).unwrap()
+        // `aws s3` commands print text.
+        serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.into_owned()))
     })
 }
 
@@ -892,11 +911,33 @@ def call(k):
         return "ok " + r["ShardId"]
     except ClientError as e:
         return e.response["Error"]["Code"] + ": " + e.response["Error"]["Message"]
-print(json.dumps({
+def s3(key, secret):
+    return boto3.client("s3", endpoint_url=os.environ["ENDPOINT"], region_name="eu-central-1",
+                        aws_access_key_id=key, aws_secret_access_key=secret)
+def put(c):
+    try:
+        c.put_object(Bucket="lake", Key="signed/x.txt", Body=b"signed bytes")
+        return "ok"
+    except ClientError as e:
+        return e.response["Error"]["Code"]
+import urllib.request
+right = s3("AKIATRIBUTARYTEST", "s3cret/with+chars")
+out = {
     "right": call(client("AKIATRIBUTARYTEST", "s3cret/with+chars")),
     "wrong_secret": call(client("AKIATRIBUTARYTEST", "guess")),
     "test_key": call(client("test", "test")),
-}))
+    "s3_right": put(right),
+    "s3_wrong_secret": put(s3("AKIATRIBUTARYTEST", "guess")),
+    "s3_test_key": put(s3("test", "test")),
+}
+url = right.generate_presigned_url("get_object", Params={"Bucket": "lake", "Key": "signed/x.txt"})
+out["presigned"] = urllib.request.urlopen(url).read().decode()
+try:
+    last = url[-1]
+    urllib.request.urlopen(url[:-1] + ("0" if last != "0" else "1"))
+except urllib.error.HTTPError as e:
+    out["tampered"] = e.code
+print(json.dumps(out))
 "#,
     );
     assert!(
@@ -914,6 +955,12 @@ print(json.dumps({
             .starts_with("UnrecognizedClientException"),
         "{out}"
     );
+    // S3 too: s3s verifies SigV4 headers and presigned URLs with the configured secret.
+    assert_eq!(out["s3_right"], "ok", "{out}");
+    assert_eq!(out["s3_wrong_secret"], "SignatureDoesNotMatch", "{out}");
+    assert_eq!(out["s3_test_key"], "InvalidAccessKeyId", "{out}");
+    assert_eq!(out["presigned"], "signed bytes", "{out}");
+    assert_eq!(out["tampered"], 403, "{out}");
     let (_, _, logs) = served.stop();
     assert!(
         logs.iter()

@@ -9,7 +9,13 @@
 //!   `delivery_stream_name` ([`Registry::serve_firehose`]); between runs the
 //!   endpoint answers with AWS's not-found errors.
 //! - `kinesis.rs`: the Kinesis Data Streams API (JSON 1.1, `Kinesis_20131202.*`);
-//! - `firehose.rs`: the Firehose API (JSON 1.1, `Firehose_20150804.*`).
+//! - `firehose.rs`: the Firehose API (JSON 1.1, `Firehose_20150804.*`);
+//! - `s3/`: the S3 API (REST, through `s3s`) for the local bucket nodes of the project
+//!   loaded now ([`Registry::serve_buckets`], whether a run goes on or not), and the object
+//!   events a running bucket node turns into S3 event notifications
+//!   ([`Registry::listen`]).
+//!
+//! A request naming an operation in `X-Amz-Target` is Kinesis or Firehose; any other is S3.
 //!
 //! Requests are authenticated as LocalStack does by default: the access key id `test`
 //! (any secret) is accepted; configured credentials replace it, and then every request's
@@ -20,6 +26,7 @@ mod firehose;
 mod kinesis;
 pub mod kpl;
 mod rows;
+mod s3;
 pub mod sigv4;
 
 use std::collections::BTreeMap;
@@ -35,6 +42,7 @@ use axum::response::{IntoResponse, Response};
 pub use firehose::{Rejects, ServedFirehose};
 pub use kinesis::{ServedStream, shard_id};
 pub use rows::{StreamRows, failed_columns};
+pub use s3::{BucketListener, ObjectEvent, ServedBucket};
 
 use crate::api::{Event, EventTx, LogLevel};
 use crate::error::{Error, Result};
@@ -43,6 +51,8 @@ use crate::error::{Error, Result};
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:4566";
 /// The account id in ARNs and messages (LocalStack's).
 pub const ACCOUNT: &str = "000000000000";
+/// The region of what is served.
+pub const REGION: &str = crate::functions::events::REGION;
 /// The access key id accepted when none is configured (LocalStack's convention).
 pub const DEFAULT_ACCESS_KEY: &str = "test";
 /// Largest request body taken (a PutRecords of 5 MiB, base64-encoded, with room).
@@ -343,6 +353,9 @@ impl<T: Served> Table<T> {
 pub struct Registry {
     streams: Table<ServedStream>,
     firehoses: Table<ServedFirehose>,
+    buckets: s3::Buckets,
+    /// Where the endpoint listens.
+    address: std::sync::OnceLock<SocketAddr>,
     /// Where to log refusals that concern no node (bad credentials, CBOR).
     events: Option<EventTx>,
 }
@@ -352,6 +365,7 @@ impl std::fmt::Debug for Registry {
         f.debug_struct("Registry")
             .field("streams", &self.stream_names())
             .field("firehoses", &self.firehoses.names())
+            .field("buckets", &self.bucket_names())
             .finish()
     }
 }
@@ -397,6 +411,11 @@ impl Registry {
         })
     }
 
+    /// Where the endpoint listens (`AWS_ENDPOINT_URL` for functions run while serving).
+    pub fn address(&self) -> Option<SocketAddr> {
+        self.address.get().copied()
+    }
+
     /// The names of the streams served now.
     pub fn stream_names(&self) -> Vec<String> {
         self.streams.names()
@@ -426,6 +445,8 @@ impl Registry {
 struct Server {
     registry: Arc<Registry>,
     credentials: Vec<Credential>,
+    /// The S3 protocol over the served buckets.
+    s3: s3s::service::S3Service,
 }
 
 /// A running endpoint. Dropping it stops the server.
@@ -473,13 +494,22 @@ impl Endpoint {
             events,
             ..Default::default()
         });
+        let _ = registry.address.set(address);
+        let mut s3 = s3s::service::S3ServiceBuilder::new(s3::S3Api {
+            registry: registry.clone(),
+        });
+        s3.set_validation(s3::AnyName);
+        if !options.credentials.is_empty() {
+            s3.set_auth(s3::Keys(options.credentials.clone()));
+        }
         let state = Arc::new(Server {
             registry: registry.clone(),
             credentials: options.credentials.clone(),
+            s3: s3.build(),
         });
         let app = axum::Router::new()
             .fallback(handle)
-            .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+            .layer(axum::extract::DefaultBodyLimit::disable())
             .with_state(state);
         let task = runtime.spawn(async move {
             match tokio::net::TcpListener::from_std(listener) {
@@ -574,11 +604,38 @@ impl Server {
     }
 }
 
-async fn handle(
-    State(server): State<Arc<Server>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+/// Kinesis and Firehose name their operation in `X-Amz-Target`; anything else is S3.
+async fn handle(State(server): State<Arc<Server>>, request: axum::extract::Request) -> Response {
+    if !request.headers().contains_key("x-amz-target") {
+        return s3::serve(
+            &server.s3,
+            &server.registry,
+            !server.credentials.is_empty(),
+            request,
+        )
+        .await;
+    }
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(e) => {
+            return AwsError {
+                status: 413,
+                code: "SerializationException",
+                message: format!("the request body is larger than Tributary takes ({MAX_BODY} bytes) or broken: {e}"),
+            }
+            .json_response();
+        }
+    };
+    json_api(&server, &parts.method, &parts.uri, &parts.headers, body).await
+}
+
+/// A Kinesis or Firehose request (JSON 1.1).
+async fn json_api(
+    server: &Server,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
     body: Bytes,
 ) -> Response {
     let target = headers
@@ -600,7 +657,7 @@ async fn handle(
         )
         .json_response();
     }
-    let region = match server.authenticate(&method, &uri, &headers, &body) {
+    let region = match server.authenticate(method, uri, headers, &body) {
         Ok(r) => r,
         Err(e) => return e.json_response(),
     };

@@ -89,7 +89,7 @@ pub enum CliCommand {
         /// (default: the project's own choice).
         #[arg(long)]
         env: Option<String>,
-        /// Serve the AWS APIs (Kinesis) for outside producers and consumers, and keep the
+        /// Serve the AWS APIs (Kinesis, Firehose, S3) for outside producers and consumers, and keep the
         /// pipeline running until Ctrl+C (then it drains and flushes, as Stop does).
         #[arg(long)]
         serve: bool,

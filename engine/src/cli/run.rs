@@ -45,7 +45,7 @@ pub(super) fn run(
         Event::Serving {
             address: Some(a), ..
         } => eprintln!(
-            "serving the AWS APIs at http://{a} (Kinesis); point clients there with AWS_ENDPOINT_URL=http://{a} and the access key id 'test'. Ctrl+C stops the run."
+            "serving the AWS APIs at http://{a} (Kinesis, Firehose, S3); point clients there with AWS_ENDPOINT_URL=http://{a} and the access key id 'test'. Ctrl+C stops the run."
         ),
         Event::Log { node, message, .. } => {
             let line = format!("{}: {message}", node.as_deref().unwrap_or("engine"));

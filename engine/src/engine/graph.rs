@@ -58,9 +58,13 @@ impl RunShared {
         }
     }
 
+    /// Records a node's line (a node run again replaces its line).
     fn push(&self, summary: NodeSummary) {
         if let Ok(mut s) = self.summary.lock() {
-            s.push(summary);
+            match s.iter_mut().find(|l| l.id == summary.id) {
+                Some(line) => *line = summary,
+                None => s.push(summary),
+            }
         }
     }
 
@@ -138,6 +142,7 @@ pub async fn run_graph(
         failed: BTreeSet::new(),
         any_error: false,
         streaming: Vec::new(),
+        rerunning: false,
     };
     for id in &order {
         graph.step(id).await;
@@ -165,6 +170,8 @@ struct GraphRun {
     any_error: bool,
     /// Streaming nodes wired so far; they run together at the end.
     streaming: Vec<Wired>,
+    /// Nodes run again on a trigger: no cached results.
+    rerunning: bool,
 }
 
 impl GraphRun {
@@ -219,7 +226,7 @@ impl GraphRun {
         }
         let fp = fingerprint(&project, id, &self.fingerprints);
         self.fingerprints.insert(id.to_owned(), fp);
-        if matches!(&self.target, RunTarget::Node(t) if t != id) {
+        if !self.rerunning && matches!(&self.target, RunTarget::Node(t) if t != id) {
             let hit = self.cache.lock().ok().and_then(|c| c.get(id, fp));
             if let Some((outs, stats)) = hit {
                 finished_ok(&self.tx, self.run, &mut summary, stats, true);
@@ -257,6 +264,11 @@ impl GraphRun {
             environment: &self.environment,
             settings,
             endpoint: self.shared.endpoint.clone(),
+            wired: project
+                .valid_edges()
+                .filter(|e| e.from.node == id)
+                .map(|e| e.from.port.clone())
+                .collect(),
         };
         let start = Instant::now();
         let result = node.config.run(&ctx).await;
@@ -277,9 +289,8 @@ impl GraphRun {
             Ok(mut out) => {
                 out.stats.elapsed_ms = start.elapsed().as_millis() as u64;
                 finished_ok(&self.tx, self.run, &mut summary, out.stats.clone(), false);
-                if !node.kind().is_streaming()
-                    && let Ok(mut c) = self.cache.lock()
-                {
+                let streams = out.outputs.values().any(|v| matches!(v, Value::Stream(_)));
+                if !streams && let Ok(mut c) = self.cache.lock() {
                     c.insert(id, fp, out.outputs.clone(), out.stats);
                 }
                 announce_columns(&self.tx, self.run, id, &out.outputs);
@@ -304,21 +315,31 @@ impl GraphRun {
         self.shared.push(summary.clone());
     }
 
-    /// Runs the wired streaming nodes, then reports the run's end.
+    /// Runs the wired streaming nodes (and batch nodes again when their trigger fires),
+    /// then reports the run's end.
     async fn finish(mut self) {
         let (tx, run, shared) = (self.tx.clone(), self.run, self.shared.clone());
         let streaming = std::mem::take(&mut self.streaming);
+        let streaming_ids: BTreeSet<String> =
+            streaming.iter().map(|w| w.summary.id.clone()).collect();
         let mut any_error = self.any_error;
         if !streaming.is_empty() {
             shared.streaming.store(true, Ordering::SeqCst);
+            let fired = self.triggers(&streaming_ids);
             // Every node is wired and a Stop now drains: served streams take puts.
             if let Some(endpoint) = &shared.endpoint {
                 endpoint.activate();
             }
-            run_streaming(streaming, run, &tx, |summary, result| {
+            let streams = run_streaming(streaming, run, &tx, |summary, result| {
                 report(&tx, run, &shared, summary, result, &mut any_error);
-            })
-            .await;
+            });
+            futures::join!(streams, self.rerun_on_triggers(fired, &streaming_ids));
+            // A node run again stands by its last run.
+            if self.rerunning
+                && let Ok(lines) = shared.summary.lock()
+            {
+                any_error = lines.iter().any(|l| l.status == NodeStatus::Error);
+            }
         }
         let status = if shared.stop.is_set() {
             NodeStatus::Stopped
@@ -328,6 +349,80 @@ impl GraphRun {
             NodeStatus::Ok
         };
         finish(&shared, &tx, run, status);
+    }
+}
+
+impl GraphRun {
+    /// Reads the streams wired to the `trigger` inputs of batch nodes (a bucket's S3
+    /// event notifications): each read names the node to run again. (A streaming node,
+    /// a replay, reads its trigger itself.)
+    fn triggers(&self, streaming: &BTreeSet<String>) -> tokio::sync::mpsc::Receiver<String> {
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        for e in self.project.valid_edges().filter(|e| {
+            e.to.port == crate::nodes::ports::TRIGGER_IN.name && !streaming.contains(&e.to.node)
+        }) {
+            let Some(Value::Stream(topic)) = self
+                .outputs
+                .get(&e.from.node)
+                .and_then(|o| o.get(e.from.port.as_str()))
+            else {
+                continue;
+            };
+            let mut consumer = topic.subscribe(
+                &format!("{}.trigger", e.to.node),
+                &crate::stream::topic::StartPosition::TrimHorizon,
+            );
+            let (tx, node) = (tx.clone(), e.to.node.clone());
+            tokio::spawn(async move {
+                while let Some(read) = consumer.next(10_000).await {
+                    let _ = consumer.ack();
+                    if !read.is_empty() && tx.send(node.clone()).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        rx
+    }
+
+    /// Runs each triggered node again, with the batch nodes downstream of it, in order;
+    /// triggers that fire meanwhile make one more pass. Ends when the triggers' streams
+    /// end.
+    async fn rerun_on_triggers(
+        &mut self,
+        mut fired: tokio::sync::mpsc::Receiver<String>,
+        streaming: &BTreeSet<String>,
+    ) {
+        let order = self.project.topological_order().unwrap_or_default();
+        while let Some(first) = fired.recv().await {
+            let mut rerun = BTreeSet::from([first]);
+            while let Ok(more) = fired.try_recv() {
+                rerun.insert(more);
+            }
+            for id in &rerun {
+                self.sink.info(
+                    id,
+                    "an S3 event notification arrived: running again".to_owned(),
+                );
+            }
+            for id in &order {
+                if self
+                    .project
+                    .valid_edges()
+                    .any(|e| e.to.node == *id && rerun.contains(&e.from.node))
+                {
+                    rerun.insert(id.clone());
+                }
+            }
+            self.rerunning = true;
+            for id in order
+                .iter()
+                .filter(|id| rerun.contains(*id) && !streaming.contains(*id))
+            {
+                self.failed.remove(id);
+                self.step(id).await;
+            }
+        }
     }
 }
 

@@ -67,6 +67,7 @@ pub fn engine_main(commands: Receiver<Command>, events: EventTx) {
                     a.shared.update_settings(&p);
                 }
                 project = Some((Arc::new(*p), base_dir));
+                serve_buckets(endpoint.as_ref(), project.as_ref());
             }
             Command::Run { run, target } => {
                 if let Some(a) = active.take() {
@@ -143,6 +144,7 @@ pub fn engine_main(commands: Receiver<Command>, events: EventTx) {
                         Ok(e) => {
                             let address = e.address().to_string();
                             endpoint = Some(e);
+                            serve_buckets(endpoint.as_ref(), project.as_ref());
                             Event::Serving {
                                 address: Some(address),
                                 error: None,
@@ -166,6 +168,25 @@ pub fn engine_main(commands: Receiver<Command>, events: EventTx) {
         stop_run(a, &events);
     }
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+}
+
+/// The S3 API serves the local bucket nodes of the project loaded now.
+fn serve_buckets(
+    endpoint: Option<&crate::aws::Endpoint>,
+    project: Option<&(Arc<Project>, PathBuf)>,
+) {
+    let (Some(endpoint), Some((project, base_dir))) = (endpoint, project) else {
+        return;
+    };
+    let buckets = project
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.config {
+            crate::nodes::NodeConfig::Bucket(c) => c.served(&n.id, base_dir),
+            _ => None,
+        })
+        .collect();
+    endpoint.registry().serve_buckets(buckets);
 }
 
 /// Aborts a run: the node running is reported stopped, and the run finishes as stopped.

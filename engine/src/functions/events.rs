@@ -5,7 +5,10 @@
 //! - the partial batch response (`{"batchItemFailures": [{"itemIdentifier": …}]}`) and
 //!   the rules for a malformed one
 //!   (<https://docs.aws.amazon.com/lambda/latest/dg/services-kinesis-batchfailurereporting.html>);
-//! - the on-failure destination's invocation record for a Kinesis batch.
+//! - the on-failure destination's invocation record for a Kinesis batch;
+//! - S3's event notification, version 2.1
+//!   (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html>),
+//!   as S3 invokes a function: one record per event.
 
 use std::io::Write as _;
 
@@ -108,6 +111,89 @@ pub fn kinesis_event<'a>(
     }
     out.extend_from_slice(b"]}");
     out
+}
+
+/// One S3 event record as a function gets it.
+#[derive(Clone, Copy, Debug)]
+pub struct S3Record<'a> {
+    /// `ObjectCreated:Put`, `ObjectRemoved:Delete`, …
+    pub event_name: &'a str,
+    /// When S3 finished the request (ms since the epoch).
+    pub time_ms: i64,
+    /// The bucket's name.
+    pub bucket: &'a str,
+    /// The object's key, not encoded.
+    pub key: &'a str,
+    /// Created objects: the size.
+    pub size: Option<i64>,
+    /// Created objects: the ETag.
+    pub etag: Option<&'a str>,
+    /// The event's sequencer.
+    pub sequencer: &'a str,
+    /// The request's id.
+    pub request_id: &'a str,
+}
+
+/// A key as S3's notifications carry it: URL-encoded as a form value (a space is `+`),
+/// with its `/` kept.
+pub fn s3_event_key(key: &str) -> String {
+    key.split('/')
+        .map(|segment| url::form_urlencoded::byte_serialize(segment.as_bytes()).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The event S3 invokes a function with: `{"Records": [...]}`, its fields as AWS's event
+/// message structure (version 2.1) has them. `configuration_id` names the notification
+/// configuration.
+pub fn s3_event<'a>(
+    configuration_id: &str,
+    records: impl IntoIterator<Item = S3Record<'a>>,
+) -> Vec<u8> {
+    let records: Vec<Value> = records
+        .into_iter()
+        .map(|r| {
+            let time = chrono::DateTime::from_timestamp_millis(r.time_ms)
+                .unwrap_or_default()
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string();
+            let mut object = serde_json::Map::new();
+            object.insert("key".into(), s3_event_key(r.key).into());
+            if let Some(size) = r.size {
+                object.insert("size".into(), size.into());
+            }
+            if let Some(etag) = r.etag {
+                object.insert("eTag".into(), etag.into());
+            }
+            object.insert("sequencer".into(), r.sequencer.into());
+            serde_json::json!({
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": REGION,
+                "eventTime": time,
+                "eventName": r.event_name,
+                "userIdentity": {"principalId": format!("AWS:{ACCOUNT}")},
+                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                "responseElements": {
+                    "x-amz-request-id": r.request_id,
+                    "x-amz-id-2": format!("tributary/{}", r.request_id),
+                },
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": configuration_id,
+                    "bucket": {
+                        "name": r.bucket,
+                        "ownerIdentity": {"principalId": ACCOUNT},
+                        "arn": format!("arn:aws:s3:::{}", r.bucket),
+                    },
+                    "object": object,
+                },
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
+        .to_string()
+        .into_bytes()
 }
 
 /// A function's answer, read without building a tree of its records.

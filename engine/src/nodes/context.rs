@@ -148,12 +148,19 @@ pub struct NodeContext<'a> {
     /// The AWS endpoint, when the engine serves one (`tributary run --serve`, Serve in
     /// the app): stream nodes register with it for the run.
     pub endpoint: Option<Arc<crate::aws::Registry>>,
+    /// The node's output ports that have a wire.
+    pub wired: std::collections::BTreeSet<String>,
 }
 
 impl NodeContext<'_> {
     /// Resolves a path from the node's config against the project folder.
     pub fn resolve(&self, path: &str) -> PathBuf {
         crate::fsutil::resolve_path(self.base_dir, path)
+    }
+
+    /// Whether output `port` has a wire.
+    pub fn is_wired(&self, port: &PortSpec) -> bool {
+        self.wired.contains(port.name)
     }
 
     /// Every value on input `port`, in edge order.

@@ -59,7 +59,7 @@ impl Kind for CrawlerKind {
     const DESCRIPTION: &'static str =
         "Scans a bucket, infers formats, schemas and partitions, and proposes tables.";
     const ICON: &'static str = "🔍";
-    const INPUTS: &'static [PortSpec] = &[SOURCE];
+    const INPUTS: &'static [PortSpec] = &[SOURCE, super::ports::TRIGGER_IN];
     const OUTPUTS: &'static [PortSpec] = &[TABLES];
     const FIELDS: &'static [Field] = &[
         Field::new(

@@ -153,7 +153,7 @@ impl Kind for EtlKind {
     const DESCRIPTION: &'static str =
         "A Glue-like job: SQL over the catalog, written to a bucket as a new table.";
     const ICON: &'static str = "⚙";
-    const INPUTS: &'static [PortSpec] = &[CATALOG_IN, TARGET_IN];
+    const INPUTS: &'static [PortSpec] = &[CATALOG_IN, TARGET_IN, super::ports::TRIGGER_IN];
     const OUTPUTS: &'static [PortSpec] = &[CATALOG_OUT, TABLE_OUT];
     const FIELDS: &'static [Field] = &[
         Field::new(

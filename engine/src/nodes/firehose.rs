@@ -273,6 +273,8 @@ pub struct FirehoseReport {
 
 struct ObjectWriter {
     bucket: Arc<Bucket>,
+    /// While serving: the endpoint, whose bucket listeners hear of each object written.
+    notify: Option<Arc<crate::aws::Registry>>,
     node: String,
     config: FirehoseConfig,
     schema: SchemaRef,
@@ -294,6 +296,7 @@ impl ObjectWriter {
             },
             schema,
             bucket: self.bucket.clone(),
+            notify: self.notify.clone(),
             node: format!("{}-{name}", self.node),
             seq: 0,
             objects: 0,
@@ -370,7 +373,22 @@ impl ObjectWriter {
         );
         let key = format!("{}/{}", folder_key.trim_end_matches('/'), name);
         let size = bytes.len();
+        let etag = self.notify.as_ref().map(|_| {
+            use md5::Digest as _;
+            md5::Md5::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        });
         self.bucket.put(&key, bytes::Bytes::from(bytes)).await?;
+        if let (Some(registry), Some(etag), crate::lake::bucket::Location::Local(root)) =
+            (&self.notify, etag, self.bucket.location())
+        {
+            // As S3 notifies of what Firehose delivers.
+            registry
+                .object_written(root, &key, size as u64, &etag)
+                .await;
+        }
         self.objects += 1;
         self.bytes += size as u64;
         Ok(())
@@ -770,6 +788,7 @@ async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutpu
     let registered = catalog.filter(|_| !config.table.is_empty());
     let writer = ObjectWriter {
         bucket,
+        notify: ctx.endpoint.clone(),
         node: ctx.id.to_owned(),
         config: config.clone(),
         schema: schema.clone(),

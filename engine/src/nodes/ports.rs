@@ -19,3 +19,6 @@ pub const CATALOG_OUT: PortSpec = PortSpec::output("catalog", PortType::Catalog)
 pub const TARGET_IN: PortSpec = PortSpec::input("target", PortType::Objects).required();
 /// A table of rows.
 pub const TABLE_OUT: PortSpec = PortSpec::output("table", PortType::Table);
+/// Runs a batch node again on each read of the stream wired here (a bucket's S3 event
+/// notifications), while the run goes on.
+pub const TRIGGER_IN: PortSpec = PortSpec::input("trigger", PortType::Stream);

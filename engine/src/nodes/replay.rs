@@ -7,6 +7,10 @@
 //! columns on its own: a record that is not valid JSON, lacks a `NOT NULL` field or has a
 //! value of the wrong type goes to the `failed` output with the file, the line and the
 //! reason, and the replay goes on.
+//!
+//! With a bucket's S3 event notifications on its `trigger` input, the replay goes on
+//! after the files it listed: each object created under its prefix (through the S3 API,
+//! while the run goes on) is replayed in turn, until the run stops.
 
 use std::sync::Arc;
 
@@ -14,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::form::{Editor, Field as FormField, FieldProblem, Problems};
 use super::operator::{Outputs, Source as StreamSource, Wiring, output_topic};
-use super::ports::{CATALOG_OPTIONAL_IN, FAILED_OUT, RECORDS_OUT};
+use super::ports::{CATALOG_OPTIONAL_IN, FAILED_OUT, RECORDS_OUT, TRIGGER_IN};
 use super::read_files::{Failures, FileReader, by_extension, failed_schema};
 use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec, PortType};
 use crate::arrow::array::RecordBatch;
@@ -66,7 +70,7 @@ impl Kind for ReplayKind {
     const CATEGORY: Category = Category::Sources;
     const DESCRIPTION: &'static str = "Replays a bucket's (or catalog table's) JSON, CSV or Parquet files as a stream at a set rate; bad records go to 'failed'.";
     const ICON: &'static str = "⏪";
-    const INPUTS: &'static [PortSpec] = &[SOURCE, CATALOG_OPTIONAL_IN];
+    const INPUTS: &'static [PortSpec] = &[SOURCE, CATALOG_OPTIONAL_IN, TRIGGER_IN];
     const OUTPUTS: &'static [PortSpec] = &[RECORDS_OUT, FAILED_OUT];
     const FIELDS: &'static [FormField] = &[
         FormField::new(
@@ -129,8 +133,8 @@ pub struct ReplayReport {
 }
 
 /// The columns to read, from the config or the first file's classification.
-fn columns_for(config: &ReplayConfig, first: &Classified) -> Result<Vec<SourceColumn>> {
-    if !config.columns.is_empty() {
+fn columns_for(config: &ReplayConfig, first: Option<&Classified>) -> Result<Vec<SourceColumn>> {
+    if !config.columns.is_empty() || first.is_none() {
         let fields =
             parse_columns(&config.columns).map_err(|e| Error::Invalid(format!("columns: {e}")))?;
         return Ok(fields
@@ -142,6 +146,9 @@ fn columns_for(config: &ReplayConfig, first: &Classified) -> Result<Vec<SourceCo
             })
             .collect());
     }
+    let Some(first) = first else {
+        return Ok(Vec::new());
+    };
     if first.columns.is_empty() {
         return Err(Error::Invalid(format!(
             "columns: the first file's columns could not be inferred ({}); declare them as \
@@ -220,9 +227,92 @@ struct Replay {
     failed: u64,
     events: crate::api::EventSink,
     node: String,
+    /// S3 event notifications that bring more files, when the trigger is wired.
+    trigger: Option<Trigger>,
+}
+
+/// Files to replay as they are created.
+struct Trigger {
+    events: crate::stream::topic::Consumer,
+    /// The replay's prefix (under the bucket's own).
+    prefix: String,
+    stop: crate::api::StopSignal,
+}
+
+impl Trigger {
+    /// The keys of the objects created in the next notifications, or `None` when the
+    /// notifications (or the run) end.
+    async fn next_keys(&mut self) -> Option<Vec<String>> {
+        use crate::arrow::array::AsArray as _;
+        let read = tokio::select! {
+            _ = self.stop.wait() => None,
+            r = self.events.next(1000) => r,
+        }?;
+        let _ = self.events.ack();
+        let mut keys = Vec::new();
+        for d in read {
+            let (Some(names), Some(k)) = (
+                d.batch.column_by_name("event_name"),
+                d.batch.column_by_name("key"),
+            ) else {
+                continue;
+            };
+            let (Some(names), Some(k)) = (names.as_string_opt::<i32>(), k.as_string_opt::<i32>())
+            else {
+                continue;
+            };
+            for i in 0..d.batch.num_rows() {
+                if names.value(i).starts_with("ObjectCreated:") {
+                    keys.push(k.value(i).to_owned());
+                }
+            }
+        }
+        Some(keys)
+    }
 }
 
 impl Replay {
+    /// Adds the objects an S3 notification names (under the replay's prefix, matching the
+    /// bucket's glob) to the files to replay; `false` once the notifications end.
+    async fn wait_for_files(&mut self) -> bool {
+        let Some(trigger) = &mut self.trigger else {
+            return false;
+        };
+        let Some(keys) = trigger.next_keys().await else {
+            return false;
+        };
+        let bucket_prefix = self.bucket.prefix().to_owned();
+        for key in keys {
+            let Some(rel) = key
+                .strip_prefix(&bucket_prefix)
+                .map(|r| r.trim_start_matches('/'))
+            else {
+                continue;
+            };
+            if !rel.starts_with(&trigger.prefix) {
+                continue;
+            }
+            // Listing is by folder (a prefix is a path in object_store).
+            let folder = rel.rsplit_once('/').map_or("", |(f, _)| f);
+            let Ok(listing) = self.bucket.list(folder).await else {
+                continue;
+            };
+            let Some(obj) = listing.objects.into_iter().find(|o| o.key == key) else {
+                continue;
+            };
+            match classify_object(&self.bucket, &obj, &SniffOptions::default()).await {
+                Ok(c) => self.files.push((obj, c)),
+                Err(e) => match by_extension(&obj.key, &e.0) {
+                    Some(c) => self.files.push((obj, c)),
+                    None => self
+                        .events
+                        .warn(&self.node, format!("skipped '{}': {}", obj.key, e.0)),
+                },
+            }
+        }
+        true
+    }
+
     /// Sends what was read: good records, then failed ones.
     async fn send(&mut self, whole: Vec<RecordBatch>, out: &Outputs) -> Result<()> {
         for batch in whole {
@@ -241,7 +331,7 @@ impl StreamSource for Replay {
         let Some((mut source, key)) = self.current.take() else {
             let Some((obj, classified)) = self.files.get(self.next_file).cloned() else {
                 self.send(Vec::new(), out).await?;
-                return Ok(false);
+                return Ok(self.wait_for_files().await);
             };
             self.next_file += 1;
             match FileReader::open(&self.bucket, &obj, &classified, self.rows.columns()).await {
@@ -281,7 +371,7 @@ impl StreamSource for Replay {
         if more {
             self.current = Some((source, key));
         }
-        Ok(more || self.next_file < self.files.len())
+        Ok(more || self.next_file < self.files.len() || self.trigger.is_some())
     }
 
     fn report(self, stats: &mut NodeStats) {
@@ -335,15 +425,33 @@ async fn run(config: &ReplayConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput>
             },
         }
     }
-    let Some((_, first)) = files.first() else {
-        return Err(Error::Invalid(format!(
-            "no readable files under '{}' in the bucket",
-            config.prefix
-        )));
+    let trigger = match ctx.optional(&TRIGGER_IN) {
+        Some(super::Value::Stream(topic)) => Some(Trigger {
+            events: topic.subscribe(
+                &format!("{}.trigger", ctx.id),
+                &crate::stream::topic::StartPosition::TrimHorizon,
+            ),
+            prefix: config.prefix.clone(),
+            stop: ctx.stop.clone(),
+        }),
+        _ => None,
     };
-    let columns = match table_columns {
-        Some(c) if config.columns.is_empty() => c,
-        _ => columns_for(config, first)?,
+    let columns = match (table_columns, files.first()) {
+        (Some(c), _) if config.columns.is_empty() => c,
+        (_, Some((_, first))) => columns_for(config, Some(first))?,
+        (_, None) if trigger.is_some() && !config.columns.is_empty() => columns_for(config, None)?,
+        (_, None) if trigger.is_some() => {
+            return Err(Error::Invalid(format!(
+                "columns: no files under '{}' yet to infer them from; declare the columns ('name Type') of the files the trigger will bring",
+                config.prefix
+            )));
+        }
+        (_, None) => {
+            return Err(Error::Invalid(format!(
+                "no readable files under '{}' in the bucket",
+                config.prefix
+            )));
+        }
     };
     let rows = RowBuilder::new(columns, default_null_markers())?;
     let records = output_topic(ctx, &RECORDS_OUT, rows.schema().clone())?;
@@ -359,6 +467,7 @@ async fn run(config: &ReplayConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput>
         failed: 0,
         events: ctx.events.clone(),
         node: ctx.id.to_owned(),
+        trigger,
     };
     Ok(Wiring::new()
         .output(&RECORDS_OUT, records)

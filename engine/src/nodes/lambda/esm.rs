@@ -827,7 +827,8 @@ pub async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
                 config,
                 ctx.id,
                 ctx.base_dir,
-                input.name(),
+                &input,
+                ctx.endpoint.as_ref().and_then(|e| e.address()),
                 schema.clone(),
                 ctx.events.clone(),
             )
@@ -835,6 +836,22 @@ pub async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
             (Handler::Function(Box::new(f)), schema)
         }
     };
+    let mut config = config.clone();
+    if super::handler::is_s3_notifications(&in_schema) {
+        // S3 invokes a function once per event, asynchronously: no batches, no window,
+        // and an event that fails is retried twice (asynchronous invocation's default
+        // MaximumRetryAttempts) before it goes to the failed output.
+        config.batch_size = 1;
+        config.maximum_batching_window_in_seconds = 0.0;
+        if config.maximum_retry_attempts < 0 {
+            config.maximum_retry_attempts = 2;
+        }
+        ctx.info(format!(
+            "invoked by S3 event notifications: one event per invocation, as S3 invokes a function (batch_size and the batching window do not apply); a failed event is retried {} times, then goes to the failed output",
+            config.maximum_retry_attempts
+        ));
+    }
+    let config = &config;
     let failed_schema = failed_schema(&in_schema);
     let records = output_topic(ctx, &RECORDS_OUT, out_schema.clone())?;
     let failed = output_topic(ctx, &FAILED_OUT, failed_schema.clone())?;

@@ -197,6 +197,8 @@ pub enum Handler {
 pub struct FunctionHandler {
     function: Function,
     stream_arn: String,
+    /// The input is a bucket's S3 event notifications: S3's event, not Kinesis's.
+    s3: bool,
     out_schema: SchemaRef,
     events: EventSink,
     node: String,
@@ -248,18 +250,31 @@ impl FunctionHandler {
     /// Gets a handler runtime ready: the interpreter and client (installed the first
     /// time), the code folder (inline code written under `.tributary/functions/<node>/`),
     /// the requirements and layers. Blocking work runs off the async threads.
+    ///
+    /// While the engine serves the AWS APIs, the function's `AWS_ENDPOINT_URL` is the
+    /// endpoint (unless its environment sets one), so an SDK client made in the handler
+    /// (boto3's `s3.get_object` of the object an S3 event names) reaches Tributary.
     pub async fn new(
         config: &LambdaConfig,
         node: &str,
         base_dir: &Path,
-        stream: &str,
+        input: &crate::stream::topic::Topic,
+        endpoint: Option<std::net::SocketAddr>,
         out_schema: SchemaRef,
         events: EventSink,
     ) -> Result<Self> {
-        let (function, _) = start_function(&config.function(), node, base_dir, &events).await?;
+        let mut settings = config.function();
+        if let Some(address) = endpoint {
+            settings
+                .environment
+                .entry("AWS_ENDPOINT_URL".to_owned())
+                .or_insert_with(|| format!("http://{address}"));
+        }
+        let (function, _) = start_function(&settings, node, base_dir, &events).await?;
         Ok(Self {
             function,
-            stream_arn: events::stream_arn(stream),
+            stream_arn: events::stream_arn(input.name()),
+            s3: is_s3_notifications(input.schema()),
             out_schema,
             events,
             node: node.to_owned(),
@@ -279,24 +294,31 @@ impl FunctionHandler {
         }
     }
 
-    /// Invokes the handler with the Kinesis event of `records`.
+    /// Invokes the handler with the Kinesis event of `records` (or S3's, when they are
+    /// a bucket's event notifications).
     async fn invoke(&self, records: &Records, reports_failures: bool) -> Outcome {
-        let data = match records.data() {
-            Ok(d) => d,
-            Err(e) => return Outcome::error(e.to_string()),
+        let event = if self.s3 {
+            match s3_event(&self.node, &records.batch) {
+                Ok(e) => e,
+                Err(e) => return Outcome::error(e.to_string()),
+            }
+        } else {
+            let data = match records.data() {
+                Ok(d) => d,
+                Err(e) => return Outcome::error(e.to_string()),
+            };
+            events::kinesis_event(
+                &self.stream_arn,
+                &self.function.spec().name,
+                records.shard,
+                (0..records.len()).map(|i| StreamRecord {
+                    partition_key: &records.keys[i],
+                    sequence_number: records.seqs[i],
+                    data: data.get(i),
+                    arrival_ms: records.arrivals[i],
+                }),
+            )
         };
-        let event = events::kinesis_event(
-            &self.stream_arn,
-            &self.function.spec().name,
-            records.shard,
-            (0..records.len()).map(|i| StreamRecord {
-                partition_key: &records.keys[i],
-                sequence_number: records.seqs[i],
-                data: data.get(i),
-                arrival_ms: records.arrivals[i],
-            }),
-        );
-        drop(data);
         let invoked = match self.function.invoke_raw(event.into()).await {
             Ok(i) => i,
             Err(e) => return Outcome::error(e.to_string()),
@@ -426,6 +448,61 @@ impl FunctionHandler {
             .map_err(|e| unfit(&e))?
             .unwrap_or_else(|| RecordBatch::new_empty(self.out_schema.clone())))
     }
+}
+
+/// Whether a stream carries a bucket's S3 event notifications (its schema says so).
+pub fn is_s3_notifications(schema: &SchemaRef) -> bool {
+    schema
+        .metadata()
+        .get(crate::nodes::bucket::EVENT_SOURCE_KEY)
+        .is_some_and(|v| v == "aws:s3")
+}
+
+/// S3's event for rows of a bucket's `events` output.
+fn s3_event(function: &str, batch: &RecordBatch) -> Result<Vec<u8>> {
+    use crate::arrow::array::{Array as _, AsArray as _};
+    use crate::arrow::datatypes::{Int64Type, TimestampMillisecondType};
+    let column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .ok_or_else(|| Error::Internal(format!("an S3 event row has no '{name}'")))
+    };
+    let text = |name: &str| -> Result<_> {
+        column(name)?
+            .as_string_opt::<i32>()
+            .cloned()
+            .ok_or_else(|| Error::Internal(format!("an S3 event's '{name}' is not text")))
+    };
+    let (names, buckets, keys, etags, sequencers, ids) = (
+        text("event_name")?,
+        text("bucket")?,
+        text("key")?,
+        text("etag")?,
+        text("sequencer")?,
+        text("request_id")?,
+    );
+    let times = column("event_time")?
+        .as_primitive_opt::<TimestampMillisecondType>()
+        .cloned()
+        .ok_or_else(|| Error::Internal("an S3 event's time is not a timestamp".to_owned()))?;
+    let sizes = column("size")?
+        .as_primitive_opt::<Int64Type>()
+        .cloned()
+        .ok_or_else(|| Error::Internal("an S3 event's size is not a number".to_owned()))?;
+    let configuration = format!("{function}-s3-trigger");
+    Ok(events::s3_event(
+        &configuration,
+        (0..batch.num_rows()).map(|i| events::S3Record {
+            event_name: names.value(i),
+            time_ms: times.value(i),
+            bucket: buckets.value(i),
+            key: keys.value(i),
+            size: sizes.is_valid(i).then(|| sizes.value(i)),
+            etag: etags.is_valid(i).then(|| etags.value(i)),
+            sequencer: sequencers.value(i),
+            request_id: ids.value(i),
+        }),
+    ))
 }
 
 /// Returned records whose keys are compared with the output columns, per answer.
