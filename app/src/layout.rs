@@ -220,5 +220,7 @@ fn place(sizes: &[Vec2], edges: &[(usize, usize)], order: &[Vec<usize>]) -> Vec<
             }
         }
     }
-    pos
+    // Whole points: node sizes measured at another zoom differ by a fraction of a point,
+    // which must not move a node when the graph is arranged again.
+    pos.iter().map(|p| p.round()).collect()
 }

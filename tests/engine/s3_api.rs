@@ -101,7 +101,15 @@ fn aws_s3_cp_of_a_csv_runs_the_crawler_again_and_the_table_appears_in_the_catalo
         }
         std::thread::sleep(Duration::from_millis(200));
     };
+    // The bucket's S3 requests count in its metrics (sampled about once a second).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while served.api_requests.get("landing").copied().unwrap_or(0) < 6 && Instant::now() < deadline
+    {
+        served.next_log();
+    }
+    let requests = served.api_requests.get("landing").copied().unwrap_or(0);
     let (status, summary, _) = served.stop();
+    assert!(requests >= 6, "the Metrics tab saw {requests} S3 requests");
     assert!(answer.contains("| 5 ") && answer.contains("25"), "{answer}");
     assert_eq!(status, NodeStatus::Stopped, "{summary:#?}");
     let landing = summary.iter().find(|s| s.id == "landing").unwrap();

@@ -35,6 +35,8 @@ pub(crate) struct Served {
     address: String,
     run: RunId,
     logs: Logs,
+    /// Each node's API requests so far, from its metrics.
+    pub(crate) api_requests: std::collections::BTreeMap<String, u64>,
 }
 
 impl Served {
@@ -93,6 +95,7 @@ impl Served {
             address,
             run,
             logs: Vec::new(),
+            api_requests: Default::default(),
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut waiting: Vec<&str> = streams.to_vec();
@@ -142,6 +145,10 @@ impl Served {
                 status, summary, ..
             }) => {
                 panic!("the run ended early: {status:?} {summary:#?}")
+            }
+            Ok(Event::Metrics { node, sample, .. }) => {
+                self.api_requests.insert(node, sample.api_requests);
+                None
             }
             _ => None,
         }

@@ -378,6 +378,8 @@ fn notifications(
     report: BucketReport,
 ) -> Result<NodeOutput> {
     let name = config.api_name(ctx.id).to_owned();
+    let topic = output_topic(ctx, &EVENTS, events_schema())?;
+    let wiring = Wiring::new().output(&EVENTS, topic);
     let listener = match &ctx.endpoint {
         _ if config.path.starts_with("s3://") => {
             ctx.warn(format!(
@@ -401,7 +403,7 @@ fn notifications(
                     format!(", suffix '{}'", config.notification_suffix)
                 },
             ));
-            Some(registry.listen(&name))
+            Some(registry.listen(&name, Some(wiring.metrics().clone())))
         }
         None => {
             ctx.warn(
@@ -410,7 +412,6 @@ fn notifications(
             None
         }
     };
-    let topic = output_topic(ctx, &EVENTS, events_schema())?;
     let source = Notify {
         listener,
         event: config.notification_event,
@@ -419,9 +420,7 @@ fn notifications(
         stop: ctx.stop.clone(),
         report: Some(report),
     };
-    let mut out = Wiring::new()
-        .output(&EVENTS, topic)
-        .source(source, 0.0, ctx.stop.clone());
+    let mut out = wiring.source(source, 0.0, ctx.stop.clone());
     out.set(&OBJECTS, Value::Bucket(bucket));
     Ok(out)
 }

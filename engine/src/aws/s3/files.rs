@@ -89,7 +89,12 @@ pub(super) async fn walk(root: &Path, prefix: &str) -> S3Result<Vec<Entry>> {
                     continue;
                 };
                 let key = format!("{rel}{name}");
-                if key == ".tributary" {
+                // Tributary's own folder, and the `name#N` files object_store writes
+                // before a rename.
+                let staging = name
+                    .rsplit_once('#')
+                    .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+                if key == ".tributary" || staging {
                     continue;
                 }
                 let Ok(meta) = entry.metadata() else {
@@ -263,6 +268,35 @@ pub(super) async fn stage(root: &Path, body: StreamingBlob) -> S3Result<(Staged,
         staged.write(&chunk).await?;
     }
     Ok((staged, size, md5.finalize().into()))
+}
+
+/// Reads the file at `from` in chunks, appending it to `to` when given; its size and MD5.
+pub(super) async fn copy_file(
+    from: &Path,
+    mut to: Option<&mut Staged>,
+) -> S3Result<(u64, [u8; 16])> {
+    let mut source = tokio::fs::File::open(from).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            s3_error!(NoSuchKey, "The specified key does not exist.")
+        } else {
+            internal(e)
+        }
+    })?;
+    let mut md5 = md5::Md5::new();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = source.read(&mut buf).await.map_err(internal)?;
+        if n == 0 {
+            break;
+        }
+        md5.update(&buf[..n]);
+        size += n as u64;
+        if let Some(to) = to.as_deref_mut() {
+            to.write(&buf[..n]).await?;
+        }
+    }
+    Ok((size, md5.finalize().into()))
 }
 
 /// A stream of `len` bytes of `file` from where it stands.

@@ -69,7 +69,14 @@ pub struct ObjectEvent {
 }
 
 /// Event listeners of one bucket.
-type Listeners = Vec<(u64, tokio::sync::mpsc::Sender<ObjectEvent>)>;
+type Listeners = Vec<Listener>;
+
+/// One listener: where its events go, and the metrics its node's requests count in.
+struct Listener {
+    id: u64,
+    tx: tokio::sync::mpsc::Sender<ObjectEvent>,
+    metrics: Option<Arc<crate::stream::metrics::NodeMetrics>>,
+}
 
 /// The buckets served and who listens to them.
 #[derive(Default)]
@@ -96,7 +103,7 @@ impl Drop for BucketListener {
         if let Ok(mut l) = self.registry.buckets.listeners.lock()
             && let Some(list) = l.get_mut(&self.bucket)
         {
-            list.retain(|(id, _)| *id != self.id);
+            list.retain(|l| l.id != self.id);
         }
     }
 }
@@ -124,11 +131,18 @@ impl super::Registry {
     }
 
     /// Object events of bucket `name` from now on, for as long as the listener is held.
-    pub fn listen(self: &Arc<Self>, name: &str) -> BucketListener {
+    /// S3 requests to the bucket count in `metrics` (the node's, for the Metrics tab).
+    pub fn listen(
+        self: &Arc<Self>,
+        name: &str,
+        metrics: Option<Arc<crate::stream::metrics::NodeMetrics>>,
+    ) -> BucketListener {
         let (tx, rx) = tokio::sync::mpsc::channel(1024);
         let id = self.buckets.next_listener.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut l) = self.buckets.listeners.lock() {
-            l.entry(name.to_owned()).or_default().push((id, tx));
+            l.entry(name.to_owned())
+                .or_default()
+                .push(Listener { id, tx, metrics });
         }
         BucketListener {
             events: rx,
@@ -171,6 +185,20 @@ impl super::Registry {
         }
     }
 
+    /// Counts an S3 request to `bucket` in the metrics of the nodes listening to it.
+    fn count_s3(&self, bucket: &str, failed: bool) {
+        if let Ok(l) = self.buckets.listeners.lock()
+            && let Some(list) = l.get(bucket)
+        {
+            for m in list.iter().filter_map(|l| l.metrics.as_ref()) {
+                m.api_requests.fetch_add(1, Ordering::Relaxed);
+                if failed {
+                    m.api_errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
     /// Hands `event` to the bucket's listeners, waiting for room (nothing is dropped).
     async fn notify(&self, event: ObjectEvent) {
         let senders: Vec<_> = self
@@ -179,7 +207,7 @@ impl super::Registry {
             .lock()
             .map(|l| {
                 l.get(&event.bucket)
-                    .map(|v| v.iter().map(|(_, tx)| tx.clone()).collect())
+                    .map(|v| v.iter().map(|l| l.tx.clone()).collect())
                     .unwrap_or_default()
             })
             .unwrap_or_default();
@@ -263,10 +291,29 @@ pub(super) async fn serve(
             Err(refusal) => return refusal,
         }
     };
-    match service.call(request).await {
+    // Path-style: the bucket is the path's first segment.
+    let bucket = request
+        .uri()
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .map(urlencoding_decode)
+        .unwrap_or_default();
+    let response = match service.call(request).await {
         Ok(response) => response.map(axum::body::Body::new),
         Err(e) => xml_error(500, "InternalError", &format!("{e:?}")),
-    }
+    };
+    registry.count_s3(&bucket, !response.status().is_success());
+    response
+}
+
+/// A percent-encoded path segment, decoded.
+fn urlencoding_decode(segment: &str) -> String {
+    url::form_urlencoded::parse(format!("b={}", segment.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
 }
 
 /// An S3 error document.

@@ -19,7 +19,7 @@ use s3s::dto::{
     Range, Timestamp, UploadPartInput, UploadPartOutput,
 };
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
-use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+use tokio::io::AsyncSeekExt as _;
 
 use super::{MIN_PART, ObjectEvent, STAGING, ServedBucket, hex, internal, now_ms, request_id};
 
@@ -28,7 +28,7 @@ pub(in crate::aws) struct S3Api {
     pub(in crate::aws) registry: Arc<crate::aws::Registry>,
 }
 
-use super::files::{Staged, file_stream, object_path, page, stage, url_encode, walk};
+use super::files::{Staged, copy_file, file_stream, object_path, page, stage, url_encode, walk};
 
 impl S3Api {
     fn bucket(&self, name: &str) -> S3Result<Arc<ServedBucket>> {
@@ -174,6 +174,14 @@ impl S3Api {
         }
         Ok(removed)
     }
+}
+
+/// S3's answer when a completed upload names a part it does not have.
+fn invalid_part() -> s3s::S3Error {
+    s3_error!(
+        InvalidPart,
+        "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
+    )
 }
 
 #[async_trait::async_trait]
@@ -496,24 +504,10 @@ impl S3 for S3Api {
         let from_path = object_path(&from.root, from_key)?;
         let to = self.bucket(&input.bucket)?;
         let to_path = object_path(&to.root, &input.key)?;
-        let mut source = tokio::fs::File::open(&from_path)
-            .await
-            .map_err(|_| s3_error!(NoSuchKey, "The specified key does not exist."))?;
         let mut staged = Staged::new(&to.root).await?;
-        let mut md5 = md5::Md5::new();
-        let mut size = 0u64;
-        let mut buf = vec![0u8; 64 << 10];
-        loop {
-            let n = source.read(&mut buf).await.map_err(internal)?;
-            if n == 0 {
-                break;
-            }
-            md5.update(&buf[..n]);
-            size += n as u64;
-            staged.write(&buf[..n]).await?;
-        }
+        let (size, md5) = copy_file(&from_path, Some(&mut staged)).await?;
         staged.commit(&to_path).await?;
-        let etag = hex(&md5.finalize());
+        let etag = hex(&md5);
         self.remember(&to_path, &etag);
         self.created("ObjectCreated:Copy", &to.name, &input.key, size, &etag)
             .await;
@@ -634,11 +628,11 @@ impl S3 for S3Api {
             let Some(n) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
                 continue;
             };
-            let bytes = tokio::fs::read(e.path()).await.map_err(internal)?;
+            let (size, md5) = copy_file(&e.path(), None).await?;
             parts.push(Part {
                 part_number: Some(n),
-                size: Some(bytes.len() as i64),
-                e_tag: Some(ETag::Strong(hex(&md5::Md5::digest(&bytes)))),
+                size: Some(size as i64),
+                e_tag: Some(ETag::Strong(hex(&md5))),
                 ..Default::default()
             });
         }
@@ -686,32 +680,26 @@ impl S3 for S3Api {
                 ));
             }
             previous = n;
-            let bytes = tokio::fs::read(dir.join(format!("{n:05}")))
-                .await
-                .map_err(|_| {
-                    s3_error!(
-                        InvalidPart,
-                        "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
-                    )
-                })?;
-            let digest = md5::Md5::digest(&bytes);
-            if let Some(tag) = &part.e_tag
-                && tag.value() != hex(&digest)
+            let part_path = dir.join(format!("{n:05}"));
+            let (part_size, digest) = match copy_file(&part_path, Some(&mut staged)).await {
+                Ok(p) => p,
+                Err(_) => return Err(invalid_part()),
+            };
+            if part
+                .e_tag
+                .as_ref()
+                .is_some_and(|t| t.value() != hex(&digest))
             {
-                return Err(s3_error!(
-                    InvalidPart,
-                    "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
-                ));
+                return Err(invalid_part());
             }
-            if i + 1 < parts.len() && (bytes.len() as u64) < MIN_PART {
+            if i + 1 < parts.len() && part_size < MIN_PART {
                 return Err(s3_error!(
                     EntityTooSmall,
                     "Your proposed upload is smaller than the minimum allowed object size."
                 ));
             }
             digests.update(digest);
-            size += bytes.len() as u64;
-            staged.write(&bytes).await?;
+            size += part_size;
         }
         staged.commit(&path).await?;
         let _ = tokio::fs::remove_dir_all(&dir).await;
