@@ -299,6 +299,24 @@ pub(super) async fn copy_file(
     Ok((size, md5.finalize().into()))
 }
 
+/// Removes the `.part` files in `staging` older than `age` (uploads whose process died).
+pub(super) fn sweep_staging(staging: &Path, age: std::time::Duration) {
+    let Ok(entries) = std::fs::read_dir(staging) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|d| d > age);
+        if old && e.file_name().to_string_lossy().ends_with(".part") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// A stream of `len` bytes of `file` from where it stands.
 pub(super) fn file_stream(file: tokio::fs::File, len: u64) -> StreamingBlob {
     let stream = futures::stream::unfold((file, len), |(mut file, left)| async move {
@@ -347,6 +365,25 @@ mod tests {
         for bad in ["", "/a", "a//b", "a/../b", "./a", ".tributary/s3/x"] {
             assert!(object_path(root, bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn stale_staging_files_are_swept_and_fresh_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("old.part");
+        let fresh = dir.path().join("fresh.part");
+        std::fs::write(&old, b"x").unwrap();
+        std::fs::write(&fresh, b"y").unwrap();
+        let day_ago = SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(day_ago)
+            .unwrap();
+        sweep_staging(dir.path(), std::time::Duration::from_secs(86_400));
+        assert!(!old.exists());
+        assert!(fresh.exists());
     }
 
     #[test]

@@ -110,7 +110,15 @@ impl Drop for BucketListener {
 
 impl super::Registry {
     /// Serves exactly `buckets` (the local bucket nodes of the project loaded now).
+    /// Uploads a killed process left half-written in a bucket's staging folder (a day
+    /// old: no request takes that long) are removed.
     pub fn serve_buckets(&self, buckets: Vec<ServedBucket>) {
+        for b in &buckets {
+            files::sweep_staging(
+                &b.root.join(STAGING),
+                std::time::Duration::from_secs(86_400),
+            );
+        }
         let map = buckets
             .into_iter()
             .map(|b| (b.name.clone(), Arc::new(b)))

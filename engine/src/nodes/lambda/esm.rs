@@ -130,6 +130,8 @@ struct Shared {
     live: RwLock<Arc<Live>>,
     /// The node's settings as the user edits them during the run.
     settings: Mutex<watch::Receiver<NodeConfig>>,
+    /// Invoked by S3 event notifications: one event per invocation, whatever the settings.
+    s3: bool,
 }
 
 /// The mapping of one shard: reads, batches, invokes, retries, and routes what fails.
@@ -264,8 +266,10 @@ impl Mapping {
             return;
         }
         let mut config = old.config.clone();
-        config.batch_size = new.batch_size;
-        config.maximum_batching_window_in_seconds = new.maximum_batching_window_in_seconds;
+        if !self.shared.s3 {
+            config.batch_size = new.batch_size;
+            config.maximum_batching_window_in_seconds = new.maximum_batching_window_in_seconds;
+        }
         config.parallelization_factor = new.parallelization_factor;
         config.bisect_batch_on_function_error = new.bisect_batch_on_function_error;
         config.maximum_retry_attempts = new.maximum_retry_attempts;
@@ -837,7 +841,8 @@ pub async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
         }
     };
     let mut config = config.clone();
-    if super::handler::is_s3_notifications(&in_schema) {
+    let s3 = super::handler::is_s3_notifications(&in_schema);
+    if s3 {
         // S3 invokes a function once per event, asynchronously: no batches, no window,
         // and an event that fails is retried twice (asynchronous invocation's default
         // MaximumRetryAttempts) before it goes to the failed output.
@@ -869,6 +874,7 @@ pub async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
                 .map_err(|e| Error::Invalid(format!("filter_criteria: {e}")))?,
         })),
         settings: Mutex::new(settings),
+        s3,
     });
     let key_column = input.key_column();
     let op = |_shard: usize| Mapping {
