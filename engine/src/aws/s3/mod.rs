@@ -178,19 +178,34 @@ impl super::Registry {
             })
             .unwrap_or_default();
         for bucket in names {
-            let n = self.buckets.sequencer.fetch_add(1, Ordering::Relaxed);
-            self.notify(ObjectEvent {
-                event_name: "ObjectCreated:Put",
-                time_ms: now_ms(),
-                bucket,
-                key: key.to_owned(),
-                size: Some(size),
-                etag: Some(etag.to_owned()),
-                sequencer: sequencer(n),
-                request_id: request_id(),
-            })
-            .await;
+            self.announce("ObjectCreated:Put", &bucket, key, Some((size, etag)))
+                .await;
         }
+    }
+
+    /// Notifies the listeners of `bucket` that `key` was created (its size and ETag) or
+    /// removed: the event's time, sequencer and request id are made here.
+    async fn announce(
+        &self,
+        event_name: &'static str,
+        bucket: &str,
+        key: &str,
+        created: Option<(u64, &str)>,
+    ) {
+        let n = self.buckets.sequencer.fetch_add(1, Ordering::Relaxed);
+        let time_ms = now_ms();
+        self.notify(ObjectEvent {
+            event_name,
+            time_ms,
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            size: created.map(|(size, _)| size),
+            etag: created.map(|(_, etag)| etag.to_owned()),
+            // The time and a counter, as hexadecimal text that increases.
+            sequencer: format!("{:016X}", ((time_ms as u64) << 16) | (n & 0xffff)),
+            request_id: request_id(),
+        })
+        .await;
     }
 
     /// Counts an S3 request to `bucket` in the metrics of the nodes listening to it.
@@ -263,11 +278,6 @@ fn internal(e: impl std::fmt::Display) -> s3s::S3Error {
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
-}
-
-/// A sequencer: the time and a counter, as hexadecimal text that increases.
-fn sequencer(n: u64) -> String {
-    format!("{:016X}", ((now_ms() as u64) << 16) | (n & 0xffff))
 }
 
 fn request_id() -> String {

@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use md5::Digest as _;
@@ -21,7 +20,7 @@ use s3s::dto::{
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use tokio::io::AsyncSeekExt as _;
 
-use super::{MIN_PART, ObjectEvent, STAGING, ServedBucket, hex, internal, now_ms, request_id};
+use super::{MIN_PART, STAGING, ServedBucket, hex, internal};
 
 /// The S3 operations over the served buckets.
 pub(in crate::aws) struct S3Api {
@@ -84,42 +83,15 @@ impl S3Api {
         }
     }
 
-    fn sequencer(&self) -> String {
-        let n = self
-            .registry
-            .buckets
-            .sequencer
-            .fetch_add(1, Ordering::Relaxed);
-        super::sequencer(n)
-    }
-
     async fn created(&self, name: &'static str, bucket: &str, key: &str, size: u64, etag: &str) {
         self.registry
-            .notify(ObjectEvent {
-                event_name: name,
-                time_ms: now_ms(),
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-                size: Some(size),
-                etag: Some(etag.to_owned()),
-                sequencer: self.sequencer(),
-                request_id: request_id(),
-            })
+            .announce(name, bucket, key, Some((size, etag)))
             .await;
     }
 
     async fn removed(&self, bucket: &str, key: &str) {
         self.registry
-            .notify(ObjectEvent {
-                event_name: "ObjectRemoved:Delete",
-                time_ms: now_ms(),
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-                size: None,
-                etag: None,
-                sequencer: self.sequencer(),
-                request_id: request_id(),
-            })
+            .announce("ObjectRemoved:Delete", bucket, key, None)
             .await;
     }
 
