@@ -89,48 +89,48 @@ fn inferred_schemas_of_real_files() {
     assert_eq!(
         lake.show("weather").lines().skip(2).collect::<Vec<_>>(),
         [
-            "  date Date32 (text form %Y/%m/%d)",
-            "  precipitation Float64",
-            "  temp_max Float64",
-            "  temp_min Float64",
-            "  wind Float64",
-            "  weather Utf8",
+            "  date date (Arrow Date32, text form %Y/%m/%d)",
+            "  precipitation double (Arrow Float64)",
+            "  temp_max double (Arrow Float64)",
+            "  temp_min double (Arrow Float64)",
+            "  wind double (Arrow Float64)",
+            "  weather string (Arrow Utf8)",
         ]
     );
     assert_eq!(
         lake.show("planes").lines().skip(2).collect::<Vec<_>>(),
         [
-            "  tailnum Utf8",
-            "  year Int64",
-            "  type Utf8",
-            "  manufacturer Utf8",
-            "  model Utf8",
-            "  engines Int64",
-            "  seats Int64",
-            "  speed Int64",
-            "  engine Utf8",
+            "  tailnum string (Arrow Utf8)",
+            "  year bigint (Arrow Int64)",
+            "  type string (Arrow Utf8)",
+            "  manufacturer string (Arrow Utf8)",
+            "  model string (Arrow Utf8)",
+            "  engines bigint (Arrow Int64)",
+            "  seats bigint (Arrow Int64)",
+            "  speed bigint (Arrow Int64)",
+            "  engine string (Arrow Utf8)",
         ]
     );
     assert_eq!(
         lake.show("cars").lines().skip(2).collect::<Vec<_>>(),
         [
-            "  name Utf8",
-            "  miles_per_gallon Float64",
-            "  cylinders Int64",
-            "  displacement Float64",
-            "  horsepower Int64",
-            "  weight_in_lbs Int64",
-            "  acceleration Float64",
-            "  year Date32 (text form %Y-%m-%d)",
-            "  origin Utf8",
+            "  name string (Arrow Utf8)",
+            "  miles_per_gallon double (Arrow Float64)",
+            "  cylinders bigint (Arrow Int64)",
+            "  displacement double (Arrow Float64)",
+            "  horsepower bigint (Arrow Int64)",
+            "  weight_in_lbs bigint (Arrow Int64)",
+            "  acceleration double (Arrow Float64)",
+            "  year date (Arrow Date32, text form %Y-%m-%d)",
+            "  origin string (Arrow Utf8)",
         ]
     );
     assert_eq!(
         lake.show("stocks").lines().skip(2).collect::<Vec<_>>(),
         [
-            "  symbol Utf8",
-            "  date Date32 (text form %b %d %Y)",
-            "  price Float64",
+            "  symbol string (Arrow Utf8)",
+            "  date date (Arrow Date32, text form %b %d %Y)",
+            "  price double (Arrow Float64)",
         ]
     );
     assert_eq!(
@@ -138,11 +138,15 @@ fn inferred_schemas_of_real_files() {
             .lines()
             .skip(2)
             .collect::<Vec<_>>(),
-        ["  symbol Utf8", "  date Date32", "  price Float64"]
+        [
+            "  symbol string (Arrow Utf8)",
+            "  date date (Arrow Date32)",
+            "  price double (Arrow Float64)"
+        ]
     );
     let by_year = lake.show("weather_by_year");
     assert!(
-        by_year.contains("  year Int64 (partition key)\n"),
+        by_year.contains("  year bigint (Arrow Int64, partition key)\n"),
         "{by_year}"
     );
     assert!(
@@ -406,11 +410,15 @@ fn rfc3339_timestamps_and_na_in_numbers() {
         &["catalog", "--catalog", "c.json", "show", "flights"],
     );
     let cols: Vec<&str> = show.stdout.lines().skip(2).collect();
-    assert!(cols.contains(&"  dep_time Int64"), "{cols:?}");
-    assert!(cols.contains(&"  carrier Utf8"), "{cols:?}");
+    assert!(
+        cols.contains(&"  dep_time bigint (Arrow Int64)"),
+        "{cols:?}"
+    );
+    assert!(cols.contains(&"  carrier string (Arrow Utf8)"), "{cols:?}");
     assert!(
         cols.iter()
-            .any(|c| c.starts_with("  time_hour Timestamp(") && c.ends_with("(text form iso8601)")),
+            .any(|c| c.starts_with("  time_hour timestamp (Arrow Timestamp(")
+                && c.ends_with(", text form iso8601)")),
         "{cols:?}"
     );
     assert_table(

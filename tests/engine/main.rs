@@ -10,6 +10,7 @@ mod crawl_query;
 mod engine_api;
 mod etl;
 mod functions;
+mod partitions;
 mod pipelines;
 mod project_files;
 mod properties;

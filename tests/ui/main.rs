@@ -298,6 +298,7 @@ fn an_engine_error_shows_on_its_node() {
         tributary_engine::nodes::NodeConfig::Query(tributary_engine::nodes::query::QueryConfig {
             sql: "SELECT no_such_column FROM weather_monthly".to_owned(),
             display_limit: 100,
+            allow_writes: false,
         });
     let bad = dir.path().join("bad.json");
     project.save(&bad).unwrap();

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crossbeam_channel::{Receiver, bounded};
 use egui::Ui;
 use tributary_engine::lake::catalog::{Catalog, CatalogStore};
+use tributary_engine::lake::glue_types::glue_type_of;
 
 /// One catalog file as read.
 pub struct LoadedCatalog {
@@ -156,13 +157,16 @@ fn table_ui(
                     egui::Grid::new(("cols", node, db, name))
                         .striped(true)
                         .show(ui, |ui| {
+                            // Glue's type name, as Athena users know it, then Arrow's.
                             for col in &t.columns {
                                 ui.monospace(&col.name);
+                                ui.label(glue_type_of(&col.data_type));
                                 ui.weak(&col.data_type);
                                 ui.end_row();
                             }
                             for key in &t.partition_keys {
                                 ui.monospace(&key.name);
+                                ui.label(glue_type_of(&key.data_type));
                                 ui.weak(format!("{} (partition key)", key.data_type));
                                 ui.end_row();
                             }

@@ -12,6 +12,7 @@ use crate::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use crate::engine::run_project_blocking;
 use crate::lake::catalog::CatalogStore;
 use crate::lake::crawler::TableChange;
+use crate::lake::glue_types::glue_type_of;
 use crate::lake::sql::{OutputFormat, QueryStats, format_batches};
 use crate::nodes::NodeConfig;
 use crate::nodes::bucket::{BucketConfig, OBJECTS};
@@ -170,6 +171,7 @@ pub(super) fn query(
     sql: &str,
     format: OutputFormat,
     scheduler: Option<String>,
+    allow_writes: bool,
     out: &mut dyn Write,
 ) -> Result<i32, String> {
     let catalog = absolute(catalog)?;
@@ -194,6 +196,7 @@ pub(super) fn query(
                 NodeConfig::Query(QueryConfig {
                     sql: sql.to_owned(),
                     display_limit: usize::MAX,
+                    allow_writes,
                 }),
                 200.0,
             ),
@@ -218,7 +221,7 @@ pub(super) fn query(
         ..Default::default()
     };
     // The query node's own validation would only repeat the SQL error; check first.
-    if let Err(e) = crate::lake::sql::check_read_only(sql) {
+    if let Err(e) = crate::lake::statements::check(sql, allow_writes) {
         return Err(e.to_string());
     }
     let mut result: Option<(SchemaRef, Vec<RecordBatch>)> = None;
@@ -250,12 +253,20 @@ pub(super) fn query(
         .and_then(|s| s.stats.report::<QueryStats>())
     {
         eprintln!(
-            "{} row(s) in {} ms; {} scanned from {} file(s)",
+            "{} row(s) in {} ms; {} scanned from {} file(s){}",
             q.rows,
             q.elapsed_ms,
             human_bytes(q.bytes_scanned),
-            q.files_scanned
+            q.files_scanned,
+            if q.partitions_read > 0 {
+                format!(" in {} partition(s)", q.partitions_read)
+            } else {
+                String::new()
+            }
         );
+        for note in &q.notes {
+            eprintln!("note: {note}");
+        }
     }
     Ok(0)
 }
@@ -314,17 +325,23 @@ pub(super) fn catalog_cmd(
             ));
             for c in &t.columns {
                 text.push_str(&format!(
-                    "  {} {}{}\n",
+                    "  {} {} (Arrow {}{})\n",
                     c.name,
+                    glue_type_of(&c.data_type),
                     c.data_type,
                     c.text_format
                         .as_ref()
-                        .map(|f| format!(" (text form {f})"))
+                        .map(|f| format!(", text form {f}"))
                         .unwrap_or_default()
                 ));
             }
             for c in &t.partition_keys {
-                text.push_str(&format!("  {} {} (partition key)\n", c.name, c.data_type));
+                text.push_str(&format!(
+                    "  {} {} (Arrow {}, partition key)\n",
+                    c.name,
+                    glue_type_of(&c.data_type),
+                    c.data_type
+                ));
             }
             for p in &t.partitions {
                 text.push_str(&format!(

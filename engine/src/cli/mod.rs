@@ -72,6 +72,10 @@ pub enum CliCommand {
         /// Run on this Apache Ballista scheduler (`df://host:port`) instead of in-process.
         #[arg(long)]
         scheduler: Option<String>,
+        /// Allow statements that change the catalog (MSCK REPAIR TABLE, ALTER TABLE …
+        /// ADD/DROP PARTITION, SET TBLPROPERTIES).
+        #[arg(long)]
+        allow_writes: bool,
         /// The SQL statement.
         sql: String,
     },
@@ -198,8 +202,9 @@ pub fn execute(command: CliCommand, out: &mut dyn Write) -> Result<i32, String> 
             catalog,
             format,
             scheduler,
+            allow_writes,
             sql,
-        } => lake::query(&catalog, &sql, format, scheduler, out),
+        } => lake::query(&catalog, &sql, format, scheduler, allow_writes, out),
         CliCommand::Run {
             project,
             json,

@@ -15,8 +15,10 @@ use serde::{Deserialize, Serialize};
 use super::sniff::{Compression, CsvDialect, FileFormat, JsonLayout};
 use crate::error::{Error, Result};
 
-/// The newest catalog format this build reads and the one it writes.
-pub const CATALOG_FORMAT_VERSION: u32 = 1;
+/// The newest catalog format this build reads and the one it writes. Version 2 records
+/// partition locations relative to their table's location; version 1 files are migrated
+/// when opened.
+pub const CATALOG_FORMAT_VERSION: u32 = 2;
 
 /// The database bare table names resolve in.
 pub const DEFAULT_DATABASE: &str = "default";
@@ -113,7 +115,8 @@ pub struct FormatOptions {
 pub struct Partition {
     /// One value per partition key, as written in the path.
     pub values: Vec<String>,
-    /// Location of the partition folder.
+    /// Location of the partition folder: relative to the table's location (`2026/12/06/17/`,
+    /// `year=2013/`), or absolute / a URL when it lies elsewhere.
     pub location: String,
     /// Number of data files.
     pub files: u64,
@@ -173,6 +176,10 @@ pub struct Table {
     /// Statistics.
     #[serde(default)]
     pub stats: TableStats,
+    /// Table properties, as Glue's `Parameters` and Athena's `TBLPROPERTIES` hold them
+    /// (`projection.enabled`, `projection.<key>.type`, `storage.location.template`, …).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, String>,
     /// Current version number.
     pub version: u32,
     /// Every version, oldest first; the last is the current one.
@@ -215,6 +222,29 @@ impl Table {
         Some(change)
     }
 
+    /// Adds partitions not registered yet and updates the files and bytes of those that
+    /// are (matched by values), keeping the list sorted. Returns how many were added.
+    pub fn merge_partitions(&mut self, found: impl IntoIterator<Item = Partition>) -> usize {
+        let mut added = 0;
+        for p in found {
+            match self.partitions.iter_mut().find(|q| q.values == p.values) {
+                Some(q) => {
+                    if p.files > 0 || p.size_bytes > 0 {
+                        q.files = p.files;
+                        q.size_bytes = p.size_bytes;
+                    }
+                }
+                None => {
+                    self.partitions.push(p);
+                    added += 1;
+                }
+            }
+        }
+        self.partitions.sort_by(|a, b| a.values.cmp(&b.values));
+        self.updated_at = Utc::now();
+        added
+    }
+
     /// A new table at version 1.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -244,6 +274,7 @@ impl Table {
             partition_keys,
             partitions: Vec::new(),
             stats: TableStats::default(),
+            parameters: BTreeMap::new(),
             version: 1,
             created_at: now,
             updated_at: now,
@@ -389,10 +420,46 @@ impl CatalogStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Catalog::new(),
             Err(e) => return Err(Error::io(path, e)),
         };
-        Ok(Self {
+        let store = Self {
             path: path.to_path_buf(),
             inner: Mutex::new(catalog),
-        })
+        };
+        store.migrate();
+        Ok(store)
+    }
+
+    /// Brings an older catalog up to this build's format in memory (the file is rewritten
+    /// on the next change): version 1 recorded partition locations in full.
+    fn migrate(&self) {
+        let mut catalog = self.lock();
+        if catalog.format_version >= CATALOG_FORMAT_VERSION {
+            return;
+        }
+        let resolved: Vec<(String, String, String)> = catalog
+            .tables()
+            .map(|(db, t)| {
+                let mut root = self.resolve_location(&t.location);
+                if !root.ends_with('/') {
+                    root.push('/');
+                }
+                (db.to_owned(), t.name.clone(), root)
+            })
+            .collect();
+        for (db, name, root) in resolved {
+            let Some(table) = catalog
+                .databases
+                .get_mut(&db)
+                .and_then(|d| d.tables.get_mut(&name))
+            else {
+                continue;
+            };
+            for p in &mut table.partitions {
+                if let Some(rel) = p.location.strip_prefix(&root) {
+                    p.location = rel.to_owned();
+                }
+            }
+        }
+        catalog.format_version = CATALOG_FORMAT_VERSION;
     }
 
     /// The catalog file's path.

@@ -3,7 +3,11 @@
 pub mod bucket;
 pub mod catalog;
 pub mod crawler;
+pub mod glue_types;
+pub mod partitioned;
+pub mod projection;
 pub mod provider;
 pub mod sniff;
 pub mod sql;
+pub mod statements;
 pub mod writer;

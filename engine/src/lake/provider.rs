@@ -1,11 +1,13 @@
 //! The catalog as DataFusion sees it.
 //!
 //! [`LakeCatalogProvider`] exposes databases as schemas and tables as table providers, so
-//! SQL sees `db.table` and bare names in the default database. Each table is a
-//! [`LakeTable`]: a DataFusion `ListingTable` over the table's folder (partition columns
-//! from `key=value` folders, so a filter on one prunes whole partitions), with hidden and
-//! marker files skipped, an optional file filter (ETL bookmarks) and a log of the files
-//! each scan reads. Columns whose names or text forms need mapping (dates written
+//! SQL sees `db.table` and bare names in the default database. An unpartitioned table is
+//! a [`LakeTable`]: a DataFusion `ListingTable` over the table's folder (read with its
+//! subfolders, as Athena reads a prefix); a partitioned one is a
+//! [`PartitionedTable`](super::partitioned::PartitionedTable) over the partitions the
+//! catalog registers (a filter on a key prunes whole partitions). Both skip hidden and
+//! marker files, apply an optional file filter (ETL bookmarks) and log the files each
+//! scan reads. Columns whose names or text forms need mapping (dates written
 //! `2012/01/01`, mixed-case names) are exposed through a view over the raw table.
 
 use std::collections::BTreeMap;
@@ -67,6 +69,11 @@ pub struct ScanHooks {
     pub scanned: Arc<Mutex<Vec<ScannedFile>>>,
     /// Optional filter (ETL bookmarks skip files already processed).
     pub filter: Option<FileFilter>,
+    /// What the scans want the user to know (a partitioned table with no partitions,
+    /// files that do not fit the table), each once.
+    pub notes: Arc<Mutex<Vec<String>>>,
+    /// Partitions whose folders scans listed (after pruning).
+    pub partitions_read: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl fmt::Debug for ScanHooks {
@@ -81,6 +88,20 @@ impl ScanHooks {
     /// The files scanned so far.
     pub fn scanned_files(&self) -> Vec<ScannedFile> {
         self.scanned.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    /// Adds a note for the user, unless it is there already.
+    pub fn note(&self, text: String) {
+        if let Ok(mut notes) = self.notes.lock()
+            && !notes.contains(&text)
+        {
+            notes.push(text);
+        }
+    }
+
+    /// The notes so far.
+    pub fn notes(&self) -> Vec<String> {
+        self.notes.lock().map(|g| g.clone()).unwrap_or_default()
     }
 }
 
@@ -261,6 +282,7 @@ async fn portable_paths(
     if !location.ends_with('/') {
         location.push('/');
     }
+    hive_partitions_only(table)?;
     let root = ListingTableUrl::parse(&location)
         .map_err(|e| Error::Catalog(format!("location '{location}': {e}")))?;
     let store = runtime.object_store(root.object_store())?;
@@ -325,6 +347,29 @@ async fn portable_paths(
                 .map_err(|e| Error::Catalog(format!("file '{}': {e}", m.location)))
         })
         .collect()
+}
+
+/// A cluster reads partition values from `key=value` folder names below the table
+/// folder (DataFusion's plan format carries no partition list): refuses partitions kept
+/// elsewhere or in folders named otherwise (Firehose's `YYYY/MM/dd/HH/`).
+fn hive_partitions_only(table: &Table) -> Result<()> {
+    for p in &table.partitions {
+        let expected: Vec<String> = table
+            .partition_keys
+            .iter()
+            .zip(&p.values)
+            .map(|(k, v)| format!("{}={v}", k.file_name()))
+            .collect();
+        let folder = p.location.trim_start_matches("./").trim_end_matches('/');
+        if folder != expected.join("/") {
+            return Err(Error::Invalid(format!(
+                "has partition {} in folder '{}', not named key=value; a Ballista cluster finds partitions only in key=value folders below the table. Rewrite it with an ETL job (partition_by) or run it on the local environment",
+                p.values.join("/"),
+                p.location
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// How a table's files are scanned.
@@ -394,20 +439,48 @@ fn build_table(
         Scan::Lake(_) => vec![url],
         Scan::Paths(p) => p.clone(),
     };
-    let config = ListingTableConfig::new_with_multi_paths(paths)
-        .with_listing_options(options)
-        .with_schema(Arc::new(Schema::new(file_fields)));
-    let listing = ListingTable::try_new(config)?;
+    let file_schema = Arc::new(Schema::new(file_fields));
     let lake: Arc<dyn TableProvider> = match scan {
-        Scan::Lake(hooks) => Arc::new(LakeTable {
-            qualified: qualified.clone(),
-            inner: listing,
-            hooks: hooks.clone(),
-            excluded: table.options.excluded_files.iter().cloned().collect(),
-        }),
-        Scan::Paths(_) => Arc::new(listing),
+        Scan::Lake(hooks) if !table.partition_keys.is_empty() => {
+            Arc::new(super::partitioned::PartitionedTable {
+                qualified: qualified.clone(),
+                root: ListingTableUrl::parse(&location)
+                    .map_err(|e| Error::Catalog(format!("location '{location}': {e}")))?,
+                file_schema,
+                partition_fields: table
+                    .partition_keys
+                    .iter()
+                    .map(|c| {
+                        Ok(super::partitioned::partition_field(
+                            c.file_name(),
+                            c.arrow_type()?,
+                        ))
+                    })
+                    .collect::<Result<_>>()?,
+                partitions: table
+                    .partitions
+                    .iter()
+                    .map(|p| super::partitioned::PartitionSpec {
+                        values: p.values.clone(),
+                        location: partition_location(&location, &p.location),
+                    })
+                    .collect(),
+                projection: super::projection::enabled(&table.parameters).then(|| {
+                    let keys: Vec<String> = table
+                        .partition_keys
+                        .iter()
+                        .map(|c| c.file_name().to_owned())
+                        .collect();
+                    super::projection::Projection::from_parameters(&keys, &table.parameters)
+                }),
+                format: listing_format(table),
+                extension: table.options.file_extension.clone(),
+                hooks: hooks.clone(),
+                excluded: table.options.excluded_files.iter().cloned().collect(),
+            })
+        }
+        scan => lake_or_listing(&qualified, table, file_schema, options, paths, scan)?,
     };
-
     let needs_view = table
         .columns
         .iter()
@@ -417,6 +490,49 @@ fn build_table(
         return Ok(lake);
     }
     typed_view(table, &qualified, lake, &read_as_text)
+}
+
+/// A partition's folder: its location as the catalog records it, relative to the
+/// table's (resolved) folder unless absolute or a URL.
+pub fn partition_location(table_location: &str, partition: &str) -> String {
+    let mut s = if partition.contains("://") || partition.starts_with('/') {
+        partition.to_owned()
+    } else {
+        format!(
+            "{}/{}",
+            table_location.trim_end_matches('/'),
+            partition.trim_start_matches("./")
+        )
+    };
+    if !s.ends_with('/') {
+        s.push('/');
+    }
+    s
+}
+
+/// An unpartitioned table (or any table on a cluster): a `ListingTable` over its folder,
+/// in this process wrapped to filter files and log the scan.
+fn lake_or_listing(
+    qualified: &str,
+    table: &Table,
+    file_schema: SchemaRef,
+    options: ListingOptions,
+    paths: Vec<ListingTableUrl>,
+    scan: Scan<'_>,
+) -> Result<Arc<dyn TableProvider>> {
+    let config = ListingTableConfig::new_with_multi_paths(paths)
+        .with_listing_options(options)
+        .with_schema(file_schema);
+    let listing = ListingTable::try_new(config)?;
+    Ok(match scan {
+        Scan::Lake(hooks) => Arc::new(LakeTable {
+            qualified: qualified.to_owned(),
+            inner: listing,
+            hooks: hooks.clone(),
+            excluded: table.options.excluded_files.iter().cloned().collect(),
+        }),
+        Scan::Paths(_) => Arc::new(listing),
+    })
 }
 
 /// How DataFusion reads the table's files: format, dialect, compression.

@@ -188,8 +188,14 @@ pub struct QueryStats {
     pub bytes_scanned: u64,
     /// Files read.
     pub files_scanned: u64,
+    /// Partitions of partitioned tables read (after pruning by the filters).
+    pub partitions_read: u64,
     /// Wall time from planning to the last row.
     pub elapsed_ms: u64,
+    /// What the user should know about the tables read (e.g. a partitioned table with
+    /// no partitions registered).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Plans a read-only query.
@@ -295,7 +301,11 @@ pub async fn run_query(ctx: &SessionContext, sql: &str, hooks: &ScanHooks) -> Re
             rows,
             bytes_scanned,
             files_scanned,
+            partitions_read: hooks
+                .partitions_read
+                .load(std::sync::atomic::Ordering::Relaxed),
             elapsed_ms: start.elapsed().as_millis() as u64,
+            notes: hooks.notes(),
         },
     })
 }

@@ -273,6 +273,9 @@ pub struct FirehoseReport {
 
 struct ObjectWriter {
     bucket: Arc<Bucket>,
+    /// The catalog whose table gets each new partition folder as it is written (the
+    /// delivery writer of a Firehose with a `table`), and the folders it has.
+    partitions: Option<(Arc<CatalogStore>, std::collections::BTreeSet<String>)>,
     /// While serving: the endpoint, whose bucket listeners hear of each object written.
     notify: Option<Arc<crate::aws::Registry>>,
     node: String,
@@ -296,6 +299,7 @@ impl ObjectWriter {
             },
             schema,
             bucket: self.bucket.clone(),
+            partitions: None,
             notify: self.notify.clone(),
             node: format!("{}-{name}", self.node),
             seq: 0,
@@ -391,6 +395,45 @@ impl ObjectWriter {
         }
         self.objects += 1;
         self.bytes += size as u64;
+        self.register_folder(folder_key)
+    }
+
+    /// Registers the folder an object went to as a partition of the table, the first
+    /// time, so queries see it while the stream runs (as a Glue partition index would
+    /// after MSCK REPAIR TABLE).
+    fn register_folder(&mut self, folder_key: &str) -> Result<()> {
+        let Some((store, known)) = &mut self.partitions else {
+            return Ok(());
+        };
+        let prefix = self.bucket.key_under_prefix(&self.config.prefix)?;
+        let folder = folder_key
+            .strip_prefix(&prefix)
+            .unwrap_or(folder_key)
+            .trim_matches('/')
+            .to_owned();
+        if known.contains(&folder) {
+            return Ok(());
+        }
+        let Some(values) = folder_values(&self.config, &folder) else {
+            return Ok(());
+        };
+        let config = &self.config;
+        store.update(|catalog| {
+            if let Some(t) = catalog
+                .databases
+                .get_mut(&config.database)
+                .and_then(|db| db.tables.get_mut(&config.table))
+            {
+                t.merge_partitions([crate::lake::catalog::Partition {
+                    values,
+                    location: format!("{folder}/"),
+                    files: 0,
+                    size_bytes: 0,
+                }]);
+            }
+            Ok(())
+        })?;
+        known.insert(folder);
         Ok(())
     }
 
@@ -531,11 +574,10 @@ fn register(
         .filter(|f| !config.partition_fields.contains(f.name()))
         .map(|f| written_column(f, text))
         .collect();
-    let keys: Vec<Column> = config
-        .partition_fields
-        .iter()
-        .map(|p| Column {
-            name: p.clone(),
+    let keys: Vec<Column> = partition_key_names(config)
+        .into_iter()
+        .map(|name| Column {
+            name,
             data_type: DataType::Utf8.to_string(),
             source_name: None,
             text_format: None,
@@ -571,6 +613,98 @@ fn register(
     })
 }
 
+/// The partition keys of the registered table: the dynamic partitioning fields (their
+/// `field=value` folders), else `partition_0` … `partition_3` for the `YYYY/MM/dd/HH/`
+/// folders, as a Glue crawl of the prefix names them.
+fn partition_key_names(config: &FirehoseConfig) -> Vec<String> {
+    if config.partition_fields.is_empty() {
+        (0..4).map(|i| format!("partition_{i}")).collect()
+    } else {
+        config.partition_fields.clone()
+    }
+}
+
+/// The partition values of a folder below the prefix (`2026/12/06/17`, `kind=a`), when
+/// it has one folder per key.
+fn folder_values(config: &FirehoseConfig, folder: &str) -> Option<Vec<String>> {
+    let segments: Vec<&str> = folder.split('/').filter(|s| !s.is_empty()).collect();
+    let keys = partition_key_names(config);
+    if segments.len() != keys.len() {
+        return None;
+    }
+    if config.partition_fields.is_empty() {
+        return Some(segments.iter().map(|s| (*s).to_owned()).collect());
+    }
+    segments
+        .iter()
+        .zip(&keys)
+        .map(|(s, k)| {
+            s.split_once('=')
+                .filter(|(key, _)| key == k)
+                .map(|(_, v)| v.to_owned())
+        })
+        .collect()
+}
+
+/// Registers the partitions a Firehose's prefix holds (and their files and bytes) in its
+/// catalog table, keeping partitions registered otherwise; returns the folders known.
+async fn sync_partitions(
+    store: &CatalogStore,
+    bucket: &Bucket,
+    config: &FirehoseConfig,
+) -> Result<std::collections::BTreeSet<String>> {
+    let prefix = bucket.key_under_prefix(&config.prefix)?;
+    let skip = bucket
+        .key_under_prefix(&config.error_prefix)
+        .ok()
+        .filter(|p| !p.is_empty());
+    let mut stats = crate::lake::catalog::TableStats::default();
+    let mut found: BTreeMap<String, crate::lake::catalog::Partition> = BTreeMap::new();
+    for (key, size) in bucket.list_raw(&prefix).await? {
+        let rel = key
+            .strip_prefix(&prefix)
+            .unwrap_or(&key)
+            .trim_start_matches('/');
+        if skip
+            .as_ref()
+            .is_some_and(|s| key == *s || key.starts_with(&format!("{s}/")))
+            || crate::lake::bucket::is_hidden_key(rel)
+        {
+            continue;
+        }
+        stats.files += 1;
+        stats.size_bytes += size;
+        let folder = rel.rsplit_once('/').map(|(f, _)| f).unwrap_or("");
+        if let Some(values) = folder_values(config, folder) {
+            let p =
+                found
+                    .entry(folder.to_owned())
+                    .or_insert_with(|| crate::lake::catalog::Partition {
+                        values,
+                        location: format!("{folder}/"),
+                        files: 0,
+                        size_bytes: 0,
+                    });
+            p.files += 1;
+            p.size_bytes += size;
+        }
+    }
+    let folders = found.keys().cloned().collect();
+    store.update(|catalog| {
+        if let Some(t) = catalog
+            .databases
+            .get_mut(&config.database)
+            .and_then(|db| db.tables.get_mut(&config.table))
+        {
+            t.merge_partitions(found.into_values());
+            t.stats = stats;
+            t.updated_at = chrono::Utc::now();
+        }
+        Ok(())
+    })?;
+    Ok(folders)
+}
+
 /// Buffers records and delivers them as objects when the buffer is full, its interval
 /// has passed, or the input ends.
 struct Deliver {
@@ -596,45 +730,14 @@ struct Deliver {
 }
 
 impl Deliver {
-    /// Sets the registered table's file count and size to what its prefix now holds
-    /// (error prefixes and hidden files left out), as a crawl would find them.
+    /// Brings the registered table's partitions, file count and size up to what its
+    /// prefix now holds (error prefixes and hidden files left out), as a crawl would.
     async fn refresh_table_stats(&self) -> Result<()> {
         let Some(store) = &self.registered else {
             return Ok(());
         };
-        let config = &self.writer.config;
-        let bucket = &self.writer.bucket;
-        let prefix = bucket.key_under_prefix(&config.prefix)?;
-        let skip: Vec<String> = [&self.error_writer, &self.processing_errors]
-            .iter()
-            .filter_map(|w| bucket.key_under_prefix(&w.config.prefix).ok())
-            .filter(|p| !p.is_empty())
-            .collect();
-        let mut stats = crate::lake::catalog::TableStats::default();
-        for (key, size) in bucket.list_raw(&prefix).await? {
-            let rel = key
-                .strip_prefix(&prefix)
-                .unwrap_or(&key)
-                .trim_start_matches('/');
-            if skip.iter().any(|s| key.starts_with(s.as_str()))
-                || crate::lake::bucket::is_hidden_key(rel)
-            {
-                continue;
-            }
-            stats.files += 1;
-            stats.size_bytes += size;
-        }
-        store.update(|catalog| {
-            if let Some(t) = catalog
-                .databases
-                .get_mut(&config.database)
-                .and_then(|db| db.tables.get_mut(&config.table))
-            {
-                t.stats = stats;
-                t.updated_at = chrono::Utc::now();
-            }
-            Ok(())
-        })
+        sync_partitions(store, &self.writer.bucket, &self.writer.config).await?;
+        Ok(())
     }
 
     /// Delivers the buffer (through the transform, if any); failed records go under the
@@ -786,8 +889,17 @@ async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutpu
         register(store, &bucket, config, &schema, ctx.id)?;
     }
     let registered = catalog.filter(|_| !config.table.is_empty());
+    // Folders earlier runs delivered are partitions of the table from the start.
+    let partitions = match &registered {
+        Some(store) => Some((
+            store.clone(),
+            sync_partitions(store, &bucket, config).await?,
+        )),
+        None => None,
+    };
     let writer = ObjectWriter {
         bucket,
+        partitions,
         notify: ctx.endpoint.clone(),
         node: ctx.id.to_owned(),
         config: config.clone(),

@@ -9,7 +9,7 @@ use super::ports::{CATALOG_IN, TABLE_OUT};
 use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec, TableData, Value};
 use crate::error::Result;
 use crate::lake::provider::ScanHooks;
-use crate::lake::sql;
+use crate::lake::{sql, statements};
 
 /// Query settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -20,6 +20,10 @@ pub struct QueryConfig {
     /// Rows sent to the preview table.
     #[serde(default = "default_display_limit")]
     pub display_limit: usize,
+    /// Run statements that change the catalog (MSCK REPAIR TABLE, ALTER TABLE … ADD
+    /// PARTITION, SET TBLPROPERTIES); off, only reading statements run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_writes: bool,
 }
 
 fn default_display_limit() -> usize {
@@ -31,6 +35,7 @@ impl Default for QueryConfig {
         Self {
             sql: "SELECT 1".to_owned(),
             display_limit: default_display_limit(),
+            allow_writes: false,
         }
     }
 }
@@ -44,6 +49,16 @@ pub fn check_query(p: &mut Problems, path: &str, text: &str) {
         p.add(path, "a query is required");
     } else {
         p.check_result(path, sql::check_read_only(text));
+    }
+}
+
+/// Checks a query node's statement: a query, or one of Athena's catalog statements
+/// (those that change the catalog only with `allow_writes`).
+pub fn check_statement(p: &mut Problems, path: &str, text: &str, allow_writes: bool) {
+    if text.trim().is_empty() {
+        p.add(path, "a query is required");
+    } else {
+        p.check_result(path, statements::check(text, allow_writes));
     }
 }
 
@@ -69,11 +84,17 @@ impl Kind for QueryKind {
             Editor::Number,
             "Rows sent to the preview table.",
         ),
+        Field::new(
+            "allow_writes",
+            "Allow writes",
+            Editor::Toggle,
+            "Run statements that change the catalog: MSCK REPAIR TABLE, ALTER TABLE … ADD/DROP PARTITION, ALTER TABLE … SET TBLPROPERTIES. Off: only statements that read.",
+        ),
     ];
 
     fn validate(config: &QueryConfig) -> Vec<FieldProblem> {
         let mut p = Problems::default();
-        check_query(&mut p, "sql", &config.sql);
+        check_statement(&mut p, "sql", &config.sql, config.allow_writes);
         p.check(
             config.display_limit > 0,
             "display_limit",
@@ -92,7 +113,17 @@ async fn run(config: &QueryConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> 
     let store = ctx.catalog(&CATALOG_IN)?;
     let hooks = ScanHooks::default();
     let session = sql::session(Some(&store), &hooks, ctx.environment)?;
-    let result = sql::run_query(&session, &config.sql, &hooks).await?;
+    let result = statements::run(
+        &session,
+        Some(&store),
+        &config.sql,
+        &hooks,
+        config.allow_writes,
+    )
+    .await?;
+    for note in &result.stats.notes {
+        ctx.warn(note.clone());
+    }
     let preview = crate::nodes::head(&result.batches, config.display_limit);
     ctx.preview(
         &TABLE_OUT,

@@ -246,23 +246,26 @@ fn group_by_table(
                 excluded.entry(table_path).or_default().push(in_table);
             }
             Ok(c) => {
-                // Partitions are `key=value` folders right below the table; other folders
-                // are read recursively, without partition columns.
-                let below = &dirs[table_depth..];
-                let partitions: Vec<(String, String)> = if below.iter().all(|s| s.contains('=')) {
-                    below
-                        .iter()
-                        .filter_map(|s| {
-                            s.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))
-                        })
-                        .collect()
-                } else {
-                    Vec::new()
-                };
+                // Every folder below the table folder is a partition level, as Glue makes
+                // them: `key=value` folders give the key its name, others are
+                // `partition_<level>` (Firehose's `YYYY/MM/dd/HH/` is partition_0 … 3).
+                let folders: Vec<String> = dirs[table_depth..]
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect();
+                let partitions: Vec<(String, String)> = folders
+                    .iter()
+                    .enumerate()
+                    .map(|(level, s)| match s.split_once('=') {
+                        Some((k, v)) if !k.is_empty() => (k.to_owned(), v.to_owned()),
+                        _ => (format!("partition_{level}"), s.clone()),
+                    })
+                    .collect();
                 groups.entry(table_path).or_default().push(FileEntry {
                     object: obj,
                     classified: c,
                     partitions,
+                    folders,
                 });
             }
         }
@@ -320,8 +323,10 @@ fn make_tables(
 struct FileEntry {
     object: ObjectInfo,
     classified: Classified,
-    /// `key=value` partition folders below the table folder.
+    /// Partition keys and values of the folders below the table folder.
     partitions: Vec<(String, String)>,
+    /// Those folders as named.
+    folders: Vec<String>,
 }
 
 /// Classifies one object by its content (and extension where content is ambiguous).

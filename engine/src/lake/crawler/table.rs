@@ -67,7 +67,7 @@ pub(super) fn build_table(
     }
     let (columns, mut used_names) = merge_columns(&kept, format);
     let partition_keys = partition_keys(&layout, &kept, &mut used_names, &mut warnings);
-    let (partitions, stats) = partitions_and_stats(&kept, &layout, &location);
+    let (partitions, stats) = partitions_and_stats(&kept, &layout);
     let first = &kept[0].classified;
     let options = FormatOptions {
         compression,
@@ -278,7 +278,13 @@ fn partition_keys(
             pname = format!("{pname}_partition");
         }
         used_names.insert(pname.clone());
-        let ty = sniff::infer_partition_type(kept.iter().map(|f| f.partitions[i].1.as_str()));
+        // Glue types `key=value` folders from their values and keeps the others
+        // (`partition_0`: years, months, hours of Firehose folders) as strings.
+        let ty = if is_unnamed_level(&raw, i) {
+            InferredType::Utf8
+        } else {
+            sniff::infer_partition_type(kept.iter().map(|f| f.partitions[i].1.as_str()))
+        };
         keys.push(Column {
             source_name: (pname != raw).then_some(raw),
             name: pname,
@@ -291,11 +297,7 @@ fn partition_keys(
 
 /// The table's partitions (one per `key=value` folder path) and totals; rows are known
 /// only when every file's count is exact.
-fn partitions_and_stats(
-    kept: &[FileEntry],
-    layout: &[String],
-    location: &str,
-) -> (Vec<Partition>, TableStats) {
+fn partitions_and_stats(kept: &[FileEntry], layout: &[String]) -> (Vec<Partition>, TableStats) {
     let mut partitions: BTreeMap<Vec<String>, Partition> = BTreeMap::new();
     let mut stats = TableStats::default();
     let mut rows: Option<u64> = Some(0);
@@ -308,16 +310,12 @@ fn partitions_and_stats(
         };
         if !layout.is_empty() {
             let values: Vec<String> = f.partitions.iter().map(|(_, v)| v.clone()).collect();
-            let folder: Vec<String> = f
-                .partitions
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
             let p = partitions
                 .entry(values.clone())
                 .or_insert_with(|| Partition {
                     values,
-                    location: format!("{location}{}/", folder.join("/")),
+                    // Relative to the table's folder, so a moved lake keeps its partitions.
+                    location: format!("{}/", f.folders.join("/")),
                     files: 0,
                     size_bytes: 0,
                 });
@@ -327,6 +325,12 @@ fn partitions_and_stats(
     }
     stats.rows = rows;
     (partitions.into_values().collect(), stats)
+}
+
+/// Whether a partition level's key is the name Glue gives a folder that is not
+/// `key=value`.
+fn is_unnamed_level(key: &str, level: usize) -> bool {
+    key == format!("partition_{level}")
 }
 
 fn kept_key(files: &[FileEntry]) -> String {

@@ -342,7 +342,7 @@ pub async fn run_etl(
     drop(staging);
 
     let scanned = hooks.scanned_files();
-    let (partitions, stats) = layout(&files_now, &spec.partition_by, &target_location);
+    let (partitions, stats) = layout(&files_now, &spec.partition_by);
     let written = Written {
         table_name: &table_name,
         out_schema: &out_schema,
@@ -477,11 +477,7 @@ fn format_factory(spec: &EtlSpec) -> Result<Arc<dyn FileFormatFactory>> {
 }
 
 /// The partitions (from `key=value` folders) and totals of the files now in the table.
-fn layout(
-    files: &[(String, u64)],
-    partition_by: &[String],
-    target_location: &str,
-) -> (Vec<Partition>, TableStats) {
+fn layout(files: &[(String, u64)], partition_by: &[String]) -> (Vec<Partition>, TableStats) {
     let mut partitions: BTreeMap<Vec<String>, Partition> = BTreeMap::new();
     let mut stats = TableStats::default();
     for (rel, size) in files {
@@ -501,7 +497,8 @@ fn layout(
                 .entry(values.clone())
                 .or_insert_with(|| Partition {
                     values,
-                    location: format!("{target_location}/{}/", dirs.join("/")),
+                    // Relative to the table's folder, as the crawler records them.
+                    location: format!("{}/", dirs.join("/")),
                     files: 0,
                     size_bytes: 0,
                 });
