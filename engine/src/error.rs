@@ -117,6 +117,19 @@ impl From<object_store::Error> for Error {
     }
 }
 
+/// A failure inside the SQL engine, in the user's terms, with the engine's own words kept
+/// for a bug report.
+fn internal(detail: &str) -> String {
+    let detail = detail
+        .split(". This issue was likely caused by a bug")
+        .next()
+        .unwrap_or(detail)
+        .trim();
+    format!(
+        "the SQL engine failed while planning or running this statement; your SQL and data may be fine. Rewriting the statement (e.g. selecting fewer columns or splitting it) usually avoids it. Please report it with the statement (engine detail: {detail})"
+    )
+}
+
 /// Phrases a DataFusion error for a user: the root cause, without internal prefixes.
 pub fn describe_datafusion_error(e: &datafusion::error::DataFusionError) -> String {
     let root = e.find_root();
@@ -140,8 +153,14 @@ pub fn describe_datafusion_error(e: &datafusion::error::DataFusionError) -> Stri
         datafusion::error::DataFusionError::External(inner) => inner.to_string(),
         datafusion::error::DataFusionError::SchemaError(inner, _) => inner.to_string(),
         datafusion::error::DataFusionError::NotImplemented(m) => format!("not supported: {m}"),
+        datafusion::error::DataFusionError::Internal(m) => return internal(m),
         other => other.to_string(),
     };
+    if let datafusion::error::DataFusionError::Context(ctx, _) = e
+        && ctx.starts_with("Optimizer rule")
+    {
+        return internal(&format!("{ctx}: {text}"));
+    }
     let text = text
         .trim_start_matches("Error during planning: ")
         .trim_start_matches("Execution error: ")

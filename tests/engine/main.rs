@@ -10,6 +10,7 @@ mod crawl_query;
 mod engine_api;
 mod etl;
 mod functions;
+mod messy_lakes;
 mod partitions;
 mod pipelines;
 mod project_files;

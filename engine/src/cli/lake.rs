@@ -351,6 +351,12 @@ pub(super) fn catalog_cmd(
                     p.size_bytes
                 ));
             }
+            for (k, v) in &t.parameters {
+                text.push_str(&format!("  property {k} = {v}\n"));
+            }
+            for f in &t.options.excluded_files {
+                text.push_str(&format!("  left out (the crawler could not use it): {f}\n"));
+            }
         }
         CatalogCommand::History { table } => {
             for v in catalog.history(&table).map_err(|e| e.to_string())? {

@@ -4,6 +4,7 @@ pub mod bucket;
 pub mod catalog;
 pub mod crawler;
 pub mod glue_types;
+pub mod json_reader;
 pub mod partitioned;
 pub mod projection;
 pub mod provider;

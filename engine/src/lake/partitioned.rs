@@ -240,6 +240,7 @@ impl TableProvider for PartitionedTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
+        self.hooks.note_excluded(&self.qualified, &self.excluded);
         let names = self.partition_names();
         let on_keys: Vec<Expr> = filters
             .iter()

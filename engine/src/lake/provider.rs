@@ -99,6 +99,16 @@ impl ScanHooks {
         }
     }
 
+    /// Notes that a table leaves out files of its folder the crawler could not use.
+    pub fn note_excluded(&self, qualified: &str, excluded: &std::collections::BTreeSet<String>) {
+        if let Some(first) = excluded.iter().next() {
+            self.note(format!(
+                "table '{qualified}' leaves out {} file(s) of its folder that the crawler could not use, such as '{first}' (`tributary catalog show {qualified}` lists them; the crawl says why)",
+                excluded.len()
+            ));
+        }
+    }
+
     /// The notes so far.
     pub fn notes(&self) -> Vec<String> {
         self.notes.lock().map(|g| g.clone()).unwrap_or_default()
@@ -431,7 +441,8 @@ fn build_table(
         .map(|c| Ok((c.file_name().to_owned(), c.arrow_type()?)))
         .collect::<Result<Vec<_>>>()?;
 
-    let format = listing_format(table);
+    let lenient = matches!(scan, Scan::Lake(_));
+    let format = listing_format(table, lenient);
     let options = ListingOptions::new(format)
         .with_file_extension(table.options.file_extension.clone())
         .with_table_partition_cols(partition_cols);
@@ -473,7 +484,7 @@ fn build_table(
                         .collect();
                     super::projection::Projection::from_parameters(&keys, &table.parameters)
                 }),
-                format: listing_format(table),
+                format: listing_format(table, true),
                 extension: table.options.file_extension.clone(),
                 hooks: hooks.clone(),
                 excluded: table.options.excluded_files.iter().cloned().collect(),
@@ -535,8 +546,9 @@ fn lake_or_listing(
     })
 }
 
-/// How DataFusion reads the table's files: format, dialect, compression.
-fn listing_format(table: &Table) -> Arc<dyn DfFileFormat> {
+/// How DataFusion reads the table's files: format, dialect, compression. `lenient`: in
+/// this process (not on a cluster), with Tributary's own JSON source.
+fn listing_format(table: &Table, lenient: bool) -> Arc<dyn DfFileFormat> {
     let compression = match table.options.compression {
         Compression::None => FileCompressionType::UNCOMPRESSED,
         Compression::Gzip => FileCompressionType::GZIP,
@@ -553,9 +565,18 @@ fn listing_format(table: &Table) -> Arc<dyn DfFileFormat> {
                     .with_has_header(dialect.has_header)
                     .with_delimiter(dialect.delimiter)
                     .with_newlines_in_values(true)
+                    // Rows with fewer fields (files from before a column was added) read
+                    // the missing ones as null, as Athena's CSV SerDes do.
+                    .with_truncated_rows(true)
                     .with_file_compression_type(compression),
             )
         }
+        // In this process, JSON is read as Athena reads it (numbers in a text column are
+        // text); a cluster's executors only know DataFusion's own reader.
+        FileFormat::Json if lenient => Arc::new(super::json_reader::LenientJsonFormat::new(
+            compression,
+            table.options.json_layout != Some(JsonLayout::Array),
+        )),
         FileFormat::Json => Arc::new(
             JsonFormat::default()
                 .with_file_compression_type(compression)
@@ -579,7 +600,13 @@ fn typed_view(
     for c in &table.columns {
         let raw = Expr::Column(DfColumn::new_unqualified(c.file_name()));
         if !read_as_text(c) {
-            exprs.push(raw.alias(&c.name));
+            // Unrenamed columns pass through unaliased: an alias to the same name makes
+            // DataFusion's optimizer trip over struct fields read through the view.
+            exprs.push(if c.file_name() == c.name {
+                raw
+            } else {
+                raw.alias(&c.name)
+            });
             continue;
         }
         let dt = c.arrow_type()?;
@@ -607,7 +634,12 @@ fn typed_view(
         exprs.push(e.alias(&c.name));
     }
     for c in &table.partition_keys {
-        exprs.push(Expr::Column(DfColumn::new_unqualified(c.file_name())).alias(&c.name));
+        let raw = Expr::Column(DfColumn::new_unqualified(c.file_name()));
+        exprs.push(if c.file_name() == c.name {
+            raw
+        } else {
+            raw.alias(&c.name)
+        });
     }
     let plan = LogicalPlanBuilder::scan(
         format!("{qualified}__files"),
@@ -666,6 +698,7 @@ impl TableProvider for LakeTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> std::result::Result<Arc<dyn ExecutionPlan>, DataFusionError> {
+        self.hooks.note_excluded(&self.qualified, &self.excluded);
         let plan = self.inner.scan(state, projection, filters, limit).await?;
         let plan = plan
             .transform_up(|node| {

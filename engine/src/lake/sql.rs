@@ -419,11 +419,13 @@ pub fn format_batches(
                     .with_header(true)
                     .build(&mut buf);
                 if batches.is_empty() {
-                    w.write(&RecordBatch::new_empty(schema.clone()))
-                        .map_err(|e| Error::Internal(e.to_string()))?;
+                    w.write(&nested_as_json_text(&RecordBatch::new_empty(
+                        schema.clone(),
+                    ))?)
+                    .map_err(|e| Error::Internal(e.to_string()))?;
                 }
                 for b in batches {
-                    w.write(b)
+                    w.write(&nested_as_json_text(b)?)
                         .map_err(|e| Error::Sql(format!("writing CSV: {e}")))?;
                 }
             }
@@ -432,7 +434,10 @@ pub fn format_batches(
         OutputFormat::Json => {
             let mut buf = Vec::new();
             {
-                let mut w = crate::arrow::json::ArrayWriter::new(&mut buf);
+                // Keys with null values are kept, as Athena's JSON results keep them.
+                let mut w = crate::arrow::json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build::<_, crate::arrow::json::writer::JsonArray>(&mut buf);
                 for b in batches {
                     w.write(b)
                         .map_err(|e| Error::Sql(format!("writing JSON: {e}")))?;
@@ -448,4 +453,70 @@ pub fn format_batches(
             Ok(s)
         }
     }
+}
+
+/// The batch with struct, list and map columns written as JSON text (CSV has no nested
+/// values; Athena's CSV results hold them as JSON too).
+fn nested_as_json_text(batch: &RecordBatch) -> Result<RecordBatch> {
+    use crate::arrow::datatypes::{DataType, Field, Schema};
+    let nested = |dt: &DataType| {
+        matches!(
+            dt,
+            DataType::Struct(_)
+                | DataType::List(_)
+                | DataType::LargeList(_)
+                | DataType::ListView(_)
+                | DataType::LargeListView(_)
+                | DataType::FixedSizeList(..)
+                | DataType::Map(..)
+        )
+    };
+    let schema = batch.schema();
+    if !schema.fields().iter().any(|f| nested(f.data_type())) {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::new();
+    let mut columns = Vec::new();
+    for (f, col) in schema.fields().iter().zip(batch.columns()) {
+        if !nested(f.data_type()) {
+            fields.push(f.as_ref().clone());
+            columns.push(col.clone());
+            continue;
+        }
+        let one = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new(
+                "v",
+                f.data_type().clone(),
+                true,
+            )])),
+            vec![col.clone()],
+        )
+        .map_err(|e| Error::Internal(e.to_string()))?;
+        let mut buf = Vec::new();
+        {
+            let mut w = crate::arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, crate::arrow::json::writer::JsonArray>(&mut buf);
+            w.write(&one)
+                .map_err(|e| Error::Sql(format!("writing column {}: {e}", f.name())))?;
+            w.finish()
+                .map_err(|e| Error::Sql(format!("writing column {}: {e}", f.name())))?;
+        }
+        let rows: Vec<serde_json::Value> = if buf.is_empty() {
+            Vec::new()
+        } else {
+            serde_json::from_slice(&buf).map_err(|e| Error::Internal(e.to_string()))?
+        };
+        let text: crate::arrow::array::StringArray = rows
+            .iter()
+            .map(|r| match &r["v"] {
+                serde_json::Value::Null => None,
+                v => Some(v.to_string()),
+            })
+            .collect();
+        fields.push(Field::new(f.name(), DataType::Utf8, true));
+        columns.push(Arc::new(text) as crate::arrow::array::ArrayRef);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| Error::Internal(e.to_string()))
 }

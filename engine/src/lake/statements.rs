@@ -60,6 +60,13 @@ pub enum CatalogStatement {
         table: String,
         properties: Vec<(String, String)>,
     },
+    /// `ALTER TABLE t CHANGE [COLUMN] name new_name type`.
+    ChangeColumn {
+        table: String,
+        column: String,
+        new_name: String,
+        data_type: String,
+    },
 }
 
 impl CatalogStatement {
@@ -71,6 +78,7 @@ impl CatalogStatement {
             Self::AddPartitions { .. } => "ALTER TABLE ADD PARTITION",
             Self::DropPartitions { .. } => "ALTER TABLE DROP PARTITION",
             Self::SetProperties { .. } => "ALTER TABLE SET TBLPROPERTIES",
+            Self::ChangeColumn { .. } => "ALTER TABLE CHANGE COLUMN",
         }
     }
 
@@ -273,6 +281,9 @@ pub fn parse(sql: &str) -> Option<Result<CatalogStatement>> {
     if t.words(&["SET", "TBLPROPERTIES"]) {
         return Some(set_properties(&mut t, table));
     }
+    if t.word("CHANGE") {
+        return Some(change_column(&mut t, table));
+    }
     // Other ALTER TABLE forms are DataFusion's to refuse.
     None
 }
@@ -354,6 +365,41 @@ fn refused(statement: &CatalogStatement) -> Error {
         "{} changes the catalog; turn on the query's allow_writes setting (tributary query --allow-writes) to run it",
         statement.name()
     ))
+}
+
+fn change_column(t: &mut Tokens, table: String) -> Result<CatalogStatement> {
+    t.word("COLUMN");
+    let mut ident = |what: &str| match t.next() {
+        Some(Token::Word(w)) => Ok(w.value.to_lowercase()),
+        _ => {
+            t.at -= 1;
+            Err(t.unexpected(what))
+        }
+    };
+    let column = ident("the column to change")?;
+    let new_name = ident("the column's new name")?;
+    // The type is the rest, up to COMMENT: `decimal(10,2)`, `array<struct<a:int>>`.
+    let mut data_type = String::new();
+    while let Some(tok) = t.peek() {
+        if matches!(tok, Token::Word(w) if w.value.eq_ignore_ascii_case("COMMENT"))
+            || *tok == Token::SemiColon
+        {
+            break;
+        }
+        data_type.push_str(&tok.to_string());
+        t.at += 1;
+    }
+    if t.word("COMMENT") {
+        t.literal("a comment")?;
+    }
+    t.end()?;
+    super::glue_types::parse_glue_type(&data_type).map_err(Error::Sql)?;
+    Ok(CatalogStatement::ChangeColumn {
+        table,
+        column,
+        new_name,
+        data_type,
+    })
 }
 
 /// Runs `sql`: a catalog statement against `store`, anything else as a read-only query.
@@ -539,6 +585,51 @@ async fn execute(
                 Ok(())
             })?;
             Ok((vec!["property", "value"], rows))
+        }
+        CatalogStatement::ChangeColumn {
+            table,
+            column,
+            new_name,
+            data_type,
+        } => {
+            let qualified = qualified(store, table)?;
+            let arrow = super::glue_types::parse_glue_type(data_type).map_err(Error::Sql)?;
+            let mut rows = Vec::new();
+            store.update(|catalog| {
+                let t = table_mut(catalog, &qualified)?;
+                let mut columns = t.columns.clone();
+                let c = columns
+                    .iter_mut()
+                    .find(|c| c.name.eq_ignore_ascii_case(column))
+                    .ok_or_else(|| {
+                        Error::Sql(format!(
+                            "table '{qualified}' has no column '{column}' (its columns: {})",
+                            t.columns
+                                .iter()
+                                .map(|c| c.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                    })?;
+                let file_name = c.file_name().to_owned();
+                let before = c.data_type.clone();
+                c.name = new_name.clone();
+                c.source_name = (file_name != *new_name).then_some(file_name);
+                if c.data_type != arrow.to_string() {
+                    // A written date form applies only to the type it was found for.
+                    c.text_format = None;
+                }
+                c.data_type = arrow.to_string();
+                rows.push(vec![
+                    new_name.clone(),
+                    super::glue_types::glue_type(&arrow),
+                    super::glue_types::glue_type_of(&before),
+                ]);
+                let keys = t.partition_keys.clone();
+                t.set_schema(columns, keys, "query:ALTER TABLE CHANGE COLUMN");
+                Ok(())
+            })?;
+            Ok((vec!["column", "type", "was"], rows))
         }
     }
 }

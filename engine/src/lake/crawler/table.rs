@@ -55,11 +55,11 @@ pub(super) fn build_table(
         kept,
         mut rejected,
     } = agreed;
-    let kept = same_csv_header(&name, format, kept, &mut rejected);
+    let mut warnings = Vec::new();
+    let kept = same_csv_header(&name, format, kept, &mut rejected, &mut warnings);
     if kept.is_empty() {
         return (None, rejected);
     }
-    let mut warnings = Vec::new();
     for f in &kept {
         for w in &f.classified.warnings {
             warnings.push(format!("{}: {w}", f.object.key));
@@ -180,34 +180,82 @@ fn agree(name: &str, files: Vec<FileEntry>) -> Option<Agreed> {
     })
 }
 
-/// CSV files are read by position, so dialect and header must agree exactly with the
-/// first file; the others are rejected.
+/// CSV files are read by position, so their dialect must agree with the first file's and
+/// their headers must be the table's header or a beginning of it: a partition written
+/// before a column was added reads that column as null (as Glue merges such schemas).
+/// The table's header is the one most files agree with; the others are rejected.
 fn same_csv_header(
     name: &str,
     format: FileFormat,
     kept: Vec<FileEntry>,
     rejected: &mut Vec<SkippedFile>,
+    warnings: &mut Vec<String>,
 ) -> Vec<FileEntry> {
     if format != FileFormat::Csv || kept.is_empty() {
         return kept;
     }
-    let reference = kept[0].classified.clone();
+    let dialect = kept[0].classified.csv;
     let header = |c: &Classified| {
         c.columns
             .iter()
             .map(|c| c.source_name.clone())
             .collect::<Vec<_>>()
     };
-    let (ok, bad): (Vec<_>, Vec<_>) = kept.into_iter().partition(|f| {
-        f.classified.csv == reference.csv && header(&f.classified) == header(&reference)
-    });
-    for f in &bad {
+    let (same_dialect, other_dialect): (Vec<_>, Vec<_>) =
+        kept.into_iter().partition(|f| f.classified.csv == dialect);
+    for f in &other_dialect {
         rejected.push(reject(
             f,
             format!(
-                "CSV header or delimiter differs from the first file of table '{name}' ({})",
-                kept_key(&ok)
+                "CSV delimiter or header row differs from the first file of table '{name}' ({})",
+                kept_key(&same_dialect)
             ),
+        ));
+    }
+    let headers: Vec<Vec<String>> = same_dialect.iter().map(|f| header(&f.classified)).collect();
+    // The header the most files fit (theirs is a beginning of it), the longest on a tie.
+    let table_header = headers
+        .iter()
+        .max_by_key(|h| {
+            let fits = headers.iter().filter(|o| h.starts_with(o)).count();
+            (fits, h.len())
+        })
+        .cloned()
+        .unwrap_or_default();
+    let mut short = Vec::new();
+    let mut ok = Vec::new();
+    for (f, h) in same_dialect.into_iter().zip(headers) {
+        if !table_header.starts_with(&h) {
+            rejected.push(reject(
+                &f,
+                format!(
+                    "CSV header ({}) does not fit table '{name}' ({}): CSV columns are read by position, so a file's columns must be the table's or its first ones",
+                    h.join(", "),
+                    table_header.join(", ")
+                ),
+            ));
+        } else {
+            if h.len() < table_header.len() {
+                short.push(f.object.key.clone());
+            }
+            ok.push(f);
+        }
+    }
+    if let Some(first) = short.first() {
+        warnings.push(format!(
+            "{} file(s) such as {first} have only the first columns of the table's {}; the columns they lack ({}) are null in their rows",
+            short.len(),
+            table_header.len(),
+            table_header
+                .iter()
+                .skip(
+                    ok.iter()
+                        .find(|f| f.object.key == *first)
+                        .map_or(0, |f| f.classified.columns.len())
+                )
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     ok

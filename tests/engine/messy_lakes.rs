@@ -1,0 +1,173 @@
+//! Lakes as people have them: schemas that drift across partitions, JSON fields holding
+//! numbers and text, types that change after the sampled rows, nested records.
+
+use std::path::Path;
+
+use crate::support::*;
+
+fn q(cwd: &Path, flags: &[&str], sql: &str) -> Output {
+    let mut args = vec!["query", "--catalog", "c.json"];
+    args.extend(flags);
+    args.push(sql);
+    cli_in(cwd, &args)
+}
+
+fn ok(cwd: &Path, flags: &[&str], sql: &str) -> String {
+    let out = q(cwd, flags, sql);
+    assert_eq!(out.code, 0, "{sql}: {out:?}");
+    out.stdout
+}
+
+#[test]
+fn a_column_added_in_a_later_partition_is_null_in_the_older_ones_and_no_row_is_lost() {
+    let dir = scratch();
+    let lake = dir.path().join("lake");
+    write(
+        &lake.join("sales/year=2022/a.csv"),
+        "id,amount\n1,10\n2,20\n",
+    );
+    write(&lake.join("sales/year=2023/a.csv"), "id,amount\n3,30\n");
+    write(
+        &lake.join("sales/year=2024/b.csv"),
+        "id,amount,currency\n4,40,EUR\n5,50,USD\n",
+    );
+    // A file whose columns are in another order cannot be read by position: left out,
+    // and said so by the crawl, the catalog and every query.
+    write(&lake.join("sales/year=2025/c.csv"), "amount,id\n60,6\n");
+    let crawled = crawl(dir.path(), &lake, &dir.path().join("c.json"));
+    assert!(
+        crawled.stderr.contains("year=2025/c.csv")
+            && crawled.stderr.contains("CSV columns are read by position"),
+        "{crawled:?}"
+    );
+    let out = ok(
+        dir.path(),
+        &["--format", "csv"],
+        "SELECT id, amount, currency, year FROM sales ORDER BY id",
+    );
+    assert_eq!(
+        out,
+        "id,amount,currency,year\n1,10,,2022\n2,20,,2022\n3,30,,2023\n4,40,EUR,2024\n5,50,USD,2024\n"
+    );
+    let nulls = q(
+        dir.path(),
+        &["--format", "csv"],
+        "SELECT COUNT(*) AS n FROM sales WHERE currency IS NULL",
+    );
+    assert_eq!(nulls.stdout, "n\n3\n", "{nulls:?}");
+    assert!(
+        nulls.stderr.contains("leaves out 1 file(s)") && nulls.stderr.contains("year=2025/c.csv"),
+        "{nulls:?}"
+    );
+    let show = cli_in(
+        dir.path(),
+        &["catalog", "--catalog", "c.json", "show", "sales"],
+    );
+    assert!(
+        show.stdout
+            .contains("  left out (the crawler could not use it): year=2025/c.csv\n"),
+        "{show:?}"
+    );
+}
+
+#[test]
+fn json_numbers_in_a_text_column_read_as_text_and_a_late_bad_value_names_its_file_and_line() {
+    let dir = scratch();
+    let lake = dir.path().join("lake");
+    write(
+        &lake.join("customers/a.json"),
+        "{\"id\": 1, \"zip\": 12345, \"vip\": true}\n{\"id\": 2, \"zip\": \"A1B 2C3\", \"vip\": \"yes\"}\n",
+    );
+    // 60,000 numbers (more than the crawler samples), then a word.
+    let mut big = String::new();
+    for i in 0..60_000 {
+        big.push_str(&format!(
+            "{{\"id\": {i}, \"v\": {i}, \"pad\": \"{}\"}}\n",
+            "x".repeat(40)
+        ));
+    }
+    big.push_str("{\"id\": -1, \"v\": \"n/a\", \"pad\": \"\"}\n");
+    write(&lake.join("late/big.json"), big);
+    crawl(dir.path(), &lake, &dir.path().join("c.json"));
+    assert_eq!(
+        ok(
+            dir.path(),
+            &["--format", "csv"],
+            "SELECT zip, vip FROM customers ORDER BY id"
+        ),
+        "zip,vip\n12345,true\nA1B 2C3,yes\n"
+    );
+    let bad = q(dir.path(), &[], "SELECT MAX(v) FROM late");
+    assert_ne!(bad.code, 0);
+    assert!(
+        bad.stderr.contains("late/big.json' (line 60001)")
+            && bad.stderr.contains("failed to parse \"n/a\" as Int64")
+            && bad.stderr.contains("CHANGE COLUMN"),
+        "{bad:?}"
+    );
+    // The fix the message names: a type that holds every value.
+    let changed = ok(
+        dir.path(),
+        &["--allow-writes", "--format", "csv"],
+        "ALTER TABLE late CHANGE COLUMN v v string",
+    );
+    assert_eq!(changed, "column,type,was\nv,string,bigint\n");
+    assert_eq!(
+        ok(
+            dir.path(),
+            &["--format", "csv"],
+            "SELECT COUNT(*) AS n, MAX(v) AS m FROM late WHERE v = 'n/a'"
+        ),
+        "n,m\n1,n/a\n"
+    );
+    let history = cli_in(
+        dir.path(),
+        &["catalog", "--catalog", "c.json", "history", "late"],
+    );
+    assert!(
+        history
+            .stdout
+            .contains("column v changed type Int64 -> Utf8"),
+        "{history:?}"
+    );
+}
+
+#[test]
+fn nested_fields_answer_beside_a_converted_timestamp_and_print_as_json_text_in_csv() {
+    let dir = scratch();
+    let lake = dir.path().join("lake");
+    let mut events = String::new();
+    for i in 0..3 {
+        events.push_str(&format!(
+            "{{\"id\": {i}, \"ts\": \"2024-01-0{}T10:00:00Z\", \"customer\": {{\"name\": \"n{i}\", \"address\": {{\"city\": \"c{i}\"}}}}, \"note\": null}}\n",
+            i + 1
+        ));
+    }
+    write(&lake.join("events/e.json"), events);
+    crawl(dir.path(), &lake, &dir.path().join("c.json"));
+    assert_eq!(
+        ok(
+            dir.path(),
+            &["--format", "csv"],
+            "SELECT customer.address.city AS city, customer['name'] AS name FROM events \
+             WHERE ts > TIMESTAMP '2024-01-01 12:00:00' ORDER BY id",
+        ),
+        "city,name\nc1,n1\nc2,n2\n"
+    );
+    let csv = ok(
+        dir.path(),
+        &["--format", "csv"],
+        "SELECT id, customer FROM events WHERE id = 0",
+    );
+    assert_eq!(
+        csv,
+        "id,customer\n0,\"{\"\"name\"\":\"\"n0\"\",\"\"address\"\":{\"\"city\"\":\"\"c0\"\"}}\"\n"
+    );
+    // JSON output keeps keys whose value is null.
+    let json = ok(
+        dir.path(),
+        &["--format", "json"],
+        "SELECT id, CAST(NULL AS BIGINT) AS missing FROM events WHERE id = 0",
+    );
+    assert_eq!(json.trim(), "[{\"id\":0,\"missing\":null}]");
+}
