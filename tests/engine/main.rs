@@ -21,4 +21,5 @@ mod scripts;
 mod services;
 mod streaming;
 mod transforms;
+mod trino;
 mod wire;

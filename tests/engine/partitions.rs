@@ -243,6 +243,17 @@ fn the_catalogs_partitions_are_what_a_query_reads_and_msck_repair_adds_new_ones(
         count(&out)
     };
     assert_eq!(total(dir.path()), 60);
+    // Athena's qualified names resolve, and the scan is billed as Athena bills it.
+    let (_, stats) = sql(
+        dir.path(),
+        "c.json",
+        &[],
+        "SELECT SUM(amount) AS s FROM awsdatacatalog.default.sales",
+    );
+    assert!(
+        stats.contains("Athena would bill 10 MB: $0.000048"),
+        "{stats}"
+    );
     let (repaired, _) = sql(
         dir.path(),
         "c.json",

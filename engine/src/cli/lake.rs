@@ -253,13 +253,22 @@ pub(super) fn query(
         .and_then(|s| s.stats.report::<QueryStats>())
     {
         eprintln!(
-            "{} row(s) in {} ms; {} scanned from {} file(s){}",
+            "{} row(s) in {} ms; {} scanned from {} file(s){}{}",
             q.rows,
             q.elapsed_ms,
             human_bytes(q.bytes_scanned),
             q.files_scanned,
             if q.partitions_read > 0 {
                 format!(" in {} partition(s)", q.partitions_read)
+            } else {
+                String::new()
+            },
+            if q.billed_bytes > 0 {
+                format!(
+                    "; Athena would bill {} MB: ${:.6}",
+                    q.billed_bytes >> 20,
+                    q.cost_usd
+                )
             } else {
                 String::new()
             }

@@ -11,4 +11,5 @@ pub mod provider;
 pub mod sniff;
 pub mod sql;
 pub mod statements;
+pub mod trino;
 pub mod writer;

@@ -20,6 +20,37 @@ use crate::datafusion::sql::sqlparser::ast::Statement;
 pub use crate::error::describe_datafusion_error;
 use crate::error::{Error, Result};
 
+/// Athena's name for the AWS Glue Data Catalog in qualified table names.
+pub const ATHENA_CATALOG_NAME: &str = "awsdatacatalog";
+
+/// The session's catalogs, where Athena's `awsdatacatalog` names the catalog too (so
+/// `awsdatacatalog.db.table` resolves) without being listed twice in `SHOW TABLES` or
+/// `information_schema`.
+#[derive(Debug, Default)]
+struct AthenaCatalogs(crate::datafusion::catalog::MemoryCatalogProviderList);
+
+impl crate::datafusion::catalog::CatalogProviderList for AthenaCatalogs {
+    fn register_catalog(
+        &self,
+        name: String,
+        catalog: Arc<dyn crate::datafusion::catalog::CatalogProvider>,
+    ) -> Option<Arc<dyn crate::datafusion::catalog::CatalogProvider>> {
+        self.0.register_catalog(name, catalog)
+    }
+
+    fn catalog_names(&self) -> Vec<String> {
+        self.0.catalog_names()
+    }
+
+    fn catalog(&self, name: &str) -> Option<Arc<dyn crate::datafusion::catalog::CatalogProvider>> {
+        if name.eq_ignore_ascii_case(ATHENA_CATALOG_NAME) {
+            self.0.catalog(CATALOG_NAME)
+        } else {
+            self.0.catalog(name)
+        }
+    }
+}
+
 /// A SQL session that sees the catalog as `tributary.<db>.<table>`, with `default` as
 /// the schema bare names resolve in. With a `scheduler` in `env`, plans run on that Apache
 /// Ballista cluster: the session plans locally and the scheduler spreads the stages over
@@ -39,18 +70,21 @@ pub fn session(
             "datafusion.execution.listing_table_ignore_subdirectory",
             false,
         );
+    let builder = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_catalog_list(Arc::new(AthenaCatalogs::default()));
     let ctx = match &env.scheduler {
-        None => SessionContext::new_with_config(config),
+        None => SessionContext::new_with_state(builder.build()),
         Some(url) => {
             use ballista_core::extension::SessionStateExt;
-            let state = SessionStateBuilder::new()
-                .with_config(config)
-                .with_default_features()
+            let state = builder
                 .build()
                 .upgrade_for_ballista(scheduler_address(url)?)?;
             SessionContext::new_with_state(state)
         }
     };
+    super::trino::register(&ctx);
     // S3 buckets opened by bucket nodes: their tables and ETL targets are readable here.
     let mut known = Vec::new();
     for (url, object_store) in crate::lake::bucket::known_stores() {
@@ -190,12 +224,33 @@ pub struct QueryStats {
     pub files_scanned: u64,
     /// Partitions of partitioned tables read (after pruning by the filters).
     pub partitions_read: u64,
+    /// Bytes Athena would bill for the query: the bytes scanned rounded up to a whole
+    /// MB, at least 10 MB (0 for statements that only touch the catalog, which Athena
+    /// does not bill).
+    pub billed_bytes: u64,
+    /// What Athena would charge: $5 per TB billed.
+    pub cost_usd: f64,
     /// Wall time from planning to the last row.
     pub elapsed_ms: u64,
     /// What the user should know about the tables read (e.g. a partitioned table with
     /// no partitions registered).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+}
+
+/// Athena's price per TB scanned (us-east-1 and most regions).
+pub const ATHENA_USD_PER_TB: f64 = 5.0;
+
+/// The bytes Athena bills for a query that scanned `scanned` bytes: rounded up to a
+/// whole MB, with a 10 MB minimum (https://aws.amazon.com/athena/pricing/).
+pub fn athena_billed_bytes(scanned: u64) -> u64 {
+    const MB: u64 = 1 << 20;
+    scanned.div_ceil(MB).max(10) * MB
+}
+
+/// What Athena charges for `billed` bytes.
+pub fn athena_cost_usd(billed: u64) -> f64 {
+    billed as f64 / (1u64 << 40) as f64 * ATHENA_USD_PER_TB
 }
 
 /// Plans a read-only query.
@@ -304,6 +359,8 @@ pub async fn run_query(ctx: &SessionContext, sql: &str, hooks: &ScanHooks) -> Re
             partitions_read: hooks
                 .partitions_read
                 .load(std::sync::atomic::Ordering::Relaxed),
+            billed_bytes: athena_billed_bytes(bytes_scanned),
+            cost_usd: athena_cost_usd(athena_billed_bytes(bytes_scanned)),
             elapsed_ms: start.elapsed().as_millis() as u64,
             notes: hooks.notes(),
         },
@@ -519,4 +576,18 @@ fn nested_as_json_text(batch: &RecordBatch) -> Result<RecordBatch> {
     }
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
         .map_err(|e| Error::Internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn athena_bills_whole_megabytes_with_a_ten_megabyte_minimum() {
+        const MB: u64 = 1 << 20;
+        assert_eq!(athena_billed_bytes(0), 10 * MB);
+        assert_eq!(athena_billed_bytes(10 * MB), 10 * MB);
+        assert_eq!(athena_billed_bytes(10 * MB + 1), 11 * MB);
+        assert!((athena_cost_usd(1 << 40) - 5.0).abs() < 1e-12);
+    }
 }
