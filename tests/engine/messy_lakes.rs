@@ -171,3 +171,49 @@ fn nested_fields_answer_beside_a_converted_timestamp_and_print_as_json_text_in_c
     );
     assert_eq!(json.trim(), "[{\"id\":0,\"missing\":null}]");
 }
+
+#[test]
+fn a_fifo_and_a_broken_symlink_are_reported_and_an_empty_folder_says_why_nothing_was_found() {
+    let dir = scratch();
+    let lake = dir.path().join("lake");
+    write(&lake.join("t/x.csv"), "a,b\n1,2\n");
+    let fifo = lake.join("t/pipe.csv");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::os::unix::fs::symlink("/nonexistent/file.csv", lake.join("t/broken.csv")).unwrap();
+    let out = crawl(dir.path(), &lake, &dir.path().join("c.json"));
+    assert!(
+        out.stderr
+            .contains("skipped 't/pipe.csv': a named pipe (FIFO), not a file"),
+        "{out:?}"
+    );
+    assert!(
+        out.stderr.contains(
+            "skipped 't/broken.csv': a broken symlink (its target '/nonexistent/file.csv' does not exist)"
+        ),
+        "{out:?}"
+    );
+    assert_eq!(
+        ok(dir.path(), &["--format", "csv"], "SELECT a, b FROM t"),
+        "a,b\n1,2\n"
+    );
+    // An empty folder, and one with only marker files: no tables, and why.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = crawl(dir.path(), &empty, &dir.path().join("e.json"));
+    assert!(
+        out.stderr
+            .contains("no tables: bucket 'empty' holds no files"),
+        "{out:?}"
+    );
+    write(&empty.join("_SUCCESS"), "");
+    let out = crawl(dir.path(), &empty, &dir.path().join("e.json"));
+    assert!(
+        out.stderr
+            .contains("holds only hidden or marker files (1 such as '_SUCCESS')"),
+        "{out:?}"
+    );
+}

@@ -430,6 +430,26 @@ impl Bucket {
                 }),
             }
         }
+        if let Location::Local(root) = &self.location {
+            // object_store lists regular files only: name what it passes over in silence.
+            let start = root.join(&full);
+            let root = root.clone();
+            let glob = self.glob.clone();
+            let prefix = self.prefix.clone();
+            let odd = tokio::task::spawn_blocking(move || unreadable_entries(&root, &start))
+                .await
+                .unwrap_or_default();
+            for (key, reason) in odd {
+                let rel = key
+                    .strip_prefix(&prefix)
+                    .map(|r| r.trim_start_matches('/'))
+                    .unwrap_or(&key);
+                if is_hidden_key(rel) || glob.as_ref().is_some_and(|g| !g.is_match(rel)) {
+                    continue;
+                }
+                listing.refused.push(RefusedObject { key, reason });
+            }
+        }
         listing.objects.sort_by(|a, b| a.key.cmp(&b.key));
         listing.refused.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(listing)
@@ -564,6 +584,59 @@ pub fn join_key(a: &str, b: &str) -> String {
 /// True for keys that are not data (relative to a table or crawl root): anything under a
 /// `_`- or `.`-prefixed name (`_SUCCESS`, `.crc`, staging folders), and the `name#N`
 /// staging files `object_store` writes before a rename, which a killed process leaves.
+/// Entries below `start` (keys relative to `root`) that are neither folders nor files:
+/// named pipes, sockets, devices and broken symlinks, with what each is.
+fn unreadable_entries(root: &Path, start: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![start.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let ty = meta.file_type();
+            let reason = if ty.is_dir() {
+                stack.push(path.clone());
+                None
+            } else if ty.is_symlink() {
+                match std::fs::metadata(&path) {
+                    Err(_) => Some(format!(
+                        "a broken symlink (its target '{}' does not exist)",
+                        std::fs::read_link(&path)
+                            .map(|t| t.display().to_string())
+                            .unwrap_or_default()
+                    )),
+                    Ok(_) => None,
+                }
+            } else if ty.is_file() {
+                None
+            } else {
+                use std::os::unix::fs::FileTypeExt as _;
+                Some(
+                    if ty.is_fifo() {
+                        "a named pipe (FIFO), not a file"
+                    } else if ty.is_socket() {
+                        "a socket, not a file"
+                    } else {
+                        "a device, not a file"
+                    }
+                    .to_owned(),
+                )
+            };
+            if let Some(reason) = reason
+                && let Ok(rel) = path.strip_prefix(root)
+            {
+                out.push((rel.to_string_lossy().replace('\\', "/"), reason));
+            }
+        }
+    }
+    out
+}
+
 pub fn is_hidden_key(relative: &str) -> bool {
     let hidden_segment = relative
         .split('/')

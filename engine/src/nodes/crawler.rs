@@ -188,6 +188,9 @@ async fn run(config: &CrawlerConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput
     for f in &report.unclassified {
         ctx.warn(format!("skipped '{}': {}", f.key, f.reason));
     }
+    for note in &report.notes {
+        ctx.warn(note.clone());
+    }
     let bytes: u64 = report.tables.iter().map(|t| t.stats.size_bytes).sum();
     let files: u64 = report.tables.iter().map(|t| t.stats.files).sum();
     let found = CrawlerReport {

@@ -1,4 +1,5 @@
-//! Query node: Athena-like read-only SQL over the catalog.
+//! Query node: Athena's SQL over the catalog; catalog statements (MSCK REPAIR TABLE,
+//! ALTER TABLE … PARTITION) only with `allow_writes`.
 
 use std::sync::Arc;
 
@@ -67,7 +68,7 @@ impl Kind for QueryKind {
     const NAME: &'static str = "query";
     const CATEGORY: Category = Category::Batch;
     const DESCRIPTION: &'static str =
-        "Athena-like read-only SQL over the catalog; the result is a table.";
+        "Athena SQL over the catalog (Trino functions, partitions); the result is a table.";
     const ICON: &'static str = "🔎";
     const INPUTS: &'static [PortSpec] = &[CATALOG_IN];
     const OUTPUTS: &'static [PortSpec] = &[TABLE_OUT];
@@ -76,7 +77,7 @@ impl Kind for QueryKind {
             "sql",
             "SQL",
             Editor::Sql,
-            "One read-only statement over the catalog's tables.",
+            "One statement over the catalog's tables: a query, or with Allow writes a catalog statement (MSCK REPAIR TABLE, ALTER TABLE … ADD PARTITION).",
         ),
         Field::new(
             "display_limit",

@@ -108,6 +108,8 @@ pub struct CrawlReport {
     pub skipped: Vec<String>,
     /// Files listed in all.
     pub files_listed: u64,
+    /// What the user should know about the crawl as a whole (e.g. why nothing was found).
+    pub notes: Vec<String>,
     /// Database the tables belong in.
     pub database: String,
     /// What the catalog does with schema changes.
@@ -173,6 +175,27 @@ pub async fn crawl(
     report.tables.sort_by(|a, b| a.name.cmp(&b.name));
     report.unclassified.sort_by(|a, b| a.key.cmp(&b.key));
     report.skipped.sort();
+    if report.tables.is_empty() {
+        let place = if root_key.is_empty() {
+            format!("bucket '{}'", bucket.root_name())
+        } else {
+            format!("'{root_key}'")
+        };
+        let visible = report.files_listed - report.skipped.len() as u64;
+        report.notes.push(if report.files_listed == 0 {
+            format!("no tables: {place} holds no files")
+        } else if visible == 0 {
+            format!(
+                "no tables: {place} holds only hidden or marker files ({} such as '{}'), which crawlers skip",
+                report.skipped.len(),
+                report.skipped[0]
+            )
+        } else {
+            format!(
+                "no tables: none of the {visible} file(s) under {place} could be used (see why for each above)"
+            )
+        });
+    }
     Ok(report)
 }
 
