@@ -217,3 +217,79 @@ fn a_fifo_and_a_broken_symlink_are_reported_and_an_empty_folder_says_why_nothing
         "{out:?}"
     );
 }
+
+#[test]
+fn exclusions_delete_behavior_and_new_folders_only_recrawls_act_as_glue_documents() {
+    let dir = scratch();
+    let lake = dir.path().join("lake");
+    write(&lake.join("orders/year=2023/a.csv"), "id,amount\n1,10\n");
+    write(&lake.join("orders/year=2024/b.csv"), "id,amount\n2,20\n");
+    write(
+        &lake.join("orders/year=2024/notes.tmp.csv"),
+        "x\nnot an order\n",
+    );
+    write(&lake.join("scratch/tmp.csv"), "a\n1\n");
+    let crawl_with = |extra: &[&str]| {
+        let mut args = vec![
+            "crawl",
+            lake.to_str().unwrap(),
+            "--catalog",
+            "c.json",
+            "--exclude",
+            "**.tmp.csv",
+        ];
+        args.extend(extra);
+        let out = cli_in(dir.path(), &args);
+        assert_eq!(out.code, 0, "{out:?}");
+        out
+    };
+    let first = crawl_with(&[]);
+    // The excluded file did not shape the schema (it would have been refused), and the
+    // crawl says Athena reads it anyway.
+    assert!(!first.stderr.contains("notes.tmp.csv': CSV"), "{first:?}");
+    assert!(
+        first
+            .stderr
+            .contains("1 excluded file(s) such as 'orders/year=2024/notes.tmp.csv'"),
+        "{first:?}"
+    );
+    // A new partition folder and a changed schema; recrawling only new folders adds the
+    // folder and keeps the schema.
+    write(
+        &lake.join("orders/year=2025/c.csv"),
+        "id,amount,currency\n3,30,EUR\n",
+    );
+    std::fs::remove_dir_all(lake.join("scratch")).unwrap();
+    let second = crawl_with(&["--recrawl-behavior", "crawl_new_folders_only"]);
+    assert!(second.stdout.contains("new folders added"), "{second:?}");
+    let show = cli_in(
+        dir.path(),
+        &["catalog", "--catalog", "c.json", "show", "orders"],
+    );
+    assert!(!show.stdout.contains("currency"), "{show:?}");
+    assert!(
+        show.stdout.contains("  partition 2025: 1 file(s)"),
+        "{show:?}"
+    );
+    // The table whose folder is gone is deprecated (Glue's default), then deleted.
+    assert!(
+        second.stdout.contains("default.scratch") && second.stdout.contains("deprecated"),
+        "{second:?}"
+    );
+    let scratch_table = cli_in(
+        dir.path(),
+        &["catalog", "--catalog", "c.json", "show", "scratch"],
+    );
+    assert!(
+        scratch_table
+            .stdout
+            .contains("  property DEPRECATED_BY_CRAWLER = "),
+        "{scratch_table:?}"
+    );
+    let third = crawl_with(&["--delete-behavior", "delete_from_database"]);
+    assert!(third.stdout.contains("deleted"), "{third:?}");
+    let tables = cli_in(dir.path(), &["catalog", "--catalog", "c.json", "tables"]);
+    assert!(!tables.stdout.contains("scratch"), "{tables:?}");
+    // A full recrawl brings the schema up to date.
+    assert!(third.stdout.contains("added column currency"), "{third:?}");
+}

@@ -60,6 +60,17 @@ pub enum CliCommand {
         /// What to do when a table's schema changed.
         #[arg(long, value_enum, default_value_t = SchemaChangePolicy::Update)]
         schema_change_policy: SchemaChangePolicy,
+        /// A glob of keys to leave out (Glue's Exclusions; repeatable): `**.tmp`, `archive/**`.
+        #[arg(long = "exclude")]
+        exclusions: Vec<String>,
+        /// A table this crawl made earlier whose folder is gone: deprecate_in_database,
+        /// log or delete_from_database.
+        #[arg(long, default_value = "deprecate_in_database")]
+        delete_behavior: crate::lake::crawler::DeleteBehavior,
+        /// crawl_everything, or crawl_new_folders_only (tables keep their schema; only new
+        /// folders are added).
+        #[arg(long, default_value = "crawl_everything")]
+        recrawl_behavior: crate::lake::crawler::RecrawlBehavior,
     },
     /// Run read-only SQL over a catalog.
     Query {
@@ -186,6 +197,9 @@ pub fn execute(command: CliCommand, out: &mut dyn Write) -> Result<i32, String> 
             table_level,
             sample_rows,
             schema_change_policy,
+            exclusions,
+            delete_behavior,
+            recrawl_behavior,
         } => lake::crawl(
             &folder,
             &catalog,
@@ -194,6 +208,9 @@ pub fn execute(command: CliCommand, out: &mut dyn Write) -> Result<i32, String> 
                 table_level,
                 sample_rows,
                 schema_change_policy,
+                exclusions,
+                delete_behavior,
+                recrawl_behavior,
                 ..Default::default()
             },
             out,

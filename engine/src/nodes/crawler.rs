@@ -10,7 +10,9 @@ use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec, PortTy
 use crate::error::Result;
 use crate::lake::bucket::normalize_key;
 use crate::lake::catalog::DEFAULT_DATABASE;
-use crate::lake::crawler::{CrawlOptions, SchemaChangePolicy, crawl};
+use crate::lake::crawler::{
+    CrawlOptions, DeleteBehavior, RecrawlBehavior, SchemaChangePolicy, crawl, exclusion_set,
+};
 use crate::lake::sniff::{SniffOptions, default_null_markers, normalize_name};
 
 /// Crawler settings.
@@ -29,6 +31,12 @@ pub struct CrawlerConfig {
     pub null_markers: Vec<String>,
     /// Update the catalog on schema changes, or only log them.
     pub schema_change_policy: SchemaChangePolicy,
+    /// Glob patterns of keys below the prefix to leave out (Glue's `Exclusions`).
+    pub exclusions: Vec<String>,
+    /// What happens to a table this crawler made when its folder is gone.
+    pub delete_behavior: DeleteBehavior,
+    /// Crawl everything, or change the catalog only for folders not seen before.
+    pub recrawl_behavior: RecrawlBehavior,
 }
 
 impl Default for CrawlerConfig {
@@ -40,6 +48,9 @@ impl Default for CrawlerConfig {
             sample_rows: 1000,
             null_markers: default_null_markers(),
             schema_change_policy: SchemaChangePolicy::Update,
+            exclusions: Vec::new(),
+            delete_behavior: DeleteBehavior::default(),
+            recrawl_behavior: RecrawlBehavior::default(),
         }
     }
 }
@@ -98,6 +109,24 @@ impl Kind for CrawlerKind {
             Editor::Choice(SchemaChangePolicy::NAMES),
             "update: a changed schema becomes a new table version; log: only report it.",
         ),
+        Field::new(
+            "exclusions",
+            "Exclusions",
+            Editor::Lines,
+            "Glob patterns of keys below the prefix to leave out, one per line (Glue's Exclusions: `*` stays within a folder, `**` crosses folders, e.g. `**.tmp`, `archive/**`). Queries still read every file under a table's folder, as Athena does.",
+        ),
+        Field::new(
+            "delete_behavior",
+            "Delete behavior",
+            Editor::Choice(DeleteBehavior::NAMES),
+            "A table this crawler made whose folder is gone: deprecate_in_database marks it (property DEPRECATED_BY_CRAWLER), log only reports it, delete_from_database removes it (its files stay).",
+        ),
+        Field::new(
+            "recrawl_behavior",
+            "Recrawl behavior",
+            Editor::Choice(RecrawlBehavior::NAMES),
+            "crawl_everything brings every table up to date; crawl_new_folders_only keeps the schema of tables already in the catalog and only adds folders not seen before.",
+        ),
     ];
 
     fn validate(config: &CrawlerConfig) -> Vec<FieldProblem> {
@@ -113,6 +142,11 @@ impl Kind for CrawlerKind {
         p.check(config.table_level > 0, "table_level", "must be at least 1");
         p.check(config.sample_rows > 0, "sample_rows", "must be at least 1");
         p.check_result("prefix", normalize_key(&config.prefix));
+        for (i, pattern) in config.exclusions.iter().enumerate() {
+            if let Err(e) = exclusion_set(std::slice::from_ref(pattern)) {
+                p.add(format!("exclusions[{i}]"), e);
+            }
+        }
         p.into_vec()
     }
 
@@ -131,6 +165,7 @@ impl CrawlerConfig {
                 sample_rows: self.sample_rows,
                 null_markers: self.null_markers.clone(),
             },
+            exclusions: self.exclusions.clone(),
         }
     }
 }
@@ -185,11 +220,25 @@ async fn run(config: &CrawlerConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput
     report.database = config.database.clone();
     report.policy = config.schema_change_policy;
     report.crawler = ctx.id.to_owned();
+    report.delete_behavior = config.delete_behavior;
+    report.recrawl = config.recrawl_behavior;
+    if !report.excluded.is_empty() {
+        ctx.info(format!(
+            "{} file(s) left out by the exclusion patterns, such as '{}'",
+            report.excluded.len(),
+            report.excluded[0]
+        ));
+    }
     for f in &report.unclassified {
         ctx.warn(format!("skipped '{}': {}", f.key, f.reason));
     }
     for note in &report.notes {
         ctx.warn(note.clone());
+    }
+    for t in &report.tables {
+        for w in &t.warnings {
+            ctx.warn(format!("table '{}': {w}", t.name));
+        }
     }
     let bytes: u64 = report.tables.iter().map(|t| t.stats.size_bytes).sum();
     let files: u64 = report.tables.iter().map(|t| t.stats.files).sum();

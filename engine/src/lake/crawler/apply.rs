@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
-use super::{CrawlReport, SchemaChangePolicy};
+use super::{
+    CrawlReport, DEPRECATED_PROPERTY, DeleteBehavior, RecrawlBehavior, SchemaChangePolicy,
+};
 use crate::error::Result;
 use crate::lake::catalog::{CatalogStore, Table};
 use crate::lake::sniff::FileFormat;
@@ -15,7 +17,8 @@ pub struct TableChange {
     pub database: String,
     /// Table.
     pub table: String,
-    /// `created`, `updated`, `unchanged` or `schema change logged`.
+    /// `created`, `updated`, `unchanged`, `schema change logged`, `new folders added`,
+    /// or for a table the crawl no longer finds `deprecated`, `deleted` or `not found`.
     pub status: String,
     /// Version after the crawl.
     pub version: u32,
@@ -50,6 +53,24 @@ pub fn apply_to_catalog(store: &CatalogStore, report: &CrawlReport) -> Result<Ve
         for t in &report.tables {
             let location = store.location_for(&t.location);
             let (status, change, version) = match db.tables.get_mut(&t.name) {
+                Some(existing) if report.recrawl == RecrawlBehavior::NewFoldersOnly => {
+                    // The schema stays; folders not seen before are added.
+                    existing.parameters.remove(DEPRECATED_PROPERTY);
+                    let added = existing.merge_partitions(t.partitions.clone());
+                    if added == 0 {
+                        ("unchanged", None, existing.version)
+                    } else {
+                        existing.stats.files = existing.partitions.iter().map(|p| p.files).sum();
+                        existing.stats.size_bytes =
+                            existing.partitions.iter().map(|p| p.size_bytes).sum();
+                        existing.stats.rows = None;
+                        (
+                            "new folders added",
+                            Some(format!("{added} new partition(s)")),
+                            existing.version,
+                        )
+                    }
+                }
                 None => {
                     let mut table = Table::new(
                         t.name.clone(),
@@ -72,6 +93,7 @@ pub fn apply_to_catalog(store: &CatalogStore, report: &CrawlReport) -> Result<Ve
                         &t.columns,
                         &t.partition_keys,
                     );
+                    existing.parameters.remove(DEPRECATED_PROPERTY);
                     let format_changed =
                         existing.format != t.format || existing.options != t.options;
                     existing.partitions = t.partitions.clone();
@@ -104,13 +126,82 @@ pub fn apply_to_catalog(store: &CatalogStore, report: &CrawlReport) -> Result<Ve
                 version,
                 change,
                 format: t.format,
-                columns: t.columns.len(),
+                // As the catalog now has it (a logged or new-folders-only crawl keeps
+                // the schema).
+                columns: db
+                    .tables
+                    .get(&t.name)
+                    .map_or(t.columns.len(), |c| c.columns.len()),
                 files: t.stats.files,
                 size_bytes: t.stats.size_bytes,
-                partitions: t.partitions.len(),
+                partitions: db
+                    .tables
+                    .get(&t.name)
+                    .map_or(t.partitions.len(), |c| c.partitions.len()),
                 warnings: t.warnings.clone(),
             });
         }
+        gone_tables(store, report, by, db, &mut changes);
         Ok(changes)
     })
+}
+
+/// Tables this crawler made below the crawled folder that the crawl no longer finds:
+/// deprecated, deleted or only reported, by the report's delete behavior.
+fn gone_tables(
+    store: &CatalogStore,
+    report: &CrawlReport,
+    by: &str,
+    db: &mut crate::lake::catalog::Database,
+    changes: &mut Vec<TableChange>,
+) {
+    let root = store.location_for(&report.root_location);
+    let root = root.trim_start_matches("./");
+    let gone: Vec<String> = db
+        .tables
+        .values()
+        .filter(|t| {
+            t.versions.first().is_some_and(|v| v.created_by == by)
+                && !report.tables.iter().any(|f| f.name == t.name)
+                && (root.is_empty() || t.location.trim_start_matches("./").starts_with(root))
+        })
+        .map(|t| t.name.clone())
+        .collect();
+    for name in gone {
+        let status = match report.delete_behavior {
+            DeleteBehavior::Log => "not found",
+            DeleteBehavior::Deprecate => "deprecated",
+            DeleteBehavior::Delete => "deleted",
+        };
+        let t = match report.delete_behavior {
+            DeleteBehavior::Delete => match db.tables.remove(&name) {
+                Some(t) => t,
+                None => continue,
+            },
+            _ => {
+                let Some(t) = db.tables.get_mut(&name) else {
+                    continue;
+                };
+                if report.delete_behavior == DeleteBehavior::Deprecate {
+                    t.parameters
+                        .entry(DEPRECATED_PROPERTY.to_owned())
+                        .or_insert_with(|| chrono::Utc::now().to_rfc3339());
+                }
+                t.clone()
+            }
+        };
+        changes.push(TableChange {
+            database: report.database.clone(),
+            table: name,
+            status: status.to_owned(),
+            version: t.version,
+            change: Some("its folder holds no data files any more".to_owned()),
+            format: t.format,
+            columns: t.columns.len(),
+            files: 0,
+            size_bytes: 0,
+            partitions: t.partitions.len(),
+            warnings: Vec::new(),
+        });
+    }
 }

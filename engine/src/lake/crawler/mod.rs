@@ -44,6 +44,33 @@ impl SchemaChangePolicy {
     pub const NAMES: &'static [&'static str] = &["update", "log"];
 }
 
+crate::choice_enum! {
+    /// What happens to a table this crawler made when a crawl no longer finds it (Glue's
+    /// `SchemaChangePolicy.DeleteBehavior`).
+    pub enum DeleteBehavior {
+        /// Keep it, marked with the table property `DEPRECATED_BY_CRAWLER` (Glue's default).
+        Deprecate = "deprecate_in_database",
+        /// Keep it and only report it.
+        Log = "log",
+        /// Remove it from the catalog (its files stay).
+        Delete = "delete_from_database",
+    }
+}
+
+crate::choice_enum! {
+    /// Which folders a crawl may change the catalog for (Glue's `RecrawlPolicy`).
+    pub enum RecrawlBehavior {
+        /// Every table and partition is brought up to date.
+        Everything = "crawl_everything",
+        /// Tables already in the catalog keep their schema; only folders not seen before
+        /// are added (new tables, new partitions).
+        NewFoldersOnly = "crawl_new_folders_only",
+    }
+}
+
+/// The table property Glue sets on a table a crawl no longer finds.
+pub const DEPRECATED_PROPERTY: &str = "DEPRECATED_BY_CRAWLER";
+
 /// Crawl settings.
 #[derive(Clone, Debug)]
 pub struct CrawlOptions {
@@ -53,6 +80,9 @@ pub struct CrawlOptions {
     pub table_level: usize,
     /// Sampling and null markers.
     pub sniff: SniffOptions,
+    /// Glob patterns of keys below the crawled prefix to leave out (Glue's `Exclusions`:
+    /// `*` stays within a folder, `**` crosses folders).
+    pub exclusions: Vec<String>,
 }
 
 impl Default for CrawlOptions {
@@ -61,8 +91,69 @@ impl Default for CrawlOptions {
             prefix: String::new(),
             table_level: 1,
             sniff: SniffOptions::default(),
+            exclusions: Vec::new(),
         }
     }
+}
+
+/// Compiles exclusion patterns as Glue reads them: `*` matches within a folder name,
+/// `**` across folders, `?` one character, `[a-z]` / `[!a-z]` a class, `{a,b}` either.
+pub fn exclusion_set(patterns: &[String]) -> std::result::Result<regex::RegexSet, String> {
+    let regexes: Vec<String> = patterns
+        .iter()
+        .map(|p| glue_glob(p).map_err(|e| format!("exclusion '{p}' is not a glob pattern: {e}")))
+        .collect::<std::result::Result<_, _>>()?;
+    regex::RegexSet::new(&regexes).map_err(|e| e.to_string())
+}
+
+/// One Glue glob as an anchored regular expression.
+fn glue_glob(pattern: &str) -> std::result::Result<String, String> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::from("^");
+    let mut i = 0;
+    let mut braces = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '*' if chars.get(i + 1) == Some(&'*') => {
+                out.push_str(".*");
+                i += 1;
+            }
+            '*' => out.push_str("[^/]*"),
+            '?' => out.push_str("[^/]"),
+            '[' => {
+                let end = chars[i..]
+                    .iter()
+                    .position(|&d| d == ']')
+                    .ok_or("a '[' is not closed")?
+                    + i;
+                let mut class: String = chars[i + 1..end].iter().collect();
+                if let Some(rest) = class.strip_prefix('!') {
+                    class = format!("^{rest}");
+                }
+                out.push('[');
+                out.push_str(&class.replace('\\', "\\\\"));
+                out.push(']');
+                i = end;
+            }
+            '{' => {
+                braces += 1;
+                out.push_str("(?:");
+            }
+            '}' if braces > 0 => {
+                braces -= 1;
+                out.push(')');
+            }
+            ',' if braces > 0 => out.push('|'),
+            other => out.push_str(&regex::escape(&other.to_string())),
+        }
+        i += 1;
+    }
+    if braces > 0 {
+        return Err("a '{' is not closed".to_owned());
+    }
+    out.push('$');
+    Ok(out)
 }
 
 /// A file that was not used, with why.
@@ -106,6 +197,8 @@ pub struct CrawlReport {
     pub unclassified: Vec<SkippedFile>,
     /// Hidden and marker files skipped on purpose (`_SUCCESS`, `.crc`, …).
     pub skipped: Vec<String>,
+    /// Files left out by the exclusion patterns.
+    pub excluded: Vec<String>,
     /// Files listed in all.
     pub files_listed: u64,
     /// What the user should know about the crawl as a whole (e.g. why nothing was found).
@@ -116,6 +209,14 @@ pub struct CrawlReport {
     pub policy: SchemaChangePolicy,
     /// The crawler (node id or `cli`) that made this report.
     pub crawler: String,
+    /// The crawled folder (absolute location, ending in `/`): tables this crawler made
+    /// below it and not found again follow `delete_behavior`.
+    pub root_location: String,
+    /// What happens to those tables.
+    pub delete_behavior: DeleteBehavior,
+    /// Whether tables already in the catalog are brought up to date or only get new
+    /// folders.
+    pub recrawl: RecrawlBehavior,
     /// For an S3 bucket: `s3://bucket` and how to reach it.
     #[serde(skip)]
     pub store: Option<(String, crate::lake::bucket::S3Options)>,
@@ -142,6 +243,8 @@ pub async fn crawl(
             reason: r.reason.clone(),
         });
     }
+    report.root_location = bucket.location_of(&root_key, true);
+    let exclusions = exclusion_set(&options.exclusions).map_err(crate::error::Error::Invalid)?;
     let mut to_classify = Vec::new();
     for obj in listing.objects {
         let rel = obj
@@ -151,6 +254,10 @@ pub async fn crawl(
             .unwrap_or_else(|| obj.key.clone());
         if crate::lake::bucket::is_hidden_key(&rel) {
             report.skipped.push(obj.key.clone());
+            continue;
+        }
+        if exclusions.is_match(&rel) {
+            report.excluded.push(rel);
             continue;
         }
         to_classify.push((rel, obj));
@@ -175,6 +282,8 @@ pub async fn crawl(
     report.tables.sort_by(|a, b| a.name.cmp(&b.name));
     report.unclassified.sort_by(|a, b| a.key.cmp(&b.key));
     report.skipped.sort();
+    report.excluded.sort();
+    note_excluded_inside_tables(&mut report);
     if report.tables.is_empty() {
         let place = if root_key.is_empty() {
             format!("bucket '{}'", bucket.root_name())
@@ -197,6 +306,28 @@ pub async fn crawl(
         });
     }
     Ok(report)
+}
+
+/// Athena reads every file under a table's location, whatever the crawler excluded: says
+/// so on each table whose folder holds excluded files.
+fn note_excluded_inside_tables(report: &mut CrawlReport) {
+    let root = report.root_location.clone();
+    for t in &mut report.tables {
+        let Some(folder) = t.location.strip_prefix(&root) else {
+            continue;
+        };
+        let inside: Vec<&String> = report
+            .excluded
+            .iter()
+            .filter(|k| k.starts_with(folder))
+            .collect();
+        if let Some(first) = inside.first() {
+            t.warnings.push(format!(
+                "{} excluded file(s) such as '{first}' lie in this table's folder: the exclusion shaped the schema, but queries (as Athena's) read every file under the table's location",
+                inside.len()
+            ));
+        }
+    }
 }
 
 /// A classified object: its key below the crawled prefix, the object, and what it is.
@@ -451,4 +582,25 @@ async fn classify_parquet(
         &schema,
         file.num_rows().max(0) as u64,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exclusion_set;
+
+    #[test]
+    fn exclusions_read_globs_as_glue_does() {
+        let set = |p: &str| exclusion_set(&[p.to_owned()]).unwrap();
+        // `*` stays within a folder name, `**` crosses folders.
+        assert!(set("*.csv").is_match("a.csv"));
+        assert!(!set("*.csv").is_match("dir/a.csv"));
+        assert!(set("**.csv").is_match("dir/sub/a.csv"));
+        assert!(set("archive/**").is_match("archive/2024/x.json"));
+        assert!(!set("archive/**").is_match("orders/archive.json"));
+        assert!(set("{tmp,scratch}/*").is_match("scratch/a"));
+        assert!(set("part-?.json").is_match("part-1.json"));
+        assert!(set("[!a]*.csv").is_match("b.csv"));
+        assert!(!set("[!a]*.csv").is_match("a.csv"));
+        assert!(exclusion_set(&["a{b".to_owned()]).is_err());
+    }
 }
