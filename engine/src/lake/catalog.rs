@@ -124,6 +124,33 @@ pub struct Partition {
     pub size_bytes: u64,
 }
 
+/// The value a `key=value` folder names: Hive and DataFusion write special characters
+/// percent-encoded (`city=New%20York`), so `%XX` is decoded (an invalid one is kept).
+pub fn decode_partition_value(text: &str) -> String {
+    if !text.contains('%') {
+        return text.to_owned();
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| text.to_owned())
+}
+
 /// Table statistics.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableStats {
@@ -569,4 +596,17 @@ fn parse_catalog(path: &Path, bytes: &[u8]) -> Result<Catalog> {
         )));
     }
     Ok(catalog)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_partition_value;
+
+    #[test]
+    fn hive_folder_values_are_percent_decoded() {
+        assert_eq!(decode_partition_value("New%20York"), "New York");
+        assert_eq!(decode_partition_value("a%2Fb%3Fc"), "a/b?c");
+        assert_eq!(decode_partition_value("100%"), "100%");
+        assert_eq!(decode_partition_value("2024-01-01"), "2024-01-01");
+    }
 }

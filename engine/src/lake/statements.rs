@@ -684,7 +684,7 @@ async fn repair(
                     .map(|(d, k)| {
                         d.split_once('=')
                             .filter(|(dk, _)| dk.to_lowercase() == *k)
-                            .map(|(_, v)| v.to_owned())
+                            .map(|(_, v)| super::catalog::decode_partition_value(v))
                     })
                     .collect()
             })

@@ -411,7 +411,10 @@ fn group_by_table(
                     .iter()
                     .enumerate()
                     .map(|(level, s)| match s.split_once('=') {
-                        Some((k, v)) if !k.is_empty() => (k.to_owned(), v.to_owned()),
+                        Some((k, v)) if !k.is_empty() => (
+                            k.to_owned(),
+                            crate::lake::catalog::decode_partition_value(v),
+                        ),
                         _ => (format!("partition_{level}"), s.clone()),
                     })
                     .collect();

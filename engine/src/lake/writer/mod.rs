@@ -491,7 +491,10 @@ fn layout(files: &[(String, u64)], partition_by: &[String]) -> (Vec<Partition>, 
             let dirs = &dirs[..dirs.len() - 1];
             let values: Vec<String> = dirs
                 .iter()
-                .filter_map(|d| d.split_once('=').map(|(_, v)| v.to_owned()))
+                .filter_map(|d| {
+                    d.split_once('=')
+                        .map(|(_, v)| super::catalog::decode_partition_value(v))
+                })
                 .collect();
             let p = partitions
                 .entry(values.clone())
