@@ -15,7 +15,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::{StreamExt as _, TryStreamExt as _};
 
-use super::provider::{ScanHooks, ScannedFile};
+use super::provider::ScanHooks;
 use crate::arrow::array::{Array as _, ArrayRef, AsArray as _, RecordBatch};
 use crate::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use crate::datafusion::catalog::{Session, TableProvider};
@@ -284,14 +284,8 @@ impl TableProvider for PartitionedTable {
             .try_collect()
             .await?;
         let files: Vec<PartitionedFile> = lists.into_iter().flatten().collect();
-        if let Ok(mut log) = self.hooks.scanned.lock() {
-            log.extend(files.iter().map(|f| ScannedFile {
-                table: self.qualified.clone(),
-                location: f.object_meta.location.to_string(),
-                size_bytes: f.object_meta.size,
-                modified: f.object_meta.last_modified,
-            }));
-        }
+        self.hooks
+            .log_scanned(&self.qualified, files.iter().map(|f| &f.object_meta));
         let table_schema = TableSchema::builder(self.file_schema.clone())
             .with_table_partition_cols(self.partition_fields.clone())
             .build();

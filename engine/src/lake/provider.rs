@@ -99,6 +99,22 @@ impl ScanHooks {
         }
     }
 
+    /// Adds the files a scan of `table` reads to the scan log.
+    pub fn log_scanned<'a>(
+        &self,
+        table: &str,
+        files: impl IntoIterator<Item = &'a object_store::ObjectMeta>,
+    ) {
+        if let Ok(mut log) = self.scanned.lock() {
+            log.extend(files.into_iter().map(|m| ScannedFile {
+                table: table.to_owned(),
+                location: m.location.to_string(),
+                size_bytes: m.size,
+                modified: m.last_modified,
+            }));
+        }
+    }
+
     /// Notes that a table leaves out files of its folder the crawler could not use.
     pub fn note_excluded(&self, qualified: &str, excluded: &std::collections::BTreeSet<String>) {
         if let Some(first) = excluded.iter().next() {
@@ -327,14 +343,7 @@ async fn portable_paths(
         }
         chosen.push(meta);
     }
-    if let Ok(mut log) = hooks.scanned.lock() {
-        log.extend(chosen.iter().map(|m| ScannedFile {
-            table: qualified.to_owned(),
-            location: m.location.to_string(),
-            size_bytes: m.size,
-            modified: m.last_modified,
-        }));
-    }
+    hooks.log_scanned(qualified, &chosen);
     if dropped == 0 {
         return Ok(vec![root]);
     }
@@ -709,7 +718,6 @@ impl TableProvider for LakeTable {
                     return Ok(Transformed::no(node));
                 };
                 let mut config = config.clone();
-                let mut scanned = Vec::new();
                 for group in &mut config.file_groups {
                     let files: Vec<_> = group
                         .iter()
@@ -729,20 +737,11 @@ impl TableProvider for LakeTable {
                         })
                         .cloned()
                         .collect();
-                    for f in &files {
-                        scanned.push(ScannedFile {
-                            table: self.qualified.clone(),
-                            location: f.object_meta.location.to_string(),
-                            size_bytes: f.object_meta.size,
-                            modified: f.object_meta.last_modified,
-                        });
-                    }
+                    self.hooks
+                        .log_scanned(&self.qualified, files.iter().map(|f| &f.object_meta));
                     *group = crate::datafusion::datasource::physical_plan::FileGroup::new(files);
                 }
                 config.file_groups.retain(|g| !g.is_empty());
-                if let Ok(mut log) = self.hooks.scanned.lock() {
-                    log.extend(scanned);
-                }
                 if config.file_groups.is_empty() {
                     return Ok(Transformed::yes(
                         Arc::new(EmptyExec::new(node.schema())) as Arc<dyn ExecutionPlan>

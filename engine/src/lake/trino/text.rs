@@ -151,7 +151,10 @@ fn json_at<'a>(v: &'a serde_json::Value, steps: &[Step]) -> Option<&'a serde_jso
 }
 
 /// Applies `f` to each row's JSON value at the path (invalid JSON is null, as in Trino).
-fn json_rows(a: &[ArrayRef], f: impl Fn(&serde_json::Value) -> Option<String>) -> Result<ArrayRef> {
+fn json_rows<T>(
+    a: &[ArrayRef],
+    f: impl Fn(&serde_json::Value) -> Option<T>,
+) -> Result<Vec<Option<T>>> {
     let texts = strings(&a[0])?;
     let paths = match a.get(1) {
         Some(p) => strings(p)?
@@ -160,16 +163,39 @@ fn json_rows(a: &[ArrayRef], f: impl Fn(&serde_json::Value) -> Option<String>) -
             .collect::<Result<Vec<_>>>()?,
         None => (0..texts.len()).map(|_| Some(Vec::new())).collect(),
     };
+    Ok(texts
+        .iter()
+        .zip(&paths)
+        .map(|(t, p)| {
+            let v: serde_json::Value = serde_json::from_str(t?).ok()?;
+            json_at(&v, p.as_ref()?).and_then(&f)
+        })
+        .collect())
+}
+
+fn json_text(a: &[ArrayRef], f: impl Fn(&serde_json::Value) -> Option<String>) -> Result<ArrayRef> {
     Ok(Arc::new(
-        texts
-            .iter()
-            .zip(&paths)
-            .map(|(t, p)| {
-                let v: serde_json::Value = serde_json::from_str(t?).ok()?;
-                json_at(&v, p.as_ref()?).and_then(&f)
-            })
-            .collect::<StringArray>(),
+        json_rows(a, f)?.into_iter().collect::<StringArray>(),
     ))
+}
+
+fn json_count(a: &[ArrayRef], f: impl Fn(&serde_json::Value) -> Option<usize>) -> Result<ArrayRef> {
+    Ok(Arc::new(
+        json_rows(a, f)?
+            .into_iter()
+            .map(|n| n.map(|n| n as i64))
+            .collect::<Int64Array>(),
+    ))
+}
+
+/// `(text, pattern[, group])`, as the `regexp_extract` functions take them.
+fn regexp_group_args(a: &[DataType]) -> Result<Vec<DataType>> {
+    arity(a, &[2, 3])?;
+    let mut t = vec![text(&a[0], "the text")?, text(&a[1], "the pattern")?];
+    if let Some(g) = a.get(2) {
+        t.push(int(g, "the group")?);
+    }
+    Ok(t)
 }
 
 fn scalar_text(v: &serde_json::Value) -> Option<String> {
@@ -245,27 +271,13 @@ pub(super) fn functions() -> Vec<TrinoFn> {
         ),
         TrinoFn::new(
             "regexp_extract",
-            |a| {
-                arity(a, &[2, 3])?;
-                let mut t = vec![text(&a[0], "the text")?, text(&a[1], "the pattern")?];
-                if let Some(g) = a.get(2) {
-                    t.push(int(g, "the group")?);
-                }
-                Ok(t)
-            },
+            regexp_group_args,
             |_| Ok(DataType::Utf8),
             regexp_extract,
         ),
         TrinoFn::new(
             "regexp_extract_all",
-            |a| {
-                arity(a, &[2, 3])?;
-                let mut t = vec![text(&a[0], "the text")?, text(&a[1], "the pattern")?];
-                if let Some(g) = a.get(2) {
-                    t.push(int(g, "the group")?);
-                }
-                Ok(t)
-            },
+            regexp_group_args,
             |_| {
                 Ok(DataType::List(Arc::new(
                     crate::arrow::datatypes::Field::new("item", DataType::Utf8, true),
@@ -283,7 +295,7 @@ pub(super) fn functions() -> Vec<TrinoFn> {
                 ])
             },
             |_| Ok(DataType::Utf8),
-            |a, _| json_rows(a, scalar_text),
+            |a, _| json_text(a, scalar_text),
         ),
         TrinoFn::new(
             "json_extract",
@@ -295,7 +307,7 @@ pub(super) fn functions() -> Vec<TrinoFn> {
                 ])
             },
             |_| Ok(DataType::Utf8),
-            |a, _| json_rows(a, |v| Some(v.to_string())),
+            |a, _| json_text(a, |v| Some(v.to_string())),
         ),
         TrinoFn::new(
             "json_array_length",
@@ -304,15 +316,7 @@ pub(super) fn functions() -> Vec<TrinoFn> {
                 Ok(vec![text(&a[0], "the JSON")?])
             },
             |_| Ok(DataType::Int64),
-            |a, _| {
-                let lens = json_rows(a, |v| v.as_array().map(|a| a.len().to_string()))?;
-                Ok(Arc::new(
-                    strings(&lens)?
-                        .iter()
-                        .map(|n| n.and_then(|n| n.parse::<i64>().ok()))
-                        .collect::<Int64Array>(),
-                ))
-            },
+            |a, _| json_count(a, |v| v.as_array().map(Vec::len)),
         ),
         TrinoFn::new(
             "json_size",
@@ -325,22 +329,13 @@ pub(super) fn functions() -> Vec<TrinoFn> {
             },
             |_| Ok(DataType::Int64),
             |a, _| {
-                let sizes = json_rows(a, |v| {
-                    Some(
-                        match v {
-                            serde_json::Value::Array(a) => a.len(),
-                            serde_json::Value::Object(o) => o.len(),
-                            _ => 0,
-                        }
-                        .to_string(),
-                    )
-                })?;
-                Ok(Arc::new(
-                    strings(&sizes)?
-                        .iter()
-                        .map(|n| n.and_then(|n| n.parse::<i64>().ok()))
-                        .collect::<Int64Array>(),
-                ))
+                json_count(a, |v| {
+                    Some(match v {
+                        serde_json::Value::Array(a) => a.len(),
+                        serde_json::Value::Object(o) => o.len(),
+                        _ => 0,
+                    })
+                })
             },
         ),
         url_fn("url_extract_host", |a, _| {
