@@ -168,7 +168,7 @@ fn drop_table_is_refused_and_the_table_survives() {
     assert_eq!(out.code, 1);
     assert_eq!(
         out.stderr.trim_end(),
-        "error: only read-only SQL (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN) is allowed here; found DROP TABLE. Write tables with an ETL node"
+        "error: DROP TABLE writes to the catalog or the lake; turn on the query's allow_writes setting (tributary query --allow-writes) to run it"
     );
     assert_eq!(std::fs::read(dir.path().join("c.json")).unwrap(), before);
     assert_table(
@@ -195,7 +195,7 @@ fn drop_table_is_refused_and_the_table_survives() {
     assert_eq!(out.code, 1);
     assert_eq!(
         out.stderr.trim_end(),
-        "node 'q': config: sql: only read-only SQL (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN) is allowed here; found DROP TABLE. Write tables with an ETL node"
+        "node 'q': config: sql: DROP TABLE writes to the catalog or the lake; turn on the query's allow_writes setting (tributary query --allow-writes) to run it"
     );
 }
 

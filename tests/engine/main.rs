@@ -2,6 +2,7 @@
 
 mod support;
 
+mod athena_statements;
 mod bad_input;
 mod broker;
 mod charts;

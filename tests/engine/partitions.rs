@@ -12,7 +12,7 @@ use crate::support::*;
 
 /// `query --format csv` with optional extra flags; returns (stdout, stderr), asserting
 /// success.
-fn sql(cwd: &Path, catalog: &str, flags: &[&str], text: &str) -> (String, String) {
+pub(crate) fn sql(cwd: &Path, catalog: &str, flags: &[&str], text: &str) -> (String, String) {
     let mut args = vec!["query", "--catalog", catalog, "--format", "csv"];
     args.extend(flags);
     args.push(text);
@@ -22,7 +22,7 @@ fn sql(cwd: &Path, catalog: &str, flags: &[&str], text: &str) -> (String, String
 }
 
 /// The number in a one-value CSV result.
-fn count(csv: &str) -> u64 {
+pub(crate) fn count(csv: &str) -> u64 {
     csv.lines().nth(1).unwrap().trim().parse().unwrap()
 }
 

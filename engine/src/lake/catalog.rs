@@ -51,6 +51,28 @@ pub struct Database {
     /// Tables by name.
     #[serde(default)]
     pub tables: BTreeMap<String, Table>,
+    /// Views by name (`CREATE VIEW`), as Glue keeps Athena's views next to the tables.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub views: BTreeMap<String, View>,
+}
+
+/// A view: a saved query that reads like a table. Unqualified names in its SQL resolve
+/// in the view's database, and the columns it had when created are kept so a query can
+/// tell when the tables below it changed (Athena's stale view).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct View {
+    /// View name.
+    pub name: String,
+    /// The query, as written.
+    pub sql: String,
+    /// Its columns when it was created or replaced.
+    pub columns: Vec<Column>,
+    /// Who made it (`query:<node>` or `cli`).
+    pub created_by: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was last replaced.
+    pub updated_at: DateTime<Utc>,
 }
 
 /// One column of a table.
@@ -416,6 +438,15 @@ impl Catalog {
             .get(name)
             .ok_or_else(|| Error::Catalog(format!("no table '{name}' in database '{db}'")))?;
         Ok((database.0.as_str(), table))
+    }
+
+    /// Resolves `db.view` or a bare name (in the default database) to a view.
+    pub fn view(&self, qualified: &str) -> Option<(&str, &View)> {
+        let (db, name) = qualified
+            .split_once('.')
+            .unwrap_or((DEFAULT_DATABASE, qualified));
+        let (db, database) = self.databases.get_key_value(db)?;
+        Some((db.as_str(), database.views.get(name)?))
     }
 
     /// A table's version history, oldest first.

@@ -12,4 +12,5 @@ pub mod sniff;
 pub mod sql;
 pub mod statements;
 pub mod trino;
+pub mod views;
 pub mod writer;

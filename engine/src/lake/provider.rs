@@ -17,8 +17,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::catalog::{Catalog, CatalogStore, Column, Table};
+use super::catalog::{CatalogStore, Column, Table, View};
 use super::sniff::{Compression, FileFormat, JsonLayout};
+use super::views::ViewPlanner;
 use crate::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use crate::datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
 use crate::datafusion::common::config::ConfigOptions;
@@ -138,31 +139,28 @@ pub struct LakeCatalogProvider {
 }
 
 impl LakeCatalogProvider {
-    /// Builds providers for every table in `store`'s catalog. No files are read here.
-    pub fn new(store: &CatalogStore, hooks: &ScanHooks) -> Result<Self> {
+    /// Builds providers for every table in `store`'s catalog (no files are read here), and
+    /// for its views, planned by `views` when a query names one.
+    pub fn new(store: &CatalogStore, hooks: &ScanHooks, views: &ViewPlanner) -> Result<Self> {
         let catalog = store.snapshot();
-        Self::from_catalog(&catalog, |loc| store.resolve_location(loc), hooks)
-    }
-
-    /// Builds providers from a catalog, resolving locations with `resolve`.
-    pub fn from_catalog(
-        catalog: &Catalog,
-        resolve: impl Fn(&str) -> String,
-        hooks: &ScanHooks,
-    ) -> Result<Self> {
         let mut schemas = BTreeMap::new();
         for (name, db) in &catalog.databases {
             let mut tables = BTreeMap::new();
             for (tname, table) in &db.tables {
-                let provider = table_provider(name, table, &resolve(&table.location), hooks)
-                    .map_err(|e| {
-                        Error::Catalog(format!("table '{name}.{tname}' cannot be read: {e}"))
-                    })?;
+                let location = store.resolve_location(&table.location);
+                let provider = table_provider(name, table, &location, hooks).map_err(|e| {
+                    Error::Catalog(format!("table '{name}.{tname}' cannot be read: {e}"))
+                })?;
                 tables.insert(tname.clone(), provider);
             }
             schemas.insert(
                 name.clone(),
-                Arc::new(LakeSchemaProvider { tables }) as Arc<dyn SchemaProvider>,
+                Arc::new(LakeSchemaProvider {
+                    database: name.clone(),
+                    tables,
+                    views: db.views.clone(),
+                    planner: views.clone(),
+                }) as Arc<dyn SchemaProvider>,
             );
         }
         Ok(Self { schemas })
@@ -172,7 +170,12 @@ impl LakeCatalogProvider {
     /// DataFusion's plan serialization carries to a Ballista scheduler) over the files this
     /// process chose (skipping hidden, crawler-excluded and bookmarked files), listed when
     /// a query first names the table.
-    pub fn portable(store: &CatalogStore, hooks: &ScanHooks, runtime: Arc<RuntimeEnv>) -> Self {
+    pub fn portable(
+        store: &CatalogStore,
+        hooks: &ScanHooks,
+        runtime: Arc<RuntimeEnv>,
+        views: &ViewPlanner,
+    ) -> Self {
         let catalog = store.snapshot();
         let mut schemas = BTreeMap::new();
         for (name, db) in &catalog.databases {
@@ -189,6 +192,8 @@ impl LakeCatalogProvider {
                 Arc::new(PortableSchemaProvider {
                     database: name.clone(),
                     tables,
+                    views: db.views.clone(),
+                    planner: views.clone(),
                     hooks: hooks.clone(),
                     runtime: runtime.clone(),
                 }) as Arc<dyn SchemaProvider>,
@@ -210,27 +215,40 @@ impl CatalogProvider for LakeCatalogProvider {
     }
 }
 
-/// One database as a DataFusion schema provider.
+/// One database as a DataFusion schema provider: its tables and views.
 #[derive(Debug)]
 pub struct LakeSchemaProvider {
+    database: String,
     tables: BTreeMap<String, Arc<dyn TableProvider>>,
+    views: BTreeMap<String, View>,
+    planner: ViewPlanner,
 }
 
 #[async_trait]
 impl SchemaProvider for LakeSchemaProvider {
     fn table_names(&self) -> Vec<String> {
-        self.tables.keys().cloned().collect()
+        self.tables
+            .keys()
+            .chain(self.views.keys())
+            .cloned()
+            .collect()
     }
 
     async fn table(
         &self,
         name: &str,
     ) -> std::result::Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
-        Ok(self.tables.get(name).cloned())
+        if let Some(t) = self.tables.get(name) {
+            return Ok(Some(t.clone()));
+        }
+        match self.views.get(name) {
+            Some(v) => Ok(Some(self.planner.plan(&self.database, v).await?)),
+            None => Ok(None),
+        }
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.tables.contains_key(name)
+        self.tables.contains_key(name) || self.views.contains_key(name)
     }
 }
 
@@ -239,6 +257,8 @@ impl SchemaProvider for LakeSchemaProvider {
 struct PortableSchemaProvider {
     database: String,
     tables: BTreeMap<String, (Table, String)>,
+    views: BTreeMap<String, View>,
+    planner: ViewPlanner,
     hooks: ScanHooks,
     runtime: Arc<RuntimeEnv>,
 }
@@ -246,7 +266,11 @@ struct PortableSchemaProvider {
 #[async_trait]
 impl SchemaProvider for PortableSchemaProvider {
     fn table_names(&self) -> Vec<String> {
-        self.tables.keys().cloned().collect()
+        self.tables
+            .keys()
+            .chain(self.views.keys())
+            .cloned()
+            .collect()
     }
 
     async fn table(
@@ -254,7 +278,10 @@ impl SchemaProvider for PortableSchemaProvider {
         name: &str,
     ) -> std::result::Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
         let Some((table, location)) = self.tables.get(name) else {
-            return Ok(None);
+            return match self.views.get(name) {
+                Some(v) => Ok(Some(self.planner.plan(&self.database, v).await?)),
+                None => Ok(None),
+            };
         };
         let qualified = format!("{}.{name}", self.database);
         portable_format(table)
@@ -268,7 +295,7 @@ impl SchemaProvider for PortableSchemaProvider {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.tables.contains_key(name)
+        self.tables.contains_key(name) || self.views.contains_key(name)
     }
 }
 
@@ -657,7 +684,46 @@ fn typed_view(
     )?
     .project(exprs)?
     .build()?;
-    Ok(Arc::new(ViewTable::new(plan, None)))
+    Ok(Arc::new(TypedTable(ViewTable::new(plan, None))))
+}
+
+/// A table read through a typing view: a view to the planner (which inlines it), a base
+/// table to `SHOW TABLES` and `information_schema`, since it is one to the user.
+#[derive(Debug)]
+struct TypedTable(ViewTable);
+
+#[async_trait]
+impl TableProvider for TypedTable {
+    fn schema(&self) -> SchemaRef {
+        self.0.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn get_logical_plan(
+        &self,
+    ) -> Option<std::borrow::Cow<'_, crate::datafusion::logical_expr::LogicalPlan>> {
+        self.0.get_logical_plan()
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> std::result::Result<Vec<TableProviderFilterPushDown>, DataFusionError> {
+        self.0.supports_filters_pushdown(filters)
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> std::result::Result<Arc<dyn ExecutionPlan>, DataFusionError> {
+        self.0.scan(state, projection, filters, limit).await
+    }
 }
 
 /// `raw`, with the null markers turned into nulls.

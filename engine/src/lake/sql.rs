@@ -102,10 +102,11 @@ pub fn session(
                 }
             }
         }
+        let views = super::views::ViewPlanner::new(&ctx);
         let provider = if env.scheduler.is_some() {
-            LakeCatalogProvider::portable(store, hooks, ctx.runtime_env())
+            LakeCatalogProvider::portable(store, hooks, ctx.runtime_env(), &views)
         } else {
-            LakeCatalogProvider::new(store, hooks)?
+            LakeCatalogProvider::new(store, hooks, &views)?
         };
         ctx.register_catalog(CATALOG_NAME, Arc::new(provider));
     } else {
@@ -348,6 +349,14 @@ pub async fn run_query(ctx: &SessionContext, sql: &str, hooks: &ScanHooks) -> Re
     let batches = collect(plan.clone(), ctx.task_ctx()).await?;
     let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
     let (bytes_scanned, files_scanned) = scan_totals(&plan, hooks);
+    // Athena does not bill statements that only read metadata (SHOW, DESCRIBE, EXPLAIN).
+    let metadata_only =
+        ["SHOW", "DESCRIBE", "DESC", "EXPLAIN"].contains(&statement_keyword(sql).as_str());
+    let billed = if metadata_only {
+        0
+    } else {
+        athena_billed_bytes(bytes_scanned)
+    };
     Ok(QueryResult {
         schema,
         batches,
@@ -359,8 +368,8 @@ pub async fn run_query(ctx: &SessionContext, sql: &str, hooks: &ScanHooks) -> Re
             partitions_read: hooks
                 .partitions_read
                 .load(std::sync::atomic::Ordering::Relaxed),
-            billed_bytes: athena_billed_bytes(bytes_scanned),
-            cost_usd: athena_cost_usd(athena_billed_bytes(bytes_scanned)),
+            billed_bytes: billed,
+            cost_usd: athena_cost_usd(billed),
             elapsed_ms: start.elapsed().as_millis() as u64,
             notes: hooks.notes(),
         },

@@ -211,6 +211,8 @@ impl EtlConfig {
             mode: self.mode,
             bookmark: self.bookmark.then(|| job.to_owned()),
             by,
+            csv: crate::lake::writer::WRITTEN_CSV,
+            registration: crate::lake::writer::Registration::Table,
         }
     }
 }

@@ -114,14 +114,15 @@ async fn run(config: &QueryConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> 
     let store = ctx.catalog(&CATALOG_IN)?;
     let hooks = ScanHooks::default();
     let session = sql::session(Some(&store), &hooks, ctx.environment)?;
-    let result = statements::run(
-        &session,
-        Some(&store),
-        &config.sql,
-        &hooks,
-        config.allow_writes,
-    )
-    .await?;
+    let runner = statements::Runner {
+        ctx: &session,
+        store: Some(&store),
+        hooks: &hooks,
+        allow_writes: config.allow_writes,
+        env: ctx.environment,
+        by: format!("query:{}", ctx.id),
+    };
+    let result = statements::run(&runner, &config.sql).await?;
     for note in &result.stats.notes {
         ctx.warn(note.clone());
     }

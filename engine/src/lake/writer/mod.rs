@@ -92,7 +92,30 @@ pub struct EtlSpec {
     pub bookmark: Option<String>,
     /// Who is writing, for table versions (`etl:<node>`).
     pub by: String,
+    /// How CSV is written: comma with a header unless a statement asks otherwise
+    /// (Athena's TEXTFILE has no header).
+    pub csv: CsvDialect,
+    /// How the output is registered in the catalog.
+    pub registration: Registration,
 }
+
+/// How a write is registered in the catalog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Registration {
+    /// The output is the table: its schema, format and partitions (ETL, CTAS).
+    Table,
+    /// Files added to an existing table, which keeps its schema and read options; new
+    /// partitions are added (INSERT INTO).
+    Existing,
+    /// Files only, no table (UNLOAD).
+    None,
+}
+
+/// The CSV Tributary writes unless told otherwise.
+pub const WRITTEN_CSV: CsvDialect = CsvDialect {
+    delimiter: b',',
+    has_header: true,
+};
 
 /// What an ETL run did.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -123,17 +146,15 @@ pub struct EtlReport {
     pub stale_staging_removed: u64,
 }
 
-/// Removes the staging folder unless the output was committed.
+/// Removes the local staging folder: all of it after a failure, the folders the commit
+/// emptied after a success.
 struct Staging {
     path: PathBuf,
-    committed: bool,
 }
 
 impl Drop for Staging {
     fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
+        let _ = std::fs::remove_dir_all(&self.path);
     }
 }
 
@@ -265,10 +286,9 @@ pub async fn run_etl(
         }
         Err(_) => (bucket.location_of(&staging_key, true), None),
     };
-    let mut staging = staging_dir.as_ref().map(|dir| Staging {
-        path: dir.clone(),
-        committed: false,
-    });
+    let staging = staging_dir
+        .as_ref()
+        .map(|dir| Staging { path: dir.clone() });
     let mut s3_staging = staging_dir.is_none().then(|| S3Staging {
         bucket: bucket.clone(),
         key: staging_key.clone(),
@@ -308,9 +328,6 @@ pub async fn run_etl(
                     &run_id,
                     &staged,
                 )?;
-                if let Some(s) = staging.as_mut() {
-                    s.committed = true;
-                }
                 let target_dir = bucket.local_path(&output_key)?;
                 let now = list_files(&target_dir)?;
                 (staged, now, target_dir.to_string_lossy().into_owned())
@@ -357,7 +374,10 @@ pub async fn run_etl(
         stats,
     };
     let partition_count = written.partitions.len();
-    let (version, change) = register(store, spec, written, &scanned)?;
+    let (version, change) = match spec.registration {
+        Registration::None => (0, None),
+        _ => register(store, spec, written, &scanned)?,
+    };
     Ok(EtlReport {
         table: format!("{}.{table_name}", spec.database),
         rows_read,
@@ -466,7 +486,8 @@ fn format_factory(spec: &EtlSpec) -> Result<Arc<dyn FileFormatFactory>> {
         }
         FileFormat::Csv => Arc::new(CsvFormatFactory::new_with_options(
             CsvOptions::default()
-                .with_has_header(true)
+                .with_has_header(spec.csv.has_header)
+                .with_delimiter(spec.csv.delimiter)
                 .with_compression(text_compression(spec.compression)?),
         )),
         FileFormat::Json => Arc::new(JsonFormatFactory::new_with_options(JsonOptions {
@@ -535,6 +556,11 @@ fn register(
     store.update(|catalog| {
         let db = catalog.ensure_database(&spec.database);
         let result = match db.tables.get_mut(&table_name) {
+            Some(t) if spec.registration == Registration::Existing => {
+                t.merge_partitions(w.partitions.clone());
+                t.stats = w.stats.clone();
+                (t.version, None)
+            }
             Some(t) => {
                 let change = t.set_schema(columns.clone(), partition_keys.clone(), &spec.by);
                 t.location = w.location.clone();
@@ -603,10 +629,11 @@ fn table_format(spec: &EtlSpec) -> (FileFormat, FormatOptions) {
         (_, OutputCompression::Gzip) => Compression::Gzip,
         (_, OutputCompression::Zstd) => Compression::Zstd,
     };
-    (
-        spec.format,
-        written_format_options(spec.format, compression),
-    )
+    let mut options = written_format_options(spec.format, compression);
+    if options.csv.is_some() {
+        options.csv = Some(spec.csv);
+    }
+    (spec.format, options)
 }
 
 /// Read options for files Tributary writes (ETL jobs, Firehose): CSV with a header,
@@ -620,10 +647,7 @@ pub fn written_format_options(format: FileFormat, compression: Compression) -> F
         FileFormat::Csv => FormatOptions {
             compression,
             file_extension: format!(".csv{}", compression.extension()),
-            csv: Some(CsvDialect {
-                delimiter: b',',
-                has_header: true,
-            }),
+            csv: Some(WRITTEN_CSV),
             null_markers: vec![String::new()],
             ..Default::default()
         },
