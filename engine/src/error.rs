@@ -130,6 +130,17 @@ fn internal(detail: &str) -> String {
     )
 }
 
+/// Arrow's "Cast error: Cannot cast string 'NA' to value of Int64 type", met when a
+/// text column of a table holds a value its catalog type does not: says what to do.
+fn explain_text_cast(text: &str) -> Option<String> {
+    let rest = text.split("Cannot cast string '").nth(1)?;
+    let (value, rest) = rest.split_once("' to value of ")?;
+    let ty = rest.strip_suffix(" type").unwrap_or(rest);
+    Some(format!(
+        "the text '{value}' in a table's file cannot be read as {ty}, the type the catalog gives its column. If '{value}' means a missing value, make it the table's null marker (ALTER TABLE t SET SERDEPROPERTIES ('serialization.null.format' = '{value}')); if the column holds text, change its type (ALTER TABLE t CHANGE COLUMN c c string)"
+    ))
+}
+
 /// Phrases a DataFusion error for a user: the root cause, without internal prefixes.
 pub fn describe_datafusion_error(e: &datafusion::error::DataFusionError) -> String {
     let root = e.find_root();
@@ -166,6 +177,7 @@ pub fn describe_datafusion_error(e: &datafusion::error::DataFusionError) -> Stri
         .trim_start_matches("Execution error: ")
         .trim_start_matches("External error: ")
         .to_owned();
+    let text = explain_text_cast(&text).unwrap_or(text);
     // A CSV parse error names the file only in DataFusion's context chain; keep it.
     match e {
         datafusion::error::DataFusionError::Context(ctx, _) => format!("{ctx}: {text}"),

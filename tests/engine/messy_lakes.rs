@@ -293,3 +293,120 @@ fn exclusions_delete_behavior_and_new_folders_only_recrawls_act_as_glue_document
     // A full recrawl brings the schema up to date.
     assert!(third.stdout.contains("added column currency"), "{third:?}");
 }
+
+#[test]
+fn a_european_export_reads_decimal_commas_and_serde_properties_choose_nulls_and_quotes() {
+    let dir = scratch();
+    let lake = dir.path().join("lake");
+    // A till receipt as a German spreadsheet exports it: `;`, decimal commas, a
+    // thousands dot, NA for missing, a quoted field holding the delimiter.
+    write(
+        &lake.join("prices/kassenbon.csv"),
+        "Datum;Artikel;Preis;Menge;Notiz\n06.12.2026;Milch 1,5%;1,19;2;NA\n06.12.2026;Kaffee;8,49;1;\"Angebot; nur heute\"\n07.12.2026;Butter;2,29;NA;\n07.12.2026;Fernseher;1.299,00;1;NA\n",
+    );
+    write(
+        &lake.join("quoted/q.csv"),
+        "name|qty\n'Smith|Jones'|2\n'Lee'|3\n'Ng'|4\n",
+    );
+    write(
+        &lake.join("quoted_numbers/n.csv"),
+        "item,price\nA,\"3,49\"\nB,\"1.000,5\"\n",
+    );
+    let crawl_lake = || {
+        cli_in(dir.path(), &["crawl", "lake", "--catalog", "c.json"]);
+    };
+    crawl_lake();
+    let cwd = dir.path();
+    let desc = ok(cwd, &["--format", "csv"], "DESCRIBE prices");
+    assert!(desc.contains("preis,double,Float64,"), "{desc}");
+    assert_eq!(
+        ok(
+            cwd,
+            &["--format", "csv"],
+            "SELECT round(sum(preis * coalesce(menge, 1)), 2) AS total, max(preis) AS top, count(notiz) AS notes FROM prices"
+        ),
+        "total,top,notes\n1312.16,1299.0,1\n"
+    );
+    // Athena keeps NA as text: the user chooses that per table.
+    ok(
+        cwd,
+        &["--allow-writes"],
+        "ALTER TABLE prices SET SERDEPROPERTIES ('serialization.null.format' = '')",
+    );
+    assert_eq!(
+        ok(
+            cwd,
+            &["--format", "csv"],
+            "SELECT count(notiz) AS notes FROM prices WHERE notiz = 'NA'"
+        ),
+        "notes\n2\n"
+    );
+    // NA in the number column now fails, and says what to do.
+    let out = q(cwd, &[], "SELECT menge FROM prices");
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("'NA'") && out.stderr.contains("serialization.null.format"),
+        "{}",
+        out.stderr
+    );
+    // What the user set outlives a recrawl.
+    crawl_lake();
+    assert_eq!(
+        ok(
+            cwd,
+            &["--format", "csv"],
+            "SELECT count(notiz) AS notes FROM prices"
+        ),
+        "notes\n3\n"
+    );
+    let ddl = ok(cwd, &["--format", "csv"], "SHOW CREATE TABLE prices");
+    assert!(ddl.contains("'field.delim'=';'"), "{ddl}");
+    assert!(ddl.contains("'serialization.null.format'=''"), "{ddl}");
+    // A quote character the sniffer did not know.
+    assert_ne!(q(cwd, &[], "SELECT * FROM quoted").code, 0);
+    ok(
+        cwd,
+        &["--allow-writes"],
+        "ALTER TABLE quoted SET SERDEPROPERTIES ('quoteChar' = '''')",
+    );
+    assert_eq!(
+        ok(
+            cwd,
+            &["--format", "csv"],
+            "SELECT name, qty FROM quoted ORDER BY qty"
+        ),
+        "name,qty\nSmith|Jones,2\nLee,3\nNg,4\n"
+    );
+    // A decimal separator for a comma file whose quoted numbers the crawler left as
+    // text (a decimal comma is only guessed when the delimiter is not a comma).
+    ok(
+        cwd,
+        &["--allow-writes"],
+        "ALTER TABLE quoted_numbers SET SERDEPROPERTIES ('decimal.separator' = ',')",
+    );
+    ok(
+        cwd,
+        &["--allow-writes"],
+        "ALTER TABLE quoted_numbers CHANGE COLUMN price price double",
+    );
+    assert_eq!(
+        ok(
+            cwd,
+            &["--format", "csv"],
+            "SELECT sum(price) AS total FROM quoted_numbers"
+        ),
+        "total\n1003.99\n"
+    );
+    let out = q(
+        cwd,
+        &["--allow-writes"],
+        "ALTER TABLE quoted SET SERDEPROPERTIES ('decimal.separator' = ';')",
+    );
+    assert!(out.stderr.contains("'.' or ','"), "{}", out.stderr);
+    let out = q(
+        cwd,
+        &["--allow-writes"],
+        "ALTER TABLE quoted SET SERDEPROPERTIES ('line.delim' = '\\n')",
+    );
+    assert!(out.stderr.contains("decimal.separator"), "{}", out.stderr);
+}

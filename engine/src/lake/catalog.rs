@@ -130,6 +130,83 @@ pub struct FormatOptions {
     /// Paths are relative to the table folder.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded_files: Vec<String>,
+    /// SerDe parameters a user set (`ALTER TABLE … SET SERDEPROPERTIES`), as Glue keeps
+    /// them in `SerdeInfo.Parameters`: they override what the crawler found and outlive
+    /// recrawls. See [`SERDE_PROPERTIES`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub serde_properties: BTreeMap<String, String>,
+}
+
+/// The SerDe parameters Tributary reads, with what each means. The first five are the
+/// names Athena's CSV SerDes take (LazySimpleSerDe, OpenCSVSerde); `decimal.separator`
+/// is Tributary's own (Athena has none: it reads `3,49` as text).
+pub const SERDE_PROPERTIES: &[(&str, &str)] = &[
+    ("field.delim", "the field delimiter (LazySimpleSerDe)"),
+    ("separatorChar", "the field delimiter (OpenCSVSerde)"),
+    ("quoteChar", "the quote character (OpenCSVSerde)"),
+    ("escapeChar", "the escape character (OpenCSVSerde)"),
+    (
+        "serialization.null.format",
+        "the one text that means null (LazySimpleSerDe; Athena's default is \\N, so NA stays text)",
+    ),
+    (
+        "decimal.separator",
+        "',' reads 3,49 and 1.234,5 as numbers in the table's double and decimal columns",
+    ),
+];
+
+impl FormatOptions {
+    fn serde_char(&self, names: &[&str]) -> Option<u8> {
+        names
+            .iter()
+            .find_map(|n| self.serde_properties.get(*n))
+            .and_then(|v| unescape_char(v))
+    }
+
+    /// The CSV field delimiter: a SerDe override, else what the crawler found.
+    pub fn delimiter(&self) -> u8 {
+        self.serde_char(&["field.delim", "separatorChar"])
+            .or(self.csv.map(|c| c.delimiter))
+            .unwrap_or(b',')
+    }
+
+    /// The CSV quote character set by a user, if any (else `"`).
+    pub fn quote(&self) -> Option<u8> {
+        self.serde_char(&["quoteChar"])
+    }
+
+    /// The CSV escape character set by a user, if any.
+    pub fn escape(&self) -> Option<u8> {
+        self.serde_char(&["escapeChar"])
+    }
+
+    /// Text values read as null: `serialization.null.format` if set, else the
+    /// crawler's markers.
+    pub fn effective_null_markers(&self) -> Vec<String> {
+        match self.serde_properties.get("serialization.null.format") {
+            Some(m) => vec![m.clone()],
+            None => self.null_markers.clone(),
+        }
+    }
+
+    /// Whether numbers in text are written with a decimal comma table-wide.
+    pub fn decimal_comma(&self) -> bool {
+        self.serde_properties
+            .get("decimal.separator")
+            .is_some_and(|s| s == ",")
+    }
+}
+
+/// One character as Hive users write it: `;`, `\t`, `\001`, `\u0001`.
+pub fn unescape_char(v: &str) -> Option<u8> {
+    match v {
+        "\\t" => Some(b'\t'),
+        "\\001" | "\\u0001" => Some(1),
+        other => match other.as_bytes() {
+            [b] => Some(*b),
+            _ => None,
+        },
+    }
 }
 
 /// One partition: values for the partition keys, and where its files are.

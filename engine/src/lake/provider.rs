@@ -592,14 +592,22 @@ fn listing_format(table: &Table, lenient: bool) -> Arc<dyn DfFileFormat> {
     };
     match table.format {
         FileFormat::Csv => {
-            let dialect = table.options.csv.unwrap_or(super::sniff::CsvDialect {
-                delimiter: b',',
-                has_header: true,
-            });
+            // Athena's `skip.header.line.count` table property decides the header.
+            let has_header = match table.parameters.get("skip.header.line.count") {
+                Some(n) => n.trim() != "0",
+                None => table.options.csv.is_none_or(|c| c.has_header),
+            };
+            let mut format = CsvFormat::default();
+            if let Some(q) = table.options.quote() {
+                format = format.with_quote(q);
+            }
+            if let Some(e) = table.options.escape() {
+                format = format.with_escape(Some(e));
+            }
             Arc::new(
-                CsvFormat::default()
-                    .with_has_header(dialect.has_header)
-                    .with_delimiter(dialect.delimiter)
+                format
+                    .with_has_header(has_header)
+                    .with_delimiter(table.options.delimiter())
                     .with_newlines_in_values(true)
                     // Rows with fewer fields (files from before a column was added) read
                     // the missing ones as null, as Athena's CSV SerDes do.
@@ -647,12 +655,21 @@ fn typed_view(
         }
         let dt = c.arrow_type()?;
         // Empty text is null for every non-text type, as in Arrow's own CSV reader.
-        let mut markers = table.options.null_markers.clone();
+        let mut markers = table.options.effective_null_markers();
         if dt != DataType::Utf8 && !markers.iter().any(String::is_empty) {
             markers.push(String::new());
         }
         let value = null_marked(raw, &markers)?;
+        let decimal_comma = c.text_format.as_deref() == Some(super::sniff::DECIMAL_COMMA)
+            || (table.options.decimal_comma()
+                && matches!(dt, DataType::Float64 | DataType::Float32 | DataType::Decimal128(..)));
         let e = match (c.text_format.as_deref(), &dt) {
+            // `1.234,5` → `1234.5`.
+            _ if decimal_comma => {
+                use crate::datafusion::functions::expr_fn::replace;
+                let plain = replace(replace(value, lit("."), lit("")), lit(","), lit("."));
+                cast(plain, dt.clone())
+            }
             (Some(fmt), DataType::Date32) => {
                 crate::datafusion::functions::expr_fn::to_date(vec![value, lit(fmt.to_owned())])
             }

@@ -94,8 +94,13 @@ pub fn apply_to_catalog(store: &CatalogStore, report: &CrawlReport) -> Result<Ve
                         &t.partition_keys,
                     );
                     existing.parameters.remove(DEPRECATED_PROPERTY);
+                    // What a user set with SET SERDEPROPERTIES outlives the recrawl.
+                    let options = crate::lake::catalog::FormatOptions {
+                        serde_properties: existing.options.serde_properties.clone(),
+                        ..t.options.clone()
+                    };
                     let format_changed =
-                        existing.format != t.format || existing.options != t.options;
+                        existing.format != t.format || existing.options != options;
                     existing.partitions = t.partitions.clone();
                     existing.stats = t.stats.clone();
                     existing.updated_at = chrono::Utc::now();
@@ -104,7 +109,7 @@ pub fn apply_to_catalog(store: &CatalogStore, report: &CrawlReport) -> Result<Ve
                         (change, SchemaChangePolicy::Update) => {
                             existing.location = location;
                             existing.format = t.format;
-                            existing.options = t.options.clone();
+                            existing.options = options;
                             let c = existing
                                 .set_schema(t.columns.clone(), t.partition_keys.clone(), by)
                                 .or(change)

@@ -80,6 +80,7 @@ pub(super) fn build_table(
             sniff.null_markers.clone()
         },
         excluded_files: Vec::new(),
+        serde_properties: Default::default(),
     };
     let table = CrawledTable {
         name,

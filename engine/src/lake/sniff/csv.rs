@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::types::{ColumnGuess, InferredType, infer_text};
+use super::types::{ColumnGuess, InferredType, infer_csv_text};
 use super::{
     Classified, Compression, CsvDialect, FileFormat, InferredColumn, SniffOptions, Unclassifiable,
 };
@@ -25,7 +25,7 @@ pub(super) fn classify_csv(
     };
     let (delimiter, width) = sniff_delimiter(key, body)?;
     let (rows, warnings) = read_rows(body, delimiter, width, options.sample_rows)?;
-    let (has_header, guesses, data_rows) = detect_header(&rows, width, options);
+    let (has_header, guesses, data_rows) = detect_header(&rows, width, delimiter, options);
     let first = &rows[0];
     let columns = guesses
         .iter()
@@ -156,6 +156,7 @@ fn read_rows(
 fn detect_header(
     rows: &[csv::StringRecord],
     width: usize,
+    delimiter: u8,
     options: &SniffOptions,
 ) -> (bool, Vec<ColumnGuess>, usize) {
     let is_null = |v: &str| options.null_markers.iter().any(|m| m == v);
@@ -167,7 +168,7 @@ fn detect_header(
         for r in rows {
             for (i, g) in guesses.iter_mut().enumerate() {
                 match r.get(i) {
-                    Some(v) if !is_null(v) => g.observe_text(v),
+                    Some(v) if !is_null(v) => g.observe_types(infer_csv_text(v, delimiter)),
                     _ => g.observe_null(),
                 }
             }
@@ -180,7 +181,7 @@ fn detect_header(
         .map(|i| {
             first
                 .get(i)
-                .map(|v| !is_null(v) && infer_text(v).contains(&InferredType::Utf8))
+                .map(|v| !is_null(v) && infer_csv_text(v, delimiter).contains(&InferredType::Utf8))
                 .unwrap_or(false)
         })
         .collect();

@@ -16,7 +16,9 @@ use std::io::Read as _;
 use serde::{Deserialize, Serialize};
 
 use crate::arrow::datatypes::{Field, Schema};
-pub use types::{DATE_FORMATS, InferredType, TIMESTAMP_FORMATS, infer_partition_type, infer_text};
+pub use types::{
+    DATE_FORMATS, DECIMAL_COMMA, InferredType, TIMESTAMP_FORMATS, infer_partition_type, infer_text,
+};
 
 crate::choice_enum! {
     /// A data file format: what the crawler recognizes, and what ETL jobs and Firehoses

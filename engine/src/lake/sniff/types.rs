@@ -16,6 +16,9 @@ pub enum InferredType {
     Int64,
     /// Decimal numbers.
     Float64,
+    /// Decimal numbers written with a decimal comma (`3,49`, `1.234,5`), as European
+    /// exports write them in files delimited by something other than a comma.
+    DecimalComma,
     /// Dates in one written form (a chrono format).
     Date(&'static str),
     /// Timestamps: `None` for ISO-8601 / RFC 3339 text, or a chrono format.
@@ -33,7 +36,7 @@ impl InferredType {
             Self::Null | Self::Utf8 => DataType::Utf8,
             Self::Boolean => DataType::Boolean,
             Self::Int64 => DataType::Int64,
-            Self::Float64 => DataType::Float64,
+            Self::Float64 | Self::DecimalComma => DataType::Float64,
             Self::Date(_) => DataType::Date32,
             Self::Timestamp(_) => DataType::Timestamp(TimeUnit::Microsecond, None),
             Self::Arrow(dt) => dt.clone(),
@@ -46,6 +49,7 @@ impl InferredType {
             Self::Date(f) => Some((*f).to_owned()),
             Self::Timestamp(Some(f)) => Some((*f).to_owned()),
             Self::Timestamp(None) => Some("iso8601".to_owned()),
+            Self::DecimalComma => Some(DECIMAL_COMMA.to_owned()),
             _ => None,
         }
     }
@@ -57,6 +61,7 @@ impl InferredType {
             (a, b) if a == b => a.clone(),
             (Null, x) | (x, Null) => x.clone(),
             (Int64, Float64) | (Float64, Int64) => Float64,
+            (Int64, DecimalComma) | (DecimalComma, Int64) => DecimalComma,
             (Date(_), Timestamp(t)) | (Timestamp(t), Date(_)) if t.is_none() => Timestamp(None),
             (Arrow(a), Arrow(b)) if a == b => Arrow(a.clone()),
             _ => Utf8,
@@ -93,6 +98,34 @@ pub const TIMESTAMP_FORMATS: &[&str] = &[
     "%Y-%m-%d %H:%M",
     "%d/%b/%Y:%H:%M:%S %z",
 ];
+
+/// The text form of numbers written with a decimal comma (and `.` between thousands).
+pub const DECIMAL_COMMA: &str = "decimal_comma";
+
+/// Infers the type of one CSV field: as [`infer_text`], and in files delimited by other
+/// than a comma, `3,49` or `-1.234,5` is a number written with a decimal comma.
+pub fn infer_csv_text(value: &str, delimiter: u8) -> Vec<InferredType> {
+    let types = infer_text(value);
+    if delimiter != b',' && types == [InferredType::Utf8] && looks_decimal_comma(value) {
+        return vec![InferredType::DecimalComma];
+    }
+    types
+}
+
+/// `3,49`, `-0,5`, `1.234,56`: digits, optional `.` every three digits, a comma and
+/// digits.
+fn looks_decimal_comma(v: &str) -> bool {
+    let body = v.strip_prefix('-').unwrap_or(v);
+    let Some((whole, fraction)) = body.split_once(',') else {
+        return false;
+    };
+    let groups: Vec<&str> = whole.split('.').collect();
+    !fraction.is_empty()
+        && fraction.bytes().all(|b| b.is_ascii_digit())
+        && groups.iter().all(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))
+        && groups[1..].iter().all(|g| g.len() == 3)
+        && (groups.len() == 1 || groups[0].len() <= 3)
+}
 
 /// Infers the type of one text value (already known not to be a null marker).
 pub fn infer_text(value: &str) -> Vec<InferredType> {

@@ -114,6 +114,11 @@ pub enum CatalogStatement {
         table: String,
         properties: Vec<(String, String)>,
     },
+    /// `ALTER TABLE t SET SERDEPROPERTIES ('k' = 'v', …)`.
+    SetSerdeProperties {
+        table: String,
+        properties: Vec<(String, String)>,
+    },
     /// `ALTER TABLE t CHANGE [COLUMN] name new_name type`.
     ChangeColumn {
         table: String,
@@ -133,6 +138,7 @@ impl CatalogStatement {
             Self::DropPartitions { .. } => "ALTER TABLE DROP PARTITION",
             Self::SetProperties { .. } => "ALTER TABLE SET TBLPROPERTIES",
             Self::ChangeColumn { .. } => "ALTER TABLE CHANGE COLUMN",
+            Self::SetSerdeProperties { .. } => "ALTER TABLE SET SERDEPROPERTIES",
             Self::CreateTableAs { .. } => "CREATE TABLE AS",
             Self::InsertInto { .. } => "INSERT INTO",
             Self::Unload { .. } => "UNLOAD",
@@ -225,6 +231,7 @@ pub async fn run(runner: &Runner<'_>, sql: &str) -> Result<QueryResult> {
         | CatalogStatement::AddPartitions { .. }
         | CatalogStatement::DropPartitions { .. }
         | CatalogStatement::SetProperties { .. }
+        | CatalogStatement::SetSerdeProperties { .. }
         | CatalogStatement::ChangeColumn { .. } => {
             let (header, rows) = partitions::execute(ctx, store, &statement, hooks).await?;
             (header, rows, None)

@@ -294,7 +294,10 @@ pub fn parse(sql: &str) -> Option<Result<CatalogStatement>> {
         return Some(drop_partitions(&mut t, table));
     }
     if t.words(&["SET", "TBLPROPERTIES"]) {
-        return Some(set_properties(&mut t, table));
+        return Some(set_properties(&mut t, table, "TBLPROPERTIES"));
+    }
+    if t.words(&["SET", "SERDEPROPERTIES"]) {
+        return Some(set_properties(&mut t, table, "SERDEPROPERTIES"));
     }
     if t.word("CHANGE") {
         return Some(change_column(&mut t, table));
@@ -542,8 +545,8 @@ fn drop_partitions(t: &mut Tokens, table: String) -> Result<CatalogStatement> {
     })
 }
 
-fn set_properties(t: &mut Tokens, table: String) -> Result<CatalogStatement> {
-    t.expect(&Token::LParen, "'(' after TBLPROPERTIES")?;
+fn set_properties(t: &mut Tokens, table: String, kind: &str) -> Result<CatalogStatement> {
+    t.expect(&Token::LParen, &format!("'(' after {kind}"))?;
     let mut properties = Vec::new();
     loop {
         let key = t.literal("a property name in quotes")?;
@@ -554,9 +557,13 @@ fn set_properties(t: &mut Tokens, table: String) -> Result<CatalogStatement> {
             break;
         }
     }
-    t.expect(&Token::RParen, "')' closing TBLPROPERTIES")?;
+    t.expect(&Token::RParen, &format!("')' closing {kind}"))?;
     t.end()?;
-    Ok(CatalogStatement::SetProperties { table, properties })
+    Ok(if kind == "SERDEPROPERTIES" {
+        CatalogStatement::SetSerdeProperties { table, properties }
+    } else {
+        CatalogStatement::SetProperties { table, properties }
+    })
 }
 
 /// Checks a statement before a run: a catalog statement must parse (and may change the

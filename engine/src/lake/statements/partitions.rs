@@ -113,6 +113,13 @@ pub(super) async fn execute(
                     params.insert(k.clone(), v.clone());
                     rows.push(vec![k.clone(), v.clone()]);
                 }
+                if let Some(n) = params.get("skip.header.line.count")
+                    && !matches!(n.trim(), "0" | "1")
+                {
+                    return Err(Error::Sql(format!(
+                        "skip.header.line.count '{n}' is not supported: Tributary reads 0 or 1 header lines"
+                    )));
+                }
                 if crate::lake::projection::enabled(&params) {
                     let keys: Vec<String> = t
                         .partition_keys
@@ -178,10 +185,66 @@ pub(super) async fn execute(
             })?;
             Ok((vec!["column", "type", "was"], rows))
         }
+        CatalogStatement::SetSerdeProperties { table, properties } => {
+            let qualified = qualified(store, table)?;
+            for (k, v) in properties {
+                check_serde_property(k, v)?;
+            }
+            let mut rows = Vec::new();
+            store.update(|catalog| {
+                let t = table_mut(catalog, &qualified)?;
+                if t.format != crate::lake::sniff::FileFormat::Csv
+                    && properties.iter().any(|(k, _)| k != "serialization.null.format")
+                {
+                    return Err(Error::Sql(format!(
+                        "table '{qualified}' is not CSV; of the SerDe properties only serialization.null.format applies to it"
+                    )));
+                }
+                for (k, v) in properties {
+                    t.options.serde_properties.insert(k.clone(), v.clone());
+                    rows.push(vec![k.clone(), v.clone()]);
+                }
+                t.updated_at = chrono::Utc::now();
+                Ok(())
+            })?;
+            Ok((vec!["property", "value"], rows))
+        }
         _ => Err(Error::Internal(format!(
             "{} is not a partition statement",
             statement.name()
         ))),
+    }
+}
+
+/// A SerDe property Tributary reads, with a value it can use.
+fn check_serde_property(key: &str, value: &str) -> Result<()> {
+    use crate::lake::catalog::{SERDE_PROPERTIES, unescape_char};
+    if !SERDE_PROPERTIES.iter().any(|(k, _)| *k == key) {
+        return Err(Error::Sql(format!(
+            "SerDe property '{key}' is not read by Tributary; it reads: {}",
+            SERDE_PROPERTIES
+                .iter()
+                .map(|(k, what)| format!("{k} ({what})"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )));
+    }
+    let ok = match key {
+        "serialization.null.format" => true,
+        "decimal.separator" => matches!(value, "." | ","),
+        _ => unescape_char(value).is_some(),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Sql(format!(
+            "SerDe property '{key}' takes {}, found '{value}'",
+            if key == "decimal.separator" {
+                "'.' or ','"
+            } else {
+                "one character (or \\t, \\001)"
+            }
+        )))
     }
 }
 

@@ -232,20 +232,17 @@ fn write_options(
                 "field_delimiter '{d}' applies to TEXTFILE only"
             )));
         }
-        Some(d) => {
-            let d = unescape_delimiter(&d);
-            match d.as_bytes() {
-                [b] => CsvDialect {
-                    delimiter: *b,
-                    has_header: false,
-                },
-                _ => {
-                    return Err(Error::Sql(format!(
-                        "field_delimiter must be one character, found '{d}'"
-                    )));
-                }
+        Some(d) => match crate::lake::catalog::unescape_char(&d) {
+            Some(b) => CsvDialect {
+                delimiter: b,
+                has_header: false,
+            },
+            None => {
+                return Err(Error::Sql(format!(
+                    "field_delimiter must be one character, found '{d}'"
+                )));
             }
-        }
+        },
     };
     Ok(WriteOptions {
         format,
@@ -254,15 +251,6 @@ fn write_options(
         partitioned_by,
         location,
     })
-}
-
-/// `\t`, `\001` and `\u0001` as Hive users write delimiters.
-fn unescape_delimiter(d: &str) -> String {
-    match d {
-        "\\t" => "\t".to_owned(),
-        "\\001" | "\\u0001" => "\u{1}".to_owned(),
-        other => other.to_owned(),
-    }
 }
 
 fn format_name(format: FileFormat) -> &'static str {
@@ -869,17 +857,43 @@ pub fn hive_ddl(db: &str, t: &Table, location: &str) -> String {
         }
         FileFormat::Csv => {
             let dialect = t.options.csv.unwrap_or(WRITTEN_CSV);
-            let delimiter = match dialect.delimiter {
+            let show = |b: u8| match b {
                 b'\t' => "\\t".to_owned(),
                 0x01 => "\\u0001".to_owned(),
+                b'\'' => "\\'".to_owned(),
                 b => (b as char).to_string(),
             };
+            let mut serde: BTreeMap<String, String> = t.options.serde_properties.clone();
+            // OpenCSVSerde when quoting is set, as Athena needs it for quoted fields.
+            let open_csv = ["quoteChar", "escapeChar", "separatorChar"]
+                .iter()
+                .any(|k| serde.contains_key(*k));
+            if open_csv {
+                serde
+                    .entry("separatorChar".into())
+                    .or_insert_with(|| show(t.options.delimiter()));
+                serde.remove("field.delim");
+            } else {
+                serde.insert("field.delim".into(), show(t.options.delimiter()));
+            }
             out.push_str(&format!(
-                "\nROW FORMAT DELIMITED\n  FIELDS TERMINATED BY '{delimiter}'\nSTORED AS INPUTFORMAT\n  'org.apache.hadoop.mapred.TextInputFormat'\nOUTPUTFORMAT\n  'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'"
+                "\nROW FORMAT SERDE\n  '{}'\nWITH SERDEPROPERTIES (\n{})\nSTORED AS INPUTFORMAT\n  'org.apache.hadoop.mapred.TextInputFormat'\nOUTPUTFORMAT\n  'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'",
+                if open_csv {
+                    "org.apache.hadoop.hive.serde2.OpenCSVSerde"
+                } else {
+                    "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
+                },
+                serde
+                    .iter()
+                    .map(|(k, v)| format!("  '{k}'='{v}'"))
+                    .collect::<Vec<_>>()
+                    .join(",\n")
             ));
             properties.insert("classification".into(), "csv".into());
             if dialect.has_header {
-                properties.insert("skip.header.line.count".into(), "1".into());
+                properties
+                    .entry("skip.header.line.count".into())
+                    .or_insert_with(|| "1".into());
             }
         }
     }
