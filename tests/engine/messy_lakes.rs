@@ -410,3 +410,73 @@ fn a_european_export_reads_decimal_commas_and_serde_properties_choose_nulls_and_
     );
     assert!(out.stderr.contains("decimal.separator"), "{}", out.stderr);
 }
+
+#[test]
+fn combine_compatible_schemas_makes_one_table_of_compatible_folders_as_glue_does() {
+    let dir = scratch();
+    let cwd = dir.path();
+    write(
+        &cwd.join("lake/sales_2023/a.csv"),
+        "id,amount\n1,10\n2,20\n",
+    );
+    write(
+        &cwd.join("lake/sales_2024/b.csv"),
+        "id,amount,region\n3,30,eu\n",
+    );
+    write(&cwd.join("lake/customers/c.csv"), "name,city\nAnn,Oslo\n");
+    // A crawler pointed at a Firehose prefix itself.
+    write(
+        &cwd.join("orders/2026/12/06/17/x.json"),
+        "{\"id\":1,\"v\":2.5}\n",
+    );
+    write(
+        &cwd.join("orders/2026/12/06/18/y.json"),
+        "{\"id\":2,\"v\":3}\n",
+    );
+    let crawl = |folder: &str, grouping: &str| {
+        let out = cli_in(
+            cwd,
+            &[
+                "crawl",
+                folder,
+                "--catalog",
+                "c.json",
+                "--table-grouping-policy",
+                grouping,
+            ],
+        );
+        assert_eq!(out.code, 0, "{out:?}");
+        out.stdout
+    };
+    // Without grouping, every folder is a table; the Firehose prefix makes a table of
+    // its year folder.
+    let tables = crawl("lake", "none");
+    assert!(tables.contains("default.sales_2023"), "{tables}");
+    let tables = crawl("orders", "none");
+    assert!(tables.contains("default.2026 "), "{tables}");
+    std::fs::remove_file(cwd.join("c.json")).unwrap();
+    // Grouped: the compatible sales folders are one table named after their parent,
+    // each folder a partition; customers shares no column and stays apart.
+    let tables = crawl("lake", "combine_compatible_schemas");
+    assert!(tables.contains("default.lake "), "{tables}");
+    assert!(tables.contains("default.customers "), "{tables}");
+    assert!(!tables.contains("sales_2023 "), "{tables}");
+    assert_eq!(
+        ok(
+            cwd,
+            &["--format", "csv"],
+            "SELECT id, amount, region, partition_0 FROM lake ORDER BY id"
+        ),
+        "id,amount,region,partition_0\n1,10,,sales_2023\n2,20,,sales_2023\n3,30,eu,sales_2024\n"
+    );
+    let tables = crawl("orders", "combine_compatible_schemas");
+    assert!(tables.contains("default.orders "), "{tables}");
+    assert_eq!(
+        ok(
+            cwd,
+            &["--format", "csv"],
+            "SELECT sum(v) AS v FROM orders WHERE partition_3 = '18'"
+        ),
+        "v\n3.0\n"
+    );
+}

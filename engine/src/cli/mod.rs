@@ -60,6 +60,10 @@ pub enum CliCommand {
         /// What to do when a table's schema changed.
         #[arg(long, value_enum, default_value_t = SchemaChangePolicy::Update)]
         schema_change_policy: SchemaChangePolicy,
+        /// none, or combine_compatible_schemas: sibling folders with compatible schemas
+        /// are one table one level up (Glue's TableGroupingPolicy).
+        #[arg(long, default_value = "none")]
+        table_grouping_policy: crate::lake::crawler::TableGrouping,
         /// A glob of keys to leave out (Glue's Exclusions; repeatable): `**.tmp`, `archive/**`.
         #[arg(long = "exclude")]
         exclusions: Vec<String>,
@@ -200,6 +204,7 @@ pub fn execute(command: CliCommand, out: &mut dyn Write) -> Result<i32, String> 
             exclusions,
             delete_behavior,
             recrawl_behavior,
+            table_grouping_policy,
         } => lake::crawl(
             &folder,
             &catalog,
@@ -211,6 +216,7 @@ pub fn execute(command: CliCommand, out: &mut dyn Write) -> Result<i32, String> 
                 exclusions,
                 delete_behavior,
                 recrawl_behavior,
+                table_grouping_policy,
                 ..Default::default()
             },
             out,

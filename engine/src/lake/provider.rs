@@ -662,7 +662,10 @@ fn typed_view(
         let value = null_marked(raw, &markers)?;
         let decimal_comma = c.text_format.as_deref() == Some(super::sniff::DECIMAL_COMMA)
             || (table.options.decimal_comma()
-                && matches!(dt, DataType::Float64 | DataType::Float32 | DataType::Decimal128(..)));
+                && matches!(
+                    dt,
+                    DataType::Float64 | DataType::Float32 | DataType::Decimal128(..)
+                ));
         let e = match (c.text_format.as_deref(), &dt) {
             // `1.234,5` → `1234.5`.
             _ if decimal_comma => {

@@ -11,7 +11,8 @@ use crate::error::Result;
 use crate::lake::bucket::normalize_key;
 use crate::lake::catalog::DEFAULT_DATABASE;
 use crate::lake::crawler::{
-    CrawlOptions, DeleteBehavior, RecrawlBehavior, SchemaChangePolicy, crawl, exclusion_set,
+    CrawlOptions, DeleteBehavior, RecrawlBehavior, SchemaChangePolicy, TableGrouping, crawl,
+    exclusion_set,
 };
 use crate::lake::sniff::{SniffOptions, default_null_markers, normalize_name};
 
@@ -37,6 +38,9 @@ pub struct CrawlerConfig {
     pub delete_behavior: DeleteBehavior,
     /// Crawl everything, or change the catalog only for folders not seen before.
     pub recrawl_behavior: RecrawlBehavior,
+    /// Whether compatible sibling folders combine into one table (Glue's
+    /// `TableGroupingPolicy`).
+    pub table_grouping_policy: TableGrouping,
 }
 
 impl Default for CrawlerConfig {
@@ -51,6 +55,7 @@ impl Default for CrawlerConfig {
             exclusions: Vec::new(),
             delete_behavior: DeleteBehavior::default(),
             recrawl_behavior: RecrawlBehavior::default(),
+            table_grouping_policy: TableGrouping::default(),
         }
     }
 }
@@ -127,6 +132,12 @@ impl Kind for CrawlerKind {
             Editor::Choice(RecrawlBehavior::NAMES),
             "crawl_everything brings every table up to date; crawl_new_folders_only keeps the schema of tables already in the catalog and only adds folders not seen before.",
         ),
+        Field::new(
+            "table_grouping_policy",
+            "Table grouping",
+            Editor::Choice(TableGrouping::NAMES),
+            "none: each folder at the table level is a table; combine_compatible_schemas: sibling folders whose files share a compatible schema are one table one level up, each folder a partition (Glue's CombineCompatibleSchemas).",
+        ),
     ];
 
     fn validate(config: &CrawlerConfig) -> Vec<FieldProblem> {
@@ -166,6 +177,7 @@ impl CrawlerConfig {
                 null_markers: self.null_markers.clone(),
             },
             exclusions: self.exclusions.clone(),
+            grouping: self.table_grouping_policy,
         }
     }
 }

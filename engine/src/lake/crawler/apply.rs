@@ -99,8 +99,7 @@ pub fn apply_to_catalog(store: &CatalogStore, report: &CrawlReport) -> Result<Ve
                         serde_properties: existing.options.serde_properties.clone(),
                         ..t.options.clone()
                     };
-                    let format_changed =
-                        existing.format != t.format || existing.options != options;
+                    let format_changed = existing.format != t.format || existing.options != options;
                     existing.partitions = t.partitions.clone();
                     existing.stats = t.stats.clone();
                     existing.updated_at = chrono::Utc::now();

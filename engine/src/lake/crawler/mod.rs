@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use super::bucket::{Bucket, ObjectInfo, join_key};
 use super::catalog::{Column, FormatOptions, Partition, TableStats};
 use super::sniff::{
-    self, Classified, Compression, FileFormat, SniffOptions, Unclassifiable, normalize_name,
+    self, Classified, Compression, FileFormat, InferredType, SniffOptions, Unclassifiable,
+    normalize_name,
 };
 use crate::error::Result;
 pub use apply::{TableChange, apply_to_catalog};
@@ -68,6 +69,18 @@ crate::choice_enum! {
     }
 }
 
+crate::choice_enum! {
+    /// How table folders group into tables (Glue's `TableGroupingPolicy`).
+    pub enum TableGrouping {
+        /// Each folder at the table level is a table.
+        None = "none",
+        /// Sibling table folders whose files have compatible schemas (same format, and
+        /// the same type for every column they share) are one table one level up, each
+        /// folder a partition, as Glue's `CombineCompatibleSchemas` does.
+        CombineCompatibleSchemas = "combine_compatible_schemas",
+    }
+}
+
 /// The table property Glue sets on a table a crawl no longer finds.
 pub const DEPRECATED_PROPERTY: &str = "DEPRECATED_BY_CRAWLER";
 
@@ -83,6 +96,8 @@ pub struct CrawlOptions {
     /// Glob patterns of keys below the crawled prefix to leave out (Glue's `Exclusions`:
     /// `*` stays within a folder, `**` crosses folders).
     pub exclusions: Vec<String>,
+    /// Whether compatible sibling folders combine into one table.
+    pub grouping: TableGrouping,
 }
 
 impl Default for CrawlOptions {
@@ -92,6 +107,7 @@ impl Default for CrawlOptions {
             table_level: 1,
             sniff: SniffOptions::default(),
             exclusions: Vec::new(),
+            grouping: TableGrouping::default(),
         }
     }
 }
@@ -263,7 +279,10 @@ pub async fn crawl(
         to_classify.push((rel, obj));
     }
     let classified = classify_all(bucket, to_classify, &options.sniff, progress).await;
-    let (groups, excluded) = group_by_table(classified, options.table_level, &mut report);
+    let (mut groups, mut excluded) = group_by_table(classified, options.table_level, &mut report);
+    if options.grouping == TableGrouping::CombineCompatibleSchemas {
+        combine_compatible(&mut groups, &mut excluded);
+    }
     let root_name = root_key
         .rsplit('/')
         .next()
@@ -407,17 +426,7 @@ fn group_by_table(
                     .iter()
                     .map(|s| (*s).to_owned())
                     .collect();
-                let partitions: Vec<(String, String)> = folders
-                    .iter()
-                    .enumerate()
-                    .map(|(level, s)| match s.split_once('=') {
-                        Some((k, v)) if !k.is_empty() => (
-                            k.to_owned(),
-                            crate::lake::catalog::decode_partition_value(v),
-                        ),
-                        _ => (format!("partition_{level}"), s.clone()),
-                    })
-                    .collect();
+                let partitions = partition_pairs(&folders);
                 groups.entry(table_path).or_default().push(FileEntry {
                     object: obj,
                     classified: c,
@@ -428,6 +437,119 @@ fn group_by_table(
         }
     }
     (groups, excluded)
+}
+
+/// The partition key and value each folder below a table folder stands for.
+fn partition_pairs(folders: &[String]) -> Vec<(String, String)> {
+    folders
+        .iter()
+        .enumerate()
+        .map(|(level, s)| match s.split_once('=') {
+            Some((k, v)) if !k.is_empty() => (
+                k.to_owned(),
+                crate::lake::catalog::decode_partition_value(v),
+            ),
+            _ => (format!("partition_{level}"), s.clone()),
+        })
+        .collect()
+}
+
+/// A table folder's files as a schema to compare: format and column types by name.
+fn group_schema(files: &[FileEntry]) -> (FileFormat, BTreeMap<String, InferredType>) {
+    let format = files[0].classified.format;
+    let mut columns: BTreeMap<String, InferredType> = BTreeMap::new();
+    for f in files.iter().filter(|f| f.classified.format == format) {
+        for c in &f.classified.columns {
+            let name = normalize_name(&c.source_name);
+            let merged = match columns.get(&name) {
+                Some(t) => t.merge(&c.ty),
+                None => c.ty.clone(),
+            };
+            columns.insert(name, merged);
+        }
+    }
+    (format, columns)
+}
+
+/// Whether two schemas combine: same format, a column in common, and every shared
+/// column of types that merge (a column only one has is null in the other's files).
+fn compatible(
+    a: &(FileFormat, BTreeMap<String, InferredType>),
+    b: &(FileFormat, BTreeMap<String, InferredType>),
+) -> bool {
+    a.0 == b.0
+        && a.1.iter().all(|(name, t)| {
+            b.1.get(name)
+                .is_none_or(|u| t == u || t.merge(u) != InferredType::Utf8)
+        })
+        && a.1.keys().any(|k| b.1.contains_key(k))
+}
+
+/// Glue's `CombineCompatibleSchemas`: among sibling table folders, the largest set whose
+/// schemas are compatible becomes one table at their parent folder, each folder a
+/// partition (`partition_0`, or its key for `key=value` folders) before the levels below
+/// it. Folders that do not fit stay tables of their own.
+fn combine_compatible(
+    groups: &mut BTreeMap<Vec<String>, Vec<FileEntry>>,
+    excluded: &mut BTreeMap<Vec<String>, Vec<String>>,
+) {
+    let mut by_parent: BTreeMap<Vec<String>, Vec<Vec<String>>> = BTreeMap::new();
+    for path in groups.keys() {
+        if let Some((_, parent)) = path.split_last() {
+            by_parent
+                .entry(parent.to_vec())
+                .or_default()
+                .push(path.clone());
+        }
+    }
+    for (parent, mut siblings) in by_parent {
+        // A parent that holds files of its own is already a table folder's content. At
+        // the crawl root even one folder is lifted: Glue makes one table of the include
+        // path when its files are compatible.
+        if (siblings.len() < 2 && !parent.is_empty()) || groups.contains_key(&parent) {
+            continue;
+        }
+        siblings.sort();
+        // The largest set of mutually compatible folders (by files, then folders): each
+        // folder seeds a set that the others join in order when they fit it.
+        let schemas: Vec<_> = siblings.iter().map(|p| group_schema(&groups[p])).collect();
+        let files_in =
+            |set: &[usize]| -> usize { set.iter().map(|&i| groups[&siblings[i]].len()).sum() };
+        let mut best: Vec<usize> = Vec::new();
+        for seed in 0..siblings.len() {
+            let mut set = vec![seed];
+            for i in (0..siblings.len()).filter(|&i| i != seed) {
+                if set.iter().all(|&j| compatible(&schemas[i], &schemas[j])) {
+                    set.push(i);
+                }
+            }
+            if (set.len(), files_in(&set)) > (best.len(), files_in(&best)) {
+                best = set;
+            }
+        }
+        let joined = best;
+        if joined.len() < 2 && siblings.len() > 1 {
+            continue;
+        }
+        let mut files = Vec::new();
+        let mut skipped = Vec::new();
+        for &i in &joined {
+            let path = &siblings[i];
+            let folder = path.last().cloned().unwrap_or_default();
+            for mut f in groups.remove(path).unwrap_or_default() {
+                f.folders.insert(0, folder.clone());
+                f.partitions = partition_pairs(&f.folders);
+                files.push(f);
+            }
+            for e in excluded.remove(path).unwrap_or_default() {
+                skipped.push(format!("{folder}/{e}"));
+            }
+        }
+        groups.insert(parent.clone(), files);
+        if !skipped.is_empty() {
+            excluded.entry(parent).or_default().extend(skipped);
+        }
+    }
 }
 
 /// Builds a table per folder, named after the folder (the full path when two folders

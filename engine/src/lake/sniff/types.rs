@@ -122,7 +122,9 @@ fn looks_decimal_comma(v: &str) -> bool {
     let groups: Vec<&str> = whole.split('.').collect();
     !fraction.is_empty()
         && fraction.bytes().all(|b| b.is_ascii_digit())
-        && groups.iter().all(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))
+        && groups
+            .iter()
+            .all(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))
         && groups[1..].iter().all(|g| g.len() == 3)
         && (groups.len() == 1 || groups[0].len() <= 3)
 }
