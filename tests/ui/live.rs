@@ -17,6 +17,13 @@ fn an_edit_marks_the_last_runs_results_out_of_date_but_moving_a_node_does_not() 
     click_node(&mut h, "rainy_2015");
     assert!(h.query_by_label("Rows from run 1").is_some());
     assert!(h.query_by_label("4 rows").is_some());
+    // A query's scan and Athena bill show beside its rows.
+    assert!(
+        h.query_by_label_contains("· 4 row(s) in ").is_some()
+            && h.query_by_label_contains("Athena would bill 10 MB: $0.000048")
+                .is_some(),
+        "the Results tab shows the query's bill"
+    );
     assert!(h.query_by_label_contains("out of date").is_none());
     // Moving nodes changes nothing a run computes.
     let r = node_rect(&h, "rainy_2015");

@@ -40,8 +40,12 @@ pub fn ui(app: &mut TributaryApp, ui: &mut Ui) {
                     let id = selected.as_deref().unwrap_or_default();
                     let stale = app.run.stale_rows(id, app.doc.content_revision);
                     if let Some(run) = app.run.produced.get(id) {
+                        let summary = app.run.nodes.get(id).and_then(|n| n.query_summary.clone());
                         ui.horizontal(|ui| {
                             ui.weak(format!("Rows from run {}", run.seq));
+                            if let Some(summary) = summary {
+                                ui.weak(format!("· {summary}"));
+                            }
                             if let Some(why) = &stale {
                                 ui.colored_label(theme::warning(ui.visuals()), format!("· {why}"));
                             }

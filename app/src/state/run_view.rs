@@ -32,6 +32,8 @@ pub struct NodeRunState {
     pub records_per_sec: Option<f64>,
     /// Share of time spent waiting for downstream room (0–1).
     pub backpressure: Option<f64>,
+    /// A query's rows, scan and Athena bill, for the Results tab.
+    pub query_summary: Option<String>,
 }
 
 /// Log lines the app keeps (the newest).
@@ -248,6 +250,9 @@ impl RunView {
                 s.records_out = Some(stats.records_out);
                 s.progress = None;
                 s.records_per_sec = None;
+                s.query_summary = stats
+                    .report::<tributary_engine::lake::sql::QueryStats>()
+                    .map(|q| q.summary());
             }
             Event::NodeFailed { run, node, error } if ours(&run) => {
                 let s = self.nodes.entry(node.clone()).or_default();

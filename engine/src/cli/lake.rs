@@ -252,27 +252,7 @@ pub(super) fn query(
         .find(|s| s.id == "query")
         .and_then(|s| s.stats.report::<QueryStats>())
     {
-        eprintln!(
-            "{} row(s) in {} ms; {} scanned from {} file(s){}{}",
-            q.rows,
-            q.elapsed_ms,
-            human_bytes(q.bytes_scanned),
-            q.files_scanned,
-            if q.partitions_read > 0 {
-                format!(" in {} partition(s)", q.partitions_read)
-            } else {
-                String::new()
-            },
-            if q.billed_bytes > 0 {
-                format!(
-                    "; Athena would bill {} MB: ${:.6}",
-                    q.billed_bytes >> 20,
-                    q.cost_usd
-                )
-            } else {
-                String::new()
-            }
-        );
+        eprintln!("{}", q.summary());
         for note in &q.notes {
             eprintln!("note: {note}");
         }
@@ -280,21 +260,7 @@ pub(super) fn query(
     Ok(0)
 }
 
-/// `1234567` → `1.2 MB`.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: &[&str] = &["B", "KB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u + 1 < UNITS.len() {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
+pub use crate::lake::sql::human_bytes;
 
 pub(super) fn catalog_cmd(
     path: &Path,

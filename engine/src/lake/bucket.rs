@@ -117,6 +117,12 @@ fn profile_credentials(profile: &str) -> Option<SessionCredentials> {
     })
 }
 
+/// The object path of a key as listings give them: taken as written (`x%20y.csv` is that
+/// file's name), not percent-encoded a second time.
+fn object_path(key: &str) -> ObjectPath {
+    ObjectPath::parse(key).unwrap_or_else(|_| ObjectPath::from(key))
+}
+
 /// A bucket: a root location, an optional prefix and glob, and an object store.
 #[derive(Clone, Debug)]
 pub struct Bucket {
@@ -262,7 +268,7 @@ impl Bucket {
     pub async fn put(&self, key: &str, bytes: bytes::Bytes) -> Result<()> {
         let key = normalize_key(key)?;
         self.store
-            .put(&ObjectPath::from(key.as_str()), bytes.into())
+            .put(&object_path(key.as_str()), bytes.into())
             .await
             .map(|_| ())
             .map_err(|e| Error::Bucket(format!("writing '{key}': {e}")))
@@ -272,7 +278,7 @@ impl Bucket {
     /// or glob), as (key, size), sorted by key.
     pub async fn list_raw(&self, prefix: &str) -> Result<Vec<(String, u64)>> {
         let prefix = normalize_key(prefix)?;
-        let p = ObjectPath::from(prefix.as_str());
+        let p = object_path(prefix.as_str());
         let metas: Vec<_> = self
             .store
             .list(Some(&p))
@@ -292,8 +298,8 @@ impl Bucket {
         let (from, to) = (normalize_key(from)?, normalize_key(to)?);
         self.store
             .copy(
-                &ObjectPath::from(from.as_str()),
-                &ObjectPath::from(to.as_str()),
+                &object_path(from.as_str()),
+                &object_path(to.as_str()),
             )
             .await
             .map_err(|e| Error::Bucket(format!("copying '{from}' to '{to}': {e}")))
@@ -303,7 +309,7 @@ impl Bucket {
     pub async fn delete(&self, key: &str) -> Result<()> {
         let key = normalize_key(key)?;
         self.store
-            .delete(&ObjectPath::from(key.as_str()))
+            .delete(&object_path(key.as_str()))
             .await
             .map_err(|e| Error::Bucket(format!("deleting '{key}': {e}")))
     }
@@ -311,7 +317,7 @@ impl Bucket {
     /// Reads the whole object `key`.
     pub async fn get(&self, key: &str) -> Result<bytes::Bytes> {
         let key = normalize_key(key)?;
-        let path = ObjectPath::from(key.as_str());
+        let path = object_path(key.as_str());
         self.store
             .get(&path)
             .await
@@ -379,7 +385,7 @@ impl Bucket {
         let store_prefix = if full.is_empty() {
             None
         } else {
-            Some(ObjectPath::from(full.as_str()))
+            Some(object_path(full.as_str()))
         };
         if let Location::Local(root) = &self.location
             && !full.is_empty()
@@ -466,7 +472,7 @@ impl Bucket {
         if range.is_empty() {
             return Ok(Default::default());
         }
-        let path = ObjectPath::from(key.as_str());
+        let path = object_path(key.as_str());
         self.store
             .get_range(&path, range)
             .await

@@ -239,6 +239,49 @@ pub struct QueryStats {
     pub notes: Vec<String>,
 }
 
+impl QueryStats {
+    /// One line for people: rows, time, what was scanned and what Athena would bill.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} row(s) in {} ms; {} scanned from {} file(s){}{}",
+            self.rows,
+            self.elapsed_ms,
+            human_bytes(self.bytes_scanned),
+            self.files_scanned,
+            if self.partitions_read > 0 {
+                format!(" in {} partition(s)", self.partitions_read)
+            } else {
+                String::new()
+            },
+            if self.billed_bytes > 0 {
+                format!(
+                    "; Athena would bill {} MB: ${:.6}",
+                    self.billed_bytes >> 20,
+                    self.cost_usd
+                )
+            } else {
+                String::new()
+            }
+        )
+    }
+}
+
+/// `1234567` → `1.2 MB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: &[&str] = &["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < UNITS.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
 /// Athena's price per TB scanned (us-east-1 and most regions).
 pub const ATHENA_USD_PER_TB: f64 = 5.0;
 

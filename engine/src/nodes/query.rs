@@ -127,14 +127,7 @@ async fn run(config: &QueryConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> 
         ctx.warn(note.clone());
     }
     if result.stats.billed_bytes > 0 {
-        ctx.info(format!(
-            "{} row(s); {:.1} MB scanned from {} file(s); Athena would bill {} MB: ${:.6}",
-            result.stats.rows,
-            result.stats.bytes_scanned as f64 / 1e6,
-            result.stats.files_scanned,
-            result.stats.billed_bytes >> 20,
-            result.stats.cost_usd
-        ));
+        ctx.info(result.stats.summary());
     }
     let preview = crate::nodes::head(&result.batches, config.display_limit);
     ctx.preview(
