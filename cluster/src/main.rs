@@ -3,7 +3,9 @@
 //!
 //! Tributary never runs its own cluster code: this binary only wraps the `ballista-scheduler`
 //! and `ballista-executor` library crates (the same code as their upstream binaries), so a
-//! laptop or a CI machine can start a real cluster without a second DataFusion build.
+//! laptop or a CI machine can start a real cluster without a second DataFusion build. Both
+//! processes know Tributary's Trino functions (from the engine crate), so Athena SQL runs
+//! there with the same meaning.
 //!
 //! ```text
 //! tributary-cluster scheduler --bind-host 127.0.0.1 --bind-port 50050
@@ -81,9 +83,27 @@ async fn scheduler(args: Vec<String>) -> ballista_core::error::Result<()> {
     let config: SchedulerConfig = opt.try_into()?;
     let config = config
         .with_override_config_producer(Arc::new(session_config_with_s3_support))
-        .with_override_session_builder(Arc::new(session_state_with_s3_support));
+        .with_override_session_builder(Arc::new(|config| {
+            tributary_state(session_state_with_s3_support(config)?)
+        }));
     let cluster = BallistaCluster::new_from_config(&config).await?;
     start_server(cluster, addr, Arc::new(config)).await
+}
+
+/// `state` with Tributary's Trino functions registered (replacing DataFusion's namesakes,
+/// as Tributary's own sessions do).
+fn tributary_state(
+    mut state: datafusion::execution::session_state::SessionState,
+) -> datafusion::common::Result<datafusion::execution::session_state::SessionState> {
+    use datafusion::execution::FunctionRegistry as _;
+    let (scalars, aggregates) = tributary_engine::lake::trino::udfs();
+    for f in scalars {
+        state.register_udf(f)?;
+    }
+    for f in aggregates {
+        state.register_udaf(f)?;
+    }
+    Ok(state)
 }
 
 async fn executor(args: Vec<String>) -> ballista_core::error::Result<()> {
@@ -94,6 +114,14 @@ async fn executor(args: Vec<String>) -> ballista_core::error::Result<()> {
     let mut config: ExecutorProcessConfig = opt.try_into()?;
     config.override_config_producer = Some(Arc::new(session_config_with_s3_support));
     config.override_runtime_producer = Some(Arc::new(runtime_env_with_s3_support));
+    // DataFusion's functions (array ones included, which Ballista's default registry
+    // lacks) and Tributary's Trino functions, as Tributary's sessions have them.
+    let registry = ballista_core::registry::BallistaFunctionRegistry::from(&tributary_state(
+        datafusion::execution::session_state::SessionStateBuilder::new()
+            .with_default_features()
+            .build(),
+    )?);
+    config.override_function_registry = Some(Arc::new(registry));
     init_logging(&config.special_mod_log_level);
     start_executor_process(Arc::new(config)).await
 }

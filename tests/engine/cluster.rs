@@ -22,6 +22,11 @@ const QUERIES: &[&str] = &[
     "SELECT y.year, w.weather, COUNT(*) AS days FROM weather w \
      JOIN weather_by_year y ON w.date = y.date GROUP BY y.year, w.weather ORDER BY 1, 2",
     "SELECT origin, COUNT(*) AS cars, ROUND(AVG(horsepower), 6) AS hp FROM cars_lines GROUP BY 1 ORDER BY 1",
+    // Trino's functions mean the same on the executors (DataFusion has its own
+    // `date_format`, with other codes), and arrays decode there.
+    "SELECT date_format(date, '%Y %M') AS month, count_if(weather = 'rain') AS rainy, \
+     element_at(array_agg(weather ORDER BY date), 1) AS first \
+     FROM weather GROUP BY 1 ORDER BY 1 LIMIT 4",
 ];
 
 fn lake_and_catalog(dir: &Path) -> std::path::PathBuf {

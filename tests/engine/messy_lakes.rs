@@ -486,9 +486,17 @@ fn file_names_with_percent_signs_are_read_as_named() {
     let dir = scratch();
     write(&dir.path().join("lake/t/x%20y.csv"), "a,b\n1,2\n");
     write(&dir.path().join("lake/t/100%.csv"), "a,b\n3,4\n");
-    crawl(dir.path(), &dir.path().join("lake"), &dir.path().join("c.json"));
+    crawl(
+        dir.path(),
+        &dir.path().join("lake"),
+        &dir.path().join("c.json"),
+    );
     assert_eq!(
-        ok(dir.path(), &["--format", "csv"], "SELECT sum(a) AS a FROM t"),
+        ok(
+            dir.path(),
+            &["--format", "csv"],
+            "SELECT sum(a) AS a FROM t"
+        ),
         "a\n4\n"
     );
 }

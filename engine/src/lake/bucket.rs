@@ -297,10 +297,7 @@ impl Bucket {
     pub async fn copy(&self, from: &str, to: &str) -> Result<()> {
         let (from, to) = (normalize_key(from)?, normalize_key(to)?);
         self.store
-            .copy(
-                &object_path(from.as_str()),
-                &object_path(to.as_str()),
-            )
+            .copy(&object_path(from.as_str()), &object_path(to.as_str()))
             .await
             .map_err(|e| Error::Bucket(format!("copying '{from}' to '{to}': {e}")))
     }

@@ -19,20 +19,32 @@ use crate::arrow::datatypes::DataType;
 use crate::datafusion::common::{DataFusionError, Result};
 use crate::datafusion::execution::context::SessionContext;
 use crate::datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    AggregateUDF, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
 };
 
-/// Registers the Trino functions (and Trino's names for DataFusion's) on `ctx`.
-pub fn register(ctx: &SessionContext) {
-    for f in datetime::functions()
+/// The Trino functions Tributary adds, as DataFusion scalar and aggregate functions. A
+/// Ballista cluster's scheduler and executors register them too (`tributary-cluster`),
+/// so plans that use them decode there with the same meaning.
+pub fn udfs() -> (Vec<Arc<ScalarUDF>>, Vec<Arc<AggregateUDF>>) {
+    let scalars = datetime::functions()
         .into_iter()
         .chain(text::functions())
         .chain(misc_functions())
-    {
-        ctx.register_udf(ScalarUDF::from(f));
+        .map(|f| Arc::new(ScalarUDF::from(f)))
+        .collect();
+    let aggregates = aggregate::functions().into_iter().map(Arc::new).collect();
+    (scalars, aggregates)
+}
+
+/// Registers the Trino functions (and Trino's names for DataFusion's) on `ctx`.
+pub fn register(ctx: &SessionContext) {
+    let (scalars, aggregates) = udfs();
+    for f in scalars {
+        ctx.register_udf(f.as_ref().clone());
     }
-    for f in aggregate::functions() {
-        ctx.register_udaf(f);
+    for f in aggregates {
+        ctx.register_udaf(f.as_ref().clone());
     }
     // Trino's names for functions DataFusion has under another name.
     let state = ctx.state();
