@@ -164,7 +164,8 @@ impl CatalogStatement {
     }
 }
 
-/// catalog only with `allow_writes`); anything else must be read-only SQL.
+/// Checks a statement before a run: a catalog statement must parse (and may write only
+/// with `allow_writes`); anything else must be read-only SQL.
 pub fn check(sql: &str, allow_writes: bool) -> Result<()> {
     match parse(sql) {
         None => super::sql::check_read_only(sql),

@@ -566,8 +566,6 @@ fn set_properties(t: &mut Tokens, table: String, kind: &str) -> Result<CatalogSt
     })
 }
 
-/// Checks a statement before a run: a catalog statement must parse (and may change the
-
 fn change_column(t: &mut Tokens, table: String) -> Result<CatalogStatement> {
     t.word("COLUMN");
     let mut ident = |what: &str| match t.next() {
