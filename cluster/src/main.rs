@@ -91,13 +91,25 @@ async fn scheduler(args: Vec<String>) -> ballista_core::error::Result<()> {
 }
 
 /// `state` with Tributary's Trino functions registered (replacing DataFusion's namesakes,
-/// as Tributary's own sessions do).
+/// as Tributary's sessions do). A DataFusion function that has one of their names as an
+/// alias (`to_char` is also `date_format`, `map_extract` also `element_at`) is left out:
+/// the scheduler rebuilds sessions from their function lists, in no set order, and the
+/// alias could win there.
 fn tributary_state(
     mut state: datafusion::execution::session_state::SessionState,
 ) -> datafusion::common::Result<datafusion::execution::session_state::SessionState> {
     use datafusion::execution::FunctionRegistry as _;
     let (scalars, aggregates) = tributary_engine::lake::trino::udfs();
     for f in scalars {
+        let owners: Vec<String> = state
+            .scalar_functions()
+            .values()
+            .filter(|g| g.name() != f.name() && g.aliases().iter().any(|a| a == f.name()))
+            .map(|g| g.name().to_owned())
+            .collect();
+        for owner in owners {
+            state.deregister_udf(&owner)?;
+        }
         state.register_udf(f)?;
     }
     for f in aggregates {

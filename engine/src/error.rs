@@ -130,14 +130,15 @@ fn internal(detail: &str) -> String {
     )
 }
 
-/// Arrow's "Cast error: Cannot cast string 'NA' to value of Int64 type", met when a
-/// text column of a table holds a value its catalog type does not: says what to do.
+/// Arrow's "Cast error: Cannot cast string 'NA' to value of Int64 type": a CAST in the
+/// SQL, or a table's text column holding a value its catalog type does not; for the
+/// second, says what to do.
 fn explain_text_cast(text: &str) -> Option<String> {
     let rest = text.split("Cannot cast string '").nth(1)?;
     let (value, rest) = rest.split_once("' to value of ")?;
     let ty = rest.strip_suffix(" type").unwrap_or(rest);
     Some(format!(
-        "the text '{value}' in a table's file cannot be read as {ty}, the type the catalog gives its column. If '{value}' means a missing value, make it the table's null marker (ALTER TABLE t SET SERDEPROPERTIES ('serialization.null.format' = '{value}')); if the column holds text, change its type (ALTER TABLE t CHANGE COLUMN c c string)"
+        "{text}. If '{value}' is in a table's column whose catalog type ({ty}) does not hold it: make it the table's null marker (ALTER TABLE t SET SERDEPROPERTIES ('serialization.null.format' = '{value}')) if it means a missing value, or make the column a string (ALTER TABLE t CHANGE COLUMN c c string)"
     ))
 }
 

@@ -165,21 +165,23 @@ impl Tokens {
         }
     }
 
+    /// An identifier: lowercased unless quoted.
+    fn identifier(&mut self, what: &str) -> Result<String> {
+        match self.next() {
+            Some(Token::Word(w)) if w.quote_style.is_some() => Ok(w.value),
+            Some(Token::Word(w)) => Ok(w.value.to_lowercase()),
+            _ => {
+                self.at -= 1;
+                Err(self.unexpected(what))
+            }
+        }
+    }
+
     /// A table name: identifiers joined by dots, `awsdatacatalog.` dropped.
     fn table_name(&mut self) -> Result<String> {
         let mut parts = Vec::new();
         loop {
-            match self.next() {
-                Some(Token::Word(w)) => parts.push(if w.quote_style.is_some() {
-                    w.value
-                } else {
-                    w.value.to_lowercase()
-                }),
-                _ => {
-                    self.at -= 1;
-                    return Err(self.unexpected("a table name"));
-                }
-            }
+            parts.push(self.identifier("a table name")?);
             if !self.token(&Token::Period) {
                 break;
             }
@@ -444,17 +446,7 @@ fn insert_into(t: &mut Tokens) -> Result<CatalogStatement> {
     {
         t.at += 1;
         loop {
-            match t.next() {
-                Some(Token::Word(w)) => columns.push(if w.quote_style.is_some() {
-                    w.value
-                } else {
-                    w.value.to_lowercase()
-                }),
-                _ => {
-                    t.at -= 1;
-                    return Err(t.unexpected("a column name"));
-                }
-            }
+            columns.push(t.identifier("a column name")?);
             if !t.token(&Token::Comma) {
                 break;
             }

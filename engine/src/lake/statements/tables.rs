@@ -335,17 +335,6 @@ fn note_partitions(hooks: &ScanHooks, statement: &str, report: &EtlReport) {
     }
 }
 
-fn written_row(report: &EtlReport, location: String) -> Vec<String> {
-    vec![
-        report.table.clone(),
-        report.rows_written.to_string(),
-        report.files_written.to_string(),
-        location,
-    ]
-}
-
-const WRITTEN_HEADER: [&str; 4] = ["table", "rows", "files", "location"];
-
 async fn create_table_as(
     runner: &Runner<'_>,
     store: &CatalogStore,
@@ -429,12 +418,28 @@ async fn create_table_as(
         },
         registration: Registration::Table,
     };
-    let report = run_etl(store, &bucket, &spec, runner.env).await?;
-    note_partitions(runner.hooks, "CREATE TABLE AS", &report);
-    let at = bucket.location_of(&key, true);
+    write_table(runner, store, &bucket, &spec, "CREATE TABLE AS").await
+}
+
+/// Runs a table write and reports it: the table, rows, files and where.
+async fn write_table(
+    runner: &Runner<'_>,
+    store: &CatalogStore,
+    bucket: &Bucket,
+    spec: &EtlSpec,
+    statement: &str,
+) -> Result<Outcome> {
+    let report = run_etl(store, bucket, spec, runner.env).await?;
+    note_partitions(runner.hooks, statement, &report);
+    let row = vec![
+        report.table.clone(),
+        report.rows_written.to_string(),
+        report.files_written.to_string(),
+        bucket.location_of(&spec.output_prefix, true),
+    ];
     Ok((
-        WRITTEN_HEADER.to_vec(),
-        vec![written_row(&report, at)],
+        vec!["table", "rows", "files", "location"],
+        vec![row],
         Some(report),
     ))
 }
@@ -540,14 +545,7 @@ async fn insert_into(
         csv: t.options.csv.unwrap_or(WRITTEN_CSV),
         registration: Registration::Existing,
     };
-    let report = run_etl(store, &bucket, &spec, runner.env).await?;
-    note_partitions(runner.hooks, "INSERT INTO", &report);
-    let at = bucket.location_of(&key, true);
-    Ok((
-        WRITTEN_HEADER.to_vec(),
-        vec![written_row(&report, at)],
-        Some(report),
-    ))
+    write_table(runner, store, &bucket, &spec, "INSERT INTO").await
 }
 
 /// A table INSERT INTO can add files to: files written the way its files are read.
