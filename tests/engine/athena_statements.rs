@@ -360,3 +360,79 @@ fn a_create_table_as_that_fails_half_way_leaves_nothing_behind() {
     let (n, _) = sql(cwd, "c.json", &[], "SELECT count(*) AS n FROM good");
     assert_eq!(count(&n), 1461);
 }
+
+#[test]
+fn unnest_joins_answer_as_trino_does() {
+    let dir = scratch();
+    let cwd = dir.path();
+    write(
+        &cwd.join("lake/events/e.json"),
+        "{\"id\":1,\"tags\":[\"a\",\"b\"],\"items\":[{\"sku\":\"x\",\"qty\":2},{\"sku\":\"y\",\"qty\":1}]}\n{\"id\":2,\"tags\":[\"c\"],\"items\":[{\"sku\":\"z\",\"qty\":5}]}\n{\"id\":3,\"tags\":[],\"items\":[]}\n",
+    );
+    crawl(cwd, &cwd.join("lake"), &cwd.join("c.json"));
+    let q = |text: &str| sql(cwd, "c.json", &[], text).0;
+    // Trino's forms: CROSS JOIN, a comma, qualified names through the unnest alias.
+    let pairs = "id,tag\n1,a\n1,b\n2,c\n";
+    assert_eq!(
+        q("SELECT e.id, t.tag FROM events e CROSS JOIN UNNEST(e.tags) AS t(tag) ORDER BY 1, 2"),
+        pairs
+    );
+    assert_eq!(
+        q(
+            "SELECT id, tag FROM awsdatacatalog.default.events, UNNEST(tags) AS t (tag) ORDER BY 1, 2"
+        ),
+        pairs
+    );
+    // An array of rows: one column per row, fields by name.
+    assert_eq!(
+        q(
+            "SELECT sum(t.item.qty) AS qty, max(item.sku) AS top FROM events CROSS JOIN UNNEST(items) AS t(item)"
+        ),
+        "qty,top\n8,z\n"
+    );
+    // Positions, kept empty rows, zipped arrays, two joins multiplying.
+    assert_eq!(
+        q(
+            "SELECT id, tag, n FROM events CROSS JOIN UNNEST(tags) WITH ORDINALITY AS t(tag, n) ORDER BY 1, 3"
+        ),
+        "id,tag,n\n1,a,1\n1,b,2\n2,c,1\n"
+    );
+    assert_eq!(
+        q("SELECT id, tag FROM events LEFT JOIN UNNEST(tags) AS t(tag) ON TRUE ORDER BY 1, 2"),
+        "id,tag\n1,a\n1,b\n2,c\n3,\n"
+    );
+    assert_eq!(
+        q(
+            "SELECT id, tag, i.sku AS sku FROM events CROSS JOIN UNNEST(tags, items) AS t(tag, i) ORDER BY 1, 2"
+        ),
+        "id,tag,sku\n1,a,x\n1,b,y\n2,c,z\n"
+    );
+    assert_eq!(
+        count(&q(
+            "SELECT count(*) AS n FROM events CROSS JOIN UNNEST(tags) AS a(tag) CROSS JOIN UNNEST(items) AS b(item)"
+        )),
+        5
+    );
+    // In a view and a CTAS too.
+    sql(
+        cwd,
+        "c.json",
+        W,
+        "CREATE VIEW tagged AS SELECT id, tag FROM events CROSS JOIN UNNEST(tags) AS t(tag)",
+    );
+    assert_eq!(q("SELECT * FROM tagged ORDER BY 1, 2"), pairs);
+    sql(
+        cwd,
+        "c.json",
+        W,
+        "CREATE TABLE tag_rows AS SELECT id, tag FROM events CROSS JOIN UNNEST(tags) AS t(tag)",
+    );
+    assert_eq!(count(&q("SELECT count(*) AS n FROM tag_rows")), 3);
+    // Trino spreads a row's fields over several names; here that is refused with how.
+    let err = refused(
+        cwd,
+        &[],
+        "SELECT sku FROM events CROSS JOIN UNNEST(items) AS t(sku, qty)",
+    );
+    assert!(err.contains("name.field"), "{err}");
+}

@@ -301,7 +301,7 @@ pub fn athena_cost_usd(billed: u64) -> f64 {
 pub async fn plan_read_only(ctx: &SessionContext, sql: &str) -> Result<Arc<dyn ExecutionPlan>> {
     check_read_only(sql)?;
     let df = ctx
-        .sql_with_options(sql, read_only_options())
+        .sql_with_options(&athena_sql(sql)?, read_only_options())
         .await
         .map_err(|e| Error::Sql(with_table_hint(ctx, &describe_datafusion_error(&e))))?;
     Ok(df.create_physical_plan().await?)
@@ -459,7 +459,8 @@ pub async fn sql_over_input(
     let table = crate::datafusion::datasource::MemTable::try_new(schema.clone(), vec![batches])?;
     let _ = ctx.deregister_table("input");
     ctx.register_table("input", Arc::new(table))?;
-    ctx.sql(sql).await?.collect().await
+    let sql = athena_sql(sql).map_err(|e| DataFusionError::Plan(e.to_string()))?;
+    ctx.sql(&sql).await?.collect().await
 }
 
 /// The columns `sql` produces over a table `input` of `schema`; checks the SQL too.
@@ -472,7 +473,22 @@ pub async fn schema_over_input(
     let empty = crate::datafusion::datasource::MemTable::try_new(schema.clone(), vec![vec![]])?;
     let _ = ctx.deregister_table("input");
     ctx.register_table("input", Arc::new(empty))?;
-    Ok(Arc::new(ctx.sql(sql).await?.schema().as_arrow().clone()))
+    Ok(Arc::new(
+        ctx.sql(&athena_sql(sql)?)
+            .await?
+            .schema()
+            .as_arrow()
+            .clone(),
+    ))
+}
+
+/// `sql` as DataFusion plans it: Trino's `UNNEST` joins rewritten
+/// ([`super::trino::unnest`]); anything else as written.
+pub fn athena_sql(sql: &str) -> Result<std::borrow::Cow<'_, str>> {
+    Ok(match super::trino::unnest::rewrite(sql)? {
+        Some(rewritten) => std::borrow::Cow::Owned(rewritten),
+        None => std::borrow::Cow::Borrowed(sql),
+    })
 }
 
 /// Rows the file scans of a finished plan produced.

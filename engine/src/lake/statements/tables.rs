@@ -314,7 +314,10 @@ async fn query_schema(
 ) -> Result<crate::arrow::datatypes::SchemaRef> {
     crate::lake::sql::check_read_only(query)?;
     let df = ctx
-        .sql_with_options(query, crate::lake::sql::read_only_options())
+        .sql_with_options(
+            &crate::lake::sql::athena_sql(query)?,
+            crate::lake::sql::read_only_options(),
+        )
         .await
         .map_err(|e| {
             Error::Sql(crate::lake::sql::with_table_hint(
@@ -692,12 +695,15 @@ async fn create_view(
     if !store.lock().databases.contains_key(&db) {
         return Err(Error::Sql(format!("no database '{db}'")));
     }
-    let plan = state.create_logical_plan(query).await.map_err(|e| {
-        Error::Sql(crate::lake::sql::with_table_hint(
-            runner.ctx,
-            &crate::error::describe_datafusion_error(&e),
-        ))
-    })?;
+    let plan = state
+        .create_logical_plan(&crate::lake::sql::athena_sql(query)?)
+        .await
+        .map_err(|e| {
+            Error::Sql(crate::lake::sql::with_table_hint(
+                runner.ctx,
+                &crate::error::describe_datafusion_error(&e),
+            ))
+        })?;
     let columns: Vec<Column> = plan
         .schema()
         .fields()

@@ -10,6 +10,7 @@
 mod aggregate;
 mod datetime;
 mod text;
+pub mod unnest;
 
 use std::fmt;
 use std::sync::Arc;

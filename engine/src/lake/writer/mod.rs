@@ -259,7 +259,10 @@ pub async fn run_etl(
     let ctx = super::sql::session(Some(store), &hooks, env)?;
     super::sql::check_read_only(&spec.sql)?;
     let df = ctx
-        .sql_with_options(&spec.sql, super::sql::read_only_options())
+        .sql_with_options(
+            &super::sql::athena_sql(&spec.sql)?,
+            super::sql::read_only_options(),
+        )
         .await
         .map_err(|e| {
             Error::Sql(super::sql::with_table_hint(
