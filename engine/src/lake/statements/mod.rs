@@ -32,7 +32,9 @@ const ATHENA_CATALOG: &str = "awsdatacatalog";
 
 mod parse;
 mod partitions;
+mod show;
 mod tables;
+mod views;
 
 pub use parse::parse;
 

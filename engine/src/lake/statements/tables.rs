@@ -1,13 +1,12 @@
 //! Table and view statements: `CREATE TABLE AS`, `INSERT INTO` and `UNLOAD` write through
 //! the ETL writer (staged, then committed, then registered: a statement that fails
-//! half-way leaves no files and no table); views are saved queries in the catalog;
-//! `DROP TABLE` removes only tables Tributary wrote; `SHOW CREATE TABLE` prints the Hive
-//! DDL Athena would print; `DESCRIBE` gives Glue types.
+//! half-way leaves no files and no table); `DROP TABLE` removes only tables Tributary
+//! wrote; `DROP VIEW` and `SHOW VIEWS`. The statements dispatch from here to `views.rs`
+//! (`CREATE VIEW`) and `show.rs` (`SHOW CREATE`, `DESCRIBE`).
 
 use super::*;
 use crate::lake::bucket::Bucket;
-use crate::lake::catalog::{Column, DEFAULT_DATABASE, View};
-use crate::lake::glue_types::glue_type_of;
+use crate::lake::catalog::{Column, DEFAULT_DATABASE};
 use crate::lake::sniff::{Compression, CsvDialect, FileFormat};
 use crate::lake::writer::{
     EtlReport, EtlSpec, OutputCompression, Registration, WRITTEN_CSV, WriteMode, run_etl,
@@ -15,7 +14,7 @@ use crate::lake::writer::{
 };
 
 /// Header, rows and, for statements that wrote, what the writer reported.
-type Outcome = (Vec<&'static str>, Vec<Vec<String>>, Option<EtlReport>);
+pub(super) type Outcome = (Vec<&'static str>, Vec<Vec<String>>, Option<EtlReport>);
 
 /// Who made a table, from its first version: tables made by these writers hold files
 /// Tributary wrote, so `DROP TABLE` may remove them.
@@ -63,7 +62,7 @@ pub(super) async fn execute(
             view,
             or_replace,
             query,
-        } => create_view(runner, store, view, *or_replace, query).await,
+        } => super::views::create_view(runner, store, view, *or_replace, query).await,
         CatalogStatement::DropView { view, if_exists } => {
             let (db, name) = split_name(view);
             let dropped = store.update(|c| {
@@ -87,7 +86,7 @@ pub(super) async fn execute(
         CatalogStatement::DropTable { table, if_exists } => {
             drop_table(runner, store, table, *if_exists)
         }
-        CatalogStatement::ShowCreate { name, view } => show_create(store, name, *view),
+        CatalogStatement::ShowCreate { name, view } => super::show::show_create(store, name, *view),
         CatalogStatement::ShowViews { database } => {
             let db = database
                 .clone()
@@ -100,7 +99,7 @@ pub(super) async fn execute(
             let rows = d.views.keys().map(|v| vec![v.clone()]).collect();
             Ok((vec!["views"], rows, None))
         }
-        CatalogStatement::Describe { table } => describe(store, table),
+        CatalogStatement::Describe { table } => super::show::describe(store, table),
         _ => Err(Error::Internal(format!(
             "{} is not a table statement",
             statement.name()
@@ -109,7 +108,7 @@ pub(super) async fn execute(
 }
 
 /// `db` and `name` of a name as written (bare names are in the default database).
-fn split_name(name: &str) -> (String, String) {
+pub(super) fn split_name(name: &str) -> (String, String) {
     match name.split_once('.') {
         Some((d, n)) => (d.to_owned(), n.to_owned()),
         None => (DEFAULT_DATABASE.to_owned(), name.to_owned()),
@@ -665,83 +664,6 @@ async fn unload(
     ))
 }
 
-async fn create_view(
-    runner: &Runner<'_>,
-    store: &CatalogStore,
-    view: &str,
-    or_replace: bool,
-    query: &str,
-) -> Result<Outcome> {
-    let (db, name) = split_name(view);
-    let qualified = format!("{db}.{name}");
-    {
-        let catalog = store.lock();
-        if catalog.table(&db, &name).is_some() {
-            return Err(Error::Sql(format!(
-                "'{qualified}' is a table; a view cannot take its name"
-            )));
-        }
-        if !or_replace && catalog.view(&qualified).is_some() {
-            return Err(Error::Sql(format!(
-                "view '{qualified}' already exists (write CREATE OR REPLACE VIEW to replace it)"
-            )));
-        }
-        crate::lake::views::check_no_cycle(&catalog, &qualified, query)?;
-    }
-    crate::lake::sql::check_read_only(query)?;
-    // Unqualified names in a view resolve in its database.
-    let mut state = runner.ctx.state();
-    state.config_mut().options_mut().catalog.default_schema = db.clone();
-    if !store.lock().databases.contains_key(&db) {
-        return Err(Error::Sql(format!("no database '{db}'")));
-    }
-    let plan = state
-        .create_logical_plan(&crate::lake::sql::athena_sql(query)?)
-        .await
-        .map_err(|e| {
-            Error::Sql(crate::lake::sql::with_table_hint(
-                runner.ctx,
-                &crate::error::describe_datafusion_error(&e),
-            ))
-        })?;
-    let columns: Vec<Column> = plan
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| Column {
-            name: f.name().clone(),
-            data_type: f.data_type().to_string(),
-            source_name: None,
-            text_format: None,
-        })
-        .collect();
-    let replaced = store.update(|c| {
-        let database = c.ensure_database(&db);
-        let now = chrono::Utc::now();
-        let created_at = database.views.get(&name).map(|v| v.created_at);
-        database.views.insert(
-            name.clone(),
-            View {
-                name: name.clone(),
-                sql: query.to_owned(),
-                columns,
-                created_by: runner.by.clone(),
-                created_at: created_at.unwrap_or(now),
-                updated_at: now,
-            },
-        );
-        Ok(created_at.is_some())
-    })?;
-    Ok((
-        vec!["view", "status"],
-        vec![vec![
-            qualified,
-            if replaced { "replaced" } else { "created" }.to_owned(),
-        ]],
-        None,
-    ))
-}
-
 fn drop_table(
     runner: &Runner<'_>,
     store: &CatalogStore,
@@ -806,136 +728,4 @@ fn drop_table(
         vec![vec![qualified, "dropped".to_owned()]],
         None,
     ))
-}
-
-fn show_create(store: &CatalogStore, name: &str, view: bool) -> Result<Outcome> {
-    let catalog = store.snapshot();
-    if view {
-        let (db, v) = catalog
-            .view(name)
-            .ok_or_else(|| Error::Sql(format!("no view '{name}'")))?;
-        let text = format!("CREATE VIEW {db}.{} AS\n{}", v.name, v.sql);
-        let rows = text.lines().map(|l| vec![l.to_owned()]).collect();
-        return Ok((vec!["create_view_stmt"], rows, None));
-    }
-    if catalog.resolve(name).is_err() && catalog.view(name).is_some() {
-        return Err(Error::Sql(format!(
-            "'{name}' is a view; write SHOW CREATE VIEW"
-        )));
-    }
-    let (db, t) = resolve(&catalog, name)?;
-    let location = store.resolve_location(&t.location);
-    let rows = hive_ddl(db, t, &location)
-        .lines()
-        .map(|l| vec![l.to_owned()])
-        .collect();
-    Ok((vec!["createtab_stmt"], rows, None))
-}
-
-/// The Hive DDL that defines `t` as Athena prints it for `SHOW CREATE TABLE`.
-pub fn hive_ddl(db: &str, t: &Table, location: &str) -> String {
-    let column = |c: &Column| format!("  `{}` {}", c.name, glue_type_of(&c.data_type));
-    let mut out = format!("CREATE EXTERNAL TABLE `{db}`.`{}`(\n", t.name);
-    out.push_str(&t.columns.iter().map(column).collect::<Vec<_>>().join(",\n"));
-    out.push(')');
-    if !t.partition_keys.is_empty() {
-        out.push_str("\nPARTITIONED BY (\n");
-        out.push_str(
-            &t.partition_keys
-                .iter()
-                .map(column)
-                .collect::<Vec<_>>()
-                .join(",\n"),
-        );
-        out.push(')');
-    }
-    let mut properties: BTreeMap<String, String> = t.parameters.clone();
-    match t.format {
-        FileFormat::Parquet => {
-            out.push_str("\nROW FORMAT SERDE\n  'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'\nSTORED AS INPUTFORMAT\n  'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat'\nOUTPUTFORMAT\n  'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat'");
-            properties.insert("classification".into(), "parquet".into());
-        }
-        FileFormat::Json => {
-            out.push_str("\nROW FORMAT SERDE\n  'org.openx.data.jsonserde.JsonSerDe'\nSTORED AS INPUTFORMAT\n  'org.apache.hadoop.mapred.TextInputFormat'\nOUTPUTFORMAT\n  'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'");
-            properties.insert("classification".into(), "json".into());
-        }
-        FileFormat::Csv => {
-            let dialect = t.options.csv.unwrap_or(WRITTEN_CSV);
-            let show = |b: u8| match b {
-                b'\t' => "\\t".to_owned(),
-                0x01 => "\\u0001".to_owned(),
-                b'\'' => "\\'".to_owned(),
-                b => (b as char).to_string(),
-            };
-            let mut serde: BTreeMap<String, String> = t.options.serde_properties.clone();
-            // OpenCSVSerde when quoting is set, as Athena needs it for quoted fields.
-            let open_csv = ["quoteChar", "escapeChar", "separatorChar"]
-                .iter()
-                .any(|k| serde.contains_key(*k));
-            if open_csv {
-                serde
-                    .entry("separatorChar".into())
-                    .or_insert_with(|| show(t.options.delimiter()));
-                serde.remove("field.delim");
-            } else {
-                serde.insert("field.delim".into(), show(t.options.delimiter()));
-            }
-            out.push_str(&format!(
-                "\nROW FORMAT SERDE\n  '{}'\nWITH SERDEPROPERTIES (\n{})\nSTORED AS INPUTFORMAT\n  'org.apache.hadoop.mapred.TextInputFormat'\nOUTPUTFORMAT\n  'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'",
-                if open_csv {
-                    "org.apache.hadoop.hive.serde2.OpenCSVSerde"
-                } else {
-                    "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
-                },
-                serde
-                    .iter()
-                    .map(|(k, v)| format!("  '{k}'='{v}'"))
-                    .collect::<Vec<_>>()
-                    .join(",\n")
-            ));
-            properties.insert("classification".into(), "csv".into());
-            if dialect.has_header {
-                properties
-                    .entry("skip.header.line.count".into())
-                    .or_insert_with(|| "1".into());
-            }
-        }
-    }
-    out.push_str(&format!("\nLOCATION\n  '{location}'"));
-    out.push_str("\nTBLPROPERTIES (\n");
-    out.push_str(
-        &properties
-            .iter()
-            .map(|(k, v)| format!("  '{k}'='{}'", v.replace('\'', "\\'")))
-            .collect::<Vec<_>>()
-            .join(",\n"),
-    );
-    out.push(')');
-    out
-}
-
-fn describe(store: &CatalogStore, name: &str) -> Result<Outcome> {
-    let catalog = store.snapshot();
-    let header = vec!["col_name", "data_type", "arrow_type", "comment"];
-    let row = |c: &Column, comment: &str| {
-        vec![
-            c.name.clone(),
-            glue_type_of(&c.data_type),
-            c.data_type.clone(),
-            comment.to_owned(),
-        ]
-    };
-    if let Ok((_, t)) = catalog.resolve(name) {
-        let rows = t
-            .columns
-            .iter()
-            .map(|c| row(c, ""))
-            .chain(t.partition_keys.iter().map(|c| row(c, "partition key")))
-            .collect();
-        return Ok((header, rows, None));
-    }
-    let (_, v) = catalog
-        .view(name)
-        .ok_or_else(|| Error::Sql(format!("no table or view '{name}'")))?;
-    Ok((header, v.columns.iter().map(|c| row(c, "")).collect(), None))
 }
