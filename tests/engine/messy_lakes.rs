@@ -500,3 +500,166 @@ fn file_names_with_percent_signs_are_read_as_named() {
         "a\n4\n"
     );
 }
+
+/// Copies a folder of `tests/data` into `to`, keeping its layout.
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            write(&target, std::fs::read(entry.path()).unwrap());
+        }
+    }
+}
+
+#[test]
+fn avro_and_orc_lakes_written_by_other_tools_answer_like_the_csv_they_came_from() {
+    // seattle-weather.csv as fastavro and Apache ORC (C++, through pyarrow) wrote it: a
+    // hive folder per year, a codec per file (null/deflate/snappy/zstd; none/zlib/snappy/
+    // zstd), a record and an array column, and a `station` column only in 2015's files.
+    let dir = scratch();
+    let lake = dir.path().join("lake");
+    copy_tree(&data("weather_avro"), &lake.join("weather_avro"));
+    copy_tree(&data("weather_orc"), &lake.join("weather_orc"));
+    write(
+        &lake.join("weather/seattle-weather.csv"),
+        std::fs::read(data("seattle-weather.csv")).unwrap(),
+    );
+    // Found by their magic bytes too: Firehose-style names without an extension.
+    write(
+        &lake.join("events/part-0001"),
+        std::fs::read(data("weather_avro/year=2013/part-0.avro")).unwrap(),
+    );
+    let crawled = crawl(dir.path(), &lake, &dir.path().join("c.json"));
+    for (table, format) in [
+        ("default.weather_avro", "avro"),
+        ("default.weather_orc", "orc"),
+        ("default.events", "avro"),
+    ] {
+        assert!(
+            crawled
+                .stdout
+                .lines()
+                .any(|l| l.contains(&format!("| {table} ")) && l.contains(&format!("| {format} "))),
+            "{table}: {crawled:?}"
+        );
+    }
+    for table in ["weather_avro", "weather_orc"] {
+        let show = cli_in(
+            dir.path(),
+            &["catalog", "--catalog", "c.json", "show", table],
+        );
+        for line in [
+            "  date date (Arrow Date32)",
+            "  temps struct<max:double,min:double>",
+            "  tags array<string>",
+            // Merged across files: null in the years before it was added.
+            "  station string (Arrow Utf8)",
+            "  year bigint (Arrow Int64, partition key)",
+            "  partition 2015: 1 file(s)",
+        ] {
+            assert!(show.stdout.contains(line), "{table}: {line}: {show:?}");
+        }
+        let out = ok(
+            dir.path(),
+            &["--format", "csv"],
+            &format!(
+                "SELECT year, COUNT(*) AS n, ROUND(SUM(precipitation), 1) AS p, MAX(temps.max) AS tmax, \
+                 MIN(temps.min) AS tmin, COUNT(station) AS st FROM {table} GROUP BY year ORDER BY year"
+            ),
+        );
+        assert_eq!(
+            out,
+            "year,n,p,tmax,tmin,st\n2012,366,1226.0,34.4,-3.3,0\n2013,365,828.0,33.9,-7.1,0\n\
+             2014,365,1232.8,35.6,-6.0,0\n2015,365,1139.2,35.0,-3.8,365\n",
+            "{table}"
+        );
+        // A partition filter reads one file; columns in another order than the file's;
+        // an UNNEST of the array column.
+        let one = q(
+            dir.path(),
+            &["--format", "csv"],
+            &format!(
+                "SELECT tag, wind, date FROM {table} CROSS JOIN UNNEST(tags) AS u(tag) \
+                 WHERE year = 2014 AND date = DATE '2014-03-01'"
+            ),
+        );
+        assert_eq!(one.stdout, "tag,wind,date\nsun,4.7,2014-03-01\n", "{one:?}");
+        assert!(
+            one.stderr.contains("from 1 file(s) in 1 partition(s)"),
+            "{one:?}"
+        );
+    }
+    // The CSV gives the same figures.
+    let csv = ok(
+        dir.path(),
+        &["--format", "csv"],
+        "SELECT EXTRACT(year FROM date) AS year, COUNT(*) AS n, ROUND(SUM(precipitation), 1) AS p, \
+         MAX(temp_max) AS tmax, MIN(temp_min) AS tmin FROM weather GROUP BY 1 ORDER BY 1",
+    );
+    assert_eq!(
+        csv,
+        "year,n,p,tmax,tmin\n2012,366,1226.0,34.4,-3.3\n2013,365,828.0,33.9,-7.1\n\
+         2014,365,1232.8,35.6,-6.0\n2015,365,1139.2,35.0,-3.8\n"
+    );
+    let events = ok(
+        dir.path(),
+        &["--format", "csv"],
+        "SELECT COUNT(*) AS n, MIN(date) AS first FROM events",
+    );
+    assert_eq!(events, "n,first\n365,2013-01-01\n");
+    let ddl = ok(dir.path(), &[], "SHOW CREATE TABLE weather_orc");
+    assert!(
+        ddl.contains("'org.apache.hadoop.hive.ql.io.orc.OrcSerde'")
+            && ddl.contains("'classification'='orc'"),
+        "{ddl}"
+    );
+    // Read only: Tributary does not write them, and says so.
+    let w = ["--allow-writes"];
+    let ctas = q(
+        dir.path(),
+        &w,
+        "CREATE TABLE t WITH (format = 'ORC') AS SELECT 1 AS x",
+    );
+    assert_eq!(ctas.code, 1);
+    assert!(
+        ctas.stderr
+            .contains("Tributary writes PARQUET, JSON and TEXTFILE (it reads ORC and AVRO tables"),
+        "{ctas:?}"
+    );
+    let insert = q(
+        dir.path(),
+        &w,
+        "INSERT INTO weather_avro (wind) VALUES (1.0)",
+    );
+    assert!(
+        insert
+            .stderr
+            .contains("its files are avro, which Tributary reads but does not write"),
+        "{insert:?}"
+    );
+    let project = serde_json::json!({
+        "format_version": 1,
+        "nodes": [
+            {"id": "catalog", "kind": "catalog", "config": {"path": "c.json"}},
+            {"id": "lake", "kind": "bucket", "config": {"path": "lake"}},
+            {"id": "job", "kind": "etl", "config": {
+                "sql": "SELECT * FROM weather", "table": "w2", "output_prefix": "w2", "format": "orc"}}
+        ],
+        "edges": [
+            {"from": {"node": "catalog", "port": "catalog"}, "to": {"node": "job", "port": "catalog"}},
+            {"from": {"node": "lake", "port": "bucket"}, "to": {"node": "job", "port": "target"}}
+        ]
+    });
+    write(&dir.path().join("p.json"), project.to_string());
+    let out = cli_in(dir.path(), &["validate", "p.json"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains(
+            "node 'job': config: format: format 'orc' is read only here: Tributary reads orc files (crawler, queries) but writes parquet, csv, json"
+        ),
+        "{out:?}"
+    );
+}

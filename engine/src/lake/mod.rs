@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod crawler;
 pub mod glue_types;
 pub mod json_reader;
+pub mod orc;
 pub mod partitioned;
 pub mod projection;
 pub mod provider;

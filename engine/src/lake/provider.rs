@@ -306,6 +306,12 @@ fn portable_format(table: &Table) -> Result<()> {
         FileFormat::Parquet => return Ok(()),
         FileFormat::Csv => "CSV",
         FileFormat::Json => "JSON",
+        FileFormat::Avro | FileFormat::Orc => {
+            return Err(Error::Invalid(format!(
+                "is {}, which Ballista 55's plan format does not carry to executors; run it on the local environment, or rewrite it as Parquet with an ETL job first",
+                table.format.as_str().to_uppercase()
+            )));
+        }
     };
     let why = if table.options.compression != Compression::None {
         let c = format!("{:?}", table.options.compression).to_lowercase();
@@ -452,12 +458,14 @@ fn build_table(
 
     // Text columns are read as strings and converted in a view: DataFusion's CSV reader
     // does not apply null markers, and dates come in many written forms.
-    let text = table.format != FileFormat::Parquet;
+    let text = !table.format.is_self_describing();
     let csv = table.format == FileFormat::Csv;
     let read_as_text = |c: &Column| csv || (text && c.text_format.is_some());
     let raw_field = |c: &Column| -> Result<Field> {
         let dt = match c.arrow_type()? {
             _ if read_as_text(c) => DataType::Utf8,
+            // The ORC reader hands over its own types, without adapting them.
+            other if table.format == FileFormat::Orc => other,
             // As DataFusion's own Parquet reading does (schema_force_view_types): view
             // types make string grouping and filtering much faster.
             DataType::Utf8 | DataType::LargeUtf8 => DataType::Utf8View,
@@ -627,6 +635,8 @@ fn listing_format(table: &Table, lenient: bool) -> Arc<dyn DfFileFormat> {
                 .with_newline_delimited(table.options.json_layout != Some(JsonLayout::Array)),
         ),
         FileFormat::Parquet => Arc::new(ParquetFormat::default()),
+        FileFormat::Avro => Arc::new(crate::datafusion::datasource::file_format::avro::AvroFormat),
+        FileFormat::Orc => Arc::new(super::orc::OrcFormat),
     }
 }
 

@@ -300,8 +300,7 @@ pub fn athena_cost_usd(billed: u64) -> f64 {
 /// Plans a read-only query.
 pub async fn plan_read_only(ctx: &SessionContext, sql: &str) -> Result<Arc<dyn ExecutionPlan>> {
     check_read_only(sql)?;
-    let df = ctx
-        .sql_with_options(&athena_sql(sql)?, read_only_options())
+    let df = read_only_frame(ctx, sql)
         .await
         .map_err(|e| Error::Sql(with_table_hint(ctx, &describe_datafusion_error(&e))))?;
     Ok(df.create_physical_plan().await?)
@@ -459,8 +458,8 @@ pub async fn sql_over_input(
     let table = crate::datafusion::datasource::MemTable::try_new(schema.clone(), vec![batches])?;
     let _ = ctx.deregister_table("input");
     ctx.register_table("input", Arc::new(table))?;
-    let sql = athena_sql(sql).map_err(|e| DataFusionError::Plan(e.to_string()))?;
-    ctx.sql(&sql).await?.collect().await
+    let plan = logical_plan(&ctx.state(), sql).await?;
+    ctx.execute_logical_plan(plan).await?.collect().await
 }
 
 /// The columns `sql` produces over a table `input` of `schema`; checks the SQL too.
@@ -474,7 +473,7 @@ pub async fn schema_over_input(
     let _ = ctx.deregister_table("input");
     ctx.register_table("input", Arc::new(empty))?;
     Ok(Arc::new(
-        ctx.sql(&athena_sql(sql)?)
+        logical_plan(&ctx.state(), sql)
             .await?
             .schema()
             .as_arrow()
@@ -482,12 +481,47 @@ pub async fn schema_over_input(
     ))
 }
 
-/// `sql` as DataFusion plans it: Trino's `UNNEST` joins rewritten
-/// ([`super::trino::unnest`]); anything else as written.
+/// Plans Athena SQL on `state`: rewritten as [`athena_sql`] says, and parsed with lambdas
+/// (`x -> x + 1`) when it has them: DataFusion's default (generic) SQL dialect reads `->`
+/// as the JSON operator, so such a statement is parsed with the DuckDB dialect, which
+/// reads it as a lambda as Trino does.
+pub async fn logical_plan(
+    state: &crate::datafusion::execution::session_state::SessionState,
+    sql: &str,
+) -> std::result::Result<crate::datafusion::logical_expr::LogicalPlan, DataFusionError> {
+    let sql = athena_sql(sql).map_err(|e| DataFusionError::Plan(e.to_string()))?;
+    if sql.contains("->") {
+        let mut state = state.clone();
+        state.config_mut().options_mut().sql_parser.dialect =
+            crate::datafusion::common::config::Dialect::DuckDB;
+        state.create_logical_plan(&sql).await
+    } else {
+        state.create_logical_plan(&sql).await
+    }
+}
+
+/// A read-only query as a DataFrame (what `ctx.sql_with_options` gives), planned by
+/// [`logical_plan`].
+pub async fn read_only_frame(
+    ctx: &SessionContext,
+    sql: &str,
+) -> std::result::Result<crate::datafusion::dataframe::DataFrame, DataFusionError> {
+    let plan = logical_plan(&ctx.state(), sql).await?;
+    read_only_options().verify_plan(&plan)?;
+    ctx.execute_logical_plan(plan).await
+}
+
+/// `sql` as DataFusion plans it: Trino's `try(…)` ([`super::trino::tries`]) and `UNNEST`
+/// joins ([`super::trino::unnest`]) rewritten; anything else as written.
 pub fn athena_sql(sql: &str) -> Result<std::borrow::Cow<'_, str>> {
-    Ok(match super::trino::unnest::rewrite(sql)? {
+    let tried = super::trino::tries::rewrite(sql);
+    let sql_now = tried.as_deref().unwrap_or(sql);
+    Ok(match super::trino::unnest::rewrite(sql_now)? {
         Some(rewritten) => std::borrow::Cow::Owned(rewritten),
-        None => std::borrow::Cow::Borrowed(sql),
+        None => match tried {
+            Some(t) => std::borrow::Cow::Owned(t),
+            None => std::borrow::Cow::Borrowed(sql),
+        },
     })
 }
 

@@ -68,9 +68,7 @@ impl ViewPlanner {
         };
         let mut state = state.read().clone();
         state.config_mut().options_mut().catalog.default_schema = database.to_owned();
-        let sql = crate::lake::sql::athena_sql(&view.sql)
-            .map_err(|e| DataFusionError::Plan(format!("view '{qualified}': {e}")))?;
-        let plan = state.create_logical_plan(&sql).await.map_err(|e| {
+        let plan = crate::lake::sql::logical_plan(&state, &view.sql).await.map_err(|e| {
             DataFusionError::Plan(format!(
                 "view '{qualified}' is stale: its query no longer plans against the tables it reads ({}). Re-create it with CREATE OR REPLACE VIEW",
                 crate::error::describe_datafusion_error(&e).trim_end()

@@ -87,7 +87,7 @@ pub const WRITE_FIELDS: [Field; 7] = [
     Field::new(
         "format",
         "Format",
-        Editor::Choice(FileFormat::NAMES),
+        Editor::Choice(FileFormat::WRITTEN),
         "Parquet, CSV (with a header) or JSON lines.",
     ),
     Field::new(
@@ -134,7 +134,9 @@ pub fn check_write(
         Ok(_) => {}
         Err(e) => p.add("output_prefix", e.to_string()),
     }
-    if !compression.applies_to(format) {
+    if let Err(e) = format.written_or_error("format") {
+        p.add("format", e);
+    } else if !compression.applies_to(format) {
         p.add(
             "compression",
             if format == FileFormat::Parquet {

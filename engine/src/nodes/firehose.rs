@@ -154,7 +154,7 @@ impl Kind for FirehoseKind {
         Field::new(
             "format",
             "Format",
-            Editor::Choice(FileFormat::NAMES),
+            Editor::Choice(FileFormat::WRITTEN),
             "json (lines), csv or parquet.",
         ),
         Field::new(
@@ -221,8 +221,11 @@ impl Kind for FirehoseKind {
                 Err(e) => p.add(name, e.to_string()),
             }
         }
+        if let Err(e) = config.format.written_or_error("format") {
+            p.add("format", e);
+        }
         p.check(
-            config.compression.applies_to(config.format),
+            !config.format.is_written() || config.compression.applies_to(config.format),
             "compression",
             format!(
                 "'{}' does not apply to {}",
@@ -315,6 +318,8 @@ impl ObjectWriter {
             FileFormat::Parquet => ".parquet",
             FileFormat::Csv => ".csv",
             FileFormat::Json => ".json",
+            FileFormat::Avro => ".avro",
+            FileFormat::Orc => ".orc",
         };
         format!("{base}{}", whole_file(&self.config).extension())
     }
@@ -360,6 +365,12 @@ impl ObjectWriter {
                 let mut w = crate::arrow::json::LineDelimitedWriter::new(&mut raw);
                 w.write(batch).map_err(|e| Error::Internal(e.to_string()))?;
                 w.finish().map_err(|e| Error::Internal(e.to_string()))?;
+            }
+            // Refused when the node is validated; kept an error here too.
+            FileFormat::Avro | FileFormat::Orc => {
+                return Err(Error::Invalid(
+                    self.config.format.written_or_error("format").unwrap_err(),
+                ));
             }
         }
         compress(raw, whole_file(&self.config))

@@ -1,5 +1,5 @@
 //! Reading a bucket's files record by record, with bounded memory: JSON lines, JSON
-//! arrays, CSV (gzip or zstd too) and Parquet. Each record is converted to the columns
+//! arrays, CSV (gzip or zstd too), and Parquet, Avro and ORC (typed batches). Each record is converted to the columns
 //! on its own: a record that is not valid JSON, lacks a `NOT NULL` field or has a value
 //! of the wrong type becomes a failed record with the file, the line and the reason.
 
@@ -81,7 +81,13 @@ pub enum FileReader {
         positions: Vec<Option<usize>>,
         width: usize,
     },
-    Parquet(crate::datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReader),
+    /// A self-describing format (Parquet, Avro, ORC) read as typed batches.
+    Batches(
+        Box<
+            dyn Iterator<Item = std::result::Result<RecordBatch, crate::arrow::error::ArrowError>>
+                + Send,
+        >,
+    ),
 }
 
 /// A file to replay: a local path (streamed) or an object's bytes (S3).
@@ -202,8 +208,48 @@ impl FileReader {
                     ),
                     FileData::Bytes(b) => reader(b.clone()),
                 };
-                Self::Parquet(parquet.map_err(|e| {
+                Self::Batches(Box::new(parquet.map_err(|e| {
                     Error::Bucket(format!("'{}' is not readable Parquet: {e}", obj.key))
+                })?))
+            }
+            FileFormat::Avro => {
+                let reader = crate::datafusion::arrow_avro::reader::ReaderBuilder::new()
+                    .with_batch_size(4096)
+                    .build(BufReader::new(data.raw()?))
+                    .map_err(|e| {
+                        Error::Bucket(format!("'{}' is not a readable Avro file: {e}", obj.key))
+                    })?;
+                Self::Batches(Box::new(reader))
+            }
+            FileFormat::Orc => {
+                fn reader(
+                    r: impl orc_rust::reader::ChunkReader + Send + 'static,
+                ) -> std::result::Result<
+                    Box<
+                        dyn Iterator<
+                                Item = std::result::Result<
+                                    RecordBatch,
+                                    crate::arrow::error::ArrowError,
+                                >,
+                            > + Send,
+                    >,
+                    orc_rust::error::OrcError,
+                > {
+                    Ok(Box::new(
+                        orc_rust::ArrowReaderBuilder::try_new(r)?
+                            .with_batch_size(4096)
+                            .build(),
+                    ))
+                }
+                let orc = match &data {
+                    FileData::Path(p) => reader(
+                        std::fs::File::open(p)
+                            .map_err(|e| Error::Bucket(format!("opening '{}': {e}", obj.key)))?,
+                    ),
+                    FileData::Bytes(b) => reader(b.clone()),
+                };
+                Self::Batches(orc.map_err(|e| {
+                    Error::Bucket(format!("'{}' is not a readable ORC file: {e}", obj.key))
                 })?)
             }
             FileFormat::Json if c.json_layout == Some(JsonLayout::Array) => {
@@ -262,7 +308,7 @@ impl FileReader {
         })
     }
 
-    /// Reads up to `n` records into `rows` (good) and `failed` (bad); Parquet batches go
+    /// Reads up to `n` records into `rows` (good) and `failed` (bad); typed batches go
     /// to `whole`. Returns false at the end of the file.
     pub fn read(
         &mut self,
@@ -343,7 +389,7 @@ impl FileReader {
                         }
                     }
                 }
-                Self::Parquet(reader) => {
+                Self::Batches(reader) => {
                     let Some(next) = reader.next() else {
                         return Ok(false);
                     };
@@ -368,7 +414,7 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
     }
 }
 
-/// A Parquet batch with the replay's columns, cast by name.
+/// A typed batch (Parquet, Avro, ORC) with the replay's columns, cast by name.
 fn conform(
     batch: &RecordBatch,
     schema: &SchemaRef,

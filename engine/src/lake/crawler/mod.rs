@@ -641,6 +641,16 @@ pub async fn classify_object(
         return classify_parquet(bucket, obj).await;
     }
     let head = head.unwrap_or_default();
+    // Avro object container files and ORC files open with their magic bytes (whatever
+    // their names), and are not compressed as whole files.
+    if head.starts_with(AVRO_MAGIC)
+        || (lower.ends_with(".avro") && compression == Compression::None)
+    {
+        return classify_avro(bucket, obj).await;
+    }
+    if head.starts_with(b"ORC") || (lower.ends_with(".orc") && compression == Compression::None) {
+        return classify_orc(bucket, obj).await;
+    }
     match compression {
         Compression::None => {
             let (sample, truncated) = if (head.len() as u64) < obj.size_bytes {
@@ -660,6 +670,99 @@ pub async fn classify_object(
             let data = sniff::decompress_prefix(&head, c, SAMPLE_DECOMPRESSED)?;
             let truncated = !whole || data.len() >= SAMPLE_DECOMPRESSED;
             sniff::classify_text(&obj.key, &data, truncated, c, options)
+        }
+    }
+}
+
+/// The first bytes of an Avro object container file.
+const AVRO_MAGIC: &[u8] = b"Obj\x01";
+
+/// An Avro file's schema, from its header (the first block of the file; more is read
+/// when its metadata is larger). Avro does not record a row count.
+async fn classify_avro(
+    bucket: &Bucket,
+    obj: &ObjectInfo,
+) -> std::result::Result<Classified, Unclassifiable> {
+    use crate::datafusion::arrow_avro::reader::ReaderBuilder;
+    let mut want = HEAD_BYTES;
+    loop {
+        let head = bucket
+            .read_range(&obj.key, 0..want.min(obj.size_bytes))
+            .await
+            .map_err(|e| Unclassifiable(e.to_string()))?;
+        if !head.starts_with(AVRO_MAGIC) {
+            return Err(Unclassifiable(
+                "not an Avro object container file (no 'Obj' magic bytes)".to_owned(),
+            ));
+        }
+        match ReaderBuilder::new().build(std::io::BufReader::new(&head[..])) {
+            Ok(reader) => {
+                return Ok(sniff::classify_typed_schema(
+                    FileFormat::Avro,
+                    &reader.schema(),
+                    None,
+                ));
+            }
+            // The header runs past what was read: read more, up to the whole file.
+            Err(_) if want < obj.size_bytes => want = (want * 8).min(obj.size_bytes),
+            Err(e) => return Err(Unclassifiable(format!("not a readable Avro file: {e}"))),
+        }
+    }
+}
+
+/// An ORC file's schema and row count, from its tail (postscript, footer).
+async fn classify_orc(
+    bucket: &Bucket,
+    obj: &ObjectInfo,
+) -> std::result::Result<Classified, Unclassifiable> {
+    let size = obj.size_bytes;
+    let mut start = size.saturating_sub(256 * 1024);
+    loop {
+        let tail = bucket
+            .read_range(&obj.key, start..size)
+            .await
+            .map_err(|e| Unclassifiable(e.to_string()))?;
+        let mut reader = TailReader { start, size, tail };
+        match orc_rust::reader::metadata::read_metadata(&mut reader) {
+            Ok(metadata) => {
+                let schema = metadata
+                    .root_data_type()
+                    .create_arrow_schema(&Default::default());
+                return Ok(sniff::classify_typed_schema(
+                    FileFormat::Orc,
+                    &schema,
+                    Some(metadata.number_of_rows()),
+                ));
+            }
+            // The footer is larger than the tail read: read the whole file.
+            Err(_) if start > 0 => start = 0,
+            Err(e) => return Err(Unclassifiable(format!("not a readable ORC file: {e}"))),
+        }
+    }
+}
+
+/// The last bytes of a file, for reading an ORC tail without fetching the rest.
+struct TailReader {
+    start: u64,
+    size: u64,
+    tail: bytes::Bytes,
+}
+
+impl orc_rust::reader::ChunkReader for TailReader {
+    type T = bytes::buf::Reader<bytes::Bytes>;
+
+    fn len(&self) -> u64 {
+        self.size
+    }
+
+    fn get_read(&self, offset: u64) -> std::io::Result<Self::T> {
+        use bytes::Buf as _;
+        match offset.checked_sub(self.start) {
+            Some(at) if at <= self.tail.len() as u64 => Ok(self.tail.slice(at as usize..).reader()),
+            _ => Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "before the tail read",
+            )),
         }
     }
 }
@@ -703,9 +806,10 @@ async fn classify_parquet(
     let file = metadata.file_metadata();
     let schema = parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata())
         .map_err(|e| Unclassifiable(format!("Parquet schema not readable: {e}")))?;
-    Ok(sniff::classify_parquet_schema(
+    Ok(sniff::classify_typed_schema(
+        FileFormat::Parquet,
         &schema,
-        file.num_rows().max(0) as u64,
+        Some(file.num_rows().max(0) as u64),
     ))
 }
 

@@ -74,7 +74,7 @@ pub(super) fn build_table(
         file_extension: extension,
         csv: first.csv,
         json_layout: first.json_layout,
-        null_markers: if format == FileFormat::Parquet {
+        null_markers: if format.is_self_describing() {
             Vec::new()
         } else {
             sniff.null_markers.clone()
@@ -297,7 +297,7 @@ fn merge_columns(kept: &[FileEntry], format: FileFormat) -> (Vec<Column>, BTreeS
                 source_name: (name != *source).then(|| source.clone()),
                 name,
                 data_type: ty.data_type().to_string(),
-                text_format: if format == FileFormat::Parquet {
+                text_format: if format.is_self_describing() {
                     None
                 } else {
                     ty.text_format()

@@ -30,6 +30,37 @@ crate::choice_enum! {
         Csv = "csv",
         /// JSON lines (read also as a top-level JSON array of objects).
         Json = "json",
+        /// Apache Avro object container files (read only).
+        Avro = "avro",
+        /// Apache ORC (read only).
+        Orc = "orc",
+    }
+}
+
+impl FileFormat {
+    /// The formats ETL jobs, Firehoses and Athena statements write, in an editor's order.
+    pub const WRITTEN: &'static [&'static str] = &["parquet", "csv", "json"];
+
+    /// Whether Tributary writes this format (Avro and ORC are read only).
+    pub fn is_written(self) -> bool {
+        Self::WRITTEN.contains(&self.as_str())
+    }
+
+    /// Whether the files carry their own typed schema (no text inference, no null markers).
+    pub fn is_self_describing(self) -> bool {
+        matches!(self, Self::Parquet | Self::Avro | Self::Orc)
+    }
+
+    /// The error for a writer set to a read-only format, naming the setting.
+    pub fn written_or_error(self, what: &str) -> Result<Self, String> {
+        if self.is_written() {
+            Ok(self)
+        } else {
+            Err(format!(
+                "{what} '{self}' is read only here: Tributary reads {self} files (crawler, queries) but writes {}",
+                Self::WRITTEN.join(", ")
+            ))
+        }
     }
 }
 
@@ -243,10 +274,11 @@ pub fn classify_text(
     Ok(c)
 }
 
-/// Turns a Parquet file's Arrow schema into inferred columns.
-pub fn classify_parquet_schema(schema: &Schema, rows: u64) -> Classified {
+/// Turns a self-describing file's Arrow schema (Parquet, Avro, ORC) into inferred
+/// columns; `rows` when the file records its row count.
+pub fn classify_typed_schema(format: FileFormat, schema: &Schema, rows: Option<u64>) -> Classified {
     Classified {
-        format: FileFormat::Parquet,
+        format,
         compression: Compression::None,
         csv: None,
         json_layout: None,
@@ -259,7 +291,7 @@ pub fn classify_parquet_schema(schema: &Schema, rows: u64) -> Classified {
             })
             .collect(),
         rows_sampled: 0,
-        rows_exact: Some(rows),
+        rows_exact: rows,
         warnings: Vec::new(),
     }
 }

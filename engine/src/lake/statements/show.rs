@@ -55,6 +55,14 @@ pub fn hive_ddl(db: &str, t: &Table, location: &str) -> String {
             out.push_str("\nROW FORMAT SERDE\n  'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'\nSTORED AS INPUTFORMAT\n  'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat'\nOUTPUTFORMAT\n  'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat'");
             properties.insert("classification".into(), "parquet".into());
         }
+        FileFormat::Avro => {
+            out.push_str("\nROW FORMAT SERDE\n  'org.apache.hadoop.hive.serde2.avro.AvroSerDe'\nSTORED AS INPUTFORMAT\n  'org.apache.hadoop.hive.ql.io.avro.AvroContainerInputFormat'\nOUTPUTFORMAT\n  'org.apache.hadoop.hive.ql.io.avro.AvroContainerOutputFormat'");
+            properties.insert("classification".into(), "avro".into());
+        }
+        FileFormat::Orc => {
+            out.push_str("\nROW FORMAT SERDE\n  'org.apache.hadoop.hive.ql.io.orc.OrcSerde'\nSTORED AS INPUTFORMAT\n  'org.apache.hadoop.hive.ql.io.orc.OrcInputFormat'\nOUTPUTFORMAT\n  'org.apache.hadoop.hive.ql.io.orc.OrcOutputFormat'");
+            properties.insert("classification".into(), "orc".into());
+        }
         FileFormat::Json => {
             out.push_str("\nROW FORMAT SERDE\n  'org.openx.data.jsonserde.JsonSerDe'\nSTORED AS INPUTFORMAT\n  'org.apache.hadoop.mapred.TextInputFormat'\nOUTPUTFORMAT\n  'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'");
             properties.insert("classification".into(), "json".into());

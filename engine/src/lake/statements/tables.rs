@@ -198,7 +198,7 @@ fn write_options(
         Some("TEXTFILE") => FileFormat::Csv,
         Some(other) => {
             return Err(Error::Sql(format!(
-                "format '{other}' cannot be written here: Tributary writes PARQUET, JSON and TEXTFILE (ORC, AVRO and ION are not supported)"
+                "format '{other}' cannot be written here: Tributary writes PARQUET, JSON and TEXTFILE (it reads ORC and AVRO tables but does not write them; ION is not supported)"
             )));
         }
     };
@@ -257,6 +257,8 @@ fn format_name(format: FileFormat) -> &'static str {
         FileFormat::Parquet => "PARQUET",
         FileFormat::Json => "JSON",
         FileFormat::Csv => "TEXTFILE",
+        FileFormat::Avro => "AVRO",
+        FileFormat::Orc => "ORC",
     }
 }
 
@@ -312,11 +314,7 @@ async fn query_schema(
     query: &str,
 ) -> Result<crate::arrow::datatypes::SchemaRef> {
     crate::lake::sql::check_read_only(query)?;
-    let df = ctx
-        .sql_with_options(
-            &crate::lake::sql::athena_sql(query)?,
-            crate::lake::sql::read_only_options(),
-        )
+    let df = crate::lake::sql::read_only_frame(ctx, query)
         .await
         .map_err(|e| {
             Error::Sql(crate::lake::sql::with_table_hint(
@@ -559,6 +557,12 @@ fn check_insertable(qualified: &str, t: &Table) -> Result<()> {
     };
     if crate::lake::projection::enabled(&t.parameters) {
         return refuse("it uses partition projection, so files written here would not be found unless the template matches".to_owned());
+    }
+    if !t.format.is_written() {
+        return refuse(format!(
+            "its files are {}, which Tributary reads but does not write",
+            t.format
+        ));
     }
     let text = t.format != FileFormat::Parquet;
     if text {

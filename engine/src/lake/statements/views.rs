@@ -35,8 +35,7 @@ pub(super) async fn create_view(
     if !store.lock().databases.contains_key(&db) {
         return Err(Error::Sql(format!("no database '{db}'")));
     }
-    let plan = state
-        .create_logical_plan(&crate::lake::sql::athena_sql(query)?)
+    let plan = crate::lake::sql::logical_plan(&state, query)
         .await
         .map_err(|e| {
             Error::Sql(crate::lake::sql::with_table_hint(

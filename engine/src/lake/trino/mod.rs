@@ -10,6 +10,7 @@
 mod aggregate;
 mod datetime;
 mod text;
+pub mod tries;
 pub mod unnest;
 
 use std::fmt;
@@ -27,11 +28,19 @@ use crate::datafusion::logical_expr::{
 /// The Trino functions Tributary adds, as DataFusion scalar and aggregate functions. A
 /// Ballista cluster's scheduler and executors register them too (`tributary-cluster`),
 /// so plans that use them decode there with the same meaning.
+/// Each scalar function also comes as `try_<name>`, which gives null for the rows where
+/// the function fails: what `try(…)` calls (see `tries.rs`).
 pub fn udfs() -> (Vec<Arc<ScalarUDF>>, Vec<Arc<AggregateUDF>>) {
-    let scalars = datetime::functions()
+    let functions: Vec<TrinoFn> = datetime::functions()
         .into_iter()
         .chain(text::functions())
         .chain(misc_functions())
+        .chain(tries::functions())
+        .collect();
+    let lenient: Vec<TrinoFn> = functions.iter().filter_map(TrinoFn::lenient).collect();
+    let scalars = functions
+        .into_iter()
+        .chain(lenient)
         .map(|f| Arc::new(ScalarUDF::from(f)))
         .collect();
     let aggregates = aggregate::functions().into_iter().map(Arc::new).collect();
@@ -62,6 +71,12 @@ pub fn register(ctx: &SessionContext) {
             ctx.register_udf(f.as_ref().clone().with_aliases([ours]));
         }
     }
+    // Trino's lambda functions: DataFusion's higher-order functions under Trino's names.
+    for (theirs, ours) in [("array_transform", "transform"), ("array_filter", "filter")] {
+        if let Some(f) = state.higher_order_functions().get(theirs) {
+            ctx.register_higher_order_function(Arc::new(f.as_ref().clone().with_aliases([ours])));
+        }
+    }
     for (theirs, ours) in [
         ("any_value", "arbitrary"),
         ("approx_percentile_cont", "approx_percentile"),
@@ -78,9 +93,12 @@ type Returns = fn(&[DataType]) -> Result<DataType>;
 type Run = fn(&[ArrayRef], &DataType) -> Result<ArrayRef>;
 
 /// A Trino function: a name, how its arguments are coerced, its result type, and a
-/// function over whole argument arrays. Names are unique, so they identify it.
+/// function over whole argument arrays. Names are unique, so they identify it. A
+/// lenient one (`try_<name>`) gives null for each row where the function fails.
 pub(crate) struct TrinoFn {
     name: &'static str,
+    /// `try_<name>` for the lenient variant.
+    lenient: Option<String>,
     signature: Signature,
     coerce: Coerce,
     returns: Returns,
@@ -89,7 +107,7 @@ pub(crate) struct TrinoFn {
 
 impl PartialEq for TrinoFn {
     fn eq(&self, other: &Self) -> bool {
-        self.name == other.name
+        self.name() == other.name()
     }
 }
 
@@ -97,13 +115,13 @@ impl Eq for TrinoFn {}
 
 impl std::hash::Hash for TrinoFn {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.name.hash(state);
+        self.name().hash(state);
     }
 }
 
 impl fmt::Debug for TrinoFn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TrinoFn({})", self.name)
+        write!(f, "TrinoFn({})", self.name())
     }
 }
 
@@ -111,17 +129,45 @@ impl TrinoFn {
     fn new(name: &'static str, coerce: Coerce, returns: Returns, run: Run) -> Self {
         Self {
             name,
+            lenient: None,
             signature: Signature::user_defined(Volatility::Immutable),
             coerce,
             returns,
             run,
         }
     }
+
+    /// The `try_<name>` variant, or `None` when this one is lenient already.
+    fn lenient(&self) -> Option<Self> {
+        if self.lenient.is_some() || self.name.starts_with(tries::PREFIX) {
+            return None;
+        }
+        Some(Self {
+            name: self.name,
+            lenient: Some(format!("{}{}", tries::PREFIX, self.name)),
+            signature: self.signature.clone(),
+            coerce: self.coerce,
+            returns: self.returns,
+            run: self.run,
+        })
+    }
+
+    /// Runs over whole arrays; a lenient function that fails reruns row by row, with
+    /// null for the rows that fail.
+    fn run(&self, arrays: &[ArrayRef], returns: &DataType) -> Result<ArrayRef> {
+        match (self.run)(arrays, returns) {
+            Ok(out) => Ok(out),
+            Err(_) if self.lenient.is_some() || self.name.starts_with(tries::PREFIX) => {
+                tries::row_by_row(self.run, arrays, returns)
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
 impl ScalarUDFImpl for TrinoFn {
     fn name(&self) -> &str {
-        self.name
+        self.lenient.as_deref().unwrap_or(self.name)
     }
 
     fn signature(&self) -> &Signature {
@@ -154,7 +200,7 @@ impl ScalarUDFImpl for TrinoFn {
             .iter()
             .all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let out = (self.run)(&arrays, args.return_type())?;
+        let out = self.run(&arrays, args.return_type())?;
         if scalar && out.len() == 1 {
             Ok(ColumnarValue::Scalar(
                 crate::datafusion::common::ScalarValue::try_from_array(&out, 0)?,

@@ -55,6 +55,7 @@ impl OutputCompression {
         match format {
             FileFormat::Parquet => self != Self::Gzip,
             FileFormat::Csv | FileFormat::Json => self != Self::Snappy,
+            FileFormat::Avro | FileFormat::Orc => false,
         }
     }
 }
@@ -258,11 +259,7 @@ pub async fn run_etl(
     };
     let ctx = super::sql::session(Some(store), &hooks, env)?;
     super::sql::check_read_only(&spec.sql)?;
-    let df = ctx
-        .sql_with_options(
-            &super::sql::athena_sql(&spec.sql)?,
-            super::sql::read_only_options(),
-        )
+    let df = super::sql::read_only_frame(&ctx, &spec.sql)
         .await
         .map_err(|e| {
             Error::Sql(super::sql::with_table_hint(
@@ -497,6 +494,11 @@ fn format_factory(spec: &EtlSpec) -> Result<Arc<dyn FileFormatFactory>> {
             compression: text_compression(spec.compression)?,
             ..Default::default()
         })),
+        FileFormat::Avro | FileFormat::Orc => {
+            return Err(Error::Invalid(
+                spec.format.written_or_error("format").unwrap_err(),
+            ));
+        }
     })
 }
 
@@ -660,6 +662,11 @@ pub fn written_format_options(format: FileFormat, compression: Compression) -> F
             json_layout: Some(JsonLayout::Lines),
             ..Default::default()
         },
+        // Read only: what the crawler records for such files.
+        FileFormat::Avro | FileFormat::Orc => FormatOptions {
+            file_extension: format!(".{format}"),
+            ..Default::default()
+        },
     }
 }
 
@@ -691,7 +698,7 @@ fn output_columns(
     partition_by: &[String],
     format: FileFormat,
 ) -> (Vec<Column>, Vec<Column>) {
-    let text = format != FileFormat::Parquet;
+    let text = !format.is_self_describing();
     let columns = schema
         .fields()
         .iter()
