@@ -627,6 +627,127 @@ fn a_killed_and_restarted_durable_pipeline_loses_nothing() {
     }
 }
 
+/// generator → durable stream → Firehoses, one per reader added in `readers`
+/// (`(id, starting position settings)`).
+fn retained(count: u64, readers: &[(&str, Value)]) -> Value {
+    let mut nodes = vec![
+        node(
+            "gen",
+            "generator",
+            json!({"event": "clickstream", "rate_per_sec": 40000.0,
+            "count": count, "keys": 300, "batch_size": 500, "seed": 9}),
+        ),
+        node(
+            "clicks",
+            "stream",
+            json!({"shards": 2, "partition_key": "user_id", "durable": true}),
+        ),
+        node("lake", "bucket", json!({"path": "lake"})),
+    ];
+    let mut edges = vec![edge("gen", "events", "clicks", "records")];
+    for (id, start) in readers {
+        let mut config =
+            json!({"prefix": format!("{id}/"), "format": "json", "buffer_interval_ms": 100});
+        config
+            .as_object_mut()
+            .unwrap()
+            .extend(start.as_object().unwrap().clone());
+        nodes.push(node(id, "firehose", config));
+        edges.push(edge("clicks", "records", id, "records"));
+        edges.push(edge("lake", "objects", id, "target"));
+    }
+    json!({"format_version": 1, "nodes": nodes, "edges": edges})
+}
+
+#[test]
+fn a_reader_added_after_earlier_runs_reads_what_a_durable_stream_retains_with_its_arrival_times() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    let first = ("first", json!({}));
+    run_ok(
+        dir.path(),
+        "p.json",
+        &retained(3_000, std::slice::from_ref(&first)),
+        &[],
+    );
+    let (ids, _) = ids_under(&dir.path().join("lake/first"));
+    assert_eq!(ids.len(), 3_000);
+    // Every record the first run's reader acknowledged is still retained on disk, with
+    // the time it arrived beside it.
+    let stream = dir.path().join(".tributary/streams/clicks");
+    let times: usize = (0..2)
+        .map(|s| {
+            std::fs::read_dir(stream.join(format!("shard-{s}")))
+                .unwrap()
+                .filter(|e| e.as_ref().unwrap().path().extension().unwrap() == "times")
+                .map(|e| {
+                    std::fs::read_to_string(e.unwrap().path())
+                        .unwrap()
+                        .lines()
+                        .count()
+                })
+                .sum::<usize>()
+        })
+        .sum();
+    assert!(times >= 6, "{times} batches with arrival times");
+    std::thread::sleep(Duration::from_millis(1_200));
+    let between = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    std::thread::sleep(Duration::from_millis(300));
+    // The second run has 2,000 more records and three readers the first run did not have.
+    let readers = [
+        first,
+        ("late", json!({"starting_position": "TRIM_HORIZON"})),
+        (
+            "since",
+            json!({"starting_position": "AT_TIMESTAMP", "starting_position_timestamp": between}),
+        ),
+        (
+            "after",
+            json!({"starting_position": "AFTER_SEQUENCE_NUMBER", "starting_sequence_number": "99"}),
+        ),
+    ];
+    let summary = run_ok(dir.path(), "p.json", &retained(5_000, &readers), &[]);
+    assert_eq!(
+        summary.node("clicks")["records_out"].as_u64().unwrap(),
+        2_000
+    );
+    let all = |id: &str| ids_under(&dir.path().join("lake").join(id)).0;
+    // The first reader resumed at its checkpoint: each record once over both runs.
+    let (first_ids, dups) = ids_under(&dir.path().join("lake/first"));
+    assert_eq!((first_ids.len(), dups), (5_000, 0));
+    // A reader added now at TRIM_HORIZON reads the first run's records too.
+    assert_eq!(all("late").len(), 5_000);
+    // AT_TIMESTAMP between the runs: only the second run's records, since those read
+    // back from disk kept the time they arrived.
+    let since = all("since");
+    assert_eq!(since.len(), 2_000, "{} read", since.len());
+    assert_eq!(*since.first().unwrap(), 3_000);
+    // AFTER_SEQUENCE_NUMBER 99: each shard from its 101st record.
+    assert_eq!(all("after").len(), 5_000 - 2 * 100);
+    // A Lambda's event source mapping takes only the positions AWS gives it.
+    let mut project = retained(5_000, &[]);
+    project["nodes"].as_array_mut().unwrap().push(node(
+        "fn",
+        "lambda",
+        json!({
+        "sql": "SELECT * FROM input", "starting_position": "AT_SEQUENCE_NUMBER"}),
+    ));
+    project["edges"]
+        .as_array_mut()
+        .unwrap()
+        .push(edge("clicks", "records", "fn", "records"));
+    write(&dir.path().join("bad.json"), project.to_string());
+    let out = cli_in(dir.path(), &["validate", "bad.json"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr.trim_end(),
+        "node 'fn': config: starting_position: an event source mapping starts at TRIM_HORIZON, LATEST, AT_TIMESTAMP (AT_SEQUENCE_NUMBER is for GetShardIterator readers)"
+    );
+}
+
 #[test]
 fn a_firehose_transform_reshapes_records_and_a_failing_one_sends_them_to_processing_failed() {
     let dir = scratch();

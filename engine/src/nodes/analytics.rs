@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::form::{Editor, Field, FieldProblem, Problems, When};
 use super::operator::{Hold, Operator, Outputs, ReadOptions, Wiring, output_topic};
 use super::ports::RECORDS_IN;
+use super::start::StartingPosition;
 use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec, PortType};
 use crate::arrow::compute::concat_batches;
 use crate::arrow::datatypes::{DataType, Field as ArrowField, Schema, SchemaRef, TimeUnit};
@@ -75,6 +76,12 @@ pub struct AnalyticsConfig {
     pub late: LateRecords,
     /// The aggregate over each window's rows (the table `input`).
     pub sql: String,
+    /// Where reading starts without a checkpoint (`StartingPosition`).
+    pub starting_position: StartingPosition,
+    /// For `AT_TIMESTAMP`: seconds since the Unix epoch.
+    pub starting_position_timestamp: f64,
+    /// For `AT_`/`AFTER_SEQUENCE_NUMBER`: one sequence number, or one per shard.
+    pub starting_sequence_number: String,
 }
 
 impl Default for AnalyticsConfig {
@@ -89,6 +96,9 @@ impl Default for AnalyticsConfig {
             max_out_of_orderness_ms: 5_000,
             late: LateRecords::Output,
             sql: "SELECT COUNT(*) AS events FROM input".to_owned(),
+            starting_position: StartingPosition::TrimHorizon,
+            starting_position_timestamp: 0.0,
+            starting_sequence_number: String::new(),
         }
     }
 }
@@ -126,6 +136,9 @@ impl Kind for AnalyticsKind {
             "output sends late records to the late output; drop counts and drops them."),
         Field::new("sql", "SQL per window", Editor::Sql,
             "The aggregate over each window's rows (the table input)."),
+        super::start::FIELDS[0],
+        super::start::FIELDS[1],
+        super::start::FIELDS[2],
     ];
 
     fn validate(config: &AnalyticsConfig) -> Vec<FieldProblem> {
@@ -148,6 +161,12 @@ impl Kind for AnalyticsKind {
             "must be between 1 and size_ms",
         );
         p.check_result("sql", crate::lake::sql::check_read_only(&config.sql));
+        super::start::check(
+            &mut p,
+            config.starting_position,
+            config.starting_position_timestamp,
+            &config.starting_sequence_number,
+        );
         p.into_vec()
     }
 
@@ -297,6 +316,11 @@ async fn run(config: &AnalyticsConfig, ctx: &NodeContext<'_>) -> Result<NodeOutp
     };
     let options = ReadOptions {
         max_records: 8192,
+        start: super::start::position(
+            config.starting_position,
+            config.starting_position_timestamp,
+            &config.starting_sequence_number,
+        ),
         ..Default::default()
     };
     Ok(Wiring::new()

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::form::{Editor, Field, FieldProblem, Problems, When};
 use super::operator::{Hold, Operator, Outputs, ReadOptions, Wiring};
 use super::ports::{CATALOG_OPTIONAL_IN, TARGET_IN};
+use super::start::StartingPosition;
 use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec, PortType};
 use crate::arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use crate::arrow::compute::{concat_batches, take_record_batch};
@@ -80,6 +81,12 @@ pub struct FirehoseConfig {
     pub transform_sql: String,
     /// Optional transformation function (a Lambda processor), instead of SQL.
     pub processor: Option<ProcessorConfig>,
+    /// Where reading starts without a checkpoint (`StartingPosition`).
+    pub starting_position: StartingPosition,
+    /// For `AT_TIMESTAMP`: seconds since the Unix epoch.
+    pub starting_position_timestamp: f64,
+    /// For `AT_`/`AFTER_SEQUENCE_NUMBER`: one sequence number, or one per shard.
+    pub starting_sequence_number: String,
 }
 
 impl Default for FirehoseConfig {
@@ -98,6 +105,9 @@ impl Default for FirehoseConfig {
             database: "default".to_owned(),
             transform_sql: String::new(),
             processor: None,
+            starting_position: StartingPosition::TrimHorizon,
+            starting_position_timestamp: 0.0,
+            starting_sequence_number: String::new(),
         }
     }
 }
@@ -198,6 +208,9 @@ impl Kind for FirehoseKind {
             },
             "A Python or Node.js function invoked with the buffered records, as a Firehose data-transformation Lambda (ProcessingConfiguration): each record comes back Ok, Dropped or ProcessingFailed.",
         ),
+        super::start::FIELDS[0],
+        super::start::FIELDS[1],
+        super::start::FIELDS[2],
     ];
 
     fn validate(config: &FirehoseConfig) -> Vec<FieldProblem> {
@@ -254,6 +267,12 @@ impl Kind for FirehoseKind {
                 "'{}' must be lowercase letters, digits and '_'",
                 config.table
             ),
+        );
+        super::start::check(
+            &mut p,
+            config.starting_position,
+            config.starting_position_timestamp,
+            &config.starting_sequence_number,
         );
         p.into_vec()
     }
@@ -805,7 +824,15 @@ async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutpu
         failed: 0,
         registered,
     };
-    let mut out = wiring.operator(ctx.id, &input, op, ReadOptions::default());
+    let options = ReadOptions {
+        start: super::start::position(
+            config.starting_position,
+            config.starting_position_timestamp,
+            &config.starting_sequence_number,
+        ),
+        ..Default::default()
+    };
+    let mut out = wiring.operator(ctx.id, &input, op, options);
     if let Some((registration, direct)) = served
         && let Some(task) = out.task.take()
     {

@@ -77,17 +77,9 @@ impl LambdaRuntime {
     }
 }
 
-crate::choice_enum! {
-    /// Where a new event source mapping starts reading (`StartingPosition`).
-    pub enum StartingPosition {
-        /// The oldest record the stream retains.
-        TrimHorizon = "TRIM_HORIZON",
-        /// Only records put after the mapping starts.
-        Latest = "LATEST",
-        /// Records that arrived at or after `starting_position_timestamp`.
-        AtTimestamp = "AT_TIMESTAMP",
-    }
-}
+/// Where a new event source mapping starts reading (`StartingPosition`): TRIM_HORIZON,
+/// LATEST or AT_TIMESTAMP ([`super::start::MAPPING_POSITIONS`]).
+pub use super::start::StartingPosition;
 
 /// The response type that turns on partial batch responses.
 pub const REPORT_BATCH_ITEM_FAILURES: &str = "ReportBatchItemFailures";
@@ -312,7 +304,7 @@ impl Kind for LambdaKind {
             "Records per batch at most, 1–10,000 (BatchSize); a batch also stays under 6 MB."),
         Field::new("maximum_batching_window_in_seconds", "Batching window (s)", Editor::Number,
             "How long to gather records before invoking, 0–300 s (MaximumBatchingWindowInSeconds)."),
-        Field::new("starting_position", "Starting position", Editor::Choice(StartingPosition::NAMES),
+        Field::new("starting_position", "Starting position", Editor::Choice(super::start::MAPPING_POSITIONS),
             "Where reading starts (StartingPosition)."),
         Field::new("starting_position_timestamp", "Starting timestamp", Editor::Number,
             "For AT_TIMESTAMP: seconds since the Unix epoch (StartingPositionTimestamp).")
@@ -390,11 +382,21 @@ impl Kind for LambdaKind {
             "filter_criteria",
             crate::functions::filter::FilterCriteria::parse(&config.filter_criteria),
         );
-        if config.starting_position == StartingPosition::AtTimestamp {
-            p.check(
-                config.starting_position_timestamp > 0.0,
-                "starting_position_timestamp",
-                "AT_TIMESTAMP needs a time (seconds since the Unix epoch)",
+        if super::start::MAPPING_POSITIONS.contains(&config.starting_position.as_str()) {
+            super::start::check(
+                &mut p,
+                config.starting_position,
+                config.starting_position_timestamp,
+                "",
+            );
+        } else {
+            p.add(
+                "starting_position",
+                format!(
+                    "an event source mapping starts at {} ({} is for GetShardIterator readers)",
+                    super::start::MAPPING_POSITIONS.join(", "),
+                    config.starting_position
+                ),
             );
         }
         p.into_vec()

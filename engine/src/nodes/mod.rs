@@ -15,6 +15,7 @@ pub mod kind;
 pub mod operator;
 pub mod ports;
 pub mod read_files;
+pub mod start;
 
 pub mod analytics;
 pub mod broker;

@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use super::form::{Editor, Field as FormField, FieldProblem, Problems, When};
 use super::operator::{LiveState, LiveView, ReadOptions, Wiring};
+use super::start::StartingPosition;
 use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec, PortType, Value};
 use crate::arrow::array::{
     Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
@@ -99,6 +100,12 @@ pub struct SeriesSinkConfig {
     /// Bar charts: only the records with the latest value of this column count (e.g.
     /// `window_start`: the latest window). Empty: every record.
     pub latest_by: String,
+    /// Where reading starts without a checkpoint (`StartingPosition`).
+    pub starting_position: StartingPosition,
+    /// For `AT_TIMESTAMP`: seconds since the Unix epoch.
+    pub starting_position_timestamp: f64,
+    /// For `AT_`/`AFTER_SEQUENCE_NUMBER`: one sequence number, or one per shard.
+    pub starting_sequence_number: String,
 }
 
 impl Default for SeriesSinkConfig {
@@ -112,6 +119,9 @@ impl Default for SeriesSinkConfig {
             max_points: 1000,
             top_n: 0,
             latest_by: String::new(),
+            starting_position: StartingPosition::TrimHorizon,
+            starting_position_timestamp: 0.0,
+            starting_sequence_number: String::new(),
         }
     }
 }
@@ -178,6 +188,9 @@ impl Kind for SeriesSinkKind {
             Editor::Number,
             "Points (line buckets, scatter points, bars) kept per series.",
         ),
+        super::start::FIELDS[0],
+        super::start::FIELDS[1],
+        super::start::FIELDS[2],
     ];
 
     fn validate(config: &SeriesSinkConfig) -> Vec<FieldProblem> {
@@ -197,6 +210,12 @@ impl Kind for SeriesSinkKind {
             config.latest_by.is_empty() || config.chart == ChartKind::Bar,
             "latest_by",
             "only bar charts show the latest value of a column",
+        );
+        super::start::check(
+            &mut p,
+            config.starting_position,
+            config.starting_position_timestamp,
+            &config.starting_sequence_number,
         );
         p.into_vec()
     }
@@ -798,5 +817,13 @@ fn run(config: &SeriesSinkConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
     })?;
     let chart = ChartData::new(config, input.schema())?;
     let view = LiveView::new(ctx, PREVIEW, chart);
-    Ok(Wiring::new().operator(ctx.id, &input, view, ReadOptions::default()))
+    let options = ReadOptions {
+        start: super::start::position(
+            config.starting_position,
+            config.starting_position_timestamp,
+            &config.starting_sequence_number,
+        ),
+        ..Default::default()
+    };
+    Ok(Wiring::new().operator(ctx.id, &input, view, options))
 }

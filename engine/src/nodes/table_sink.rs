@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::form::{Editor, Field, FieldProblem, Problems};
 use super::operator::{LiveState, LiveView, ReadOptions, Wiring};
 use super::ports::RECORDS_IN;
+use super::start::StartingPosition;
 use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec};
 use crate::arrow::array::{ArrayRef, RecordBatch, TimestampMillisecondArray};
 use crate::arrow::compute::cast;
@@ -30,6 +31,12 @@ pub struct TableSinkConfig {
     /// A timestamp column (e.g. `event_time`) to measure end-to-end latency by: the time
     /// each row arrives here minus its value. Empty: not measured.
     pub latency_column: String,
+    /// Where reading starts without a checkpoint (`StartingPosition`).
+    pub starting_position: StartingPosition,
+    /// For `AT_TIMESTAMP`: seconds since the Unix epoch.
+    pub starting_position_timestamp: f64,
+    /// For `AT_`/`AFTER_SEQUENCE_NUMBER`: one sequence number, or one per shard.
+    pub starting_sequence_number: String,
 }
 
 impl Default for TableSinkConfig {
@@ -37,6 +44,9 @@ impl Default for TableSinkConfig {
         Self {
             rows: 100,
             latency_column: String::new(),
+            starting_position: StartingPosition::TrimHorizon,
+            starting_position_timestamp: 0.0,
+            starting_sequence_number: String::new(),
         }
     }
 }
@@ -65,6 +75,9 @@ impl Kind for TableSinkKind {
             Editor::Column,
             "A timestamp column (e.g. event_time) to measure end-to-end latency by: the time each row arrives here minus its value. Empty: not measured.",
         ),
+        super::start::FIELDS[0],
+        super::start::FIELDS[1],
+        super::start::FIELDS[2],
     ];
 
     fn validate(config: &TableSinkConfig) -> Vec<FieldProblem> {
@@ -73,6 +86,12 @@ impl Kind for TableSinkKind {
             (1..=1_000_000).contains(&config.rows),
             "rows",
             "must be between 1 and 1000000",
+        );
+        super::start::check(
+            &mut p,
+            config.starting_position,
+            config.starting_position_timestamp,
+            &config.starting_sequence_number,
         );
         p.into_vec()
     }
@@ -210,7 +229,15 @@ fn run(config: &TableSinkConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         latency_index,
     };
     let view = LiveView::new(ctx, PREVIEW, state);
-    Ok(Wiring::new().operator(ctx.id, &input, view, ReadOptions::default()))
+    let options = ReadOptions {
+        start: super::start::position(
+            config.starting_position,
+            config.starting_position_timestamp,
+            &config.starting_sequence_number,
+        ),
+        ..Default::default()
+    };
+    Ok(Wiring::new().operator(ctx.id, &input, view, options))
 }
 
 #[cfg(test)]

@@ -5,6 +5,10 @@
 //! - `shard-<k>/<first sequence number>.arrow`: Arrow IPC stream files, appended batch by
 //!   batch and flushed after each, rolled at [`SEGMENT_BYTES`]. A batch cut short by a
 //!   crash is ignored on recovery; every complete batch before it is kept.
+//! - `shard-<k>/<first sequence number>.times`: beside each segment, one line per batch,
+//!   `first sequence number<TAB>arrival (ms since the epoch)`, so records read back after
+//!   a restart keep the time they arrived (AT_TIMESTAMP readers, age retention, iterator
+//!   age). A batch whose line a crash cut off takes the arrival of the batch before it.
 //! - `consumers/<name>.json`: each consumer's checkpoint (next sequence number per shard),
 //!   written atomically. A consumer checkpoints what it has *acknowledged* (processed and
 //!   handed on safely), not merely read.
@@ -30,13 +34,15 @@ struct Segment {
     first_seq: u64,
     bytes: u64,
     writer: StreamWriter<BufWriter<File>>,
+    /// The segment's `.times` file.
+    times: BufWriter<File>,
 }
 
 /// What a durable stream found on disk when it opened.
 #[derive(Debug, Default)]
 pub struct Recovered {
-    /// Per shard: (first sequence number, batch), in order.
-    pub shards: Vec<Vec<(u64, RecordBatch)>>,
+    /// Per shard: (first sequence number, arrival in ms since the epoch, batch), in order.
+    pub shards: Vec<Vec<(u64, i64, RecordBatch)>>,
     /// Per shard: the next sequence number.
     pub next_seq: Vec<u64>,
     /// Records taken from each input so far.
@@ -70,6 +76,36 @@ fn io(path: &Path, e: impl std::fmt::Display) -> Error {
 
 fn shard_dir(dir: &Path, shard: usize) -> PathBuf {
     dir.join(format!("shard-{shard}"))
+}
+
+/// The `.times` file of a segment.
+fn times_path(segment: &Path) -> PathBuf {
+    segment.with_extension("times")
+}
+
+/// A segment's batch arrivals by first sequence number (empty when the file is missing:
+/// a segment written before arrivals were kept).
+fn read_times(segment: &Path) -> BTreeMap<u64, i64> {
+    let Ok(file) = File::open(times_path(segment)) else {
+        return BTreeMap::new();
+    };
+    BufReader::new(file)
+        .lines()
+        .map_while(|l| l.ok())
+        .filter_map(|l| {
+            let (seq, ms) = l.split_once('\t')?;
+            Some((seq.parse().ok()?, ms.parse().ok()?))
+        })
+        .collect()
+}
+
+/// When a file was last written, in ms since the epoch.
+fn modified_ms(path: &Path) -> i64 {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Segment files of a shard, by first sequence number.
@@ -115,11 +151,22 @@ impl DurableLog {
                         dir.display()
                     )));
                 }
+                let times = read_times(path);
+                // Without a line (cut off by a crash, or an older segment): the batch
+                // before's arrival, else when the segment was last written.
+                let mut arrival = times
+                    .values()
+                    .next()
+                    .copied()
+                    .unwrap_or_else(|| modified_ms(path));
                 let mut seq = first;
                 // A batch cut short by a crash ends the segment; what came before stays.
                 for batch in reader.map_while(|b| b.ok()) {
                     let rows = batch.num_rows() as u64;
-                    batches.push((seq, batch));
+                    if let Some(t) = times.get(&seq) {
+                        arrival = *t;
+                    }
+                    batches.push((seq, arrival, batch));
                     seq += rows;
                 }
                 next = next.max(seq);
@@ -144,14 +191,14 @@ impl DurableLog {
             .shards
             .iter()
             .flatten()
-            .map(|(_, b)| b.num_rows() as u64)
+            .map(|(_, _, b)| b.num_rows() as u64)
             .sum();
         if rec.inputs.len() == 1
             && let Some(v) = rec.inputs.values_mut().next()
             && rec
                 .shards
                 .iter()
-                .all(|s| s.first().is_none_or(|(seq, _)| *seq == 0))
+                .all(|s| s.first().is_none_or(|(seq, _, _)| *seq == 0))
         {
             *v = (*v).max(rows_on_disk);
         }
@@ -184,9 +231,16 @@ impl DurableLog {
         Ok((log, rec))
     }
 
-    /// Appends `batch` to `shard` at sequence number `first_seq`; flushed before it
-    /// returns, so a crash of the process loses nothing appended.
-    pub fn append(&mut self, shard: usize, first_seq: u64, batch: &RecordBatch) -> Result<()> {
+    /// Appends `batch`, which arrived at `arrival_ms`, to `shard` at sequence number
+    /// `first_seq`; flushed before it returns, so a crash of the process loses nothing
+    /// appended.
+    pub fn append(
+        &mut self,
+        shard: usize,
+        first_seq: u64,
+        arrival_ms: i64,
+        batch: &RecordBatch,
+    ) -> Result<()> {
         let roll = self.segments[shard]
             .as_ref()
             .is_none_or(|s| s.bytes >= SEGMENT_BYTES);
@@ -201,10 +255,13 @@ impl DurableLog {
             self.on_disk[shard].push((first_seq, path.clone()));
             let writer = StreamWriter::try_new(BufWriter::new(file), &self.schema)
                 .map_err(|e| io(&path, e))?;
+            let times = times_path(&path);
+            let times = File::create(&times).map_err(|e| io(&times, e))?;
             self.segments[shard] = Some(Segment {
                 first_seq,
                 bytes: 0,
                 writer,
+                times: BufWriter::new(times),
             });
         }
         let Some(seg) = self.segments[shard].as_mut() else {
@@ -213,6 +270,9 @@ impl DurableLog {
         debug_assert!(first_seq >= seg.first_seq);
         seg.writer.write(batch).map_err(|e| io(&self.dir, e))?;
         seg.writer.flush().map_err(|e| io(&self.dir, e))?;
+        writeln!(seg.times, "{first_seq}\t{arrival_ms}")
+            .and_then(|_| seg.times.flush())
+            .map_err(|e| io(&self.dir, e))?;
         seg.bytes += batch.get_array_memory_size() as u64;
         self.next_seq[shard] = first_seq + batch.num_rows() as u64;
         Ok(())
@@ -242,8 +302,8 @@ impl DurableLog {
         crate::fsutil::write_atomic(&path, text.as_bytes())
     }
 
-    /// Deletes whole segments every consumer has acknowledged (below `horizon` per
-    /// shard); the open segment is kept.
+    /// Deletes whole segments below `horizon` per shard (what every consumer has
+    /// acknowledged and retention lets go); the open segment is kept.
     pub fn drop_before(&mut self, horizon: &[u64]) -> Result<()> {
         for (shard, &h) in horizon.iter().enumerate() {
             let open = self.segments[shard].as_ref().map(|s| s.first_seq);
@@ -252,6 +312,12 @@ impl DurableLog {
             while files.len() >= 2 && files[1].0 <= h && Some(files[0].0) != open {
                 let (_, path) = files.remove(0);
                 std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
+                match std::fs::remove_file(times_path(&path)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(io(&path, e));
+                    }
+                    _ => {}
+                }
             }
         }
         Ok(())

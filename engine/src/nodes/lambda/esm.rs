@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use super::handler::{
     Failure, FunctionHandler, Handler, Outcome, Records, conform, partition_keys,
 };
-use super::{LambdaConfig, LambdaRuntime, StartingPosition};
+use super::{LambdaConfig, LambdaRuntime};
 use crate::api::{EventSink, NodeStats, StopSignal};
 use crate::arrow::array::{
     ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
@@ -41,7 +41,7 @@ use crate::nodes::operator::{Hold, Operator, Outputs, ReadOptions, Wiring, outpu
 use crate::nodes::ports::{FAILED_OUT, RECORDS_IN, RECORDS_OUT};
 use crate::nodes::{NodeConfig, NodeContext, NodeOutput};
 use crate::stream::script::{self, ScriptRuntime};
-use crate::stream::topic::{Delivery, StartPosition, now_ms};
+use crate::stream::topic::{Delivery, now_ms};
 
 /// The largest event a batch may make (AWS: 6 MB for an invocation payload).
 const MAX_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
@@ -888,13 +888,11 @@ pub async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
         node: ctx.id.to_owned(),
         held: None,
     };
-    let start = match config.starting_position {
-        StartingPosition::TrimHorizon => StartPosition::TrimHorizon,
-        StartingPosition::Latest => StartPosition::Latest,
-        StartingPosition::AtTimestamp => {
-            StartPosition::AtTimestamp((config.starting_position_timestamp * 1000.0) as i64)
-        }
-    };
+    let start = crate::nodes::start::position(
+        config.starting_position,
+        config.starting_position_timestamp,
+        "",
+    );
     let mut options = ReadOptions {
         start,
         ..Default::default()

@@ -226,7 +226,7 @@ impl Consumer {
         let mut inner = self.topic.lock();
         let read = inner.consumers[self.index].positions.clone();
         inner.consumers[self.index].acked = read;
-        Topic::checkpoint_locked(&mut inner, self.index, false)
+        self.topic.checkpoint_locked(&mut inner, self.index, false)
     }
 
     /// Acknowledges up to `positions` (per shard, as returned by [`Consumer::positions`]).
@@ -236,7 +236,7 @@ impl Consumer {
         for (a, p) in c.acked.iter_mut().zip(positions) {
             *a = (*a).max(*p);
         }
-        Topic::checkpoint_locked(&mut inner, self.index, false)
+        self.topic.checkpoint_locked(&mut inner, self.index, false)
     }
 
     /// This consumer's position (next sequence number) in every shard: its checkpoint.
@@ -301,7 +301,7 @@ impl Drop for Consumer {
         let mut inner = self.topic.lock();
         if inner.consumers.get(self.index).is_some() {
             // The last acknowledged positions are saved, whatever the throttle says.
-            let _ = Topic::checkpoint_locked(&mut inner, self.index, true);
+            let _ = self.topic.checkpoint_locked(&mut inner, self.index, true);
             inner.consumers[self.index].active = false;
         }
         drop(inner);

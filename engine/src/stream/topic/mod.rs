@@ -36,6 +36,9 @@ pub enum StartPosition {
     Latest,
     /// The given sequence number in every shard (records at or after it).
     AtSequenceNumber(u64),
+    /// A sequence number per shard, in shard order (records at or after each); shards
+    /// beyond the list start at TRIM_HORIZON.
+    AtShardSequenceNumbers(Vec<u64>),
     /// The first record that arrived at or after this time (ms since the epoch).
     AtTimestamp(i64),
 }
@@ -310,11 +313,14 @@ impl Topic {
         }))
     }
 
-    /// Keeps this (new) topic under `dir`: what was appended before (and not yet
-    /// acknowledged by every consumer) is read back, consumers resume from their
-    /// checkpoints, and every append is on disk before it is acknowledged to its writer.
-    /// Call before anything subscribes or appends. Returns how many records the topic took
-    /// from each input before.
+    /// Keeps this (new) topic under `dir`: what was appended before is read back with the
+    /// times it arrived, consumers resume from their checkpoints, and every append is on
+    /// disk before it is acknowledged to its writer. A topic that keeps what its readers
+    /// read ([`Retention::keep_read`], a stream's replay window) reads back everything
+    /// its retention still holds, so a reader added later can start at TRIM_HORIZON or
+    /// AT_TIMESTAMP in an earlier run's records; otherwise only what some consumer has not
+    /// acknowledged. Call before anything subscribes or appends. Returns how many records
+    /// the topic took from each input before.
     pub fn attach_durable(
         &self,
         dir: &std::path::Path,
@@ -324,15 +330,28 @@ impl Topic {
         {
             let mut inner = self.lock();
             let now = now_ms();
-            // Only what some consumer still needs is loaded back into memory.
-            let needed: Vec<u64> = (0..shards)
-                .map(|s| rec.checkpoints.values().map(|c| c[s]).min().unwrap_or(0))
+            // Per shard, what every known consumer has acknowledged (all of it when none is
+            // known: nobody waits for it).
+            let acked: Vec<u64> = (0..shards)
+                .map(|s| {
+                    rec.checkpoints
+                        .values()
+                        .map(|c| c[s])
+                        .min()
+                        .unwrap_or(u64::MAX)
+                })
                 .collect();
             for (s, batches) in rec.shards.into_iter().enumerate() {
                 let shard = &mut inner.shards[s];
-                for (first_seq, batch) in batches {
-                    let rows = batch.num_rows() as u64;
-                    if first_seq + rows <= needed[s] {
+                for (first_seq, arrival_ms, batch) in batches {
+                    let end = first_seq + batch.num_rows() as u64;
+                    // Acknowledged by every consumer: kept only in a replay window, and
+                    // only while it is younger than the retention period.
+                    let too_old = self
+                        .retention
+                        .max_age
+                        .is_some_and(|a| now - arrival_ms > a.as_millis() as i64);
+                    if end <= acked[s] && (!self.retention.keep_read || too_old) {
                         continue;
                     }
                     let bytes = batch.get_array_memory_size() as u64;
@@ -340,10 +359,24 @@ impl Topic {
                     shard.entries.push_back(Entry {
                         first_seq,
                         batch,
-                        arrival_ms: now,
+                        arrival_ms,
                         bytes,
                         meta: None,
                     });
+                }
+                // The size limit, oldest first, over what every consumer acknowledged.
+                if let Some(max) = self.retention.max_bytes {
+                    while shard.bytes > max
+                        && shard.entries.len() > 1
+                        && shard
+                            .entries
+                            .front()
+                            .is_some_and(|e| e.first_seq + e.batch.num_rows() as u64 <= acked[s])
+                    {
+                        if let Some(e) = shard.entries.pop_front() {
+                            shard.bytes -= e.bytes;
+                        }
+                    }
                 }
                 shard.next_seq = rec.next_seq[s];
             }
@@ -384,8 +417,9 @@ impl Topic {
     }
 
     /// Saves consumer `index`'s acknowledged positions (at most every 100 ms unless
-    /// `force`), and drops segments every consumer is past.
-    fn checkpoint_locked(inner: &mut Inner, index: usize, force: bool) -> Result<()> {
+    /// `force`), and drops segments every consumer has acknowledged and, for a topic
+    /// that keeps a replay window, retention no longer holds in memory either.
+    fn checkpoint_locked(&self, inner: &mut Inner, index: usize, force: bool) -> Result<()> {
         if inner.durable.is_none() {
             return Ok(());
         }
@@ -409,7 +443,14 @@ impl Topic {
         inner.consumers[index].saved_at = Some(std::time::Instant::now());
         inner.checkpoints.insert(name.clone(), acked.clone());
         let horizon: Vec<u64> = (0..inner.shards.len())
-            .map(|s| inner.checkpoints.values().map(|c| c[s]).min().unwrap_or(0))
+            .map(|s| {
+                let acked = inner.checkpoints.values().map(|c| c[s]).min().unwrap_or(0);
+                if self.retention.keep_read {
+                    acked.min(inner.shards[s].trim_horizon())
+                } else {
+                    acked
+                }
+            })
             .collect();
         if let Some(log) = inner.durable.as_mut() {
             log.checkpoint(&name, &acked)?;
@@ -485,6 +526,11 @@ impl Topic {
                     StartPosition::TrimHorizon => s.trim_horizon(),
                     StartPosition::Latest => s.next_seq,
                     StartPosition::AtSequenceNumber(n) => (*n).clamp(s.trim_horizon(), s.next_seq),
+                    StartPosition::AtShardSequenceNumbers(ns) => ns
+                        .get(i)
+                        .copied()
+                        .unwrap_or(0)
+                        .clamp(s.trim_horizon(), s.next_seq),
                     StartPosition::AtTimestamp(ts) => s
                         .entries
                         .iter()
@@ -594,7 +640,7 @@ impl Topic {
         if let Some(log) = inner.durable.as_mut() {
             let mut total = 0;
             for (shard, batch, _) in &parts {
-                log.append(*shard, inner.shards[*shard].next_seq, batch)?;
+                log.append(*shard, inner.shards[*shard].next_seq, now, batch)?;
                 total += batch.num_rows() as u64;
             }
             log.journal(input, total)?;
