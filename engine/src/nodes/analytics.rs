@@ -235,8 +235,9 @@ impl Operator for Aggregate {
             }
             self.close(false, out).await?;
         }
-        // Records of open windows are not done yet (a restart recomputes the windows
-        // that were open).
+        // Records of open windows are not done yet: on a durable input they are
+        // checkpointed with the windows (`state`); otherwise the input is held until no
+        // window is open, and a restart recomputes the windows that were.
         Ok(if self.windows.is_idle() {
             Hold::Released
         } else {
@@ -246,6 +247,20 @@ impl Operator for Aggregate {
 
     async fn finish(&mut self, out: &Outputs) -> Result<()> {
         self.close(true, out).await
+    }
+
+    fn state(&self) -> Option<(serde_json::Value, Vec<crate::arrow::array::RecordBatch>)> {
+        let s = self.windows.state();
+        Some((s.meta, s.batches))
+    }
+
+    fn restore(
+        &mut self,
+        meta: serde_json::Value,
+        batches: Vec<crate::arrow::array::RecordBatch>,
+    ) -> Result<()> {
+        self.windows
+            .restore(crate::stream::windows::WindowState { meta, batches })
     }
 
     fn report(self, stats: &mut NodeStats) {

@@ -214,6 +214,20 @@ pub trait Operator: Send + 'static {
         async { Ok(()) }
     }
 
+    /// What the operator holds across reads (an analytics node's open windows), for an
+    /// operator that would rather checkpoint it than hold its input unacknowledged: on a
+    /// durable input the framework saves it with the positions it covers before it
+    /// acknowledges them, and a restart takes it up ([`Operator::restore`]) and skips the
+    /// records it covers, so nothing is read, or emitted, twice. `None`: not checkpointed.
+    fn state(&self) -> Option<(serde_json::Value, Vec<RecordBatch>)> {
+        None
+    }
+
+    /// Takes up a state [`Operator::state`] gave before a restart.
+    fn restore(&mut self, _meta: serde_json::Value, _batches: Vec<RecordBatch>) -> Result<()> {
+        Ok(())
+    }
+
     /// The final counters: sets the kind's report (and corrects what the runner counted
     /// when the kind counts differently, e.g. rows held by a live table).
     fn report(self, _stats: &mut NodeStats)
@@ -427,23 +441,68 @@ pub fn counted(m: &NodeMetrics) -> NodeStats {
 
 type Finish = Box<dyn FnOnce(&mut NodeStats) + Send>;
 
-/// Input positions waiting for what they produced to be acknowledged downstream:
-/// (output tails after sending, input positions after reading).
-type Pending = VecDeque<(Vec<Vec<u64>>, Vec<u64>)>;
+/// An operator's checkpointed state: meta and rows.
+type State = (serde_json::Value, Vec<RecordBatch>);
 
-/// Acknowledges the input up to the newest read whose outputs readers acknowledged.
-fn settle(pending: &mut Pending, consumer: &Consumer, out: &Outputs) -> Result<()> {
+/// Input positions waiting for what they produced to be acknowledged downstream:
+/// (output tails after sending, input positions after reading, the operator's state then).
+type Pending = VecDeque<(Vec<Vec<u64>>, Vec<u64>, Option<State>)>;
+
+/// How often a stateful operator's state is saved (and its input acknowledged) at most.
+const STATE_EVERY: Duration = Duration::from_millis(500);
+
+/// Acknowledges the input up to the newest read whose outputs readers acknowledged (with
+/// the operator's state then, saved first). A stateful operator's acknowledgements wait
+/// at least [`STATE_EVERY`] since the last unless `force`.
+fn settle(
+    pending: &mut Pending,
+    consumer: &Consumer,
+    out: &Outputs,
+    saved: &mut Option<Instant>,
+    force: bool,
+) -> Result<()> {
+    let stateful = pending.front().is_some_and(|(_, _, s)| s.is_some());
+    if stateful && !force && saved.is_some_and(|t| t.elapsed() < STATE_EVERY) {
+        return Ok(());
+    }
     let mut last = None;
-    while let Some((tails, _)) = pending.front() {
+    while let Some((tails, _, _)) = pending.front() {
         if !out.acked(tails) {
             break;
         }
-        last = pending.pop_front().map(|(_, positions)| positions);
+        last = pending
+            .pop_front()
+            .map(|(_, positions, state)| (positions, state));
     }
     match last {
-        Some(positions) => consumer.ack_to(&positions),
+        Some((positions, Some((meta, batches)))) => {
+            *saved = Some(Instant::now());
+            consumer.ack_with_state(&positions, &meta, &batches)
+        }
+        Some((positions, None)) => consumer.ack_to(&positions),
         None => Ok(()),
     }
+}
+
+/// `read` without the rows a restored state already covers (below `covered` per shard).
+fn skip_covered(read: Vec<Delivery>, covered: &[u64]) -> Vec<Delivery> {
+    read.into_iter()
+        .filter_map(|mut d| {
+            let from = covered.get(d.shard).copied().unwrap_or(0);
+            let rows = d.batch.num_rows() as u64;
+            if d.first_seq + rows <= from {
+                return None;
+            }
+            if d.first_seq < from {
+                let skip = (from - d.first_seq) as usize;
+                let keep = rows as usize - skip;
+                d.batch = d.batch.slice(skip, keep);
+                d.meta = d.meta.map(|m| m.slice(skip, keep));
+                d.first_seq = from;
+            }
+            Some(d)
+        })
+        .collect()
 }
 
 /// The loop of one operator over one input.
@@ -456,29 +515,49 @@ pub async fn run_operator<O: Operator>(
     let m = out.metrics.clone();
     let mut pending: Pending = VecDeque::new();
     let handoff = options.handoff;
-    // What is handed on: everything read, or all but what the operator still holds.
-    let released =
-        |pending: &mut Pending, consumer: &Consumer, out: &Outputs, hold: Hold| -> Result<()> {
-            let mut positions = consumer.positions();
-            match hold {
-                Hold::Holding => return Ok(()),
-                Hold::Released => {}
-                Hold::HoldingFrom { shard, seq } => {
-                    if let Some(p) = positions.get_mut(shard) {
-                        *p = (*p).min(seq);
-                    }
+    // A stateful operator on a durable input takes up what it held before a restart.
+    let durable = consumer.is_durable();
+    let mut covered = None;
+    if durable
+        && op.state().is_some()
+        && let Some(saved) = consumer.saved_state()?
+    {
+        op.restore(saved.meta, saved.batches)?;
+        covered = Some(saved.positions);
+    }
+    let mut saved: Option<Instant> = None;
+    // What is handed on: everything read, or all but what the operator still holds (a
+    // stateful operator on a durable input hands everything on, with its state).
+    let released = |pending: &mut Pending,
+                    consumer: &Consumer,
+                    out: &Outputs,
+                    hold: Hold,
+                    state: Option<State>|
+     -> Result<()> {
+        let mut positions = consumer.positions();
+        match hold {
+            Hold::Holding if state.is_none() => return Ok(()),
+            Hold::Holding | Hold::Released => {}
+            Hold::HoldingFrom { shard, seq } => {
+                if let Some(p) = positions.get_mut(shard) {
+                    *p = (*p).min(seq);
                 }
             }
-            match handoff {
-                Handoff::Released => consumer.ack_to(&positions),
-                Handoff::Downstream => {
-                    pending.push_back((out.tails(), positions));
-                    Ok(())
-                }
+        }
+        match (handoff, state) {
+            (Handoff::Released, None) => consumer.ack_to(&positions),
+            (Handoff::Released, Some((meta, batches))) => {
+                consumer.ack_with_state(&positions, &meta, &batches)
             }
-        };
+            (Handoff::Downstream, state) => {
+                pending.push_back((out.tails(), positions, state));
+                Ok(())
+            }
+        }
+    };
+    let state_of = |op: &O| if durable { op.state() } else { None };
     loop {
-        settle(&mut pending, &consumer, &out)?;
+        settle(&mut pending, &consumer, &out, &mut saved, false)?;
         op.read_options(&mut options);
         let max = options.max_records.max(1);
         let read = match op.deadline() {
@@ -492,6 +571,9 @@ pub async fn run_operator<O: Operator>(
         };
         let ended = read.is_none();
         let mut read = read.unwrap_or_default();
+        if let Some(c) = &covered {
+            read = skip_covered(read, c);
+        }
         if let Some(window) = options.fill_window
             && !read.is_empty()
         {
@@ -522,22 +604,22 @@ pub async fn run_operator<O: Operator>(
             let hold = op.process(read, &out).await?;
             NodeMetrics::add(&m.batches, 1);
             NodeMetrics::add(&m.batch_latency_us, t.elapsed().as_micros() as u64);
-            released(&mut pending, &consumer, &out, hold)?;
+            released(&mut pending, &consumer, &out, hold, state_of(&op))?;
         }
         if op.deadline().is_some_and(|at| Instant::now() >= at) {
             let hold = op.on_timer(&out).await?;
-            released(&mut pending, &consumer, &out, hold)?;
+            released(&mut pending, &consumer, &out, hold, state_of(&op))?;
         }
         if ended {
             op.finish(&out).await?;
-            released(&mut pending, &consumer, &out, Hold::Released)?;
+            released(&mut pending, &consumer, &out, Hold::Released, state_of(&op))?;
             break;
         }
     }
     // Readers finish once the outputs close; the input is acknowledged as they confirm.
     out.close();
     while !pending.is_empty() {
-        settle(&mut pending, &consumer, &out)?;
+        settle(&mut pending, &consumer, &out, &mut saved, true)?;
         if !pending.is_empty() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

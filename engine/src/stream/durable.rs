@@ -12,6 +12,10 @@
 //! - `consumers/<name>.json`: each consumer's checkpoint (next sequence number per shard),
 //!   written atomically. A consumer checkpoints what it has *acknowledged* (processed and
 //!   handed on safely), not merely read.
+//! - `consumers/<name>.state`: for a consumer that holds records across reads (an
+//!   analytics node's open windows), that state with the positions it covers: a JSON line
+//!   (`{"positions": […], "meta": …}`), then the held rows as an Arrow IPC stream.
+//!   Written atomically before the checkpoint it goes with.
 //! - `inputs.log`: one line per appended batch, `input<TAB>rows`: how many records the
 //!   stream took from each input, so a restarted deterministic source is not appended
 //!   twice.
@@ -49,6 +53,17 @@ pub struct Recovered {
     pub inputs: BTreeMap<String, u64>,
     /// Consumer checkpoints by name.
     pub checkpoints: BTreeMap<String, Vec<u64>>,
+}
+
+/// What a consumer held across reads when it last checkpointed.
+#[derive(Debug)]
+pub struct SavedState {
+    /// The input positions (next sequence number per shard) the state covers.
+    pub positions: Vec<u64>,
+    /// The operator's own description of its state.
+    pub meta: serde_json::Value,
+    /// The rows it held.
+    pub batches: Vec<RecordBatch>,
 }
 
 /// The open files of a durable stream.
@@ -285,8 +300,8 @@ impl DurableLog {
             .map_err(|e| io(&self.dir, e))
     }
 
-    /// Writes a consumer's checkpoint atomically.
-    pub fn checkpoint(&self, consumer: &str, positions: &[u64]) -> Result<()> {
+    /// A consumer's file with extension `ext` (`json`, `state`).
+    fn consumer_file(&self, consumer: &str, ext: &str) -> PathBuf {
         let name: String = consumer
             .chars()
             .map(|c| {
@@ -297,7 +312,71 @@ impl DurableLog {
                 }
             })
             .collect();
-        let path = self.dir.join("consumers").join(format!("{name}.json"));
+        self.dir.join("consumers").join(format!("{name}.{ext}"))
+    }
+
+    /// Writes a consumer's held state and the positions it covers, atomically.
+    pub fn save_state(
+        &self,
+        consumer: &str,
+        positions: &[u64],
+        meta: &serde_json::Value,
+        batches: &[RecordBatch],
+    ) -> Result<()> {
+        let path = self.consumer_file(consumer, "state");
+        let mut bytes = serde_json::to_vec(&serde_json::json!({
+            "positions": positions,
+            "meta": meta,
+        }))
+        .map_err(|e| io(&path, e))?;
+        bytes.push(b'\n');
+        let mut writer =
+            StreamWriter::try_new(&mut bytes, &self.schema).map_err(|e| io(&path, e))?;
+        for b in batches {
+            writer.write(b).map_err(|e| io(&path, e))?;
+        }
+        writer.finish().map_err(|e| io(&path, e))?;
+        drop(writer);
+        crate::fsutil::write_atomic(&path, &bytes)
+    }
+
+    /// A consumer's held state, if one was saved.
+    pub fn load_state(&self, consumer: &str) -> Result<Option<SavedState>> {
+        let path = self.consumer_file(consumer, "state");
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&path, e)),
+        };
+        let bad = |why: String| {
+            Error::Invalid(format!(
+                "'{}' is not a readable checkpoint ({why}); delete it to start afresh",
+                path.display()
+            ))
+        };
+        let split = bytes
+            .iter()
+            .position(|b| *b == b'\n')
+            .ok_or_else(|| bad("no header".to_owned()))?;
+        let header: serde_json::Value =
+            serde_json::from_slice(&bytes[..split]).map_err(|e| bad(e.to_string()))?;
+        let positions: Vec<u64> =
+            serde_json::from_value(header["positions"].clone()).map_err(|e| bad(e.to_string()))?;
+        let reader =
+            StreamReader::try_new(&bytes[split + 1..], None).map_err(|e| bad(e.to_string()))?;
+        let batches = reader
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| bad(e.to_string()))?;
+        Ok(Some(SavedState {
+            positions,
+            meta: header["meta"].clone(),
+            batches,
+        }))
+    }
+
+    /// Writes a consumer's checkpoint atomically.
+    pub fn checkpoint(&self, consumer: &str, positions: &[u64]) -> Result<()> {
+        let path = self.consumer_file(consumer, "json");
         let text = serde_json::to_string(positions).map_err(|e| io(&path, e))?;
         crate::fsutil::write_atomic(&path, text.as_bytes())
     }

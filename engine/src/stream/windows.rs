@@ -37,6 +37,18 @@ impl Default for EventClock {
 }
 
 impl EventClock {
+    /// Each shard's event time, for a checkpoint.
+    fn times(&self) -> Vec<(usize, i64)> {
+        self.shards.iter().map(|(s, (t, _))| (*s, *t)).collect()
+    }
+
+    /// Restores the shards' event times, as if each had just delivered.
+    fn restore(&mut self, times: &[(usize, i64)]) {
+        for (shard, t) in times {
+            self.shards.insert(*shard, (*t, Instant::now()));
+        }
+    }
+
     fn observe(&mut self, shard: usize, times: &[i64]) {
         if let Some(max) = times.iter().filter(|t| **t != i64::MIN).max() {
             let e = self.shards.entry(shard).or_insert((*max, Instant::now()));
@@ -458,6 +470,43 @@ mod tests {
         .unwrap()
     }
 
+    /// Rows per window of what `close` gives.
+    fn shape(closed: Vec<(i64, i64, Vec<RecordBatch>)>) -> Vec<(i64, i64, usize)> {
+        closed
+            .into_iter()
+            .map(|(s, e, rows)| (s, e, rows.iter().map(|b| b.num_rows()).sum()))
+            .collect()
+    }
+
+    #[test]
+    fn a_restored_state_goes_on_as_the_windows_it_was_taken_from() {
+        let hopping = || Assigner::Windows(Windows::new(10, 5, 0).with_shards(2));
+        let sessions = || Assigner::Sessions(Sessions::new(4, 0).with_shards(2), Some(0));
+        for make in [hopping as fn() -> Assigner, sessions] {
+            let mut a = make();
+            a.add(0, &batch(4), &[1, 3, 9, 12]).unwrap();
+            a.add(1, &batch(3), &[2, 7, 20]).unwrap();
+            // Watermark 12: some windows close before the state is taken.
+            assert!(!a.close(false).is_empty());
+            let state = a.state();
+            let mut b = make();
+            b.restore(state.clone()).unwrap();
+            // The same records after the restart give the same windows, and late rows.
+            for w in [&mut a, &mut b] {
+                let late = w.add(0, &batch(2), &[0, 25]).unwrap();
+                assert_eq!(late.map(|l| l.num_rows()), Some(1));
+            }
+            assert_eq!(shape(a.close(true)), shape(b.close(true)));
+            // A state of the other kind is refused, not misread.
+            let mut other = if matches!(b, Assigner::Windows(_)) {
+                sessions()
+            } else {
+                hopping()
+            };
+            assert!(other.restore(state).is_err());
+        }
+    }
+
     #[test]
     fn tumbling_windows_close_behind_the_watermark_and_late_rows_are_found() {
         let mut w = Windows::new(10, 10, 2);
@@ -513,5 +562,117 @@ mod tests {
         let w = Windows::new(10, 5, 0);
         assert_eq!(w.starts(12).collect::<Vec<_>>(), [5, 10]);
         assert_eq!(w.starts(-3).collect::<Vec<_>>(), [-10, -5]);
+    }
+}
+
+/// The state of open windows, checkpointed with the input positions it covers: what is
+/// needed to go on after a restart without reading those records again (the rows of
+/// each open window or session, which windows closed, each shard's event time). Rows
+/// in several hopping windows are kept once per window.
+#[derive(Clone, Debug, Default)]
+pub struct WindowState {
+    /// Everything but the rows, as JSON.
+    pub meta: serde_json::Value,
+    /// The rows, in the order `meta` counts them.
+    pub batches: Vec<RecordBatch>,
+}
+
+impl Assigner {
+    /// The open windows' state (cheap: the rows are shared, not copied).
+    pub fn state(&self) -> WindowState {
+        let mut batches = Vec::new();
+        let meta = match self {
+            Self::Windows(w) => {
+                let open: Vec<(i64, usize)> = w
+                    .open
+                    .iter()
+                    .map(|(start, rows)| {
+                        batches.extend(rows.iter().cloned());
+                        (*start, rows.len())
+                    })
+                    .collect();
+                serde_json::json!({
+                    "kind": "windows",
+                    "closed_before": w.closed_before,
+                    "clock": w.clock.times(),
+                    "open": open,
+                })
+            }
+            Self::Sessions(s, _) => {
+                let open: Vec<(u64, &str, i64, i64, usize)> = s
+                    .open
+                    .iter()
+                    .map(|(id, session)| {
+                        batches.extend(session.rows.iter().cloned());
+                        let key = s.keys_of.get(id).map_or("", String::as_str);
+                        (*id, key, session.start, session.end, session.rows.len())
+                    })
+                    .collect();
+                serde_json::json!({
+                    "kind": "sessions",
+                    "next_id": s.next_id,
+                    "clock": s.clock.times(),
+                    "open": open,
+                })
+            }
+        };
+        WindowState { meta, batches }
+    }
+
+    /// Takes up `state` (from [`Assigner::state`] of the same settings).
+    pub fn restore(&mut self, state: WindowState) -> Result<()> {
+        let bad = |what: &str| {
+            Error::Invalid(format!(
+                "the analytics checkpoint does not match its settings ({what}); delete it to start the windows afresh"
+            ))
+        };
+        let clock: Vec<(usize, i64)> =
+            serde_json::from_value(state.meta["clock"].clone()).map_err(|_| bad("clock"))?;
+        let mut batches = state.batches.into_iter();
+        let mut take = |n: usize| -> Result<Vec<RecordBatch>> {
+            let rows: Vec<RecordBatch> = batches.by_ref().take(n).collect();
+            if rows.len() == n {
+                Ok(rows)
+            } else {
+                Err(bad("rows"))
+            }
+        };
+        match (self, state.meta["kind"].as_str()) {
+            (Self::Windows(w), Some("windows")) => {
+                let open: Vec<(i64, usize)> =
+                    serde_json::from_value(state.meta["open"].clone()).map_err(|_| bad("open"))?;
+                w.closed_before = state.meta["closed_before"].as_i64();
+                w.clock.restore(&clock);
+                w.open.clear();
+                for (start, n) in open {
+                    w.open.insert(start, take(n)?);
+                }
+            }
+            (Self::Sessions(s, _), Some("sessions")) => {
+                let open: Vec<(u64, String, i64, i64, usize)> =
+                    serde_json::from_value(state.meta["open"].clone()).map_err(|_| bad("open"))?;
+                s.next_id = state.meta["next_id"]
+                    .as_u64()
+                    .ok_or_else(|| bad("next_id"))?;
+                s.clock.restore(&clock);
+                s.open.clear();
+                s.by_key.clear();
+                s.keys_of.clear();
+                for (id, key, start, end, n) in open {
+                    s.open.insert(
+                        id,
+                        Session {
+                            start,
+                            end,
+                            rows: take(n)?,
+                        },
+                    );
+                    s.by_key.entry(key.clone()).or_default().push(id);
+                    s.keys_of.insert(id, key);
+                }
+            }
+            _ => return Err(bad("window kind")),
+        }
+        Ok(())
     }
 }

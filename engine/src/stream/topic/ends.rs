@@ -261,6 +261,40 @@ impl Consumer {
     pub fn name(&self) -> String {
         self.topic.lock().consumers[self.index].name.clone()
     }
+
+    /// Whether acknowledged positions (and held state) outlive the process.
+    pub fn is_durable(&self) -> bool {
+        self.topic.is_durable()
+    }
+
+    /// Saves what this consumer holds across reads (`meta` and `batches`, rows of the
+    /// topic's columns) with the positions it covers, then acknowledges up to them: a
+    /// restart takes the state up and skips what it covers. Durable topics only.
+    pub fn ack_with_state(
+        &self,
+        positions: &[u64],
+        meta: &serde_json::Value,
+        batches: &[RecordBatch],
+    ) -> Result<()> {
+        {
+            let inner = self.topic.lock();
+            let name = &inner.consumers[self.index].name;
+            if let Some(log) = inner.durable.as_ref() {
+                log.save_state(name, positions, meta, batches)?;
+            }
+        }
+        self.ack_to(positions)
+    }
+
+    /// The state this consumer saved before a restart, with the positions it covers.
+    pub fn saved_state(&self) -> Result<Option<crate::stream::durable::SavedState>> {
+        let inner = self.topic.lock();
+        let name = &inner.consumers[self.index].name;
+        match inner.durable.as_ref() {
+            Some(log) => log.load_state(name),
+            None => Ok(None),
+        }
+    }
 }
 
 /// Reads a consumer's lag without owning the consumer.
