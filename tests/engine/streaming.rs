@@ -528,6 +528,31 @@ fn a_catalog_table_replays_with_its_catalog_columns() {
     assert_eq!(summary.detail("weather")["failed_records"], 0);
 }
 
+/// Runs `project` (as `p.json` in `dir`) with `tributary run` and kills it (SIGKILL: no
+/// chance to flush or checkpoint) once `ready` holds, asserting it was still running.
+fn run_until_killed(dir: &Path, project: &Value, ready: impl Fn() -> bool) {
+    let path = dir.join("p.json");
+    write(&path, serde_json::to_string_pretty(project).unwrap());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tributary-cli"))
+        .args(["run", path.to_str().unwrap(), "--json"])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready() {
+        assert!(Instant::now() < deadline, "nothing was delivered");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before the kill"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// generator → durable stream → Lambda (SQL) → Firehose; and stream → Firehose directly.
 fn durable(count: u64) -> Value {
     json!({
@@ -569,27 +594,10 @@ fn a_killed_and_restarted_durable_pipeline_loses_nothing() {
     let dir = scratch();
     let n = 120_000u64;
     std::fs::create_dir_all(dir.path().join("lake")).unwrap();
-    let path = dir.path().join("p.json");
-    write(&path, serde_json::to_string_pretty(&durable(n)).unwrap());
     // Kill the process (no chance to flush or checkpoint) once some objects are out.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tributary-cli"))
-        .args(["run", path.to_str().unwrap(), "--json"])
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while files_under(&dir.path().join("lake/direct")).len() < 5 {
-        assert!(Instant::now() < deadline, "nothing was delivered");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before the kill"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    run_until_killed(dir.path(), &durable(n), || {
+        files_under(&dir.path().join("lake/direct")).len() >= 5
+    });
     let (before, _) = ids_under(&dir.path().join("lake/direct"));
     assert!(
         (before.len() as u64) < n,
@@ -655,18 +663,6 @@ fn killed_windows_resume_from_their_checkpoint_and_each_window_is_emitted_once()
     let dir = scratch();
     let n = 200_000u64;
     std::fs::create_dir_all(dir.path().join("lake")).unwrap();
-    let path = dir.path().join("p.json");
-    write(
-        &path,
-        serde_json::to_string_pretty(&windows_over_durable(n)).unwrap(),
-    );
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tributary-cli"))
-        .args(["run", path.to_str().unwrap(), "--json"])
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
     let windows = |dir: &Path| -> Vec<(String, u64)> {
         records_under(&dir.join("lake/windows"))
             .iter()
@@ -680,17 +676,9 @@ fn killed_windows_resume_from_their_checkpoint_and_each_window_is_emitted_once()
     };
     // Kill once several windows are out (the windows are never all closed: records keep
     // coming, so before checkpoints the input was never acknowledged).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while windows(dir.path()).len() < 6 {
-        assert!(Instant::now() < deadline, "no windows were delivered");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before the kill"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    run_until_killed(dir.path(), &windows_over_durable(n), || {
+        windows(dir.path()).len() >= 6
+    });
     let before = windows(dir.path()).len();
     let state = dir
         .path()
