@@ -358,3 +358,163 @@ fn project_problems_are_reported_all_at_once() {
         "project: written by a newer Tributary (format version 7); this build reads format version 2 and older"
     );
 }
+
+/// Runs `tributary <args>` in `cwd` and returns its output with the process's peak
+/// resident memory in MiB (from `wait4`, so other tests' processes do not count).
+fn cli_with_peak_rss(cwd: &std::path::Path, args: &[&str]) -> (Output, u64) {
+    use std::io::Read as _;
+    #[expect(
+        clippy::zombie_processes,
+        reason = "reaped by wait4 below, for its rusage"
+    )]
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tributary-cli"))
+        .args(args)
+        .current_dir(cwd)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut stdout, mut stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let out = std::thread::Builder::new()
+        .name("test-stdout".into())
+        .spawn(move || {
+            let mut s = String::new();
+            stdout.read_to_string(&mut s).unwrap();
+            s
+        })
+        .unwrap();
+    let err = std::thread::Builder::new()
+        .name("test-stderr".into())
+        .spawn(move || {
+            let mut s = String::new();
+            stderr.read_to_string(&mut s).unwrap();
+            s
+        })
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: `rusage` is plain data that wait4 fills in; `child` is ours and not waited yet.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert!(pid > 0, "wait4 failed");
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    let output = Output {
+        code,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    };
+    // ru_maxrss is in KiB on Linux.
+    (output, usage.ru_maxrss as u64 / 1024)
+}
+
+#[test]
+fn hostile_files_are_crawled_or_refused_with_a_reason_in_bounded_memory_and_time() {
+    let dir = scratch();
+    let lake = dir.path().join("lake");
+    // 20,000 tiny files in one table.
+    for i in 0..20_000 {
+        write(
+            &lake.join(format!("tiny/part-{i:05}.csv")),
+            format!("id,v\n{i},{}\n", i % 7),
+        );
+    }
+    // A gzip bomb: 256 MiB of JSON lines in well under 1 MiB.
+    {
+        use std::io::Write as _;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let line = b"{\"a\": 1, \"b\": \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}\n";
+        let block: Vec<u8> = line
+            .iter()
+            .copied()
+            .cycle()
+            .take(line.len() * 16_384)
+            .collect();
+        for _ in 0..(256u64 << 20) / block.len() as u64 {
+            gz.write_all(&block).unwrap();
+        }
+        write(&lake.join("bomb/events.json.gz"), gz.finish().unwrap());
+    }
+    // JSON nested 100,000 levels deep.
+    write(
+        &lake.join("deep/doc.json"),
+        format!("{}1{}", "{\"a\":".repeat(100_000), "}".repeat(100_000)),
+    );
+    // One CSV field of 50 MB, and 60 MB of JSON on a single line.
+    write(
+        &lake.join("wide/long.csv"),
+        format!("id,text\n1,{}\n2,short\n", "x".repeat(50 << 20)),
+    );
+    let one_line: String = std::iter::once("[".to_owned())
+        .chain((0..600_000).map(|i| {
+            format!(
+                "{}{{\"id\":{i},\"pad\":\"{}\"}}",
+                if i > 0 { "," } else { "" },
+                "p".repeat(80)
+            )
+        }))
+        .chain(std::iter::once("]".to_owned()))
+        .collect();
+    write(&lake.join("line/all.json"), one_line);
+    // Latin-1 text.
+    write(
+        &lake.join("latin/names.csv"),
+        b"id,name\n1,Jos\xe9\n2,Ren\xe9e\n",
+    );
+    let started = std::time::Instant::now();
+    let (out, peak_mib) = cli_with_peak_rss(dir.path(), &["crawl", "lake", "--catalog", "c.json"]);
+    let took = started.elapsed();
+    eprintln!(
+        "hostile crawl: {:.1} s, peak RSS {peak_mib} MiB\n{}\n{}",
+        took.as_secs_f64(),
+        out.stdout,
+        out.stderr
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(peak_mib < 400, "peak RSS {peak_mib} MiB");
+    assert!(took < std::time::Duration::from_secs(120), "{took:?}");
+    for table in ["bomb", "line", "tiny", "wide"] {
+        assert!(
+            out.stdout.contains(&format!("| default.{table} ")),
+            "{table}: {out:?}"
+        );
+    }
+    assert!(out.stdout.contains("| 20000 |"), "{out:?}");
+    assert_eq!(
+        out.stderr.lines().collect::<Vec<_>>(),
+        [
+            "warning: skipped 'deep/doc.json': not valid JSON lines: record 1: recursion limit exceeded at line 1 column 636",
+            "warning: skipped 'latin/names.csv': not UTF-8 text (invalid byte at offset 13); convert the file to UTF-8",
+        ]
+    );
+    // Reading them whole answers, in bounded memory too: the bomb streams through its
+    // 256 MiB, the long field and the single line are read.
+    for (sql, want) in [
+        (
+            "SELECT COUNT(*) AS n, SUM(a) AS s FROM bomb",
+            "n,s\n4194304,4194304\n",
+        ),
+        (
+            "SELECT COUNT(*) AS n, MAX(length(text)) AS l FROM wide",
+            "n,l\n2,52428800\n",
+        ),
+        (
+            "SELECT COUNT(*) AS n, MAX(id) AS m FROM line",
+            "n,m\n600000,599999\n",
+        ),
+        (
+            "SELECT COUNT(*) AS n, SUM(v) AS s FROM tiny",
+            "n,s\n20000,59997\n",
+        ),
+    ] {
+        let (q, peak) = cli_with_peak_rss(
+            dir.path(),
+            &["query", "--catalog", "c.json", "--format", "csv", sql],
+        );
+        eprintln!("{sql}: peak RSS {peak} MiB");
+        assert_eq!(q.stdout, want, "{sql}: {q:?}");
+        assert!(peak < 1024, "{sql}: peak RSS {peak} MiB");
+    }
+}
