@@ -82,13 +82,13 @@ pub enum FileReader {
         width: usize,
     },
     /// A self-describing format (Parquet, Avro, ORC) read as typed batches.
-    Batches(
-        Box<
-            dyn Iterator<Item = std::result::Result<RecordBatch, crate::arrow::error::ArrowError>>
-                + Send,
-        >,
-    ),
+    Batches(Batches),
 }
+
+/// Typed batches of a Parquet, Avro or ORC file, as its reader gives them.
+type Batches = Box<
+    dyn Iterator<Item = std::result::Result<RecordBatch, crate::arrow::error::ArrowError>> + Send,
+>;
 
 /// A file to replay: a local path (streamed) or an object's bytes (S3).
 enum FileData {
@@ -224,17 +224,7 @@ impl FileReader {
             FileFormat::Orc => {
                 fn reader(
                     r: impl orc_rust::reader::ChunkReader + Send + 'static,
-                ) -> std::result::Result<
-                    Box<
-                        dyn Iterator<
-                                Item = std::result::Result<
-                                    RecordBatch,
-                                    crate::arrow::error::ArrowError,
-                                >,
-                            > + Send,
-                    >,
-                    orc_rust::error::OrcError,
-                > {
+                ) -> std::result::Result<Batches, orc_rust::error::OrcError> {
                     Ok(Box::new(
                         orc_rust::ArrowReaderBuilder::try_new(r)?
                             .with_batch_size(4096)

@@ -137,9 +137,15 @@ impl TrinoFn {
         }
     }
 
+    /// Whether failing rows give null: a `try_` variant, or a function that is one by
+    /// name (`try_divide`).
+    fn is_lenient(&self) -> bool {
+        self.lenient.is_some() || self.name.starts_with(tries::PREFIX)
+    }
+
     /// The `try_<name>` variant, or `None` when this one is lenient already.
     fn lenient(&self) -> Option<Self> {
-        if self.lenient.is_some() || self.name.starts_with(tries::PREFIX) {
+        if self.is_lenient() {
             return None;
         }
         Some(Self {
@@ -157,9 +163,7 @@ impl TrinoFn {
     fn run(&self, arrays: &[ArrayRef], returns: &DataType) -> Result<ArrayRef> {
         match (self.run)(arrays, returns) {
             Ok(out) => Ok(out),
-            Err(_) if self.lenient.is_some() || self.name.starts_with(tries::PREFIX) => {
-                tries::row_by_row(self.run, arrays, returns)
-            }
+            Err(_) if self.is_lenient() => tries::row_by_row(self.run, arrays, returns),
             Err(e) => Err(e),
         }
     }
