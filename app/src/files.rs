@@ -397,6 +397,13 @@ impl TributaryApp {
 
     /// Writes unsaved changes to the recovery file every [`AUTOSAVE_INTERVAL`].
     pub(crate) fn autosave(&mut self, ctx: &egui::Context) {
+        if let Some(why) = self.files.session.take_autosave_failure() {
+            self.run.log(
+                LogLevel::Warning,
+                None,
+                format!("autosave failed: {why}; the unsaved changes are only in this window"),
+            );
+        }
         if !self.doc.is_dirty() {
             return;
         }

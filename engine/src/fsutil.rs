@@ -23,9 +23,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let mode = std::fs::metadata(path).map_or(0o666, |m| m.permissions().mode() & 0o7777);
         builder.permissions(std::fs::Permissions::from_mode(mode));
     }
-    let mut tmp = builder.tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
-    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
-    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    // Errors name the file being written, not the temporary one: "catalog.json: No space
+    // left on device (os error 28)".
+    let failed = |e: std::io::Error| {
+        let text = e.to_string();
+        let cause = text
+            .split(" at path ")
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        Error::io(path, std::io::Error::new(e.kind(), cause))
+    };
+    let mut tmp = builder.tempfile_in(dir).map_err(failed)?;
+    tmp.write_all(bytes).map_err(failed)?;
+    tmp.as_file().sync_all().map_err(failed)?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
 }

@@ -116,9 +116,22 @@ impl Default for Project {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Position {
     /// Horizontal position.
+    #[serde(deserialize_with = "canvas_coordinate")]
     pub x: f32,
     /// Vertical position.
+    #[serde(deserialize_with = "canvas_coordinate")]
     pub y: f32,
+}
+
+/// The farthest a node may sit from the origin, in canvas units.
+const CANVAS_LIMIT: f64 = 1e9;
+
+/// A coordinate as written in a file, brought within the canvas: a number too large for
+/// the canvas (`-4.9e126`, which would be infinite as `f32` and saved as `null`) sits at
+/// its edge, so the project still saves and loads back the same.
+fn canvas_coordinate<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+    let v = f64::deserialize(d)?;
+    Ok(v.clamp(-CANVAS_LIMIT, CANVAS_LIMIT) as f32)
 }
 
 /// One node of the graph.

@@ -2,12 +2,14 @@
 
 mod support;
 
+mod api_fuzz;
 mod athena_statements;
 mod bad_input;
 mod broker;
 mod charts;
 mod cluster;
 mod crawl_query;
+mod disk_faults;
 mod engine_api;
 mod etl;
 mod functions;

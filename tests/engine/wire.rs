@@ -131,6 +131,15 @@ impl Served {
         }
     }
 
+    /// Takes the events that are waiting (logs kept), without waiting.
+    pub(crate) fn drain(&mut self) {
+        while let Ok(e) = self.engine.events().try_recv() {
+            if let Event::Log { node, message, .. } = e {
+                self.logs.push((node, message));
+            }
+        }
+    }
+
     pub(crate) fn next_log(&mut self) -> Option<(Option<String>, String)> {
         match self
             .engine

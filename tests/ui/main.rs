@@ -505,6 +505,92 @@ fn autosave_offers_unsaved_changes_back_after_a_crash_and_recent_projects_are_li
 }
 
 #[test]
+fn an_autosave_that_fails_says_why_in_the_log_and_keeps_the_last_recovery_file() {
+    // A full disk under the app's state folder: a real size-limited tmpfs, which only
+    // root can mount (CI runs as root).
+    if std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout != b"0\n")
+    {
+        eprintln!("needs root to mount a tmpfs; not run");
+        return;
+    }
+    let (_dir, path) = lake_example();
+    let scratch = tempfile::tempdir().unwrap();
+    let state = scratch.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&state)
+        .status()
+        .unwrap()
+        .success();
+    assert!(mounted);
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(state.clone());
+    let mut h = app_with_state(Some(&path), &state);
+    h.get_by_label("+ generator").click();
+    h.run_steps(2);
+    h.state_mut().autosave_now();
+    let recovery = state.join("recovery.json");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !recovery.exists() {
+        assert!(Instant::now() < deadline, "no recovery file");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let good = std::fs::read(&recovery).unwrap();
+    // Fill the disk to the last byte, then change the project and autosave again.
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(state.join("filler")).unwrap();
+        while f.write(&[0u8; 4096]).is_ok_and(|n| n > 0) {}
+    }
+    h.get_by_label("+ query").click();
+    h.run_steps(2);
+    h.state_mut().autosave_now();
+    command(&mut h, AppCommand::ShowTab(tributary::BottomTab::Log));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while h.query_by_label_contains("autosave failed").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the failed autosave was not reported"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        h.run_steps(2);
+    }
+    let shown = h
+        .query_by_label_contains("autosave failed")
+        .map(|n| {
+            use egui_kittest::kittest::NodeT as _;
+            let node = n.accesskit_node();
+            node.label().or_else(|| node.value()).unwrap_or_default()
+        })
+        .unwrap_or_default();
+    assert!(
+        shown.contains("recovery.json") && shown.contains("No space left on device"),
+        "{shown}"
+    );
+    // The last good recovery file is whole, and nothing half-written is beside it.
+    assert_eq!(std::fs::read(&recovery).unwrap(), good);
+    let mut names: Vec<String> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(
+        names.contains(&"recovery.json".to_owned())
+            && !names.iter().any(|n| n.starts_with(".tributary-")),
+        "{names:?}"
+    );
+}
+
+#[test]
 fn the_catalog_and_metrics_tabs_show_what_the_run_made() {
     let (_dir, path) = lake_example();
     let mut h = app(Some(&path));

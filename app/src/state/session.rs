@@ -28,6 +28,9 @@ pub struct Session {
     /// Bumped when the recovery file is cleared; an autosave started before does not
     /// write. Held while writing, so a clear never races a write.
     generation: std::sync::Arc<std::sync::Mutex<u64>>,
+    /// Why the last autosave failed (the disk is full, the folder is read-only), until
+    /// the app shows it: [`Session::take_autosave_failure`].
+    failure: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Session {
@@ -36,6 +39,7 @@ impl Session {
         Self {
             dir,
             generation: Default::default(),
+            failure: Default::default(),
         }
     }
 
@@ -100,6 +104,7 @@ impl Session {
             project: value,
         };
         let generation = self.generation.clone();
+        let failure = self.failure.clone();
         let started = *generation.lock().unwrap_or_else(|p| p.into_inner());
         let spawned = std::thread::Builder::new()
             .name("tributary-autosave".to_owned())
@@ -111,14 +116,27 @@ impl Session {
                 if *current != started {
                     return;
                 }
-                let _ = std::fs::create_dir_all(file.parent().unwrap_or(Path::new(".")));
-                if let Err(e) = tributary_engine::fsutil::write_atomic(&file, text.as_bytes()) {
-                    log::warn!("autosave failed: {e}");
-                }
+                // The previous recovery file stays whole if this write fails.
+                let written = tributary_engine::fsutil::write_atomic(&file, text.as_bytes());
+                *failure.lock().unwrap_or_else(|p| p.into_inner()) = match written {
+                    Ok(()) => None,
+                    Err(e) => {
+                        log::warn!("autosave failed: {e}");
+                        Some(e.to_string())
+                    }
+                };
             });
         if let Err(e) = spawned {
             log::warn!("autosave could not start: {e}");
         }
+    }
+
+    /// Why the last autosave failed, once: the app logs it where the user sees it.
+    pub fn take_autosave_failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// Removes the recovery file: the document was saved, or its changes discarded.

@@ -206,6 +206,7 @@ impl GraphRun {
             });
             summary.status = NodeStatus::Skipped;
             summary.error = Some(reason);
+            self.hold_streams_into(id);
             self.failed.insert(id.to_owned());
             self.shared.push(summary);
             return;
@@ -307,8 +308,24 @@ impl GraphRun {
         }
     }
 
+    /// The streams wired into node `id`, which failed before reading them: nothing
+    /// upstream may count their records delivered (a Lambda before a Firehose that could
+    /// not start must not acknowledge its input).
+    fn hold_streams_into(&self, id: &str) {
+        for e in self.project.valid_edges().filter(|e| e.to.node == id) {
+            if let Some(Value::Stream(topic)) = self
+                .outputs
+                .get(&e.from.node)
+                .and_then(|o| o.get(e.from.port.as_str()))
+            {
+                topic.reader_failed_to_start(id);
+            }
+        }
+    }
+
     /// Reports a node failed; its downstream will be skipped.
     fn fail(&mut self, summary: &mut NodeSummary, error: String) {
+        self.hold_streams_into(&summary.id);
         finished_err(&self.tx, self.run, summary, error);
         self.failed.insert(summary.id.clone());
         self.any_error = true;

@@ -181,6 +181,20 @@ impl Worker {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        // The worker dies with Tributary even when Tributary is killed (SIGKILL, a crash):
+        // no handler processes are left behind. (The signal follows the thread that
+        // started the worker: a runtime worker thread, which lives as long as the run.)
+        #[cfg(target_os = "linux")]
+        // SAFETY: the closure runs in the child between fork and exec; prctl is
+        // async-signal-safe and nothing is allocated.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         let mut child = cmd.spawn().map_err(|e| {
             Error::Invalid(format!(
                 "cannot start '{}' for the handler: {e}",

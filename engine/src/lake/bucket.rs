@@ -271,7 +271,12 @@ impl Bucket {
             .put(&object_path(key.as_str()), bytes.into())
             .await
             .map(|_| ())
-            .map_err(|e| Error::Bucket(format!("writing '{key}': {e}")))
+            .map_err(|e| {
+                Error::Bucket(format!(
+                    "writing '{}': {e}",
+                    self.location_of(key.as_str(), false)
+                ))
+            })
     }
 
     /// Every object under the full key `prefix` (not narrowed by the bucket's own prefix

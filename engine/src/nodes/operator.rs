@@ -178,6 +178,12 @@ impl Outputs {
         })
     }
 
+    /// Whether a reader of some output went away before reading to the end (its node
+    /// failed): what it did not acknowledge will never be.
+    fn reader_failed(&self) -> bool {
+        self.topics.iter().any(|t| t.has_failed_reader())
+    }
+
     /// Closes every output: their readers finish once they have read everything.
     pub fn close(&mut self) {
         for (_, p) in self.ports.drain(..) {
@@ -505,9 +511,23 @@ fn skip_covered(read: Vec<Delivery>, covered: &[u64]) -> Vec<Delivery> {
         .collect()
 }
 
-/// The loop of one operator over one input.
+/// The loop of one operator over one input. If it fails, its input consumer is marked
+/// failed: nothing upstream counts what it did not acknowledge as delivered.
 pub async fn run_operator<O: Operator>(
     mut consumer: Consumer,
+    op: O,
+    out: Outputs,
+    options: ReadOptions,
+) -> Result<Finish> {
+    let result = operate(&mut consumer, op, out, options).await;
+    if result.is_err() {
+        consumer.fail();
+    }
+    result
+}
+
+async fn operate<O: Operator>(
+    consumer: &mut Consumer,
     mut op: O,
     mut out: Outputs,
     mut options: ReadOptions,
@@ -557,7 +577,7 @@ pub async fn run_operator<O: Operator>(
     };
     let state_of = |op: &O| if durable { op.state() } else { None };
     loop {
-        settle(&mut pending, &consumer, &out, &mut saved, false)?;
+        settle(&mut pending, consumer, &out, &mut saved, false)?;
         op.read_options(&mut options);
         let max = options.max_records.max(1);
         let read = match op.deadline() {
@@ -604,23 +624,28 @@ pub async fn run_operator<O: Operator>(
             let hold = op.process(read, &out).await?;
             NodeMetrics::add(&m.batches, 1);
             NodeMetrics::add(&m.batch_latency_us, t.elapsed().as_micros() as u64);
-            released(&mut pending, &consumer, &out, hold, state_of(&op))?;
+            released(&mut pending, consumer, &out, hold, state_of(&op))?;
         }
         if op.deadline().is_some_and(|at| Instant::now() >= at) {
             let hold = op.on_timer(&out).await?;
-            released(&mut pending, &consumer, &out, hold, state_of(&op))?;
+            released(&mut pending, consumer, &out, hold, state_of(&op))?;
         }
         if ended {
             op.finish(&out).await?;
-            released(&mut pending, &consumer, &out, Hold::Released, state_of(&op))?;
+            released(&mut pending, consumer, &out, Hold::Released, state_of(&op))?;
             break;
         }
     }
     // Readers finish once the outputs close; the input is acknowledged as they confirm.
     out.close();
     while !pending.is_empty() {
-        settle(&mut pending, &consumer, &out, &mut saved, true)?;
+        settle(&mut pending, consumer, &out, &mut saved, true)?;
         if !pending.is_empty() {
+            if out.reader_failed() {
+                // A node downstream failed: the input past what it acknowledged stays
+                // unacknowledged (a durable input reads it again after a restart).
+                break;
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

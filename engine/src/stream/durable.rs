@@ -35,6 +35,8 @@ use crate::error::{Error, Result};
 pub const SEGMENT_BYTES: u64 = 32 * 1024 * 1024;
 
 struct Segment {
+    /// The segment file, named in errors.
+    path: PathBuf,
     first_seq: u64,
     bytes: u64,
     writer: StreamWriter<BufWriter<File>>,
@@ -261,7 +263,7 @@ impl DurableLog {
             .is_none_or(|s| s.bytes >= SEGMENT_BYTES);
         if roll {
             if let Some(mut old) = self.segments[shard].take() {
-                old.writer.finish().map_err(|e| io(&self.dir, e))?;
+                old.writer.finish().map_err(|e| io(&old.path, e))?;
             }
             let dir = shard_dir(&self.dir, shard);
             std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
@@ -273,6 +275,7 @@ impl DurableLog {
             let times = times_path(&path);
             let times = File::create(&times).map_err(|e| io(&times, e))?;
             self.segments[shard] = Some(Segment {
+                path,
                 first_seq,
                 bytes: 0,
                 writer,
@@ -283,11 +286,11 @@ impl DurableLog {
             return Err(Error::Internal("no open segment".to_owned()));
         };
         debug_assert!(first_seq >= seg.first_seq);
-        seg.writer.write(batch).map_err(|e| io(&self.dir, e))?;
-        seg.writer.flush().map_err(|e| io(&self.dir, e))?;
+        seg.writer.write(batch).map_err(|e| io(&seg.path, e))?;
+        seg.writer.flush().map_err(|e| io(&seg.path, e))?;
         writeln!(seg.times, "{first_seq}\t{arrival_ms}")
             .and_then(|_| seg.times.flush())
-            .map_err(|e| io(&self.dir, e))?;
+            .map_err(|e| io(&times_path(&seg.path), e))?;
         seg.bytes += batch.get_array_memory_size() as u64;
         self.next_seq[shard] = first_seq + batch.num_rows() as u64;
         Ok(())
@@ -297,7 +300,7 @@ impl DurableLog {
     pub fn journal(&mut self, input: &str, rows: u64) -> Result<()> {
         writeln!(self.journal, "{input}\t{rows}")
             .and_then(|_| self.journal.flush())
-            .map_err(|e| io(&self.dir, e))
+            .map_err(|e| io(&self.dir.join("inputs.log"), e))
     }
 
     /// A consumer's file with extension `ext` (`json`, `state`).

@@ -353,7 +353,14 @@ pub async fn run_etl(
                 s.committed = true;
                 let _ = remove_objects(bucket, &staging_key).await;
             }
-            return Err(e);
+            // The error says where the job was writing (a full disk, a read-only
+            // folder, an S3 error are only clear with it).
+            let place = bucket.location_of(&output_key, false);
+            return Err(match e {
+                Error::Invalid(_) | Error::Cancelled => e,
+                Error::Sql(why) => Error::Sql(format!("writing the output to '{place}': {why}")),
+                other => Error::Bucket(format!("writing the output to '{place}': {other}")),
+            });
         }
     };
     drop(staging);

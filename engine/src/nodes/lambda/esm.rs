@@ -47,7 +47,7 @@ use crate::stream::topic::{Delivery, now_ms};
 const MAX_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
 
 /// Batches per shard a read may take when the stream holds them (see [`read_options`]),
-/// and records per shard (for small batches).
+/// and records per shard (for small batches of an in-process function).
 const READ_BATCHES: usize = 4;
 const READ_RECORDS: usize = 10_000;
 
@@ -192,12 +192,19 @@ fn mapping_settings(c: &LambdaConfig) -> Vec<(&'static str, String)> {
 }
 
 /// How a shard's mapping reads: the batching window waits for one batch; a read takes
-/// up to `READ_BATCHES` batches (at least `READ_RECORDS` records) when the shard holds
-/// them already, so the mapping's own work overlaps less with the function's waits.
+/// up to `READ_BATCHES` batches when the shard holds them already, so the mapping's own
+/// work overlaps less with the function's waits. An in-process function (SQL, Rhai)
+/// reads at least `READ_RECORDS` records; a Python or Node.js handler no more than its
+/// batches, since what a read holds is what a crash makes it read again (AWS's mapping
+/// checkpoints after every batch).
 fn read_options(config: &LambdaConfig, options: &mut ReadOptions) {
     let batch = config.batch_size.clamp(1, 10_000);
     let window = config.maximum_batching_window_in_seconds.clamp(0.0, 300.0);
-    options.max_records = (batch * READ_BATCHES).max(READ_RECORDS);
+    let floor = match config.runtime.language() {
+        Some(_) => 0,
+        None => READ_RECORDS,
+    };
+    options.max_records = (batch * READ_BATCHES).max(floor);
     options.fill_to = Some(batch);
     options.fill_window = (window > 0.0).then(|| Duration::from_secs_f64(window));
 }
@@ -619,6 +626,24 @@ impl Mapping {
                             .await?;
                         queue.push_front((records, attempts + 1));
                     } else {
+                        // Said where the user sees it, whether or not `failed` is wired.
+                        self.events.warn(
+                            &self.node,
+                            format!(
+                                "{} records of {} (sequence numbers {}–{}) go to 'failed' after {} attempt(s): {}{}",
+                                records.len(),
+                                shard_id(records.shard),
+                                records.seqs.first().copied().unwrap_or_default(),
+                                records.seqs.last().copied().unwrap_or_default(),
+                                attempts + 1,
+                                if failure.error_type.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!("{}: ", failure.error_type)
+                                },
+                                failure.message
+                            ),
+                        );
                         done.failed.push(self.failed_rows(
                             &records,
                             &records,

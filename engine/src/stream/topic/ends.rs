@@ -138,6 +138,8 @@ fn field_list(schema: &SchemaRef) -> String {
 pub struct Consumer {
     pub(super) topic: Arc<Topic>,
     pub(super) index: usize,
+    /// Read to the end (the topic closed and everything was read), and not failed since.
+    pub(super) ended: bool,
 }
 
 impl Consumer {
@@ -161,6 +163,7 @@ impl Consumer {
                     return Some(out);
                 }
                 if inner.closed {
+                    self.ended = true;
                     return None;
                 }
             }
@@ -218,6 +221,12 @@ impl Consumer {
             }
         }
         out
+    }
+
+    /// Its node failed: whatever this consumer did not acknowledge was not handed on,
+    /// even if it read to the end (see [`Topic::acked_through`]).
+    pub fn fail(&mut self) {
+        self.ended = false;
     }
 
     /// Acknowledges everything read so far: it has been processed and handed on safely.
@@ -336,7 +345,11 @@ impl Drop for Consumer {
         if inner.consumers.get(self.index).is_some() {
             // The last acknowledged positions are saved, whatever the throttle says.
             let _ = self.topic.checkpoint_locked(&mut inner, self.index, true);
-            inner.consumers[self.index].active = false;
+            let c = &mut inner.consumers[self.index];
+            c.active = false;
+            // Gone before the end: its node failed or was stopped. What it did not
+            // acknowledge was not handed on, so nothing upstream may count it delivered.
+            c.failed = !self.ended;
         }
         drop(inner);
         self.topic.room.notify_waiters();

@@ -93,6 +93,10 @@ struct ConsumerState {
     /// When the acknowledged positions were last checkpointed (durable topics).
     saved_at: Option<std::time::Instant>,
     active: bool,
+    /// Went away before reading to the end (its node failed, or was stopped): what it
+    /// did not acknowledge holds back acknowledgements upstream ([`Topic::acked_through`]),
+    /// so a restart reads it again; it no longer holds writers back.
+    failed: bool,
     /// The one shard this consumer reads (a per-shard reader, as a Lambda's event source
     /// mapping polls each shard on its own), or every shard.
     shard: Option<usize>,
@@ -386,8 +390,8 @@ impl Topic {
         Ok(rec.inputs)
     }
 
-    /// Per shard, the first sequence number some active consumer has not acknowledged
-    /// (the tip when nobody reads).
+    /// Per shard, the first sequence number some active (or failed) consumer has not
+    /// acknowledged (the tip when nobody reads).
     pub fn acked_through(&self) -> Vec<u64> {
         let inner = self.lock();
         inner
@@ -398,12 +402,34 @@ impl Topic {
                 inner
                     .consumers
                     .iter()
-                    .filter(|c| c.active && c.reads(i))
+                    .filter(|c| (c.active || c.failed) && c.reads(i))
                     .map(|c| c.acked[i])
                     .min()
                     .unwrap_or(s.next_seq)
             })
             .collect()
+    }
+
+    /// Records that node `name`, wired to read this topic, failed before it subscribed:
+    /// it holds acknowledgements upstream at what the topic holds now, as a reader that
+    /// failed at once would (see [`Topic::acked_through`]).
+    pub fn reader_failed_to_start(&self, name: &str) {
+        let mut inner = self.lock();
+        let horizon: Vec<u64> = inner.shards.iter().map(Shard::trim_horizon).collect();
+        inner.consumers.push(ConsumerState {
+            name: name.to_owned(),
+            positions: horizon.clone(),
+            acked: horizon,
+            saved_at: None,
+            active: false,
+            failed: true,
+            shard: None,
+        });
+    }
+
+    /// Whether a reader went away before reading to the end (see [`Topic::acked_through`]).
+    pub fn has_failed_reader(&self) -> bool {
+        self.lock().consumers.iter().any(|c| c.failed)
     }
 
     /// Per shard, the next sequence number to be appended.
@@ -546,12 +572,14 @@ impl Topic {
             positions,
             saved_at: None,
             active: true,
+            failed: false,
             shard,
         });
         let index = inner.consumers.len() - 1;
         Consumer {
             topic: self.clone(),
             index,
+            ended: false,
         }
     }
 
