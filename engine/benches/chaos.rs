@@ -9,8 +9,9 @@
 //!   and the Lambda's output → broker sink (a Redis stream on `redis-server`, append-only
 //!   file fsynced every write). The handler sleeps 0.1 s per batch of 100, so records
 //!   are in flight for the whole soak.
-//! - **B**: broker source (that Redis stream, consumer group `loaders`) → Firehose → a
-//!   local bucket on the small disk.
+//! - **B**, on an environment whose `broker` is that Redis: broker source (that Redis
+//!   stream, consumer group `loaders`) → a broker-backed stream (2 shards kept in Redis
+//!   Streams) → Firehose → a local bucket on the small disk.
 //!
 //! While the soak lasts, at random times (1–4 s apart) one fault: A or B is killed
 //! (SIGKILL) and started again, `redis-server` or `s3s-fs` is killed and started again
@@ -312,16 +313,20 @@ fn project_a(records: u64, s3_endpoint: &str, redis: &str) -> Value {
 fn project_b(redis: &str, bucket: &Path) -> Value {
     json!({
         "format_version": 2,
+        "environments": {"redis": {"broker": redis}},
+        "environment": "redis",
         "nodes": [
             {"id": "from_redis", "kind": "broker_source", "config": {"url": redis, "stream": "soak",
                 "group": "loaders", "batch_size": 2000, "idle_timeout_ms": 3000,
                 "columns": ["event_id Int64 NOT NULL", "user_id Utf8", "page Utf8", "shard Utf8"]}},
+            {"id": "relay", "kind": "stream", "config": {"shards": 2, "partition_key": "user_id"}},
             {"id": "local", "kind": "bucket", "config": {"path": bucket.to_str().unwrap()}},
             {"id": "load", "kind": "firehose", "config": {"prefix": "loaded/", "format": "json",
                 "buffer_interval_ms": 500}}
         ],
         "edges": [
-            {"from": {"node": "from_redis", "port": "records"}, "to": {"node": "load", "port": "records"}},
+            {"from": {"node": "from_redis", "port": "records"}, "to": {"node": "relay", "port": "records"}},
+            {"from": {"node": "relay", "port": "records"}, "to": {"node": "load", "port": "records"}},
             {"from": {"node": "local", "port": "objects"}, "to": {"node": "load", "port": "target"}}
         ]
     })
