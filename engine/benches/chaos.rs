@@ -508,11 +508,9 @@ fn main() {
     // again only if the other end still has work (B drains what A puts into Redis).
     let supervise = |procs: [&mut Proc; 2], restarts: &mut usize| {
         let [pa, pb] = procs;
-        for p in [&mut *pa] {
-            if p.reap() == Some(false) {
-                *restarts += 1;
-                p.start();
-            }
+        if pa.reap() == Some(false) {
+            *restarts += 1;
+            pa.start();
         }
         match pb.reap() {
             Some(false) => {

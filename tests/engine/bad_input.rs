@@ -362,7 +362,6 @@ fn project_problems_are_reported_all_at_once() {
 /// Runs `tributary <args>` in `cwd` and returns its output with the process's peak
 /// resident memory in MiB (from `wait4`, so other tests' processes do not count).
 fn cli_with_peak_rss(cwd: &std::path::Path, args: &[&str]) -> (Output, u64) {
-    use std::io::Read as _;
     #[expect(
         clippy::zombie_processes,
         reason = "reaped by wait4 below, for its rusage"
@@ -374,23 +373,23 @@ fn cli_with_peak_rss(cwd: &std::path::Path, args: &[&str]) -> (Output, u64) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let (mut stdout, mut stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let out = std::thread::Builder::new()
-        .name("test-stdout".into())
-        .spawn(move || {
-            let mut s = String::new();
-            stdout.read_to_string(&mut s).unwrap();
-            s
-        })
-        .unwrap();
-    let err = std::thread::Builder::new()
-        .name("test-stderr".into())
-        .spawn(move || {
-            let mut s = String::new();
-            stderr.read_to_string(&mut s).unwrap();
-            s
-        })
-        .unwrap();
+    let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    // Each pipe read to its end on a thread of its own, so neither fills and blocks.
+    fn read_all(
+        name: &str,
+        mut pipe: impl std::io::Read + Send + 'static,
+    ) -> std::thread::JoinHandle<String> {
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let mut s = String::new();
+                pipe.read_to_string(&mut s).unwrap();
+                s
+            })
+            .unwrap()
+    }
+    let out = read_all("test-stdout", stdout);
+    let err = read_all("test-stderr", stderr);
     let mut status = 0;
     // SAFETY: `rusage` is plain data that wait4 fills in; `child` is ours and not waited yet.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
