@@ -59,6 +59,9 @@ pub enum AppCommand {
     Serve,
     /// Type S3 credentials for this session.
     S3Credentials,
+    /// Switch the project's AWS realism on or off (Kinesis write limits, retention
+    /// deadline).
+    ToggleAwsRealism,
     /// Show a tab of the bottom panel.
     ShowTab(BottomTab),
     /// Switch between the dark and light themes.
@@ -106,7 +109,14 @@ pub const MENU: &[(&str, &[AppCommand])] = &[
         "Run",
         &[AppCommand::Run, AppCommand::Stop, AppCommand::RunSelected],
     ),
-    ("Cloud", &[AppCommand::S3Credentials, AppCommand::Serve]),
+    (
+        "Cloud",
+        &[
+            AppCommand::S3Credentials,
+            AppCommand::Serve,
+            AppCommand::ToggleAwsRealism,
+        ],
+    ),
     ("Help", &[AppCommand::Shortcuts, AppCommand::About]),
 ];
 
@@ -145,6 +155,7 @@ impl AppCommand {
             Self::RunSelected => "Run selected node",
             Self::Serve => "Serve AWS APIs (Kinesis, Firehose)",
             Self::S3Credentials => "S3 credentials for this session…",
+            Self::ToggleAwsRealism => "AWS realism (limits, retention deadline)",
             Self::ShowTab(tab) => tab.title(),
             Self::ToggleTheme => "Dark / light theme",
             Self::Shortcuts => "Keyboard shortcuts",
@@ -295,6 +306,10 @@ impl TributaryApp {
             }
             AppCommand::Serve => self.toggle_serving(),
             AppCommand::S3Credentials => self.view.show_credentials = true,
+            AppCommand::ToggleAwsRealism => {
+                self.doc.aws_realism = !self.doc.aws_realism;
+                self.doc.checkpoint();
+            }
             AppCommand::ShowTab(tab) => {
                 self.view.show_bottom = true;
                 self.view.bottom_tab = tab;

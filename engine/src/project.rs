@@ -46,6 +46,12 @@ pub struct Project {
     /// How the Charts tab lays out the chart nodes (the designer's; runs ignore it).
     #[serde(default, skip_serializing_if = "Dashboard::is_default")]
     pub dashboard: Dashboard,
+    /// AWS realism: streams keep Kinesis's per-shard write limits (puts beyond them are
+    /// throttled and retried), and retention is a deadline (a reader that falls behind
+    /// loses what expires) instead of a wait. On for a new project; a file without the
+    /// setting (written before it existed) loads with it off, as it ran then.
+    #[serde(default)]
+    pub aws_realism: bool,
 }
 
 /// The arrangement of the dashboard: the chart (series sink) nodes in a grid.
@@ -108,6 +114,7 @@ impl Default for Project {
             environments: BTreeMap::new(),
             environment: local_env(),
             dashboard: Dashboard::default(),
+            aws_realism: true,
         }
     }
 }
@@ -345,6 +352,16 @@ impl Project {
                 Dashboard::default()
             }),
         };
+        let aws_realism = match top.remove("aws_realism") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => b,
+            Some(other) => {
+                problems.push(Problem::project(format!(
+                    "aws_realism must be true or false, found {other}"
+                )));
+                false
+            }
+        };
         for key in top.keys() {
             problems.push(Problem::project(format!("unknown field `{key}`")));
         }
@@ -357,6 +374,7 @@ impl Project {
             environments,
             environment,
             dashboard,
+            aws_realism,
         };
         let graph_problems = project.validate();
         if problems.is_empty() {

@@ -18,6 +18,7 @@ mod partitions;
 mod pipelines;
 mod project_files;
 mod properties;
+mod realism;
 mod s3;
 mod s3_api;
 mod scripts;

@@ -779,3 +779,26 @@ fn the_help_list_is_the_command_table() {
     assert!(h.query_by_label("Save As").is_some());
     assert!(h.query_by_label("Add a node (searchable)").is_some());
 }
+
+#[test]
+fn the_aws_realism_toggle_is_on_for_a_new_project_undoable_and_saved() {
+    // A new project keeps AWS's limits.
+    let h = app(None);
+    assert!(h.state().project().aws_realism);
+    // The bundled examples are fast demos: off, until the toolbar turns it on.
+    let (dir, path) = lake_example();
+    let mut h = app(Some(&path));
+    assert!(!h.state().project().aws_realism);
+    h.get_by_label("⚖ AWS realism").click();
+    h.run_steps(2);
+    assert!(h.state().project().aws_realism);
+    assert!(h.state().is_dirty());
+    let copy = dir.path().join("realistic.json");
+    h.state_mut().save_to(&copy);
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&copy).unwrap()).unwrap();
+    assert_eq!(saved["aws_realism"], true);
+    // Undo turns it off again.
+    command(&mut h, AppCommand::Undo);
+    assert!(!h.state().project().aws_realism);
+}

@@ -34,6 +34,7 @@ pub fn ui(app: &mut TributaryApp, ui: &mut egui::Ui) {
             ui.menu_button("Cloud", |ui| {
                 menu_button(ui, app, AppCommand::S3Credentials);
                 menu_button(ui, app, AppCommand::Serve);
+                menu_button(ui, app, AppCommand::ToggleAwsRealism);
             });
             ui.menu_button("View", |ui| view_menu(app, ui));
             ui.menu_button("Help", |ui| {
@@ -54,8 +55,27 @@ pub fn ui(app: &mut TributaryApp, ui: &mut egui::Ui) {
                 }
             }
             serve_ui(app, ui);
+            realism_ui(app, ui);
         });
     });
+}
+
+/// The AWS realism toggle: whether runs keep AWS's limits.
+fn realism_ui(app: &mut TributaryApp, ui: &mut egui::Ui) {
+    let on = app.doc.aws_realism;
+    let tip = if on {
+        "AWS realism is on: each stream shard takes at most 1,000 records and 1 MiB per second (puts beyond are throttled with ProvisionedThroughputExceededException and retried after a backoff), and retention is a deadline: a reader that falls behind loses what expires. Click to run without AWS's limits."
+    } else {
+        "AWS realism is off: streams take records as fast as they come and writers wait for slow readers. Click to keep AWS's limits (Kinesis write limits, retention deadline), as the design would meet them in AWS."
+    };
+    let ctx = ui.ctx().clone();
+    if ui
+        .selectable_label(on, "⚖ AWS realism")
+        .on_hover_text(tip)
+        .clicked()
+    {
+        app.execute(AppCommand::ToggleAwsRealism, &ctx);
+    }
 }
 
 /// The AWS endpoint toggle, with its address while serving.

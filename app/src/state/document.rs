@@ -26,6 +26,8 @@ pub struct Document {
     pub environment: String,
     /// How the Charts tab lays out the charts.
     pub dashboard: tributary_engine::project::Dashboard,
+    /// AWS realism for runs (the project's `aws_realism`).
+    pub aws_realism: bool,
     /// Where it is saved, if anywhere.
     pub path: Option<PathBuf>,
     /// Increases with every edit.
@@ -73,6 +75,7 @@ impl Document {
             environments: project.environments.clone(),
             environment: project.environment.clone(),
             dashboard: project.dashboard.clone(),
+            aws_realism: project.aws_realism,
             path,
             revision: 1,
             content_revision: 1,
@@ -107,6 +110,7 @@ impl Document {
         project.environments = self.environments.clone();
         project.environment = self.environment.clone();
         project.dashboard = self.dashboard.clone();
+        project.aws_realism = self.aws_realism;
         project
     }
 
@@ -182,6 +186,7 @@ impl Document {
         self.environments = self.current.environments.clone();
         self.environment = self.current.environment.clone();
         self.dashboard = self.current.dashboard.clone();
+        self.aws_realism = self.current.aws_realism;
         self.revision += 1;
         self.refresh_dirty();
     }

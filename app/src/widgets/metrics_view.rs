@@ -72,6 +72,14 @@ impl MetricsView {
             .nodes
             .values()
             .any(|h| h.back().is_some_and(|(_, s)| s.api_requests > 0));
+        // AWS realism's columns, when some node was throttled or lost records.
+        let last = |f: fn(&MetricsSample) -> bool| {
+            self.nodes
+                .values()
+                .any(|h| h.back().is_some_and(|(_, s)| f(s)))
+        };
+        let throttled = last(|s| s.throttled > 0);
+        let expired = last(|s| s.expired > 0);
         ui.columns(2, |cols| {
             // Both ways: the columns are wider than half a narrow window.
             egui::ScrollArea::both()
@@ -92,6 +100,16 @@ impl MetricsView {
                             ("waiting", "Share of the time spent waiting for room downstream."),
                         ] {
                             ui.strong(h).on_hover_text(tip);
+                        }
+                        if throttled {
+                            ui.strong("throttled").on_hover_text(
+                                "Records a shard's write limit (1,000 records or 1 MiB per second) refused so far, per second now, and the hot shard: the one refusing the most. Producers put them again after a backoff, as the KPL does (Kinesis' WriteProvisionedThroughputExceeded).",
+                            );
+                        }
+                        if expired {
+                            ui.strong("expired").on_hover_text(
+                                "Records retention dropped before the node read them: its iterator age passed the stream's retention period, and they are lost.",
+                            );
                         }
                         if served {
                             ui.strong("API req/s").on_hover_text(
@@ -120,6 +138,21 @@ impl MetricsView {
                             ui.monospace(s.errors.to_string());
                             ui.monospace(format!("{:.2}", s.batch_latency_ms));
                             ui.monospace(format!("{:.0}%", s.backpressure * 100.0));
+                            if throttled {
+                                let hot = s
+                                    .hot_shard
+                                    .filter(|_| s.throttled > 0)
+                                    .map(|h| format!(", hot shard {h}"))
+                                    .unwrap_or_default();
+                                ui.monospace(format!(
+                                    "{} ({}/s{hot})",
+                                    s.throttled,
+                                    human_rate(s.throttled_per_sec)
+                                ));
+                            }
+                            if expired {
+                                ui.monospace(s.expired.to_string());
+                            }
                             if served {
                                 let errors = if s.api_errors > 0 {
                                     format!(" ({} errors)", s.api_errors)

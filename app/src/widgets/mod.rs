@@ -8,5 +8,5 @@ pub mod results;
 /// Symbols the app draws inside text (checked against the fonts by a test, so none shows
 /// as an empty box).
 pub const SYMBOLS: &[&str] = &[
-    "·", "…", "▶", "◀", "⚠", "■", "⟳", "✖", "🗙", "⏷", "⏶", "↩", "×", "–", "—",
+    "·", "…", "▶", "◀", "⚠", "■", "⟳", "✖", "🗙", "⏷", "⏶", "↩", "×", "–", "—", "⚖", "📡",
 ];

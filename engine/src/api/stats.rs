@@ -38,6 +38,10 @@ pub struct StreamingTotals {
     pub mean_batch_latency_ms: f64,
     /// Time spent waiting for room downstream (back-pressure), ms.
     pub blocked_ms: u64,
+    /// Records refused by a shard's write limit (AWS realism), counted at each refusal.
+    pub throttled: u64,
+    /// Records retention dropped before this node read them.
+    pub expired: u64,
 }
 
 /// Counters every node reports when it finishes.
@@ -152,4 +156,14 @@ pub struct MetricsSample {
     pub api_requests: u64,
     /// Requests answered with an error so far.
     pub api_errors: u64,
+    /// Records refused by a shard's write limit so far (AWS realism).
+    pub throttled: u64,
+    /// Records refused per second over the interval.
+    pub throttled_per_sec: f64,
+    /// The busiest shard of a stream node: the one refusing the most records, or with
+    /// none refused, the one written the most.
+    pub hot_shard: Option<u32>,
+    /// Records retention dropped before this node read them, so far (its iterator age,
+    /// `lag_ms`, passed the retention period).
+    pub expired: u64,
 }

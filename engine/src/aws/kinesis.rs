@@ -623,6 +623,12 @@ async fn put_record(registry: &Registry, body: &[u8]) -> std::result::Result<Val
     let s = req.stream.resolve(registry)?;
     let r = async {
         let checked = check_entry(&req.entry, "", s.shard_count())?;
+        if !throttle(&s, std::slice::from_ref(&checked))[0] {
+            return Err(AwsError::client(
+                THROTTLED,
+                rate_exceeded(&s, checked.shard),
+            ));
+        }
         let (records, origin) = expand(&s, vec![checked]);
         let placed = append(&s, records).await?;
         let (shard, seq) = per_request(&placed, &origin, 1)[0];
@@ -678,21 +684,83 @@ async fn put_records(registry: &Registry, body: &[u8]) -> std::result::Result<Va
                 ),
             ));
         }
-        let requests = checked.len();
-        let (records, origin) = expand(&s, checked);
-        let placed = per_request(&append(&s, records).await?, &origin, requests);
+        // Beyond a shard's write limit a record is refused on its own, and the rest of
+        // the request goes in (a partial failure, as PutRecords reports it).
+        let taken = throttle(&s, &checked);
+        let refused_shards: Vec<Option<usize>> = checked
+            .iter()
+            .zip(&taken)
+            .map(|(c, ok)| (!ok).then_some(c.shard))
+            .collect();
+        let kept: Vec<Checked> = checked
+            .into_iter()
+            .zip(&taken)
+            .filter(|(_, ok)| **ok)
+            .map(|(c, _)| c)
+            .collect();
+        let requests = kept.len();
+        let (records, origin) = expand(&s, kept);
+        let mut placed = per_request(&append(&s, records).await?, &origin, requests).into_iter();
+        let failed = refused_shards.iter().filter(|r| r.is_some()).count();
         Ok(json!({
-            "FailedRecordCount": 0,
-            "Records": placed.iter().map(|(shard, seq)| json!({
-                "SequenceNumber": seq.to_string(),
-                "ShardId": shard_id(*shard),
-            })).collect::<Vec<_>>(),
+            "FailedRecordCount": failed,
+            "Records": refused_shards.iter().map(|refused| match refused {
+                Some(shard) => json!({
+                    "ErrorCode": THROTTLED,
+                    "ErrorMessage": rate_exceeded(&s, *shard),
+                }),
+                None => {
+                    let (shard, seq) = placed.next().unwrap_or_default();
+                    json!({
+                        "SequenceNumber": seq.to_string(),
+                        "ShardId": shard_id(shard),
+                    })
+                }
+            }).collect::<Vec<_>>(),
             "EncryptionType": "NONE",
         }))
     }
     .await;
     count(&s.metrics, &r);
     r
+}
+
+/// The error code of a put beyond a shard's write limit.
+const THROTTLED: &str = "ProvisionedThroughputExceededException";
+
+/// AWS's message for a put beyond shard `shard`'s write limit.
+fn rate_exceeded(s: &ServedStream, shard: usize) -> String {
+    format!(
+        "Rate exceeded for shard {} in stream {} under account {ACCOUNT}.",
+        shard_id(shard),
+        s.name
+    )
+}
+
+/// Which of `records` (in request order) their shards' write limits take now (all of
+/// them on a stream without AWS realism); the refused ones count as throttled.
+fn throttle(s: &ServedStream, records: &[Checked]) -> Vec<bool> {
+    if !s.topic.is_write_limited() {
+        return vec![true; records.len()];
+    }
+    let mut taken = vec![false; records.len()];
+    let mut by_shard: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for (i, r) in records.iter().enumerate() {
+        by_shard.entry(r.shard).or_default().push(i);
+    }
+    for (shard, idx) in by_shard {
+        let sizes: Vec<u64> = idx
+            .iter()
+            .map(|i| (records[*i].data.len() + records[*i].key.len()) as u64)
+            .collect();
+        let n = s.topic.admit(shard, &sizes);
+        for i in &idx[..n] {
+            taken[*i] = true;
+        }
+    }
+    let refused = taken.iter().filter(|t| !**t).count() as u64;
+    NodeMetrics::add(&s.metrics.throttled, refused);
+    taken
 }
 
 /// Where a shard iterator points.

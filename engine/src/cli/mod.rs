@@ -117,6 +117,14 @@ pub enum CliCommand {
         /// TRIBUTARY_SECRET_ACCESS_KEY set.
         #[arg(long, requires = "serve")]
         endpoint: Option<String>,
+        /// AWS realism for this run (whatever the project's `aws_realism` says): streams
+        /// keep Kinesis's per-shard write limits (throttled puts are retried) and retention
+        /// is a deadline.
+        #[arg(long, conflicts_with = "no_aws_realism")]
+        aws_realism: bool,
+        /// No AWS realism for this run: writers wait for slow readers, nothing is throttled.
+        #[arg(long)]
+        no_aws_realism: bool,
     },
     /// Check a project file; exit 0 when valid, else print one line per problem.
     Validate {
@@ -235,13 +243,16 @@ pub fn execute(command: CliCommand, out: &mut dyn Write) -> Result<i32, String> 
             env,
             serve,
             endpoint,
+            aws_realism,
+            no_aws_realism,
         } => {
             let serve = if serve {
                 Some(crate::aws::ServeOptions::from_address(endpoint.as_deref())?)
             } else {
                 None
             };
-            run::run(&project, json, node, env, serve, out)
+            let realism = (aws_realism || no_aws_realism).then_some(aws_realism);
+            run::run(&project, json, node, env, serve, realism, out)
         }
         CliCommand::Validate { project } => run::validate(&project, out),
         CliCommand::Fmt { project } => {

@@ -17,9 +17,13 @@ pub(super) fn run(
     node: Option<String>,
     env: Option<String>,
     serve: Option<crate::aws::ServeOptions>,
+    aws_realism: Option<bool>,
     out: &mut dyn Write,
 ) -> Result<i32, String> {
     let mut project = crate::project::Project::load(path).map_err(|e| e.to_string())?;
+    if let Some(on) = aws_realism {
+        project.aws_realism = on;
+    }
     if let Some(env) = env {
         project.environment_named(&env).map_err(|e| e.to_string())?;
         project.environment = env;
@@ -35,6 +39,7 @@ pub(super) fn run(
     if serving {
         interrupt::install();
     }
+    let aws_realism = project.aws_realism;
     let (status, summary) = run_project_served(
         project,
         base_dir,
@@ -70,6 +75,7 @@ pub(super) fn run(
         summary: &summary,
         metrics: &metrics,
         logs: &logs,
+        aws_realism,
     };
     if json {
         run.print_json(out)?;
@@ -99,6 +105,7 @@ struct Finished<'a> {
     summary: &'a [NodeSummary],
     metrics: &'a BTreeMap<String, MetricsSummary>,
     logs: &'a [String],
+    aws_realism: bool,
 }
 
 impl Finished<'_> {
@@ -116,12 +123,19 @@ impl Finished<'_> {
                     "records_out": s.records_out,
                     "error": s.error,
                     "elapsed_ms": s.stats.elapsed_ms,
+                    "throttled": s.stats.streaming.map_or(0, |t| t.throttled),
+                    "expired": s.stats.streaming.map_or(0, |t| t.expired),
                     "stats": s.stats,
                     "metrics": metrics.get(&s.id),
                 })
             })
             .collect();
-        let doc = serde_json::json!({ "status": status, "nodes": nodes, "warnings": logs });
+        let doc = serde_json::json!({
+            "status": status,
+            "aws_realism": self.aws_realism,
+            "nodes": nodes,
+            "warnings": logs,
+        });
         let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
         writeln!(out, "{text}").map_err(|e| e.to_string())?;
         Ok(())
@@ -165,6 +179,33 @@ impl Finished<'_> {
                 )
                 .map_err(|e| e.to_string())?;
             }
+        }
+        if self.aws_realism {
+            writeln!(
+                out,
+                "\nAWS realism: on (Kinesis write limits, retention deadline)"
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        for s in summary {
+            let Some(t) = s
+                .stats
+                .streaming
+                .filter(|t| t.throttled > 0 || t.expired > 0)
+            else {
+                continue;
+            };
+            let hot = metrics
+                .get(&s.id)
+                .and_then(|m| m.hot_shard)
+                .map(|h| format!(" (hot shard: shardId-{h:012})"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "{}: {} put(s) throttled by a shard's write limit{hot}, {} record(s) expired before they were read",
+                s.id, t.throttled, t.expired
+            )
+            .map_err(|e| e.to_string())?;
         }
         if !metrics.is_empty() {
             writeln!(

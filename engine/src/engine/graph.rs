@@ -270,6 +270,7 @@ impl GraphRun {
                 .filter(|e| e.from.node == id)
                 .map(|e| e.from.port.clone())
                 .collect(),
+            aws_realism: project.aws_realism,
         };
         let start = Instant::now();
         let result = node.config.run(&ctx).await;

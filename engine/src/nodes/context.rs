@@ -150,6 +150,9 @@ pub struct NodeContext<'a> {
     pub endpoint: Option<Arc<crate::aws::Registry>>,
     /// The node's output ports that have a wire.
     pub wired: std::collections::BTreeSet<String>,
+    /// AWS realism (the project's `aws_realism`): streams keep Kinesis's write limits
+    /// and retention deadline.
+    pub aws_realism: bool,
 }
 
 impl NodeContext<'_> {

@@ -126,6 +126,42 @@ impl Outputs {
         Ok(())
     }
 
+    /// Sends `batch` on `port` as a producer puts into a Kinesis stream: what the
+    /// shards' write limits refuse counts as throttled and is put again after a backoff
+    /// (100 ms doubling to 1 s, as the KPL retries), before anything else, until every
+    /// record is taken. A stream without a write limit takes it at once, as `send` does.
+    /// Returns how long it waited for room (the stream's memory bound, not a limit).
+    pub async fn send_limited(&self, port: &PortSpec, batch: RecordBatch) -> Result<Duration> {
+        let producer = self.producer(port)?;
+        let mut pending = batch;
+        let mut attempt = 0u32;
+        let mut waited = Duration::ZERO;
+        loop {
+            let bytes = pending.get_array_memory_size() as u64;
+            let rows = pending.num_rows() as u64;
+            let offered = producer.offer(pending).await?;
+            NodeMetrics::add(&self.metrics.blocked_us, offered.blocked.as_micros() as u64);
+            waited += offered.blocked;
+            let Some(refused) = offered.refused else {
+                self.delivered(rows, bytes);
+                return Ok(waited);
+            };
+            let left = refused.num_rows() as u64;
+            self.delivered(
+                offered.taken,
+                bytes.saturating_sub(refused.get_array_memory_size() as u64),
+            );
+            NodeMetrics::add(&self.metrics.throttled, left);
+            attempt = if offered.taken > 0 { 1 } else { attempt + 1 };
+            tokio::time::sleep(crate::stream::limits::backoff(
+                attempt,
+                rand::random::<f64>(),
+            ))
+            .await;
+            pending = refused;
+        }
+    }
+
     /// Sends records that failed (or came late) on `port`; they count as errors.
     pub async fn send_failed(&self, port: &PortSpec, batch: RecordBatch) -> Result<()> {
         self.failed(batch.num_rows() as u64);

@@ -13,6 +13,7 @@ use super::operator::{
 use super::ports::{FAILED_OUT, RECORDS_OUT};
 use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec, PortType};
 use crate::error::{Error, Result};
+use crate::stream::limits::WriteLimit;
 use crate::stream::topic::{Delivery, Retention, Topic};
 
 crate::choice_enum! {
@@ -223,6 +224,9 @@ impl StreamConfig {
 /// took from it before a restart.
 struct Append {
     skip: u64,
+    /// With AWS realism: where to say, once, that writers waited for a slow reader
+    /// (the stream's memory bound), which Kinesis never makes them do.
+    realism: Option<(crate::api::EventSink, String)>,
 }
 
 impl Operator for Append {
@@ -236,7 +240,20 @@ impl Operator for Append {
                     continue;
                 }
             }
-            out.send(&RECORDS_OUT, d.batch).await?;
+            // A producer's put: with AWS realism, what a shard's write limit refuses is
+            // throttled and put again after a backoff.
+            let waited = out.send_limited(&RECORDS_OUT, d.batch).await?;
+            if waited >= Duration::from_millis(1)
+                && let Some((events, node)) = self.realism.take()
+            {
+                events.warn(
+                    &node,
+                    format!(
+                        "writers waited {} ms for the slowest reader: the stream holds at most capacity_records unread records in memory, and Kinesis would have gone on taking them (raise capacity_records, or speed up the reader)",
+                        waited.as_millis()
+                    ),
+                );
+            }
         }
         // Appended (and on disk, for a durable stream): handed on.
         Ok(Hold::Released)
@@ -306,7 +323,13 @@ fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         config.capacity_records,
     )?;
     if let Some(url) = &ctx.environment.broker {
+        if ctx.aws_realism {
+            ctx.warn("AWS realism: a stream whose shards are in a broker does not keep Kinesis's write limits (its retention deadline still holds)".to_owned());
+        }
         return run_on_broker(config, ctx, url, inputs, topic);
+    }
+    if ctx.aws_realism {
+        topic.set_write_limit(WriteLimit::KINESIS_SHARD);
     }
     let taken = if config.durable {
         let dir = ctx
@@ -328,6 +351,9 @@ fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
     let wiring = Wiring::new()
         .output(&RECORDS_OUT, topic.clone())
         .output(&FAILED_OUT, failed.clone());
+    if let Ok(mut written) = wiring.metrics().written.lock() {
+        *written = Some(topic.clone());
+    }
     let served = serve(config, ctx, &topic, &failed, wiring.metrics())?;
     if served.is_none() {
         // Nothing can fail to parse: the failed output ends with the run.
@@ -346,7 +372,10 @@ fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         }
         let out = Outputs::new(wiring.metrics().clone())
             .with(&RECORDS_OUT, topic.add_producer_for(input.name()));
-        copies.push((consumer, Append { skip }, out));
+        let realism = ctx
+            .aws_realism
+            .then(|| (ctx.events.clone(), ctx.id.to_owned()));
+        copies.push((consumer, Append { skip, realism }, out));
     }
     let options = ReadOptions {
         handoff: Handoff::Released,
@@ -354,6 +383,16 @@ fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
     };
     let metrics = wiring.metrics().clone();
     let mut out = wiring.operators(copies, options);
+    if let Some(task) = out.task.take() {
+        // The stream lasts while it is read: its last counts (records retention dropped
+        // before a reader read them) are known once every reader is done.
+        let topic = topic.clone();
+        out.task = Some(Box::pin(async move {
+            let stats = task.await?;
+            topic.readers_gone().await;
+            Ok(stats)
+        }));
+    }
     if let Some(registration) = served
         && let Some(task) = out.task.take()
     {

@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::topic::LagProbe;
+use std::sync::Arc;
+
+use super::topic::{LagProbe, Topic};
 pub use crate::api::stats::MetricsSample;
 
 /// Counters a streaming node updates as it works.
@@ -32,8 +34,13 @@ pub struct NodeMetrics {
     pub api_requests: AtomicU64,
     /// Of those, the ones answered with an error.
     pub api_errors: AtomicU64,
+    /// Records a shard's write limit refused (counted at each refusal, as Kinesis's
+    /// `WriteProvisionedThroughputExceeded`).
+    pub throttled: AtomicU64,
     /// Consumers whose lag is reported.
     pub consumers: Mutex<Vec<LagProbe>>,
+    /// The stream a stream node writes: its shards' traffic is reported.
+    pub written: Mutex<Option<Arc<Topic>>>,
 }
 
 impl NodeMetrics {
@@ -41,20 +48,55 @@ impl NodeMetrics {
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
+
+    /// Records that retention dropped before this node's inputs read them; for a
+    /// stream node, also those its stream dropped before some reader read them.
+    pub fn expired(&self) -> u64 {
+        let read = self
+            .consumers
+            .lock()
+            .map(|cs| cs.iter().map(|c| c.lag().expired).sum())
+            .unwrap_or(0);
+        let written = self
+            .written
+            .lock()
+            .ok()
+            .and_then(|w| w.as_ref().map(|t| t.trimmed_unread()))
+            .unwrap_or(0);
+        read + written
+    }
+
+    /// The busiest shard of the stream this node writes: the one whose write limit
+    /// refused the most records, or with none refused, the one written the most.
+    pub fn hot_shard(&self) -> Option<u32> {
+        let topic = self.written.lock().ok()?.clone()?;
+        let throttled = topic.throttled_by_shard();
+        let busiest = |v: &[u64]| {
+            v.iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .max_by_key(|(i, n)| (**n, std::cmp::Reverse(*i)))
+                .map(|(i, _)| i as u32)
+        };
+        busiest(&throttled).or_else(|| {
+            let written: Vec<u64> = topic.shard_bounds().iter().map(|(_, next)| *next).collect();
+            busiest(&written)
+        })
+    }
 }
 
 /// Turns counters into rates between samples.
 #[derive(Debug)]
 pub struct Sampler {
     last: Instant,
-    prev: [u64; 8],
+    prev: [u64; 9],
 }
 
 impl Default for Sampler {
     fn default() -> Self {
         Self {
             last: Instant::now(),
-            prev: [0; 8],
+            prev: [0; 9],
         }
     }
 }
@@ -73,6 +115,7 @@ impl Sampler {
             m.batch_latency_us.load(Ordering::Relaxed),
             m.blocked_us.load(Ordering::Relaxed),
             m.api_requests.load(Ordering::Relaxed),
+            m.throttled.load(Ordering::Relaxed),
         ];
         let d = |i: usize| cur[i].saturating_sub(self.prev[i]) as f64;
         let (mut lag_records, mut lag_ms) = (0, 0);
@@ -83,6 +126,7 @@ impl Sampler {
                 lag_ms = lag_ms.max(lag.millis);
             }
         }
+        let expired = m.expired();
         let sample = MetricsSample {
             records_in_per_sec: d(0) / secs,
             records_out_per_sec: d(1) / secs,
@@ -102,6 +146,10 @@ impl Sampler {
             api_requests_per_sec: d(7) / secs,
             api_requests: cur[7],
             api_errors: m.api_errors.load(Ordering::Relaxed),
+            throttled: cur[8],
+            throttled_per_sec: d(8) / secs,
+            hot_shard: m.hot_shard(),
+            expired,
         };
         self.prev = cur;
         self.last = now;
@@ -132,6 +180,12 @@ pub struct MetricsSummary {
     pub max_backpressure: f64,
     /// Failed records at the last sample.
     pub errors: u64,
+    /// Records refused by a shard's write limit, at the last sample.
+    pub throttled: u64,
+    /// Records lost to retention, at the last sample.
+    pub expired: u64,
+    /// The busiest shard at the last sample (a stream node's).
+    pub hot_shard: Option<u32>,
     #[serde(skip)]
     latency_samples: u64,
 }
@@ -155,6 +209,9 @@ impl MetricsSummary {
         }
         self.max_backpressure = self.max_backpressure.max(s.backpressure);
         self.errors = s.errors;
+        self.throttled = s.throttled;
+        self.expired = s.expired;
+        self.hot_shard = s.hot_shard;
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod broker;
 pub mod durable;
 pub mod generator;
+pub mod limits;
 pub mod metrics;
 pub mod records;
 pub mod script;

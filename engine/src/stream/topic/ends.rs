@@ -30,14 +30,7 @@ impl Producer {
         if batch.num_rows() == 0 {
             return Ok(Duration::ZERO);
         }
-        if batch.schema() != self.topic.schema {
-            return Err(Error::Invalid(format!(
-                "stream '{}' takes columns ({}), got ({})",
-                self.topic.name,
-                field_list(&self.topic.schema),
-                field_list(&batch.schema())
-            )));
-        }
+        self.check_schema(&batch)?;
         let start = std::time::Instant::now();
         let rows = batch.num_rows() as u64;
         loop {
@@ -57,6 +50,90 @@ impl Producer {
         }
         self.topic.data.notify_waiters();
         Ok(start.elapsed())
+    }
+
+    /// Appends what the shards' write limits take of `batch` now (waiting like
+    /// [`Producer::send`] for room), and gives back the rows refused, in their order, as
+    /// Kinesis refuses a put beyond a shard's limit: the caller retries those after a
+    /// backoff ([`crate::stream::limits::backoff`]) before sending anything else, so
+    /// order per shard holds. A topic without a write limit takes everything. Sizes are
+    /// each record's bytes as a producer puts them (its JSON) plus its partition key.
+    pub async fn offer(&self, batch: RecordBatch) -> Result<Offered> {
+        if !self.topic.is_write_limited() || batch.num_rows() == 0 {
+            let rows = batch.num_rows() as u64;
+            let blocked = self.send(batch).await?;
+            return Ok(Offered {
+                taken: rows,
+                refused: None,
+                blocked,
+            });
+        }
+        self.check_schema(&batch)?;
+        let sizes = record_sizes(&batch, self.topic.key_column)?;
+        let start = std::time::Instant::now();
+        loop {
+            let room = self.topic.room.notified();
+            {
+                let mut inner = self.topic.lock();
+                let backlog = Topic::backlog(&inner);
+                let rows = batch.num_rows() as u64;
+                if backlog == 0 || backlog + rows <= self.topic.capacity_records {
+                    let shards = inner.shards.len();
+                    let mut parts = Vec::new();
+                    let mut refused: Vec<u32> = Vec::new();
+                    for (shard, idx) in self
+                        .topic
+                        .shard_rows(&batch, shards)?
+                        .into_iter()
+                        .enumerate()
+                    {
+                        if idx.is_empty() {
+                            continue;
+                        }
+                        let taken = match inner.budgets.as_mut() {
+                            Some(b) => b.admit(shard, idx.iter().map(|i| sizes[*i as usize])),
+                            None => idx.len(),
+                        };
+                        refused.extend_from_slice(&idx[taken..]);
+                        if taken > 0 {
+                            parts.push((shard, take(&batch, &idx[..taken])?, None));
+                        }
+                    }
+                    let taken = rows - refused.len() as u64;
+                    if !parts.is_empty() {
+                        self.topic.append_locked(&mut inner, parts, &self.input)?;
+                    }
+                    drop(inner);
+                    if taken > 0 {
+                        self.topic.data.notify_waiters();
+                    }
+                    refused.sort_unstable();
+                    let refused = if refused.is_empty() {
+                        None
+                    } else {
+                        Some(take(&batch, &refused)?)
+                    };
+                    return Ok(Offered {
+                        taken,
+                        refused,
+                        blocked: start.elapsed(),
+                    });
+                }
+            }
+            room.await;
+        }
+    }
+
+    fn check_schema(&self, batch: &RecordBatch) -> Result<()> {
+        if batch.schema() != self.topic.schema {
+            return Err(Error::Invalid(format!(
+                "stream '{}' takes columns ({}), got ({})",
+                self.topic.name,
+                field_list(&self.topic.schema),
+                field_list(&batch.schema())
+            )));
+        }
+        Ok(())
     }
 
     /// Appends records put through the Kinesis API, each part into its own shard,
@@ -122,6 +199,36 @@ impl Drop for Producer {
     fn drop(&mut self) {
         self.close_inner();
     }
+}
+
+/// What [`Producer::offer`] did with a batch.
+#[derive(Debug)]
+pub struct Offered {
+    /// Rows appended.
+    pub taken: u64,
+    /// Rows the shards' write limits refused, in their order.
+    pub refused: Option<RecordBatch>,
+    /// Time spent waiting for room (back-pressure).
+    pub blocked: Duration,
+}
+
+/// Rows `idx` of `batch`.
+fn take(batch: &RecordBatch, idx: &[u32]) -> Result<RecordBatch> {
+    let indices = crate::arrow::array::UInt32Array::from(idx.to_vec());
+    crate::arrow::compute::take_record_batch(batch, &indices)
+        .map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// Each row's size as a Kinesis put counts it: its bytes (the JSON of the row, or the
+/// bytes of a binary-only row) and its partition key.
+pub fn record_sizes(batch: &RecordBatch, key_column: Option<usize>) -> Result<Vec<u64>> {
+    let data = crate::stream::records::record_bytes(batch)?;
+    let keys = crate::stream::records::partition_keys(batch, key_column)?;
+    Ok(data
+        .iter()
+        .zip(&keys)
+        .map(|(d, k)| (d.len() + k.len()) as u64)
+        .collect())
 }
 
 fn field_list(schema: &SchemaRef) -> String {
@@ -318,7 +425,10 @@ impl LagProbe {
     pub fn lag(&self) -> Lag {
         let inner = self.topic.lock();
         let c = &inner.consumers[self.index];
-        let mut lag = Lag::default();
+        let mut lag = Lag {
+            expired: c.expired,
+            ..Lag::default()
+        };
         let now = now_ms();
         for (i, (s, pos)) in inner.shards.iter().zip(&c.positions).enumerate() {
             if !c.reads(i) {

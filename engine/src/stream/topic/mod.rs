@@ -17,9 +17,10 @@ use tokio::sync::Notify;
 
 mod ends;
 
-pub use ends::{Consumer, LagProbe, Producer};
+pub use ends::{Consumer, LagProbe, Offered, Producer, record_sizes};
 
 use super::durable::DurableLog;
+use super::limits::{ShardBudgets, WriteLimit};
 use crate::arrow::array::{Array, RecordBatch, UInt32Array};
 use crate::arrow::compute::take_record_batch;
 use crate::arrow::datatypes::SchemaRef;
@@ -100,6 +101,8 @@ struct ConsumerState {
     /// The one shard this consumer reads (a per-shard reader, as a Lambda's event source
     /// mapping polls each shard on its own), or every shard.
     shard: Option<usize>,
+    /// Records retention dropped before this consumer read them.
+    expired: u64,
 }
 
 impl ConsumerState {
@@ -122,6 +125,8 @@ struct Inner {
     durable: Option<DurableLog>,
     /// Checkpoints found on disk when the topic opened, by consumer name.
     checkpoints: std::collections::BTreeMap<String, Vec<u64>>,
+    /// Each shard's write budget, when the topic keeps Kinesis's write limits.
+    budgets: Option<ShardBudgets>,
 }
 
 /// A sharded, retained stream of record batches.
@@ -216,6 +221,8 @@ pub struct Lag {
     pub records: u64,
     /// Milliseconds between now and the arrival of the oldest unread record.
     pub millis: u64,
+    /// Records retention dropped before the consumer read them, so far.
+    pub expired: u64,
 }
 
 /// Milliseconds since the epoch.
@@ -311,6 +318,7 @@ impl Topic {
                 trimmed_unread: 0,
                 durable: None,
                 checkpoints: Default::default(),
+                budgets: None,
             }),
             data: Notify::new(),
             room: Notify::new(),
@@ -424,7 +432,20 @@ impl Topic {
             active: false,
             failed: true,
             shard: None,
+            expired: 0,
         });
+    }
+
+    /// Waits until no reader is left: each has read to the end, failed or was stopped.
+    /// (Readers subscribe when the graph is wired, before anything streams.)
+    pub async fn readers_gone(&self) {
+        loop {
+            let room = self.room.notified();
+            if self.lock().consumers.iter().all(|c| !c.active) {
+                return;
+            }
+            room.await;
+        }
     }
 
     /// Whether a reader went away before reading to the end (see [`Topic::acked_through`]).
@@ -509,6 +530,38 @@ impl Topic {
         self.lock().shards.len()
     }
 
+    /// Keeps Kinesis's write limit on every shard from now on: [`Producer::offer`] and
+    /// [`Topic::admit`] take what the shards' budgets allow and refuse the rest.
+    pub fn set_write_limit(&self, limit: WriteLimit) {
+        let mut inner = self.lock();
+        let shards = inner.shards.len();
+        inner.budgets = Some(ShardBudgets::new(limit, shards));
+    }
+
+    /// Whether the topic keeps a write limit.
+    pub fn is_write_limited(&self) -> bool {
+        self.lock().budgets.is_some()
+    }
+
+    /// Of records of `sizes` bytes (data and partition key) put into `shard` in this
+    /// order, how many its write budget takes now; the rest are refused, as a put beyond
+    /// a shard's limit is. All of them without a limit.
+    pub fn admit(&self, shard: usize, sizes: &[u64]) -> usize {
+        match self.lock().budgets.as_mut() {
+            Some(b) => b.admit(shard, sizes.iter().copied()),
+            None => sizes.len(),
+        }
+    }
+
+    /// Records refused for the write limit so far, per shard (empty without a limit).
+    pub fn throttled_by_shard(&self) -> Vec<u64> {
+        self.lock()
+            .budgets
+            .as_ref()
+            .map(|b| b.refused().to_vec())
+            .unwrap_or_default()
+    }
+
     /// Registers a producer; the topic closes when every registered producer has closed.
     pub fn add_producer(self: &Arc<Self>) -> Producer {
         self.add_producer_for("")
@@ -574,6 +627,7 @@ impl Topic {
             active: true,
             failed: false,
             shard,
+            expired: 0,
         });
         let index = inner.consumers.len() - 1;
         Consumer {
@@ -624,12 +678,30 @@ impl Topic {
 
     /// Splits a batch by partition key (its MD5) into per-shard batches.
     pub fn split(&self, batch: &RecordBatch, shards: usize) -> Result<Vec<(usize, RecordBatch)>> {
-        let Some(col) = self.key_column else {
-            return Ok(vec![(0, batch.clone())]);
-        };
-        if shards == 1 {
+        if self.key_column.is_none() || shards == 1 {
             return Ok(vec![(0, batch.clone())]);
         }
+        let mut out = Vec::new();
+        for (shard, idx) in self.shard_rows(batch, shards)?.into_iter().enumerate() {
+            if idx.is_empty() {
+                continue;
+            }
+            let indices = UInt32Array::from(idx);
+            let part =
+                take_record_batch(batch, &indices).map_err(|e| Error::Internal(e.to_string()))?;
+            out.push((shard, part));
+        }
+        Ok(out)
+    }
+
+    /// The rows of `batch` each of `shards` shards gets, in order.
+    fn shard_rows(&self, batch: &RecordBatch, shards: usize) -> Result<Vec<Vec<u32>>> {
+        let all = || (0..batch.num_rows() as u32).collect::<Vec<_>>();
+        let Some(col) = self.key_column.filter(|_| shards > 1) else {
+            let mut rows = vec![Vec::new(); shards];
+            rows[0] = all();
+            return Ok(rows);
+        };
         let keys = batch.column(col);
         let formatter = ArrayFormatter::try_new(keys.as_ref(), &FormatOptions::default())
             .map_err(|e| Error::Internal(e.to_string()))?;
@@ -643,17 +715,7 @@ impl Topic {
             }
             rows[shard_for_key(buf.as_bytes(), shards)].push(i as u32);
         }
-        let mut out = Vec::new();
-        for (shard, idx) in rows.into_iter().enumerate() {
-            if idx.is_empty() {
-                continue;
-            }
-            let indices = UInt32Array::from(idx);
-            let part =
-                take_record_batch(batch, &indices).map_err(|e| Error::Internal(e.to_string()))?;
-            out.push((shard, part));
-        }
-        Ok(out)
+        Ok(rows)
     }
 
     /// Appends per-shard parts (with what was put, for API records); returns each
@@ -841,12 +903,16 @@ impl Topic {
                     shard.entries.pop_front();
                 } else if too_old {
                     // Age retention wins over a consumer that fell behind, as in Kinesis;
-                    // the loss is counted. (The size limit never drops unread records:
+                    // the loss is counted, for the stream and for each reader that had
+                    // not read them. (The size limit never drops unread records:
                     // back-pressure bounds those.)
                     let lost = min_pos
                         .map(|p| end.saturating_sub(p.max(front.first_seq)))
                         .unwrap_or(0);
                     *trimmed_unread += lost;
+                    for c in consumers.iter_mut().filter(|c| c.active && c.reads(i)) {
+                        c.expired += end.saturating_sub(c.positions[i].max(front.first_seq));
+                    }
                     shard.bytes -= front.bytes;
                     shard.entries.pop_front();
                 } else {

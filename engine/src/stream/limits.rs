@@ -1,0 +1,160 @@
+//! Kinesis's per-shard write limits, as token buckets.
+//!
+//! "Each shard can support writes up to 1,000 records per second, up to a maximum data
+//! write total of 1 MiB per second" (PutRecords, Amazon Kinesis API Reference). A record
+//! counts its data blob and its partition key. A put beyond either limit is refused for
+//! that record with `ProvisionedThroughputExceededException`, while the others of the
+//! same request can succeed. Each shard's budget refills continuously and holds at most
+//! one second of it, so a shard takes a burst of one second's worth and then its rate.
+
+use std::time::{Duration, Instant};
+
+/// A shard's write limit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WriteLimit {
+    /// Records per second.
+    pub records_per_sec: f64,
+    /// Bytes (data blob plus partition key) per second.
+    pub bytes_per_sec: f64,
+}
+
+impl WriteLimit {
+    /// A provisioned shard's: 1,000 records and 1 MiB per second.
+    pub const KINESIS_SHARD: WriteLimit = WriteLimit {
+        records_per_sec: 1000.0,
+        bytes_per_sec: 1_048_576.0,
+    };
+}
+
+/// One shard's budget.
+#[derive(Clone, Debug)]
+struct Bucket {
+    records: f64,
+    bytes: f64,
+    at: Instant,
+}
+
+/// The write budgets of a stream's shards, and what each refused.
+#[derive(Clone, Debug)]
+pub struct ShardBudgets {
+    limit: WriteLimit,
+    buckets: Vec<Bucket>,
+    refused: Vec<u64>,
+}
+
+impl ShardBudgets {
+    /// Full budgets for `shards` shards.
+    pub fn new(limit: WriteLimit, shards: usize) -> Self {
+        Self::at(limit, shards, Instant::now())
+    }
+
+    fn at(limit: WriteLimit, shards: usize, now: Instant) -> Self {
+        Self {
+            limit,
+            buckets: vec![
+                Bucket {
+                    records: limit.records_per_sec,
+                    bytes: limit.bytes_per_sec,
+                    at: now,
+                };
+                shards
+            ],
+            refused: vec![0; shards],
+        }
+    }
+
+    /// Of records of `sizes` bytes offered to `shard` in this order, how many the shard
+    /// takes now (a prefix, so order per shard holds); the rest count as refused.
+    pub fn admit(&mut self, shard: usize, sizes: impl IntoIterator<Item = u64>) -> usize {
+        self.admit_at(shard, sizes, Instant::now())
+    }
+
+    fn admit_at(
+        &mut self,
+        shard: usize,
+        sizes: impl IntoIterator<Item = u64>,
+        now: Instant,
+    ) -> usize {
+        let limit = self.limit;
+        let Some(b) = self.buckets.get_mut(shard) else {
+            return 0;
+        };
+        let secs = now.saturating_duration_since(b.at).as_secs_f64();
+        b.at = now;
+        b.records = (b.records + secs * limit.records_per_sec).min(limit.records_per_sec);
+        b.bytes = (b.bytes + secs * limit.bytes_per_sec).min(limit.bytes_per_sec);
+        let mut taken = 0;
+        let mut offered = 0;
+        for size in sizes {
+            offered += 1;
+            let size = size as f64;
+            // A record larger than a second's bytes goes when the budget is full, so it
+            // is slow rather than refused for ever (the API refuses those beforehand).
+            let fits = b.bytes >= size || b.bytes >= limit.bytes_per_sec;
+            if offered - 1 == taken && b.records >= 1.0 && fits {
+                b.records -= 1.0;
+                b.bytes -= size;
+                taken += 1;
+            }
+        }
+        self.refused[shard] += (offered - taken) as u64;
+        taken
+    }
+
+    /// Records refused so far, per shard.
+    pub fn refused(&self) -> &[u64] {
+        &self.refused
+    }
+}
+
+/// The wait before retry `attempt` (1, 2, …) of a throttled put: exponential backoff from
+/// 100 ms, capped at 1 s, with jitter of up to a quarter (`jitter` in 0..1), as the KPL
+/// and the AWS SDKs back off from `ProvisionedThroughputExceededException`.
+pub fn backoff(attempt: u32, jitter: f64) -> Duration {
+    let base = 100.0 * 2f64.powi(attempt.saturating_sub(1).min(10) as i32);
+    let ms = base.min(1000.0) * (1.0 - 0.25 * jitter.clamp(0.0, 1.0));
+    Duration::from_secs_f64(ms / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shard_takes_a_seconds_records_then_its_rate() {
+        let t0 = Instant::now();
+        let mut b = ShardBudgets::at(WriteLimit::KINESIS_SHARD, 2, t0);
+        // 3,000 small records at once: the first 1,000 go, the rest are refused.
+        assert_eq!(b.admit_at(0, vec![100; 3000], t0), 1000);
+        assert_eq!(b.refused(), &[2000, 0]);
+        // The other shard has its own budget.
+        assert_eq!(b.admit_at(1, vec![100; 10], t0), 10);
+        // 250 ms later, a quarter of a second's records.
+        let t1 = t0 + Duration::from_millis(250);
+        assert_eq!(b.admit_at(0, vec![100; 3000], t1), 250);
+        // Never more than a second's worth, however long it waited.
+        let t2 = t1 + Duration::from_secs(60);
+        assert_eq!(b.admit_at(0, vec![100; 3000], t2), 1000);
+    }
+
+    #[test]
+    fn bytes_limit_a_shard_too_and_order_holds() {
+        let t0 = Instant::now();
+        let mut b = ShardBudgets::at(WriteLimit::KINESIS_SHARD, 1, t0);
+        // 100 KiB records: ten fit in 1 MiB, the eleventh does not.
+        assert_eq!(b.admit_at(0, vec![102_400; 20], t0), 10);
+        // A small record after a refused big one waits its turn: only a prefix goes.
+        let t1 = t0 + Duration::from_millis(50);
+        assert_eq!(b.admit_at(0, [102_400, 10], t1), 0);
+        assert_eq!(b.refused(), &[12]);
+    }
+
+    #[test]
+    fn backoff_doubles_to_a_second() {
+        assert_eq!(backoff(1, 0.0), Duration::from_millis(100));
+        assert_eq!(backoff(2, 0.0), Duration::from_millis(200));
+        assert_eq!(backoff(5, 0.0), Duration::from_millis(1000));
+        assert_eq!(backoff(40, 0.0), Duration::from_millis(1000));
+        assert_eq!(backoff(1, 1.0), Duration::from_millis(75));
+    }
+}

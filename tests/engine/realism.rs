@@ -1,0 +1,303 @@
+//! AWS realism: Kinesis's per-shard write limits (throttling, retries, nothing lost) and
+//! retention as a deadline (a slow reader loses exactly what expired, and says so).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use crate::streaming::{edge, node};
+use crate::support::{records_under, run_ok, scratch};
+
+/// A generator putting `count` click events at `rate` per second into a stream of
+/// `shards` shards, delivered by a Firehose to `lake/out/`.
+fn producer_pipeline(rate: f64, count: u64, shards: u64) -> Value {
+    json!({
+        "format_version": 2,
+        "aws_realism": true,
+        "nodes": [
+            node("gen", "generator", json!({"event": "clickstream", "rate_per_sec": rate,
+                "count": count, "keys": 200, "batch_size": 100, "seed": 7})),
+            node("clicks", "stream", json!({"shards": shards, "partition_key": "user_id"})),
+            node("lake", "bucket", json!({"path": "lake"})),
+            node("deliver", "firehose", json!({"prefix": "out/", "format": "json",
+                "buffer_interval_ms": 500}))
+        ],
+        "edges": [
+            edge("gen", "events", "clicks", "records"),
+            edge("clicks", "records", "deliver", "records"),
+            edge("lake", "objects", "deliver", "target")
+        ]
+    })
+}
+
+/// Event ids delivered under `lake/out/`, asserting none twice and each user's in order.
+fn delivered_in_order(dir: &std::path::Path) -> BTreeSet<i64> {
+    let records = records_under(&dir.join("lake/out"));
+    let ids: BTreeSet<i64> = records
+        .iter()
+        .map(|r| r["event_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), records.len(), "no record delivered twice");
+    // The generator numbers events in order; one user's arrive in that order, although
+    // throttled puts were retried (files are read in name order, which is time order).
+    let mut last: BTreeMap<String, i64> = BTreeMap::new();
+    let mut files: Vec<String> = crate::support::files_under(&dir.join("lake/out"));
+    files.sort();
+    for f in files {
+        let text = std::fs::read_to_string(dir.join("lake/out").join(&f)).unwrap();
+        for line in text.lines() {
+            let r: Value = serde_json::from_str(line).unwrap();
+            let (user, id) = (
+                r["user_id"].as_str().unwrap().to_owned(),
+                r["event_id"].as_i64().unwrap(),
+            );
+            if let Some(prev) = last.insert(user.clone(), id) {
+                assert!(prev < id, "user {user}: event {id} after {prev}");
+            }
+        }
+    }
+    ids
+}
+
+#[test]
+fn a_producer_at_three_times_a_shards_write_limit_is_throttled_retried_and_loses_nothing() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    // 9,000 records at 3,000 a second into one shard, which takes 1,000 a second (and a
+    // second's worth at once).
+    let n = 9_000;
+    let started = Instant::now();
+    let run = run_ok(dir.path(), "p.json", &producer_pipeline(3000.0, n, 1), &[]);
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(run.summary["aws_realism"], true);
+    let stream = run.node("clicks");
+    assert_eq!(stream["records_out"], n, "{stream}");
+    // The shard takes 1,000 of each second's 3,000 records (and a second's worth at
+    // first): two thirds of them wait, and the records offered while the budget is spent
+    // are refused (each retry of a batch refuses what the budget has not refilled yet).
+    let throttled = stream["throttled"].as_u64().unwrap();
+    assert!(throttled >= 3_000, "throttled {throttled}");
+    assert_eq!(
+        run.node("gen")["throttled"],
+        0,
+        "the producer itself is not a shard"
+    );
+    assert_eq!(stream["expired"], 0);
+    // Taking 1,000 a second after the first second's burst: at least 8 s for 9,000.
+    assert!(
+        secs >= 7.5,
+        "9,000 records through a 1,000/s shard in {secs:.1} s"
+    );
+    assert_eq!(run.node("deliver")["records_in"], n);
+    let ids = delivered_in_order(dir.path());
+    assert_eq!(
+        ids,
+        (0..n as i64).collect::<BTreeSet<_>>(),
+        "every record, once"
+    );
+    // The hot shard is the only one.
+    assert_eq!(stream["metrics"]["hot_shard"], 0, "{stream}");
+    assert!(
+        run.out.stderr.is_empty() || !run.out.stderr.contains("error"),
+        "{}",
+        run.out.stderr
+    );
+
+    // The same design without realism: nothing throttled, as fast as the generator.
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    let started = Instant::now();
+    let run = run_ok(
+        dir.path(),
+        "p.json",
+        &producer_pipeline(3000.0, n, 1),
+        &["--no-aws-realism"],
+    );
+    assert_eq!(run.summary["aws_realism"], false);
+    assert_eq!(run.node("clicks")["throttled"], 0);
+    assert!(started.elapsed().as_secs_f64() < secs);
+    assert_eq!(delivered_in_order(dir.path()).len(), n as usize);
+}
+
+#[test]
+fn enough_shards_for_the_rate_throttle_nothing() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    // 2,000 a second over 8 shards: about 250 a shard, well under 1,000.
+    let n = 4_000;
+    let run = run_ok(dir.path(), "p.json", &producer_pipeline(2000.0, n, 8), &[]);
+    assert_eq!(run.node("clicks")["throttled"], 0);
+    assert_eq!(run.node("clicks")["records_out"], n);
+    assert_eq!(delivered_in_order(dir.path()).len(), n as usize);
+}
+
+const SLOW_PY: &str = r#"
+import base64, json, time
+
+def handler(event, context):
+    time.sleep(0.5)
+    return [json.loads(base64.b64decode(r["kinesis"]["data"])) for r in event["Records"]]
+"#;
+
+#[test]
+fn a_reader_slower_than_retention_loses_exactly_what_expired_and_reports_it() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    let n: u64 = 3_000;
+    // Everything arrives at once; the Lambda takes 100 records per half second, and the
+    // stream keeps records 2 s: what it has not read by then is gone.
+    let project = json!({
+        "format_version": 2,
+        "aws_realism": true,
+        "nodes": [
+            node("gen", "generator", json!({"event": "clickstream", "rate_per_sec": 0.0,
+                "count": n, "keys": 20, "batch_size": 500, "seed": 3})),
+            node("clicks", "stream", json!({"shards": 1, "partition_key": "user_id",
+                "retention_hours": 2.0 / 3600.0})),
+            node("slow", "lambda", json!({"runtime": "python3.11", "handler": "app.handler",
+                "code": SLOW_PY, "batch_size": 100, "starting_position": "TRIM_HORIZON",
+                "output_columns": ["event_id Int64", "user_id Utf8"]})),
+            node("lake", "bucket", json!({"path": "lake"})),
+            node("deliver", "firehose", json!({"prefix": "out/", "format": "json",
+                "buffer_interval_ms": 500}))
+        ],
+        "edges": [
+            edge("gen", "events", "clicks", "records"),
+            edge("clicks", "records", "slow", "records"),
+            edge("slow", "records", "deliver", "records"),
+            edge("lake", "objects", "deliver", "target")
+        ]
+    });
+    let run = run_ok(dir.path(), "p.json", &project, &[]);
+    let slow = run.node("slow");
+    let read = slow["records_in"].as_u64().unwrap();
+    let expired = slow["expired"].as_u64().unwrap();
+    assert!(expired > 0 && read > 0, "{slow}");
+    // Every record was either read or expired, and the stream counts the same loss.
+    assert_eq!(read + expired, n, "{slow}");
+    assert_eq!(run.node("clicks")["expired"], expired);
+    assert_eq!(slow["metrics"]["expired"], expired, "{slow}");
+    // What was delivered is exactly what was read, none twice: the records missing are
+    // as many as the loss reported, and they went in the order they arrived (whole
+    // batches of records past their 2 s, from where the reader was).
+    let ids = delivered_in_order(dir.path());
+    assert_eq!(ids.len() as u64, read);
+    let missing: Vec<i64> = (0..n as i64).filter(|i| !ids.contains(i)).collect();
+    assert_eq!(missing.len() as u64, expired);
+    assert!(ids.contains(&0), "the reader started at TRIM_HORIZON");
+    // The text summary says it too.
+    let text = crate::support::cli_in(dir.path(), &["run", "p.json"]);
+    let line = text
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("slow: "))
+        .unwrap_or_else(|| panic!("{}", text.stdout));
+    assert!(
+        line.ends_with("record(s) expired before they were read"),
+        "{line}"
+    );
+}
+
+const THROTTLED_CLIENT: &str = r#"
+import json, os, time
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+k = boto3.client("kinesis", endpoint_url=os.environ["ENDPOINT"])
+once = boto3.client("kinesis", endpoint_url=os.environ["ENDPOINT"],
+                    config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+out = {"calls": []}
+pending = [{"Data": json.dumps({"n": i}).encode(), "PartitionKey": "k%d" % (i % 7)} for i in range(1500)]
+first = None
+attempts = 0
+# What the KPL does: put, keep the records refused, back off, put them again.
+while pending:
+    attempts += 1
+    r = k.put_records(StreamName="raw", Records=pending[:500])
+    failed = [rec for rec, res in zip(pending[:500], r["Records"]) if "ErrorCode" in res]
+    errors = {res["ErrorCode"] for res in r["Records"] if "ErrorCode" in res}
+    out["calls"].append([r["FailedRecordCount"], sorted(errors)])
+    if first is None and failed:
+        first = [res for res in r["Records"] if "ErrorCode" in res][0]
+    pending = failed + pending[500:]
+    if failed:
+        time.sleep(0.1)
+out["first_error"] = first
+out["attempts"] = attempts
+# A single PutRecord over the limit is an error response: two records of almost 1 MB
+# each, one right after the other, after a second of quiet (a full budget).
+time.sleep(1.2)
+big = json.dumps({"pad": "x" * 999000}).encode()
+once.put_record(StreamName="raw", Data=big, PartitionKey="big")
+try:
+    once.put_record(StreamName="raw", Data=big, PartitionKey="big")
+    out["put_record"] = None
+except ClientError as e:
+    out["put_record"] = [e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]]
+it = k.get_shard_iterator(StreamName="raw", ShardId="shardId-000000000000", ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+got = []
+while True:
+    r = k.get_records(ShardIterator=it, Limit=10000)
+    got += [json.loads(x["Data"]) for x in r["Records"]]
+    if not r["Records"]:
+        break
+    it = r["NextShardIterator"]
+out["numbered"] = [g["n"] for g in got if "n" in g]
+print(json.dumps(out))
+"#;
+
+#[test]
+fn boto3_gets_provisioned_throughput_exceeded_per_record_beyond_a_shards_limit() {
+    let dir = scratch();
+    let project = json!({
+        "format_version": 2,
+        "aws_realism": true,
+        "nodes": [node("raw", "stream", json!({"shards": 1}))],
+        "edges": []
+    });
+    let served = crate::wire::Served::start(dir.path(), &project, &["raw"]);
+    let out = crate::wire::client(dir.path(), &served.url(), THROTTLED_CLIENT);
+    let (status, summary, _) = served.stop();
+    assert_eq!(
+        status,
+        tributary_engine::NodeStatus::Stopped,
+        "{summary:#?}"
+    );
+    // 1,500 records at once: the shard takes a second's 1,000 and refuses the rest,
+    // record by record, in the same response; the retried ones go in later.
+    let calls = out["calls"].as_array().unwrap();
+    assert_eq!(calls[0], json!([0, []]), "{out}");
+    assert_eq!(calls[1], json!([0, []]), "{out}");
+    let refused = calls[2][0].as_u64().unwrap();
+    assert!(refused >= 400, "{out}");
+    assert_eq!(
+        calls[2][1],
+        json!(["ProvisionedThroughputExceededException"])
+    );
+    assert_eq!(
+        out["first_error"]["ErrorMessage"],
+        "Rate exceeded for shard shardId-000000000000 in stream raw under account 000000000000."
+    );
+    assert!(out["first_error"].get("SequenceNumber").is_none());
+    assert_eq!(
+        out["put_record"],
+        json!(["ProvisionedThroughputExceededException", 400])
+    );
+    // Nothing lost: every record is in the shard once; the refused ones after the
+    // ones that went first, as the producer put them again.
+    let mut numbered: Vec<i64> = out["numbered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert_eq!(numbered.len(), 1500, "{out}");
+    numbered.sort();
+    numbered.dedup();
+    assert_eq!(numbered.len(), 1500);
+    let stream = summary.iter().find(|s| s.id == "raw").unwrap();
+    let throttled = stream.stats.streaming.unwrap().throttled;
+    assert!(throttled > refused, "the PutRecord refused too: {throttled}");
+}
