@@ -190,6 +190,7 @@ impl AppCommand {
             Self::ShowTab(BottomTab::Catalog) => const { &[keys(Modifiers::ALT, Key::Num3)] },
             Self::ShowTab(BottomTab::Metrics) => const { &[keys(Modifiers::ALT, Key::Num4)] },
             Self::ShowTab(BottomTab::Log) => const { &[keys(Modifiers::ALT, Key::Num5)] },
+            Self::ShowTab(BottomTab::Cost) => const { &[keys(Modifiers::ALT, Key::Num6)] },
             Self::ToggleTheme => const { &[keys(SHIFT_CMD, Key::T)] },
             _ => &[],
         }
@@ -240,6 +241,7 @@ impl AppCommand {
         AppCommand::ShowTab(BottomTab::Catalog),
         AppCommand::ShowTab(BottomTab::Metrics),
         AppCommand::ShowTab(BottomTab::Log),
+        AppCommand::ShowTab(BottomTab::Cost),
         AppCommand::ToggleTheme,
         AppCommand::Quit,
     ];

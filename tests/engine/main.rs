@@ -8,6 +8,7 @@ mod bad_input;
 mod broker;
 mod charts;
 mod cluster;
+mod cost;
 mod crawl_query;
 mod disk_faults;
 mod engine_api;

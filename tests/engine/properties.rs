@@ -649,3 +649,52 @@ mod crawling {
         }
     }
 }
+
+/// Rows of text (any characters, quotes and control characters included, as JSON must
+/// escape them), numbers and times, keyed by the text.
+fn billed_rows() -> impl Strategy<Value = (Vec<String>, Vec<i64>, Vec<f64>)> {
+    (1usize..40).prop_flat_map(|n| {
+        (
+            proptest::collection::vec(".{0,300}", n),
+            proptest::collection::vec(any::<i64>(), n),
+            proptest::collection::vec(any::<f64>(), n),
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(256)))]
+
+    /// The size bound that spares writing JSON for billing is never below a record's
+    /// real size, so a record it calls 1 KiB is one: the KiB counts (PUT payload units,
+    /// Firehose increments) are those of the JSON written.
+    #[test]
+    fn billing_sizes_bill_what_the_json_written_would(rows in billed_rows()) {
+        use std::sync::Arc;
+        use tributary_engine::arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+        use tributary_engine::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+        use tributary_engine::stream::records::{billing_sizes, partition_keys, record_bytes, record_size_bound};
+        let (text, ints, floats) = rows;
+        let n = text.len();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("user \"id\"", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, false),
+            Field::new("x", DataType::Float64, false),
+            Field::new("at", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        ]));
+        let batch = RecordBatch::try_new(schema, vec![
+            Arc::new(StringArray::from(text)),
+            Arc::new(Int64Array::from(ints)),
+            Arc::new(Float64Array::from(floats)),
+            Arc::new(TimestampMillisecondArray::from(vec![i64::MAX / 4; n]).with_timezone("UTC")),
+        ]).unwrap();
+        let data = record_bytes(&batch).unwrap();
+        let keys = partition_keys(&batch, Some(0)).unwrap();
+        let exact: Vec<u64> = data.iter().zip(&keys).map(|(d, k)| (d.len() + k.len()) as u64).collect();
+        let bound = record_size_bound(&batch, Some(0)).unwrap();
+        prop_assert!(exact.iter().all(|e| *e <= bound), "bound {} below {:?}", bound, exact);
+        let billed = billing_sizes(&batch, Some(0)).unwrap();
+        let kib = |v: &[u64]| v.iter().map(|b| b.div_ceil(1024).max(1)).collect::<Vec<_>>();
+        prop_assert_eq!(kib(&billed), kib(&exact));
+    }
+}

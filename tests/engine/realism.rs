@@ -226,16 +226,21 @@ while pending:
         time.sleep(0.1)
 out["first_error"] = first
 out["attempts"] = attempts
-# A single PutRecord over the limit is an error response: two records of almost 1 MB
-# each, one right after the other, after a second of quiet (a full budget).
+# The bytes limit too: after a second of quiet (a full budget), four records of almost
+# 1 MB in one request: the first goes in, the other three are refused at once.
 time.sleep(1.2)
 big = json.dumps({"pad": "x" * 999000}).encode()
-once.put_record(StreamName="raw", Data=big, PartitionKey="big")
-try:
-    once.put_record(StreamName="raw", Data=big, PartitionKey="big")
-    out["put_record"] = None
-except ClientError as e:
-    out["put_record"] = [e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]]
+r = k.put_records(StreamName="raw", Records=[{"Data": big, "PartitionKey": "big"}] * 4)
+out["big"] = [r["FailedRecordCount"], ["ErrorCode" in x for x in r["Records"]]]
+# A single PutRecord over the limit is an error response (botocore's retries off): the
+# budget refills 1 MiB a second, so one of a few 1 MB puts in a row is refused.
+out["put_record"] = None
+for i in range(10):
+    try:
+        once.put_record(StreamName="raw", Data=big, PartitionKey="big")
+    except ClientError as e:
+        out["put_record"] = [e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]]
+        break
 it = k.get_shard_iterator(StreamName="raw", ShardId="shardId-000000000000", ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
 got = []
 while True:
@@ -281,6 +286,7 @@ fn boto3_gets_provisioned_throughput_exceeded_per_record_beyond_a_shards_limit()
         "Rate exceeded for shard shardId-000000000000 in stream raw under account 000000000000."
     );
     assert!(out["first_error"].get("SequenceNumber").is_none());
+    assert_eq!(out["big"], json!([3, [false, true, true, true]]), "{out}");
     assert_eq!(
         out["put_record"],
         json!(["ProvisionedThroughputExceededException", 400])
@@ -299,5 +305,8 @@ fn boto3_gets_provisioned_throughput_exceeded_per_record_beyond_a_shards_limit()
     assert_eq!(numbered.len(), 1500);
     let stream = summary.iter().find(|s| s.id == "raw").unwrap();
     let throttled = stream.stats.streaming.unwrap().throttled;
-    assert!(throttled > refused, "the PutRecord refused too: {throttled}");
+    assert!(
+        throttled > refused,
+        "the PutRecord refused too: {throttled}"
+    );
 }

@@ -802,3 +802,36 @@ fn the_aws_realism_toggle_is_on_for_a_new_project_undoable_and_saved() {
     command(&mut h, AppCommand::Undo);
     assert!(!h.state().project().aws_realism);
 }
+
+#[test]
+fn the_cost_tab_prices_each_billed_node_of_the_last_run() {
+    let (_dir, path) = lake_example();
+    let mut h = app(Some(&path));
+    command(&mut h, AppCommand::ShowTab(tributary::BottomTab::Cost));
+    assert!(
+        h.query_by_label_contains("Run the graph to see what it would cost")
+            .is_some()
+    );
+    h.get_by_label("▶ Run").click();
+    wait_for_run(&mut h);
+    h.run_steps(3);
+    // The crawler, the ETL job and the query, each with its items and the total.
+    for label in ["Glue crawler run", "Glue ETL job", "Athena data scanned"] {
+        assert!(h.query_by_label(label).is_some(), "no '{label}'");
+    }
+    // Batch nodes are billed per run, not extrapolated to a month.
+    assert!(h.query_all_by_label("per run").count() >= 3);
+    assert!(h.query_by_label_contains("This run: $0.").is_some());
+    assert!(
+        h.query_by_label_contains("us-east-1 prices of 20")
+            .is_some()
+    );
+    // A node's title selects it.
+    // (The first is the cost table's link; the canvas draws its title itself.)
+    h.query_all_by_label("Weather in 2015 (query)")
+        .next()
+        .unwrap()
+        .click();
+    h.run_steps(2);
+    assert_eq!(h.state().selected(), Some("rainy_2015"));
+}

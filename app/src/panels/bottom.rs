@@ -1,4 +1,4 @@
-//! The bottom panel: Results, Charts, Catalog, Metrics and Log tabs.
+//! The bottom panel: Results, Charts, Catalog, Metrics, Cost and Log tabs.
 
 use egui::Ui;
 use tributary_engine::engine::LogLevel;
@@ -74,6 +74,13 @@ pub fn ui(app: &mut TributaryApp, ui: &mut Ui) {
             let doc = &app.doc;
             let title = |id: &str| node_title(doc, id);
             if let Some(node) = app.run.metrics.ui(ui, &title) {
+                app.select(Some(&node));
+            }
+        }
+        BottomTab::Cost => {
+            let doc = &app.doc;
+            let title = |id: &str| node_title(doc, id);
+            if let Some(node) = crate::widgets::cost_view::ui(ui, &app.run.nodes, &title) {
                 app.select(Some(&node));
             }
         }

@@ -34,6 +34,8 @@ pub struct NodeRunState {
     pub backpressure: Option<f64>,
     /// A query's rows, scan and Athena bill, for the Results tab.
     pub query_summary: Option<String>,
+    /// What the node's run would have cost in AWS, for the Cost tab.
+    pub cost: Option<tributary_engine::api::cost::Cost>,
 }
 
 /// Log lines the app keeps (the newest).
@@ -253,6 +255,7 @@ impl RunView {
                 s.query_summary = stats
                     .report::<tributary_engine::lake::sql::QueryStats>()
                     .map(|q| q.summary());
+                s.cost = stats.cost.clone();
             }
             Event::NodeFailed { run, node, error } if ours(&run) => {
                 let s = self.nodes.entry(node.clone()).or_default();

@@ -20,17 +20,20 @@ pub enum BottomTab {
     Catalog,
     /// Live metrics of the streaming nodes.
     Metrics,
+    /// What the last run would have cost in AWS.
+    Cost,
     /// Errors and warnings.
     Log,
 }
 
 impl BottomTab {
     /// Every tab, in the order they show.
-    pub const ALL: [BottomTab; 5] = [
+    pub const ALL: [BottomTab; 6] = [
         BottomTab::Results,
         BottomTab::Charts,
         BottomTab::Catalog,
         BottomTab::Metrics,
+        BottomTab::Cost,
         BottomTab::Log,
     ];
 
@@ -41,6 +44,7 @@ impl BottomTab {
             Self::Charts => "Charts",
             Self::Catalog => "Catalog",
             Self::Metrics => "Metrics",
+            Self::Cost => "Cost",
             Self::Log => "Log",
         }
     }

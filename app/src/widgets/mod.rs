@@ -2,6 +2,7 @@
 
 pub mod catalog_view;
 pub mod chart;
+pub mod cost_view;
 pub mod metrics_view;
 pub mod results;
 

@@ -5,6 +5,7 @@
 //! the node kinds and the CLI on the runner; nothing here imports a layer above it.
 
 pub mod choice;
+pub mod cost;
 pub mod environment;
 pub mod events;
 pub mod problem;

@@ -61,6 +61,8 @@ pub struct NodeStats {
     pub report: Option<Arc<dyn Report>>,
     /// For streaming nodes: what the runner measured.
     pub streaming: Option<StreamingTotals>,
+    /// What the run of the node would have cost in AWS (nodes of billed services).
+    pub cost: Option<super::cost::Cost>,
 }
 
 impl NodeStats {

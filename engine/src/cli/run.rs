@@ -123,6 +123,7 @@ impl Finished<'_> {
                     "records_out": s.records_out,
                     "error": s.error,
                     "elapsed_ms": s.stats.elapsed_ms,
+                    "cost": s.stats.cost,
                     "throttled": s.stats.streaming.map_or(0, |t| t.throttled),
                     "expired": s.stats.streaming.map_or(0, |t| t.expired),
                     "stats": s.stats,
@@ -130,15 +131,84 @@ impl Finished<'_> {
                 })
             })
             .collect();
+        let (cost_usd, per_month) = self.cost_usd();
         let doc = serde_json::json!({
             "status": status,
             "aws_realism": self.aws_realism,
+            "cost_usd": cost_usd,
+            "cost_usd_per_month": per_month,
+            "prices": self.summary.iter().find_map(|s| Some(s.stats.cost.as_ref()?.basis.clone())),
             "nodes": nodes,
             "warnings": logs,
         });
         let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
         writeln!(out, "{text}").map_err(|e| e.to_string())?;
         Ok(())
+    }
+
+    /// The cost table: per node its items, this run and per month at this rate.
+    fn print_cost(&self, out: &mut dyn Write) -> Result<(), String> {
+        let priced: Vec<_> = self
+            .summary
+            .iter()
+            .filter_map(|s| Some((s, s.stats.cost.as_ref()?)))
+            .collect();
+        if priced.is_empty() {
+            return Ok(());
+        }
+        let w = |e: std::io::Error| e.to_string();
+        writeln!(
+            out,
+            "\nWhat this would cost in AWS ({}):",
+            priced[0].1.basis
+        )
+        .map_err(w)?;
+        writeln!(
+            out,
+            "{:<20} {:<52} {:>18} {:>12} {:>12}",
+            "cost (AWS)", "item", "quantity", "this run $", "per month $"
+        )
+        .map_err(w)?;
+        for (s, cost) in &priced {
+            for (i, item) in cost.items.iter().enumerate() {
+                let month = match cost.usd_per_month {
+                    Some(m) if cost.usd > 0.0 => format!("{:.2}", item.usd / cost.usd * m),
+                    Some(_) => "0.00".to_owned(),
+                    None => String::new(),
+                };
+                writeln!(
+                    out,
+                    "{:<20} {:<52} {:>18} {:>12.6} {:>12}",
+                    if i == 0 { s.id.as_str() } else { "" },
+                    item.what,
+                    format!(
+                        "{} {}",
+                        crate::api::cost::quantity(item.quantity),
+                        item.unit
+                    ),
+                    item.usd,
+                    month
+                )
+                .map_err(w)?;
+            }
+        }
+        let (run, month) = self.cost_usd();
+        writeln!(
+            out,
+            "{:<20} {:<52} {:>18} {:>12.6} {:>12.2}",
+            "total", "", "", run, month
+        )
+        .map_err(w)?;
+        Ok(())
+    }
+
+    /// What the run would have cost in AWS (the sum over nodes), and what the nodes that
+    /// run continuously would cost in a month at this rate.
+    fn cost_usd(&self) -> (f64, f64) {
+        let costs = self.summary.iter().filter_map(|s| s.stats.cost.as_ref());
+        costs.fold((0.0, 0.0), |(run, month), c| {
+            (run + c.usd, month + c.usd_per_month.unwrap_or(0.0))
+        })
     }
 
     /// The summary as text: a line per node, EMR steps, and streaming metrics.
@@ -180,6 +250,7 @@ impl Finished<'_> {
                 .map_err(|e| e.to_string())?;
             }
         }
+        self.print_cost(out)?;
         if self.aws_realism {
             writeln!(
                 out,

@@ -125,7 +125,18 @@ pub async fn run_graph(
         run,
         nodes: order.clone(),
     });
+    // The prices the cost meter uses: the project's own file, or the bundled one.
+    let prices = crate::api::cost::Prices::for_project(&base_dir).unwrap_or_else(|e| {
+        tx.send(Event::Log {
+            run: Some(run),
+            node: None,
+            level: LogLevel::Warning,
+            message: format!("{e}; costs use the bundled prices"),
+        });
+        crate::api::cost::Prices::bundled()
+    });
     let mut graph = GraphRun {
+        prices: Arc::new(prices),
         // Invalid nodes cannot run; the problems name them.
         problems: project.validate(),
         sink: EventSink::new(tx.clone(), run),
@@ -153,6 +164,8 @@ pub async fn run_graph(
 /// One run of the graph in progress.
 struct GraphRun {
     project: Arc<Project>,
+    /// What the cost meter prices nodes at.
+    prices: Arc<crate::api::cost::Prices>,
     base_dir: PathBuf,
     environment: crate::api::Environment,
     run: RunId,
@@ -290,6 +303,7 @@ impl GraphRun {
             }
             Ok(mut out) => {
                 out.stats.elapsed_ms = start.elapsed().as_millis() as u64;
+                out.stats.cost = priced(&node.config, &out.stats, &self.prices);
                 finished_ok(&self.tx, self.run, &mut summary, out.stats.clone(), false);
                 let streams = out.outputs.values().any(|v| matches!(v, Value::Stream(_)));
                 if !streams && let Ok(mut c) = self.cache.lock() {
@@ -348,7 +362,14 @@ impl GraphRun {
             if let Some(endpoint) = &shared.endpoint {
                 endpoint.activate();
             }
+            let (project, prices) = (self.project.clone(), self.prices.clone());
             let streams = run_streaming(streaming, run, &tx, |summary, result| {
+                let result = result.map(|mut stats| {
+                    if let Some(node) = project.node(&summary.id) {
+                        stats.cost = priced(&node.config, &stats, &prices);
+                    }
+                    stats
+                });
                 report(&tx, run, &shared, summary, result, &mut any_error);
             });
             futures::join!(streams, self.rerun_on_triggers(fired, &streaming_ids));
@@ -442,6 +463,17 @@ impl GraphRun {
             }
         }
     }
+}
+
+/// What the node's run would have cost, with the prices it was priced at.
+fn priced(
+    config: &crate::nodes::NodeConfig,
+    stats: &NodeStats,
+    prices: &crate::api::cost::Prices,
+) -> Option<crate::api::cost::Cost> {
+    let mut cost = config.cost(stats, prices)?;
+    cost.basis = prices.describe();
+    Some(cost)
 }
 
 /// Reports how a streaming node ended.

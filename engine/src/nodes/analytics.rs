@@ -173,6 +173,25 @@ impl Kind for AnalyticsKind {
     async fn run(config: &AnalyticsConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         run(config, ctx).await
     }
+
+    /// A Managed Service for Apache Flink application: its KPUs and the orchestration
+    /// KPU, for as long as it ran.
+    fn cost(
+        _config: &AnalyticsConfig,
+        stats: &NodeStats,
+        prices: &crate::api::cost::Prices,
+    ) -> Option<crate::api::cost::Cost> {
+        let f = &prices.flink;
+        let mut cost = crate::api::cost::Cost::default();
+        cost.add(
+            "Managed Service for Apache Flink",
+            (f.kpus + f.orchestration_kpus) * stats.elapsed_ms as f64 / 3.6e6,
+            "KPU-hour",
+            f.kpu_hour,
+            1.0,
+        );
+        Some(cost.continuous(stats.elapsed_ms as f64 / 1000.0))
+    }
 }
 
 /// What an analytics node reports.

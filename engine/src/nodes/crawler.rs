@@ -164,6 +164,25 @@ impl Kind for CrawlerKind {
     async fn run(config: &CrawlerConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         run(config, ctx).await
     }
+
+    /// A Glue crawler run: DPU-hours, billed per second with a 10-minute minimum.
+    fn cost(
+        _config: &CrawlerConfig,
+        stats: &NodeStats,
+        prices: &crate::api::cost::Prices,
+    ) -> Option<crate::api::cost::Cost> {
+        let g = &prices.glue;
+        let mut cost = crate::api::cost::Cost::default();
+        cost.add_time(
+            "Glue crawler run",
+            stats.elapsed_ms,
+            g.crawler_minimum_seconds,
+            g.crawler_dpus,
+            "DPU-hour",
+            g.dpu_hour,
+        );
+        Some(cost)
+    }
 }
 
 impl CrawlerConfig {

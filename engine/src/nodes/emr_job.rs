@@ -264,6 +264,34 @@ impl Kind for EmrJobKind {
     async fn run(config: &EmrJobConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         run(config, ctx).await
     }
+
+    /// An EMR cluster for the job's run: EMR's and EC2's charges per instance-hour.
+    fn cost(
+        _config: &EmrJobConfig,
+        stats: &NodeStats,
+        prices: &crate::api::cost::Prices,
+    ) -> Option<crate::api::cost::Cost> {
+        let e = &prices.emr;
+        let mut cost = crate::api::cost::Cost::default();
+        let unit = format!("{} instance-hour", e.instance_type);
+        cost.add_time(
+            "EMR",
+            stats.elapsed_ms,
+            e.minimum_seconds,
+            e.instances,
+            &unit,
+            e.instance_hour,
+        );
+        cost.add_time(
+            "EC2 (EMR instances)",
+            stats.elapsed_ms,
+            e.minimum_seconds,
+            e.instances,
+            &unit,
+            e.ec2_instance_hour,
+        );
+        Some(cost)
+    }
 }
 
 /// What an EMR job reports: how each step ended.

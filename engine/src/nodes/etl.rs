@@ -196,6 +196,35 @@ impl Kind for EtlKind {
     async fn run(config: &EtlConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         run(config, ctx).await
     }
+
+    /// A Glue Spark job: DPU-hours (billed per second, one minute at least) and the S3
+    /// requests of the files it wrote.
+    fn cost(
+        _config: &EtlConfig,
+        stats: &NodeStats,
+        prices: &crate::api::cost::Prices,
+    ) -> Option<crate::api::cost::Cost> {
+        let g = &prices.glue;
+        let mut cost = crate::api::cost::Cost::default();
+        cost.add_time(
+            "Glue ETL job",
+            stats.elapsed_ms,
+            g.etl_minimum_seconds,
+            g.etl_dpus,
+            "DPU-hour",
+            g.dpu_hour,
+        );
+        if let Some(r) = stats.report::<crate::lake::writer::EtlReport>() {
+            cost.add(
+                "S3 PUT requests",
+                r.files_written as f64,
+                "request",
+                prices.s3.put_requests_per_1000,
+                1000.0,
+            );
+        }
+        Some(cost)
+    }
 }
 
 impl EtlConfig {

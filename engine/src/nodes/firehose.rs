@@ -24,6 +24,7 @@ use super::operator::{Hold, Operator, Outputs, ReadOptions, Wiring};
 use super::ports::{CATALOG_OPTIONAL_IN, TARGET_IN};
 use super::start::StartingPosition;
 use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec, PortType};
+use crate::api::cost::{Cost, GB, Prices, Sizes};
 use crate::arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use crate::arrow::compute::{concat_batches, take_record_batch};
 use crate::arrow::datatypes::{DataType, SchemaRef};
@@ -280,6 +281,10 @@ impl Kind for FirehoseKind {
     async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         run(config, ctx).await
     }
+
+    fn cost(config: &FirehoseConfig, stats: &NodeStats, prices: &Prices) -> Option<Cost> {
+        firehose_cost(config, stats, prices)
+    }
 }
 
 /// What a Firehose reports.
@@ -293,6 +298,11 @@ pub struct FirehoseReport {
     pub error_objects: u64,
     /// Records the transformation function dropped.
     pub dropped_records: u64,
+    /// Records that came in.
+    pub records_ingested: u64,
+    /// Their sizes, for ingestion billed in 5 KB increments.
+    #[serde(skip)]
+    pub ingested: Sizes,
 }
 
 struct ObjectWriter {
@@ -609,6 +619,8 @@ struct Deliver {
     /// The catalog table the prefix is registered as, whose file counts are brought up
     /// to date when delivery ends.
     registered: Option<Arc<CatalogStore>>,
+    /// The sizes of the records that came in (the cost meter's ingestion).
+    ingested: Sizes,
 }
 
 impl Deliver {
@@ -702,6 +714,7 @@ impl Operator for Deliver {
     async fn process(&mut self, read: Vec<Delivery>, out: &Outputs) -> Result<Hold> {
         for d in read {
             self.buffered_bytes += d.batch.get_array_memory_size();
+            count_ingested(&mut self.ingested, &d)?;
             self.arrivals.push(d.arrival_ms);
             self.buffer.push(d.batch);
         }
@@ -734,8 +747,92 @@ impl Operator for Deliver {
             failed_records: self.failed,
             error_objects: self.error_writer.objects + self.processing_errors.objects,
             dropped_records: self.dropped,
+            records_ingested: self.ingested.records(),
+            ingested: self.ingested,
         }));
     }
+}
+
+/// Counts the records of `d` as Firehose bills their ingestion: the bytes a producer
+/// put, or for rows the graph made, their JSON (the record a Kinesis source holds).
+fn count_ingested(sizes: &mut Sizes, d: &Delivery) -> Result<()> {
+    if let Some(meta) = &d.meta
+        && let Some(data) = meta
+            .column(1)
+            .as_any()
+            .downcast_ref::<crate::arrow::array::BinaryArray>()
+    {
+        for i in 0..data.len() {
+            sizes.add(if data.is_null(i) {
+                0
+            } else {
+                data.value(i).len() as u64
+            });
+        }
+        return Ok(());
+    }
+    for size in crate::stream::records::billing_sizes(&d.batch, None)? {
+        sizes.add(size);
+    }
+    Ok(())
+}
+
+/// What a Firehose's run costs: ingestion in 5 KB increments, format conversion to
+/// Parquet, dynamic partitioning (per GB and per 1,000 objects), and the S3 requests and
+/// a month's storage of what it delivered.
+fn firehose_cost(config: &FirehoseConfig, stats: &NodeStats, prices: &Prices) -> Option<Cost> {
+    let r = stats.report::<FirehoseReport>()?;
+    let f = &prices.firehose;
+    let gb = (r.ingested.units(f.ingest_increment_bytes) * f.ingest_increment_bytes) as f64 / GB;
+    let mut cost = Cost::default();
+    cost.add(
+        "Firehose ingestion (5 KB increments)",
+        gb,
+        "GB",
+        f.ingested_gb,
+        1.0,
+    );
+    if config.format == FileFormat::Parquet {
+        cost.add(
+            "Firehose format conversion",
+            gb,
+            "GB",
+            f.format_conversion_gb,
+            1.0,
+        );
+    }
+    if !config.partition_fields.is_empty() {
+        cost.add(
+            "Firehose dynamic partitioning",
+            gb,
+            "GB",
+            f.dynamic_partitioning_gb,
+            1.0,
+        );
+        cost.add(
+            "Firehose dynamic partitioning objects",
+            r.objects as f64,
+            "object",
+            f.dynamic_partitioning_objects_per_1000,
+            1000.0,
+        );
+    }
+    let s3 = &prices.s3;
+    cost.add(
+        "S3 PUT requests",
+        (r.objects + r.error_objects) as f64,
+        "request",
+        s3.put_requests_per_1000,
+        1000.0,
+    );
+    cost.add(
+        "S3 Standard storage (a month of what was delivered)",
+        stats.bytes_out as f64 / GB,
+        "GB-month",
+        s3.standard_gb_month,
+        1.0,
+    );
+    Some(cost.continuous(stats.elapsed_ms as f64 / 1000.0))
 }
 
 /// Wires delivery from the input stream to the target bucket.
@@ -823,6 +920,7 @@ async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutpu
         last_flush: Instant::now(),
         failed: 0,
         registered,
+        ingested: Sizes::default(),
     };
     let options = ReadOptions {
         start: super::start::position(

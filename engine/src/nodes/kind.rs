@@ -178,6 +178,16 @@ pub trait Kind: 'static {
     /// before it is parsed: renamed settings, changed units, old defaults kept.
     fn migrate(_from_version: u32, _config: &mut serde_json::Map<String, serde_json::Value>) {}
 
+    /// What this run of the node would have cost in AWS, from what it measured (`stats`,
+    /// its report) and the price file; `None` for a kind no AWS service bills.
+    fn cost(
+        _config: &Self::Config,
+        _stats: &crate::api::NodeStats,
+        _prices: &crate::api::cost::Prices,
+    ) -> Option<crate::api::cost::Cost> {
+        None
+    }
+
     /// The SQL the node runs, for kinds that are SQL underneath (the visual transforms):
     /// shown in the inspector so users learn it, and kept by an export. `arriving`: the
     /// columns at each connected input edge as (port, columns), empty when not known

@@ -411,6 +411,44 @@ impl Kind for LambdaKind {
     async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         esm::run(config, ctx).await
     }
+
+    /// Lambda: a request per invocation (retries included) and GB-seconds of billed
+    /// duration at `memory_size`, from the durations measured here.
+    fn cost(
+        config: &LambdaConfig,
+        stats: &crate::api::NodeStats,
+        prices: &crate::api::cost::Prices,
+    ) -> Option<crate::api::cost::Cost> {
+        let r = stats.report::<LambdaReport>()?;
+        Some(
+            lambda_cost(r, config.memory_size, prices).continuous(stats.elapsed_ms as f64 / 1000.0),
+        )
+    }
+}
+
+/// What `report`'s invocations cost at `memory_mb`.
+pub fn lambda_cost(
+    report: &LambdaReport,
+    memory_mb: u32,
+    prices: &crate::api::cost::Prices,
+) -> crate::api::cost::Cost {
+    let l = &prices.lambda;
+    let mut cost = crate::api::cost::Cost::default();
+    cost.add(
+        "Lambda requests",
+        report.invocations as f64,
+        "request",
+        l.requests_per_million,
+        1e6,
+    );
+    cost.add(
+        &format!("Lambda compute at {memory_mb} MB"),
+        report.billed_duration_ms as f64 / 1000.0 * memory_mb as f64 / 1024.0,
+        "GB-second",
+        l.gb_second,
+        1.0,
+    );
+    cost
 }
 
 /// Checks a function's settings; paths are prefixed with `prefix` (`processor.`).

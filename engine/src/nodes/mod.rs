@@ -150,6 +150,15 @@ macro_rules! registry {
                 match self { $(Self::$variant(c) => <$kind as Kind>::validate(c),)* }
             }
 
+            /// What this run of the node would have cost in AWS ([`Kind::cost`]).
+            pub fn cost(
+                &self,
+                stats: &crate::api::NodeStats,
+                prices: &crate::api::cost::Prices,
+            ) -> Option<crate::api::cost::Cost> {
+                match self { $(Self::$variant(c) => <$kind as Kind>::cost(c, stats, prices),)* }
+            }
+
             /// The SQL a visual transform runs over the columns `arriving` (see
             /// [`Kind::sql`]); `None` for kinds that are not SQL underneath.
             pub fn sql(&self, arriving: &[(String, Vec<String>)]) -> Option<String> {

@@ -107,6 +107,39 @@ impl Kind for QueryKind {
     async fn run(config: &QueryConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         run(config, ctx).await
     }
+
+    /// Athena: the bytes scanned, rounded up to whole MB with a 10 MB minimum per query
+    /// (statements that only touch the catalog are free).
+    fn cost(
+        _config: &QueryConfig,
+        stats: &NodeStats,
+        prices: &crate::api::cost::Prices,
+    ) -> Option<crate::api::cost::Cost> {
+        let r = stats.report::<sql::QueryStats>()?;
+        Some(athena_cost(r, prices))
+    }
+}
+
+/// What Athena charges for a query's scan, from the price file.
+pub fn athena_cost(
+    stats: &sql::QueryStats,
+    prices: &crate::api::cost::Prices,
+) -> crate::api::cost::Cost {
+    let a = &prices.athena;
+    let billed = if stats.billed_bytes == 0 {
+        0
+    } else {
+        (stats.bytes_scanned.div_ceil(1 << 20) << 20).max(a.minimum_bytes)
+    };
+    let mut cost = crate::api::cost::Cost::default();
+    cost.add(
+        "Athena data scanned",
+        billed as f64 / (1u64 << 40) as f64,
+        "TB",
+        a.tb_scanned,
+        1.0,
+    );
+    cost
 }
 
 /// Runs the query; the result goes to the `table` output and the preview.

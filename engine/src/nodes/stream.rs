@@ -12,6 +12,7 @@ use super::operator::{
 };
 use super::ports::{FAILED_OUT, RECORDS_OUT};
 use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec, PortType};
+use crate::api::cost::{Cost, Prices, Sizes};
 use crate::error::{Error, Result};
 use crate::stream::limits::WriteLimit;
 use crate::stream::topic::{Delivery, Retention, Topic};
@@ -190,6 +191,53 @@ impl Kind for StreamKind {
     async fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         run(config, ctx)
     }
+
+    /// Provisioned Kinesis: shard-hours for as long as the stream ran, PUT payload units
+    /// (each record's data and key in 25 KB units), and extended retention beyond 24 h.
+    fn cost(config: &StreamConfig, stats: &NodeStats, prices: &Prices) -> Option<Cost> {
+        let k = &prices.kinesis;
+        let shard_hours = config.shards as f64 * stats.elapsed_ms as f64 / 3.6e6;
+        let mut cost = Cost::default();
+        cost.add(
+            "Kinesis shard-hours",
+            shard_hours,
+            "shard-hour",
+            k.shard_hour,
+            1.0,
+        );
+        if let Some(r) = stats.report::<StreamReport>() {
+            cost.add(
+                "Kinesis PUT payload units (25 KB)",
+                r.sizes.units(k.put_payload_unit_bytes) as f64,
+                "unit",
+                k.put_payload_units_per_million,
+                1e6,
+            );
+        }
+        if config.retention_hours > 24.0 {
+            cost.add(
+                "Kinesis extended retention",
+                shard_hours,
+                "shard-hour",
+                k.extended_retention_shard_hour,
+                1.0,
+            );
+        }
+        Some(cost.continuous(stats.elapsed_ms as f64 / 1000.0))
+    }
+}
+
+/// What a stream reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct StreamReport {
+    /// Records put into the stream (by its inputs and through the Kinesis API).
+    pub records_put: u64,
+    /// With AWS realism: records each shard's write limit refused (empty without).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub throttled_by_shard: Vec<u64>,
+    /// Their sizes, for PUT payload units.
+    #[serde(skip)]
+    pub sizes: Sizes,
 }
 
 /// Checks a Kinesis stream name: 1 to 128 of `a-zA-Z0-9_.-` (empty: the node id).
@@ -390,7 +438,12 @@ fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         out.task = Some(Box::pin(async move {
             let stats = task.await?;
             topic.readers_gone().await;
-            Ok(stats)
+            let sizes = topic.put_sizes();
+            Ok(stats.with_report(StreamReport {
+                records_put: sizes.records(),
+                throttled_by_shard: topic.throttled_by_shard(),
+                sizes,
+            }))
         }));
     }
     if let Some(registration) = served

@@ -484,3 +484,75 @@ pub fn record_bytes(batch: &RecordBatch) -> Result<RowBytes> {
     }
     rows_as_json(batch)
 }
+
+/// An upper bound of every row's record size (its bytes as [`record_bytes`] gives them,
+/// plus its partition key from `key_column`), from the columns' types and their longest
+/// values, without writing any JSON; `None` for types it does not bound.
+pub fn record_size_bound(batch: &RecordBatch, key_column: Option<usize>) -> Option<u64> {
+    use crate::arrow::array::{AsArray as _, GenericByteArray};
+    use crate::arrow::datatypes::{ArrowNativeType as _, ByteArrayType};
+    fn longest<T: ByteArrayType>(a: &GenericByteArray<T>) -> u64 {
+        a.offsets()
+            .windows(2)
+            .map(|w| (w[1].as_usize() - w[0].as_usize()) as u64)
+            .max()
+            .unwrap_or(0)
+    }
+    let longest_of = |a: &dyn Array| -> Option<u64> {
+        Some(match a.data_type() {
+            DataType::Utf8 => longest(a.as_string::<i32>()),
+            DataType::LargeUtf8 => longest(a.as_string::<i64>()),
+            DataType::Binary => longest(a.as_binary::<i32>()),
+            DataType::LargeBinary => longest(a.as_binary::<i64>()),
+            _ => return None,
+        })
+    };
+    let key = match key_column.filter(|c| *c < batch.num_columns()) {
+        // A key's text: a string's bytes, or a number or time formatted (at most 40).
+        Some(c) => longest_of(batch.column(c).as_ref()).unwrap_or(40),
+        None => 0,
+    };
+    let binary_only = batch.num_columns() == 1
+        && matches!(
+            batch.column(0).data_type(),
+            DataType::Binary | DataType::LargeBinary
+        );
+    if binary_only {
+        return Some(longest_of(batch.column(0).as_ref())? + key);
+    }
+    // `{"name":value,…}`: braces, and per column its quoted name, a colon and a comma.
+    let mut bound = 2;
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        let value = match field.data_type() {
+            // Escaping writes at most 6 bytes (`\u00XX`) for one.
+            DataType::Utf8 | DataType::LargeUtf8 => 2 + 6 * longest_of(column.as_ref())?,
+            DataType::Boolean => 5,
+            DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => 20,
+            DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => 20,
+            DataType::Float16 | DataType::Float32 | DataType::Float64 => 32,
+            DataType::Date32 | DataType::Date64 => 40,
+            DataType::Timestamp(_, _) => 40,
+            _ => return None,
+        };
+        // `null` is shorter than any of these.
+        bound += 6 * field.name().len() as u64 + 4 + value;
+    }
+    Some(bound + key)
+}
+
+/// Each row's record size for billing and write limits: the bound of
+/// [`record_size_bound`] for every row when it is at most 1 KiB (then every record is
+/// one KiB, exactly so in any billing unit of whole KiB, and 1,000 of them cannot pass
+/// 1 MiB), else each record's exact size (the JSON written).
+pub fn billing_sizes(batch: &RecordBatch, key_column: Option<usize>) -> Result<Vec<u64>> {
+    if let Some(bound) = record_size_bound(batch, key_column).filter(|b| *b <= 1024) {
+        return Ok(vec![bound; batch.num_rows()]);
+    }
+    let data = record_bytes(batch)?;
+    let keys = partition_keys(batch, key_column)?;
+    Ok(data
+        .iter()
+        .zip(&keys)
+        .map(|(d, k)| (d.len() + k.len()) as u64)
+        .collect())
+}

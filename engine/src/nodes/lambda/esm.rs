@@ -64,6 +64,8 @@ pub struct LambdaReport {
     pub cold_starts: u64,
     /// Records no filter pattern matched: skipped, as AWS skips them.
     pub filtered_records: u64,
+    /// The invocations' durations as Lambda bills them: each rounded up to a whole ms.
+    pub billed_duration_ms: u64,
 }
 
 /// The columns `failed` adds to the input's: the error, and the invocation record of
@@ -157,6 +159,7 @@ struct Done {
     failed: Vec<RecordBatch>,
     invocations: u64,
     failed_invocations: u64,
+    billed_ms: u64,
 }
 
 /// The settings of the event source mapping that may change while it runs, by name.
@@ -568,12 +571,14 @@ impl Mapping {
                 continue;
             }
             done.invocations += 1;
-            match self
+            let started = Instant::now();
+            let outcome = self
                 .shared
                 .handler
                 .invoke(&records, &self.out_schema, config.reports_item_failures())
-                .await
-            {
+                .await;
+            done.billed_ms += (started.elapsed().as_micros() as u64).div_ceil(1000).max(1);
+            match outcome {
                 Outcome::Rows(rows) => done.outputs.push(rows),
                 Outcome::Partial { failed, request_id } => {
                     done.failed_invocations += 1;
@@ -727,6 +732,7 @@ impl Mapping {
             if let Ok(mut r) = self.shared.report.lock() {
                 r.invocations += done.invocations;
                 r.failed_invocations += done.failed_invocations;
+                r.billed_duration_ms += done.billed_ms;
                 r.failed_records += done.failed.iter().map(|f| f.num_rows() as u64).sum::<u64>();
             }
             for o in done.outputs {

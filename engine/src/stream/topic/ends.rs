@@ -57,19 +57,31 @@ impl Producer {
     /// Kinesis refuses a put beyond a shard's limit: the caller retries those after a
     /// backoff ([`crate::stream::limits::backoff`]) before sending anything else, so
     /// order per shard holds. A topic without a write limit takes everything. Sizes are
-    /// each record's bytes as a producer puts them (its JSON) plus its partition key.
+    /// each record's bytes as a producer puts them (its JSON) plus its partition key
+    /// ([`crate::stream::records::billing_sizes`]).
     pub async fn offer(&self, batch: RecordBatch) -> Result<Offered> {
-        if !self.topic.is_write_limited() || batch.num_rows() == 0 {
+        if batch.num_rows() == 0 {
+            return Ok(Offered {
+                taken: 0,
+                refused: None,
+                blocked: Duration::ZERO,
+            });
+        }
+        self.check_schema(&batch)?;
+        let sizes = crate::stream::records::billing_sizes(&batch, self.topic.key_column)?;
+        if !self.topic.is_write_limited() {
             let rows = batch.num_rows() as u64;
             let blocked = self.send(batch).await?;
+            let mut inner = self.topic.lock();
+            for s in &sizes {
+                inner.put_sizes.add(*s);
+            }
             return Ok(Offered {
                 taken: rows,
                 refused: None,
                 blocked,
             });
         }
-        self.check_schema(&batch)?;
-        let sizes = record_sizes(&batch, self.topic.key_column)?;
         let start = std::time::Instant::now();
         loop {
             let room = self.topic.room.notified();
@@ -95,6 +107,9 @@ impl Producer {
                             None => idx.len(),
                         };
                         refused.extend_from_slice(&idx[taken..]);
+                        for i in &idx[..taken] {
+                            inner.put_sizes.add(sizes[*i as usize]);
+                        }
                         if taken > 0 {
                             parts.push((shard, take(&batch, &idx[..taken])?, None));
                         }
@@ -161,6 +176,11 @@ impl Producer {
                 }
                 let backlog = Topic::backlog(&inner);
                 if backlog == 0 || backlog + rows <= self.topic.capacity_records {
+                    for p in &parts {
+                        for size in meta_sizes(&p.meta) {
+                            inner.put_sizes.add(size);
+                        }
+                    }
                     let parts = parts
                         .into_iter()
                         .map(|p| (p.shard, p.batch, Some(p.meta)))
@@ -219,16 +239,18 @@ fn take(batch: &RecordBatch, idx: &[u32]) -> Result<RecordBatch> {
         .map_err(|e| Error::Internal(e.to_string()))
 }
 
-/// Each row's size as a Kinesis put counts it: its bytes (the JSON of the row, or the
-/// bytes of a binary-only row) and its partition key.
-pub fn record_sizes(batch: &RecordBatch, key_column: Option<usize>) -> Result<Vec<u64>> {
-    let data = crate::stream::records::record_bytes(batch)?;
-    let keys = crate::stream::records::partition_keys(batch, key_column)?;
-    Ok(data
-        .iter()
-        .zip(&keys)
-        .map(|(d, k)| (d.len() + k.len()) as u64)
-        .collect())
+/// Each record's size in `PutRecords::meta` rows: its partition key and its data.
+fn meta_sizes(meta: &RecordBatch) -> Vec<u64> {
+    use crate::arrow::array::{Array as _, BinaryArray, StringArray};
+    let keys = meta.column(0).as_any().downcast_ref::<StringArray>();
+    let data = meta.column(1).as_any().downcast_ref::<BinaryArray>();
+    (0..meta.num_rows())
+        .map(|i| {
+            let k = keys.map_or(0, |a| a.value(i).len());
+            let d = data.map_or(0, |a| if a.is_null(i) { 0 } else { a.value(i).len() });
+            (k + d) as u64
+        })
+        .collect()
 }
 
 fn field_list(schema: &SchemaRef) -> String {

@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 
 mod ends;
 
-pub use ends::{Consumer, LagProbe, Offered, Producer, record_sizes};
+pub use ends::{Consumer, LagProbe, Offered, Producer};
 
 use super::durable::DurableLog;
 use super::limits::{ShardBudgets, WriteLimit};
@@ -127,6 +127,9 @@ struct Inner {
     checkpoints: std::collections::BTreeMap<String, Vec<u64>>,
     /// Each shard's write budget, when the topic keeps Kinesis's write limits.
     budgets: Option<ShardBudgets>,
+    /// The sizes of the records producers put (data and partition key), for the cost
+    /// meter; counted by [`Producer::offer`] and [`Producer::put`].
+    put_sizes: crate::api::cost::Sizes,
 }
 
 /// A sharded, retained stream of record batches.
@@ -319,6 +322,7 @@ impl Topic {
                 durable: None,
                 checkpoints: Default::default(),
                 budgets: None,
+                put_sizes: Default::default(),
             }),
             data: Notify::new(),
             room: Notify::new(),
@@ -551,6 +555,12 @@ impl Topic {
             Some(b) => b.admit(shard, sizes.iter().copied()),
             None => sizes.len(),
         }
+    }
+
+    /// The sizes of the records put so far through [`Producer::offer`] and
+    /// [`Producer::put`] (what Kinesis would bill PUT payload units for).
+    pub fn put_sizes(&self) -> crate::api::cost::Sizes {
+        self.lock().put_sizes.clone()
     }
 
     /// Records refused for the write limit so far, per shard (empty without a limit).
