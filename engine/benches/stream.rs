@@ -13,6 +13,11 @@
 //! `cargo bench -p tributary-engine --bench stream -- soak [seconds]` instead runs the
 //! paced pipeline endlessly for the given time (default 600 s) and samples the process's
 //! resident memory every 10 s: it must stay flat.
+//!
+//! `cargo bench -p tributary-engine --bench stream -- realism [runs]` runs the clickstream
+//! pipeline at a rate under Kinesis's limits (3,000 events/s into 4 shards, 750 a shard,
+//! 60,000 events) with AWS realism on and off, alternating (default 5 runs each): the wall
+//! time to deliver every event and the CPU time the process spent, medians and ratios.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -25,6 +30,11 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "soak") {
         let secs = args.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(600);
         soak(secs);
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "realism") {
+        let runs = args.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(5);
+        realism(runs);
         return;
     }
     throughput();
@@ -89,6 +99,71 @@ fn latency() {
         "latency p99, median of {} runs: {} ms",
         p99s.len(),
         p99s[p99s.len() / 2]
+    );
+}
+
+/// The clickstream pipeline at 3,000 events/s into 4 shards (under their 4,000 a second),
+/// with AWS realism `on` or off.
+fn under_the_limits(on: bool) -> Project {
+    let mut project = paced(60_000);
+    project.aws_realism = on;
+    for node in &mut project.nodes {
+        if let tributary_engine::nodes::NodeConfig::Generator(g) = &mut node.config {
+            g.rate_per_sec = 3_000.0;
+            g.batch_size = 100;
+        }
+    }
+    project
+}
+
+/// This process's user and system CPU time so far, in seconds.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes into the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+fn realism(runs: usize) {
+    let mut wall = [Vec::new(), Vec::new()];
+    let mut cpu = [Vec::new(), Vec::new()];
+    for round in 0..runs {
+        // Alternate which goes first: the machine is noisy.
+        let order = if round % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        };
+        for on in order {
+            let dir = bench_dir("bench-realism");
+            let (cpu0, t0) = (cpu_seconds(), Instant::now());
+            let (status, summary) =
+                run_project_blocking(under_the_limits(on), dir, RunTarget::All, |_| {}).unwrap();
+            let (secs, used) = (t0.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
+            assert_eq!(status, NodeStatus::Ok, "{summary:?}");
+            let clicks = summary.iter().find(|s| s.id == "clicks").unwrap();
+            let throttled = clicks.stats.streaming.map_or(0, |t| t.throttled);
+            let deliver = summary.iter().find(|s| s.id == "deliver").unwrap();
+            assert_eq!(deliver.records_in, 60_000, "every event delivered");
+            println!(
+                "realism {}: {secs:.2} s wall, {used:.2} s CPU, {throttled} throttled",
+                if on { "on " } else { "off" }
+            );
+            wall[on as usize].push(secs);
+            cpu[on as usize].push(used);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (wall_off, wall_on) = (median(&mut wall[0]), median(&mut wall[1]));
+    let (cpu_off, cpu_on) = (median(&mut cpu[0]), median(&mut cpu[1]));
+    println!(
+        "medians of {runs}: wall off {wall_off:.2} s, on {wall_on:.2} s (speed on/off {:.3}); CPU off {cpu_off:.2} s, on {cpu_on:.2} s (on/off {:.3})",
+        wall_off / wall_on,
+        cpu_on / cpu_off
     );
 }
 

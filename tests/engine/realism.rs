@@ -310,3 +310,235 @@ fn boto3_gets_provisioned_throughput_exceeded_per_record_beyond_a_shards_limit()
         "the PutRecord refused too: {throttled}"
     );
 }
+
+/// The UTC dates and hours a run between `from` and now may have written.
+fn hours_since(from: chrono::DateTime<chrono::Utc>) -> Vec<(String, String)> {
+    let now = chrono::Utc::now();
+    let mut out = Vec::new();
+    let mut t = from;
+    while t <= now + chrono::Duration::hours(1) {
+        let hour = (t.format("%Y-%m-%d").to_string(), t.format("%H").to_string());
+        if !out.contains(&hour) {
+            out.push(hour);
+        }
+        t += chrono::Duration::minutes(30);
+    }
+    out
+}
+
+#[test]
+fn firehose_prefix_expressions_and_jq_partition_keys_make_the_documented_keys() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    let started = chrono::Utc::now();
+    // Odd, so the even event ids (from 0) are one more than the odd ones.
+    let n = 2_001u64;
+    let project = json!({
+        "format_version": 2,
+        "nodes": [
+            node("gen", "generator", json!({"event": "clickstream", "rate_per_sec": 0.0,
+                "count": n, "keys": 20, "batch_size": 500, "seed": 9})),
+            node("clicks", "stream", json!({"shards": 2, "partition_key": "user_id"})),
+            node("lake", "bucket", json!({"path": "lake"})),
+            node("catalog", "catalog", json!({"path": "c.json"})),
+            // Hive-style date and hour folders from the arrival of each object's oldest
+            // record, as AWS's own example writes them.
+            node("dated", "firehose", json!({"format": "json",
+                "prefix": "dated/dt=!{timestamp:yyyy'-'MM'-'dd}/hh=!{timestamp:HH}/",
+                "error_prefix": "dated-errors/!{firehose:error-output-type}/"})),
+            // Dynamic partitioning with a JQ query: the page without its slash, and
+            // whether the user is an even one.
+            node("by_page", "firehose", json!({"format": "json", "table": "by_page",
+                "prefix": "by-page/page=!{partitionKeyFromQuery:page}/!{partitionKeyFromQuery:parity}/",
+                "error_prefix": "by-page-errors/",
+                "metadata_extraction_query":
+                    "{page: .page | ltrimstr(\"/\"), parity: (if (.event_id % 2) == 0 then \"even\" else \"odd\" end)}"})),
+            node("random", "firehose", json!({"format": "json",
+                "prefix": "spread/!{firehose:random-string}/", "error_prefix": "spread-errors/"}))
+        ],
+        "edges": [
+            edge("gen", "events", "clicks", "records"),
+            edge("clicks", "records", "dated", "records"),
+            edge("clicks", "records", "by_page", "records"),
+            edge("clicks", "records", "random", "records"),
+            edge("lake", "objects", "dated", "target"),
+            edge("lake", "objects", "by_page", "target"),
+            edge("lake", "objects", "random", "target"),
+            edge("catalog", "catalog", "by_page", "catalog")
+        ]
+    });
+    let run = run_ok(dir.path(), "p.json", &project, &[]);
+    for id in ["dated", "by_page", "random"] {
+        assert_eq!(run.node(id)["records_out"], n, "{id}");
+    }
+    let lake = dir.path().join("lake");
+
+    // dt=YYYY-MM-DD/hh=HH/: the hour the records arrived in.
+    let hours = hours_since(started);
+    let dated = crate::support::files_under(&lake.join("dated"));
+    assert!(!dated.is_empty());
+    for f in &dated {
+        let parts: Vec<&str> = f.split('/').collect();
+        assert_eq!(parts.len(), 3, "{f}");
+        let (dt, hh) = (
+            parts[0].strip_prefix("dt=").unwrap(),
+            parts[1].strip_prefix("hh=").unwrap(),
+        );
+        assert!(
+            hours.contains(&(dt.to_owned(), hh.to_owned())),
+            "{f} not in {hours:?}"
+        );
+    }
+    assert!(!lake.join("dated-errors").exists(), "no errors");
+
+    // page=<page>/<parity>/: every record in the folder of its own keys.
+    let mut seen = BTreeSet::new();
+    for f in crate::support::files_under(&lake.join("by-page")) {
+        let parts: Vec<&str> = f.split('/').collect();
+        assert_eq!(parts.len(), 3, "{f}");
+        let page = parts[0].strip_prefix("page=").unwrap();
+        let parity = parts[1];
+        let text = std::fs::read_to_string(lake.join("by-page").join(&f)).unwrap();
+        for line in text.lines() {
+            let r: Value = serde_json::from_str(line).unwrap();
+            assert_eq!(r["page"].as_str().unwrap().trim_start_matches('/'), page);
+            let even = r["event_id"].as_i64().unwrap() % 2 == 0;
+            assert_eq!(parity, if even { "even" } else { "odd" }, "{f}");
+            seen.insert(r["event_id"].as_i64().unwrap());
+        }
+    }
+    assert_eq!(seen.len() as u64, n);
+    // The registered table: its keys are the folder levels (page, and partition_1 for
+    // the bare parity level, as a Glue crawl names it), its partitions the folders.
+    let c: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("c.json")).unwrap()).unwrap();
+    let table = &c["databases"]["default"]["tables"]["by_page"];
+    let keys: Vec<&str> = table["partition_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["page", "partition_1"], "{table}");
+    let counts = crate::support::query(
+        dir.path(),
+        &dir.path().join("c.json"),
+        "SELECT partition_1, COUNT(*) AS n FROM by_page GROUP BY partition_1 ORDER BY partition_1",
+    );
+    crate::support::assert_table(
+        &counts,
+        &[
+            "+-------------+------+",
+            "| partition_1 | n    |",
+            "+-------------+------+",
+            "| even        | 1001 |",
+            "| odd         | 1000 |",
+            "+-------------+------+",
+        ],
+    );
+
+    // !{firehose:random-string}: 11 characters, a new one per object.
+    let spread = crate::support::files_under(&lake.join("spread"));
+    for f in &spread {
+        let folder = f.split('/').next().unwrap();
+        assert_eq!(folder.len(), 11, "{f}");
+    }
+}
+
+#[test]
+fn prefix_mistakes_are_named_before_the_run() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    for (config, says) in [
+        (
+            json!({"prefix": "x/k=!{partitionKeyFromQuery:k}/"}),
+            "set metadata_extraction_query (a JQ query giving 'k') or add 'k' to partition_fields",
+        ),
+        (
+            json!({"prefix": "x/!{timestamp:yyyy-ww}/"}),
+            "the pattern letter 'w' is not supported",
+        ),
+        (
+            json!({"prefix": "x/!{firehose:error-output-type}/"}),
+            "can only be used in the error prefix",
+        ),
+        (
+            json!({"prefix": "x/!{partitionKeyFromQuery:k}/", "metadata_extraction_query": "{k: .page"}),
+            "metadata_extraction_query: not a JQ query",
+        ),
+    ] {
+        let project = json!({
+            "format_version": 2,
+            "nodes": [
+                node("gen", "generator", json!({"event": "clickstream", "count": 10})),
+                node("lake", "bucket", json!({"path": "lake"})),
+                node("deliver", "firehose", config)
+            ],
+            "edges": [
+                edge("gen", "events", "deliver", "records"),
+                edge("lake", "objects", "deliver", "target")
+            ]
+        });
+        let path = dir.path().join("p.json");
+        crate::support::write(&path, serde_json::to_string(&project).unwrap());
+        let out = crate::support::cli_in(dir.path(), &["validate", "p.json"]);
+        assert_eq!(out.code, 1, "{out:?}");
+        assert!(
+            out.stderr.contains("node 'deliver'") && out.stderr.contains(says),
+            "{says}: {}",
+            out.stderr
+        );
+    }
+}
+
+const SLEEPY_PY: &str = r#"
+import base64, json, time
+
+def handler(event, context):
+    time.sleep(0.3)
+    return [json.loads(base64.b64decode(r["kinesis"]["data"])) for r in event["Records"]]
+"#;
+
+#[test]
+fn a_function_beyond_its_reserved_concurrency_is_throttled_and_catches_up() {
+    let lambda = |reserved: u32| {
+        json!({"format_version": 2, "aws_realism": true,
+            "nodes": [
+                node("gen", "generator", json!({"event": "clickstream", "rate_per_sec": 0.0,
+                    "count": 400, "keys": 40, "batch_size": 100, "seed": 4})),
+                node("clicks", "stream", json!({"shards": 4, "partition_key": "user_id"})),
+                node("slow", "lambda", json!({"runtime": "python3.11", "handler": "app.handler",
+                    "code": SLEEPY_PY, "batch_size": 25,
+                    "reserved_concurrent_executions": reserved,
+                    "output_columns": ["event_id Int64", "user_id Utf8"]})),
+                node("lake", "bucket", json!({"path": "lake"})),
+                node("deliver", "firehose", json!({"prefix": "out/", "format": "json"}))
+            ],
+            "edges": [
+                edge("gen", "events", "clicks", "records"),
+                edge("clicks", "records", "slow", "records"),
+                edge("slow", "records", "deliver", "records"),
+                edge("lake", "objects", "deliver", "target")
+            ]
+        })
+    };
+    // Four shards' mappings invoke at once; one execution at a time is allowed.
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    let run = run_ok(dir.path(), "p.json", &lambda(1), &[]);
+    let slow = run.node("slow");
+    let throttles = slow["stats"]["detail"]["throttles"].as_u64().unwrap();
+    assert!(throttles > 0, "{slow}");
+    assert_eq!(slow["throttled"], throttles, "the node's throttled count");
+    assert_eq!(
+        delivered_in_order(dir.path()).len(),
+        400,
+        "every record, once"
+    );
+    // Enough concurrency for every shard: nothing throttled.
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    let run = run_ok(dir.path(), "p.json", &lambda(4), &[]);
+    assert_eq!(run.node("slow")["stats"]["detail"]["throttles"], 0);
+    assert_eq!(delivered_in_order(dir.path()).len(), 400);
+}

@@ -12,8 +12,6 @@
 //! function (`processor`) can reshape records with AWS's event and result contract
 //! (`firehose/processor.rs`).
 
-use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,27 +23,28 @@ use super::ports::{CATALOG_OPTIONAL_IN, TARGET_IN};
 use super::start::StartingPosition;
 use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec, PortType};
 use crate::api::cost::{Cost, GB, Prices, Sizes};
-use crate::arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
-use crate::arrow::compute::{concat_batches, take_record_batch};
+use crate::arrow::array::{Array, RecordBatch};
+use crate::arrow::compute::concat_batches;
 use crate::arrow::datatypes::{DataType, SchemaRef};
-use crate::arrow::util::display::{ArrayFormatter, FormatOptions};
-use crate::datafusion::parquet::arrow::ArrowWriter;
-use crate::datafusion::parquet::basic::{Compression as PqCompression, ZstdLevel};
-use crate::datafusion::parquet::file::properties::WriterProperties;
 use crate::error::{Error, Result};
 use crate::lake::bucket::{Bucket, normalize_key};
 use crate::lake::catalog::CatalogStore;
-use crate::lake::sniff::{Compression, FileFormat, normalize_name};
+use crate::lake::sniff::{FileFormat, normalize_name};
 use crate::lake::writer::OutputCompression;
 use crate::stream::records::{failed_schema, with_error};
 use crate::stream::topic::Delivery;
 
 mod catalog;
+mod jq;
+mod prefix;
 mod processor;
+mod writer;
 
-use catalog::{folder_values, register, sync_partitions};
+use catalog::{register, sync_partitions};
+use prefix::{KeySource, Layout};
 use processor::Processor;
 pub use processor::ProcessorConfig;
+use writer::{ObjectWriter, whole_file};
 
 /// The stream delivered; none for a `DirectPut` Firehose fed through the Firehose API.
 pub const RECORDS_IN: PortSpec = PortSpec::input("records", PortType::Stream);
@@ -64,16 +63,21 @@ pub struct FirehoseConfig {
     pub prefix: String,
     /// Key prefix for records that could not be delivered.
     pub error_prefix: String,
-    /// Flush when the buffer holds this many MB.
+    /// Flush when the buffer holds this many MiB of record data (`SizeInMBs`).
     pub buffer_mb: f64,
-    /// Flush at least this often, in ms.
+    /// Flush at least this often, in ms (`IntervalInSeconds` × 1,000).
     pub buffer_interval_ms: u64,
     /// json (lines), csv or parquet.
     pub format: FileFormat,
     /// none, gzip or zstd for json and csv; snappy, zstd or none for parquet.
     pub compression: OutputCompression,
-    /// Dynamic partitioning: fields whose values make `field=value/` folders.
+    /// Dynamic partitioning: fields whose values make `field=value/` folders (or, in a
+    /// prefix with expressions, the keys `!{partitionKeyFromQuery:field}` reads).
     pub partition_fields: Vec<String>,
+    /// Dynamic partitioning's metadata extraction (`MetadataExtractionQuery`): a JQ
+    /// query over each record's JSON giving its partition keys, `{customer_id:
+    /// .customer_id}`, read by `!{partitionKeyFromQuery:customer_id}` in the prefix.
+    pub metadata_extraction_query: String,
     /// Register the delivered prefix as this catalog table ("" to not register).
     pub table: String,
     /// Database of the registered table.
@@ -98,10 +102,12 @@ impl Default for FirehoseConfig {
             prefix: "firehose/".to_owned(),
             error_prefix: "firehose-errors/".to_owned(),
             buffer_mb: 5.0,
-            buffer_interval_ms: 60_000,
+            // AWS's defaults: 5 MiB or 300 seconds, whichever comes first.
+            buffer_interval_ms: 300_000,
             format: FileFormat::Json,
             compression: OutputCompression::None,
             partition_fields: Vec::new(),
+            metadata_extraction_query: String::new(),
             table: String::new(),
             database: "default".to_owned(),
             transform_sql: String::new(),
@@ -142,25 +148,25 @@ impl Kind for FirehoseKind {
             "prefix",
             "Prefix",
             Editor::Text,
-            "Key prefix in the bucket objects are delivered under (Prefix); hour folders YYYY/MM/dd/HH/ follow it.",
+            "Key prefix in the bucket objects are delivered under (Prefix), with AWS's expressions: !{timestamp:yyyy/MM/dd} (a Java date pattern; the arrival time of the oldest record in the object, UTC), !{firehose:random-string}, !{partitionKeyFromQuery:key}. Without an expression, hour folders YYYY/MM/dd/HH/ follow it (a prefix without a trailing / is not a folder, as in AWS).",
         ),
         Field::new(
             "error_prefix",
             "Error prefix",
             Editor::Text,
-            "Key prefix for records that could not be delivered (ErrorOutputPrefix).",
+            "Key prefix for records that could not be delivered (ErrorOutputPrefix), with the same expressions and !{firehose:error-output-type}. Without an expression, <error type>/YYYY/MM/dd/HH/ follows it.",
         ),
         Field::new(
             "buffer_mb",
             "Buffer size (MB)",
             Editor::Number,
-            "Flush when the buffer holds this many MB (BufferingHints SizeInMBs).",
+            "Flush when the buffer holds this many MiB of record data, as delivered (BufferingHints SizeInMBs; AWS's default 5).",
         ),
         Field::new(
             "buffer_interval_ms",
             "Buffer interval (ms)",
             Editor::Number,
-            "Flush at least this often (BufferingHints IntervalInSeconds, in ms).",
+            "Flush at least this often (BufferingHints IntervalInSeconds, in ms; AWS's default 300 s).",
         ),
         Field::new(
             "format",
@@ -178,7 +184,13 @@ impl Kind for FirehoseKind {
             "partition_fields",
             "Partition fields",
             Editor::Lines,
-            "Dynamic partitioning: fields whose values make field=value/ folders.",
+            "Dynamic partitioning: fields whose values make field=value/ folders (with a prefix that has expressions: the keys !{partitionKeyFromQuery:field} reads).",
+        ),
+        Field::new(
+            "metadata_extraction_query",
+            "Metadata extraction query (JQ)",
+            Editor::Text,
+            "Dynamic partitioning (MetadataExtractionQuery, JQ): run on each record's JSON, it gives the record's partition keys, e.g. {customer_id: .customer_id, year: .ts|strftime(\"%Y\")}; the prefix reads them with !{partitionKeyFromQuery:customer_id}.",
         ),
         Field::new(
             "table",
@@ -235,6 +247,7 @@ impl Kind for FirehoseKind {
                 Err(e) => p.add(name, e.to_string()),
             }
         }
+        validate_layout(config, &mut p);
         if let Err(e) = config.format.written_or_error("format") {
             p.add("format", e);
         }
@@ -305,295 +318,51 @@ pub struct FirehoseReport {
     pub ingested: Sizes,
 }
 
-struct ObjectWriter {
-    bucket: Arc<Bucket>,
-    /// The catalog whose table gets each new partition folder as it is written (the
-    /// delivery writer of a Firehose with a `table`), and the folders it has.
-    partitions: Option<(Arc<CatalogStore>, std::collections::BTreeSet<String>)>,
-    /// While serving: the endpoint, whose bucket listeners hear of each object written.
-    notify: Option<Arc<crate::aws::Registry>>,
-    node: String,
-    config: FirehoseConfig,
-    schema: SchemaRef,
-    seq: u64,
-    objects: u64,
-    bytes: u64,
-}
-
-impl ObjectWriter {
-    /// A writer of failed records (JSON lines, with their error) under `prefix`.
-    fn error_writer(&self, prefix: String, schema: SchemaRef, name: &str) -> Self {
-        Self {
-            config: FirehoseConfig {
-                prefix,
-                format: FileFormat::Json,
-                compression: OutputCompression::None,
-                partition_fields: Vec::new(),
-                ..self.config.clone()
-            },
-            schema,
-            bucket: self.bucket.clone(),
-            partitions: None,
-            notify: self.notify.clone(),
-            node: format!("{}-{name}", self.node),
-            seq: 0,
-            objects: 0,
-            bytes: 0,
+/// Checks the prefixes' expressions and where their partition keys come from.
+fn validate_layout(config: &FirehoseConfig, p: &mut Problems) {
+    let query = if config.metadata_extraction_query.trim().is_empty() {
+        None
+    } else {
+        match jq::Query::compile(&config.metadata_extraction_query) {
+            Ok(q) => Some(q),
+            Err(e) => {
+                p.add("metadata_extraction_query", e);
+                None
+            }
         }
-    }
-
-    fn extension(&self) -> String {
-        let base = match self.config.format {
-            FileFormat::Parquet => ".parquet",
-            FileFormat::Csv => ".csv",
-            FileFormat::Json => ".json",
-            FileFormat::Avro => ".avro",
-            FileFormat::Orc => ".orc",
-        };
-        format!("{base}{}", whole_file(&self.config).extension())
-    }
-
-    fn encode(&self, batch: &RecordBatch) -> Result<Vec<u8>> {
-        let mut raw = Vec::new();
-        match self.config.format {
-            FileFormat::Parquet => {
-                let compression = match self.config.compression {
-                    OutputCompression::Zstd => PqCompression::ZSTD(
-                        ZstdLevel::try_new(3).map_err(|e| Error::Internal(e.to_string()))?,
+    };
+    match Layout::delivered(&config.prefix, &config.partition_fields) {
+        Err(e) => p.add("prefix", e),
+        Ok(layout) => {
+            let keys = layout.template.keys();
+            for (source, key) in &keys {
+                match source {
+                    KeySource::Lambda => p.add(
+                        "prefix",
+                        format!("!{{partitionKeyFromLambda:{key}}}: keys from a transformation function's metadata are not supported yet; compute the key with metadata_extraction_query and read it with !{{partitionKeyFromQuery:{key}}}"),
                     ),
-                    OutputCompression::None => PqCompression::UNCOMPRESSED,
-                    OutputCompression::Snappy | OutputCompression::Gzip => PqCompression::SNAPPY,
-                };
-                let props = WriterProperties::builder()
-                    .set_compression(compression)
-                    .build();
-                let mut w = ArrowWriter::try_new(&mut raw, batch.schema(), Some(props))
-                    .map_err(|e| Error::Internal(e.to_string()))?;
-                w.write(batch).map_err(|e| Error::Internal(e.to_string()))?;
-                w.close().map_err(|e| Error::Internal(e.to_string()))?;
-                return Ok(raw);
-            }
-            FileFormat::Csv => {
-                let mut w = crate::arrow::csv::WriterBuilder::new()
-                    .with_header(true)
-                    .build(&mut raw);
-                w.write(batch).map_err(|e| Error::Internal(e.to_string()))?;
-            }
-            // A lone binary column is what was put through the Firehose API: the bytes
-            // are delivered as they came, concatenated, as Firehose does.
-            FileFormat::Json
-                if batch.num_columns() == 1
-                    && matches!(batch.column(0).data_type(), DataType::Binary) =>
-            {
-                let data = crate::arrow::array::AsArray::as_binary::<i32>(batch.column(0));
-                for v in data.iter().flatten() {
-                    raw.extend_from_slice(v);
+                    KeySource::Query
+                        if query.is_none()
+                            && config.metadata_extraction_query.trim().is_empty()
+                            && !config.partition_fields.contains(key) =>
+                    {
+                        p.add(
+                            "prefix",
+                            format!("!{{partitionKeyFromQuery:{key}}}: set metadata_extraction_query (a JQ query giving '{key}') or add '{key}' to partition_fields"),
+                        )
+                    }
+                    KeySource::Query => {}
                 }
             }
-            FileFormat::Json => {
-                let mut w = crate::arrow::json::LineDelimitedWriter::new(&mut raw);
-                w.write(batch).map_err(|e| Error::Internal(e.to_string()))?;
-                w.finish().map_err(|e| Error::Internal(e.to_string()))?;
-            }
-            // Refused when the node is validated; kept an error here too.
-            FileFormat::Avro | FileFormat::Orc => {
-                return Err(Error::Invalid(
-                    self.config.format.written_or_error("format").unwrap_err(),
-                ));
-            }
-        }
-        compress(raw, whole_file(&self.config))
-    }
-
-    /// Writes one object atomically under `folder_key` (one put: a temporary file and a
-    /// rename in a local folder, a single PUT in S3).
-    async fn write_object(&mut self, folder_key: &str, batch: &RecordBatch) -> Result<()> {
-        let bytes = self.encode(batch)?;
-        self.seq += 1;
-        let name = format!(
-            "{}-{}-{:08}{}",
-            normalize_name(&self.node),
-            chrono::Utc::now().format("%Y%m%dT%H%M%S%3f"),
-            self.seq,
-            self.extension()
-        );
-        let key = format!("{}/{}", folder_key.trim_end_matches('/'), name);
-        let size = bytes.len();
-        let etag = self.notify.as_ref().map(|_| {
-            use md5::Digest as _;
-            md5::Md5::digest(&bytes)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        });
-        self.bucket.put(&key, bytes::Bytes::from(bytes)).await?;
-        if let (Some(registry), Some(etag), crate::lake::bucket::Location::Local(root)) =
-            (&self.notify, etag, self.bucket.location())
-        {
-            // As S3 notifies of what Firehose delivers.
-            registry
-                .object_written(root, &key, size as u64, &etag)
-                .await;
-        }
-        self.objects += 1;
-        self.bytes += size as u64;
-        self.register_folder(folder_key)
-    }
-
-    /// Registers the folder an object went to as a partition of the table, the first
-    /// time, so queries see it while the stream runs (as a Glue partition index would
-    /// after MSCK REPAIR TABLE).
-    fn register_folder(&mut self, folder_key: &str) -> Result<()> {
-        let Some((store, known)) = &mut self.partitions else {
-            return Ok(());
-        };
-        let prefix = self.bucket.key_under_prefix(&self.config.prefix)?;
-        let folder = folder_key
-            .strip_prefix(&prefix)
-            .unwrap_or(folder_key)
-            .trim_matches('/')
-            .to_owned();
-        if known.contains(&folder) {
-            return Ok(());
-        }
-        let Some(values) = folder_values(&self.config, &folder) else {
-            return Ok(());
-        };
-        let config = &self.config;
-        store.update(|catalog| {
-            if let Some(t) = catalog
-                .databases
-                .get_mut(&config.database)
-                .and_then(|db| db.tables.get_mut(&config.table))
-            {
-                t.merge_partitions([crate::lake::catalog::Partition {
-                    values,
-                    location: format!("{folder}/"),
-                    files: 0,
-                    size_bytes: 0,
-                }]);
-            }
-            Ok(())
-        })?;
-        known.insert(folder);
-        Ok(())
-    }
-
-    /// Delivers a buffer: split by dynamic partition, or into the UTC hour folder.
-    async fn flush(
-        &mut self,
-        batches: &mut Vec<RecordBatch>,
-        errors: &mut Vec<RecordBatch>,
-    ) -> Result<u64> {
-        if batches.is_empty() {
-            return Ok(0);
-        }
-        let batch = concat_batches(&self.schema, batches.iter())
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        batches.clear();
-        let prefix = self.bucket.key_under_prefix(&self.config.prefix)?;
-        let rows = batch.num_rows() as u64;
-        if self.config.partition_fields.is_empty() {
-            let hour = chrono::Utc::now().format("%Y/%m/%d/%H").to_string();
-            self.write_object(&format!("{prefix}/{hour}"), &batch)
-                .await?;
-            return Ok(rows);
-        }
-        // Group rows by their partition values; rows with a null value cannot be placed.
-        let cols: Vec<(String, ArrayRef)> = self
-            .config
-            .partition_fields
-            .iter()
-            .map(|f| {
-                let i = self.schema.index_of(f).map_err(|_| {
-                    Error::Invalid(format!("partition field '{f}' is not in the records"))
-                })?;
-                Ok((f.clone(), batch.column(i).clone()))
-            })
-            .collect::<Result<_>>()?;
-        // Group rows by their partition values (formatters are not Send: grouped before
-        // any write awaits); rows with a null value cannot be placed.
-        let (groups, bad) = {
-            let options = FormatOptions::default();
-            let formatters: Vec<_> = cols
-                .iter()
-                .map(|(_, c)| {
-                    ArrayFormatter::try_new(c.as_ref(), &options)
-                        .map_err(|e| Error::Internal(e.to_string()))
-                })
-                .collect::<Result<_>>()?;
-            let mut groups: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-            let mut bad: Vec<u32> = Vec::new();
-            for r in 0..batch.num_rows() {
-                if cols.iter().any(|(_, c)| c.is_null(r)) {
-                    bad.push(r as u32);
-                    continue;
-                }
-                let folder: Vec<String> = cols
-                    .iter()
-                    .zip(&formatters)
-                    .map(|((name, _), f)| format!("{name}={}", sanitize(&f.value(r).to_string())))
-                    .collect();
-                groups.entry(folder.join("/")).or_default().push(r as u32);
-            }
-            (groups, bad)
-        };
-        let mut delivered = 0;
-        for (folder, idx) in groups {
-            delivered += idx.len() as u64;
-            let part = take_record_batch(&batch, &UInt32Array::from(idx))
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            self.write_object(&format!("{prefix}/{folder}"), &part)
-                .await?;
-        }
-        if !bad.is_empty() {
-            let part = take_record_batch(&batch, &UInt32Array::from(bad))
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            let msg = format!(
-                "a partition field ({}) is null",
-                self.config.partition_fields.join(", ")
+            p.check(
+                !keys.is_empty() || config.metadata_extraction_query.trim().is_empty(),
+                "metadata_extraction_query",
+                "the prefix reads no key it gives: add !{partitionKeyFromQuery:<key>} to the prefix",
             );
-            errors.push(with_error(&part, &failed_schema(&self.schema), &msg)?);
         }
-        Ok(delivered)
     }
-}
-
-fn sanitize(v: &str) -> String {
-    v.chars()
-        .map(|c| {
-            if c == '/' || c == '\\' || c == '=' || c.is_control() {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
-/// The whole-file compression of a text delivery (none for Parquet, whose pages are
-/// compressed inside).
-fn whole_file(config: &FirehoseConfig) -> Compression {
-    match (config.format, config.compression) {
-        (FileFormat::Parquet, _) => Compression::None,
-        (_, OutputCompression::Gzip) => Compression::Gzip,
-        (_, OutputCompression::Zstd) => Compression::Zstd,
-        (_, OutputCompression::None | OutputCompression::Snappy) => Compression::None,
-    }
-}
-
-fn compress(raw: Vec<u8>, compression: Compression) -> Result<Vec<u8>> {
-    match compression {
-        Compression::Gzip => {
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            e.write_all(&raw)
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            e.finish().map_err(|e| Error::Internal(e.to_string()))
-        }
-        Compression::Zstd => {
-            zstd::encode_all(raw.as_slice(), 3).map_err(|e| Error::Internal(e.to_string()))
-        }
-        Compression::None => Ok(raw),
+    if let Err(e) = Layout::errors(&config.error_prefix, true) {
+        p.add("error_prefix", e);
     }
 }
 
@@ -640,6 +409,12 @@ impl Deliver {
         self.buffered_bytes = 0;
         self.last_flush = Instant::now();
         let arrivals = std::mem::take(&mut self.arrivals);
+        // Folder times are the approximate arrival of the oldest record in the object.
+        let oldest = arrivals
+            .iter()
+            .copied()
+            .min()
+            .unwrap_or_else(crate::stream::topic::now_ms);
         if let Some(processor) = &self.processor
             && !self.buffer.is_empty()
         {
@@ -659,7 +434,7 @@ impl Deliver {
                 self.failed += rows;
                 out.failed(rows);
                 self.processing_errors
-                    .flush(&mut vec![f], &mut Vec::new())
+                    .flush(&mut vec![f], &mut Vec::new(), oldest)
                     .await?;
             }
         }
@@ -689,21 +464,24 @@ impl Deliver {
                     self.failed += rows;
                     out.failed(rows);
                     self.processing_errors
-                        .flush(&mut failed_now, &mut Vec::new())
+                        .flush(&mut failed_now, &mut Vec::new(), oldest)
                         .await?;
                 }
             }
         }
         let bytes_before = self.writer.bytes;
         let mut errors = Vec::new();
-        let n = self.writer.flush(&mut self.buffer, &mut errors).await?;
+        let n = self
+            .writer
+            .flush(&mut self.buffer, &mut errors, oldest)
+            .await?;
         out.delivered(n, self.writer.bytes - bytes_before);
         if !errors.is_empty() {
             let rows: u64 = errors.iter().map(|b| b.num_rows() as u64).sum();
             self.failed += rows;
             out.failed(rows);
             self.error_writer
-                .flush(&mut errors, &mut Vec::new())
+                .flush(&mut errors, &mut Vec::new(), oldest)
                 .await?;
         }
         Ok(())
@@ -713,7 +491,7 @@ impl Deliver {
 impl Operator for Deliver {
     async fn process(&mut self, read: Vec<Delivery>, out: &Outputs) -> Result<Hold> {
         for d in read {
-            self.buffered_bytes += d.batch.get_array_memory_size();
+            self.buffered_bytes += delivered_bytes(&d) as usize;
             count_ingested(&mut self.ingested, &d)?;
             self.arrivals.push(d.arrival_ms);
             self.buffer.push(d.batch);
@@ -750,6 +528,32 @@ impl Operator for Deliver {
             records_ingested: self.ingested.records(),
             ingested: self.ingested,
         }));
+    }
+}
+
+/// The bytes `d`'s records add to the buffer, as Firehose counts its buffer size: the
+/// bytes put, or for rows the graph made, their JSON (measured on up to 64 rows and
+/// scaled, so a fast stream is not written out twice).
+fn delivered_bytes(d: &Delivery) -> u64 {
+    if let Some(meta) = &d.meta
+        && let Some(data) = meta
+            .column(1)
+            .as_any()
+            .downcast_ref::<crate::arrow::array::BinaryArray>()
+    {
+        return data.values().len() as u64;
+    }
+    let rows = d.batch.num_rows();
+    if rows == 0 {
+        return 0;
+    }
+    let sample = rows.min(64);
+    match crate::stream::records::record_bytes(&d.batch.slice(0, sample)) {
+        Ok(json) => {
+            let bytes: u64 = json.iter().map(|r| r.len() as u64 + 1).sum();
+            bytes * rows as u64 / sample as u64
+        }
+        Err(_) => d.batch.get_array_memory_size() as u64,
     }
 }
 
@@ -801,7 +605,7 @@ fn firehose_cost(config: &FirehoseConfig, stats: &NodeStats, prices: &Prices) ->
             1.0,
         );
     }
-    if !config.partition_fields.is_empty() {
+    if !config.partition_fields.is_empty() || !config.metadata_extraction_query.trim().is_empty() {
         cost.add(
             "Firehose dynamic partitioning",
             gb,
@@ -876,27 +680,41 @@ async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutpu
         )),
         None => None,
     };
+    let layout = Layout::delivered(&config.prefix, &config.partition_fields)
+        .map_err(|e| Error::Invalid(format!("prefix: {e}")))?;
+    let query = match config.metadata_extraction_query.trim() {
+        "" => None,
+        q => Some(Arc::new(jq::Query::compile(q).map_err(|e| {
+            Error::Invalid(format!("metadata_extraction_query: {e}"))
+        })?)),
+    };
+    let error_layout = |typed| {
+        Layout::errors(&config.error_prefix, typed)
+            .map_err(|e| Error::Invalid(format!("error_prefix: {e}")))
+    };
     let writer = ObjectWriter {
         bucket,
         partitions,
         notify: ctx.endpoint.clone(),
         node: ctx.id.to_owned(),
         config: config.clone(),
+        layout,
+        error_type: None,
+        query,
         schema: schema.clone(),
         seq: 0,
         objects: 0,
         bytes: 0,
     };
     let error_writer = writer.error_writer(
-        config.error_prefix.clone(),
+        error_layout(false)?,
+        Some("partitioning-failed"),
         failed_schema(&schema),
         "errors",
     );
     let processing_errors = writer.error_writer(
-        format!(
-            "{}/processing-failed/",
-            error_writer.config.prefix.trim_end_matches('/')
-        ),
+        error_layout(true)?,
+        Some("processing-failed"),
         if processor.is_some() {
             processor::error_schema()
         } else {
@@ -915,7 +733,8 @@ async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutpu
         arrivals: Vec::new(),
         dropped: 0,
         buffered_bytes: 0,
-        buffer_bytes: (config.buffer_mb * 1e6) as usize,
+        // SizeInMBs is in MiB.
+        buffer_bytes: (config.buffer_mb * 1_048_576.0) as usize,
         interval: Duration::from_millis(config.buffer_interval_ms.max(1)),
         last_flush: Instant::now(),
         failed: 0,

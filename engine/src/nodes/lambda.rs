@@ -127,6 +127,10 @@ pub struct LambdaConfig {
     pub starting_position_timestamp: f64,
     /// Batches in flight per shard (1–10), order kept per partition key.
     pub parallelization_factor: u32,
+    /// Invocations the function may run at once (`ReservedConcurrentExecutions`, 0–1,000;
+    /// 0: unreserved, which AWS realism holds to the account's default 1,000). An
+    /// invocation beyond it is throttled, and the mapping retries it when one ends.
+    pub reserved_concurrent_executions: u32,
     /// Split a failing batch in two and retry each half.
     pub bisect_batch_on_function_error: bool,
     /// Retries of a failing batch; -1: until the records expire (0–10,000 otherwise).
@@ -164,6 +168,7 @@ impl Default for LambdaConfig {
             starting_position: StartingPosition::TrimHorizon,
             starting_position_timestamp: 0.0,
             parallelization_factor: 1,
+            reserved_concurrent_executions: 0,
             bisect_batch_on_function_error: false,
             maximum_retry_attempts: -1,
             maximum_record_age_in_seconds: -1,
@@ -311,6 +316,8 @@ impl Kind for LambdaKind {
             .when(When::Is("starting_position", &["AT_TIMESTAMP"])),
         Field::new("parallelization_factor", "Parallelization factor", Editor::Number,
             "Batches in flight per shard, 1–10; order is kept per partition key (ParallelizationFactor)."),
+        Field::new("reserved_concurrent_executions", "Reserved concurrency", Editor::Number,
+            "Invocations the function may run at once, 0–1,000 (ReservedConcurrentExecutions); 0: unreserved (AWS realism keeps the account's default of 1,000). Shards × parallelization beyond it are throttled and wait."),
         Field::new("bisect_batch_on_function_error", "Bisect on error", Editor::Toggle,
             "Split a failing batch in two and retry each half (BisectBatchOnFunctionError)."),
         Field::new("maximum_retry_attempts", "Retry attempts", Editor::Number,
@@ -359,6 +366,11 @@ impl Kind for LambdaKind {
             (1..=10).contains(&config.parallelization_factor),
             "parallelization_factor",
             "must be 1–10",
+        );
+        p.check(
+            config.reserved_concurrent_executions <= 1000,
+            "reserved_concurrent_executions",
+            "must be 0–1,000 (the account's default concurrency)",
         );
         p.check(
             (-1..=10_000).contains(&config.maximum_retry_attempts),

@@ -151,7 +151,7 @@ impl Outputs {
                 offered.taken,
                 bytes.saturating_sub(refused.get_array_memory_size() as u64),
             );
-            NodeMetrics::add(&self.metrics.throttled, left);
+            self.throttled(left);
             attempt = if offered.taken > 0 { 1 } else { attempt + 1 };
             tokio::time::sleep(crate::stream::limits::backoff(
                 attempt,
@@ -179,6 +179,12 @@ impl Outputs {
     pub fn delivered(&self, records: u64, bytes: u64) {
         NodeMetrics::add(&self.metrics.records_out, records);
         NodeMetrics::add(&self.metrics.bytes_out, bytes);
+    }
+
+    /// Counts records or invocations a limit refused (a shard's write limit, a
+    /// function's concurrency).
+    pub fn throttled(&self, n: u64) {
+        NodeMetrics::add(&self.metrics.throttled, n);
     }
 
     /// Counts records that failed without being sent anywhere.

@@ -1,12 +1,14 @@
 //! A Firehose's table in the catalog: the delivered prefix registered as a table (its
-//! keys `partition_0` … `partition_3` for hour folders, or the dynamic partitioning
-//! fields), and the partitions its folders hold, synced at the start and end of a run.
+//! keys the folder levels after the prefix's fixed part: `partition_0` … `partition_3`
+//! for hour folders, `name` for `name=…` levels), and the partitions its folders hold,
+//! synced at the start and end of a run.
 
 use std::collections::BTreeMap;
 
+use super::prefix::Layout;
 use super::{FirehoseConfig, whole_file};
 use crate::arrow::datatypes::{DataType, SchemaRef};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::lake::bucket::Bucket;
 use crate::lake::catalog::{CatalogStore, Column, Table};
 use crate::lake::sniff::FileFormat;
@@ -20,21 +22,23 @@ pub(super) fn register(
     schema: &SchemaRef,
     node: &str,
 ) -> Result<()> {
-    let prefix = bucket.key_under_prefix(&config.prefix)?;
-    let location = store.location_for(&bucket.location_of(&prefix, true));
+    let layout = layout(config)?;
+    let base = bucket.key_under_prefix(&layout.base)?;
+    let location = store.location_for(&bucket.location_of(&base, true));
     let format = config.format;
     let compression = whole_file(config);
     let text = format != FileFormat::Parquet;
     let columns: Vec<Column> = schema
         .fields()
         .iter()
-        .filter(|f| !config.partition_fields.contains(f.name()))
+        .filter(|f| !layout.levels.iter().any(|(name, _)| name == f.name()))
         .map(|f| written_column(f, text))
         .collect();
-    let keys: Vec<Column> = partition_key_names(config)
-        .into_iter()
-        .map(|name| Column {
-            name,
+    let keys: Vec<Column> = layout
+        .levels
+        .iter()
+        .map(|(name, _)| Column {
+            name: name.clone(),
             data_type: DataType::Utf8.to_string(),
             source_name: None,
             text_format: None,
@@ -70,37 +74,10 @@ pub(super) fn register(
     })
 }
 
-/// The partition keys of the registered table: the dynamic partitioning fields (their
-/// `field=value` folders), else `partition_0` … `partition_3` for the `YYYY/MM/dd/HH/`
-/// folders, as a Glue crawl of the prefix names them.
-fn partition_key_names(config: &FirehoseConfig) -> Vec<String> {
-    if config.partition_fields.is_empty() {
-        (0..4).map(|i| format!("partition_{i}")).collect()
-    } else {
-        config.partition_fields.clone()
-    }
-}
-
-/// The partition values of a folder below the prefix (`2026/12/06/17`, `kind=a`), when
-/// it has one folder per key.
-pub(super) fn folder_values(config: &FirehoseConfig, folder: &str) -> Option<Vec<String>> {
-    let segments: Vec<&str> = folder.split('/').filter(|s| !s.is_empty()).collect();
-    let keys = partition_key_names(config);
-    if segments.len() != keys.len() {
-        return None;
-    }
-    if config.partition_fields.is_empty() {
-        return Some(segments.iter().map(|s| (*s).to_owned()).collect());
-    }
-    segments
-        .iter()
-        .zip(&keys)
-        .map(|(s, k)| {
-            s.split_once('=')
-                .filter(|(key, _)| key == k)
-                .map(|(_, v)| v.to_owned())
-        })
-        .collect()
+/// The delivered records' layout.
+fn layout(config: &FirehoseConfig) -> Result<Layout> {
+    Layout::delivered(&config.prefix, &config.partition_fields)
+        .map_err(|e| Error::Invalid(format!("prefix: {e}")))
 }
 
 /// Registers the partitions a Firehose's prefix holds (and their files and bytes) in its
@@ -110,10 +87,11 @@ pub(super) async fn sync_partitions(
     bucket: &Bucket,
     config: &FirehoseConfig,
 ) -> Result<std::collections::BTreeSet<String>> {
-    let prefix = bucket.key_under_prefix(&config.prefix)?;
-    let skip = bucket
-        .key_under_prefix(&config.error_prefix)
+    let layout = layout(config)?;
+    let prefix = bucket.key_under_prefix(&layout.base)?;
+    let skip = Layout::errors(&config.error_prefix, true)
         .ok()
+        .and_then(|errors| bucket.key_under_prefix(&errors.base).ok())
         .filter(|p| !p.is_empty());
     let mut stats = crate::lake::catalog::TableStats::default();
     let mut found: BTreeMap<String, crate::lake::catalog::Partition> = BTreeMap::new();
@@ -132,7 +110,7 @@ pub(super) async fn sync_partitions(
         stats.files += 1;
         stats.size_bytes += size;
         let folder = rel.rsplit_once('/').map(|(f, _)| f).unwrap_or("");
-        if let Some(values) = folder_values(config, folder) {
+        if let Some(values) = layout.folder_values(folder) {
             let p =
                 found
                     .entry(folder.to_owned())

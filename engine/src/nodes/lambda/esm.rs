@@ -66,6 +66,9 @@ pub struct LambdaReport {
     pub filtered_records: u64,
     /// The invocations' durations as Lambda bills them: each rounded up to a whole ms.
     pub billed_duration_ms: u64,
+    /// Invocations throttled by the function's concurrency (Lambda's `Throttles`), and
+    /// retried when an invocation ended.
+    pub throttles: u64,
 }
 
 /// The columns `failed` adds to the input's: the error, and the invocation record of
@@ -134,6 +137,8 @@ struct Shared {
     settings: Mutex<watch::Receiver<NodeConfig>>,
     /// Invoked by S3 event notifications: one event per invocation, whatever the settings.
     s3: bool,
+    /// The function's concurrency: one permit per invocation in flight.
+    concurrency: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// The mapping of one shard: reads, batches, invokes, retries, and routes what fails.
@@ -160,6 +165,7 @@ struct Done {
     invocations: u64,
     failed_invocations: u64,
     billed_ms: u64,
+    throttles: u64,
 }
 
 /// The settings of the event source mapping that may change while it runs, by name.
@@ -571,6 +577,22 @@ impl Mapping {
                 continue;
             }
             done.invocations += 1;
+            // Beyond the function's concurrency Lambda throttles the invocation; the
+            // mapping retries it, which here is waiting for an invocation to end.
+            let permit = match &self.shared.concurrency {
+                Some(limit) => Some(match limit.clone().try_acquire_owned() {
+                    Ok(permit) => permit,
+                    Err(_) => {
+                        done.throttles += 1;
+                        limit
+                            .clone()
+                            .acquire_owned()
+                            .await
+                            .map_err(|e| Error::Internal(e.to_string()))?
+                    }
+                }),
+                None => None,
+            };
             let started = Instant::now();
             let outcome = self
                 .shared
@@ -578,6 +600,8 @@ impl Mapping {
                 .invoke(&records, &self.out_schema, config.reports_item_failures())
                 .await;
             done.billed_ms += (started.elapsed().as_micros() as u64).div_ceil(1000).max(1);
+            // Its execution environment is free again (retries back off without it).
+            drop(permit);
             match outcome {
                 Outcome::Rows(rows) => done.outputs.push(rows),
                 Outcome::Partial { failed, request_id } => {
@@ -733,8 +757,10 @@ impl Mapping {
                 r.invocations += done.invocations;
                 r.failed_invocations += done.failed_invocations;
                 r.billed_duration_ms += done.billed_ms;
+                r.throttles += done.throttles;
                 r.failed_records += done.failed.iter().map(|f| f.num_rows() as u64).sum::<u64>();
             }
+            out.throttled(done.throttles);
             for o in done.outputs {
                 out.send(&RECORDS_OUT, o).await?;
             }
@@ -906,6 +932,11 @@ pub async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
         })),
         settings: Mutex::new(settings),
         s3,
+        concurrency: match (config.reserved_concurrent_executions, ctx.aws_realism) {
+            (0, false) => None,
+            (0, true) => Some(Arc::new(tokio::sync::Semaphore::new(1000))),
+            (n, _) => Some(Arc::new(tokio::sync::Semaphore::new(n as usize))),
+        },
     });
     let key_column = input.key_column();
     let op = |_shard: usize| Mapping {
