@@ -90,6 +90,13 @@ fn a_producer_at_three_times_a_shards_write_limit_is_throttled_retried_and_loses
         "9,000 records through a 1,000/s shard in {secs:.1} s"
     );
     assert_eq!(run.node("deliver")["records_in"], n);
+    let c = &run.summary["conservation"];
+    assert_eq!(
+        (c["in"].as_u64(), c["delivered"].as_u64()),
+        (Some(n), Some(n)),
+        "{c}"
+    );
+    assert_eq!(c["balanced"], true, "{c}");
     let ids = delivered_in_order(dir.path());
     assert_eq!(
         ids,
@@ -178,6 +185,17 @@ fn a_reader_slower_than_retention_loses_exactly_what_expired_and_reports_it() {
     assert_eq!(read + expired, n, "{slow}");
     assert_eq!(run.node("clicks")["expired"], expired);
     assert_eq!(slow["metrics"]["expired"], expired, "{slow}");
+    // Conservation at the stream: what was put = what the reader read + what expired,
+    // each side counted on its own.
+    let c = &run.summary["conservation"];
+    assert_eq!(c["in"], n, "{c}");
+    assert_eq!(c["delivered"], read, "{c}");
+    assert_eq!(c["expired"], expired, "{c}");
+    assert_eq!(
+        (c["failed"].as_u64(), c["in_flight"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(c["balanced"], true, "{c}");
     // What was delivered is exactly what was read, none twice: the records missing are
     // as many as the loss reported, and they went in the order they arrived (whole
     // batches of records past their 2 s, from where the reader was).
@@ -541,4 +559,58 @@ fn a_function_beyond_its_reserved_concurrency_is_throttled_and_catches_up() {
     let run = run_ok(dir.path(), "p.json", &lambda(4), &[]);
     assert_eq!(run.node("slow")["stats"]["detail"]["throttles"], 0);
     assert_eq!(delivered_in_order(dir.path()).len(), 400);
+}
+
+#[test]
+fn conservation_counts_what_a_function_failed_and_what_a_firehose_delivered() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    let n = 1_000u64;
+    let project = json!({
+        "format_version": 2,
+        "nodes": [
+            node("gen", "generator", json!({"event": "clickstream", "rate_per_sec": 0.0,
+                "count": n, "keys": 10, "batch_size": 250, "seed": 2})),
+            node("clicks", "stream", json!({"shards": 2, "partition_key": "user_id"})),
+            node("enrich", "lambda", json!({"runtime": "rhai", "batch_size": 100,
+                "maximum_retry_attempts": 0, "bisect_batch_on_function_error": true,
+                "script": "if record.event_id % 10 == 3 { throw \"bad\"; } record"})),
+            node("lake", "bucket", json!({"path": "lake"})),
+            node("raw", "firehose", json!({"prefix": "raw/", "error_prefix": "raw-errors/"})),
+            node("out", "firehose", json!({"prefix": "out/", "error_prefix": "out-errors/"})),
+            node("errors", "firehose", json!({"prefix": "errors/", "error_prefix": "e-errors/"}))
+        ],
+        "edges": [
+            edge("gen", "events", "clicks", "records"),
+            edge("clicks", "records", "enrich", "records"),
+            edge("clicks", "records", "raw", "records"),
+            edge("enrich", "records", "out", "records"),
+            edge("enrich", "failed", "errors", "records"),
+            edge("lake", "objects", "raw", "target"),
+            edge("lake", "objects", "out", "target"),
+            edge("lake", "objects", "errors", "target")
+        ]
+    });
+    let run = run_ok(dir.path(), "p.json", &project, &[]);
+    let c = &run.summary["conservation"];
+    // Two readers of the stream: the function (a tenth failed) and the raw Firehose.
+    let flows = c["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 2, "{c}");
+    let flow = |reader: &str| flows.iter().find(|f| f["reader"] == reader).unwrap();
+    assert_eq!(
+        flow("enrich"),
+        &json!({"stream": "clicks", "reader": "enrich", "in": n, "delivered": 900,
+            "failed": 100, "expired": 0, "in_flight": 0})
+    );
+    assert_eq!(
+        flow("raw"),
+        &json!({"stream": "clicks", "reader": "raw", "in": n, "delivered": n,
+            "failed": 0, "expired": 0, "in_flight": 0})
+    );
+    assert_eq!(c["in"], 2 * n);
+    assert_eq!(c["failed"], 100);
+    assert_eq!(c["balanced"], true);
+    // And the files say the same.
+    assert_eq!(records_under(&dir.path().join("lake/errors")).len(), 100);
+    assert_eq!(records_under(&dir.path().join("lake/out")).len(), 900);
 }

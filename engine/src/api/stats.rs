@@ -42,6 +42,8 @@ pub struct StreamingTotals {
     pub throttled: u64,
     /// Records retention dropped before this node read them.
     pub expired: u64,
+    /// Records of its input streams it had not read when it ended.
+    pub unread: u64,
 }
 
 /// Counters every node reports when it finishes.

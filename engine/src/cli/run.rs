@@ -40,6 +40,7 @@ pub(super) fn run(
         interrupt::install();
     }
     let aws_realism = project.aws_realism;
+    let shape = project.clone();
     let (status, summary) = run_project_served(
         project,
         base_dir,
@@ -76,6 +77,7 @@ pub(super) fn run(
         metrics: &metrics,
         logs: &logs,
         aws_realism,
+        conservation: crate::engine::conservation::conservation(&shape, &summary),
     };
     if json {
         run.print_json(out)?;
@@ -106,6 +108,7 @@ struct Finished<'a> {
     metrics: &'a BTreeMap<String, MetricsSummary>,
     logs: &'a [String],
     aws_realism: bool,
+    conservation: crate::engine::conservation::Conservation,
 }
 
 impl Finished<'_> {
@@ -138,6 +141,7 @@ impl Finished<'_> {
             "cost_usd": cost_usd,
             "cost_usd_per_month": per_month,
             "prices": self.summary.iter().find_map(|s| Some(s.stats.cost.as_ref()?.basis.clone())),
+            "conservation": self.conservation,
             "nodes": nodes,
             "warnings": logs,
         });
@@ -251,6 +255,31 @@ impl Finished<'_> {
             }
         }
         self.print_cost(out)?;
+        let c = &self.conservation;
+        if !c.flows.is_empty() {
+            writeln!(
+                out,
+                "\nconservation ({} stream reader(s)): in {} = delivered {} + failed {} + expired {} + in flight {}{}",
+                c.flows.len(),
+                c.r#in,
+                c.delivered,
+                c.failed,
+                c.expired,
+                c.in_flight,
+                if c.balanced {
+                    String::new()
+                } else {
+                    let off: Vec<String> = c
+                        .flows
+                        .iter()
+                        .filter(|f| !f.balances())
+                        .map(|f| format!("{} → {}", f.stream, f.reader))
+                        .collect();
+                    format!("  NOT BALANCED: {}", off.join(", "))
+                }
+            )
+            .map_err(|e| e.to_string())?;
+        }
         if self.aws_realism {
             writeln!(
                 out,

@@ -11,9 +11,11 @@
 //! - `thread.rs`: the thread's loop (load, run, stop, shut down);
 //! - `graph.rs`: one run of the graph, node by node in dependency order;
 //! - `streaming.rs`: the wired streaming nodes, run together and sampled;
-//! - `cache.rs`: results of earlier runs, reused when nothing upstream changed.
+//! - `cache.rs`: results of earlier runs, reused when nothing upstream changed;
+//! - `conservation.rs`: a finished run's records, stream by stream and reader by reader.
 
 mod cache;
+pub mod conservation;
 mod graph;
 mod streaming;
 mod thread;

@@ -91,5 +91,6 @@ fn totals(stats: &NodeStats, m: &NodeMetrics, secs: f64) -> StreamingTotals {
         blocked_ms: m.blocked_us.load(Ordering::Relaxed) / 1000,
         throttled: m.throttled.load(Ordering::Relaxed),
         expired: m.expired(),
+        unread: m.unread(),
     }
 }

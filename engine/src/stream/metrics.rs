@@ -66,6 +66,14 @@ impl NodeMetrics {
         read + written
     }
 
+    /// Records of this node's input streams it has not read.
+    pub fn unread(&self) -> u64 {
+        self.consumers
+            .lock()
+            .map(|cs| cs.iter().map(|c| c.lag().records).sum())
+            .unwrap_or(0)
+    }
+
     /// The busiest shard of the stream this node writes: the one whose write limit
     /// refused the most records, or with none refused, the one written the most.
     pub fn hot_shard(&self) -> Option<u32> {
