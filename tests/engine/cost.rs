@@ -229,6 +229,41 @@ fn designs_compare_by_shards_and_batch_size_and_a_projects_price_file_wins() {
         requests(&big_batches)
     );
 
+    // On-demand: stream-hours, and each record's bytes rounded up to 1 KB, written once
+    // and read once (one reader).
+    let mut on_demand = pipeline(2, 100);
+    on_demand["nodes"][1]["config"]["stream_mode"] = json!("ON_DEMAND");
+    let od = run_ok(dir.path(), "od.json", &on_demand, &[]);
+    let clicks = od.node("clicks");
+    let k = &prices()["kinesis"];
+    let hours = clicks["elapsed_ms"].as_f64().unwrap() / 3_600_000.0;
+    assert_item(
+        clicks,
+        "Kinesis on-demand stream-hours",
+        hours,
+        hours * k["on_demand_stream_hour"].as_f64().unwrap(),
+    );
+    let gb = 3000.0 * 1024.0 / (1u64 << 30) as f64;
+    assert_item(
+        clicks,
+        "Kinesis on-demand data in (1 KB increments)",
+        gb,
+        gb * k["on_demand_data_in_gb"].as_f64().unwrap(),
+    );
+    assert_item(
+        clicks,
+        "Kinesis on-demand data out",
+        gb,
+        gb * k["on_demand_data_out_gb"].as_f64().unwrap(),
+    );
+    assert!(
+        clicks["cost"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["what"] != "Kinesis shard-hours")
+    );
+
     // A price file beside the project replaces the bundled one.
     let mut mine = prices();
     mine["region"] = json!("eu-west-1");

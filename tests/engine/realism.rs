@@ -260,9 +260,24 @@ for i in range(10):
         out["put_record"] = [e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]]
         break
 it = k.get_shard_iterator(StreamName="raw", ShardId="shardId-000000000000", ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+# Reads: 5 GetRecords calls a shard a second; the sixth in a row is refused.
+time.sleep(1.2)
+out["get_records"] = None
+for i in range(12):
+    try:
+        once.get_records(ShardIterator=it, Limit=1)
+    except ClientError as e:
+        out["get_records"] = [i, e.response["Error"]["Code"]]
+        break
 got = []
 while True:
-    r = k.get_records(ShardIterator=it, Limit=10000)
+    try:
+        r = once.get_records(ShardIterator=it, Limit=10000)
+    except ClientError as e:
+        # A consumer backs off from a throttled read, as the KCL does.
+        assert e.response["Error"]["Code"] == "ProvisionedThroughputExceededException", e
+        time.sleep(1)
+        continue
     got += [json.loads(x["Data"]) for x in r["Records"]]
     if not r["Records"]:
         break
@@ -305,6 +320,9 @@ fn boto3_gets_provisioned_throughput_exceeded_per_record_beyond_a_shards_limit()
     );
     assert!(out["first_error"].get("SequenceNumber").is_none());
     assert_eq!(out["big"], json!([3, [false, true, true, true]]), "{out}");
+    let get = out["get_records"].as_array().expect("a read was refused");
+    assert!(get[0].as_u64().unwrap() >= 5, "{out}");
+    assert_eq!(get[1], "ProvisionedThroughputExceededException");
     assert_eq!(
         out["put_record"],
         json!(["ProvisionedThroughputExceededException", 400])

@@ -1149,6 +1149,7 @@ fn a_stream_is_creating_until_its_run_streams_and_takes_no_puts_before() {
             created_ms: 1,
             misfits: Default::default(),
             deaggregate: false,
+            on_demand: false,
             active: Default::default(),
             served_as: "served as Kinesis stream 'early'".to_owned(),
             events: EventSink::new(EventTx::new(tx, None), RunId::default()),

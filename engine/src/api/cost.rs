@@ -69,6 +69,14 @@ pub struct KinesisPrices {
     pub put_payload_unit_bytes: u64,
     /// Per shard-hour of retention beyond 24 hours (up to 7 days).
     pub extended_retention_shard_hour: f64,
+    /// On-demand: per stream-hour.
+    pub on_demand_stream_hour: f64,
+    /// On-demand: per GB written (each record rounded up to `on_demand_increment_bytes`).
+    pub on_demand_data_in_gb: f64,
+    /// On-demand: per GB read by standard consumers.
+    pub on_demand_data_out_gb: f64,
+    /// On-demand: each record counts its size rounded up to this (1 KB).
+    pub on_demand_increment_bytes: u64,
 }
 
 /// Lambda.

@@ -67,6 +67,8 @@ pub struct ServedStream {
     /// (as the KCL does); otherwise they are kept as put, as `GetRecords` and a Lambda's
     /// Kinesis event give them in AWS.
     pub deaggregate: bool,
+    /// Whether it is an on-demand stream (`DescribeStream`'s `StreamModeDetails`).
+    pub on_demand: bool,
     /// Whether the run is streaming and the API takes puts (`ACTIVE`); `CREATING`
     /// while the graph is still being wired.
     pub active: std::sync::atomic::AtomicBool,
@@ -107,7 +109,7 @@ impl ServedStream {
     }
 
     fn mode(&self) -> Value {
-        json!({ "StreamMode": "PROVISIONED" })
+        json!({ "StreamMode": if self.on_demand { "ON_DEMAND" } else { "PROVISIONED" } })
     }
 
     fn created_secs(&self) -> f64 {
@@ -963,10 +965,19 @@ fn get_records(registry: &Registry, body: &[u8]) -> std::result::Result<Value, A
                 ));
             }
         };
+        // Beyond a shard's 5 calls or 2 MiB a second, a read is refused (AWS realism).
+        if !s.topic.admit_read(it.shard) {
+            NodeMetrics::add(&s.metrics.throttled, 1);
+            return Err(AwsError::client(THROTTLED, rate_exceeded(&s, it.shard)));
+        }
         let read = s
             .topic
             .read_shard(it.shard, it.seq, limit, MAX_GET_BYTES)
             .map_err(|e| AwsError::internal(e.to_string()))?;
+        s.topic.charge_read(
+            it.shard,
+            read.records.iter().map(|r| r.data.len() as u64).sum(),
+        );
         let b64 = &base64::engine::general_purpose::STANDARD;
         let records: Vec<Value> = read
             .records

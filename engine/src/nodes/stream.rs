@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::form::{Editor, Field, FieldProblem, Problems};
+use super::form::{Editor, Field, FieldProblem, Problems, When};
 use super::operator::{
     DEFAULT_CAPACITY, Handoff, Hold, Operator, Outputs, ReadOptions, Wiring, subscribe,
 };
@@ -29,6 +29,21 @@ crate::choice_enum! {
     }
 }
 
+crate::choice_enum! {
+    /// How a stream's capacity is set (`StreamModeDetails.StreamMode`).
+    pub enum StreamMode {
+        /// `shards` shards, each taking 1,000 records and 1 MiB a second.
+        Provisioned = "PROVISIONED",
+        /// Kinesis manages the shards: a new on-demand stream has 4 (4 MB/s of writes),
+        /// billed per stream-hour and per GB written and read.
+        OnDemand = "ON_DEMAND",
+    }
+}
+
+/// The shards a new on-demand stream has: 4 MB/s of writes, 8 MB/s of reads (Amazon
+/// Kinesis Data Streams quotas).
+pub const ON_DEMAND_SHARDS: usize = 4;
+
 /// The streams written into this one (none when outside producers feed it through the
 /// Kinesis API).
 pub const RECORDS_IN: PortSpec = PortSpec::input("records", PortType::Stream).multiple();
@@ -46,7 +61,9 @@ pub struct StreamConfig {
     /// KPL-aggregated records put through the Kinesis API: kept as put, or split into
     /// their user records.
     pub kpl_aggregation: KplAggregation,
-    /// Number of shards.
+    /// `PROVISIONED` (`shards` shards) or `ON_DEMAND` (Kinesis's shards: 4 at first).
+    pub stream_mode: StreamMode,
+    /// Number of shards (`PROVISIONED`).
     pub shards: usize,
     /// The column whose value picks the shard; empty puts everything in shard 0.
     pub partition_key: String,
@@ -72,6 +89,7 @@ impl Default for StreamConfig {
             stream_name: String::new(),
             columns: Vec::new(),
             kpl_aggregation: KplAggregation::PassThrough,
+            stream_mode: StreamMode::Provisioned,
             shards: 4,
             partition_key: String::new(),
             retention_hours: 24.0,
@@ -114,11 +132,18 @@ impl Kind for StreamKind {
             "Records the Kinesis Producer Library aggregated: pass_through keeps them as put (as GetRecords and Lambda give them in AWS); deaggregate splits them into their user records, as the KCL does, so each is a row.",
         ),
         Field::new(
+            "stream_mode",
+            "Capacity mode",
+            Editor::Choice(StreamMode::NAMES),
+            "PROVISIONED: the shards you set; ON_DEMAND: Kinesis manages them, 4 at first (4 MB/s of writes), billed per stream-hour and per GB written and read (StreamModeDetails).",
+        ),
+        Field::new(
             "shards",
             "Shards",
             Editor::Number,
             "Number of shards (ShardCount).",
-        ),
+        )
+        .when(When::Is("stream_mode", &["PROVISIONED"])),
         Field::new(
             "partition_key",
             "Partition key",
@@ -194,8 +219,39 @@ impl Kind for StreamKind {
 
     /// Provisioned Kinesis: shard-hours for as long as the stream ran, PUT payload units
     /// (each record's data and key in 25 KB units), and extended retention beyond 24 h.
+    /// On-demand: stream-hours, and the GB written (each record rounded up to 1 KB) and
+    /// read (by each of its readers).
     fn cost(config: &StreamConfig, stats: &NodeStats, prices: &Prices) -> Option<Cost> {
         let k = &prices.kinesis;
+        if config.stream_mode == StreamMode::OnDemand {
+            let mut cost = Cost::default();
+            cost.add(
+                "Kinesis on-demand stream-hours",
+                stats.elapsed_ms as f64 / 3.6e6,
+                "stream-hour",
+                k.on_demand_stream_hour,
+                1.0,
+            );
+            if let Some(r) = stats.report::<StreamReport>() {
+                let unit = k.on_demand_increment_bytes;
+                let gb = (r.sizes.units(unit) * unit) as f64 / crate::api::cost::GB;
+                cost.add(
+                    "Kinesis on-demand data in (1 KB increments)",
+                    gb,
+                    "GB",
+                    k.on_demand_data_in_gb,
+                    1.0,
+                );
+                cost.add(
+                    "Kinesis on-demand data out",
+                    gb * r.readers as f64,
+                    "GB",
+                    k.on_demand_data_out_gb,
+                    1.0,
+                );
+            }
+            return Some(cost.continuous(stats.elapsed_ms as f64 / 1000.0));
+        }
         let shard_hours = config.shards as f64 * stats.elapsed_ms as f64 / 3.6e6;
         let mut cost = Cost::default();
         cost.add(
@@ -232,6 +288,8 @@ impl Kind for StreamKind {
 pub struct StreamReport {
     /// Records put into the stream (by its inputs and through the Kinesis API).
     pub records_put: u64,
+    /// The nodes that read it.
+    pub readers: usize,
     /// With AWS realism: records each shard's write limit refused (empty without).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub throttled_by_shard: Vec<u64>,
@@ -258,6 +316,14 @@ pub fn valid_stream_name(name: &str) -> std::result::Result<(), String> {
 }
 
 impl StreamConfig {
+    /// The shards the stream has: `shards`, or an on-demand stream's 4.
+    pub fn shard_count(&self) -> usize {
+        match self.stream_mode {
+            StreamMode::Provisioned => self.shards,
+            StreamMode::OnDemand => ON_DEMAND_SHARDS,
+        }
+    }
+
     /// The name the Kinesis API serves this stream under.
     pub fn api_name(&self, node: &str) -> String {
         if self.stream_name.is_empty() {
@@ -365,7 +431,7 @@ fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
     let topic = Topic::new(
         ctx.id,
         schema,
-        config.shards,
+        config.shard_count(),
         key,
         retention,
         config.capacity_records,
@@ -441,6 +507,7 @@ fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
             let sizes = topic.put_sizes();
             Ok(stats.with_report(StreamReport {
                 records_put: sizes.records(),
+                readers: topic.reader_count(),
                 throttled_by_shard: topic.throttled_by_shard(),
                 sizes,
             }))
@@ -501,10 +568,11 @@ fn serve(
         created_ms: crate::stream::topic::now_ms(),
         misfits: Default::default(),
         deaggregate: config.kpl_aggregation == KplAggregation::Deaggregate,
+        on_demand: config.stream_mode == StreamMode::OnDemand,
         active: Default::default(),
         served_as: format!(
             "served as Kinesis stream '{name}' ({} shards)",
-            config.shards
+            config.shard_count()
         ),
         events: ctx.events.clone(),
     })?;
@@ -533,7 +601,7 @@ fn run_on_broker(
     } else {
         config.broker_key.trim().to_owned()
     };
-    let keys: Vec<String> = (0..config.shards)
+    let keys: Vec<String> = (0..config.shard_count())
         .map(|s| format!("{prefix}:{s}"))
         .collect();
     let reconnect = Duration::from_secs(60);
@@ -566,13 +634,13 @@ fn run_on_broker(
         reader,
         Box::new(ArrowJsonDecoder::new(schema)),
         topic.clone(),
-        (0..config.shards).collect(),
+        (0..config.shard_count()).collect(),
     )
     .batches(8192, Duration::from_millis(100))
     .until(writers_done.clone());
     ctx.info(format!(
         "shards in {url} as {prefix}:0..{}",
-        config.shards - 1
+        config.shard_count() - 1
     ));
     let out = wiring.producers();
     let stop = ctx.stop.clone();

@@ -107,6 +107,61 @@ impl ShardBudgets {
     }
 }
 
+/// A shard's read budget for `GetRecords`: 5 calls a second and 2 MiB a second shared by
+/// its standard consumers. A call may return more than the bytes left (up to 10 MiB),
+/// and then the shard's reads are refused until the budget is back above zero, as
+/// Kinesis throttles the calls after a large read.
+#[derive(Clone, Debug)]
+pub struct ReadBudgets {
+    calls: Vec<(f64, Instant)>,
+    bytes: Vec<(f64, Instant)>,
+}
+
+impl ReadBudgets {
+    /// GetRecords calls a shard takes a second.
+    pub const CALLS_PER_SEC: f64 = 5.0;
+    /// Bytes a shard gives its standard consumers a second.
+    pub const BYTES_PER_SEC: f64 = 2.0 * 1_048_576.0;
+
+    /// Full budgets for `shards` shards.
+    pub fn new(shards: usize) -> Self {
+        let now = Instant::now();
+        Self {
+            calls: vec![(Self::CALLS_PER_SEC, now); shards],
+            bytes: vec![(Self::BYTES_PER_SEC, now); shards],
+        }
+    }
+
+    fn refill(b: &mut (f64, Instant), rate: f64, now: Instant) {
+        let secs = now.saturating_duration_since(b.1).as_secs_f64();
+        b.0 = (b.0 + secs * rate).min(rate);
+        b.1 = now;
+    }
+
+    /// Whether shard `shard` takes a `GetRecords` call now (and counts it).
+    pub fn call(&mut self, shard: usize) -> bool {
+        let now = Instant::now();
+        let (Some(calls), Some(bytes)) = (self.calls.get_mut(shard), self.bytes.get_mut(shard))
+        else {
+            return true;
+        };
+        Self::refill(calls, Self::CALLS_PER_SEC, now);
+        Self::refill(bytes, Self::BYTES_PER_SEC, now);
+        if calls.0 < 1.0 || bytes.0 <= 0.0 {
+            return false;
+        }
+        calls.0 -= 1.0;
+        true
+    }
+
+    /// Charges shard `shard` the `n` bytes a call returned.
+    pub fn charge(&mut self, shard: usize, n: u64) {
+        if let Some(b) = self.bytes.get_mut(shard) {
+            b.0 -= n as f64;
+        }
+    }
+}
+
 /// The wait before retry `attempt` (1, 2, …) of a throttled put: exponential backoff from
 /// 100 ms, capped at 1 s, with jitter of up to a quarter (`jitter` in 0..1), as the KPL
 /// and the AWS SDKs back off from `ProvisionedThroughputExceededException`.

@@ -127,6 +127,8 @@ struct Inner {
     checkpoints: std::collections::BTreeMap<String, Vec<u64>>,
     /// Each shard's write budget, when the topic keeps Kinesis's write limits.
     budgets: Option<ShardBudgets>,
+    /// Each shard's `GetRecords` budget, with the write limits.
+    reads: Option<super::limits::ReadBudgets>,
     /// The sizes of the records producers put (data and partition key), for the cost
     /// meter; counted by [`Producer::offer`] and [`Producer::put`].
     put_sizes: crate::api::cost::Sizes,
@@ -322,6 +324,7 @@ impl Topic {
                 durable: None,
                 checkpoints: Default::default(),
                 budgets: None,
+                reads: None,
                 put_sizes: Default::default(),
             }),
             data: Notify::new(),
@@ -452,6 +455,14 @@ impl Topic {
         }
     }
 
+    /// How many readers (by name) the topic has had, failed ones included.
+    pub fn reader_count(&self) -> usize {
+        let inner = self.lock();
+        let names: std::collections::BTreeSet<&str> =
+            inner.consumers.iter().map(|c| c.name.as_str()).collect();
+        names.len()
+    }
+
     /// Whether a reader went away before reading to the end (see [`Topic::acked_through`]).
     pub fn has_failed_reader(&self) -> bool {
         self.lock().consumers.iter().any(|c| c.failed)
@@ -540,6 +551,19 @@ impl Topic {
         let mut inner = self.lock();
         let shards = inner.shards.len();
         inner.budgets = Some(ShardBudgets::new(limit, shards));
+        inner.reads = Some(super::limits::ReadBudgets::new(shards));
+    }
+
+    /// Whether shard `shard` takes a `GetRecords` call now (always without limits).
+    pub fn admit_read(&self, shard: usize) -> bool {
+        self.lock().reads.as_mut().is_none_or(|r| r.call(shard))
+    }
+
+    /// Charges shard `shard`'s read budget the bytes a `GetRecords` call returned.
+    pub fn charge_read(&self, shard: usize, bytes: u64) {
+        if let Some(r) = self.lock().reads.as_mut() {
+            r.charge(shard, bytes);
+        }
     }
 
     /// Whether the topic keeps a write limit.
