@@ -288,6 +288,20 @@ impl Cost {
         self.add(what, units * seconds / 3600.0, unit, per_hour, 1.0);
     }
 
+    /// A cost of one item: `units` busy for `elapsed_ms` ([`Cost::add_time`]).
+    pub fn of_time(
+        what: &str,
+        elapsed_ms: u64,
+        minimum_seconds: f64,
+        units: f64,
+        unit: &str,
+        per_hour: f64,
+    ) -> Self {
+        let mut cost = Self::default();
+        cost.add_time(what, elapsed_ms, minimum_seconds, units, unit, per_hour);
+        cost
+    }
+
     /// Marks the cost as a rate over `seconds` of running, extrapolated to a month.
     pub fn continuous(mut self, seconds: f64) -> Self {
         if seconds > 0.0 {

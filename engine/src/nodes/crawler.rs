@@ -172,16 +172,14 @@ impl Kind for CrawlerKind {
         prices: &crate::api::cost::Prices,
     ) -> Option<crate::api::cost::Cost> {
         let g = &prices.glue;
-        let mut cost = crate::api::cost::Cost::default();
-        cost.add_time(
+        Some(crate::api::cost::Cost::of_time(
             "Glue crawler run",
             stats.elapsed_ms,
             g.crawler_minimum_seconds,
             g.crawler_dpus,
             "DPU-hour",
             g.dpu_hour,
-        );
-        Some(cost)
+        ))
     }
 }
 

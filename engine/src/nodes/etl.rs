@@ -205,8 +205,7 @@ impl Kind for EtlKind {
         prices: &crate::api::cost::Prices,
     ) -> Option<crate::api::cost::Cost> {
         let g = &prices.glue;
-        let mut cost = crate::api::cost::Cost::default();
-        cost.add_time(
+        let mut cost = crate::api::cost::Cost::of_time(
             "Glue ETL job",
             stats.elapsed_ms,
             g.etl_minimum_seconds,
