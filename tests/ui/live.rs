@@ -403,3 +403,43 @@ print(r["FailedRecordCount"])
     h.run_steps(2);
     assert!(h.query_by_label(&format!("http://{address}")).is_none());
 }
+
+#[test]
+fn the_metrics_tab_shows_throttled_records_the_hot_shard_and_expired_records() {
+    use tributary_engine::api::stats::MetricsSample;
+    let mut h = app(None);
+    {
+        let metrics = &mut h.state_mut().run_view_mut().metrics;
+        metrics.add(
+            "clicks",
+            MetricsSample {
+                records_out_per_sec: 4000.0,
+                throttled: 1234,
+                throttled_per_sec: 500.0,
+                hot_shard: Some(2),
+                ..Default::default()
+            },
+        );
+        metrics.add(
+            "slow",
+            MetricsSample {
+                records_in_per_sec: 200.0,
+                lag_ms: 2500,
+                expired: 7,
+                ..Default::default()
+            },
+        );
+    }
+    command(&mut h, AppCommand::ShowTab(tributary::BottomTab::Metrics));
+    for label in [
+        "throttled",
+        "expired",
+        "1234 (500/s, hot shard 2)",
+        "7",
+        "2500",
+    ] {
+        assert!(h.query_by_label(label).is_some(), "no '{label}'");
+    }
+    // A node nothing throttled shows a dash, not a zero.
+    assert!(h.query_by_label("–").is_some());
+}

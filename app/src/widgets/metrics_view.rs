@@ -95,21 +95,25 @@ impl MetricsView {
                                 "iterator age ms",
                                 "How old the oldest record the node has not read yet is, in its most behind shard (Kinesis' IteratorAgeMilliseconds). It grows while a failing batch blocks its shard.",
                             ),
-                            ("errors", "Failed records so far."),
-                            ("batch ms", "Mean time to process one read."),
-                            ("waiting", "Share of the time spent waiting for room downstream."),
                         ] {
                             ui.strong(h).on_hover_text(tip);
                         }
                         if throttled {
                             ui.strong("throttled").on_hover_text(
-                                "Records a shard's write limit (1,000 records or 1 MiB per second) refused so far, per second now, and the hot shard: the one refusing the most. Producers put them again after a backoff, as the KPL does (Kinesis' WriteProvisionedThroughputExceeded).",
+                                "Records a shard's write limit (1,000 records or 1 MiB per second) refused so far, per second now, and the hot shard: the one refusing the most. Producers put them again after a backoff, as the KPL does (Kinesis' WriteProvisionedThroughputExceeded). For a Lambda: invocations its concurrency throttled.",
                             );
                         }
                         if expired {
                             ui.strong("expired").on_hover_text(
                                 "Records retention dropped before the node read them: its iterator age passed the stream's retention period, and they are lost.",
                             );
+                        }
+                        for (h, tip) in [
+                            ("errors", "Failed records so far."),
+                            ("batch ms", "Mean time to process one read."),
+                            ("waiting", "Share of the time spent waiting for room downstream."),
+                        ] {
+                            ui.strong(h).on_hover_text(tip);
                         }
                         if served {
                             ui.strong("API req/s").on_hover_text(
@@ -135,10 +139,9 @@ impl MetricsView {
                             ui.monospace(human_rate(s.records_out_per_sec));
                             ui.monospace(s.lag_records.to_string());
                             ui.monospace(s.lag_ms.to_string());
-                            ui.monospace(s.errors.to_string());
-                            ui.monospace(format!("{:.2}", s.batch_latency_ms));
-                            ui.monospace(format!("{:.0}%", s.backpressure * 100.0));
-                            if throttled {
+                            if throttled && s.throttled == 0 {
+                                ui.weak("–");
+                            } else if throttled {
                                 let hot = s
                                     .hot_shard
                                     .filter(|_| s.throttled > 0)
@@ -153,6 +156,9 @@ impl MetricsView {
                             if expired {
                                 ui.monospace(s.expired.to_string());
                             }
+                            ui.monospace(s.errors.to_string());
+                            ui.monospace(format!("{:.2}", s.batch_latency_ms));
+                            ui.monospace(format!("{:.0}%", s.backpressure * 100.0));
                             if served {
                                 let errors = if s.api_errors > 0 {
                                     format!(" ({} errors)", s.api_errors)
