@@ -329,8 +329,15 @@ fn boto3_gets_provisioned_throughput_exceeded_per_record_beyond_a_shards_limit()
     assert!(out["first_error"].get("SequenceNumber").is_none());
     assert_eq!(out["big"], json!([3, [false, true, true, true]]), "{out}");
     let (taken, refusals) = (&out["get_records"][0], &out["get_records"][1]);
-    assert!(taken.as_u64().unwrap() < 12, "some of 12 reads at once refused: {out}");
-    assert_eq!(refusals, &json!(["ProvisionedThroughputExceededException"]), "{out}");
+    assert!(
+        taken.as_u64().unwrap() < 12,
+        "some of 12 reads at once refused: {out}"
+    );
+    assert_eq!(
+        refusals,
+        &json!(["ProvisionedThroughputExceededException"]),
+        "{out}"
+    );
     assert_eq!(
         out["put_record"],
         json!(["ProvisionedThroughputExceededException", 400])
