@@ -56,12 +56,9 @@ pub fn ui(
                         ui.label(&item.what);
                         ui.monospace(format!("{} {}", quantity(item.quantity), item.unit));
                         ui.monospace(usd(item.usd));
-                        match cost.usd_per_month {
-                            Some(m) if cost.usd > 0.0 => {
-                                ui.monospace(usd(item.usd / cost.usd * m));
-                            }
-                            Some(_) => {
-                                ui.monospace(usd(0.0));
+                        match cost.item_per_month(item) {
+                            Some(m) => {
+                                ui.monospace(usd(m));
                             }
                             None => {
                                 ui.weak("per run");

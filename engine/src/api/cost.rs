@@ -302,6 +302,16 @@ impl Cost {
         cost
     }
 
+    /// `item`'s share of the month's extrapolation (`None` for a cost billed per run).
+    pub fn item_per_month(&self, item: &CostItem) -> Option<f64> {
+        let month = self.usd_per_month?;
+        Some(if self.usd > 0.0 {
+            item.usd / self.usd * month
+        } else {
+            0.0
+        })
+    }
+
     /// Marks the cost as a rate over `seconds` of running, extrapolated to a month.
     pub fn continuous(mut self, seconds: f64) -> Self {
         if seconds > 0.0 {

@@ -175,11 +175,10 @@ impl Finished<'_> {
         .map_err(w)?;
         for (s, cost) in &priced {
             for (i, item) in cost.items.iter().enumerate() {
-                let month = match cost.usd_per_month {
-                    Some(m) if cost.usd > 0.0 => format!("{:.2}", item.usd / cost.usd * m),
-                    Some(_) => "0.00".to_owned(),
-                    None => String::new(),
-                };
+                let month = cost
+                    .item_per_month(item)
+                    .map(|m| format!("{m:.2}"))
+                    .unwrap_or_default();
                 writeln!(
                     out,
                     "{:<20} {:<52} {:>18} {:>12.6} {:>12}",

@@ -535,12 +535,7 @@ impl Operator for Deliver {
 /// bytes put, or for rows the graph made, their JSON (measured on up to 64 rows and
 /// scaled, so a fast stream is not written out twice).
 fn delivered_bytes(d: &Delivery) -> u64 {
-    if let Some(meta) = &d.meta
-        && let Some(data) = meta
-            .column(1)
-            .as_any()
-            .downcast_ref::<crate::arrow::array::BinaryArray>()
-    {
+    if let Some(data) = d.put_data() {
         return data.values().len() as u64;
     }
     let rows = d.batch.num_rows();
@@ -560,12 +555,7 @@ fn delivered_bytes(d: &Delivery) -> u64 {
 /// Counts the records of `d` as Firehose bills their ingestion: the bytes a producer
 /// put, or for rows the graph made, their JSON (the record a Kinesis source holds).
 fn count_ingested(sizes: &mut Sizes, d: &Delivery) -> Result<()> {
-    if let Some(meta) = &d.meta
-        && let Some(data) = meta
-            .column(1)
-            .as_any()
-            .downcast_ref::<crate::arrow::array::BinaryArray>()
-    {
+    if let Some(data) = d.put_data() {
         for i in 0..data.len() {
             sizes.add(if data.is_null(i) {
                 0

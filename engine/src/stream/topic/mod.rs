@@ -163,6 +163,13 @@ pub struct Delivery {
     pub meta: Option<RecordBatch>,
 }
 
+impl Delivery {
+    /// For records put through the Kinesis API: the bytes put, row for row.
+    pub fn put_data(&self) -> Option<&crate::arrow::array::BinaryArray> {
+        self.meta.as_ref()?.column(1).as_any().downcast_ref()
+    }
+}
+
 /// Records put as bytes (through the Kinesis API) into one shard: their rows, and the
 /// bytes and partition keys that were put.
 #[derive(Clone, Debug)]
