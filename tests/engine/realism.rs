@@ -647,3 +647,211 @@ fn conservation_counts_what_a_function_failed_and_what_a_firehose_delivered() {
     assert_eq!(records_under(&dir.path().join("lake/errors")).len(), 100);
     assert_eq!(records_under(&dir.path().join("lake/out")).len(), 900);
 }
+
+/// A served stream of 2 shards read by a SQL function per shard, delivered by a Firehose.
+fn resharded_pipeline(shards: u64) -> Value {
+    json!({
+        "format_version": 2,
+        "aws_realism": false,
+        "nodes": [
+            node("raw", "stream", json!({"shards": shards, "partition_key": "user_id",
+                "columns": ["user_id string", "event_id bigint"]})),
+            node("enrich", "lambda", json!({"runtime": "sql", "batch_size": 1000,
+                "maximum_batching_window_in_seconds": 0.5,
+                "sql": "SELECT user_id, event_id FROM input"})),
+            node("lake", "bucket", json!({"path": "lake"})),
+            node("deliver", "firehose", json!({"prefix": "out/", "format": "json",
+                "buffer_interval_ms": 300}))
+        ],
+        "edges": [
+            edge("raw", "records", "enrich", "records"),
+            edge("enrich", "records", "deliver", "records"),
+            edge("lake", "objects", "deliver", "target")
+        ]
+    })
+}
+
+#[test]
+fn resharding_2_4_3_while_producers_put_keeps_order_per_key_and_delivers_everything_once() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    let project = resharded_pipeline(2);
+    let mut served = crate::wire::Served::start(dir.path(), &project, &["raw"]);
+    let out = crate::wire::client(dir.path(), &served.url(), RESHARD_CLIENT);
+    // Changed in the inspector while running: 3 open shards → 5.
+    served.load(dir.path(), &resharded_pipeline(5), 2);
+    served.wait_log("raw", "resharded by the inspector");
+    let more = crate::wire::client(dir.path(), &served.url(), RESHARD_MORE);
+    let (status, summary, logs) = served.stop();
+    assert_eq!(
+        status,
+        tributary_engine::NodeStatus::Stopped,
+        "{summary:#?}"
+    );
+    // UpdateShardCount answers as AWS does, and refuses beyond double.
+    assert_eq!(
+        out["update"],
+        json!([
+            {"StreamName": "raw", "CurrentShardCount": 2, "TargetShardCount": 4},
+            {"StreamName": "raw", "CurrentShardCount": 4, "TargetShardCount": 3}
+        ]),
+        "{out}"
+    );
+    assert_eq!(out["too_many"], json!("LimitExceededException"), "{out}");
+    // After 2 → 4: shards 0 and 1 closed with an ending sequence number; 2..5 open,
+    // each a child of the shard whose half of the key space it splits.
+    let after4 = &out["after4"];
+    assert_eq!(after4.as_array().unwrap().len(), 6, "{out}");
+    for (i, s) in after4.as_array().unwrap().iter().enumerate() {
+        assert_eq!(s["ShardId"], json!(format!("shardId-{i:012}")));
+        assert_eq!(s["closed"], json!(i < 2), "{s}");
+        if i >= 2 {
+            assert_eq!(
+                s["ParentShardId"],
+                json!(format!("shardId-{:012}", (i - 2) / 2))
+            );
+            let quarter = (u128::MAX / 4) + 1;
+            assert_eq!(
+                s["StartingHashKey"],
+                json!((quarter * (i as u128 - 2)).to_string())
+            );
+        }
+    }
+    // After 4 → 3: three children, each merged from the two quarters it overlaps.
+    assert_eq!(
+        out["open_after3"],
+        json!([
+            [
+                "shardId-000000000006",
+                "shardId-000000000002",
+                "shardId-000000000003"
+            ],
+            [
+                "shardId-000000000007",
+                "shardId-000000000003",
+                "shardId-000000000004"
+            ],
+            [
+                "shardId-000000000008",
+                "shardId-000000000004",
+                "shardId-000000000005"
+            ]
+        ]),
+        "{out}"
+    );
+    assert_eq!(out["open_count"], json!(3));
+    // Reading a closed shard to its end: no next iterator, and its children.
+    assert_eq!(
+        out["children_of_0"],
+        json!(["shardId-000000000002", "shardId-000000000003"]),
+        "{out}"
+    );
+    assert_eq!(out["split_merge"], json!([[9, 10], 11]), "{out}");
+    // Every record delivered once through the function, each user's in put order
+    // across parents and children.
+    let total = out["put"].as_u64().unwrap() + more["put"].as_u64().unwrap();
+    assert_eq!(total, 8_000);
+    let ids = delivered_in_order(dir.path());
+    assert_eq!(ids.len() as u64, total);
+    assert_eq!(ids.iter().next_back().copied(), Some(total as i64 - 1));
+    let f = summary.iter().find(|s| s.id == "enrich").unwrap();
+    assert_eq!(f.stats.records_out, total, "{f:#?}");
+    let said: Vec<&str> = logs
+        .iter()
+        .filter(|(n, _)| n.as_deref() == Some("raw"))
+        .map(|(_, m)| m.as_str())
+        .collect();
+    assert!(
+        said.iter().any(|m| m.starts_with(
+            "resharded by the Kinesis API: 2 → 4 open shards; opened shardId-000000000002 (from shardId-000000000000)"
+        )),
+        "{said:#?}"
+    );
+    assert!(
+        said.iter().any(|m| m.starts_with(
+            "resharded by the inspector (UpdateShardCount, UNIFORM_SCALING): 3 → 5 open shards"
+        )),
+        "{said:#?}"
+    );
+}
+
+/// Puts numbered events of 30 users through 2 → 4 → 3 shards, a split and a merge, and
+/// looks at the shards as a KCL would.
+const RESHARD_CLIENT: &str = r#"
+import json, os
+import boto3
+from botocore.exceptions import ClientError
+
+k = boto3.client("kinesis", endpoint_url=os.environ["ENDPOINT"])
+out = {"update": []}
+n = 0
+def put(count):
+    global n
+    for start in range(0, count, 250):
+        recs = []
+        for i in range(start, min(count, start + 250)):
+            user = "user-%d" % (n % 30)
+            recs.append({"Data": json.dumps({"user_id": user, "event_id": n}).encode(), "PartitionKey": user})
+            n += 1
+        r = k.put_records(StreamName="raw", Records=recs)
+        assert r["FailedRecordCount"] == 0, r
+
+def shards(**kw):
+    got = k.list_shards(StreamName="raw", **kw)["Shards"]
+    return got
+
+def update(target):
+    r = k.update_shard_count(StreamName="raw", TargetShardCount=target, ScalingType="UNIFORM_SCALING")
+    out["update"].append({x: r[x] for x in ("StreamName", "CurrentShardCount", "TargetShardCount")})
+
+put(1500)
+update(4)
+out["after4"] = [{"ShardId": s["ShardId"], "ParentShardId": s.get("ParentShardId"),
+                  "StartingHashKey": s["HashKeyRange"]["StartingHashKey"],
+                  "closed": "EndingSequenceNumber" in s["SequenceNumberRange"]} for s in shards()]
+put(1500)
+try:
+    k.update_shard_count(StreamName="raw", TargetShardCount=9, ScalingType="UNIFORM_SCALING")
+    out["too_many"] = None
+except ClientError as e:
+    out["too_many"] = e.response["Error"]["Code"]
+update(3)
+put(1500)
+out["open_after3"] = [[s["ShardId"], s.get("ParentShardId"), s.get("AdjacentParentShardId")]
+                      for s in shards(ShardFilter={"Type": "AT_LATEST"})]
+out["open_count"] = k.describe_stream_summary(StreamName="raw")["StreamDescriptionSummary"]["OpenShardCount"]
+# A closed shard read to its end ends its iterator and names its children.
+it = k.get_shard_iterator(StreamName="raw", ShardId="shardId-000000000000", ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+children = None
+while it:
+    r = k.get_records(ShardIterator=it, Limit=1000)
+    it = r.get("NextShardIterator")
+    if "ChildShards" in r:
+        children = [c["ShardId"] for c in r["ChildShards"]]
+out["children_of_0"] = children
+# Split the middle third at its midpoint, put, merge the halves back, put.
+mid = [s for s in shards(ShardFilter={"Type": "AT_LATEST"}) if s["ShardId"] == "shardId-000000000007"][0]
+lo, hi = int(mid["HashKeyRange"]["StartingHashKey"]), int(mid["HashKeyRange"]["EndingHashKey"])
+k.split_shard(StreamName="raw", ShardToSplit="shardId-000000000007", NewStartingHashKey=str((lo + hi) // 2))
+open_ids = sorted(int(s["ShardId"][8:]) for s in shards(ShardFilter={"Type": "AT_LATEST"}))
+put(1000)
+k.merge_shards(StreamName="raw", ShardToMerge="shardId-000000000009", AdjacentShardToMerge="shardId-000000000010")
+merged = [int(s["ShardId"][8:]) for s in shards(ShardFilter={"Type": "AT_LATEST"}) if s.get("AdjacentParentShardId") == "shardId-000000000010"]
+out["split_merge"] = [[i for i in open_ids if i >= 9], merged[0] if merged else None]
+put(1500)
+out["put"] = n
+print(json.dumps(out))
+"#;
+
+/// Puts 1,000 more events (numbered on from 7,000) after the inspector resharded.
+const RESHARD_MORE: &str = r#"
+import json, os
+import boto3
+k = boto3.client("kinesis", endpoint_url=os.environ["ENDPOINT"])
+recs = [{"Data": json.dumps({"user_id": "user-%d" % (n % 30), "event_id": n}).encode(),
+         "PartitionKey": "user-%d" % (n % 30)} for n in range(7000, 8000)]
+for i in range(0, 1000, 250):
+    r = k.put_records(StreamName="raw", Records=recs[i:i + 250])
+    assert r["FailedRecordCount"] == 0, r
+print(json.dumps({"put": 1000}))
+"#;

@@ -113,6 +113,19 @@ impl Served {
         served
     }
 
+    /// Loads `project` while the run goes on, as the designer does when a setting is
+    /// edited: nodes that apply settings while running take it up.
+    pub(crate) fn load(&self, dir: &Path, project: &Value, revision: u64) {
+        let project = Project::from_json(&project.to_string()).unwrap();
+        self.engine
+            .send(Command::Load {
+                project: Box::new(project),
+                base_dir: dir.to_path_buf(),
+                revision,
+            })
+            .unwrap();
+    }
+
     /// Waits for node `node` to log a line starting with `prefix`.
     pub(crate) fn wait_log(&mut self, node: &str, prefix: &str) {
         let deadline = Instant::now() + Duration::from_secs(60);

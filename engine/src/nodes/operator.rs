@@ -606,6 +606,7 @@ async fn operate<O: Operator>(
                 }
             }
         }
+        consumer.handled_to(&positions);
         match (handoff, state) {
             (Handoff::Released, None) => consumer.ack_to(&positions),
             (Handoff::Released, Some((meta, batches))) => {

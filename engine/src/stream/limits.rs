@@ -101,6 +101,19 @@ impl ShardBudgets {
         taken
     }
 
+    /// Full budgets for shards opened by resharding, up to `shards` in all.
+    pub fn grow(&mut self, shards: usize) {
+        let now = Instant::now();
+        while self.buckets.len() < shards {
+            self.buckets.push(Bucket {
+                records: self.limit.records_per_sec,
+                bytes: self.limit.bytes_per_sec,
+                at: now,
+            });
+            self.refused.push(0);
+        }
+    }
+
     /// Records refused so far, per shard.
     pub fn refused(&self) -> &[u64] {
         &self.refused
@@ -130,6 +143,15 @@ impl ReadBudgets {
             calls: vec![(Self::CALLS_PER_SEC, now); shards],
             bytes: vec![(Self::BYTES_PER_SEC, now); shards],
         }
+    }
+
+    /// Full budgets for shards opened by resharding, up to `shards` in all.
+    pub fn grow(&mut self, shards: usize) {
+        let now = Instant::now();
+        self.calls
+            .resize(shards.max(self.calls.len()), (Self::CALLS_PER_SEC, now));
+        self.bytes
+            .resize(shards.max(self.bytes.len()), (Self::BYTES_PER_SEC, now));
     }
 
     fn refill(b: &mut (f64, Instant), rate: f64, now: Instant) {

@@ -775,19 +775,32 @@ impl Mapping {
 impl Operator for Mapping {
     async fn process(&mut self, read: Vec<Delivery>, out: &Outputs) -> Result<Hold> {
         self.refresh();
-        // One shard per mapping: what was held comes first.
-        let mut records = self.held.as_ref().map(|(h, _)| h.clone());
-        for more in self.by_shard(read)? {
+        let parts = self.by_shard(read)?;
+        if parts.is_empty() {
+            return match self.held.as_ref().map(|(h, _)| h.clone()) {
+                Some(r) => self.invoke_ready(r, false, out).await,
+                None => Ok(Hold::Released),
+            };
+        }
+        // A mapping reads one shard, and after resharding its children (read after the
+        // parent, in shard order): a batch holds one shard's records, so what is held of
+        // a parent goes on its own before the child's first records.
+        let mut hold = Hold::Released;
+        for more in parts {
             let more = self.filtered(more)?;
-            records = Some(match records {
-                Some(r) => r.concat(&more)?,
+            if let Some((h, _)) = self.held.as_ref()
+                && h.shard != more.shard
+            {
+                let h = h.clone();
+                self.invoke_ready(h, true, out).await?;
+            }
+            let records = match self.held.as_ref() {
+                Some((h, _)) => h.concat(&more)?,
                 None => more,
-            });
+            };
+            hold = self.invoke_ready(records, false, out).await?;
         }
-        match records {
-            Some(r) => self.invoke_ready(r, false, out).await,
-            None => Ok(Hold::Released),
-        }
+        Ok(hold)
     }
 
     fn deadline(&self) -> Option<Instant> {

@@ -39,8 +39,7 @@ impl Producer {
                 let mut inner = self.topic.lock();
                 let backlog = Topic::backlog(&inner);
                 if backlog == 0 || backlog + rows <= self.topic.capacity_records {
-                    let shards = inner.shards.len();
-                    let parts = self.topic.split(&batch, shards)?;
+                    let parts = self.topic.route_parts(&inner, &batch)?;
                     let parts = parts.into_iter().map(|(s, b)| (s, b, None)).collect();
                     self.topic.append_locked(&mut inner, parts, &self.input)?;
                     break;
@@ -90,15 +89,10 @@ impl Producer {
                 let backlog = Topic::backlog(&inner);
                 let rows = batch.num_rows() as u64;
                 if backlog == 0 || backlog + rows <= self.topic.capacity_records {
-                    let shards = inner.shards.len();
                     let mut parts = Vec::new();
                     let mut refused: Vec<u32> = Vec::new();
-                    for (shard, idx) in self
-                        .topic
-                        .shard_rows(&batch, shards)?
-                        .into_iter()
-                        .enumerate()
-                    {
+                    let routed = self.topic.routed_rows(&inner, &batch)?;
+                    for (shard, idx) in routed.into_iter().enumerate() {
                         if idx.is_empty() {
                             continue;
                         }
@@ -172,6 +166,14 @@ impl Producer {
                     return Err(Error::Invalid(format!(
                         "stream '{}' has no shard {}",
                         self.topic.name, bad.shard
+                    )));
+                }
+                if let Some(bad) = parts.iter().find(|p| inner.shards[p.shard].closed) {
+                    return Err(Error::Invalid(format!(
+                        "{}: shard {} of stream '{}' was closed by resharding",
+                        super::reshard::CLOSED,
+                        bad.shard,
+                        self.topic.name
                     )));
                 }
                 let backlog = Topic::backlog(&inner);
@@ -291,7 +293,9 @@ impl Consumer {
                     self.topic.room.notify_waiters();
                     return Some(out);
                 }
-                if inner.closed {
+                // A child whose parent another poller still handles is read once that
+                // poller acknowledges the parent's end.
+                if inner.closed && !super::reshard::waiting_for_parents(&inner, self.index) {
                     self.ended = true;
                     return None;
                 }
@@ -323,7 +327,9 @@ impl Consumer {
                 if left == 0 {
                     break;
                 }
-                if !inner.consumers[self.index].reads(s) {
+                if !inner.consumers[self.index].reads(s)
+                    || !super::reshard::parents_done(inner, self.index, s)
+                {
                     continue;
                 }
                 let pos = inner.consumers[self.index].positions[s];
@@ -363,8 +369,21 @@ impl Consumer {
     pub fn ack(&self) -> Result<()> {
         let mut inner = self.topic.lock();
         let read = inner.consumers[self.index].positions.clone();
+        inner.consumers[self.index].handled = read.clone();
         inner.consumers[self.index].acked = read;
-        self.topic.checkpoint_locked(&mut inner, self.index, false)
+        self.acked_locked(inner)
+    }
+
+    /// Checkpoints what was acknowledged; after resharding, wakes the pollers that may
+    /// wait for this one to finish a parent shard.
+    fn acked_locked(&self, mut inner: std::sync::MutexGuard<'_, Inner>) -> Result<()> {
+        let r = self.topic.checkpoint_locked(&mut inner, self.index, false);
+        let resharded = inner.router.is_some();
+        drop(inner);
+        if resharded {
+            self.topic.data.notify_waiters();
+        }
+        r
     }
 
     /// Acknowledges up to `positions` (per shard, as returned by [`Consumer::positions`]).
@@ -374,7 +393,26 @@ impl Consumer {
         for (a, p) in c.acked.iter_mut().zip(positions) {
             *a = (*a).max(*p);
         }
-        self.topic.checkpoint_locked(&mut inner, self.index, false)
+        for (h, p) in c.handled.iter_mut().zip(positions) {
+            *h = (*h).max(*p);
+        }
+        self.acked_locked(inner)
+    }
+
+    /// Records that everything before `positions` (per shard) was processed and handed
+    /// on, though downstream may not have acknowledged it yet: after resharding, the
+    /// poller of a parent's child may start.
+    pub fn handled_to(&self, positions: &[u64]) {
+        let mut inner = self.topic.lock();
+        let c = &mut inner.consumers[self.index];
+        for (h, p) in c.handled.iter_mut().zip(positions) {
+            *h = (*h).max(*p);
+        }
+        let resharded = inner.router.is_some();
+        drop(inner);
+        if resharded {
+            self.topic.data.notify_waiters();
+        }
     }
 
     /// This consumer's position (next sequence number) in every shard: its checkpoint.

@@ -16,8 +16,10 @@ use md5::{Digest as _, Md5};
 use tokio::sync::Notify;
 
 mod ends;
+mod reshard;
 
 pub use ends::{Consumer, LagProbe, Offered, Producer};
+pub use reshard::{Reshard, ShardInfo};
 
 use super::durable::DurableLog;
 use super::limits::{ShardBudgets, WriteLimit};
@@ -68,14 +70,31 @@ struct Entry {
     meta: Option<RecordBatch>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shard {
     entries: VecDeque<Entry>,
     next_seq: u64,
     bytes: u64,
+    /// The hash keys it takes: first and last.
+    range: (u128, u128),
+    /// The shards it was split or merged from: a reader reads them to their end first.
+    parents: Vec<usize>,
+    /// Closed by resharding: nothing more is appended, `next_seq` is its end.
+    closed: bool,
 }
 
 impl Shard {
+    fn new(range: (u128, u128), parents: Vec<usize>) -> Self {
+        Self {
+            entries: VecDeque::new(),
+            next_seq: 0,
+            bytes: 0,
+            range,
+            parents,
+            closed: false,
+        }
+    }
+
     fn trim_horizon(&self) -> u64 {
         self.entries
             .front()
@@ -91,6 +110,9 @@ struct ConsumerState {
     positions: Vec<u64>,
     /// Next sequence number not yet acknowledged (processed and handed on), per shard.
     acked: Vec<u64>,
+    /// Next sequence number not yet handled (processed, perhaps not yet acknowledged
+    /// downstream), per shard: a poller waits for this on a parent shard another reads.
+    handled: Vec<u64>,
     /// When the acknowledged positions were last checkpointed (durable topics).
     saved_at: Option<std::time::Instant>,
     active: bool,
@@ -98,9 +120,10 @@ struct ConsumerState {
     /// did not acknowledge holds back acknowledgements upstream ([`Topic::acked_through`]),
     /// so a restart reads it again; it no longer holds writers back.
     failed: bool,
-    /// The one shard this consumer reads (a per-shard reader, as a Lambda's event source
-    /// mapping polls each shard on its own), or every shard.
-    shard: Option<usize>,
+    /// The shards this consumer reads (a per-shard reader, as a Lambda's event source
+    /// mapping polls each shard on its own: its shard, and the children resharding
+    /// gives it), or every shard.
+    owned: Option<Vec<usize>>,
     /// Records retention dropped before this consumer read them.
     expired: u64,
 }
@@ -108,7 +131,7 @@ struct ConsumerState {
 impl ConsumerState {
     /// Whether the consumer reads shard `s`.
     fn reads(&self, s: usize) -> bool {
-        self.shard.is_none_or(|only| only == s)
+        self.owned.as_ref().is_none_or(|o| o.contains(&s))
     }
 }
 
@@ -132,6 +155,23 @@ struct Inner {
     /// The sizes of the records producers put (data and partition key), for the cost
     /// meter; counted by [`Producer::offer`] and [`Producer::put`].
     put_sizes: crate::api::cost::Sizes,
+    /// After resharding: the open shards by the first hash key they take, in order.
+    /// `None` while the shards are the ones the topic was made with (even ranges).
+    router: Option<Vec<(u128, usize)>>,
+}
+
+impl Inner {
+    /// The open shard that takes hash key `hash`.
+    fn route(&self, hash: u128) -> usize {
+        match &self.router {
+            None => shard_for_hash(hash, self.shards.len()),
+            Some(r) => {
+                r[r.partition_point(|(start, _)| *start <= hash)
+                    .saturating_sub(1)]
+                .1
+            }
+        }
+    }
 }
 
 /// A sharded, retained stream of record batches.
@@ -248,8 +288,12 @@ pub fn now_ms() -> i64 {
 /// The shard a partition key goes to: the MD5 of the key as a 128-bit number, mapped
 /// onto `shards` equal hash-key ranges, as Kinesis does.
 pub fn shard_for_key(key: &[u8], shards: usize) -> usize {
-    let digest = Md5::digest(key);
-    shard_for_hash(u128::from_be_bytes(digest.into()), shards)
+    shard_for_hash(hash_key(key), shards)
+}
+
+/// A partition key's hash key: its MD5 as a 128-bit number, as Kinesis maps keys.
+pub fn hash_key(key: &[u8]) -> u128 {
+    u128::from_be_bytes(Md5::digest(key).into())
 }
 
 /// The width of each of `shards` even hash key ranges: floor(2^128 / shards), as Kinesis
@@ -321,7 +365,9 @@ impl Topic {
             retention,
             capacity_records: capacity_records.max(1),
             inner: Mutex::new(Inner {
-                shards: (0..shards).map(|_| Shard::default()).collect(),
+                shards: (0..shards)
+                    .map(|i| Shard::new(hash_key_range(i, shards), Vec::new()))
+                    .collect(),
                 consumers: Vec::new(),
                 producers: 0,
                 closed: false,
@@ -333,6 +379,7 @@ impl Topic {
                 budgets: None,
                 reads: None,
                 put_sizes: Default::default(),
+                router: None,
             }),
             data: Notify::new(),
             room: Notify::new(),
@@ -441,11 +488,12 @@ impl Topic {
         inner.consumers.push(ConsumerState {
             name: name.to_owned(),
             positions: horizon.clone(),
+            handled: horizon.clone(),
             acked: horizon,
             saved_at: None,
             active: false,
             failed: true,
-            shard: None,
+            owned: None,
             expired: 0,
         });
     }
@@ -501,10 +549,12 @@ impl Topic {
         }
         let name = c.name.clone();
         // A per-shard reader checkpoints its shard in the checkpoint of its name.
-        let acked = match (c.shard, inner.checkpoints.get(&name)) {
-            (Some(only), Some(saved)) if saved.len() == c.acked.len() => {
+        let acked = match (&c.owned, inner.checkpoints.get(&name)) {
+            (Some(owned), Some(saved)) if saved.len() == c.acked.len() => {
                 let mut merged = saved.clone();
-                merged[only] = c.acked[only];
+                for s in owned {
+                    merged[*s] = c.acked[*s];
+                }
                 merged
             }
             _ => c.acked.clone(),
@@ -663,11 +713,12 @@ impl Topic {
         inner.consumers.push(ConsumerState {
             name: name.to_owned(),
             acked: positions.clone(),
+            handled: positions.clone(),
             positions,
             saved_at: None,
             active: true,
             failed: false,
-            shard,
+            owned: shard.map(|s| vec![s]),
             expired: 0,
         });
         let index = inner.consumers.len() - 1;
@@ -717,13 +768,34 @@ impl Topic {
         by_name.into_values().max().unwrap_or(0)
     }
 
-    /// Splits a batch by partition key (its MD5) into per-shard batches.
+    /// Splits a batch by partition key (its MD5) into batches for `shards` even shards.
     pub fn split(&self, batch: &RecordBatch, shards: usize) -> Result<Vec<(usize, RecordBatch)>> {
         if self.key_column.is_none() || shards == 1 {
             return Ok(vec![(0, batch.clone())]);
         }
+        self.parts(
+            batch,
+            self.shard_rows(batch, shards, |h| shard_for_hash(h, shards))?,
+        )
+    }
+
+    /// Splits a batch by partition key into batches for the open shards that take the
+    /// keys now.
+    fn route_parts(&self, inner: &Inner, batch: &RecordBatch) -> Result<Vec<(usize, RecordBatch)>> {
+        if inner.router.is_none() && (self.key_column.is_none() || inner.shards.len() == 1) {
+            return Ok(vec![(0, batch.clone())]);
+        }
+        self.parts(batch, self.routed_rows(inner, batch)?)
+    }
+
+    /// The rows of `batch` each shard takes now, in order, indexed by shard.
+    fn routed_rows(&self, inner: &Inner, batch: &RecordBatch) -> Result<Vec<Vec<u32>>> {
+        self.shard_rows(batch, inner.shards.len(), |h| inner.route(h))
+    }
+
+    fn parts(&self, batch: &RecordBatch, rows: Vec<Vec<u32>>) -> Result<Vec<(usize, RecordBatch)>> {
         let mut out = Vec::new();
-        for (shard, idx) in self.shard_rows(batch, shards)?.into_iter().enumerate() {
+        for (shard, idx) in rows.into_iter().enumerate() {
             if idx.is_empty() {
                 continue;
             }
@@ -735,12 +807,18 @@ impl Topic {
         Ok(out)
     }
 
-    /// The rows of `batch` each of `shards` shards gets, in order.
-    fn shard_rows(&self, batch: &RecordBatch, shards: usize) -> Result<Vec<Vec<u32>>> {
+    /// The rows of `batch` each of `shards` shards gets, in order, the shard of a key
+    /// being `route` of its hash key (without a key column, every row has hash key 0).
+    fn shard_rows(
+        &self,
+        batch: &RecordBatch,
+        shards: usize,
+        route: impl Fn(u128) -> usize,
+    ) -> Result<Vec<Vec<u32>>> {
         let all = || (0..batch.num_rows() as u32).collect::<Vec<_>>();
-        let Some(col) = self.key_column.filter(|_| shards > 1) else {
+        let Some(col) = self.key_column else {
             let mut rows = vec![Vec::new(); shards];
-            rows[0] = all();
+            rows[route(0)] = all();
             return Ok(rows);
         };
         let keys = batch.column(col);
@@ -754,7 +832,7 @@ impl Topic {
                 use std::fmt::Write as _;
                 let _ = write!(buf, "{}", formatter.value(i));
             }
-            rows[shard_for_key(buf.as_bytes(), shards)].push(i as u32);
+            rows[route(hash_key(buf.as_bytes()))].push(i as u32);
         }
         Ok(rows)
     }

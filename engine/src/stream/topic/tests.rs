@@ -3,6 +3,7 @@
 use super::*;
 use crate::arrow::array::{Int64Array, StringArray};
 use crate::arrow::datatypes::{DataType, Field, Schema};
+use std::collections::BTreeMap;
 
 fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -291,4 +292,202 @@ async fn records_put_keep_their_bytes_and_a_shard_reads_from_any_position() {
         .filter_map(|d| d.meta.as_ref().map(|m| m.num_rows()))
         .collect();
     assert_eq!(with_meta, vec![3]);
+}
+
+/// `(user, n)` of what a read delivered, with the shard each came from.
+fn rows_of(read: &[Delivery]) -> Vec<(usize, String, i64)> {
+    let mut out = Vec::new();
+    for d in read {
+        let users = d
+            .batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        let ns = d
+            .batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        for i in 0..d.batch.num_rows() {
+            out.push((d.shard, users.value(i).to_owned(), ns.value(i)));
+        }
+    }
+    out
+}
+
+fn users(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("user-{i}")).collect()
+}
+
+#[test]
+fn uniform_scaling_2_4_3_closes_parents_and_opens_children_with_aws_ranges() {
+    let topic = Topic::new("t", schema(), 2, Some("user"), Retention::default(), 1000).unwrap();
+    assert_eq!(
+        topic.reshard(Reshard::UniformScaling(2)).unwrap(),
+        Vec::<usize>::new()
+    );
+    assert_eq!(
+        topic.reshard(Reshard::UniformScaling(4)).unwrap(),
+        vec![2, 3, 4, 5]
+    );
+    let shards = topic.shards();
+    assert!(shards[0].closed && shards[1].closed && !shards[2].closed);
+    for (k, s) in shards[2..].iter().enumerate() {
+        assert_eq!(s.range, hash_key_range(k, 4));
+        assert_eq!(
+            s.parents,
+            vec![k / 2],
+            "shard {} splits shard {}",
+            s.index,
+            k / 2
+        );
+    }
+    assert_eq!(
+        topic.reshard(Reshard::UniformScaling(3)).unwrap(),
+        vec![6, 7, 8]
+    );
+    let shards = topic.shards();
+    assert_eq!(topic.open_shard_count(), 3);
+    // Thirds over quarters: each third overlaps two quarters.
+    assert_eq!(shards[6].parents, vec![2, 3]);
+    assert_eq!(shards[7].parents, vec![3, 4]);
+    assert_eq!(shards[8].parents, vec![4, 5]);
+    for (k, s) in shards[6..].iter().enumerate() {
+        assert_eq!(s.range, hash_key_range(k, 3));
+    }
+    // Every key goes to the open shard whose range holds its hash.
+    for u in users(200) {
+        let h = hash_key(u.as_bytes());
+        let s = topic.route_hash(h);
+        assert!(s >= 6 && shards[s].range.0 <= h && h <= shards[s].range.1);
+        assert_eq!(s, 6 + shard_for_key(u.as_bytes(), 3));
+    }
+    // Split and merge: the children of shard 6, merged back.
+    let at = shards[6].range.0 + 1000;
+    assert_eq!(
+        topic.reshard(Reshard::Split { shard: 6, at }).unwrap(),
+        vec![9, 10]
+    );
+    let s = topic.shards();
+    assert_eq!(
+        (s[9].range, s[10].range),
+        ((s[6].range.0, at - 1), (at, s[6].range.1))
+    );
+    assert_eq!(
+        topic
+            .reshard(Reshard::Merge {
+                shard: 9,
+                adjacent: 10
+            })
+            .unwrap(),
+        vec![11]
+    );
+    assert_eq!(topic.shards()[11].range, s[6].range);
+    assert_eq!(topic.shards()[11].parents, vec![9, 10]);
+    // Mistakes are named.
+    let e = topic
+        .reshard(Reshard::Split { shard: 0, at: 5 })
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("shard 0 of stream 't' is closed"),
+        "{e}"
+    );
+    let e = topic
+        .reshard(Reshard::Merge {
+            shard: 11,
+            adjacent: 8,
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("not adjacent"), "{e}");
+    let e = topic
+        .reshard(Reshard::Split {
+            shard: 11,
+            at: s[6].range.0,
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("NewStartingHashKey"), "{e}");
+}
+
+#[tokio::test]
+async fn readers_finish_parents_before_children_so_order_per_key_holds() {
+    let topic = Topic::new(
+        "t",
+        schema(),
+        2,
+        Some("user"),
+        Retention::default(),
+        100_000,
+    )
+    .unwrap();
+    let mut all = topic.subscribe("all", &StartPosition::TrimHorizon);
+    let mut polls: Vec<Consumer> = (0..2)
+        .map(|s| topic.subscribe_shard("fn", &StartPosition::TrimHorizon, Some(s)))
+        .collect();
+    let p = topic.add_producer();
+    let names = users(50);
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut n = 0;
+    for target in [None, Some(4), Some(3)] {
+        if let Some(t) = target {
+            topic.reshard(Reshard::UniformScaling(t)).unwrap();
+        }
+        for _ in 0..4 {
+            p.send(batch(&names, n)).await.unwrap();
+            n += names.len() as i64;
+        }
+    }
+    p.close();
+    // Records per shard: nothing was appended to a closed shard.
+    let shards = topic.shards();
+    let per_shard: Vec<u64> = shards.iter().map(|s| s.bounds.1).collect();
+    assert_eq!(per_shard.iter().sum::<u64>(), n as u64);
+    assert!(per_shard[2..6].iter().all(|c| *c > 0) && per_shard[6..].iter().all(|c| *c > 0));
+    // One reader of every shard: per user, n increases.
+    let mut seen = Vec::new();
+    while let Some(read) = all.next(37).await {
+        seen.extend(rows_of(&read));
+    }
+    assert_eq!(seen.len(), n as usize);
+    let mut last: BTreeMap<String, i64> = BTreeMap::new();
+    for (_, u, v) in &seen {
+        assert!(
+            last.get(u).is_none_or(|l| l < v),
+            "{u}: {v} after {:?}",
+            last.get(u)
+        );
+        last.insert(u.clone(), *v);
+    }
+    // Per-shard pollers, as a Lambda's mapping: each takes its parents' children; read
+    // together, each handling its reads, they keep order per key and read all once.
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let tasks: Vec<_> = polls
+        .drain(..)
+        .map(|mut c| {
+            let got = got.clone();
+            tokio::spawn(async move {
+                while let Some(read) = c.next(7).await {
+                    got.lock().unwrap().extend(rows_of(&read));
+                    tokio::task::yield_now().await;
+                    c.ack().unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        tokio::time::timeout(Duration::from_secs(10), t)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), n as usize, "every record read once");
+    let mut last: BTreeMap<String, (usize, i64)> = BTreeMap::new();
+    for (shard, u, v) in &got {
+        if let Some((s, l)) = last.get(u) {
+            assert!(l < v, "{u}: {v} (shard {shard}) after {l} (shard {s})");
+        }
+        last.insert(u.clone(), (*shard, *v));
+    }
 }

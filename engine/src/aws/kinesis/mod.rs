@@ -13,6 +13,8 @@
 
 use std::sync::Arc;
 
+mod reshard;
+
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -22,9 +24,7 @@ use super::{ACCOUNT, AwsError, Misfits, Registry, count, parse};
 use crate::api::EventSink;
 use crate::arrow::array::{ArrayRef, BinaryArray, RecordBatch, StringArray};
 use crate::stream::metrics::NodeMetrics;
-use crate::stream::topic::{
-    Producer, PutRecords, Topic, hash_key_range, now_ms, shard_for_hash, shard_for_key,
-};
+use crate::stream::topic::{Producer, PutRecords, ShardInfo, Topic, hash_key, now_ms};
 
 /// Largest record data, before base64 (1 MiB).
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
@@ -87,17 +87,30 @@ impl ServedStream {
         self.topic.shard_count()
     }
 
-    fn shard_json(&self, shard: usize) -> Value {
-        let n = self.shard_count();
-        let (start, end) = hash_key_range(shard, n);
-        json!({
-            "ShardId": shard_id(shard),
+    /// A shard as `ListShards` and `DescribeStream` give it: a closed one has an
+    /// `EndingSequenceNumber`, a child its `ParentShardId` (and for a merge, the
+    /// `AdjacentParentShardId`).
+    fn shard_json(info: &ShardInfo) -> Value {
+        let (start, end) = info.range;
+        let mut out = json!({
+            "ShardId": shard_id(info.index),
             "HashKeyRange": {
                 "StartingHashKey": start.to_string(),
                 "EndingHashKey": end.to_string(),
             },
             "SequenceNumberRange": { "StartingSequenceNumber": "0" },
-        })
+        });
+        if info.closed {
+            out["SequenceNumberRange"]["EndingSequenceNumber"] =
+                json!(info.bounds.1.saturating_sub(1).to_string());
+        }
+        if let Some(p) = info.parents.first() {
+            out["ParentShardId"] = json!(shard_id(*p));
+        }
+        if let Some(p) = info.parents.get(1) {
+            out["AdjacentParentShardId"] = json!(shard_id(*p));
+        }
+        out
     }
 
     fn status(&self) -> &'static str {
@@ -165,11 +178,14 @@ pub(super) async fn call(
         "GetShardIterator" => get_shard_iterator(registry, body),
         "GetRecords" => get_records(registry, body),
         "CreateStream" => create_stream(registry, body),
+        "UpdateShardCount" => reshard::update_shard_count(registry, body, region),
+        "SplitShard" => reshard::split_shard(registry, body),
+        "MergeShards" => reshard::merge_shards(registry, body),
         "DeleteStream" => delete_stream(registry, body),
         other => Err(AwsError::client(
             "UnknownOperationException",
             format!(
-                "Tributary does not serve the Kinesis operation {other} (it serves ListStreams, DescribeStream, DescribeStreamSummary, ListShards, PutRecord, PutRecords, GetShardIterator, GetRecords, CreateStream, DeleteStream)"
+                "Tributary does not serve the Kinesis operation {other} (it serves ListStreams, DescribeStream, DescribeStreamSummary, ListShards, PutRecord, PutRecords, GetShardIterator, GetRecords, UpdateShardCount, SplitShard, MergeShards, CreateStream, DeleteStream)"
             ),
         )),
     }
@@ -178,7 +194,7 @@ pub(super) async fn call(
 /// A request naming a stream by `StreamName` or `StreamARN`.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
-struct StreamRef {
+pub(super) struct StreamRef {
     stream_name: Option<String>,
     #[serde(rename = "StreamARN")]
     stream_arn: Option<String>,
@@ -276,7 +292,8 @@ fn describe_stream(
     let req: Req = parse(body)?;
     let s = req.stream.resolve_any(registry)?;
     let r: std::result::Result<Value, AwsError> = (|| {
-        let n = s.shard_count();
+        let shards = s.topic.shards();
+        let n = shards.len();
         if summary {
             return Ok(json!({ "StreamDescriptionSummary": {
                 "StreamName": s.name,
@@ -287,7 +304,7 @@ fn describe_stream(
                 "StreamCreationTimestamp": s.created_secs(),
                 "EnhancedMonitoring": [{ "ShardLevelMetrics": [] }],
                 "EncryptionType": "NONE",
-                "OpenShardCount": n,
+                "OpenShardCount": shards.iter().filter(|s| !s.closed).count(),
                 "ConsumerCount": 0,
             }}));
         }
@@ -302,7 +319,7 @@ fn describe_stream(
             "StreamARN": s.arn(region),
             "StreamStatus": s.status(),
             "StreamModeDetails": s.mode(),
-            "Shards": (first..last).map(|i| s.shard_json(i)).collect::<Vec<_>>(),
+            "Shards": shards[first.min(last)..last].iter().map(ServedStream::shard_json).collect::<Vec<_>>(),
             "HasMoreShards": last < n,
             "RetentionPeriodHours": s.retention(),
             "StreamCreationTimestamp": s.created_secs(),
@@ -323,6 +340,13 @@ fn list_shards(registry: &Registry, body: &[u8]) -> std::result::Result<Value, A
         next_token: Option<String>,
         max_results: Option<usize>,
         exclusive_start_shard_id: Option<String>,
+        shard_filter: Option<ShardFilter>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct ShardFilter {
+        r#type: String,
+        shard_id: Option<String>,
     }
     let req: Req = parse(body)?;
     // A NextToken carries the stream and where the previous page ended.
@@ -347,18 +371,50 @@ fn list_shards(registry: &Registry, body: &[u8]) -> std::result::Result<Value, A
     };
     let s = stream;
     let r = (|| {
-        let n = s.shard_count();
-        let first = match after.as_deref() {
-            Some(id) if !id.is_empty() => s.shard(id)? + 1,
-            _ => 0,
-        };
+        let mut shards = s.topic.shards();
+        // ShardFilter: AT_LATEST lists the open shards; AFTER_SHARD_ID those after one;
+        // the others (AT_TRIM_HORIZON, FROM_TRIM_HORIZON, AT_TIMESTAMP, FROM_TIMESTAMP)
+        // every shard the stream still has, as all of them are within retention here.
+        let mut after = after;
+        if let Some(f) = &req.shard_filter {
+            match f.r#type.as_str() {
+                "AT_LATEST" => shards.retain(|s| !s.closed),
+                "AFTER_SHARD_ID" => match &f.shard_id {
+                    Some(id) => after = Some(id.clone()),
+                    None => {
+                        return Err(AwsError::client(
+                            "InvalidArgumentException",
+                            "ShardFilter of type AFTER_SHARD_ID needs a ShardId.",
+                        ));
+                    }
+                },
+                "AT_TRIM_HORIZON" | "FROM_TRIM_HORIZON" | "AT_TIMESTAMP" | "FROM_TIMESTAMP" => {}
+                other => {
+                    return Err(AwsError::validation(
+                        "shardFilter.type",
+                        &format!(
+                            "Member must satisfy enum value set: [AFTER_SHARD_ID, AT_TRIM_HORIZON, FROM_TRIM_HORIZON, AT_LATEST, AT_TIMESTAMP, FROM_TIMESTAMP] (got '{other}')"
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(id) = after.as_deref().filter(|id| !id.is_empty()) {
+            let from = s.shard(id)?;
+            shards.retain(|s| s.index > from);
+        }
         let limit = req.max_results.unwrap_or(1000).clamp(1, 10_000);
-        let last = (first + limit).min(n);
+        let more = shards.len() > limit;
+        shards.truncate(limit);
         let mut out = json!({
-            "Shards": (first..last).map(|i| s.shard_json(i)).collect::<Vec<_>>(),
+            "Shards": shards.iter().map(ServedStream::shard_json).collect::<Vec<_>>(),
         });
-        if last < n && last > 0 {
-            out["NextToken"] = json!(encode_token(&format!("{}\n{}", s.name, shard_id(last - 1))));
+        if more && let Some(last) = shards.last() {
+            out["NextToken"] = json!(encode_token(&format!(
+                "{}\n{}",
+                s.name,
+                shard_id(last.index)
+            )));
         }
         Ok(out)
     })();
@@ -375,14 +431,15 @@ struct PutEntry {
     explicit_hash_key: Option<String>,
 }
 
-/// A checked record: its bytes, partition key and shard.
+/// A checked record: its bytes, partition key, hash key and shard.
 struct Checked {
     data: Vec<u8>,
     key: String,
+    hash: u128,
     shard: usize,
 }
 
-fn check_entry(e: &PutEntry, at: &str, shards: usize) -> std::result::Result<Checked, AwsError> {
+fn check_entry(e: &PutEntry, at: &str, topic: &Topic) -> std::result::Result<Checked, AwsError> {
     let Some(data) = &e.data else {
         return Err(AwsError::validation(
             &format!("{at}data"),
@@ -423,9 +480,8 @@ fn check_entry(e: &PutEntry, at: &str, shards: usize) -> std::result::Result<Che
             "Member must have length less than or equal to 1048576",
         ));
     }
-    let shard = match &e.explicit_hash_key {
-        Some(h) => {
-            let hash = (!h.is_empty()
+    let hash = match &e.explicit_hash_key {
+        Some(h) => (!h.is_empty()
                 && h.bytes().all(|b| b.is_ascii_digit())
                 && (h == "0" || !h.starts_with('0')))
             .then(|| h.parse::<u128>().ok())
@@ -437,15 +493,14 @@ fn check_entry(e: &PutEntry, at: &str, shards: usize) -> std::result::Result<Che
                         "ExplicitHashKey {h} is invalid: it must be a decimal number from 0 to 2^128 - 1"
                     ),
                 )
-            })?;
-            shard_for_hash(hash, shards)
-        }
-        None => shard_for_key(key.as_bytes(), shards),
+            })?,
+        None => hash_key(key.as_bytes()),
     };
     Ok(Checked {
         data,
         key: key.clone(),
-        shard,
+        hash,
+        shard: topic.route_hash(hash),
     })
 }
 
@@ -466,6 +521,7 @@ fn expand(s: &ServedStream, checked: Vec<Checked>) -> (Vec<Checked>, Vec<usize>)
                     out.push(Checked {
                         data: u.data,
                         key: u.partition_key,
+                        hash: c.hash,
                         shard: c.shard,
                     });
                     origin.push(i);
@@ -490,18 +546,56 @@ fn per_request(placed: &[(usize, u64)], origin: &[usize], requests: usize) -> Ve
 }
 
 /// Appends checked records; returns each one's shard and sequence number, in order.
+/// A record routed to a shard that closed in the meantime (resharding) is routed again.
 async fn append(
     s: &ServedStream,
-    records: Vec<Checked>,
+    mut records: Vec<Checked>,
 ) -> std::result::Result<Vec<(usize, u64)>, AwsError> {
+    let mut tries = 0;
+    loop {
+        match append_once(s, &records).await {
+            Err(PutError::Closed) if tries < 3 => {
+                tries += 1;
+                for r in &mut records {
+                    r.shard = s.topic.route_hash(r.hash);
+                }
+            }
+            Err(PutError::Closed) => {
+                return Err(AwsError::internal(
+                    "the stream was resharded while the records were put; put them again",
+                ));
+            }
+            Err(PutError::Aws(e)) => return Err(e),
+            Ok(r) => return Ok(r),
+        }
+    }
+}
+
+/// Why a put did not go in.
+enum PutError {
+    Aws(AwsError),
+    /// A shard it went to was closed by resharding in the meantime.
+    Closed,
+}
+
+impl From<AwsError> for PutError {
+    fn from(e: AwsError) -> Self {
+        Self::Aws(e)
+    }
+}
+
+async fn append_once(
+    s: &ServedStream,
+    records: &[Checked],
+) -> std::result::Result<Vec<(usize, u64)>, PutError> {
     let schema = s.topic.schema().clone();
     let data: Vec<Vec<u8>> = records.iter().map(|r| r.data.clone()).collect();
+    let shards = s.shard_count();
     let (rows, bad) = s.rows.rows(&schema, &data)?;
     let bytes: u64 = data.iter().map(|d| d.len() as u64).sum();
     // Good records by shard, in order; row i of `rows` is the i-th good record.
     let bad_at: std::collections::BTreeMap<usize, &str> =
         bad.iter().map(|(i, r)| (*i, r.as_str())).collect();
-    let shards = s.shard_count();
     let mut by_shard: Vec<Vec<u32>> = vec![Vec::new(); shards];
     let mut good_index = Vec::with_capacity(records.len());
     let mut row = 0u32;
@@ -544,10 +638,17 @@ async fn append(
     let firsts = if parts.is_empty() {
         Vec::new()
     } else {
-        s.producer
-            .put(parts)
-            .await
-            .map_err(|e| AwsError::internal(format!("the stream did not take the records: {e}")))?
+        match s.producer.put(parts).await {
+            Ok(f) => f,
+            Err(e) if e.to_string().contains("closed by resharding") => {
+                return Err(PutError::Closed);
+            }
+            Err(e) => {
+                return Err(PutError::Aws(AwsError::internal(format!(
+                    "the stream did not take the records: {e}"
+                ))));
+            }
+        }
     };
     let good = records.len() - bad.len();
     NodeMetrics::add(&s.metrics.records_in, records.len() as u64);
@@ -556,7 +657,7 @@ async fn append(
     NodeMetrics::add(&s.metrics.bytes_out, rows.get_array_memory_size() as u64);
     if !bad.is_empty() {
         NodeMetrics::add(&s.metrics.errors, bad.len() as u64);
-        refuse(s, &records, &bad).await;
+        refuse(s, records, &bad).await;
     }
     // A record that did not fit gets the number the shard's next record takes.
     Ok(records
@@ -624,7 +725,7 @@ async fn put_record(registry: &Registry, body: &[u8]) -> std::result::Result<Val
     let req: Req = parse(body)?;
     let s = req.stream.resolve(registry)?;
     let r = async {
-        let checked = check_entry(&req.entry, "", s.shard_count())?;
+        let checked = check_entry(&req.entry, "", &s.topic)?;
         if !throttle(&s, std::slice::from_ref(&checked))[0] {
             return Err(AwsError::client(
                 THROTTLED,
@@ -671,11 +772,10 @@ async fn put_records(registry: &Registry, body: &[u8]) -> std::result::Result<Va
                 "Member must have length less than or equal to 500",
             ));
         }
-        let shards = s.shard_count();
         let checked = entries
             .iter()
             .enumerate()
-            .map(|(i, e)| check_entry(e, &format!("records.{}.member.", i + 1), shards))
+            .map(|(i, e)| check_entry(e, &format!("records.{}.member.", i + 1), &s.topic))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let total: usize = checked.iter().map(|c| c.data.len() + c.key.len()).sum();
         if total > MAX_PUT_BYTES {
@@ -998,11 +1098,18 @@ fn get_records(registry: &Registry, body: &[u8]) -> std::result::Result<Value, A
             seq: read.next,
             issued_ms: now,
         };
-        Ok(json!({
+        let mut out = json!({
             "Records": records,
             "NextShardIterator": next.encode(),
             "MillisBehindLatest": read.millis_behind,
-        }))
+        });
+        // At the end of a shard resharding closed: no next iterator, and the children
+        // to read next (GetRecords' ChildShards).
+        if let Some(children) = reshard::children_at_end(&s.topic, it.shard, read.next) {
+            out.as_object_mut().map(|o| o.remove("NextShardIterator"));
+            out["ChildShards"] = children;
+        }
+        Ok(out)
     })();
     count(&s.metrics, &r);
     r
@@ -1088,16 +1195,31 @@ mod tests {
             partition_key: Some(key.to_owned()),
             explicit_hash_key: hash.map(str::to_owned),
         };
-        let ok = check_entry(&entry("aGk=", "k", None), "", 4).unwrap();
+        let schema = std::sync::Arc::new(crate::arrow::datatypes::Schema::new(vec![
+            crate::arrow::datatypes::Field::new(
+                "data",
+                crate::arrow::datatypes::DataType::Binary,
+                false,
+            ),
+        ]));
+        let topic = Topic::new("t", schema, 4, None, Default::default(), 10).unwrap();
+        let ok = check_entry(&entry("aGk=", "k", None), "", &topic).unwrap();
         assert_eq!(ok.data, b"hi");
-        assert_eq!(ok.shard, shard_for_key(b"k", 4));
-        let top = check_entry(&entry("aGk=", "k", Some(&u128::MAX.to_string())), "", 4).unwrap();
+        assert_eq!(ok.shard, crate::stream::topic::shard_for_key(b"k", 4));
+        let top = check_entry(
+            &entry("aGk=", "k", Some(&u128::MAX.to_string())),
+            "",
+            &topic,
+        )
+        .unwrap();
         assert_eq!(top.shard, 3);
-        let zero = check_entry(&entry("aGk=", "k", Some("0")), "", 4).unwrap();
+        let zero = check_entry(&entry("aGk=", "k", Some("0")), "", &topic).unwrap();
         assert_eq!(zero.shard, 0);
-        let e = check_entry(&entry("%%%", "k", None), "", 4).err().unwrap();
+        let e = check_entry(&entry("%%%", "k", None), "", &topic)
+            .err()
+            .unwrap();
         assert_eq!(e.code, "SerializationException");
-        let e = check_entry(&entry("aGk=", "", None), "records.1.member.", 4)
+        let e = check_entry(&entry("aGk=", "", None), "records.1.member.", &topic)
             .err()
             .unwrap();
         assert_eq!(e.code, "ValidationException");
@@ -1106,12 +1228,14 @@ mod tests {
             "{}",
             e.message
         );
-        let e = check_entry(&entry("aGk=", "k", Some("-1")), "", 4)
+        let e = check_entry(&entry("aGk=", "k", Some("-1")), "", &topic)
             .err()
             .unwrap();
         assert_eq!(e.code, "InvalidArgumentException");
         let big = base64::engine::general_purpose::STANDARD.encode(vec![0u8; MAX_RECORD_BYTES]);
-        let e = check_entry(&entry(&big, "k", None), "", 4).err().unwrap();
+        let e = check_entry(&entry(&big, "k", None), "", &topic)
+            .err()
+            .unwrap();
         assert_eq!(e.code, "ValidationException");
     }
 }
