@@ -630,7 +630,8 @@ fn boto3_puts_into_direct_put_firehoses_and_a_stream_fed_one_refuses_puts_as_aws
     let project = json!({
         "format_version": 2,
         "nodes": [
-            node("typed", "firehose", json!({"prefix": "typed/", "error_prefix": "typed-errors/",
+            node("typed", "firehose", json!({"prefix": "typed/",
+                "error_prefix": "typed-errors/!{firehose:error-output-type}/!{timestamp:yyyy}/",
                 "format": "json", "columns": ["user Utf8 NOT NULL", "n Int64"]})),
             node("raw", "firehose", json!({"prefix": "raw/", "format": "json"})),
             node("gen", "generator", json!({"event": "clickstream", "count": 50, "rate_per_sec": 0.0})),
@@ -669,11 +670,21 @@ fn boto3_puts_into_direct_put_firehoses_and_a_stream_fed_one_refuses_puts_as_aws
     assert_eq!(typed.len(), 100);
     let total: i64 = typed.iter().map(|r| r["n"].as_i64().unwrap()).sum();
     assert_eq!(total, (0..100).sum::<i64>());
-    // Records that did not fit: AWS's error-record JSON, with the bytes put.
-    let errors = records_under(
-        &dir.path()
-            .join("lake/typed-errors/format-conversion-failed"),
+    // Records that did not fit: AWS's error-record JSON, with the bytes put, under the
+    // error prefix evaluated (the error output type, then the year).
+    let folder = dir
+        .path()
+        .join("lake/typed-errors/format-conversion-failed");
+    let files = crate::support::files_under(&folder);
+    let year = chrono::Utc::now().format("%Y").to_string();
+    assert!(
+        !files.is_empty()
+            && files
+                .iter()
+                .all(|f| f.starts_with(&format!("{year}/")) && f.matches('/').count() == 1),
+        "{files:?}"
     );
+    let errors = records_under(&folder);
     assert_eq!(errors.len(), 2);
     use base64::Engine as _;
     let raw: Vec<Vec<u8>> = errors

@@ -27,12 +27,18 @@ pub const MAX_BATCH_RECORDS: usize = 500;
 /// Largest `PutRecordBatch` payload (4 MiB).
 pub const MAX_BATCH_BYTES: usize = 4 << 20;
 
+/// The folder of records refused at a time, or why the error prefix has none.
+pub type RejectFolder =
+    Box<dyn Fn(chrono::DateTime<chrono::Utc>) -> std::result::Result<String, String> + Send + Sync>;
+
 /// Where records that do not fit the columns are written, in AWS's error-record form.
 pub struct Rejects {
     /// The bucket.
     pub bucket: Arc<Bucket>,
-    /// The key prefix, relative to the bucket (`<error prefix>format-conversion-failed/`).
-    pub prefix: String,
+    /// The folder for records refused at a time: the error prefix evaluated with
+    /// `format-conversion-failed` as the error output type (by default
+    /// `<error prefix>format-conversion-failed/YYYY/MM/dd/HH/`).
+    pub folder: RejectFolder,
 }
 
 /// A Firehose node as the endpoint serves it.
@@ -333,16 +339,18 @@ async fn reject(f: &ServedFirehose, data: &[Vec<u8>], bad: &[(usize, String)]) {
         text.push_str(&line.to_string());
         text.push('\n');
     }
-    let hour = chrono::Utc::now().format("%Y/%m/%d/%H");
     let seq = f.seq.fetch_add(1, Ordering::Relaxed) + 1;
     let name = format!(
         "{}-{}-{seq:08}.json",
         crate::lake::sniff::normalize_name(&f.node),
         chrono::Utc::now().format("%Y%m%dT%H%M%S%3f")
     );
-    let written = match rejects.bucket.key_under_prefix(&rejects.prefix) {
-        Ok(prefix) => {
-            let key = format!("{}/{hour}/{name}", prefix.trim_end_matches('/'));
+    let folder = (rejects.folder)(chrono::Utc::now())
+        .map_err(crate::error::Error::Invalid)
+        .and_then(|folder| rejects.bucket.key_under_prefix(&folder));
+    let written = match folder {
+        Ok(folder) => {
+            let key = format!("{}/{name}", folder.trim_end_matches('/'));
             rejects.bucket.put(&key, bytes::Bytes::from(text)).await
         }
         Err(e) => Err(e),

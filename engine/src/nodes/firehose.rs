@@ -836,12 +836,17 @@ fn served_input(
             OutputCompression::None => "UNCOMPRESSED",
         },
     });
+    let layout = Layout::errors(&config.error_prefix, true)
+        .map_err(|e| Error::Invalid(format!("error_prefix: {e}")))?;
     let rejects = crate::aws::Rejects {
         bucket: bucket.clone(),
-        prefix: format!(
-            "{}/format-conversion-failed/",
-            config.error_prefix.trim_end_matches('/')
-        ),
+        folder: Box::new(move |arrival| {
+            layout.template.evaluate(&prefix::Values {
+                arrival,
+                keys: &|_, _| None,
+                error_type: Some("format-conversion-failed"),
+            })
+        }),
     };
     let direct = producer.is_some();
     let served_as = format!(
