@@ -153,6 +153,8 @@ pub struct Node {
     pub position: Position,
     /// The typed configuration; its variant is the node's kind.
     pub config: NodeConfig,
+    /// Faults injected into the node while designing (none by default).
+    pub faults: crate::api::faults::Faults,
 }
 
 impl Node {
@@ -174,6 +176,8 @@ struct RawNode {
     position: Position,
     #[serde(default = "empty_object")]
     config: Value,
+    #[serde(default, skip_serializing_if = "crate::api::faults::Faults::is_none")]
+    faults: crate::api::faults::Faults,
 }
 
 fn empty_object() -> Value {
@@ -188,6 +192,7 @@ impl From<Node> for RawNode {
             name: node.name,
             position: node.position,
             config: node.config.to_value(),
+            faults: node.faults,
         }
     }
 }
@@ -203,6 +208,7 @@ impl TryFrom<RawNode> for Node {
             name: raw.name,
             position: raw.position,
             config,
+            faults: raw.faults,
         })
     }
 }
@@ -509,6 +515,13 @@ impl Project {
             for p in node.config.validate() {
                 problems.push(Problem::setting(&node.id, p.path, p.message));
             }
+            for (setting, message) in node.faults.problems(node.kind().as_str()) {
+                problems.push(Problem::setting(
+                    &node.id,
+                    format!("faults.{setting}"),
+                    message,
+                ));
+            }
         }
         // The AWS endpoint serves streams and Firehoses by name: names are unique.
         let mut api_names: BTreeMap<(&str, String), &str> = BTreeMap::new();
@@ -798,5 +811,6 @@ fn parse_node(item: Value, format_version: u32) -> std::result::Result<Node, Opt
         name: raw.name,
         position: raw.position,
         config,
+        faults: raw.faults,
     })
 }

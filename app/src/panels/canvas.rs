@@ -484,6 +484,7 @@ pub fn add_node(snarl: &mut Snarl<Node>, kind: NodeKind, pos: egui::Pos2) -> Nod
         id,
         position: Position { x: pos.x, y: pos.y },
         config: kind.default_config(),
+        faults: Default::default(),
     };
     snarl.insert_node(pos, node)
 }

@@ -8,6 +8,7 @@ pub mod choice;
 pub mod cost;
 pub mod environment;
 pub mod events;
+pub mod faults;
 pub mod problem;
 pub mod stats;
 pub mod stop;

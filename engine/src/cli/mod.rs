@@ -276,6 +276,7 @@ pub(crate) fn node(id: &str, config: NodeConfig, x: f32) -> Node {
         name: id.to_owned(),
         position: Position { x, y: 0.0 },
         config,
+        faults: Default::default(),
     }
 }
 

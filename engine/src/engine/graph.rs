@@ -284,6 +284,7 @@ impl GraphRun {
                 .map(|e| e.from.port.clone())
                 .collect(),
             aws_realism: project.aws_realism,
+            faults: node.faults.clone(),
         };
         let start = Instant::now();
         let result = node.config.run(&ctx).await;

@@ -153,6 +153,8 @@ pub struct NodeContext<'a> {
     /// AWS realism (the project's `aws_realism`): streams keep Kinesis's write limits
     /// and retention deadline.
     pub aws_realism: bool,
+    /// The faults injected into the node (its Faults section).
+    pub faults: crate::api::faults::Faults,
 }
 
 impl NodeContext<'_> {

@@ -390,6 +390,11 @@ struct Deliver {
     registered: Option<Arc<CatalogStore>>,
     /// The sizes of the records that came in (the cost meter's ingestion).
     ingested: Sizes,
+    /// Injected faults.
+    faults: Option<Arc<crate::nodes::faults::Injector>>,
+    /// Poison records (injected) waiting for the next delivery, to go under the error
+    /// prefix as `processing-failed`.
+    poisoned: Vec<RecordBatch>,
 }
 
 impl Deliver {
@@ -415,6 +420,22 @@ impl Deliver {
             .copied()
             .min()
             .unwrap_or_else(crate::stream::topic::now_ms);
+        if !self.poisoned.is_empty() {
+            let msg = "poison record: the record could not be processed (a fault injected by the node's Faults section)";
+            let mut poisoned = std::mem::take(&mut self.poisoned)
+                .iter()
+                .map(|b| with_error(b, &self.processing_errors.schema, msg))
+                .collect::<Result<Vec<_>>>()?;
+            let rows: u64 = poisoned.iter().map(|b| b.num_rows() as u64).sum();
+            self.failed += rows;
+            out.failed(rows);
+            self.processing_errors
+                .flush(&mut poisoned, &mut Vec::new(), oldest)
+                .await?;
+        }
+        if let Some(latency) = self.faults.as_ref().and_then(|f| f.latency()) {
+            tokio::time::sleep(latency).await;
+        }
         if let Some(processor) = &self.processor
             && !self.buffer.is_empty()
         {
@@ -488,13 +509,46 @@ impl Deliver {
     }
 }
 
+impl Deliver {
+    /// The records of `d` that are not poison; the poison ones wait for the next
+    /// delivery, to go under the error prefix.
+    fn set_poison_aside(
+        &mut self,
+        f: Arc<crate::nodes::faults::Injector>,
+        d: &Delivery,
+    ) -> Result<RecordBatch> {
+        let n = d.batch.num_rows() as u64;
+        let seqs: Vec<u64> = (d.first_seq..d.first_seq + n).collect();
+        let poison = f.poison(&d.batch, d.shard, &seqs)?;
+        let bad = poison.iter().filter(|p| **p).count();
+        if bad == 0 {
+            return Ok(d.batch.clone());
+        }
+        let mask = crate::arrow::array::BooleanArray::from(poison);
+        let good_mask = crate::arrow::compute::not(&mask)?;
+        self.poisoned
+            .push(crate::arrow::compute::filter_record_batch(&d.batch, &mask)?);
+        let first = seqs[mask.values().iter().position(|p| p).unwrap_or_default()];
+        f.poisoned(bad as u64, || {
+            format!("at sequence number {first} of shard {}", d.shard)
+        });
+        Ok(crate::arrow::compute::filter_record_batch(
+            &d.batch, &good_mask,
+        )?)
+    }
+}
+
 impl Operator for Deliver {
     async fn process(&mut self, read: Vec<Delivery>, out: &Outputs) -> Result<Hold> {
         for d in read {
             self.buffered_bytes += delivered_bytes(&d) as usize;
             count_ingested(&mut self.ingested, &d)?;
             self.arrivals.push(d.arrival_ms);
-            self.buffer.push(d.batch);
+            let batch = match &self.faults {
+                Some(f) => self.set_poison_aside(f.clone(), &d)?,
+                None => d.batch,
+            };
+            self.buffer.push(batch);
         }
         if self.buffered_bytes < self.buffer_bytes {
             return Ok(Hold::Holding);
@@ -515,6 +569,9 @@ impl Operator for Deliver {
 
     async fn finish(&mut self, out: &Outputs) -> Result<()> {
         self.flush(out).await?;
+        if let Some(f) = &self.faults {
+            f.report();
+        }
         self.refresh_table_stats().await
     }
 
@@ -678,6 +735,7 @@ async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutpu
             Error::Invalid(format!("metadata_extraction_query: {e}"))
         })?)),
     };
+    let faults = crate::nodes::faults::Injector::new(&ctx.faults, ctx.id, ctx.events, &in_schema)?;
     let error_layout = |typed| {
         Layout::errors(&config.error_prefix, typed)
             .map_err(|e| Error::Invalid(format!("error_prefix: {e}")))
@@ -695,6 +753,8 @@ async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutpu
         seq: 0,
         objects: 0,
         bytes: 0,
+        faults: faults.clone(),
+        stop: ctx.stop.clone(),
     };
     let error_writer = writer.error_writer(
         error_layout(false)?,
@@ -730,6 +790,8 @@ async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutpu
         failed: 0,
         registered,
         ingested: Sizes::default(),
+        faults,
+        poisoned: Vec::new(),
     };
     let options = ReadOptions {
         start: super::start::position(

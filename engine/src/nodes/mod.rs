@@ -10,6 +10,7 @@ use std::fmt;
 use serde::Serialize;
 
 pub mod context;
+pub mod faults;
 pub mod form;
 pub mod kind;
 pub mod operator;

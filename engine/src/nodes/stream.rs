@@ -445,6 +445,10 @@ fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
     if ctx.aws_realism {
         topic.set_write_limit(WriteLimit::KINESIS_SHARD);
     }
+    let faults = super::faults::Injector::new(&ctx.faults, ctx.id, ctx.events, topic.schema())?;
+    if let Some(b) = faults.as_ref().and_then(|f| f.bursts()) {
+        topic.set_bursts(b);
+    }
     let taken = if config.durable {
         let dir = ctx
             .base_dir

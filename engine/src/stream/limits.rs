@@ -24,6 +24,12 @@ impl WriteLimit {
         records_per_sec: 1000.0,
         bytes_per_sec: 1_048_576.0,
     };
+
+    /// No limit (a stream that only keeps injected throttling bursts).
+    pub const UNLIMITED: WriteLimit = WriteLimit {
+        records_per_sec: f64::INFINITY,
+        bytes_per_sec: f64::INFINITY,
+    };
 }
 
 /// One shard's budget.
@@ -40,6 +46,8 @@ pub struct ShardBudgets {
     limit: WriteLimit,
     buckets: Vec<Bucket>,
     refused: Vec<u64>,
+    /// Injected throttling bursts: every shard refuses every put while one lasts.
+    bursts: Option<crate::api::faults::Bursts>,
 }
 
 impl ShardBudgets {
@@ -60,7 +68,13 @@ impl ShardBudgets {
                 shards
             ],
             refused: vec![0; shards],
+            bursts: None,
         }
+    }
+
+    /// Keeps injected throttling bursts from now on.
+    pub fn with_bursts(&mut self, bursts: crate::api::faults::Bursts) {
+        self.bursts = Some(bursts);
     }
 
     /// Of records of `sizes` bytes offered to `shard` in this order, how many the shard
@@ -76,6 +90,7 @@ impl ShardBudgets {
         now: Instant,
     ) -> usize {
         let limit = self.limit;
+        let bursting = self.bursts.is_some_and(|b| b.remaining().is_some());
         let Some(b) = self.buckets.get_mut(shard) else {
             return 0;
         };
@@ -91,7 +106,7 @@ impl ShardBudgets {
             // A record larger than a second's bytes goes when the budget is full, so it
             // is slow rather than refused for ever (the API refuses those beforehand).
             let fits = b.bytes >= size || b.bytes >= limit.bytes_per_sec;
-            if offered - 1 == taken && b.records >= 1.0 && fits {
+            if offered - 1 == taken && b.records >= 1.0 && fits && !bursting {
                 b.records -= 1.0;
                 b.bytes -= size;
                 taken += 1;

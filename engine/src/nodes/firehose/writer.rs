@@ -43,7 +43,18 @@ pub(super) struct ObjectWriter {
     pub(super) seq: u64,
     pub(super) objects: u64,
     pub(super) bytes: u64,
+    /// Injected faults (S3 `503 SlowDown`), and the run's stop, which ends retries.
+    pub(super) faults: Option<Arc<crate::nodes::faults::Injector>>,
+    pub(super) stop: crate::api::StopSignal,
 }
+
+/// How often a Firehose retries a failed S3 delivery, and for how long at most: "If data
+/// delivery to your Amazon S3 bucket fails, Amazon Data Firehose retries to deliver data
+/// every 5 seconds for up to a maximum period of 24 hours" (Amazon Data Firehose
+/// Developer Guide, data delivery failure handling).
+pub(super) const S3_RETRY_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// The longest a Firehose retries an S3 delivery (24 hours).
+pub(super) const S3_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 impl ObjectWriter {
     /// A writer of failed records (JSON lines, with their error) laid out by `layout`
@@ -73,6 +84,8 @@ impl ObjectWriter {
             seq: 0,
             objects: 0,
             bytes: 0,
+            faults: self.faults.clone(),
+            stop: self.stop.clone(),
         }
     }
 
@@ -160,7 +173,7 @@ impl ObjectWriter {
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>()
         });
-        self.bucket.put(&key, bytes::Bytes::from(bytes)).await?;
+        self.put_retrying(&key, bytes::Bytes::from(bytes)).await?;
         if let (Some(registry), Some(etag), crate::lake::bucket::Location::Local(root)) =
             (&self.notify, etag, self.bucket.location())
         {
@@ -172,6 +185,39 @@ impl ObjectWriter {
         self.objects += 1;
         self.bytes += size as u64;
         self.register_folder(folder_key)
+    }
+
+    /// Puts one object, retrying an S3 `503 SlowDown` (or another 5xx answer) every 5 s
+    /// for up to 24 hours, as Firehose does; the run's stop ends the retries with an
+    /// error, the records staying unacknowledged in the stream.
+    async fn put_retrying(&self, key: &str, bytes: bytes::Bytes) -> Result<()> {
+        let started = std::time::Instant::now();
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let result = if self.faults.as_ref().is_some_and(|f| f.slow_down()) {
+                Err(Error::Bucket(
+                    "503 SlowDown: Please reduce your request rate (a fault injected by the node's Faults section)".to_owned(),
+                ))
+            } else {
+                self.bucket.put(key, bytes.clone()).await
+            };
+            let e = match result {
+                Ok(()) => return Ok(()),
+                Err(e) if is_retryable(&e) => e,
+                Err(e) => return Err(e),
+            };
+            if started.elapsed() >= S3_RETRY_FOR || self.stop.is_set() {
+                return Err(Error::Bucket(format!(
+                    "delivery of {key} failed after {attempts} attempts over {} s: {e}",
+                    started.elapsed().as_secs()
+                )));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(S3_RETRY_EVERY) => {}
+                _ = self.stop.wait() => {}
+            }
+        }
     }
 
     /// Registers the folder an object went to as a partition of the table, the first
@@ -386,4 +432,19 @@ fn compress(raw: Vec<u8>, compression: Compression) -> Result<Vec<u8>> {
         }
         Compression::None => Ok(raw),
     }
+}
+
+/// Whether a failed put is worth retrying: S3 said it is busy or failed inside
+/// (`503 SlowDown`, another 5xx), as opposed to a refusal that a retry does not change.
+fn is_retryable(e: &Error) -> bool {
+    let text = e.to_string();
+    [
+        "SlowDown",
+        "503",
+        "500 Internal",
+        "InternalError",
+        "ServiceUnavailable",
+    ]
+    .iter()
+    .any(|t| text.contains(t))
 }

@@ -139,6 +139,8 @@ struct Shared {
     s3: bool,
     /// The function's concurrency: one permit per invocation in flight.
     concurrency: Option<Arc<tokio::sync::Semaphore>>,
+    /// The faults injected into the node.
+    faults: Option<Arc<crate::nodes::faults::Injector>>,
 }
 
 /// The mapping of one shard: reads, batches, invokes, retries, and routes what fails.
@@ -462,6 +464,41 @@ impl Mapping {
         Ok(())
     }
 
+    /// The failure an injected fault makes of invoking `records`: a poison record in the
+    /// batch fails it (as a handler that cannot take the record raises), the worker
+    /// crash fails the invocation that reaches its count (`Runtime.ExitError`).
+    fn injected(&self, records: &Records) -> Result<Option<Failure>> {
+        let Some(f) = &self.shared.faults else {
+            return Ok(None);
+        };
+        let poison = f.poison(&records.batch, records.shard, &records.seqs)?;
+        if let Some(i) = poison.iter().position(|p| *p) {
+            let at = format!(
+                "at sequence number {} of {}",
+                records.seqs[i],
+                shard_id(records.shard)
+            );
+            f.poisoned_call(|| at.clone());
+            return Ok(Some(Failure {
+                error_type: "InjectedPoisonRecord".to_owned(),
+                message: format!(
+                    "poison record {at} (a fault injected by the node's Faults section)"
+                ),
+                stack: String::new(),
+                request_id: None,
+            }));
+        }
+        if f.crashes(records.len() as u64) {
+            return Ok(Some(Failure {
+                error_type: "Runtime.ExitError".to_owned(),
+                message: "Error: Runtime exited with error: signal: killed (a worker crash injected by the node's Faults section)".to_owned(),
+                stack: String::new(),
+                request_id: None,
+            }));
+        }
+        Ok(None)
+    }
+
     /// Records older than the maximum record age, split off.
     fn split_expired(
         config: &LambdaConfig,
@@ -577,6 +614,15 @@ impl Mapping {
                 continue;
             }
             done.invocations += 1;
+            // An injected throttling burst: the invocation is throttled, and the mapping
+            // retries it when the burst ends.
+            if let Some(wait) = self.shared.faults.as_ref().and_then(|f| f.throttled_for()) {
+                done.throttles += 1;
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = self.stop.wait() => {}
+                }
+            }
             // Beyond the function's concurrency Lambda throttles the invocation; the
             // mapping retries it, which here is waiting for an invocation to end.
             let permit = match &self.shared.concurrency {
@@ -594,11 +640,19 @@ impl Mapping {
                 None => None,
             };
             let started = Instant::now();
-            let outcome = self
-                .shared
-                .handler
-                .invoke(&records, &self.out_schema, config.reports_item_failures())
-                .await;
+            let injected = self.injected(&records)?;
+            if let Some(latency) = self.shared.faults.as_ref().and_then(|f| f.latency()) {
+                tokio::time::sleep(latency).await;
+            }
+            let outcome = match injected {
+                Some(failure) => Outcome::Failed(failure),
+                None => {
+                    self.shared
+                        .handler
+                        .invoke(&records, &self.out_schema, config.reports_item_failures())
+                        .await
+                }
+            };
             done.billed_ms += (started.elapsed().as_micros() as u64).div_ceil(1000).max(1);
             // Its execution environment is free again (retries back off without it).
             drop(permit);
@@ -824,10 +878,13 @@ impl Operator for Mapping {
             .finished
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
             + 1;
-        if done == self.shared.shards
-            && let Handler::Function(f) = &self.shared.handler
-        {
-            f.shutdown().await;
+        if done == self.shared.shards {
+            if let Some(f) = &self.shared.faults {
+                f.report();
+            }
+            if let Handler::Function(f) = &self.shared.handler {
+                f.shutdown().await;
+            }
         }
         Ok(())
     }
@@ -950,6 +1007,7 @@ pub async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
             (0, true) => Some(Arc::new(tokio::sync::Semaphore::new(1000))),
             (n, _) => Some(Arc::new(tokio::sync::Semaphore::new(n as usize))),
         },
+        faults: crate::nodes::faults::Injector::new(&ctx.faults, ctx.id, ctx.events, &in_schema)?,
     });
     let key_column = input.key_column();
     let op = |_shard: usize| Mapping {

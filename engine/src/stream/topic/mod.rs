@@ -611,6 +611,17 @@ impl Topic {
         inner.reads = Some(super::limits::ReadBudgets::new(shards));
     }
 
+    /// Keeps injected throttling bursts: while one lasts, every shard refuses every put
+    /// (with or without Kinesis's write limit).
+    pub fn set_bursts(&self, bursts: crate::api::faults::Bursts) {
+        let mut inner = self.lock();
+        let shards = inner.shards.len();
+        inner
+            .budgets
+            .get_or_insert_with(|| ShardBudgets::new(WriteLimit::UNLIMITED, shards))
+            .with_bursts(bursts);
+    }
+
     /// Whether shard `shard` takes a `GetRecords` call now (always without limits).
     pub fn admit_read(&self, shard: usize) -> bool {
         self.lock().reads.as_mut().is_none_or(|r| r.call(shard))
