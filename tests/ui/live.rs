@@ -443,3 +443,61 @@ fn the_metrics_tab_shows_throttled_records_the_hot_shard_and_expired_records() {
     // A node nothing throttled shows a dash, not a zero.
     assert!(h.query_by_label("–").is_some());
 }
+
+#[test]
+fn a_nodes_faults_show_in_its_inspector_and_on_the_canvas_and_clear_undoably() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("faulty.json");
+    let project = serde_json::json!({
+        "format_version": 2,
+        "nodes": [
+            {"id": "s", "kind": "stream", "config": {"shards": 1}},
+            {"id": "f", "kind": "lambda", "config": {"runtime": "rhai", "script": "record"},
+             "faults": {"poison_fraction": 0.1, "crash_after_records": 50}}
+        ],
+        "edges": [{"from": {"node": "s", "port": "records"}, "to": {"node": "f", "port": "records"}}]
+    });
+    std::fs::write(&path, project.to_string()).unwrap();
+    let mut h = crate::app(Some(&path));
+    // The canvas marks the faulty node (⚡ after its title).
+    let marks = |h: &crate::H| h.query_all_by_label("⚡").count();
+    let marked = marks(&h);
+    assert!(marked >= 1);
+    h.state_mut().select(Some("f"));
+    h.run_steps(3);
+    let title = "⚡ Faults: poison 10% of records, a worker crash after 50 records";
+    assert!(h.query_by_label(title).is_some());
+    assert!(h.query_by_label("Worker crash after (records)").is_some());
+    // A stream has only the faults that apply to it.
+    h.state_mut().select(Some("s"));
+    h.run_steps(3);
+    assert!(h.query_by_label("⚡ Faults").is_some());
+    assert!(h.query_by_label("Worker crash after (records)").is_none());
+    assert!(
+        h.query_by_label("Throttling burst of (s)").is_none(),
+        "closed while none is set"
+    );
+    // Cleared from the inspector, and back with Undo.
+    h.state_mut().select(Some("f"));
+    h.run_steps(3);
+    h.get_by_label("Clear faults").scroll_to_me();
+    h.run_steps(3);
+    h.get_by_label("Clear faults").click();
+    h.run_steps(3);
+    let faults = |h: &crate::H| {
+        h.state()
+            .project()
+            .nodes
+            .iter()
+            .find(|n| n.id == "f")
+            .unwrap()
+            .faults
+            .clone()
+    };
+    assert!(faults(&h).is_none());
+    assert!(h.state().is_dirty());
+    assert_eq!(marks(&h), marked - 1, "the mark goes with the faults");
+    command(&mut h, AppCommand::Undo);
+    h.run_steps(3);
+    assert_eq!(faults(&h).crash_after_records, 50);
+}

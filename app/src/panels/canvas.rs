@@ -629,6 +629,13 @@ impl SnarlViewer<Node> for Viewer<'_> {
             ui.label(snarl[node].kind().icon());
         }
         ui.add(egui::Label::new(egui::RichText::new(title).strong()).selectable(false));
+        if !snarl[node].faults.is_none() {
+            ui.label(egui::RichText::new("⚡").color(theme::warning(ui.visuals())))
+                .on_hover_text(format!(
+                    "faults injected: {}",
+                    snarl[node].faults.describe()
+                ));
+        }
         // Room after the last letter: the node's frame clips at its text's advance width.
         ui.add_space(TEXT_PAD);
     }

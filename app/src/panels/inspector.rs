@@ -263,7 +263,91 @@ pub fn inspector_ui(
         ui.label("Name");
         changed |= ui.text_edit_singleline(&mut node.name).changed();
     });
-    changed | settings_ui(ui, node, state, input_columns)
+    changed |= settings_ui(ui, node, state, input_columns);
+    changed | faults_ui(ui, node)
+}
+
+/// The node's injected faults, for the kinds they apply to: saved with the node, used by
+/// the next run. Returns true when they changed.
+fn faults_ui(ui: &mut Ui, node: &mut Node) -> bool {
+    use tributary_engine::api::faults::APPLIES;
+    let kind = node.kind();
+    let applies = |name: &str| {
+        APPLIES
+            .iter()
+            .any(|(n, kinds)| *n == name && kinds.contains(&kind.as_str()))
+    };
+    if !APPLIES.iter().any(|(n, _)| applies(n)) {
+        return false;
+    }
+    let mut changed = false;
+    let f = &mut node.faults;
+    let title = if f.is_none() {
+        "⚡ Faults".to_owned()
+    } else {
+        format!("⚡ Faults: {}", f.describe())
+    };
+    ui.separator();
+    egui::CollapsingHeader::new(title)
+        .id_salt(("faults", node.id.as_str()))
+        .default_open(!f.is_none())
+        .show(ui, |ui| {
+            ui.weak("Inject faults to see how the pipeline copes: the Metrics tab, the log and the conservation report show its reaction. Saved with the node; used by the next run.");
+            let mut fraction = |ui: &mut Ui, label: &str, hint: &str, v: &mut f64| {
+                ui.horizontal(|ui| {
+                    ui.label(label).on_hover_text(hint);
+                    changed |= ui
+                        .add(egui::DragValue::new(v).range(0.0..=1.0).speed(0.001).max_decimals(4))
+                        .changed();
+                });
+            };
+            if applies("poison_fraction") {
+                fraction(ui, "Poison fraction", "The fraction of records (0 to 1) that are poison: a Lambda invocation with one fails, a Firehose cannot process one (processing-failed).", &mut f.poison_fraction);
+            }
+            if applies("s3_slow_down_fraction") {
+                fraction(ui, "S3 503 SlowDown fraction", "The fraction of S3 puts answered 503 SlowDown; Firehose retries every 5 s for up to 24 h.", &mut f.s3_slow_down_fraction);
+            }
+            if applies("poison_where") {
+                ui.label("Poison records where")
+                    .on_hover_text("A SQL condition over the records' columns: the records matching it are poison.");
+                changed |= ui
+                    .add(
+                        egui::TextEdit::singleline(&mut f.poison_where)
+                            .code_editor()
+                            .hint_text("event_id % 100 = 7")
+                            .desired_width(f32::INFINITY),
+                    )
+                    .changed();
+            }
+            if applies("latency_ms") {
+                ui.horizontal(|ui| {
+                    ui.label("Added latency (ms)").on_hover_text("Added to each Lambda invocation (billed) or Firehose delivery.");
+                    changed |= ui.add(egui::DragValue::new(&mut f.latency_ms).range(0..=60_000)).changed();
+                });
+            }
+            if applies("throttle_every_s") {
+                ui.horizontal(|ui| {
+                    ui.label("Throttling burst of (s)").on_hover_text("How long each burst lasts: a stream's shards refuse every put, a Lambda's invocations are throttled.");
+                    changed |= ui.add(egui::DragValue::new(&mut f.throttle_for_s).range(0.0..=3600.0).speed(0.1)).changed();
+                    ui.label("every (s)");
+                    changed |= ui.add(egui::DragValue::new(&mut f.throttle_every_s).range(0.0..=3600.0).speed(0.1)).changed();
+                });
+            }
+            if applies("crash_after_records") {
+                ui.horizontal(|ui| {
+                    ui.label("Worker crash after (records)").on_hover_text("The worker crashes once, on the invocation that reaches this many records (Runtime.ExitError, retried); 0 never.");
+                    changed |= ui.add(egui::DragValue::new(&mut f.crash_after_records)).changed();
+                });
+            }
+            for (setting, message) in f.problems(kind.as_str()) {
+                ui.colored_label(theme::error(ui.visuals()), format!("faults.{setting}: {message}"));
+            }
+            if !f.is_none() && ui.small_button("Clear faults").clicked() {
+                *f = Default::default();
+                changed = true;
+            }
+        });
+    changed
 }
 
 /// The form of `node`'s settings; returns true when they changed.
