@@ -648,6 +648,35 @@ fn conservation_counts_what_a_function_failed_and_what_a_firehose_delivered() {
     assert_eq!(records_under(&dir.path().join("lake/out")).len(), 900);
 }
 
+#[test]
+fn an_on_demand_stream_scales_to_twice_its_peak_and_stops_throttling() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    // 36,000 records at 12,000 a second into a new on-demand stream, which takes 4,000
+    // a second (4 shards) until it has seen its peak.
+    let n = 36_000;
+    let mut project = producer_pipeline(12_000.0, n, 1);
+    project["nodes"][0]["config"]["keys"] = json!(5000);
+    project["nodes"][1]["config"]["stream_mode"] = json!("ON_DEMAND");
+    let run = run_ok(dir.path(), "p.json", &project, &[]);
+    let stream = run.node("clicks");
+    assert_eq!(stream["records_out"], n, "{stream}");
+    // Throttled at first, then scaled to twice the peak it took.
+    assert!(stream["throttled"].as_u64().unwrap() > 0, "{stream}");
+    let said = run.summary["warnings"].to_string();
+    assert!(
+        said.contains("resharded by on-demand scaling (a new peak of "),
+        "{said}"
+    );
+    assert!(said.contains("4 → "), "{said}");
+    assert_eq!(run.summary["conservation"]["balanced"], true);
+    assert_eq!(
+        delivered_in_order(dir.path()),
+        (0..n as i64).collect::<BTreeSet<_>>(),
+        "every record once, in order per user across the resharding"
+    );
+}
+
 /// A served stream of 2 shards read by a SQL function per shard, delivered by a Firehose.
 fn resharded_pipeline(shards: u64) -> Value {
     json!({

@@ -221,6 +221,7 @@ pub struct Cost {
 pub struct Sizes {
     kib: std::collections::BTreeMap<u64, u64>,
     records: u64,
+    bytes: u64,
 }
 
 impl Sizes {
@@ -228,6 +229,7 @@ impl Sizes {
     pub fn add(&mut self, bytes: u64) {
         *self.kib.entry(bytes.div_ceil(1024).max(1)).or_default() += 1;
         self.records += 1;
+        self.bytes += bytes;
     }
 
     /// Adds another count.
@@ -236,6 +238,12 @@ impl Sizes {
             *self.kib.entry(*k).or_default() += n;
         }
         self.records += other.records;
+        self.bytes += other.bytes;
+    }
+
+    /// Bytes counted, exactly.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
     }
 
     /// Records counted.

@@ -11,11 +11,15 @@ use super::operator::{
     DEFAULT_CAPACITY, Handoff, Hold, Operator, Outputs, ReadOptions, Wiring, subscribe,
 };
 use super::ports::{FAILED_OUT, RECORDS_OUT};
-use super::{Category, Kind, NodeConfig, NodeContext, NodeOutput, NodeStats, PortSpec, PortType};
+use super::{Category, Kind, NodeContext, NodeOutput, NodeStats, PortSpec, PortType};
 use crate::api::cost::{Cost, Prices, Sizes};
 use crate::error::{Error, Result};
 use crate::stream::limits::WriteLimit;
-use crate::stream::topic::{Delivery, Reshard, Retention, Topic};
+use crate::stream::topic::{Delivery, Retention, Topic};
+
+mod scaling;
+
+use scaling::LiveShards;
 
 crate::choice_enum! {
     /// What a stream does with KPL-aggregated records put through the Kinesis API.
@@ -515,6 +519,10 @@ fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
             events: ctx.events.clone(),
             node: ctx.id.to_owned(),
             durable: config.durable,
+            on_demand: (ctx.aws_realism
+                && config.stream_mode == StreamMode::OnDemand
+                && !config.durable)
+                .then(|| scaling::OnDemand::new(&topic)),
         };
         out.task = Some(Box::pin(async move {
             // Resharding from the inspector while the stream is fed or read (a served
@@ -557,80 +565,6 @@ fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         }));
     }
     Ok(out)
-}
-
-/// A stream's shard count changed in the inspector while it runs: `UpdateShardCount`
-/// with uniform scaling, within its limits (at most double, at least half the open
-/// shards).
-struct LiveShards {
-    settings: tokio::sync::watch::Receiver<NodeConfig>,
-    topic: Arc<Topic>,
-    events: crate::api::EventSink,
-    node: String,
-    durable: bool,
-}
-
-impl LiveShards {
-    /// Runs `task`, resharding when the node's shard count changes.
-    async fn while_running(
-        mut self,
-        mut task: super::context::StreamTask,
-    ) -> Result<crate::api::NodeStats> {
-        let mut watching = true;
-        loop {
-            tokio::select! {
-                stats = &mut task => return stats,
-                changed = self.settings.changed(), if watching => match changed {
-                    Ok(()) => {
-                        let config = self.settings.borrow_and_update().clone();
-                        if let NodeConfig::Stream(c) = config {
-                            self.shard_count_changed(&c);
-                        }
-                    }
-                    Err(_) => watching = false,
-                },
-            }
-        }
-    }
-
-    fn shard_count_changed(&self, c: &StreamConfig) {
-        let open = self.topic.open_shard_count();
-        let target = c.shard_count();
-        if target == open {
-            return;
-        }
-        let keep = |why: String| {
-            self.events.warn(
-                &self.node,
-                format!("shards {open} → {target} not applied while running: {why}; the stream keeps {open} open shards"),
-            );
-        };
-        if c.stream_mode == StreamMode::OnDemand {
-            return keep("stream_mode changes apply from the next run".to_owned());
-        }
-        if self.durable {
-            return keep("a durable stream keeps its shards during a run (the new count applies from the next run)".to_owned());
-        }
-        if target > open * 2 || target * 2 < open {
-            return keep(format!(
-                "UpdateShardCount scales to at most double and at least half the open shards ({}..={})",
-                open.div_ceil(2),
-                open * 2
-            ));
-        }
-        match self.topic.reshard(Reshard::UniformScaling(target)) {
-            Ok(opened) if !opened.is_empty() => self.events.info(
-                &self.node,
-                self.topic.reshard_summary(
-                    open,
-                    &opened,
-                    "the inspector (UpdateShardCount, UNIFORM_SCALING)",
-                ),
-            ),
-            Ok(_) => {}
-            Err(e) => keep(e.to_string()),
-        }
-    }
 }
 
 /// Registers the stream with the AWS endpoint, if the engine serves one: records put

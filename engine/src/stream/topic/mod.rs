@@ -655,6 +655,13 @@ impl Topic {
         self.lock().put_sizes.clone()
     }
 
+    /// Records and bytes (data and partition key) producers have put so far, as the
+    /// cost meter and on-demand scaling count them.
+    pub fn put_totals(&self) -> (u64, u64) {
+        let inner = self.lock();
+        (inner.put_sizes.records(), inner.put_sizes.bytes())
+    }
+
     /// Records refused for the write limit so far, per shard (empty without a limit).
     pub fn throttled_by_shard(&self) -> Vec<u64> {
         self.lock()
