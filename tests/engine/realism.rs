@@ -677,6 +677,100 @@ fn an_on_demand_stream_scales_to_twice_its_peak_and_stops_throttling() {
     );
 }
 
+#[test]
+fn standard_readers_share_a_shards_read_limit_and_an_enhanced_fan_out_reader_has_its_own() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    // Records of ~1.7 KB into one shard (1 MiB/s of writes): three Firehoses read it
+    // as standard readers, sharing 2 MiB/s, so they fall behind and are held back; a
+    // function reads it through an enhanced fan-out consumer, at 2 MiB/s of its own.
+    let n = 3_000u64;
+    let mut nodes = vec![
+        node(
+            "gen",
+            "generator",
+            json!({"event": "clickstream", "rate_per_sec": 0.0,
+            "count": n, "keys": 50, "batch_size": 100, "seed": 5}),
+        ),
+        node(
+            "pad",
+            "lambda",
+            json!({"runtime": "sql", "batch_size": 500,
+            "sql": "SELECT *, repeat('x', 1500) AS pad FROM input"}),
+        ),
+        node(
+            "clicks",
+            "stream",
+            json!({"shards": 1, "partition_key": "user_id"}),
+        ),
+        node(
+            "efo",
+            "lambda",
+            json!({"runtime": "sql", "batch_size": 500,
+            "enhanced_fan_out": true, "sql": "SELECT event_id, user_id FROM input"}),
+        ),
+        node("lake", "bucket", json!({"path": "lake"})),
+        node(
+            "out",
+            "firehose",
+            json!({"prefix": "out/", "format": "json"}),
+        ),
+    ];
+    let mut edges = vec![
+        edge("gen", "events", "pad", "records"),
+        edge("pad", "records", "clicks", "records"),
+        edge("clicks", "records", "efo", "records"),
+        edge("efo", "records", "out", "records"),
+        edge("lake", "objects", "out", "target"),
+    ];
+    for i in 1..=3 {
+        let id = format!("raw{i}");
+        nodes.push(node(
+            &id,
+            "firehose",
+            json!({"prefix": format!("{id}/"), "format": "json"}),
+        ));
+        edges.push(edge("clicks", "records", &id, "records"));
+        edges.push(edge("lake", "objects", &id, "target"));
+    }
+    let project = json!({"format_version": 2, "aws_realism": true, "nodes": nodes, "edges": edges});
+    let run = run_ok(dir.path(), "p.json", &project, &[]);
+    for i in 1..=3 {
+        let raw = run.node(&format!("raw{i}"));
+        assert!(raw["throttled"].as_u64().unwrap() > 0, "{raw}");
+        assert_eq!(raw["records_in"], n);
+        assert_eq!(
+            records_under(&dir.path().join(format!("lake/raw{i}"))).len() as u64,
+            n
+        );
+    }
+    let efo = run.node("efo");
+    assert_eq!(efo["throttled"], 0, "{efo}");
+    assert_eq!(records_under(&dir.path().join("lake/out")).len() as u64, n);
+    assert_eq!(run.summary["conservation"]["balanced"], true);
+    // Priced: the consumer's shard-hours and the GB it read.
+    let items = run.node("clicks")["cost"]["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let item = |what: &str| items.iter().find(|i| i["what"] == what).cloned();
+    let hours =
+        item("Kinesis enhanced fan-out consumer-shard-hours").expect("consumer-shard-hours");
+    let shard_hours = item("Kinesis shard-hours").unwrap();
+    assert_eq!(
+        hours["quantity"], shard_hours["quantity"],
+        "one consumer × one shard"
+    );
+    let gb = item("Kinesis enhanced fan-out data retrievals").unwrap()["quantity"]
+        .as_f64()
+        .unwrap();
+    let read = gb * (1u64 << 30) as f64;
+    assert!(
+        (1500.0 * n as f64..2500.0 * n as f64).contains(&read),
+        "{read} bytes read for {n} records of ~1.7 KB"
+    );
+}
+
 /// A served stream of 2 shards read by a SQL function per shard, delivered by a Firehose.
 fn resharded_pipeline(shards: u64) -> Value {
     json!({

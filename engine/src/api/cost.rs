@@ -75,6 +75,12 @@ pub struct KinesisPrices {
     pub on_demand_data_in_gb: f64,
     /// On-demand: per GB read by standard consumers.
     pub on_demand_data_out_gb: f64,
+    /// Enhanced fan-out: per consumer-shard-hour (provisioned streams).
+    #[serde(default = "efo_consumer_shard_hour")]
+    pub enhanced_fan_out_consumer_shard_hour: f64,
+    /// Enhanced fan-out: per GB read through a consumer (provisioned streams).
+    #[serde(default = "efo_data_gb")]
+    pub enhanced_fan_out_data_gb: f64,
     /// On-demand: each record counts its size rounded up to this (1 KB).
     pub on_demand_increment_bytes: u64,
 }
@@ -260,6 +266,17 @@ impl Sizes {
             .map(|(k, n)| (k * 1024).div_ceil(unit) * n)
             .sum()
     }
+}
+
+/// The bundled price of an enhanced fan-out consumer-shard-hour, for a price file
+/// written before it was priced.
+fn efo_consumer_shard_hour() -> f64 {
+    0.015
+}
+
+/// The bundled price of a GB read through an enhanced fan-out consumer.
+fn efo_data_gb() -> f64 {
+    0.013
 }
 
 /// Bytes in a GB as AWS bills them (2^30).

@@ -89,7 +89,7 @@ fn totals(stats: &NodeStats, m: &NodeMetrics, secs: f64) -> StreamingTotals {
             m.batch_latency_us.load(Ordering::Relaxed) as f64 / batches as f64 / 1000.0
         },
         blocked_ms: m.blocked_us.load(Ordering::Relaxed) / 1000,
-        throttled: m.throttled.load(Ordering::Relaxed),
+        throttled: m.throttled_total(),
         expired: m.expired(),
         unread: m.unread(),
     }

@@ -351,6 +351,7 @@ impl XAdd {
         fill_to: None,
         handoff: Handoff::Released,
         start: crate::stream::topic::StartPosition::TrimHorizon,
+        enhanced_fan_out: false,
     };
 }
 

@@ -131,6 +131,10 @@ pub struct LambdaConfig {
     /// 0: unreserved, which AWS realism holds to the account's default 1,000). An
     /// invocation beyond it is throttled, and the mapping retries it when one ends.
     pub reserved_concurrent_executions: u32,
+    /// Read the stream through an enhanced fan-out consumer (an `AWS::Kinesis::StreamConsumer`
+    /// as the mapping's event source): 2 MiB/s per shard of its own instead of a share of
+    /// the 2 MiB/s standard readers share; priced per consumer-shard-hour and GB read.
+    pub enhanced_fan_out: bool,
     /// Split a failing batch in two and retry each half.
     pub bisect_batch_on_function_error: bool,
     /// Retries of a failing batch; -1: until the records expire (0–10,000 otherwise).
@@ -169,6 +173,7 @@ impl Default for LambdaConfig {
             starting_position_timestamp: 0.0,
             parallelization_factor: 1,
             reserved_concurrent_executions: 0,
+            enhanced_fan_out: false,
             bisect_batch_on_function_error: false,
             maximum_retry_attempts: -1,
             maximum_record_age_in_seconds: -1,
@@ -318,6 +323,8 @@ impl Kind for LambdaKind {
             "Batches in flight per shard, 1–10; order is kept per partition key (ParallelizationFactor)."),
         Field::new("reserved_concurrent_executions", "Reserved concurrency", Editor::Number,
             "Invocations the function may run at once, 0–1,000 (ReservedConcurrentExecutions); 0: unreserved (AWS realism keeps the account's default of 1,000). Shards × parallelization beyond it are throttled and wait."),
+        Field::new("enhanced_fan_out", "Enhanced fan-out", Editor::Toggle,
+            "Read through an enhanced fan-out consumer (AWS::Kinesis::StreamConsumer): 2 MiB/s per shard of its own, not shared with the stream's other readers (AWS realism keeps the shared 2 MiB/s per shard for standard readers); priced per consumer-shard-hour and GB read."),
         Field::new("bisect_batch_on_function_error", "Bisect on error", Editor::Toggle,
             "Split a failing batch in two and retry each half (BisectBatchOnFunctionError)."),
         Field::new("maximum_retry_attempts", "Retry attempts", Editor::Number,

@@ -67,6 +67,9 @@ pub struct ReadOptions {
     pub handoff: Handoff,
     /// Where a reader without a checkpoint starts.
     pub start: StartPosition,
+    /// Reads through an enhanced fan-out consumer (its own read budget, with AWS
+    /// realism).
+    pub enhanced_fan_out: bool,
 }
 
 impl Default for ReadOptions {
@@ -77,6 +80,7 @@ impl Default for ReadOptions {
             fill_to: None,
             handoff: Handoff::Downstream,
             start: StartPosition::TrimHorizon,
+            enhanced_fan_out: false,
         }
     }
 }
@@ -409,6 +413,9 @@ impl Wiring {
         let ops = (0..input.shard_count().max(1))
             .map(|s| {
                 let consumer = input.subscribe_shard(node, &options.start, Some(s));
+                if options.enhanced_fan_out {
+                    consumer.enhanced_fan_out();
+                }
                 if let Ok(mut c) = self.metrics.consumers.lock() {
                     c.push(consumer.lag_probe());
                 }

@@ -256,7 +256,12 @@ impl Kind for StreamKind {
             }
             return Some(cost.continuous(stats.elapsed_ms as f64 / 1000.0));
         }
-        let shard_hours = config.shards as f64 * stats.elapsed_ms as f64 / 3.6e6;
+        let report = stats.report::<StreamReport>();
+        // Counted by the stream across resharding; else its shards for as long as it ran.
+        let shard_hours = report
+            .map(|r| r.shard_hours)
+            .filter(|h| *h > 0.0)
+            .unwrap_or(config.shards as f64 * stats.elapsed_ms as f64 / 3.6e6);
         let mut cost = Cost::default();
         cost.add(
             "Kinesis shard-hours",
@@ -272,6 +277,22 @@ impl Kind for StreamKind {
                 "unit",
                 k.put_payload_units_per_million,
                 1e6,
+            );
+        }
+        if let Some(r) = report.filter(|r| r.fan_out_consumers > 0) {
+            cost.add(
+                "Kinesis enhanced fan-out consumer-shard-hours",
+                shard_hours * r.fan_out_consumers as f64,
+                "consumer-shard-hour",
+                k.enhanced_fan_out_consumer_shard_hour,
+                1.0,
+            );
+            cost.add(
+                "Kinesis enhanced fan-out data retrievals",
+                r.fan_out_bytes as f64 / crate::api::cost::GB,
+                "GB",
+                k.enhanced_fan_out_data_gb,
+                1.0,
             );
         }
         if config.retention_hours > 24.0 {
@@ -300,6 +321,22 @@ pub struct StreamReport {
     /// Their sizes, for PUT payload units.
     #[serde(skip)]
     pub sizes: Sizes,
+    /// After resharding: open shards × hours open (the shard-hours billed); 0 for a
+    /// stream that kept its shards (its shards × its run time).
+    pub shard_hours: f64,
+    /// Enhanced fan-out consumers that read it, and the bytes they read.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub fan_out_consumers: usize,
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub fan_out_bytes: u64,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Checks a Kinesis stream name: 1 to 128 of `a-zA-Z0-9_.-` (empty: the node id).
@@ -541,6 +578,14 @@ fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
                 readers: topic.reader_count(),
                 throttled_by_shard: topic.throttled_by_shard(),
                 sizes,
+                // Resharded: counted shard by shard; else its shards × how long it ran.
+                shard_hours: if topic.is_resharded() {
+                    topic.shard_hours()
+                } else {
+                    0.0
+                },
+                fan_out_consumers: topic.fan_out_reads().0,
+                fan_out_bytes: topic.fan_out_reads().1,
             }))
         }));
     }

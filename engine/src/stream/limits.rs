@@ -191,6 +191,23 @@ impl ReadBudgets {
         true
     }
 
+    /// Of `rows` records of `per_row` bytes in shard `shard`, how many the shard's byte
+    /// budget lets a reader take now (none while it is spent, at least one otherwise;
+    /// what was taken is charged, so a large read leaves a debt).
+    pub fn take(&mut self, shard: usize, per_row: u64, rows: usize) -> usize {
+        let now = Instant::now();
+        let Some(bytes) = self.bytes.get_mut(shard) else {
+            return rows;
+        };
+        Self::refill(bytes, Self::BYTES_PER_SEC, now);
+        if bytes.0 <= 0.0 {
+            return 0;
+        }
+        let n = ((bytes.0 / per_row.max(1) as f64).ceil() as usize).clamp(1, rows.max(1));
+        bytes.0 -= (n as u64 * per_row) as f64;
+        n
+    }
+
     /// Charges shard `shard` the `n` bytes a call returned.
     pub fn charge(&mut self, shard: usize, n: u64) {
         if let Some(b) = self.bytes.get_mut(shard) {

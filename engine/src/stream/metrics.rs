@@ -49,6 +49,17 @@ impl NodeMetrics {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// What limits refused this node: puts its shards refused (a stream) and reads its
+    /// inputs' read limits held back (a reader, with AWS realism).
+    pub fn throttled_total(&self) -> u64 {
+        let read: u64 = self
+            .consumers
+            .lock()
+            .map(|cs| cs.iter().map(|c| c.lag().read_throttled).sum())
+            .unwrap_or(0);
+        self.throttled.load(Ordering::Relaxed) + read
+    }
+
     /// Records that retention dropped before this node's inputs read them; for a
     /// stream node, also those its stream dropped before some reader read them.
     pub fn expired(&self) -> u64 {
@@ -123,7 +134,7 @@ impl Sampler {
             m.batch_latency_us.load(Ordering::Relaxed),
             m.blocked_us.load(Ordering::Relaxed),
             m.api_requests.load(Ordering::Relaxed),
-            m.throttled.load(Ordering::Relaxed),
+            m.throttled_total(),
         ];
         let d = |i: usize| cur[i].saturating_sub(self.prev[i]) as f64;
         let (mut lag_records, mut lag_ms) = (0, 0);

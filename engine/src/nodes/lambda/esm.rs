@@ -1028,6 +1028,7 @@ pub async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
     );
     let mut options = ReadOptions {
         start,
+        enhanced_fan_out: config.enhanced_fan_out,
         ..Default::default()
     };
     read_options(config, &mut options);

@@ -242,7 +242,7 @@ fn take(batch: &RecordBatch, idx: &[u32]) -> Result<RecordBatch> {
 }
 
 /// Each record's size in `PutRecords::meta` rows: its partition key and its data.
-fn meta_sizes(meta: &RecordBatch) -> Vec<u64> {
+pub(super) fn meta_sizes(meta: &RecordBatch) -> Vec<u64> {
     use crate::arrow::array::{Array as _, BinaryArray, StringArray};
     let keys = meta.column(0).as_any().downcast_ref::<StringArray>();
     let data = meta.column(1).as_any().downcast_ref::<BinaryArray>();
@@ -264,6 +264,9 @@ fn field_list(schema: &SchemaRef) -> String {
         .join(", ")
 }
 
+/// How long a reader whose shards' read budget is spent waits before reading again.
+const READ_BACKOFF: Duration = Duration::from_millis(100);
+
 /// The reading side of a topic, with its own position in every shard.
 #[derive(Debug)]
 pub struct Consumer {
@@ -284,21 +287,34 @@ impl Consumer {
     pub async fn next(&mut self, max_records: usize) -> Option<Vec<Delivery>> {
         loop {
             let data = self.topic.data.notified();
-            {
+            let held_back = {
                 let mut inner = self.topic.lock();
-                let out = self.take_locked(&mut inner, max_records.max(1));
+                let (out, held_back) = self.take_locked(&mut inner, max_records.max(1));
                 if !out.is_empty() {
                     self.topic.trim_locked(&mut inner, now_ms());
                     drop(inner);
                     self.topic.room.notify_waiters();
                     return Some(out);
                 }
+                if held_back {
+                    inner.consumers[self.index].read_throttled += 1;
+                }
                 // A child whose parent another poller still handles is read once that
                 // poller acknowledges the parent's end.
-                if inner.closed && !super::reshard::waiting_for_parents(&inner, self.index) {
+                if !held_back
+                    && inner.closed
+                    && !super::reshard::waiting_for_parents(&inner, self.index)
+                {
                     self.ended = true;
                     return None;
                 }
+                held_back
+            };
+            if held_back {
+                // The shards' read budget is spent: read again once it refilled a
+                // little, as a reader backs off a throttled GetRecords.
+                tokio::time::sleep(READ_BACKOFF).await;
+                continue;
             }
             data.await;
         }
@@ -316,8 +332,11 @@ impl Consumer {
         }
     }
 
-    fn take_locked(&self, inner: &mut Inner, max_records: usize) -> Vec<Delivery> {
+    /// Takes up to `max_records` records; also says whether the shards' read limits held
+    /// some back.
+    fn take_locked(&self, inner: &mut Inner, max_records: usize) -> (Vec<Delivery>, bool) {
         let mut out = Vec::new();
+        let mut held_back = false;
         let mut left = max_records;
         let shards = inner.shards.len();
         let mut progress = true;
@@ -342,7 +361,43 @@ impl Consumer {
                     continue;
                 };
                 let offset = pos.saturating_sub(entry.first_seq) as usize;
-                let n = (entry.batch.num_rows() - offset).min(left);
+                let mut n = (entry.batch.num_rows() - offset).min(left);
+                // With read limits: as many as the shard's read budget (this consumer's
+                // own, for enhanced fan-out) allows.
+                if entry.data_bytes > 0 {
+                    let rows = entry.batch.num_rows() as u64;
+                    let per_row = entry.data_bytes.div_ceil(rows).max(1);
+                    let Inner {
+                        consumers,
+                        reads,
+                        fan_out_bytes,
+                        ..
+                    } = &mut *inner;
+                    let me = &mut consumers[self.index];
+                    let allowed = match (me.fan_out.as_mut(), reads.as_mut()) {
+                        (Some(own), Some(_)) => {
+                            let k = own.take(s, per_row, n);
+                            *fan_out_bytes += k as u64 * per_row;
+                            k
+                        }
+                        // Counted for the cost meter, not limited (no AWS realism).
+                        (Some(_), None) => {
+                            *fan_out_bytes += n as u64 * per_row;
+                            n
+                        }
+                        (None, Some(shared)) => shared.take(s, per_row, n),
+                        (None, None) => n,
+                    };
+                    if allowed == 0 {
+                        held_back = true;
+                        continue;
+                    }
+                    n = allowed;
+                }
+                let shard = &inner.shards[s];
+                let Some(entry) = shard.entries.get(idx) else {
+                    continue;
+                };
                 out.push(Delivery {
                     shard: s,
                     first_seq: entry.first_seq + offset as u64,
@@ -355,7 +410,17 @@ impl Consumer {
                 progress = true;
             }
         }
-        out
+        (out, held_back)
+    }
+
+    /// Reads through an enhanced fan-out consumer from now on: a read budget of its own
+    /// (2 MiB/s per shard) instead of the one standard readers share.
+    pub fn enhanced_fan_out(&self) {
+        let mut inner = self.topic.lock();
+        let shards = inner.shards.len();
+        let name = inner.consumers[self.index].name.clone();
+        inner.fan_out_names.insert(name);
+        inner.consumers[self.index].fan_out = Some(super::super::limits::ReadBudgets::new(shards));
     }
 
     /// Its node failed: whatever this consumer did not acknowledge was not handed on,
@@ -487,6 +552,7 @@ impl LagProbe {
         let c = &inner.consumers[self.index];
         let mut lag = Lag {
             expired: c.expired,
+            read_throttled: c.read_throttled,
             ..Lag::default()
         };
         let now = now_ms();

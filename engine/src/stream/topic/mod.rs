@@ -68,6 +68,9 @@ struct Entry {
     bytes: u64,
     /// For records put through the Kinesis API: what was put, row for row.
     meta: Option<RecordBatch>,
+    /// The records' bytes as a reader gets them (data and partition key), counted when
+    /// the topic keeps read limits (0 otherwise).
+    data_bytes: u64,
 }
 
 #[derive(Debug)]
@@ -81,6 +84,9 @@ struct Shard {
     parents: Vec<usize>,
     /// Closed by resharding: nothing more is appended, `next_seq` is its end.
     closed: bool,
+    /// When it opened, and when resharding closed it (its shard-hours).
+    opened: std::time::Instant,
+    closed_at: Option<std::time::Instant>,
 }
 
 impl Shard {
@@ -92,6 +98,8 @@ impl Shard {
             range,
             parents,
             closed: false,
+            opened: std::time::Instant::now(),
+            closed_at: None,
         }
     }
 
@@ -126,6 +134,11 @@ struct ConsumerState {
     owned: Option<Vec<usize>>,
     /// Records retention dropped before this consumer read them.
     expired: u64,
+    /// An enhanced fan-out consumer's own read budget (2 MiB/s per shard), instead of
+    /// the shard's budget shared by standard readers.
+    fan_out: Option<super::limits::ReadBudgets>,
+    /// Reads the shards' read limits held back.
+    read_throttled: u64,
 }
 
 impl ConsumerState {
@@ -155,6 +168,10 @@ struct Inner {
     /// The sizes of the records producers put (data and partition key), for the cost
     /// meter; counted by [`Producer::offer`] and [`Producer::put`].
     put_sizes: crate::api::cost::Sizes,
+    /// Bytes enhanced fan-out consumers read, and their names (the cost meter's data
+    /// retrievals and consumer-shard-hours).
+    fan_out_bytes: u64,
+    fan_out_names: std::collections::BTreeSet<String>,
     /// After resharding: the open shards by the first hash key they take, in order.
     /// `None` while the shards are the ones the topic was made with (even ranges).
     router: Option<Vec<(u128, usize)>>,
@@ -275,6 +292,8 @@ pub struct Lag {
     pub millis: u64,
     /// Records retention dropped before the consumer read them, so far.
     pub expired: u64,
+    /// Reads the shards' read limits held back (AWS realism), so far.
+    pub read_throttled: u64,
 }
 
 /// Milliseconds since the epoch.
@@ -379,6 +398,8 @@ impl Topic {
                 budgets: None,
                 reads: None,
                 put_sizes: Default::default(),
+                fan_out_bytes: 0,
+                fan_out_names: Default::default(),
                 router: None,
             }),
             data: Notify::new(),
@@ -435,6 +456,7 @@ impl Topic {
                         arrival_ms,
                         bytes,
                         meta: None,
+                        data_bytes: 0,
                     });
                 }
                 // The size limit, oldest first, over what every consumer acknowledged.
@@ -495,6 +517,8 @@ impl Topic {
             failed: true,
             owned: None,
             expired: 0,
+            fan_out: None,
+            read_throttled: 0,
         });
     }
 
@@ -655,6 +679,29 @@ impl Topic {
         self.lock().put_sizes.clone()
     }
 
+    /// Open shards × the time they were open so far, in hours (the shard-hours Kinesis
+    /// bills, across resharding).
+    pub fn shard_hours(&self) -> f64 {
+        let now = std::time::Instant::now();
+        self.lock()
+            .shards
+            .iter()
+            .map(|s| {
+                s.closed_at
+                    .unwrap_or(now)
+                    .saturating_duration_since(s.opened)
+                    .as_secs_f64()
+            })
+            .sum::<f64>()
+            / 3600.0
+    }
+
+    /// Enhanced fan-out consumers (by name) and the bytes they read.
+    pub fn fan_out_reads(&self) -> (usize, u64) {
+        let inner = self.lock();
+        (inner.fan_out_names.len(), inner.fan_out_bytes)
+    }
+
     /// Records and bytes (data and partition key) producers have put so far, as the
     /// cost meter and on-demand scaling count them.
     pub fn put_totals(&self) -> (u64, u64) {
@@ -738,6 +785,8 @@ impl Topic {
             failed: false,
             owned: shard.map(|s| vec![s]),
             expired: 0,
+            fan_out: None,
+            read_throttled: 0,
         });
         let index = inner.consumers.len() - 1;
         Consumer {
@@ -873,7 +922,17 @@ impl Topic {
             log.journal(input, total)?;
         }
         let mut firsts = Vec::with_capacity(parts.len());
+        // What a reader gets: for the shards' read limits, and the bytes enhanced fan-out
+        // consumers read.
+        let limited = inner.reads.is_some() || !inner.fan_out_names.is_empty();
         for (shard, batch, meta) in parts {
+            let data_bytes = match (&meta, limited) {
+                (_, false) => 0,
+                (Some(m), true) => ends::meta_sizes(m).iter().sum(),
+                (None, true) => super::records::billing_sizes(&batch, self.key_column)?
+                    .iter()
+                    .sum(),
+            };
             let bytes = batch.get_array_memory_size() as u64
                 + meta
                     .as_ref()
@@ -890,6 +949,7 @@ impl Topic {
                 arrival_ms: now,
                 bytes,
                 meta,
+                data_bytes,
             });
             inner.records_in += rows;
             inner.bytes_in += bytes;

@@ -79,6 +79,11 @@ impl Topic {
             .collect()
     }
 
+    /// Whether the shards changed since the topic was made.
+    pub fn is_resharded(&self) -> bool {
+        self.lock().router.is_some()
+    }
+
     /// How many shards are open.
     pub fn open_shard_count(&self) -> usize {
         self.lock().shards.iter().filter(|s| !s.closed).count()
@@ -165,6 +170,7 @@ impl Topic {
         };
         for c in &close {
             inner.shards[*c].closed = true;
+            inner.shards[*c].closed_at = Some(std::time::Instant::now());
         }
         let first = inner.shards.len();
         for (range, parents) in children {
@@ -188,6 +194,9 @@ impl Topic {
             r.grow(total);
         }
         for c in inner.consumers.iter_mut() {
+            if let Some(f) = c.fan_out.as_mut() {
+                f.grow(total);
+            }
             c.positions.resize(total, 0);
             c.acked.resize(total, 0);
             c.handled.resize(total, 0);
