@@ -465,8 +465,11 @@ fn a_nodes_faults_show_in_its_inspector_and_on_the_canvas_and_clear_undoably() {
     assert!(marked >= 1);
     h.state_mut().select(Some("f"));
     h.run_steps(3);
-    let title = "⚡ Faults: poison 10% of records, a worker crash after 50 records";
-    assert!(h.query_by_label(title).is_some());
+    assert!(h.query_by_label("⚡ Faults (2 set)").is_some());
+    assert!(
+        h.query_by_label("poison 10% of records, a worker crash after 50 records")
+            .is_some()
+    );
     assert!(h.query_by_label("Worker crash after (records)").is_some());
     // A stream has only the faults that apply to it.
     h.state_mut().select(Some("s"));

@@ -282,16 +282,19 @@ fn faults_ui(ui: &mut Ui, node: &mut Node) -> bool {
     }
     let mut changed = false;
     let f = &mut node.faults;
-    let title = if f.is_none() {
-        "⚡ Faults".to_owned()
-    } else {
-        format!("⚡ Faults: {}", f.describe())
+    // Short, so the panel keeps its width; what is set is said inside.
+    let title = match f.set().len() {
+        0 => "⚡ Faults".to_owned(),
+        n => format!("⚡ Faults ({n} set)"),
     };
     ui.separator();
     egui::CollapsingHeader::new(title)
         .id_salt(("faults", node.id.as_str()))
         .default_open(!f.is_none())
         .show(ui, |ui| {
+            if !f.is_none() {
+                ui.colored_label(theme::warning(ui.visuals()), f.describe());
+            }
             ui.weak("Inject faults to see how the pipeline copes: the Metrics tab, the log and the conservation report show its reaction. Saved with the node; used by the next run.");
             let mut fraction = |ui: &mut Ui, label: &str, hint: &str, v: &mut f64| {
                 ui.horizontal(|ui| {
@@ -329,7 +332,9 @@ fn faults_ui(ui: &mut Ui, node: &mut Node) -> bool {
                 ui.horizontal(|ui| {
                     ui.label("Throttling burst of (s)").on_hover_text("How long each burst lasts: a stream's shards refuse every put, a Lambda's invocations are throttled.");
                     changed |= ui.add(egui::DragValue::new(&mut f.throttle_for_s).range(0.0..=3600.0).speed(0.1)).changed();
-                    ui.label("every (s)");
+                });
+                ui.horizontal(|ui| {
+                    ui.label("… every (s)").on_hover_text("A burst starts every this many seconds (the first one period in).");
                     changed |= ui.add(egui::DragValue::new(&mut f.throttle_every_s).range(0.0..=3600.0).speed(0.1)).changed();
                 });
             }

@@ -56,7 +56,7 @@ impl Faults {
     }
 
     /// The settings that are set, by name.
-    fn set(&self) -> Vec<&'static str> {
+    pub fn set(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
         if self.poison_fraction != 0.0 {
             out.push("poison_fraction");
