@@ -246,3 +246,60 @@ fn a_broker_backed_stream_loses_nothing_when_the_broker_restarts_mid_run() {
         .sum();
     assert_eq!(pending, 0, "entries left unacknowledged");
 }
+
+#[test]
+fn an_injected_broker_disconnect_is_reconnected_and_nothing_is_lost() {
+    let redis = Redis::start();
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    let connections = |redis: &Redis| -> u64 {
+        redis
+            .cmd(&["INFO", "stats"])
+            .lines()
+            .find_map(|l| l.strip_prefix("total_connections_received:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let before = connections(&redis);
+    let n = 20_000u64;
+    let project = json!({
+        "format_version": 2,
+        "environments": {"redis": {"broker": redis.url()}},
+        "nodes": [
+            node("gen", "generator", json!({"event": "clickstream", "rate_per_sec": 8000.0, "count": n,
+                "keys": 100, "batch_size": 200, "seed": 4})),
+            {"id": "clicks", "kind": "stream", "name": "clicks",
+             "config": {"shards": 2, "partition_key": "user_id"},
+             "faults": {"broker_disconnect_every_s": 0.5}},
+            node("lake", "bucket", json!({"path": "lake"})),
+            node("deliver", "firehose", json!({"prefix": "clicks/", "format": "json", "buffer_interval_ms": 100}))
+        ],
+        "edges": [
+            edge("gen", "events", "clicks", "records"),
+            edge("clicks", "records", "deliver", "records"),
+            edge("lake", "objects", "deliver", "target")
+        ]
+    });
+    let run = run_ok(dir.path(), "p.json", &project, &["--env", "redis"]);
+    assert_eq!(run.summary["status"], "ok");
+    assert!(
+        run.summary["warnings"]
+            .to_string()
+            .contains("the broker drops the connections every 0.5 s"),
+        "{}",
+        run.summary["warnings"]
+    );
+    // The writer and the reader reconnected after each drop (2.5 s of run, a drop every
+    // half second for each of their connections): each drop is two connections (the
+    // one that asks for it, and the reconnection), 3 connections without faults.
+    let reconnected = connections(&redis) - before;
+    assert!(reconnected >= 3 + 2 * 4, "{reconnected} connections");
+    // At least once: every record delivered, a few perhaps twice (a reply lost with a
+    // dropped connection), none left pending in the broker.
+    let (ids, dups) = ids_under(&dir.path().join("lake/clicks"));
+    assert_eq!(ids.len() as u64, n, "lost {}", n - ids.len() as u64);
+    assert!((dups as u64) < n / 10, "{dups} duplicates");
+    eprintln!("injected broker disconnects: {reconnected} connections, {dups} duplicates");
+}

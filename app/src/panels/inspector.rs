@@ -338,6 +338,12 @@ fn faults_ui(ui: &mut Ui, node: &mut Node) -> bool {
                     changed |= ui.add(egui::DragValue::new(&mut f.throttle_every_s).range(0.0..=3600.0).speed(0.1)).changed();
                 });
             }
+            if applies("broker_disconnect_every_s") {
+                ui.horizontal(|ui| {
+                    ui.label("Broker drops connections every (s)").on_hover_text("A stream whose shards are in a broker, a broker source or sink: the broker drops its connections this often; they reconnect and re-read what was not acknowledged. 0 never.");
+                    changed |= ui.add(egui::DragValue::new(&mut f.broker_disconnect_every_s).range(0.0..=3600.0).speed(0.1)).changed();
+                });
+            }
             if applies("crash_after_records") {
                 ui.horizontal(|ui| {
                     ui.label("Worker crash after (records)").on_hover_text("The worker crashes once, on the invocation that reaches this many records (Runtime.ExitError, retried); 0 never.");

@@ -36,6 +36,10 @@ pub struct Faults {
     /// The fraction of a Firehose's S3 puts answered `503 SlowDown` (spread evenly from
     /// the first: 0.5 fails the first put and every other one after it).
     pub s3_slow_down_fraction: f64,
+    /// Every this many seconds, the broker drops the node's connections (a stream whose
+    /// shards are in a broker, a broker source or sink): they reconnect, and re-read
+    /// what they had not acknowledged.
+    pub broker_disconnect_every_s: f64,
 }
 
 /// Which node kinds each fault applies to.
@@ -47,6 +51,10 @@ pub const APPLIES: &[(&str, &[&str])] = &[
     ("throttle_for_s", &["stream", "lambda"]),
     ("crash_after_records", &["lambda"]),
     ("s3_slow_down_fraction", &["firehose"]),
+    (
+        "broker_disconnect_every_s",
+        &["stream", "broker_source", "broker_sink"],
+    ),
 ];
 
 impl Faults {
@@ -78,6 +86,9 @@ impl Faults {
         }
         if self.s3_slow_down_fraction != 0.0 {
             out.push("s3_slow_down_fraction");
+        }
+        if self.broker_disconnect_every_s != 0.0 {
+            out.push("broker_disconnect_every_s");
         }
         out
     }
@@ -112,6 +123,12 @@ impl Faults {
                 ));
             }
         }
+        if self.broker_disconnect_every_s < 0.0 {
+            out.push((
+                "broker_disconnect_every_s".to_owned(),
+                "must be seconds above 0 (or 0: never)".to_owned(),
+            ));
+        }
         let (every, length) = (self.throttle_every_s, self.throttle_for_s);
         if every < 0.0 || length < 0.0 || (every > 0.0) != (length > 0.0) {
             out.push((
@@ -137,6 +154,12 @@ impl Faults {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (node, shard, seq).hash(&mut h);
         (h.finish() as f64 / u64::MAX as f64) < self.poison_fraction
+    }
+
+    /// How often the broker drops the node's connections, if it does.
+    pub fn broker_disconnects(&self) -> Option<Duration> {
+        (self.broker_disconnect_every_s > 0.0)
+            .then(|| Duration::from_secs_f64(self.broker_disconnect_every_s))
     }
 
     /// The throttling bursts, if any, counted from now.
@@ -179,6 +202,12 @@ impl Faults {
             out.push(format!(
                 "503 SlowDown on {}% of S3 puts",
                 self.s3_slow_down_fraction * 100.0
+            ));
+        }
+        if self.broker_disconnect_every_s > 0.0 {
+            out.push(format!(
+                "the broker drops the connections every {} s",
+                self.broker_disconnect_every_s
             ));
         }
         out.join(", ")

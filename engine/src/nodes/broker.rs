@@ -224,7 +224,8 @@ fn run_source(config: &BrokerSourceConfig, ctx: &NodeContext<'_>) -> Result<Node
     } else {
         config.consumer.clone()
     };
-    let conn = BrokerConn::new(&url, Duration::from_secs(config.reconnect_timeout_s))?;
+    let conn = BrokerConn::new(&url, Duration::from_secs(config.reconnect_timeout_s))?
+        .with_disconnects(ctx.faults.broker_disconnects());
     let start = match config.start {
         GroupStart::Latest => "$",
         GroupStart::Earliest => "0",
@@ -318,7 +319,8 @@ impl Kind for BrokerSinkKind {
     async fn run(config: &BrokerSinkConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         let url = broker_url(&config.url, ctx)?;
         let input = ctx.stream(&RECORDS_IN)?;
-        let conn = BrokerConn::new(&url, Duration::from_secs(config.reconnect_timeout_s))?;
+        let conn = BrokerConn::new(&url, Duration::from_secs(config.reconnect_timeout_s))?
+            .with_disconnects(ctx.faults.broker_disconnects());
         let worker = Worker::spawn(format!("broker-sink-{}", ctx.id), move || Ok(conn))?;
         let op = XAdd {
             worker,

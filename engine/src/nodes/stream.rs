@@ -477,6 +477,7 @@ fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         retention,
         config.capacity_records,
     )?;
+    let faults = super::faults::Injector::new(&ctx.faults, ctx.id, ctx.events, topic.schema())?;
     if let Some(url) = &ctx.environment.broker {
         if ctx.aws_realism {
             ctx.warn("AWS realism: a stream whose shards are in a broker does not keep Kinesis's write limits (its retention deadline still holds)".to_owned());
@@ -486,7 +487,9 @@ fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
     if ctx.aws_realism {
         topic.set_write_limit(WriteLimit::KINESIS_SHARD);
     }
-    let faults = super::faults::Injector::new(&ctx.faults, ctx.id, ctx.events, topic.schema())?;
+    if ctx.faults.broker_disconnects().is_some() {
+        ctx.warn("faults.broker_disconnect_every_s applies to a stream whose shards are in a broker (an environment with broker); this one runs in memory".to_owned());
+    }
     if let Some(b) = faults.as_ref().and_then(|f| f.bursts()) {
         topic.set_bursts(b);
     }
@@ -688,7 +691,8 @@ fn run_on_broker(
     let mut writers = Vec::new();
     for input in inputs {
         let consumer = subscribe(&input, ctx.id, wiring.metrics());
-        let conn = BrokerConn::new(url, reconnect)?;
+        let conn =
+            BrokerConn::new(url, reconnect)?.with_disconnects(ctx.faults.broker_disconnects());
         let op = XAdd {
             worker: Worker::spawn(
                 format!("broker-put-{}-{}", ctx.id, input.name()),
@@ -701,7 +705,7 @@ fn run_on_broker(
         writers.push((consumer, op, Outputs::new(stored.clone())));
     }
     let writers_done = Arc::new(AtomicBool::new(false));
-    let conn = BrokerConn::new(url, reconnect)?;
+    let conn = BrokerConn::new(url, reconnect)?.with_disconnects(ctx.faults.broker_disconnects());
     let (group_keys, node) = (keys.clone(), ctx.id.to_owned());
     let reader = Worker::spawn(format!("broker-get-{}", ctx.id), move || {
         GroupReader::new(conn, group_keys, "tributary", &node, "0")

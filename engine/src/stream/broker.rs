@@ -37,6 +37,11 @@ pub struct BrokerConn {
     reconnected: bool,
     /// Reconnections so far.
     pub reconnects: u64,
+    /// An injected fault: the server drops this connection this often (`CLIENT KILL`).
+    disconnect_every: Option<Duration>,
+    next_disconnect: Instant,
+    /// Disconnections injected so far.
+    pub disconnects: u64,
 }
 
 impl std::fmt::Debug for BrokerConn {
@@ -71,7 +76,58 @@ impl BrokerConn {
             reconnect,
             reconnected: false,
             reconnects: 0,
+            disconnect_every: None,
+            next_disconnect: Instant::now(),
+            disconnects: 0,
         })
+    }
+
+    /// Has the server drop this connection every `every` (an injected fault, the node's
+    /// `broker_disconnect_every_s`): the next call finds it gone and reconnects, as it
+    /// does when the network or the broker drops it.
+    pub fn with_disconnects(mut self, every: Option<Duration>) -> Self {
+        self.disconnect_every = every;
+        if let Some(e) = every {
+            self.next_disconnect = Instant::now() + e;
+        }
+        self
+    }
+
+    /// When a disconnect is due: asks the server, on a connection of its own, to close
+    /// this one (`CLIENT KILL ID`), so what follows meets a dropped connection.
+    fn disconnect_if_due(&mut self) {
+        let Some(every) = self.disconnect_every else {
+            return;
+        };
+        if Instant::now() < self.next_disconnect {
+            return;
+        }
+        self.next_disconnect = Instant::now() + every;
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        let Ok(id) = redis::cmd("CLIENT").arg("ID").query::<i64>(conn) else {
+            return;
+        };
+        let killed = self
+            .client
+            .get_connection_with_timeout(Duration::from_secs(2))
+            .and_then(|mut other| {
+                redis::cmd("CLIENT")
+                    .arg("KILL")
+                    .arg("ID")
+                    .arg(id)
+                    .query::<i64>(&mut other)
+            });
+        if let Ok(n) = killed
+            && n > 0
+        {
+            self.disconnects += 1;
+            log::warn!(
+                "broker {}: connection dropped (a fault injected by the node's Faults section)",
+                self.url
+            );
+        }
     }
 
     /// The broker's URL.
@@ -106,6 +162,7 @@ impl BrokerConn {
     ) -> Result<T> {
         let started = Instant::now();
         let mut failed_once = false;
+        self.disconnect_if_due();
         loop {
             let result = self.connect().and_then(&mut f);
             match result {
