@@ -132,7 +132,13 @@ fn every_fault_kind_at_once_the_pipeline_survives_and_conservation_balances() {
     // The raw Firehose: ~5% poison under its error prefix as processing-failed, the rest
     // delivered; together every record once.
     let raw = records_under(&dir.path().join("lake/raw"));
-    let raw_failed = records_under(&dir.path().join("lake/raw-errors/processing-failed"));
+    let errors = records_under(&dir.path().join("lake/raw-errors/processing-failed"));
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["errorCode"] == "InjectedPoisonRecord")
+    );
+    let raw_failed = crate::support::raw_data(&errors);
     assert!(
         (50..300).contains(&raw_failed.len()),
         "{}",
@@ -143,12 +149,12 @@ fn every_fault_kind_at_once_the_pipeline_survives_and_conservation_balances() {
     all.sort();
     assert_eq!(all, (0..n as i64).collect::<Vec<_>>());
     assert!(
-        raw_failed[0]["error_message"]
+        errors[0]["errorMessage"]
             .as_str()
             .unwrap_or_default()
             .contains("poison record"),
         "{}",
-        raw_failed[0]
+        errors[0]
     );
 
     // The out Firehose: SlowDown answers were retried every 5 s, as Firehose retries S3.

@@ -855,13 +855,16 @@ fn a_firehose_transform_reshapes_records_and_a_failing_one_sends_them_to_process
     assert!(records_under(&dir.path().join("lake/clicks")).is_empty());
     let failed = records_under(&dir.path().join("lake/firehose-errors/processing-failed"));
     assert_eq!(failed.len() as u64, n);
-    let msg = failed[0]["error_message"].as_str().unwrap();
+    // AWS's error records, the record itself in rawData.
+    assert_eq!(failed[0]["errorCode"], "Transform.Failed");
+    assert_eq!(failed[0]["attemptsMade"], 1);
+    let msg = failed[0]["errorMessage"].as_str().unwrap();
     assert!(
         msg.starts_with("transform failed:") && msg.contains("Cast"),
         "{msg}"
     );
     assert!(
-        failed[0]["user_id"].is_string(),
+        crate::support::raw_data(&failed)[0]["user_id"].is_string(),
         "the original record is kept"
     );
     assert_eq!(summary.detail("deliver")["failed_records"], n);

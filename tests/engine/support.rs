@@ -294,6 +294,25 @@ pub fn assert_table(actual: &str, expected: &[&str]) {
 }
 
 /// Every JSON record in the files under `dir`, files in name order.
+/// The records AWS's error records (under a Firehose's error prefix) carry in `rawData`,
+/// each parsed as JSON.
+pub fn raw_data(errors: &[Value]) -> Vec<Value> {
+    use base64::Engine as _;
+    errors
+        .iter()
+        .map(|e| {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(
+                    e["rawData"]
+                        .as_str()
+                        .expect("an AWS error record has rawData"),
+                )
+                .unwrap();
+            serde_json::from_slice(&bytes).unwrap()
+        })
+        .collect()
+}
+
 pub fn records_under(dir: &Path) -> Vec<Value> {
     let mut out = Vec::new();
     // `name#N` files are object_store's staging files a killed writer left behind.

@@ -31,7 +31,6 @@ use crate::lake::bucket::{Bucket, normalize_key};
 use crate::lake::catalog::CatalogStore;
 use crate::lake::sniff::{FileFormat, normalize_name};
 use crate::lake::writer::OutputCompression;
-use crate::stream::records::{failed_schema, with_error};
 use crate::stream::topic::Delivery;
 
 mod catalog;
@@ -393,8 +392,8 @@ struct Deliver {
     /// Injected faults.
     faults: Option<Arc<crate::nodes::faults::Injector>>,
     /// Poison records (injected) waiting for the next delivery, to go under the error
-    /// prefix as `processing-failed`.
-    poisoned: Vec<RecordBatch>,
+    /// prefix as `processing-failed`, with their arrival.
+    poisoned: Vec<(RecordBatch, i64)>,
 }
 
 impl Deliver {
@@ -424,7 +423,9 @@ impl Deliver {
             let msg = "poison record: the record could not be processed (a fault injected by the node's Faults section)";
             let mut poisoned = std::mem::take(&mut self.poisoned)
                 .iter()
-                .map(|b| with_error(b, &self.processing_errors.schema, msg))
+                .map(|(b, arrival)| {
+                    processor::error_records(b, *arrival, "InjectedPoisonRecord", msg)
+                })
                 .collect::<Result<Vec<_>>>()?;
             let rows: u64 = poisoned.iter().map(|b| b.num_rows() as u64).sum();
             self.failed += rows;
@@ -479,7 +480,7 @@ impl Deliver {
                     );
                     let mut failed_now = raw
                         .iter()
-                        .map(|b| with_error(b, &self.processing_errors.schema, &msg))
+                        .map(|b| processor::error_records(b, oldest, "Transform.Failed", &msg))
                         .collect::<Result<Vec<_>>>()?;
                     let rows: u64 = raw.iter().map(|b| b.num_rows() as u64).sum();
                     self.failed += rows;
@@ -526,8 +527,10 @@ impl Deliver {
         }
         let mask = crate::arrow::array::BooleanArray::from(poison);
         let good_mask = crate::arrow::compute::not(&mask)?;
-        self.poisoned
-            .push(crate::arrow::compute::filter_record_batch(&d.batch, &mask)?);
+        self.poisoned.push((
+            crate::arrow::compute::filter_record_batch(&d.batch, &mask)?,
+            d.arrival_ms,
+        ));
         let first = seqs[mask.values().iter().position(|p| p).unwrap_or_default()];
         f.poisoned(bad as u64, || {
             format!("at sequence number {first} of shard {}", d.shard)
@@ -756,20 +759,17 @@ async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutpu
         faults: faults.clone(),
         stop: ctx.stop.clone(),
     };
+    // Both error writers write AWS's error records.
     let error_writer = writer.error_writer(
         error_layout(false)?,
         Some("partitioning-failed"),
-        failed_schema(&schema),
+        processor::error_schema(),
         "errors",
     );
     let processing_errors = writer.error_writer(
         error_layout(true)?,
         Some("processing-failed"),
-        if processor.is_some() {
-            processor::error_schema()
-        } else {
-            failed_schema(&in_schema)
-        },
+        processor::error_schema(),
         "processing-errors",
     );
     let op = Deliver {

@@ -197,7 +197,9 @@ pub const FIELDS: &[Field] = &[
     ),
 ];
 
-/// AWS's error record for a record that failed processing.
+/// AWS's error record for a record a Firehose could not process or deliver: what it
+/// writes under its error prefix (`lambdaArn` only for a transformation function's
+/// failures; a null field is left out of the JSON).
 pub fn error_schema() -> SchemaRef {
     let int = |n: &str| ArrowField::new(n, DataType::Int64, false);
     let text = |n: &str| ArrowField::new(n, DataType::Utf8, false);
@@ -208,8 +210,31 @@ pub fn error_schema() -> SchemaRef {
         text("errorMessage"),
         int("attemptEndingTimestamp"),
         text("rawData"),
-        text("lambdaArn"),
+        ArrowField::new("lambdaArn", DataType::Utf8, true),
     ]))
+}
+
+/// `batch`'s records as AWS's error records: each record's bytes (as a reader gets them:
+/// the bytes put, or its JSON) in `rawData`, with `code` and `message`, arrived at
+/// `arrival_ms`, after one attempt.
+pub fn error_records(
+    batch: &RecordBatch,
+    arrival_ms: i64,
+    code: &str,
+    message: &str,
+) -> Result<RecordBatch> {
+    let raw = crate::stream::records::record_bytes(batch)?;
+    let failed: Vec<Failed> = raw
+        .iter()
+        .map(|r| Failed {
+            attempts: 1,
+            arrival_ms,
+            code: code.to_owned(),
+            message: message.to_owned(),
+            raw: r.to_vec(),
+        })
+        .collect();
+    error_rows(&failed, None)
 }
 
 /// One failed record.
@@ -322,7 +347,7 @@ impl Processor {
             }
         }
         if !failed.is_empty() {
-            out.failed = Some(error_rows(&failed, &self.lambda_arn)?);
+            out.failed = Some(error_rows(&failed, Some(&self.lambda_arn))?);
         }
         Ok(out)
     }
@@ -461,7 +486,7 @@ impl Processor {
     }
 }
 
-fn error_rows(failed: &[Failed], lambda_arn: &str) -> Result<RecordBatch> {
+fn error_rows(failed: &[Failed], lambda_arn: Option<&str>) -> Result<RecordBatch> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let now = now_ms();
     let cols: Vec<ArrayRef> = vec![

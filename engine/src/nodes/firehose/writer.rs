@@ -22,7 +22,6 @@ use crate::lake::bucket::Bucket;
 use crate::lake::catalog::CatalogStore;
 use crate::lake::sniff::{Compression, FileFormat, normalize_name};
 use crate::lake::writer::OutputCompression;
-use crate::stream::records::{failed_schema, with_error};
 
 pub(super) struct ObjectWriter {
     pub(super) bucket: Arc<Bucket>,
@@ -304,7 +303,12 @@ impl ObjectWriter {
         for (msg, idx) in bad {
             let part = take_record_batch(&batch, &UInt32Array::from(idx))
                 .map_err(|e| Error::Internal(e.to_string()))?;
-            errors.push(with_error(&part, &failed_schema(&self.schema), &msg)?);
+            errors.push(super::processor::error_records(
+                &part,
+                oldest_ms,
+                "DynamicPartitioning.MetadataExtractionFailed",
+                &msg,
+            )?);
         }
         Ok(delivered)
     }
