@@ -102,30 +102,31 @@ impl LiveShards {
             return;
         };
         let target = od.target(self.topic.put_totals());
-        let open = self.topic.open_shard_count();
-        if target <= open {
+        if target <= self.topic.open_shard_count() {
             return;
         }
-        match self.topic.reshard(Reshard::UniformScaling(target)) {
-            Ok(opened) if !opened.is_empty() => self.events.info(
-                &self.node,
-                self.topic.reshard_summary(
-                    open,
-                    &opened,
-                    &format!(
-                        "on-demand scaling (a new peak of {:.0} records/s, {:.2} MB/s written: capacity for twice that)",
-                        od.peak_records,
-                        od.peak_bytes / 1e6
-                    ),
-                ),
-            ),
-            Ok(_) => {}
-            Err(e) => {
-                self.events
-                    .warn(&self.node, format!("on-demand scaling failed: {e}"));
-                self.on_demand = None;
-            }
+        let by = format!(
+            "on-demand scaling (a new peak of {:.0} records/s, {:.2} MB/s written: capacity for twice that)",
+            od.peak_records,
+            od.peak_bytes / 1e6
+        );
+        if let Err(e) = self.reshard_to(target, &by) {
+            self.events
+                .warn(&self.node, format!("on-demand scaling failed: {e}"));
+            self.on_demand = None;
         }
+    }
+
+    /// Reshards to `target` open shards (uniform scaling) and logs what changed, `by`
+    /// whom.
+    fn reshard_to(&self, target: usize, by: &str) -> Result<()> {
+        let open = self.topic.open_shard_count();
+        let opened = self.topic.reshard(Reshard::UniformScaling(target))?;
+        if !opened.is_empty() {
+            self.events
+                .info(&self.node, self.topic.reshard_summary(open, &opened, by));
+        }
+        Ok(())
     }
 
     fn shard_count_changed(&self, c: &StreamConfig) {
@@ -153,17 +154,9 @@ impl LiveShards {
                 open * 2
             ));
         }
-        match self.topic.reshard(Reshard::UniformScaling(target)) {
-            Ok(opened) if !opened.is_empty() => self.events.info(
-                &self.node,
-                self.topic.reshard_summary(
-                    open,
-                    &opened,
-                    "the inspector (UpdateShardCount, UNIFORM_SCALING)",
-                ),
-            ),
-            Ok(_) => {}
-            Err(e) => keep(e.to_string()),
+        if let Err(e) = self.reshard_to(target, "the inspector (UpdateShardCount, UNIFORM_SCALING)")
+        {
+            keep(e.to_string());
         }
     }
 }
