@@ -223,3 +223,56 @@ fn a_fault_on_a_kind_it_does_not_apply_to_is_named_before_the_run() {
         "{enrich}"
     );
 }
+
+const ECHO_PY: &str = r#"
+import base64, json
+
+def handler(event, context):
+    return [json.loads(base64.b64decode(r["kinesis"]["data"])) for r in event["Records"]]
+"#;
+
+#[test]
+fn a_crashed_python_worker_is_killed_replaced_and_its_batch_retried() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+    let n = 600u64;
+    let project = json!({
+        "format_version": 2,
+        "nodes": [
+            node("gen", "generator", json!({"event": "clickstream", "rate_per_sec": 0.0,
+                "count": n, "keys": 20, "batch_size": 100, "seed": 8})),
+            node("clicks", "stream", json!({"shards": 1, "partition_key": "user_id"})),
+            {"id": "echo", "kind": "lambda", "name": "echo",
+             "config": {"runtime": "python3.11", "handler": "app.handler", "code": ECHO_PY,
+                "batch_size": 100, "maximum_retry_attempts": 2,
+                "output_columns": ["event_id Int64", "user_id Utf8"]},
+             "faults": {"crash_after_records": 250}},
+            node("lake", "bucket", json!({"path": "lake"})),
+            node("deliver", "firehose", json!({"prefix": "out/", "format": "json"}))
+        ],
+        "edges": [
+            edge("gen", "events", "clicks", "records"),
+            edge("clicks", "records", "echo", "records"),
+            edge("echo", "records", "deliver", "records"),
+            edge("lake", "objects", "deliver", "target")
+        ]
+    });
+    let run = run_ok(dir.path(), "p.json", &project, &[]).summary;
+    let echo = node_of(&run, "echo");
+    let report = &echo["stats"]["detail"];
+    // The worker was killed on the third batch: that invocation failed as a crashed
+    // runtime does, a new worker started (a second cold start) and the retry went
+    // through.
+    assert_eq!(report["failed_invocations"], 1, "{report}");
+    assert_eq!(report["cold_starts"], 2, "{report}");
+    assert_eq!(report["failed_records"], 0, "{report}");
+    let warnings = run["warnings"].to_string();
+    assert!(
+        warnings.contains("Runtime exited with error: signal: killed"),
+        "{warnings}"
+    );
+    // Every record delivered once.
+    let out = records_under(&dir.path().join("lake/out"));
+    assert_eq!(ids(&out), (0..n as i64).collect::<Vec<_>>());
+    assert_eq!(run["conservation"]["balanced"], true);
+}

@@ -37,6 +37,8 @@ pub struct Function {
     cold_starts: AtomicU64,
     /// The runtime line of `INIT_START` (`python:3.11.9`).
     runtime_version: String,
+    /// An injected fault: the worker of the next invocation is killed as it starts it.
+    crash_next: std::sync::atomic::AtomicBool,
 }
 
 impl Function {
@@ -55,7 +57,15 @@ impl Function {
             idle: Mutex::new(Vec::new()),
             cold_starts: AtomicU64::new(0),
             runtime_version,
+            crash_next: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Kills the worker of the next invocation as it starts it (an injected worker
+    /// crash): the invocation fails as a crashed runtime does (`Runtime exited with
+    /// error: signal: killed`), and the next one starts a new worker.
+    pub fn crash_next(&self) {
+        self.crash_next.store(true, Ordering::SeqCst);
     }
 
     /// What the function runs.
@@ -102,6 +112,9 @@ impl Function {
         };
         let request_id = uuid::Uuid::new_v4().to_string();
         let started = Instant::now();
+        if self.crash_next.swap(false, Ordering::SeqCst) {
+            worker.kill();
+        }
         let outcome = worker.invoke_raw(&request_id, event).await?;
         let elapsed = started.elapsed();
         // Let the readers of the worker's output take what it printed before answering.

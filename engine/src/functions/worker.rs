@@ -283,6 +283,12 @@ impl Worker {
             .map(|bytes| serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null)))
     }
 
+    /// Kills the worker's process (SIGKILL): the invocation in flight, or the next one,
+    /// fails as a crashed runtime does.
+    pub fn kill(&mut self) {
+        let _ = self.child.start_kill();
+    }
+
     /// Invokes the handler with the event document `body` (JSON text); the handler's
     /// result as the JSON text it answered.
     pub async fn invoke_raw(

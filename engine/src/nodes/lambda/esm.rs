@@ -488,7 +488,9 @@ impl Mapping {
                 request_id: None,
             }));
         }
-        if f.crashes(records.len() as u64) {
+        // A handler's real worker is killed as it starts the invocation; a SQL or Rhai
+        // handler has none, so its crash is the failure a crashed runtime gives.
+        if f.crashes(records.len() as u64) && !self.shared.handler.crash_next() {
             return Ok(Some(Failure {
                 error_type: "Runtime.ExitError".to_owned(),
                 message: "Error: Runtime exited with error: signal: killed (a worker crash injected by the node's Faults section)".to_owned(),

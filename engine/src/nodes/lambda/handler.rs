@@ -206,6 +206,18 @@ pub struct FunctionHandler {
 }
 
 impl Handler {
+    /// Crashes the worker of the next invocation (an injected fault); false for a
+    /// handler without a worker process (SQL, Rhai), whose crash the caller simulates.
+    pub fn crash_next(&self) -> bool {
+        match self {
+            Self::Function(f) => {
+                f.function.crash_next();
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Runs one invocation over `records`; rows come out in `out_schema`. A handler
     /// runtime's answer may be a partial batch response when `reports_failures`.
     pub async fn invoke(
