@@ -78,6 +78,9 @@ pub(super) fn update_shard_count(
                 ),
             ));
         }
+        s.topic
+            .count_scaling()
+            .map_err(|why| AwsError::client("LimitExceededException", why))?;
         apply(&s, Reshard::UniformScaling(target))?;
         Ok(json!({
             "StreamName": s.name,

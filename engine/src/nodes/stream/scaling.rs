@@ -154,6 +154,9 @@ impl LiveShards {
                 open * 2
             ));
         }
+        if let Err(why) = self.topic.count_scaling() {
+            return keep(why);
+        }
         if let Err(e) = self.reshard_to(target, "the inspector (UpdateShardCount, UNIFORM_SCALING)")
         {
             keep(e.to_string());

@@ -172,6 +172,8 @@ struct Inner {
     /// retrievals and consumer-shard-hours).
     fan_out_bytes: u64,
     fan_out_names: std::collections::BTreeSet<String>,
+    /// When `UpdateShardCount` was applied (`Topic::count_scaling`), for its quota.
+    scalings: Vec<std::time::Instant>,
     /// After resharding: the open shards by the first hash key they take, in order.
     /// `None` while the shards are the ones the topic was made with (even ranges).
     router: Option<Vec<(u128, usize)>>,
@@ -400,6 +402,7 @@ impl Topic {
                 put_sizes: Default::default(),
                 fan_out_bytes: 0,
                 fan_out_names: Default::default(),
+                scalings: Vec::new(),
                 router: None,
             }),
             data: Notify::new(),

@@ -79,6 +79,28 @@ impl Topic {
             .collect()
     }
 
+    /// `UpdateShardCount`'s quota, with AWS realism: "You can't scale more than ten times
+    /// per rolling 24-hour period per stream" (UpdateShardCount, Kinesis API Reference).
+    /// Counts one scaling now, or says why it may not happen (without write limits, no
+    /// quota is kept).
+    pub fn count_scaling(&self) -> std::result::Result<(), String> {
+        const PER_DAY: usize = 10;
+        let mut inner = self.lock();
+        if inner.budgets.is_none() {
+            return Ok(());
+        }
+        let day = std::time::Duration::from_secs(24 * 3600);
+        inner.scalings.retain(|t| t.elapsed() < day);
+        if inner.scalings.len() >= PER_DAY {
+            return Err(format!(
+                "UpdateShardCount cannot scale stream {} more than {PER_DAY} times in a rolling 24-hour period",
+                self.name
+            ));
+        }
+        inner.scalings.push(std::time::Instant::now());
+        Ok(())
+    }
+
     /// Whether the shards changed since the topic was made.
     pub fn is_resharded(&self) -> bool {
         self.lock().router.is_some()

@@ -491,3 +491,17 @@ async fn readers_finish_parents_before_children_so_order_per_key_holds() {
         last.insert(u.clone(), (*shard, *v));
     }
 }
+
+#[test]
+fn update_shard_count_is_held_to_ten_a_day_with_realism_only() {
+    let free = Topic::new("t", schema(), 1, Some("user"), Retention::default(), 10).unwrap();
+    assert!((0..20).all(|_| free.count_scaling().is_ok()));
+    let real = Topic::new("t", schema(), 1, Some("user"), Retention::default(), 10).unwrap();
+    real.set_write_limit(crate::stream::limits::WriteLimit::KINESIS_SHARD);
+    assert!((0..10).all(|_| real.count_scaling().is_ok()));
+    let e = real.count_scaling().unwrap_err();
+    assert_eq!(
+        e,
+        "UpdateShardCount cannot scale stream t more than 10 times in a rolling 24-hour period"
+    );
+}
