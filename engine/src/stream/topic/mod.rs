@@ -15,10 +15,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use md5::{Digest as _, Md5};
 use tokio::sync::Notify;
 
+mod durable_io;
 mod ends;
+mod read;
 mod reshard;
 
 pub use ends::{Consumer, LagProbe, Offered, Producer};
+pub use read::{ShardRead, StoredRecord};
 pub use reshard::{Reshard, ShardInfo};
 
 use super::durable::DurableLog;
@@ -257,34 +260,6 @@ impl PutRecords {
     }
 }
 
-/// One record as `GetRecords` returns it.
-#[derive(Clone, Debug)]
-pub struct StoredRecord {
-    /// Its sequence number in its shard.
-    pub seq: u64,
-    /// When it arrived (ms since the epoch).
-    pub arrival_ms: i64,
-    /// Its partition key.
-    pub partition_key: String,
-    /// Its bytes: as put, or for a record appended by the graph, the JSON of its row (the
-    /// bytes themselves when the only column is binary).
-    pub data: Vec<u8>,
-}
-
-/// What a read of one shard at a position found.
-#[derive(Clone, Debug, Default)]
-pub struct ShardRead {
-    /// The records, in sequence order.
-    pub records: Vec<StoredRecord>,
-    /// The position after them.
-    pub next: u64,
-    /// The position the read started at, after clamping to what is retained.
-    pub start: u64,
-    /// Milliseconds between now and the arrival of the first record after these (0 at
-    /// the tip): how far behind the reader is, as `MillisBehindLatest`.
-    pub millis_behind: u64,
-}
-
 /// Lag of one consumer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Lag {
@@ -410,80 +385,6 @@ impl Topic {
         }))
     }
 
-    /// Keeps this (new) topic under `dir`: what was appended before is read back with the
-    /// times it arrived, consumers resume from their checkpoints, and every append is on
-    /// disk before it is acknowledged to its writer. A topic that keeps what its readers
-    /// read ([`Retention::keep_read`], a stream's replay window) reads back everything
-    /// its retention still holds, so a reader added later can start at TRIM_HORIZON or
-    /// AT_TIMESTAMP in an earlier run's records; otherwise only what some consumer has not
-    /// acknowledged. Call before anything subscribes or appends. Returns how many records
-    /// the topic took from each input before.
-    pub fn attach_durable(
-        &self,
-        dir: &std::path::Path,
-    ) -> Result<std::collections::BTreeMap<String, u64>> {
-        let shards = self.shard_count();
-        let (log, rec) = DurableLog::open(dir, &self.schema, shards)?;
-        {
-            let mut inner = self.lock();
-            let now = now_ms();
-            // Per shard, what every known consumer has acknowledged (all of it when none is
-            // known: nobody waits for it).
-            let acked: Vec<u64> = (0..shards)
-                .map(|s| {
-                    rec.checkpoints
-                        .values()
-                        .map(|c| c[s])
-                        .min()
-                        .unwrap_or(u64::MAX)
-                })
-                .collect();
-            for (s, batches) in rec.shards.into_iter().enumerate() {
-                let shard = &mut inner.shards[s];
-                for (first_seq, arrival_ms, batch) in batches {
-                    let end = first_seq + batch.num_rows() as u64;
-                    // Acknowledged by every consumer: kept only in a replay window, and
-                    // only while it is younger than the retention period.
-                    let too_old = self
-                        .retention
-                        .max_age
-                        .is_some_and(|a| now - arrival_ms > a.as_millis() as i64);
-                    if end <= acked[s] && (!self.retention.keep_read || too_old) {
-                        continue;
-                    }
-                    let bytes = batch.get_array_memory_size() as u64;
-                    shard.bytes += bytes;
-                    shard.entries.push_back(Entry {
-                        first_seq,
-                        batch,
-                        arrival_ms,
-                        bytes,
-                        meta: None,
-                        data_bytes: 0,
-                    });
-                }
-                // The size limit, oldest first, over what every consumer acknowledged.
-                if let Some(max) = self.retention.max_bytes {
-                    while shard.bytes > max
-                        && shard.entries.len() > 1
-                        && shard
-                            .entries
-                            .front()
-                            .is_some_and(|e| e.first_seq + e.batch.num_rows() as u64 <= acked[s])
-                    {
-                        if let Some(e) = shard.entries.pop_front() {
-                            shard.bytes -= e.bytes;
-                        }
-                    }
-                }
-                shard.next_seq = rec.next_seq[s];
-            }
-            inner.checkpoints = rec.checkpoints;
-            inner.durable = Some(log);
-        }
-        Ok(rec.inputs)
-    }
-
     /// Per shard, the first sequence number some active (or failed) consumer has not
     /// acknowledged (the tip when nobody reads).
     pub fn acked_through(&self) -> Vec<u64> {
@@ -558,51 +459,6 @@ impl Topic {
     /// Whether the topic keeps its records on disk.
     pub fn is_durable(&self) -> bool {
         self.lock().durable.is_some()
-    }
-
-    /// Saves consumer `index`'s acknowledged positions (at most every 100 ms unless
-    /// `force`), and drops segments every consumer has acknowledged and, for a topic
-    /// that keeps a replay window, retention no longer holds in memory either.
-    fn checkpoint_locked(&self, inner: &mut Inner, index: usize, force: bool) -> Result<()> {
-        if inner.durable.is_none() {
-            return Ok(());
-        }
-        let c = &inner.consumers[index];
-        if !force
-            && c.saved_at
-                .is_some_and(|t| t.elapsed() < Duration::from_millis(100))
-        {
-            return Ok(());
-        }
-        let name = c.name.clone();
-        // A per-shard reader checkpoints its shard in the checkpoint of its name.
-        let acked = match (&c.owned, inner.checkpoints.get(&name)) {
-            (Some(owned), Some(saved)) if saved.len() == c.acked.len() => {
-                let mut merged = saved.clone();
-                for s in owned {
-                    merged[*s] = c.acked[*s];
-                }
-                merged
-            }
-            _ => c.acked.clone(),
-        };
-        inner.consumers[index].saved_at = Some(std::time::Instant::now());
-        inner.checkpoints.insert(name.clone(), acked.clone());
-        let horizon: Vec<u64> = (0..inner.shards.len())
-            .map(|s| {
-                let acked = inner.checkpoints.values().map(|c| c[s]).min().unwrap_or(0);
-                if self.retention.keep_read {
-                    acked.min(inner.shards[s].trim_horizon())
-                } else {
-                    acked
-                }
-            })
-            .collect();
-        if let Some(log) = inner.durable.as_mut() {
-            log.checkpoint(&name, &acked)?;
-            log.drop_before(&horizon)?;
-        }
-        Ok(())
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -959,114 +815,6 @@ impl Topic {
         }
         self.trim_locked(inner, now);
         Ok(firsts)
-    }
-
-    /// Up to `limit` records of shard `shard` from position `from` (clamped to what is
-    /// retained), as `GetRecords` returns them, without registering a reader. Stops
-    /// early past `max_bytes` of data (at least one record is returned).
-    pub fn read_shard(
-        &self,
-        shard: usize,
-        from: u64,
-        limit: usize,
-        max_bytes: usize,
-    ) -> Result<ShardRead> {
-        let inner = self.lock();
-        let Some(s) = inner.shards.get(shard) else {
-            return Err(Error::Invalid(format!(
-                "stream '{}' has no shard {shard}",
-                self.name
-            )));
-        };
-        let start = from.clamp(s.trim_horizon(), s.next_seq);
-        let mut out = ShardRead {
-            start,
-            next: start,
-            ..Default::default()
-        };
-        let mut size = 0;
-        let idx = s
-            .entries
-            .partition_point(|e| e.first_seq + e.batch.num_rows() as u64 <= start);
-        'entries: for e in s.entries.iter().skip(idx) {
-            let offset = out.next.saturating_sub(e.first_seq) as usize;
-            let n = (e.batch.num_rows() - offset).min(limit - out.records.len());
-            let (keys, data) = match &e.meta {
-                Some(m) => {
-                    let m = m.slice(offset, n);
-                    let keys = m
-                        .column(0)
-                        .as_any()
-                        .downcast_ref::<crate::arrow::array::StringArray>()
-                        .map(|a| a.iter().map(|k| k.unwrap_or_default().to_owned()).collect())
-                        .unwrap_or_else(|| vec![String::new(); n]);
-                    let data = m
-                        .column(1)
-                        .as_any()
-                        .downcast_ref::<crate::arrow::array::BinaryArray>()
-                        .map(|a| a.iter().map(|d| d.unwrap_or_default().to_vec()).collect())
-                        .unwrap_or_else(|| vec![Vec::new(); n]);
-                    (keys, data)
-                }
-                None => {
-                    let rows = e.batch.slice(offset, n);
-                    let keys = super::records::partition_keys(&rows, self.key_column)?;
-                    let data = super::records::record_bytes(&rows)?
-                        .iter()
-                        .map(<[u8]>::to_vec)
-                        .collect();
-                    (keys, data)
-                }
-            };
-            for (i, (partition_key, data)) in keys.into_iter().zip(data).enumerate() {
-                if !out.records.is_empty() && size + data.len() > max_bytes {
-                    break 'entries;
-                }
-                size += data.len();
-                out.records.push(StoredRecord {
-                    seq: e.first_seq + (offset + i) as u64,
-                    arrival_ms: e.arrival_ms,
-                    partition_key,
-                    data,
-                });
-                out.next += 1;
-            }
-            if out.records.len() >= limit {
-                break;
-            }
-        }
-        // Behind the tip: how long ago the next unread record arrived.
-        let next = out.next;
-        if let Some(e) = s
-            .entries
-            .iter()
-            .find(|e| e.first_seq + e.batch.num_rows() as u64 > next)
-        {
-            out.millis_behind = (now_ms() - e.arrival_ms).max(0) as u64;
-        }
-        Ok(out)
-    }
-
-    /// Per shard, the first sequence number retained and the next to be appended.
-    pub fn shard_bounds(&self) -> Vec<(u64, u64)> {
-        self.lock()
-            .shards
-            .iter()
-            .map(|s| (s.trim_horizon(), s.next_seq))
-            .collect()
-    }
-
-    /// Per shard, the first sequence number of a record that arrived at or after `ts`
-    /// (ms since the epoch), or the tip.
-    pub fn seq_at_timestamp(&self, shard: usize, ts: i64) -> u64 {
-        let inner = self.lock();
-        inner.shards.get(shard).map_or(0, |s| {
-            s.entries
-                .iter()
-                .find(|e| e.arrival_ms >= ts)
-                .map(|e| e.first_seq)
-                .unwrap_or(s.next_seq)
-        })
     }
 
     fn trim_locked(&self, inner: &mut Inner, now: i64) {
