@@ -641,7 +641,7 @@ async fn append_once(
     } else {
         match s.producer.put(parts).await {
             Ok(f) => f,
-            Err(e) if e.to_string().contains("closed by resharding") => {
+            Err(e) if crate::stream::topic::is_closed_shard(&e) => {
                 return Err(PutError::Closed);
             }
             Err(e) => {

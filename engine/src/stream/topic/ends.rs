@@ -40,7 +40,7 @@ impl Producer {
                 let backlog = Topic::backlog(&inner);
                 if backlog == 0 || backlog + rows <= self.topic.capacity_records {
                     let parts = self.topic.route_parts(&inner, &batch)?;
-                    let parts = parts.into_iter().map(|(s, b)| (s, b, None)).collect();
+                    let parts = parts.into_iter().map(|(s, b)| (s, b, None, None)).collect();
                     self.topic.append_locked(&mut inner, parts, &self.input)?;
                     break;
                 }
@@ -101,11 +101,15 @@ impl Producer {
                             None => idx.len(),
                         };
                         refused.extend_from_slice(&idx[taken..]);
+                        let mut taken_bytes = 0;
                         for i in &idx[..taken] {
                             inner.put_sizes.add(sizes[*i as usize]);
+                            taken_bytes += sizes[*i as usize];
                         }
                         if taken > 0 {
-                            parts.push((shard, take(&batch, &idx[..taken])?, None));
+                            // Their sizes are known: the read limits need not count again.
+                            let part = take(&batch, &idx[..taken])?;
+                            parts.push((shard, part, None, Some(taken_bytes)));
                         }
                     }
                     let taken = rows - refused.len() as u64;
@@ -168,25 +172,21 @@ impl Producer {
                         self.topic.name, bad.shard
                     )));
                 }
-                if let Some(bad) = parts.iter().find(|p| inner.shards[p.shard].closed) {
-                    return Err(Error::Invalid(format!(
-                        "{}: shard {} of stream '{}' was closed by resharding",
-                        super::reshard::CLOSED,
-                        bad.shard,
-                        self.topic.name
-                    )));
+                if let Some(bad) = parts.iter().find(|p| inner.shards[p.shard].is_closed()) {
+                    return Err(super::reshard::closed_shard(&self.topic.name, bad.shard));
                 }
                 let backlog = Topic::backlog(&inner);
                 if backlog == 0 || backlog + rows <= self.topic.capacity_records {
-                    for p in &parts {
-                        for size in meta_sizes(&p.meta) {
-                            inner.put_sizes.add(size);
+                    let mut appended = Vec::with_capacity(parts.len());
+                    for p in parts {
+                        let sizes = meta_sizes(&p.meta);
+                        for size in &sizes {
+                            inner.put_sizes.add(*size);
                         }
+                        let bytes = sizes.iter().sum();
+                        appended.push((p.shard, p.batch, Some(p.meta), Some(bytes)));
                     }
-                    let parts = parts
-                        .into_iter()
-                        .map(|p| (p.shard, p.batch, Some(p.meta)))
-                        .collect();
+                    let parts = appended;
                     let firsts = self.topic.append_locked(&mut inner, parts, &self.input)?;
                     drop(inner);
                     self.topic.data.notify_waiters();
@@ -242,7 +242,7 @@ fn take(batch: &RecordBatch, idx: &[u32]) -> Result<RecordBatch> {
 }
 
 /// Each record's size in `PutRecords::meta` rows: its partition key and its data.
-pub(super) fn meta_sizes(meta: &RecordBatch) -> Vec<u64> {
+fn meta_sizes(meta: &RecordBatch) -> Vec<u64> {
     use crate::arrow::array::{Array as _, BinaryArray, StringArray};
     let keys = meta.column(0).as_any().downcast_ref::<StringArray>();
     let data = meta.column(1).as_any().downcast_ref::<BinaryArray>();
@@ -262,6 +262,13 @@ fn field_list(schema: &SchemaRef) -> String {
         .map(|f| format!("{} {}", f.name(), f.data_type()))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Raises each of `positions` to at least the one given for its shard.
+fn raise(positions: &mut [u64], to: &[u64]) {
+    for (p, t) in positions.iter_mut().zip(to) {
+        *p = (*p).max(*t);
+    }
 }
 
 /// How long a reader whose shards' read budget is spent waits before reading again.
@@ -455,12 +462,8 @@ impl Consumer {
     pub fn ack_to(&self, positions: &[u64]) -> Result<()> {
         let mut inner = self.topic.lock();
         let c = &mut inner.consumers[self.index];
-        for (a, p) in c.acked.iter_mut().zip(positions) {
-            *a = (*a).max(*p);
-        }
-        for (h, p) in c.handled.iter_mut().zip(positions) {
-            *h = (*h).max(*p);
-        }
+        raise(&mut c.acked, positions);
+        raise(&mut c.handled, positions);
         self.acked_locked(inner)
     }
 
@@ -469,10 +472,7 @@ impl Consumer {
     /// poller of a parent's child may start.
     pub fn handled_to(&self, positions: &[u64]) {
         let mut inner = self.topic.lock();
-        let c = &mut inner.consumers[self.index];
-        for (h, p) in c.handled.iter_mut().zip(positions) {
-            *h = (*h).max(*p);
-        }
+        raise(&mut inner.consumers[self.index].handled, positions);
         let resharded = inner.router.is_some();
         drop(inner);
         if resharded {

@@ -22,7 +22,7 @@ mod reshard;
 
 pub use ends::{Consumer, LagProbe, Offered, Producer};
 pub use read::{ShardRead, StoredRecord};
-pub use reshard::{Reshard, ShardInfo};
+pub use reshard::{Reshard, ShardInfo, is_closed_shard};
 
 use super::durable::DurableLog;
 use super::limits::{ShardBudgets, WriteLimit};
@@ -62,6 +62,10 @@ pub struct Retention {
     pub keep_read: bool,
 }
 
+/// A batch to append: its shard, its rows, what was put (API records) and, when the
+/// caller counted them, its records' bytes.
+type Part = (usize, RecordBatch, Option<RecordBatch>, Option<u64>);
+
 /// One appended batch in a shard.
 #[derive(Clone, Debug)]
 struct Entry {
@@ -85,14 +89,18 @@ struct Shard {
     range: (u128, u128),
     /// The shards it was split or merged from: a reader reads them to their end first.
     parents: Vec<usize>,
-    /// Closed by resharding: nothing more is appended, `next_seq` is its end.
-    closed: bool,
-    /// When it opened, and when resharding closed it (its shard-hours).
+    /// When it opened, and when resharding closed it (its shard-hours). A closed shard
+    /// takes nothing more; `next_seq` is its end.
     opened: std::time::Instant,
     closed_at: Option<std::time::Instant>,
 }
 
 impl Shard {
+    /// Closed by resharding.
+    fn is_closed(&self) -> bool {
+        self.closed_at.is_some()
+    }
+
     fn new(range: (u128, u128), parents: Vec<usize>) -> Self {
         Self {
             entries: VecDeque::new(),
@@ -100,7 +108,6 @@ impl Shard {
             bytes: 0,
             range,
             parents,
-            closed: false,
             opened: std::time::Instant::now(),
             closed_at: None,
         }
@@ -765,16 +772,11 @@ impl Topic {
 
     /// Appends per-shard parts (with what was put, for API records); returns each
     /// part's first sequence number.
-    fn append_locked(
-        &self,
-        inner: &mut Inner,
-        parts: Vec<(usize, RecordBatch, Option<RecordBatch>)>,
-        input: &str,
-    ) -> Result<Vec<u64>> {
+    fn append_locked(&self, inner: &mut Inner, parts: Vec<Part>, input: &str) -> Result<Vec<u64>> {
         let now = now_ms();
         if let Some(log) = inner.durable.as_mut() {
             let mut total = 0;
-            for (shard, batch, _) in &parts {
+            for (shard, batch, _, _) in &parts {
                 log.append(*shard, inner.shards[*shard].next_seq, now, batch)?;
                 total += batch.num_rows() as u64;
             }
@@ -784,10 +786,10 @@ impl Topic {
         // What a reader gets: for the shards' read limits, and the bytes enhanced fan-out
         // consumers read.
         let limited = inner.reads.is_some() || !inner.fan_out_names.is_empty();
-        for (shard, batch, meta) in parts {
-            let data_bytes = match (&meta, limited) {
+        for (shard, batch, meta, known) in parts {
+            let data_bytes = match (known, limited) {
                 (_, false) => 0,
-                (Some(m), true) => ends::meta_sizes(m).iter().sum(),
+                (Some(bytes), true) => bytes,
                 (None, true) => super::records::billing_sizes(&batch, self.key_column)?
                     .iter()
                     .sum(),

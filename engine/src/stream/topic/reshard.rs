@@ -17,9 +17,21 @@
 use super::{Inner, Shard, Topic, hash_key_range};
 use crate::error::{Error, Result};
 
-/// What [`super::Producer::put`] says when a shard closed under a put: the caller
-/// routes the records again.
-pub(super) const CLOSED: &str = "resharded";
+/// How [`super::Producer::put`]'s error begins when a shard closed under the put.
+const CLOSED: &str = "resharded:";
+
+/// The error of a put into a shard that resharding closed meanwhile.
+pub(super) fn closed_shard(stream: &str, shard: usize) -> Error {
+    Error::Invalid(format!(
+        "{CLOSED} shard {shard} of stream '{stream}' was closed by resharding"
+    ))
+}
+
+/// Whether a put failed because resharding closed its shard meanwhile: the caller routes
+/// the records again.
+pub fn is_closed_shard(e: &Error) -> bool {
+    matches!(e, Error::Invalid(m) if m.starts_with(CLOSED))
+}
 
 /// A change to a stream's shards.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,7 +85,7 @@ impl Topic {
                 index,
                 range: s.range,
                 parents: s.parents.clone(),
-                closed: s.closed,
+                closed: s.is_closed(),
                 bounds: (s.trim_horizon(), s.next_seq),
             })
             .collect()
@@ -108,7 +120,7 @@ impl Topic {
 
     /// How many shards are open.
     pub fn open_shard_count(&self) -> usize {
-        self.lock().shards.iter().filter(|s| !s.closed).count()
+        self.lock().shards.iter().filter(|s| !s.is_closed()).count()
     }
 
     /// The open shard that takes hash key `hash` now.
@@ -129,7 +141,7 @@ impl Topic {
             .shards
             .iter()
             .enumerate()
-            .filter(|(_, s)| !s.closed)
+            .filter(|(_, s)| !s.is_closed())
             .map(|(i, s)| (s.range.0, s.range.1, i))
             .collect();
         open.sort_unstable();
@@ -191,7 +203,6 @@ impl Topic {
             }
         };
         for c in &close {
-            inner.shards[*c].closed = true;
             inner.shards[*c].closed_at = Some(std::time::Instant::now());
         }
         let first = inner.shards.len();
@@ -204,7 +215,7 @@ impl Topic {
             .shards
             .iter()
             .enumerate()
-            .filter(|(_, s)| !s.closed)
+            .filter(|(_, s)| !s.is_closed())
             .map(|(i, s)| (s.range.0, i))
             .collect();
         router.sort_unstable();
@@ -275,7 +286,7 @@ fn give_children(inner: &mut Inner, opened: &[usize]) {
         for name in &names {
             let load = |owned: &Option<Vec<usize>>| {
                 owned.as_ref().map_or(0, |o| {
-                    o.iter().filter(|s| !inner.shards[**s].closed).count()
+                    o.iter().filter(|s| !inner.shards[**s].is_closed()).count()
                 })
             };
             let pick = inner
