@@ -85,6 +85,7 @@ impl TributaryApp {
                 pending: None,
                 after_save: None,
                 scratch: None,
+                export: None,
                 close_confirmed: false,
                 recent: session.recent(),
                 recovery_offer: session.recovery(),
@@ -116,6 +117,7 @@ impl TributaryApp {
         self.drain_events();
         self.send_edits_while_running(ctx);
         self.poll_dialog();
+        self.poll_export();
         self.view.catalog_view.poll();
         if self.view.catalog_view.is_loading() {
             ctx.request_repaint_after(Duration::from_millis(50));
@@ -123,7 +125,8 @@ impl TributaryApp {
         if matches!(
             self.files.dialog,
             Some(crate::files::FileDialog::Native { .. })
-        ) {
+        ) || self.files.export.is_some()
+        {
             ctx.request_repaint_after(Duration::from_millis(100));
         }
         self.shortcuts(ctx);

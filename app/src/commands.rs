@@ -25,6 +25,9 @@ pub enum AppCommand {
     Save,
     /// Save to a file chosen now.
     SaveAs,
+    /// Export the project to AWS (a CloudFormation/SAM template and its code) into a
+    /// folder chosen now.
+    ExportToAws,
     /// Quit (asks about unsaved changes).
     Quit,
     /// Undo the last edit.
@@ -81,6 +84,7 @@ pub const MENU: &[(&str, &[AppCommand])] = &[
             AppCommand::Open,
             AppCommand::Save,
             AppCommand::SaveAs,
+            AppCommand::ExportToAws,
             AppCommand::Quit,
         ],
     ),
@@ -138,6 +142,7 @@ impl AppCommand {
             Self::Open => "Open…",
             Self::Save => "Save",
             Self::SaveAs => "Save As…",
+            Self::ExportToAws => "Export to AWS…",
             Self::Quit => "Quit",
             Self::Undo => "Undo",
             Self::Redo => "Redo",
@@ -283,6 +288,7 @@ impl TributaryApp {
             AppCommand::Open => self.request(Pending::Open(None)),
             AppCommand::Save => self.save(),
             AppCommand::SaveAs => self.save_as(),
+            AppCommand::ExportToAws => self.open_dialog(crate::files::DialogPurpose::Export),
             AppCommand::Quit => self.request(Pending::Quit),
             AppCommand::Undo => self.doc.undo(),
             AppCommand::Redo => self.doc.redo(),

@@ -19,6 +19,14 @@ use crate::state::session::{Recovery, Session};
 pub(crate) enum DialogPurpose {
     Open,
     SaveAs,
+    /// A folder to export the project to AWS into.
+    Export,
+}
+
+/// An export to AWS in progress on its own thread: where, and its answer.
+pub(crate) struct ExportJob {
+    pub folder: PathBuf,
+    pub answer: Receiver<Result<tributary_engine::export::Bundle, String>>,
 }
 
 /// How long the system picker must stay open to count as shown: one that answers sooner
@@ -74,6 +82,8 @@ pub(crate) struct Files {
     pub autosaved_revision: u64,
     /// Unsaved changes autosave kept from a session that did not close cleanly.
     pub recovery_offer: Option<Recovery>,
+    /// An export to AWS being written.
+    pub export: Option<ExportJob>,
 }
 
 impl TributaryApp {
@@ -233,15 +243,21 @@ impl TributaryApp {
             .path
             .as_ref()
             .and_then(|p| p.parent().map(Path::to_path_buf));
-        let save = purpose == DialogPurpose::SaveAs;
         let spawned = std::thread::Builder::new()
             .name("tributary-file-dialog".to_owned())
             .spawn(move || {
-                let mut d = rfd::FileDialog::new().add_filter("Tributary project", &["json"]);
+                let mut d = rfd::FileDialog::new();
+                if purpose != DialogPurpose::Export {
+                    d = d.add_filter("Tributary project", &["json"]);
+                }
                 if let Some(dir) = start_dir {
                     d = d.set_directory(dir);
                 }
-                let picked = if save { d.save_file() } else { d.pick_file() };
+                let picked = match purpose {
+                    DialogPurpose::SaveAs => d.save_file(),
+                    DialogPurpose::Open => d.pick_file(),
+                    DialogPurpose::Export => d.set_title("Export to AWS").pick_folder(),
+                };
                 let _ = tx.send(picked);
             });
         match spawned {
@@ -264,6 +280,7 @@ impl TributaryApp {
                 .parent()
                 .map(|d| format!("{}/", d.display()))
                 .unwrap_or_default(),
+            (Some(p), DialogPurpose::Export) => p.with_extension("aws").display().to_string(),
             (None, _) => String::new(),
         };
         self.files.dialog = Some(FileDialog::InApp(PathField {
@@ -316,7 +333,79 @@ impl TributaryApp {
             DialogPurpose::SaveAs => {
                 self.save_to(path);
             }
+            DialogPurpose::Export => self.export_to(path),
         }
+    }
+
+    /// Exports the project to AWS into `folder` on a thread of its own (it reads code
+    /// folders and writes files); [`TributaryApp::poll_export`] reports the answer.
+    pub fn export_to(&mut self, folder: &Path) {
+        if self.files.export.is_some() {
+            return;
+        }
+        self.doc.checkpoint();
+        let project = self.doc.to_project();
+        let base = self.base_dir();
+        let (tx, rx) = bounded(1);
+        let out = folder.to_path_buf();
+        let spawned = std::thread::Builder::new()
+            .name("tributary-export".to_owned())
+            .spawn(move || {
+                let answer = tributary_engine::export::export(&project, &base, &out)
+                    .map_err(|e| e.to_string());
+                let _ = tx.send(answer);
+            });
+        match spawned {
+            Ok(_) => {
+                self.files.export = Some(ExportJob {
+                    folder: folder.to_path_buf(),
+                    answer: rx,
+                })
+            }
+            Err(e) => self
+                .run
+                .log(LogLevel::Error, None, format!("cannot export: {e}")),
+        }
+    }
+
+    /// Logs the answer of an export, once it came: the folder and what is in it, each
+    /// node left out and why, or why it failed.
+    pub fn poll_export(&mut self) {
+        let Some(job) = &self.files.export else {
+            return;
+        };
+        let Ok(answer) = job.answer.try_recv() else {
+            return;
+        };
+        let folder = job.folder.clone();
+        self.files.export = None;
+        match answer {
+            Ok(bundle) => {
+                self.run.log(
+                    LogLevel::Info,
+                    None,
+                    format!(
+                        "exported to AWS in {}: template.yaml, README.md (how to deploy) and {} \
+                         more files",
+                        folder.display(),
+                        bundle.files.len().saturating_sub(2)
+                    ),
+                );
+                for (node, why) in bundle.left_out {
+                    self.run
+                        .log(LogLevel::Info, Some(node), format!("not exported: {why}"));
+                }
+                for note in bundle.notes {
+                    self.run.log(LogLevel::Warning, None, note);
+                }
+            }
+            Err(e) => self.run.log(
+                LogLevel::Error,
+                None,
+                format!("export to {} failed: {e}", folder.display()),
+            ),
+        }
+        self.view.bottom_tab = BottomTab::Log;
     }
 
     /// The path typed into the in-app dialog, resolved against the document's folder:
@@ -335,6 +424,17 @@ impl TributaryApp {
             .and_then(|p| p.parent().map(Path::to_path_buf))
             .unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
         let mut path = tributary_engine::fsutil::resolve_path(&base, &typed);
+        if purpose == DialogPurpose::Export {
+            if typed.is_empty() {
+                if let Some(FileDialog::InApp(field)) = &mut self.files.dialog {
+                    field.error = Some("type a folder".to_owned());
+                }
+                return;
+            }
+            self.files.dialog = None;
+            self.picked(purpose, &path);
+            return;
+        }
         if purpose == DialogPurpose::SaveAs && path.extension().is_none() {
             path.set_extension("json");
         }

@@ -11,7 +11,8 @@
 //! 5. [`project`]: the project document (nodes with typed configs, edges) and its
 //!    validation.
 //! 6. [`engine`]: the engine thread, its commands, a run of the graph, streaming
-//!    supervision and the result cache.
+//!    supervision and the result cache; [`export`]: a project as a CloudFormation/SAM
+//!    template and the code it deploys.
 //! 7. [`cli`]: the headless command line, driving the engine through its API.
 //!
 //! `scripts/layers` checks the rule (ARCHITECTURE.md says how).
@@ -21,6 +22,7 @@ pub mod aws;
 pub mod cli;
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod fsutil;
 pub mod functions;
 pub mod lake;

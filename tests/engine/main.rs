@@ -13,6 +13,7 @@ mod crawl_query;
 mod disk_faults;
 mod engine_api;
 mod etl;
+mod export;
 mod faults;
 mod functions;
 mod messy_lakes;

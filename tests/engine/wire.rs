@@ -46,6 +46,12 @@ impl Served {
         Self::start_with(dir, project, streams, Vec::new())
     }
 
+    /// Like [`Served::start`], serving at `address` (a project that points clients at
+    /// the endpoint must know it before it loads).
+    pub(crate) fn start_at(dir: &Path, project: &Value, streams: &[&str], address: &str) -> Self {
+        Self::serve(dir, project, streams, Vec::new(), address)
+    }
+
     /// Like [`Served::start`], accepting only `credentials`.
     fn start_with(
         dir: &Path,
@@ -53,10 +59,20 @@ impl Served {
         streams: &[&str],
         credentials: Vec<tributary_engine::aws::Credential>,
     ) -> Self {
+        Self::serve(dir, project, streams, credentials, "127.0.0.1:0")
+    }
+
+    fn serve(
+        dir: &Path,
+        project: &Value,
+        streams: &[&str],
+        credentials: Vec<tributary_engine::aws::Credential>,
+        address: &str,
+    ) -> Self {
         let project = Project::from_json(&project.to_string()).unwrap();
         let engine = Engine::spawn().unwrap();
         let options = ServeOptions {
-            address: "127.0.0.1:0".parse().unwrap(),
+            address: address.parse().unwrap(),
             credentials,
         };
         engine.send(Command::Serve(Some(options))).unwrap();

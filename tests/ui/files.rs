@@ -187,3 +187,46 @@ fn a_mistyped_subcommand_is_an_error_with_a_suggestion_and_never_opens_a_window(
         assert_eq!(launch(&args(cli)), Launch::Cli, "{cli:?}");
     }
 }
+
+#[test]
+fn file_export_to_aws_writes_the_template_in_the_background_and_logs_what_was_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("lambda.json");
+    std::fs::copy(crate::examples_dir().join("lambda.json"), &project).unwrap();
+    let mut h = app(Some(&project));
+    h.run_steps(2);
+    command(&mut h, AppCommand::ExportToAws);
+    // Without a system picker the in-app field asks for the folder.
+    assert!(
+        h.query_by_label("Export to AWS: the folder to write")
+            .is_some(),
+        "the export dialog"
+    );
+    let out = dir.path().join("to-aws");
+    h.get_by_label("Path").focus();
+    h.run_steps(1);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.get_by_label("Path").type_text(&out.display().to_string());
+    h.run_steps(2);
+    h.get_by_label("Export").click();
+    // The export runs on its own thread; the log says when it is done.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while h.query_by_label_contains("exported to AWS in").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the export never finished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        h.run_steps(1);
+    }
+    let template = std::fs::read_to_string(out.join("template.yaml")).unwrap();
+    assert!(template.contains("Type: AWS::Serverless::Function"));
+    assert!(out.join("lambda/enrich/app.py").is_file());
+    assert!(out.join("README.md").is_file());
+    // Each node left out is named with the reason, in the log.
+    assert!(
+        h.query_by_label_contains("not exported: a synthetic source")
+            .is_some(),
+        "the generator is named"
+    );
+}

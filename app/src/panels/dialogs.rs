@@ -39,6 +39,7 @@ fn path_ui(app: &mut TributaryApp, ctx: &egui::Context) {
     let (title, action) = match field.purpose {
         DialogPurpose::SaveAs => ("Save project as", "Save"),
         DialogPurpose::Open => ("Open project", "Open"),
+        DialogPurpose::Export => ("Export to AWS: the folder to write", "Export"),
     };
     let mut decision = None;
     egui::Window::new(title)
@@ -56,7 +57,11 @@ fn path_ui(app: &mut TributaryApp, ctx: &egui::Context) {
             // Read before the field, which consumes it.
             let enter = ui.input(|i| i.key_pressed(egui::Key::Enter));
             let edit = egui::TextEdit::singleline(&mut field.text)
-                .hint_text("folder/project.json")
+                .hint_text(if field.purpose == DialogPurpose::Export {
+                    "folder/project-aws"
+                } else {
+                    "folder/project.json"
+                })
                 .desired_width(480.0)
                 .lock_focus(true);
             let r = ui.add(edit).labelled_by(ui.label("Path").id);

@@ -140,6 +140,8 @@ fn file_menu(app: &mut TributaryApp, ui: &mut egui::Ui) {
     menu_button(ui, app, AppCommand::Save);
     menu_button(ui, app, AppCommand::SaveAs);
     ui.separator();
+    menu_button(ui, app, AppCommand::ExportToAws);
+    ui.separator();
     menu_button(ui, app, AppCommand::Quit);
 }
 

@@ -137,6 +137,16 @@ pub enum CliCommand {
         /// The project file.
         project: PathBuf,
     },
+    /// Export the project to AWS: a CloudFormation/SAM template with a resource per node
+    /// (least-privilege IAM roles included), the code it deploys, and a README on how to
+    /// deploy it. The same project always gives the same files.
+    Export {
+        /// The project file.
+        project: PathBuf,
+        /// The folder to write (missing, empty, or an earlier export, which is replaced).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// List the node kinds with their ports and settings (what the editor's forms show).
     Kinds {
         /// Only this kind.
@@ -261,9 +271,40 @@ pub fn execute(command: CliCommand, out: &mut dyn Write) -> Result<i32, String> 
             writeln!(out, "{}: formatted", project.display()).map_err(|e| e.to_string())?;
             Ok(0)
         }
+        CliCommand::Export {
+            project,
+            out: folder,
+        } => export(&project, &folder, out),
         CliCommand::Kinds { kind, json } => kinds::kinds(kind.as_deref(), json, out),
         CliCommand::Catalog { catalog, what } => lake::catalog_cmd(&catalog, what, out),
     }
+}
+
+/// `tributary export`: writes the export and says what it holds and left out.
+fn export(project: &Path, folder: &Path, out: &mut dyn Write) -> Result<i32, String> {
+    let p = crate::project::Project::load(project).map_err(|e| e.to_string())?;
+    let base = absolute(project)?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let bundle = crate::export::export(&p, &base, folder).map_err(|e| e.to_string())?;
+    let w = |out: &mut dyn Write, line: String| writeln!(out, "{line}").map_err(|e| e.to_string());
+    w(
+        out,
+        format!(
+            "exported '{}' to {}: {} files (template.yaml, README.md and the code)",
+            p.name,
+            folder.display(),
+            bundle.files.len()
+        ),
+    )?;
+    for (node, why) in &bundle.left_out {
+        w(out, format!("  not exported: {node}: {why}"))?;
+    }
+    for note in &bundle.notes {
+        w(out, format!("  note: {note}"))?;
+    }
+    Ok(0)
 }
 
 pub(crate) fn absolute(path: &Path) -> Result<PathBuf, String> {

@@ -630,6 +630,29 @@ fn prepare(
     Ok((spec, toolchain.version))
 }
 
+/// The file inline code is written to: `app.handler` → `app.py`, `app.mjs` (an ES
+/// module: a line starts with `export` or `import`) or `app.js` (CommonJS).
+pub fn inline_file_name(handler: &str, language: Language, code: &str) -> String {
+    let file = handler
+        .trim()
+        .rsplit_once('.')
+        .map(|(f, _)| f)
+        .unwrap_or("app");
+    let ext = match language {
+        Language::Python => "py",
+        Language::Node
+            if code.lines().any(|l| {
+                let l = l.trim_start();
+                l.starts_with("export ") || l.starts_with("import ")
+            }) =>
+        {
+            "mjs"
+        }
+        Language::Node => "js",
+    };
+    format!("{file}.{ext}")
+}
+
 /// Writes inline `code` as the handler's file under `.tributary/functions/<node>/`.
 fn write_inline_code(
     config: &FunctionSettings,
@@ -640,30 +663,13 @@ fn write_inline_code(
     let dir = base_dir.join(".tributary/functions").join(node);
     std::fs::create_dir_all(&dir)
         .map_err(|e| Error::Invalid(format!("cannot create {}: {e}", dir.display())))?;
-    let file = config
-        .handler
-        .trim()
-        .rsplit_once('.')
-        .map(|(f, _)| f)
-        .unwrap_or("app");
-    let ext = match language {
-        Language::Python => "py",
-        // An ES module (`export const handler = …`) must be .mjs; CommonJS is .js.
-        Language::Node
-            if config.code.lines().any(|l| {
-                let l = l.trim_start();
-                l.starts_with("export ") || l.starts_with("import ")
-            }) =>
-        {
-            "mjs"
-        }
-        Language::Node => "js",
-    };
+    let name = inline_file_name(&config.handler, language, &config.code);
+    let file = name.rsplit_once('.').map(|(f, _)| f).unwrap_or("app");
     // One handler file: a stale one with another extension would shadow it.
     for old in ["py", "mjs", "js", "cjs"] {
         let _ = std::fs::remove_file(dir.join(format!("{file}.{old}")));
     }
-    let path = dir.join(format!("{file}.{ext}"));
+    let path = dir.join(&name);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .map_err(|e| Error::Invalid(format!("cannot create {}: {e}", parent.display())))?;

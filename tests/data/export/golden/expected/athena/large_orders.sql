@@ -1,0 +1,3 @@
+SELECT size, COUNT(*) AS orders, SUM(amount) AS amount
+FROM orders
+GROUP BY size
