@@ -280,7 +280,12 @@ impl TributaryApp {
                 .parent()
                 .map(|d| format!("{}/", d.display()))
                 .unwrap_or_default(),
-            (Some(p), DialogPurpose::Export) => p.with_extension("aws").display().to_string(),
+            (Some(p), DialogPurpose::Export) => {
+                let stem = p.file_stem().unwrap_or_default().to_string_lossy();
+                p.with_file_name(format!("{stem}-aws"))
+                    .display()
+                    .to_string()
+            }
             (None, _) => String::new(),
         };
         self.files.dialog = Some(FileDialog::InApp(PathField {
@@ -386,9 +391,9 @@ impl TributaryApp {
                     None,
                     format!(
                         "exported to AWS in {}: template.yaml, README.md (how to deploy) and {} \
-                         more files",
+                         code files",
                         folder.display(),
-                        bundle.files.len().saturating_sub(2)
+                        bundle.code_files()
                     ),
                 );
                 for (node, why) in bundle.left_out {

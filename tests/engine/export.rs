@@ -36,15 +36,11 @@ fn export(project: &Path, out: &Path) -> String {
     o.stdout
 }
 
-/// `template.yaml` as JSON, read by PyYAML (the template uses no YAML tags, so a plain
-/// YAML reader sees what CloudFormation sees).
-fn template_json(dir: &Path) -> Value {
+/// What a Python `script` (run with `args`) prints, as JSON.
+fn python_json(script: &str, args: &[&std::ffi::OsStr]) -> Value {
     let out = Process::new(python())
-        .args([
-            "-c",
-            "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
-        ])
-        .arg(dir.join("template.yaml"))
+        .args(["-c", script])
+        .args(args)
         .output()
         .unwrap();
     assert!(
@@ -53,6 +49,15 @@ fn template_json(dir: &Path) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `template.yaml` as JSON, read by PyYAML (the template uses no YAML tags, so a plain
+/// YAML reader sees what CloudFormation sees).
+fn template_json(dir: &Path) -> Value {
+    python_json(
+        "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        &[dir.join("template.yaml").as_os_str()],
+    )
 }
 
 /// Runs cfn-lint on `templates`; returns its exit code and its findings (parseable
@@ -298,6 +303,47 @@ fn every_bundled_example_and_every_node_kind_export_templates_cfn_lint_passes() 
         json!({"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}),
         "Glue requires LOG when only new folders are crawled"
     );
+    // Crawlers and the job after them run as a Glue workflow in the graph's order: one
+    // start trigger for both crawlers (the first one's schedule), the job when both
+    // succeeded.
+    let start = &r["GlueWorkflowStart"]["Properties"];
+    assert_eq!(start["Type"], "SCHEDULED");
+    assert_eq!(start["Schedule"], json!({"Ref": "CrawlRawSchedule"}));
+    assert_eq!(
+        start["Actions"],
+        json!([{"CrawlerName": {"Ref": "CrawlRawCrawler"}}, {"CrawlerName": {"Ref": "CrawlArchiveCrawler"}}])
+    );
+    assert!(printed.contains("crawler 'crawl_archive' starts with the workflow's other crawlers"));
+    let trigger = &r["DailyTotalsTrigger"]["Properties"];
+    assert_eq!(trigger["Type"], "CONDITIONAL");
+    assert_eq!(trigger["Predicate"]["Logical"], "AND");
+    assert_eq!(
+        trigger["Predicate"]["Conditions"],
+        json!([
+            {"LogicalOperator": "EQUALS", "CrawlerName": {"Ref": "CrawlRawCrawler"}, "CrawlState": "SUCCEEDED"},
+            {"LogicalOperator": "EQUALS", "CrawlerName": {"Ref": "CrawlArchiveCrawler"}, "CrawlState": "SUCCEEDED"},
+        ])
+    );
+    assert_eq!(
+        trigger["Actions"],
+        json!([{"JobName": {"Ref": "DailyTotalsJob"}}])
+    );
+    assert!(
+        r["CrawlRawCrawler"]["Properties"]["Schedule"].is_null(),
+        "the workflow starts it"
+    );
+    // A function's folder is exported without what npm installed or hidden files, its
+    // requirements as its package.json.
+    let files = crate::support::files_under(&every.join("lambda/on_new_object"));
+    assert_eq!(files, ["index.mjs", "lib/describe.mjs", "package.json"]);
+    let package: Value = serde_json::from_str(
+        &std::fs::read_to_string(every.join("lambda/on_new_object/package.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        package["dependencies"],
+        json!({"@aws-lambda-powertools/logger": "2.11.0"})
+    );
     // The existing bucket is named, not created.
     assert!(r["CompanyArchiveBucket"].is_null());
     assert_eq!(
@@ -511,6 +557,25 @@ fn a_small_project_exports_its_golden_files_the_same_every_time() {
     assert_eq!(o.code, 1);
     assert!(o.stderr.contains("node 'orders'"), "{}", o.stderr);
     assert!(!dir.path().join("bad-aws").exists());
+    // A crawler's schedule is a Glue cron expression, checked before any export.
+    for (schedule, says) in [
+        ("daily", "is not a cron expression"),
+        ("cron(0 2 * * *)", "has 5"),
+        ("cron(0 2 * * 1 *)", "must be '?'"),
+    ] {
+        let mut v: Value =
+            serde_json::from_str(&std::fs::read_to_string(golden.join("project.json")).unwrap())
+                .unwrap();
+        v["nodes"][4]["config"]["schedule"] = json!(schedule);
+        std::fs::write(&bad, v.to_string()).unwrap();
+        let o = cli_in(dir.path(), &["validate", "bad.json"]);
+        assert_eq!(o.code, 1, "{schedule}");
+        let said = format!("{}{}", o.stdout, o.stderr);
+        assert!(
+            said.contains("node 'crawl': config: schedule:") && said.contains(says),
+            "{schedule}: {said}"
+        );
+    }
 }
 
 /// The values of `names` assigned at the top of a Python file (read with `ast`).
@@ -522,18 +587,9 @@ fn python_constants(file: &Path, names: &[&str]) -> Value {
         \x20   if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name) and n.targets[0].id in sys.argv[2:]:\n\
         \x20       out[n.targets[0].id] = ast.literal_eval(n.value)\n\
         print(json.dumps(out))\n";
-    let out = Process::new(python())
-        .args(["-c", script])
-        .arg(file)
-        .args(names)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let mut args = vec![file.as_os_str()];
+    args.extend(names.iter().map(std::ffi::OsStr::new));
+    python_json(script, &args)
 }
 
 #[test]

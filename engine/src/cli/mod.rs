@@ -292,10 +292,10 @@ fn export(project: &Path, folder: &Path, out: &mut dyn Write) -> Result<i32, Str
     w(
         out,
         format!(
-            "exported '{}' to {}: {} files (template.yaml, README.md and the code)",
+            "exported '{}' to {}: template.yaml, README.md (how to deploy) and {} code files",
             p.name,
             folder.display(),
-            bundle.files.len()
+            bundle.code_files()
         ),
     )?;
     for (node, why) in &bundle.left_out {

@@ -16,125 +16,108 @@ use crate::nodes::query::QueryConfig;
 use crate::project::Node;
 
 /// One S3 bucket per bucket folder (nodes over the same folder share it, each with its
-/// prefix); a bucket given as `s3://name` exists already and is only named.
+/// prefix); a bucket given as `s3://name/…` exists already and is only named.
 pub(super) fn buckets(ex: &mut Export<'_>) {
     let project_slug = slug(&ex.project.name, '-');
-    let mut by_path: Vec<(String, String)> = Vec::new(); // (path, param)
+    // The parameter of each bucket, by folder (or `s3://name`).
+    let mut params: Vec<(String, String)> = Vec::new();
     for node in &ex.project.nodes {
         let NodeConfig::Bucket(c) = &node.config else {
             continue;
         };
         let path = c.path.trim().trim_end_matches('/').to_owned();
+        // An existing bucket: its name and the key prefix of the path.
         let existing = path.strip_prefix("s3://").map(|rest| {
             let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
             (bucket.to_owned(), key.to_owned())
         });
-        let mut prefix = existing
-            .as_ref()
-            .map(|(_, key)| key.clone())
-            .unwrap_or_default();
-        for part in [c.prefix.trim_matches('/')] {
-            if !part.is_empty() {
-                if !prefix.is_empty() && !prefix.ends_with('/') {
-                    prefix.push('/');
-                }
-                prefix.push_str(part);
-            }
-        }
-        if !prefix.is_empty() && !prefix.ends_with('/') {
+        let parts = [
+            existing.as_ref().map(|(_, key)| key.as_str()).unwrap_or(""),
+            c.prefix.as_str(),
+        ];
+        let mut prefix: String = parts
+            .iter()
+            .map(|p| p.trim_matches('/'))
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join("/");
+        if !prefix.is_empty() {
             prefix.push('/');
         }
-        let group = existing
-            .as_ref()
-            .map(|(b, _)| format!("s3://{b}"))
-            .unwrap_or_else(|| path.clone());
-        let param =
-            match by_path.iter().find(|(p, _)| *p == group) {
-                Some((_, param)) => param.clone(),
-                None => {
-                    let stem = match &existing {
-                        Some((b, _)) => pascal(b),
-                        None => pascal(
-                            std::path::Path::new(&path)
-                                .file_name()
-                                .map(|n| n.to_string_lossy().into_owned())
-                                .as_deref()
-                                .unwrap_or(&node.id),
+        let group = match &existing {
+            Some((b, _)) => format!("s3://{b}"),
+            None => path.clone(),
+        };
+        let param = match params.iter().find(|(g, _)| *g == group) {
+            Some((_, param)) => param.clone(),
+            None => {
+                let stem = match &existing {
+                    Some((b, _)) => pascal(b),
+                    None => pascal(
+                        &std::path::Path::new(&path)
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_else(|| node.id.clone()),
+                    ),
+                };
+                let mut param = format!("{stem}BucketName");
+                while params.iter().any(|(_, p)| *p == param) {
+                    param = format!("{stem}{}BucketName", params.len() + 1);
+                }
+                match &existing {
+                    Some((b, _)) => ex.template.parameter(
+                        &param,
+                        bucket_name_parameter(
+                            Some(b),
+                            &format!("The existing bucket '{b}' (node '{}')", node.id),
                         ),
-                    };
-                    let mut param = format!("{stem}BucketName");
-                    while by_path.iter().any(|(_, p)| *p == param) {
-                        param = format!("{stem}{}BucketName", by_path.len() + 1);
-                    }
-                    let (default, description) = match &existing {
-                        Some((b, _)) => (
-                            b.clone(),
-                            format!("The existing bucket '{b}' (node '{}')", node.id),
-                        ),
-                        None => {
-                            let name = if c.bucket_name.is_empty() {
-                                let folder = slug(&path, '-');
-                                let folder = folder.rsplit('-').next().unwrap_or("lake");
-                                let mut n = format!("{project_slug}-{folder}");
-                                n.truncate(63);
-                                n.trim_end_matches('-').to_owned()
-                            } else {
-                                c.bucket_name.clone()
-                            };
-                            (
-                                name,
-                                format!(
-                                    "A globally unique name for the bucket of the folder '{path}' \
-                                 (node '{}')",
+                    ),
+                    None => {
+                        let default = if c.bucket_name.is_empty() {
+                            let folder = slug(&path, '-');
+                            let folder = folder.rsplit('-').next().unwrap_or("lake");
+                            let mut n = format!("{project_slug}-{folder}");
+                            n.truncate(63);
+                            n.trim_end_matches('-').to_owned()
+                        } else {
+                            c.bucket_name.clone()
+                        };
+                        ex.template.parameter(
+                            &param,
+                            bucket_name_parameter(
+                                Some(&default),
+                                &format!(
+                                    "A globally unique name for the bucket of the folder '{path}' (node '{}')",
                                     node.id
                                 ),
-                            )
-                        }
-                    };
-                    ex.template.parameter(
-                        &param,
-                        json!({
-                            "Type": "String",
-                            "Default": default,
-                            "Description": description,
-                            "AllowedPattern": "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
-                        }),
-                    );
-                    if existing.is_none() {
+                            ),
+                        );
                         let id = param.trim_end_matches("Name").to_owned();
-                        ex.template.resource(
-                        &id,
-                        &[format!("The bucket of the folder '{path}' (node '{}').", node.id)],
-                        json!({
+                        let mut body = json!({
                             "Type": "AWS::S3::Bucket",
                             "DeletionPolicy": "Retain",
                             "UpdateReplacePolicy": "Retain",
-                            "Properties": {
-                                "BucketName": reference(&param),
-                                "BucketEncryption": {
-                                    "ServerSideEncryptionConfiguration": [{
-                                        "ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
-                                    }],
-                                },
-                                "PublicAccessBlockConfiguration": {
-                                    "BlockPublicAcls": true,
-                                    "BlockPublicPolicy": true,
-                                    "IgnorePublicAcls": true,
-                                    "RestrictPublicBuckets": true,
-                                },
-                            },
-                        }),
-                    );
+                        });
+                        body["Properties"] = private_bucket(&param);
+                        ex.template.resource(
+                            &id,
+                            &[format!(
+                                "The bucket of the folder '{path}' (node '{}').",
+                                node.id
+                            )],
+                            body,
+                        );
                         ex.template.output(
                             &id,
                             &format!("The bucket of the folder '{path}'"),
                             reference(&id),
                         );
                     }
-                    by_path.push((group.clone(), param.clone()));
-                    param
                 }
-            };
+                params.push((group, param.clone()));
+                param
+            }
+        };
         let resource = existing
             .is_none()
             .then(|| param.trim_end_matches("Name").to_owned());
@@ -147,6 +130,36 @@ pub(super) fn buckets(ex: &mut Export<'_>) {
             },
         );
     }
+}
+
+/// A parameter holding a bucket's name.
+pub(super) fn bucket_name_parameter(default: Option<&str>, description: &str) -> Value {
+    let mut p = json!({"Type": "String"});
+    if let Some(d) = default {
+        p["Default"] = json!(d);
+    }
+    p["Description"] = json!(description);
+    p["AllowedPattern"] = json!("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$");
+    p
+}
+
+/// The properties of a bucket named by `param`: encrypted (SSE-S3), public access
+/// blocked.
+fn private_bucket(param: &str) -> Value {
+    json!({
+        "BucketName": reference(param),
+        "BucketEncryption": {
+            "ServerSideEncryptionConfiguration": [{
+                "ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+            }],
+        },
+        "PublicAccessBlockConfiguration": {
+            "BlockPublicAcls": true,
+            "BlockPublicPolicy": true,
+            "IgnorePublicAcls": true,
+            "RestrictPublicBuckets": true,
+        },
+    })
 }
 
 /// Adds an S3 event notification of bucket node `bucket` to the bucket resource:
@@ -485,17 +498,24 @@ pub(super) fn crawler(ex: &mut Export<'_>, node: &Node, c: &CrawlerConfig) {
             vec![get_att(&queue, "Arn")],
         ));
         let param = format!("{name}Schedule");
+        let default = if c.schedule.trim().is_empty() {
+            "cron(0/15 * * * ? *)"
+        } else {
+            c.schedule.trim()
+        };
         ex.template.parameter(
             &param,
             json!({
                 "Type": "String",
-                "Default": "cron(0/15 * * * ? *)",
+                "Default": default,
                 "Description": format!(
                     "When the crawler '{}' reads the S3 events queued for it (in Tributary it \
                      ran at each object created)", node.id),
             }),
         );
-        schedule = Some(json!({"ScheduleExpression": reference(&param)}));
+        schedule = Some(reference(&param));
+    } else if !c.schedule.trim().is_empty() {
+        schedule = Some(json!(c.schedule.trim()));
     }
     let (update, delete) = if recrawl == "CRAWL_NEW_FOLDERS_ONLY" {
         // Glue requires LOG for both when only new folders are crawled.
@@ -542,8 +562,14 @@ pub(super) fn crawler(ex: &mut Export<'_>, node: &Node, c: &CrawlerConfig) {
         "RecrawlPolicy": {"RecrawlBehavior": recrawl},
         "Configuration": configuration.to_string(),
     });
-    if let Some(s) = schedule {
-        props["Schedule"] = s;
+    // A crawler an ETL job waits for starts from the project's Glue workflow (which
+    // carries its schedule); any other runs on its own schedule.
+    let in_workflow = ex.project.nodes.iter().any(|n| {
+        matches!(n.config, NodeConfig::Etl(_))
+            && predecessors(ex, &n.id).iter().any(|p| p.id == node.id)
+    });
+    if let (Some(s), false) = (&schedule, in_workflow) {
+        props["Schedule"] = json!({ "ScheduleExpression": s });
     }
     let database_resource = format!("{}Database", pascal(&c.database));
     ex.template.resource(
@@ -554,6 +580,92 @@ pub(super) fn crawler(ex: &mut Export<'_>, node: &Node, c: &CrawlerConfig) {
         )],
         json!({"Type": "AWS::Glue::Crawler", "DependsOn": [database_resource], "Properties": props}),
     );
+    if in_workflow {
+        start_crawler(ex, node, &name, schedule);
+    }
+}
+
+/// Adds the crawler to the workflow's start trigger: one per workflow, starting every
+/// crawler a job waits for, on the first schedule among them (on demand without one).
+fn start_crawler(ex: &mut Export<'_>, node: &Node, name: &str, schedule: Option<Value>) {
+    const START: &str = "GlueWorkflowStart";
+    let action = json!({"CrawlerName": reference(&format!("{name}Crawler"))});
+    let workflow = workflow(ex);
+    let Some(trigger) = ex.template.resource_mut(START) else {
+        let mut props = json!({
+            "Type": if schedule.is_some() { "SCHEDULED" } else { "ON_DEMAND" },
+            "WorkflowName": reference(&workflow),
+            "Actions": [action],
+        });
+        if let Some(s) = schedule {
+            props["Schedule"] = s;
+            props["StartOnCreation"] = json!(true);
+        }
+        ex.template.resource(
+            START,
+            &[
+                "The workflow starts with its crawlers (on demand: aws glue start-workflow-run)."
+                    .to_owned(),
+            ],
+            json!({"Type": "AWS::Glue::Trigger", "Properties": props}),
+        );
+        return;
+    };
+    let props = &mut trigger["Properties"];
+    if let Value::Array(actions) = &mut props["Actions"] {
+        actions.push(action);
+    }
+    match (schedule, props["Schedule"].is_null()) {
+        (Some(s), true) => {
+            props["Type"] = json!("SCHEDULED");
+            props["Schedule"] = s;
+            props["StartOnCreation"] = json!(true);
+        }
+        (Some(s), false) if props["Schedule"] != s => ex.notes.push(format!(
+            "crawler '{}' starts with the workflow's other crawlers, on the first one's \
+             schedule, not its own",
+            node.id
+        )),
+        _ => {}
+    }
+}
+
+/// The crawlers and ETL jobs an ETL job follows in the graph: the crawlers wired into
+/// the catalog it reads, or the job whose catalog it reads.
+pub(super) fn predecessors<'a>(ex: &Export<'a>, etl: &str) -> Vec<&'a Node> {
+    let mut out = Vec::new();
+    for (n, _) in ex.inputs(etl, "catalog") {
+        match &n.config {
+            NodeConfig::Catalog(_) => out.extend(
+                ex.inputs(&n.id, "crawlers")
+                    .into_iter()
+                    .map(|(c, _)| c)
+                    .filter(|c| matches!(c.config, NodeConfig::Crawler(_))),
+            ),
+            NodeConfig::Etl(_) => out.push(n),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The project's Glue workflow (once): crawlers and jobs in the graph's order.
+fn workflow(ex: &mut Export<'_>) -> String {
+    let id = "GlueWorkflow";
+    if !ex.template.has(id) {
+        ex.template.resource(
+            id,
+            &["Crawlers and Glue jobs run in the graph's order: each job when what it reads has succeeded.".to_owned()],
+            json!({
+                "Type": "AWS::Glue::Workflow",
+                "Properties": {
+                    "Name": sub("${AWS::StackName}"),
+                    "Description": format!("Tributary project '{}'", ex.project.name),
+                },
+            }),
+        );
+    }
+    id.to_owned()
 }
 
 /// Spark's name for a file format of a write, and its compression option.
@@ -641,6 +753,49 @@ pub(super) fn etl(ex: &mut Export<'_>, node: &Node, c: &EtlConfig) {
             },
         }),
     );
+    let conditions: Vec<Value> = predecessors(ex, &node.id)
+        .into_iter()
+        .filter_map(|p| {
+            let pn = ex.names.get(&p.id)?.clone();
+            match p.config {
+                NodeConfig::Crawler(_) if ex.template.has(&format!("{pn}Crawler")) => Some(json!({
+                    "LogicalOperator": "EQUALS",
+                    "CrawlerName": reference(&format!("{pn}Crawler")),
+                    "CrawlState": "SUCCEEDED",
+                })),
+                NodeConfig::Etl(_) if ex.template.has(&format!("{pn}Job")) => Some(json!({
+                    "LogicalOperator": "EQUALS",
+                    "JobName": reference(&format!("{pn}Job")),
+                    "State": "SUCCEEDED",
+                })),
+                _ => None,
+            }
+        })
+        .collect();
+    if !conditions.is_empty() {
+        let workflow = workflow(ex);
+        let mut predicate = json!({ "Conditions": conditions });
+        if conditions.len() > 1 {
+            predicate["Logical"] = json!("AND");
+        }
+        ex.template.resource(
+            &format!("{name}Trigger"),
+            &[format!(
+                "Job '{}' runs when what it reads has succeeded.",
+                node.id
+            )],
+            json!({
+                "Type": "AWS::Glue::Trigger",
+                "Properties": {
+                    "Type": "CONDITIONAL",
+                    "StartOnCreation": true,
+                    "WorkflowName": reference(&workflow),
+                    "Predicate": predicate,
+                    "Actions": [{"JobName": reference(&format!("{name}Job"))}],
+                },
+            }),
+        );
+    }
 }
 
 /// An Athena named query in the project's workgroup, and the SQL as a file.
@@ -677,36 +832,19 @@ fn workgroup(ex: &mut Export<'_>) {
     default.truncate(63);
     ex.template.parameter(
         "AthenaResultsBucketName",
-        json!({
-            "Type": "String",
-            "Default": default,
-            "Description": "A globally unique name for the bucket of Athena's query results",
-            "AllowedPattern": "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
-        }),
+        bucket_name_parameter(
+            Some(&default),
+            "A globally unique name for the bucket of Athena's query results",
+        ),
     );
+    let mut properties = private_bucket("AthenaResultsBucketName");
+    properties["LifecycleConfiguration"] = json!({
+        "Rules": [{"Id": "expire-results", "Status": "Enabled", "ExpirationInDays": 30}],
+    });
     ex.template.resource(
         "AthenaResultsBucket",
         &["Athena's query results (kept 30 days).".to_owned()],
-        json!({
-            "Type": "AWS::S3::Bucket",
-            "Properties": {
-                "BucketName": reference("AthenaResultsBucketName"),
-                "BucketEncryption": {
-                    "ServerSideEncryptionConfiguration": [{
-                        "ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
-                    }],
-                },
-                "PublicAccessBlockConfiguration": {
-                    "BlockPublicAcls": true,
-                    "BlockPublicPolicy": true,
-                    "IgnorePublicAcls": true,
-                    "RestrictPublicBuckets": true,
-                },
-                "LifecycleConfiguration": {
-                    "Rules": [{"Id": "expire-results", "Status": "Enabled", "ExpirationInDays": 30}],
-                },
-            },
-        }),
+        json!({"Type": "AWS::S3::Bucket", "Properties": properties}),
     );
     ex.template.resource(
         "AthenaWorkGroup",

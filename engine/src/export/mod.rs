@@ -19,7 +19,7 @@ pub mod yaml;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::arrow::datatypes::SchemaRef;
 use crate::error::{Error, Result};
@@ -43,6 +43,14 @@ pub struct Bundle {
 }
 
 impl Bundle {
+    /// How many files hold code (all but the template, the README and the marker).
+    pub fn code_files(&self) -> usize {
+        self.files
+            .keys()
+            .filter(|f| !matches!(f.as_str(), "template.yaml" | "README.md" | MARKER))
+            .count()
+    }
+
     /// A file's text.
     pub fn text(&self, path: &str) -> Option<&str> {
         self.files
@@ -180,7 +188,7 @@ pub(crate) struct Export<'a> {
     /// Glue database name in the project → the parameter holding its deployed name.
     pub databases: BTreeMap<String, String>,
     /// Logical ID prefixes taken, by node.
-    names: BTreeMap<String, String>,
+    pub names: BTreeMap<String, String>,
     /// Columns worked out per (node, port).
     columns: BTreeMap<(String, String), Option<SchemaRef>>,
 }
@@ -246,12 +254,11 @@ impl<'a> Export<'a> {
     pub fn artifacts(&mut self) -> &'static str {
         self.template.parameter(
             "ArtifactsBucketName",
-            json!({
-                "Type": "String",
-                "Description": "An existing bucket for the code packages README.md says to upload \
-                                (Flink applications, EMR scripts)",
-                "AllowedPattern": "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
-            }),
+            lake::bucket_name_parameter(
+                None,
+                "An existing bucket for the code packages README.md says to upload \
+                 (Flink applications, EMR scripts)",
+            ),
         );
         "ArtifactsBucketName"
     }

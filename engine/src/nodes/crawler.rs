@@ -41,6 +41,10 @@ pub struct CrawlerConfig {
     /// Whether compatible sibling folders combine into one table (Glue's
     /// `TableGroupingPolicy`).
     pub table_grouping_policy: TableGrouping,
+    /// When the deployed crawler runs (Glue's `Schedule`, a `cron(…)` expression); empty:
+    /// on demand. Tributary itself crawls when the graph runs.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub schedule: String,
 }
 
 impl Default for CrawlerConfig {
@@ -56,8 +60,40 @@ impl Default for CrawlerConfig {
             delete_behavior: DeleteBehavior::default(),
             recrawl_behavior: RecrawlBehavior::default(),
             table_grouping_policy: TableGrouping::default(),
+            schedule: String::new(),
         }
     }
+}
+
+/// Checks a Glue schedule: `cron(Minutes Hours Day-of-month Month Day-of-week Year)`,
+/// with `?` in one of the two day fields (AWS's rule for cron expressions).
+pub fn check_schedule(schedule: &str) -> std::result::Result<(), String> {
+    let Some(fields) = schedule
+        .trim()
+        .strip_prefix("cron(")
+        .and_then(|s| s.strip_suffix(')'))
+    else {
+        return Err(format!(
+            "'{schedule}' is not a cron expression: cron(Minutes Hours Day-of-month Month \
+             Day-of-week Year), e.g. cron(0 2 * * ? *) for 02:00 UTC every day"
+        ));
+    };
+    let fields: Vec<&str> = fields.split_whitespace().collect();
+    if fields.len() != 6 {
+        return Err(format!(
+            "a cron expression has 6 fields (Minutes Hours Day-of-month Month Day-of-week \
+             Year); '{schedule}' has {}",
+            fields.len()
+        ));
+    }
+    if (fields[2] == "?") == (fields[4] == "?") {
+        return Err(
+            "one of Day-of-month and Day-of-week must be '?' (AWS cron expressions take one \
+             of the two), e.g. cron(0 2 * * ? *)"
+                .to_owned(),
+        );
+    }
+    Ok(())
 }
 
 /// The bucket to crawl.
@@ -138,6 +174,12 @@ impl Kind for CrawlerKind {
             Editor::Choice(TableGrouping::NAMES),
             "none: each folder at the table level is a table; combine_compatible_schemas: sibling folders whose files share a compatible schema are one table one level up, each folder a partition (Glue's CombineCompatibleSchemas).",
         ),
+        Field::new(
+            "schedule",
+            "Schedule",
+            Editor::Text,
+            "When the crawler runs once exported to AWS (Glue's Schedule): a cron expression, e.g. cron(0 2 * * ? *) for 02:00 UTC every day; empty: on demand. Tributary crawls when the graph runs.",
+        ),
     ];
 
     fn validate(config: &CrawlerConfig) -> Vec<FieldProblem> {
@@ -153,6 +195,9 @@ impl Kind for CrawlerKind {
         p.check(config.table_level > 0, "table_level", "must be at least 1");
         p.check(config.sample_rows > 0, "sample_rows", "must be at least 1");
         p.check_result("prefix", normalize_key(&config.prefix));
+        if !config.schedule.trim().is_empty() {
+            p.check_result("schedule", check_schedule(&config.schedule));
+        }
         for (i, pattern) in config.exclusions.iter().enumerate() {
             if let Err(e) = exclusion_set(std::slice::from_ref(pattern)) {
                 p.add(format!("exclusions[{i}]"), e);
