@@ -119,7 +119,8 @@ impl TributaryApp {
         self.poll_dialog();
         self.poll_export();
         self.view.catalog_view.poll();
-        if self.view.catalog_view.is_loading() {
+        self.view.diff_view.poll();
+        if self.view.catalog_view.is_loading() || self.view.diff_view.is_busy() {
             ctx.request_repaint_after(Duration::from_millis(50));
         }
         if matches!(
@@ -378,6 +379,15 @@ impl TributaryApp {
 /// What tests, benchmarks and the window read of the app: the document as a project,
 /// the selection, and what the last run showed.
 impl TributaryApp {
+    /// What the Diff tab shows: its node, runs and key, and the comparison or its error.
+    pub fn diff_shown(&self) -> Option<String> {
+        self.view
+            .diff_view
+            .result
+            .as_ref()
+            .map(|(what, answer)| format!("{what:?}: {answer:?}"))
+    }
+
     /// The document as a project (as it would be saved).
     pub fn project(&self) -> Project {
         self.doc.to_project()

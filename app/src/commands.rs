@@ -196,6 +196,7 @@ impl AppCommand {
             Self::ShowTab(BottomTab::Metrics) => const { &[keys(Modifiers::ALT, Key::Num4)] },
             Self::ShowTab(BottomTab::Log) => const { &[keys(Modifiers::ALT, Key::Num5)] },
             Self::ShowTab(BottomTab::Cost) => const { &[keys(Modifiers::ALT, Key::Num6)] },
+            Self::ShowTab(BottomTab::Diff) => const { &[keys(Modifiers::ALT, Key::Num7)] },
             Self::ToggleTheme => const { &[keys(SHIFT_CMD, Key::T)] },
             _ => &[],
         }
@@ -247,6 +248,7 @@ impl AppCommand {
         AppCommand::ShowTab(BottomTab::Metrics),
         AppCommand::ShowTab(BottomTab::Log),
         AppCommand::ShowTab(BottomTab::Cost),
+        AppCommand::ShowTab(BottomTab::Diff),
         AppCommand::ToggleTheme,
         AppCommand::Quit,
     ];

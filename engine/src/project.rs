@@ -52,6 +52,25 @@ pub struct Project {
     /// setting (written before it existed) loads with it off, as it ran then.
     #[serde(default)]
     pub aws_realism: bool,
+    /// How many runs stay recorded beside the project (`.tributary/runs/`: each node's
+    /// table output and status, for `tributary runs` and `tributary diff`); the oldest go
+    /// first, and 0 records none.
+    #[serde(
+        default = "default_runs_kept",
+        skip_serializing_if = "is_default_runs_kept"
+    )]
+    pub runs_kept: usize,
+}
+
+/// Runs kept when a project does not say.
+pub const DEFAULT_RUNS_KEPT: usize = 20;
+
+fn default_runs_kept() -> usize {
+    DEFAULT_RUNS_KEPT
+}
+
+fn is_default_runs_kept(n: &usize) -> bool {
+    *n == DEFAULT_RUNS_KEPT
 }
 
 /// The arrangement of the dashboard: the chart (series sink) nodes in a grid.
@@ -115,6 +134,7 @@ impl Default for Project {
             environment: local_env(),
             dashboard: Dashboard::default(),
             aws_realism: true,
+            runs_kept: DEFAULT_RUNS_KEPT,
         }
     }
 }
@@ -368,6 +388,16 @@ impl Project {
                 false
             }
         };
+        let runs_kept = match top.remove("runs_kept") {
+            None | Some(Value::Null) => DEFAULT_RUNS_KEPT,
+            Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64().unwrap_or(0) as usize,
+            Some(other) => {
+                problems.push(Problem::project(format!(
+                    "runs_kept must be a whole number of runs (0 records none), found {other}"
+                )));
+                DEFAULT_RUNS_KEPT
+            }
+        };
         for key in top.keys() {
             problems.push(Problem::project(format!("unknown field `{key}`")));
         }
@@ -381,6 +411,7 @@ impl Project {
             environment,
             dashboard,
             aws_realism,
+            runs_kept,
         };
         let graph_problems = project.validate();
         if problems.is_empty() {

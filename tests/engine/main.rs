@@ -16,6 +16,7 @@ mod etl;
 mod export;
 mod faults;
 mod functions;
+mod history;
 mod messy_lakes;
 mod partitions;
 mod pipelines;

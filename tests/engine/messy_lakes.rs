@@ -501,19 +501,6 @@ fn file_names_with_percent_signs_are_read_as_named() {
     );
 }
 
-/// Copies a folder of `tests/data` into `to`, keeping its layout.
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            write(&target, std::fs::read(entry.path()).unwrap());
-        }
-    }
-}
-
 #[test]
 fn avro_and_orc_lakes_written_by_other_tools_answer_like_the_csv_they_came_from() {
     // seattle-weather.csv as fastavro and Apache ORC (C++, through pyarrow) wrote it: a

@@ -216,12 +216,3 @@ fn suffix(dir: &Path) -> Value {
         _ => json!(endings.into_iter().collect::<Vec<_>>()),
     }
 }
-
-/// Copies the files below `from` into `to`, following symlinks.
-fn copy_tree(from: &Path, to: &Path) {
-    for f in files_under(from) {
-        let target = to.join(&f);
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::copy(from.join(&f), target).unwrap();
-    }
-}

@@ -313,6 +313,15 @@ pub fn raw_data(errors: &[Value]) -> Vec<Value> {
         .collect()
 }
 
+/// Copies the files below `from` into `to`, keeping the layout (following symlinks).
+pub fn copy_tree(from: &Path, to: &Path) {
+    for f in files_under(from) {
+        let target = to.join(&f);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(from.join(&f), target).unwrap();
+    }
+}
+
 pub fn records_under(dir: &Path) -> Vec<Value> {
     let mut out = Vec::new();
     // `name#N` files are object_store's staging files a killed writer left behind.

@@ -230,3 +230,59 @@ fn file_export_to_aws_writes_the_template_in_the_background_and_logs_what_was_le
         "the generator is named"
     );
 }
+
+#[test]
+fn the_diff_tab_compares_a_nodes_output_in_the_last_two_runs_by_a_key() {
+    let (_dir, path) = crate::lake_example();
+    let mut h = app(Some(&path));
+    command(&mut h, AppCommand::Run);
+    wait_for_run(&mut h);
+    // Fog left out, sun one day more, hail added.
+    h.state_mut()
+        .set_setting(
+            "rainy_2015",
+            "sql",
+            "SELECT weather, CASE WHEN weather = 'sun' THEN SUM(days) + 1 ELSE SUM(days) END AS days, \
+             ROUND(SUM(precipitation), 1) AS precipitation FROM weather_monthly \
+             WHERE year = 2015 AND weather <> 'fog' GROUP BY weather UNION ALL SELECT 'hail', 1, 0.0",
+        )
+        .unwrap();
+    command(&mut h, AppCommand::Run);
+    wait_for_run(&mut h);
+    h.state_mut().select(Some("rainy_2015"));
+    command(&mut h, AppCommand::ShowTab(tributary::BottomTab::Diff));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while h.query_by_label("Compare").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the runs were never listed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        h.run_steps(1);
+    }
+    h.get_by_label("Key").focus();
+    h.run_steps(1);
+    h.get_by_label("Key").type_text("weather");
+    h.run_steps(2);
+    h.get_by_label("Compare").click();
+    while h
+        .query_by_label_contains("1 added · 1 removed · 1 changed · 2 unchanged")
+        .is_none()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no comparison shown: {:?}",
+            h.state().diff_shown()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        h.run_steps(1);
+    }
+    assert!(
+        h.query_by_label_contains("+ {\"weather\":\"hail\"")
+            .is_some()
+    );
+    assert!(
+        h.query_by_label_contains("- {\"weather\":\"fog\"")
+            .is_some()
+    );
+}

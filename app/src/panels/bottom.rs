@@ -1,4 +1,4 @@
-//! The bottom panel: Results, Charts, Catalog, Metrics, Cost and Log tabs.
+//! The bottom panel: Results, Charts, Catalog, Metrics, Cost, Diff and Log tabs.
 
 use egui::Ui;
 use tributary_engine::engine::LogLevel;
@@ -76,6 +76,17 @@ pub fn ui(app: &mut TributaryApp, ui: &mut Ui) {
             if let Some(node) = app.run.metrics.ui(ui, &title) {
                 app.select(Some(&node));
             }
+        }
+        BottomTab::Diff => {
+            let base = app.base_dir();
+            let finished = if app.run.current.is_none() {
+                app.run.last
+            } else {
+                None
+            };
+            app.view.diff_view.refresh_after(base.clone(), finished);
+            let selected = app.selected().map(str::to_owned);
+            app.view.diff_view.ui(ui, selected.as_deref(), base);
         }
         BottomTab::Cost => {
             let doc = &app.doc;

@@ -28,6 +28,8 @@ pub struct Document {
     pub dashboard: tributary_engine::project::Dashboard,
     /// AWS realism for runs (the project's `aws_realism`).
     pub aws_realism: bool,
+    /// Runs kept recorded (the project's `runs_kept`).
+    pub runs_kept: usize,
     /// Where it is saved, if anywhere.
     pub path: Option<PathBuf>,
     /// Increases with every edit.
@@ -76,6 +78,7 @@ impl Document {
             environment: project.environment.clone(),
             dashboard: project.dashboard.clone(),
             aws_realism: project.aws_realism,
+            runs_kept: project.runs_kept,
             path,
             revision: 1,
             content_revision: 1,
@@ -111,6 +114,7 @@ impl Document {
         project.environment = self.environment.clone();
         project.dashboard = self.dashboard.clone();
         project.aws_realism = self.aws_realism;
+        project.runs_kept = self.runs_kept;
         project
     }
 
@@ -187,6 +191,7 @@ impl Document {
         self.environment = self.current.environment.clone();
         self.dashboard = self.current.dashboard.clone();
         self.aws_realism = self.current.aws_realism;
+        self.runs_kept = self.current.runs_kept;
         self.revision += 1;
         self.refresh_dirty();
     }

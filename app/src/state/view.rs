@@ -8,6 +8,7 @@ use crate::panels::inspector::InspectorState;
 use crate::state::canvas::CanvasView;
 use crate::state::document::Document;
 use crate::widgets::catalog_view::CatalogView;
+use crate::widgets::diff_view::DiffView;
 
 /// Tabs of the bottom panel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,18 +23,21 @@ pub enum BottomTab {
     Metrics,
     /// What the last run would have cost in AWS.
     Cost,
+    /// The selected node's output in two recorded runs, compared.
+    Diff,
     /// Errors and warnings.
     Log,
 }
 
 impl BottomTab {
     /// Every tab, in the order they show.
-    pub const ALL: [BottomTab; 6] = [
+    pub const ALL: [BottomTab; 7] = [
         BottomTab::Results,
         BottomTab::Charts,
         BottomTab::Catalog,
         BottomTab::Metrics,
         BottomTab::Cost,
+        BottomTab::Diff,
         BottomTab::Log,
     ];
 
@@ -45,6 +49,7 @@ impl BottomTab {
             Self::Catalog => "Catalog",
             Self::Metrics => "Metrics",
             Self::Cost => "Cost",
+            Self::Diff => "Diff",
             Self::Log => "Log",
         }
     }
@@ -65,6 +70,8 @@ pub(crate) struct ViewState {
     /// Typed S3 credentials (memory only; applied to this session, never saved).
     pub credentials_draft: (String, String, String),
     pub catalog_view: CatalogView,
+    /// The Diff tab's runs and comparison.
+    pub diff_view: DiffView,
     /// Whether the Catalog tab was drawn last frame.
     pub catalog_was_visible: bool,
     /// A refused wire's reason, shown at the pointer for a while.
@@ -121,6 +128,7 @@ impl Default for ViewState {
             show_credentials: false,
             credentials_draft: Default::default(),
             catalog_view: CatalogView::default(),
+            diff_view: DiffView::default(),
             catalog_was_visible: false,
             refusal: None,
             title: String::new(),

@@ -3,6 +3,7 @@
 pub mod catalog_view;
 pub mod chart;
 pub mod cost_view;
+pub mod diff_view;
 pub mod metrics_view;
 pub mod results;
 

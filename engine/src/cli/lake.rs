@@ -55,6 +55,8 @@ pub(super) fn crawl(
             edge("bucket", OBJECTS.name, "crawler", SOURCE.name),
             edge("crawler", TABLES.name, "catalog", CRAWLERS.name),
         ],
+        // A one-off command leaves no recorded runs behind.
+        runs_kept: 0,
         ..Default::default()
     };
     let bar = indicatif::ProgressBar::with_draw_target(
@@ -218,6 +220,7 @@ pub(super) fn query(
             "local"
         }
         .to_owned(),
+        runs_kept: 0,
         ..Default::default()
     };
     // The query node's own validation would only repeat the SQL error; check first.

@@ -6,6 +6,7 @@
 //! it. Results go to stdout; errors go to stderr with a non-zero exit code.
 //! `lake.rs` has the lake commands, `run.rs` running projects, `kinds.rs` the kinds.
 
+mod history;
 mod kinds;
 mod lake;
 mod run;
@@ -147,6 +148,33 @@ pub enum CliCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// List the runs recorded beside a project (`.tributary/runs/`), oldest first.
+    Runs {
+        /// The project file.
+        project: PathBuf,
+        /// Print a JSON array of {"id", "started", "status"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare a node's output in two recorded runs: rows added, removed and changed (by
+    /// a key column, or whole rows), schema changes, and a sample of each.
+    Diff {
+        /// The project file.
+        project: PathBuf,
+        /// The first run: its id (or a unique prefix), `previous` or `latest`.
+        run_a: String,
+        /// The second run.
+        run_b: String,
+        /// The node whose output to compare.
+        #[arg(long)]
+        node: String,
+        /// The column that identifies a row (without it, whole rows are compared).
+        #[arg(long)]
+        key: Option<String>,
+        /// Print JSON: {"added", "removed", "changed", "schema_changes", "samples", …}.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the node kinds with their ports and settings (what the editor's forms show).
     Kinds {
         /// Only this kind.
@@ -275,6 +303,15 @@ pub fn execute(command: CliCommand, out: &mut dyn Write) -> Result<i32, String> 
             project,
             out: folder,
         } => export(&project, &folder, out),
+        CliCommand::Runs { project, json } => history::list(&project, json, out),
+        CliCommand::Diff {
+            project,
+            run_a,
+            run_b,
+            node,
+            key,
+            json,
+        } => history::compare(&project, &run_a, &run_b, &node, key.as_deref(), json, out),
         CliCommand::Kinds { kind, json } => kinds::kinds(kind.as_deref(), json, out),
         CliCommand::Catalog { catalog, what } => lake::catalog_cmd(&catalog, what, out),
     }

@@ -11,8 +11,8 @@ use std::time::Instant;
 use super::cache::{Cache, fingerprint};
 use super::streaming::{Wired, run_streaming};
 use crate::api::{
-    Event, EventSink, EventTx, LogLevel, NodeStats, NodeStatus, NodeSummary, RunId, RunTarget,
-    StopSignal,
+    Environment, Event, EventSink, EventTx, LogLevel, NodeStats, NodeStatus, NodeSummary, RunId,
+    RunTarget, StopSignal,
 };
 use crate::error::{Error, Result};
 use crate::nodes::{NodeConfig, NodeContext, Value};
@@ -154,6 +154,7 @@ pub async fn run_graph(
         any_error: false,
         streaming: Vec::new(),
         rerunning: false,
+        started: chrono::Utc::now(),
     };
     for id in &order {
         graph.step(id).await;
@@ -185,6 +186,8 @@ struct GraphRun {
     streaming: Vec<Wired>,
     /// Nodes run again on a trigger: no cached results.
     rerunning: bool,
+    /// When the run started (its recorded id).
+    started: chrono::DateTime<chrono::Utc>,
 }
 
 impl GraphRun {
@@ -388,8 +391,110 @@ impl GraphRun {
         } else {
             NodeStatus::Ok
         };
+        if let Some(recording) = self.recording(status) {
+            record(recording, &tx, run).await;
+        }
         finish(&shared, &tx, run, status);
     }
+
+    /// What recording the run needs (`record`), taken before the run's end is awaited.
+    fn recording(&self, status: NodeStatus) -> Option<Recording> {
+        let keep = self.project.runs_kept;
+        (keep > 0).then(|| Recording {
+            keep,
+            status,
+            lines: self
+                .shared
+                .summary
+                .lock()
+                .map(|s| s.clone())
+                .unwrap_or_default(),
+            outputs: self.outputs.clone(),
+            base: self.base_dir.clone(),
+            seq: self.run.seq,
+            started: self.started,
+            project: self.project.clone(),
+            environment: Environment {
+                scheduler: None,
+                ..self.environment.clone()
+            },
+        })
+    }
+}
+
+/// A finished run to record beside its project.
+struct Recording {
+    keep: usize,
+    status: NodeStatus,
+    lines: Vec<NodeSummary>,
+    outputs: BTreeMap<String, BTreeMap<&'static str, Value>>,
+    base: PathBuf,
+    seq: u64,
+    started: chrono::DateTime<chrono::Utc>,
+    project: Arc<Project>,
+    /// Where the tables ETL jobs wrote are read back (in this process).
+    environment: Environment,
+}
+
+impl Recording {
+    /// An ETL job's table output is a preview of what it wrote: the table itself, read
+    /// back from its catalog (up to one row more than is recorded, so a cut shows), is
+    /// recorded instead. A table that cannot be read keeps its preview.
+    async fn read_written_tables(&mut self) {
+        for (id, outputs) in self.outputs.iter_mut() {
+            let Some(crate::nodes::NodeConfig::Etl(c)) = self.project.node(id).map(|n| &n.config)
+            else {
+                continue;
+            };
+            let Some(Value::Catalog(store)) = outputs.get(crate::nodes::ports::CATALOG_OUT.name)
+            else {
+                continue;
+            };
+            let hooks = crate::lake::provider::ScanHooks::default();
+            let Ok(session) = crate::lake::sql::session(Some(store), &hooks, &self.environment)
+            else {
+                continue;
+            };
+            let sql = format!(
+                "SELECT * FROM \"{}\".\"{}\" LIMIT {}",
+                c.database,
+                c.table,
+                super::runs::MAX_ROWS + 1
+            );
+            if let Ok(table) = crate::lake::sql::run_query(&session, &sql, &hooks).await {
+                outputs.insert(
+                    crate::nodes::ports::TABLE_OUT.name,
+                    Value::Table(Arc::new(crate::nodes::TableData {
+                        schema: table.schema,
+                        batches: table.batches,
+                    })),
+                );
+            }
+        }
+    }
+}
+
+/// Records the run (`runs.rs`) off the runtime's workers; a run that cannot be recorded
+/// says why and ends as it would have.
+async fn record(mut r: Recording, tx: &EventTx, run: RunId) {
+    r.read_written_tables().await;
+    let recorded = tokio::task::spawn_blocking(move || {
+        super::runs::record(
+            &r.base, r.seq, r.started, r.status, &r.lines, &r.outputs, r.keep,
+        )
+    })
+    .await;
+    let error = match recorded {
+        Ok(Ok(_)) => return,
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
+    };
+    tx.send(Event::Log {
+        run: Some(run),
+        node: None,
+        level: LogLevel::Warning,
+        message: format!("the run was not recorded for `tributary diff`: {error}"),
+    });
 }
 
 impl GraphRun {

@@ -12,11 +12,15 @@
 //! - `graph.rs`: one run of the graph, node by node in dependency order;
 //! - `streaming.rs`: the wired streaming nodes, run together and sampled;
 //! - `cache.rs`: results of earlier runs, reused when nothing upstream changed;
-//! - `conservation.rs`: a finished run's records, stream by stream and reader by reader.
+//! - `conservation.rs`: a finished run's records, stream by stream and reader by reader;
+//! - `runs.rs`: each run recorded beside the project (its nodes' tables), `diff.rs`: a
+//!   node's output in two recorded runs compared.
 
 mod cache;
 pub mod conservation;
+pub mod diff;
 mod graph;
+pub mod runs;
 mod streaming;
 mod thread;
 

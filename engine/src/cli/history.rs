@@ -1,0 +1,117 @@
+//! `tributary runs` (the runs recorded beside a project) and `tributary diff` (a node's
+//! output in two of them compared).
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::engine::{diff, runs};
+
+fn base_dir(project: &Path) -> Result<std::path::PathBuf, String> {
+    // The project must load: its runs are beside it, and a typo should say so.
+    crate::project::Project::load(project).map_err(|e| e.to_string())?;
+    Ok(super::absolute(project)?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default())
+}
+
+/// Lists the recorded runs, oldest first.
+pub fn list(project: &Path, json: bool, out: &mut dyn Write) -> Result<i32, String> {
+    let base = base_dir(project)?;
+    let recorded = runs::list(&base);
+    let text = if json {
+        let rows: Vec<serde_json::Value> = recorded
+            .iter()
+            .map(|r| serde_json::json!({"id": r.id, "started": r.started, "status": r.status}))
+            .collect();
+        serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())? + "\n"
+    } else if recorded.is_empty() {
+        format!(
+            "no recorded runs beside {} (a run records itself; the project's runs_kept \
+             bounds how many stay)\n",
+            project.display()
+        )
+    } else {
+        let mut t = String::new();
+        for r in &recorded {
+            let tables = r.nodes.iter().filter(|n| !n.outputs.is_empty()).count();
+            t.push_str(&format!(
+                "{}  {}  {:<7}  {} node(s), {tables} table(s) recorded\n",
+                r.id,
+                r.started,
+                r.status,
+                r.nodes.len()
+            ));
+        }
+        t
+    };
+    out.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(0)
+}
+
+/// Compares node `node`'s output in runs `a` and `b`.
+pub fn compare(
+    project: &Path,
+    a: &str,
+    b: &str,
+    node: &str,
+    key: Option<&str>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<i32, String> {
+    let base = base_dir(project)?;
+    let run_a = runs::find(&base, a).map_err(|e| e.to_string())?;
+    let run_b = runs::find(&base, b).map_err(|e| e.to_string())?;
+    let (out_a, schema_a, rows_a) = runs::output(&base, &run_a, node).map_err(|e| e.to_string())?;
+    let (out_b, schema_b, rows_b) = runs::output(&base, &run_b, node).map_err(|e| e.to_string())?;
+    let d = diff::diff((&schema_a, &rows_a), (&schema_b, &rows_b), key)
+        .map_err(|e| format!("node '{node}': {e}"))?;
+    let truncated: Vec<&str> = [(&out_a, &run_a.id), (&out_b, &run_b.id)]
+        .iter()
+        .filter(|(o, _)| o.truncated)
+        .map(|(_, id)| id.as_str())
+        .collect();
+    let text = if json {
+        let mut v = serde_json::to_value(&d).map_err(|e| e.to_string())?;
+        v["node"] = serde_json::json!(node);
+        v["runs"] = serde_json::json!([run_a.id, run_b.id]);
+        v["key"] = serde_json::json!(key);
+        v["truncated"] = serde_json::json!(truncated);
+        serde_json::to_string_pretty(&v).map_err(|e| e.to_string())? + "\n"
+    } else {
+        let mut t = format!(
+            "node '{node}': {} → {} ({})\n  {} added, {} removed, {} changed, {} unchanged\n",
+            run_a.id,
+            run_b.id,
+            match key {
+                Some(k) => format!("rows by {k}"),
+                None => "whole rows".to_owned(),
+            },
+            d.added,
+            d.removed,
+            d.changed,
+            d.unchanged
+        );
+        for change in &d.schema_changes {
+            t.push_str(&format!("  schema: {change}\n"));
+        }
+        for row in &d.samples.added {
+            t.push_str(&format!("  + {row}\n"));
+        }
+        for row in &d.samples.removed {
+            t.push_str(&format!("  - {row}\n"));
+        }
+        for change in &d.samples.changed {
+            t.push_str(&format!("  ~ {}\n", diff::describe_change(change)));
+        }
+        for id in &truncated {
+            t.push_str(&format!(
+                "  (run {id} recorded the first {} rows only)\n",
+                runs::MAX_ROWS
+            ));
+        }
+        t
+    };
+    out.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(0)
+}

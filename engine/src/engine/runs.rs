@@ -1,0 +1,270 @@
+//! Recorded runs: each run of a project leaves `.tributary/runs/<id>/` beside it, with
+//! `run.json` (when, how it ended, each node's status and recorded outputs) and the
+//! table outputs of its nodes as Parquet (up to [`MAX_ROWS`] rows each), so two runs
+//! can be compared (`tributary runs`, `tributary diff`). The project's `runs_kept`
+//! bounds how many stay (the oldest go first; 0 records none).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::NodeStatus;
+use crate::arrow::array::{RecordBatch, RecordBatchReader};
+use crate::datafusion::parquet::arrow::ArrowWriter;
+use crate::error::{Error, Result};
+use crate::nodes::Value;
+
+/// Rows recorded per table output; beyond them the recording says it is truncated.
+pub const MAX_ROWS: usize = 100_000;
+
+/// Where a project's runs are recorded.
+pub fn runs_dir(base_dir: &Path) -> PathBuf {
+    base_dir.join(".tributary").join("runs")
+}
+
+/// One recorded run, as `run.json` holds it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordedRun {
+    /// Its id: the start time (UTC, to the millisecond) and the run's number.
+    pub id: String,
+    /// When it started (RFC 3339).
+    pub started: String,
+    /// When it ended (RFC 3339).
+    pub finished: String,
+    /// How it ended: ok, error or stopped.
+    pub status: String,
+    /// Each node's line.
+    pub nodes: Vec<RecordedNode>,
+}
+
+/// A node of a recorded run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordedNode {
+    /// Its id.
+    pub id: String,
+    /// Its kind.
+    pub kind: String,
+    /// How it ended.
+    pub status: String,
+    /// Its recorded table outputs, by port.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, RecordedOutput>,
+}
+
+/// A recorded table output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordedOutput {
+    /// The Parquet file in the run's folder.
+    pub file: String,
+    /// Rows the output had.
+    pub rows: usize,
+    /// Whether only the first [`MAX_ROWS`] were kept.
+    pub truncated: bool,
+}
+
+/// Records the run that started at `started` (number `seq`) into `base_dir`'s runs:
+/// the table outputs in `outputs` and each node's line, then prunes to `keep` runs.
+pub fn record(
+    base_dir: &Path,
+    seq: u64,
+    started: chrono::DateTime<chrono::Utc>,
+    status: NodeStatus,
+    lines: &[crate::api::NodeSummary],
+    outputs: &BTreeMap<String, BTreeMap<&'static str, Value>>,
+    keep: usize,
+) -> Result<Option<String>> {
+    if keep == 0 {
+        return Ok(None);
+    }
+    let id = format!("{}-{seq}", started.format("%Y%m%dT%H%M%S%.3fZ"));
+    let root = runs_dir(base_dir);
+    let dir = root.join(&id);
+    let staging = root.join(format!(".{id}.staging"));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging).map_err(|e| io("create", &staging, e))?;
+    let mut nodes = Vec::new();
+    for line in lines {
+        let mut recorded = BTreeMap::new();
+        for (port, value) in outputs.get(&line.id).into_iter().flatten() {
+            let Value::Table(table) = value else {
+                continue;
+            };
+            let file = format!("{}.{port}.parquet", line.id);
+            let rows = table.num_rows();
+            write_parquet(&staging.join(&file), &table.schema, &table.batches)?;
+            recorded.insert(
+                (*port).to_owned(),
+                RecordedOutput {
+                    file,
+                    rows,
+                    truncated: rows > MAX_ROWS,
+                },
+            );
+        }
+        nodes.push(RecordedNode {
+            id: line.id.clone(),
+            kind: line.kind.clone(),
+            status: status_text(line.status),
+            outputs: recorded,
+        });
+    }
+    let run = RecordedRun {
+        id: id.clone(),
+        started: started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        finished: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        status: status_text(status),
+        nodes,
+    };
+    let text = serde_json::to_string_pretty(&run).map_err(|e| Error::Invalid(e.to_string()))?;
+    crate::fsutil::write_atomic(&staging.join("run.json"), text.as_bytes())?;
+    std::fs::rename(&staging, &dir).map_err(|e| io("move into place", &dir, e))?;
+    prune(base_dir, keep);
+    Ok(Some(id))
+}
+
+/// Writes the first [`MAX_ROWS`] rows of `batches` as Parquet.
+fn write_parquet(
+    path: &Path,
+    schema: &crate::arrow::datatypes::SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<()> {
+    let file = std::fs::File::create(path).map_err(|e| io("create", path, e))?;
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), None)
+        .map_err(|e| Error::Invalid(format!("cannot write {}: {e}", path.display())))?;
+    let mut left = MAX_ROWS;
+    for batch in batches {
+        if left == 0 {
+            break;
+        }
+        let take = batch.num_rows().min(left);
+        writer
+            .write(&batch.slice(0, take))
+            .map_err(|e| Error::Invalid(format!("cannot write {}: {e}", path.display())))?;
+        left -= take;
+    }
+    writer
+        .close()
+        .map_err(|e| Error::Invalid(format!("cannot write {}: {e}", path.display())))?;
+    Ok(())
+}
+
+/// A status as `run --json` writes it (`ok`, `error`, `stopped`, …).
+fn status_text(status: NodeStatus) -> String {
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn io(what: &str, path: &Path, e: std::io::Error) -> Error {
+    Error::Invalid(format!("cannot {what} {}: {e}", path.display()))
+}
+
+/// The recorded runs of the project in `base_dir`, oldest first (runs whose folder is
+/// unreadable are left out).
+pub fn list(base_dir: &Path) -> Vec<RecordedRun> {
+    let Ok(entries) = std::fs::read_dir(runs_dir(base_dir)) else {
+        return Vec::new();
+    };
+    let mut runs: Vec<RecordedRun> = entries
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .filter_map(|e| {
+            let text = std::fs::read_to_string(e.path().join("run.json")).ok()?;
+            serde_json::from_str(&text).ok()
+        })
+        .collect();
+    runs.sort_by(|a, b| (&a.started, &a.id).cmp(&(&b.started, &b.id)));
+    runs
+}
+
+/// Removes the oldest runs beyond `keep` (and staging a killed process left).
+fn prune(base_dir: &Path, keep: usize) {
+    let runs = list(base_dir);
+    let root = runs_dir(base_dir);
+    for old in runs.iter().take(runs.len().saturating_sub(keep)) {
+        let _ = std::fs::remove_dir_all(root.join(&old.id));
+    }
+}
+
+/// A recorded run by id (a unique prefix of one, or `latest` / `previous`).
+pub fn find(base_dir: &Path, id: &str) -> Result<RecordedRun> {
+    let runs = list(base_dir);
+    let pick = match id {
+        "latest" => runs.last(),
+        "previous" => runs.len().checked_sub(2).and_then(|i| runs.get(i)),
+        _ => {
+            let matching: Vec<&RecordedRun> =
+                runs.iter().filter(|r| r.id.starts_with(id)).collect();
+            if matching.len() > 1 && !matching.iter().any(|r| r.id == id) {
+                return Err(Error::Invalid(format!(
+                    "run '{id}' is ambiguous: {}",
+                    matching
+                        .iter()
+                        .map(|r| r.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            matching
+                .into_iter()
+                .find(|r| r.id == id)
+                .or_else(|| runs.iter().find(|r| r.id.starts_with(id)))
+        }
+    };
+    pick.cloned().ok_or_else(|| {
+        Error::Invalid(format!(
+            "no recorded run '{id}'{}",
+            if runs.is_empty() {
+                " (the project has no recorded runs: run it first)".to_owned()
+            } else {
+                format!(
+                    "; recorded: {}",
+                    runs.iter()
+                        .map(|r| r.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        ))
+    })
+}
+
+/// A recorded output: what `run.json` says of it, its columns and its rows.
+pub type Output = (
+    RecordedOutput,
+    crate::arrow::datatypes::SchemaRef,
+    Vec<RecordBatch>,
+);
+
+/// The rows node `node` put out in `run` (its first recorded table output).
+pub fn output(base_dir: &Path, run: &RecordedRun, node: &str) -> Result<Output> {
+    let Some(line) = run.nodes.iter().find(|n| n.id == node) else {
+        return Err(Error::Invalid(format!(
+            "run {} has no node '{node}'",
+            run.id
+        )));
+    };
+    let Some(out) = line.outputs.values().next() else {
+        return Err(Error::Invalid(format!(
+            "node '{node}' recorded no table in run {} (status {}); tables of batch nodes are recorded",
+            run.id, line.status
+        )));
+    };
+    let path = runs_dir(base_dir).join(&run.id).join(&out.file);
+    let file = std::fs::File::open(&path).map_err(|e| io("open", &path, e))?;
+    let bad =
+        |e: &dyn std::fmt::Display| Error::Invalid(format!("cannot read {}: {e}", path.display()));
+    let reader =
+        crate::datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            file,
+        )
+        .and_then(|b| b.build())
+        .map_err(|e| bad(&e))?;
+    let schema = reader.schema();
+    let batches = reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| bad(&e))?;
+    Ok((out.clone(), schema, batches))
+}

@@ -1,0 +1,233 @@
+//! Recorded runs and run-to-run diffs: every run leaves its nodes' tables beside the
+//! project; `tributary runs` lists them, newest last; `tributary diff` gives exactly the
+//! rows a known edit added, removed and changed, and the columns it added; `runs_kept`
+//! bounds how many stay.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::support::{cli_in, copy_tree, repo_root, run_file, scratch};
+
+/// The lake example (its weather data) in `dir`.
+fn lake_example(dir: &Path) -> std::path::PathBuf {
+    copy_tree(
+        &repo_root().join("projects/lake/raw/weather"),
+        &dir.join("lake/raw/weather"),
+    );
+    let path = dir.join("lake.json");
+    std::fs::copy(repo_root().join("projects/lake.json"), &path).unwrap();
+    path
+}
+
+/// Sets the SQL of node `id` in the project file at `path` (and `runs_kept` when given).
+fn edit(path: &Path, id: &str, sql: &str, runs_kept: Option<usize>) {
+    let mut p: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for n in p["nodes"].as_array_mut().unwrap() {
+        if n["id"] == id {
+            n["config"]["sql"] = json!(sql);
+        }
+    }
+    if let Some(k) = runs_kept {
+        p["runs_kept"] = json!(k);
+    }
+    std::fs::write(path, p.to_string()).unwrap();
+}
+
+fn json_of(dir: &Path, args: &[&str]) -> Value {
+    let o = cli_in(dir, args);
+    assert_eq!(o.code, 0, "{args:?}: {}{}", o.stdout, o.stderr);
+    serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", o.stdout))
+}
+
+#[test]
+fn a_known_edit_to_a_query_gives_exactly_the_rows_added_removed_and_changed() {
+    let dir = scratch();
+    let root = dir.path();
+    let project = lake_example(root);
+    let first = run_file(root, &project, &[], &[]).ok();
+    let rows_before = first.node("rainy_2015")["records_out"].as_u64().unwrap();
+    assert!(rows_before >= 4, "{rows_before}");
+
+    // The edit: fog is left out, sun gets one more day, a 'hail' row is added.
+    edit(
+        &project,
+        "rainy_2015",
+        "SELECT weather,\n       CASE WHEN weather = 'sun' THEN SUM(days) + 1 ELSE SUM(days) END AS days,\n       \
+         ROUND(SUM(precipitation), 1) AS precipitation\nFROM weather_monthly\n\
+         WHERE year = 2015 AND weather <> 'fog'\nGROUP BY weather\nUNION ALL SELECT 'hail', 1, 0.0",
+        None,
+    );
+    run_file(root, &project, &[], &[]).ok();
+
+    let runs = json_of(root, &["runs", "lake.json", "--json"]);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(
+        runs[0]["started"].as_str() < runs[1]["started"].as_str(),
+        "newest last"
+    );
+    assert!(runs.iter().all(|r| r["status"] == "ok"), "{runs:?}");
+    let (a, b) = (
+        runs[0]["id"].as_str().unwrap().to_owned(),
+        runs[1]["id"].as_str().unwrap().to_owned(),
+    );
+
+    let d = json_of(
+        root,
+        &[
+            "diff",
+            "lake.json",
+            &a,
+            &b,
+            "--node",
+            "rainy_2015",
+            "--key",
+            "weather",
+            "--json",
+        ],
+    );
+    assert_eq!(d["added"], 1, "{d:#}");
+    assert_eq!(d["removed"], 1, "{d:#}");
+    assert_eq!(d["changed"], 1, "{d:#}");
+    assert_eq!(d["unchanged"], rows_before - 2, "{d:#}");
+    assert_eq!(d["schema_changes"], json!([]));
+    assert_eq!(d["samples"]["added"][0]["weather"], "hail");
+    assert_eq!(d["samples"]["removed"][0]["weather"], "fog");
+    let changed = &d["samples"]["changed"][0];
+    assert_eq!(changed["key"], "sun");
+    assert_eq!(
+        changed["after"]["days"].as_i64().unwrap(),
+        changed["before"]["days"].as_i64().unwrap() + 1
+    );
+    assert_eq!(
+        changed["after"]["precipitation"],
+        changed["before"]["precipitation"]
+    );
+    // Without a key, whole rows: sun's old row removed and its new one added.
+    let d = json_of(
+        root,
+        &[
+            "diff",
+            "lake.json",
+            "previous",
+            "latest",
+            "--node",
+            "rainy_2015",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        (
+            d["added"].as_u64(),
+            d["removed"].as_u64(),
+            d["changed"].as_u64()
+        ),
+        (Some(2), Some(2), Some(0))
+    );
+    // The text form says the same.
+    let o = cli_in(
+        root,
+        &[
+            "diff",
+            "lake.json",
+            &a,
+            &b,
+            "--node",
+            "rainy_2015",
+            "--key",
+            "weather",
+        ],
+    );
+    assert!(
+        o.stdout.contains("1 added, 1 removed, 1 changed"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("~ \"sun\": days "), "{}", o.stdout);
+    // An unchanged node: nothing differs.
+    let d = json_of(
+        root,
+        &[
+            "diff",
+            "lake.json",
+            &a,
+            &b,
+            "--node",
+            "weather_monthly",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        (d["added"].as_u64(), d["removed"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert!(d["unchanged"].as_u64().unwrap() > 100, "{d:#}");
+
+    // A third run adds a column and keeps two runs: the first is pruned.
+    edit(
+        &project,
+        "rainy_2015",
+        "SELECT weather, SUM(days) AS days, ROUND(SUM(precipitation), 1) AS precipitation, \
+         COUNT(*) AS months\nFROM weather_monthly\nWHERE year = 2015\nGROUP BY weather",
+        Some(2),
+    );
+    run_file(root, &project, &[], &[]).ok();
+    let listed = json_of(root, &["runs", "lake.json", "--json"]);
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(ids[0], b);
+    let d = json_of(
+        root,
+        &[
+            "diff",
+            "lake.json",
+            "previous",
+            "latest",
+            "--node",
+            "rainy_2015",
+            "--key",
+            "weather",
+            "--json",
+        ],
+    );
+    assert_eq!(d["schema_changes"], json!(["column months added (Int64)"]));
+    assert_eq!(
+        (
+            d["added"].as_u64(),
+            d["removed"].as_u64(),
+            d["changed"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1))
+    );
+    // Errors name what is wrong.
+    let o = cli_in(
+        root,
+        &["diff", "lake.json", &a, "latest", "--node", "rainy_2015"],
+    );
+    assert_eq!(o.code, 1);
+    assert!(
+        o.stderr.contains(&format!("no recorded run '{a}'")),
+        "{}",
+        o.stderr
+    );
+    let o = cli_in(
+        root,
+        &["diff", "lake.json", "previous", "latest", "--node", "nope"],
+    );
+    assert!(o.stderr.contains("has no node 'nope'"), "{}", o.stderr);
+    let o = cli_in(
+        root,
+        &["diff", "lake.json", "previous", "latest", "--node", "raw"],
+    );
+    assert!(
+        o.stderr.contains("node 'raw' recorded no table"),
+        "{}",
+        o.stderr
+    );
+}
