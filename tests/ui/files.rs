@@ -285,4 +285,6 @@ fn the_diff_tab_compares_a_nodes_output_in_the_last_two_runs_by_a_key() {
         h.query_by_label_contains("- {\"weather\":\"fog\"")
             .is_some()
     );
+    // A changed row names the columns that changed.
+    assert!(h.query_by_label("~ \"sun\": days 180 → 181").is_some());
 }
