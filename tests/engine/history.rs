@@ -231,3 +231,128 @@ fn a_known_edit_to_a_query_gives_exactly_the_rows_added_removed_and_changed() {
         o.stderr
     );
 }
+
+#[test]
+fn a_retyped_and_a_dropped_column_flag_exactly_the_nodes_whose_sql_uses_them() {
+    let dir = scratch();
+    let root = dir.path();
+    let csv = root.join("lake/raw/weather/seattle-weather.csv");
+    copy_tree(
+        &repo_root().join("projects/lake/raw/weather"),
+        &root.join("lake/raw/weather"),
+    );
+    let node = |id: &str, kind: &str, config: Value| json!({"id": id, "kind": kind, "position": {"x": 0, "y": 0}, "config": config});
+    let edge = |a: &str, ap: &str, b: &str, bp: &str| json!({"from": {"node": a, "port": ap}, "to": {"node": b, "port": bp}});
+    let query = |id: &str, sql: &str| node(id, "query", json!({"sql": sql}));
+    let nodes = vec![
+        node("raw", "bucket", json!({"path": "lake", "prefix": "raw"})),
+        node("crawl", "crawler", json!({})),
+        node("catalog", "catalog", json!({"path": "drift.catalog.json"})),
+        query(
+            "hottest",
+            "SELECT weather, MAX(temp_max) AS hottest FROM weather GROUP BY weather",
+        ),
+        query(
+            "wettest",
+            "SELECT weather, SUM(precipitation) AS total FROM weather GROUP BY weather",
+        ),
+        query(
+            "windiest",
+            "SELECT weather, MAX(wind) AS wind FROM weather GROUP BY weather",
+        ),
+        query(
+            "days",
+            "SELECT weather, COUNT(*) AS days FROM weather GROUP BY weather",
+        ),
+        query("rainy", "SELECT * FROM weather WHERE weather = 'rain'"),
+        node(
+            "rain_chart",
+            "series_sink",
+            json!({"chart": "line", "x": "date", "y": "precipitation"}),
+        ),
+        node(
+            "wind_chart",
+            "series_sink",
+            json!({"chart": "line", "x": "date", "y": "wind"}),
+        ),
+    ];
+    let mut edges = vec![
+        edge("raw", "objects", "crawl", "source"),
+        edge("crawl", "tables", "catalog", "crawlers"),
+        edge("rainy", "table", "rain_chart", "table"),
+        edge("rainy", "table", "wind_chart", "table"),
+    ];
+    for q in ["hottest", "wettest", "windiest", "days", "rainy"] {
+        edges.push(edge("catalog", "catalog", q, "catalog"));
+    }
+    let project = json!({"format_version": 2, "name": "drift", "nodes": nodes, "edges": edges});
+    std::fs::write(root.join("drift.json"), project.to_string()).unwrap();
+    run_file(root, &root.join("drift.json"), &[], &[]).ok();
+    let o = cli_in(root, &["validate", "drift.json", "--against-catalog"]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    assert!(
+        o.stdout.contains("no table has a newer version"),
+        "{}",
+        o.stdout
+    );
+
+    // The next export drops precipitation and writes temperatures with their unit.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    let mut changed = String::from("date,temp_max,temp_min,wind,weather\n");
+    lines.next();
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        changed.push_str(&format!("{},{}C,{},{},{}\n", f[0], f[2], f[3], f[4], f[5]));
+    }
+    std::fs::write(&csv, changed).unwrap();
+    // The crawl takes the new schema as version 2; queries over the lost column fail.
+    let second = run_file(root, &root.join("drift.json"), &[], &[]);
+    assert_eq!(second.node("crawl")["status"], "ok");
+
+    let o = cli_in(root, &["validate", "drift.json", "--against-catalog"]);
+    assert_eq!(o.code, 1, "something breaks: {}{}", o.stdout, o.stderr);
+    assert!(
+        o.stdout
+            .contains("catalog: default.weather is at version 2"),
+        "{}",
+        o.stdout
+    );
+    let flagged: std::collections::BTreeMap<&str, &str> = o
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            let (verdict, rest) = l.split_once(": node '")?;
+            Some((rest.split('\'').next()?, verdict))
+        })
+        .collect();
+    assert_eq!(
+        flagged,
+        std::collections::BTreeMap::from([
+            ("hottest", "changes"),
+            ("wettest", "breaks"),
+            ("rainy", "changes"),
+            ("rain_chart", "breaks"),
+        ]),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout
+            .contains("changes: node 'hottest': sql: column hottest: Float64 → Utf8"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("breaks: node 'wettest': sql: ") && o.stdout.contains("precipitation"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains(
+            "breaks: node 'rain_chart': y: its input no longer has the column precipitation"
+        ),
+        "{}",
+        o.stdout
+    );
+}

@@ -1,10 +1,11 @@
-//! `tributary runs` (the runs recorded beside a project) and `tributary diff` (a node's
-//! output in two of them compared).
+//! `tributary runs` (the runs recorded beside a project), `tributary diff` (a node's
+//! output in two of them compared) and `tributary validate --against-catalog` (what the
+//! catalog's newest table versions do to the project).
 
 use std::io::Write;
 use std::path::Path;
 
-use crate::engine::{diff, runs};
+use crate::engine::{diff, drift, runs};
 
 fn base_dir(project: &Path) -> Result<std::path::PathBuf, String> {
     // The project must load: its runs are beside it, and a typo should say so.
@@ -114,4 +115,45 @@ pub fn compare(
     };
     out.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
     Ok(0)
+}
+
+/// Lists the tables with a newer version and the nodes it breaks or changes; 1 when
+/// something breaks.
+pub fn drift(project: &Path, out: &mut dyn Write) -> Result<i32, String> {
+    let p = crate::project::Project::load(project).map_err(|e| e.to_string())?;
+    let base = base_dir(project)?;
+    let (drifted, impacts) = drift::against_catalog(&p, &base).map_err(|e| e.to_string())?;
+    let mut t = String::new();
+    if drifted.is_empty() {
+        t.push_str("catalog: no table has a newer version than the one before it\n");
+    }
+    for d in &drifted {
+        t.push_str(&format!(
+            "catalog: {} is at version {}: {}\n",
+            d.table, d.version, d.change
+        ));
+    }
+    let mut broken = false;
+    for i in &impacts {
+        match &i.verdict {
+            drift::Verdict::Breaks(why) => {
+                broken = true;
+                t.push_str(&format!(
+                    "breaks: node '{}': {}: {why}\n",
+                    i.node, i.setting
+                ));
+            }
+            drift::Verdict::Changes(lines) => t.push_str(&format!(
+                "changes: node '{}': {}: {}\n",
+                i.node,
+                i.setting,
+                lines.join("; ")
+            )),
+        }
+    }
+    if impacts.is_empty() && !drifted.is_empty() {
+        t.push_str("no node is affected\n");
+    }
+    out.write_all(t.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(if broken { 1 } else { 0 })
 }

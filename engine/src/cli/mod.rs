@@ -131,6 +131,12 @@ pub enum CliCommand {
     Validate {
         /// The project file.
         project: PathBuf,
+        /// Also plan every node's SQL against its catalog's tables as they were before
+        /// their newest version and as they are (after a crawl found a column gone or
+        /// retyped): list the nodes that break or whose output changes, and the charts
+        /// whose columns vanish; exit 1 when something breaks.
+        #[arg(long)]
+        against_catalog: bool,
     },
     /// Rewrite a valid project file in the canonical form the app saves (every setting
     /// spelled out, stable key order), atomically.
@@ -292,7 +298,13 @@ pub fn execute(command: CliCommand, out: &mut dyn Write) -> Result<i32, String> 
             let realism = (aws_realism || no_aws_realism).then_some(aws_realism);
             run::run(&project, json, node, env, serve, realism, out)
         }
-        CliCommand::Validate { project } => run::validate(&project, out),
+        CliCommand::Validate {
+            project,
+            against_catalog,
+        } => match run::validate(&project, out)? {
+            0 if against_catalog => history::drift(&project, out),
+            code => Ok(code),
+        },
         CliCommand::Fmt { project } => {
             let p = crate::project::Project::load(&project).map_err(|e| e.to_string())?;
             p.save(&project).map_err(|e| e.to_string())?;

@@ -14,11 +14,13 @@
 //! - `cache.rs`: results of earlier runs, reused when nothing upstream changed;
 //! - `conservation.rs`: a finished run's records, stream by stream and reader by reader;
 //! - `runs.rs`: each run recorded beside the project (its nodes' tables), `diff.rs`: a
-//!   node's output in two recorded runs compared.
+//!   node's output in two recorded runs compared; `drift.rs`: what the catalog's newest
+//!   table versions break or change in the project.
 
 mod cache;
 pub mod conservation;
 pub mod diff;
+pub mod drift;
 mod graph;
 pub mod runs;
 mod streaming;
