@@ -7,18 +7,15 @@ use std::path::Path;
 
 use crate::engine::{diff, drift, runs};
 
-fn base_dir(project: &Path) -> Result<std::path::PathBuf, String> {
-    // The project must load: its runs are beside it, and a typo should say so.
-    crate::project::Project::load(project).map_err(|e| e.to_string())?;
-    Ok(super::absolute(project)?
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default())
+/// The project (it must load: a typo should say so) and the folder its runs are in.
+fn load(project: &Path) -> Result<(crate::project::Project, std::path::PathBuf), String> {
+    let p = crate::project::Project::load(project).map_err(|e| e.to_string())?;
+    Ok((p, super::project_dir(project)?))
 }
 
 /// Lists the recorded runs, oldest first.
 pub fn list(project: &Path, json: bool, out: &mut dyn Write) -> Result<i32, String> {
-    let base = base_dir(project)?;
+    let (_, base) = load(project)?;
     let recorded = runs::list(&base);
     let text = if json {
         let rows: Vec<serde_json::Value> = recorded
@@ -60,7 +57,7 @@ pub fn compare(
     json: bool,
     out: &mut dyn Write,
 ) -> Result<i32, String> {
-    let base = base_dir(project)?;
+    let (_, base) = load(project)?;
     let run_a = runs::find(&base, a).map_err(|e| e.to_string())?;
     let run_b = runs::find(&base, b).map_err(|e| e.to_string())?;
     let (out_a, schema_a, rows_a) = runs::output(&base, &run_a, node).map_err(|e| e.to_string())?;
@@ -120,8 +117,7 @@ pub fn compare(
 /// Lists the tables with a newer version and the nodes it breaks or changes; 1 when
 /// something breaks.
 pub fn drift(project: &Path, out: &mut dyn Write) -> Result<i32, String> {
-    let p = crate::project::Project::load(project).map_err(|e| e.to_string())?;
-    let base = base_dir(project)?;
+    let (p, base) = load(project)?;
     let (drifted, impacts) = drift::against_catalog(&p, &base).map_err(|e| e.to_string())?;
     let mut t = String::new();
     if drifted.is_empty() {

@@ -332,10 +332,7 @@ pub fn execute(command: CliCommand, out: &mut dyn Write) -> Result<i32, String> 
 /// `tributary export`: writes the export and says what it holds and left out.
 fn export(project: &Path, folder: &Path, out: &mut dyn Write) -> Result<i32, String> {
     let p = crate::project::Project::load(project).map_err(|e| e.to_string())?;
-    let base = absolute(project)?
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let base = project_dir(project)?;
     let bundle = crate::export::export(&p, &base, folder).map_err(|e| e.to_string())?;
     let w = |out: &mut dyn Write, line: String| writeln!(out, "{line}").map_err(|e| e.to_string());
     w(
@@ -354,6 +351,14 @@ fn export(project: &Path, folder: &Path, out: &mut dyn Write) -> Result<i32, Str
         w(out, format!("  note: {note}"))?;
     }
     Ok(0)
+}
+
+/// The folder a project file's relative paths (and its recorded runs) resolve in.
+pub(crate) fn project_dir(path: &Path) -> Result<PathBuf, String> {
+    Ok(absolute(path)?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(".")))
 }
 
 pub(crate) fn absolute(path: &Path) -> Result<PathBuf, String> {

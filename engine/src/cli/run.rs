@@ -2,9 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::absolute;
 use crate::api::{Event, NodeStatus, NodeSummary, RunTarget};
 use crate::engine::run_project_served;
 use crate::nodes::emr_job::EmrJobReport;
@@ -28,10 +27,7 @@ pub(super) fn run(
         project.environment_named(&env).map_err(|e| e.to_string())?;
         project.environment = env;
     }
-    let base_dir = absolute(path)?
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
+    let base_dir = super::project_dir(path)?;
     let target = node.map(RunTarget::Node).unwrap_or(RunTarget::All);
     let mut logs = Vec::new();
     let mut metrics: BTreeMap<String, MetricsSummary> = Default::default();

@@ -194,24 +194,24 @@ pub fn find(base_dir: &Path, id: &str) -> Result<RecordedRun> {
     let pick = match id {
         "latest" => runs.last(),
         "previous" => runs.len().checked_sub(2).and_then(|i| runs.get(i)),
-        _ => {
-            let matching: Vec<&RecordedRun> =
-                runs.iter().filter(|r| r.id.starts_with(id)).collect();
-            if matching.len() > 1 && !matching.iter().any(|r| r.id == id) {
-                return Err(Error::Invalid(format!(
-                    "run '{id}' is ambiguous: {}",
-                    matching
-                        .iter()
-                        .map(|r| r.id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
+        _ => match runs.iter().find(|r| r.id == id) {
+            Some(exact) => Some(exact),
+            None => {
+                let matching: Vec<&RecordedRun> =
+                    runs.iter().filter(|r| r.id.starts_with(id)).collect();
+                if matching.len() > 1 {
+                    return Err(Error::Invalid(format!(
+                        "run '{id}' is ambiguous: {}",
+                        matching
+                            .iter()
+                            .map(|r| r.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+                matching.first().copied()
             }
-            matching
-                .into_iter()
-                .find(|r| r.id == id)
-                .or_else(|| runs.iter().find(|r| r.id.starts_with(id)))
-        }
+        },
     };
     pick.cloned().ok_or_else(|| {
         Error::Invalid(format!(

@@ -340,11 +340,11 @@ pub(super) fn function_code(
         );
         ex.file(&format!("{folder}/{file}"), settings.code.clone());
     } else {
-        let dir = super::resolve(ex.base_dir, settings.code_path.trim());
+        let dir = crate::fsutil::resolve_path(ex.base_dir, settings.code_path.trim());
         copy_folder(ex, &dir, folder, &node.id)?;
     }
     for layer in &settings.layers {
-        let dir = super::resolve(ex.base_dir, layer);
+        let dir = crate::fsutil::resolve_path(ex.base_dir, layer);
         copy_folder(ex, &dir, folder, &node.id)?;
     }
     if !settings.requirements.is_empty() {

@@ -17,7 +17,7 @@ mod template;
 pub mod yaml;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -398,9 +398,4 @@ pub fn slug(text: &str, sep: char) -> String {
 /// The path of an exported file for node `id`, e.g. `glue/weather_monthly.py`.
 pub fn node_file(folder: &str, id: &str, ext: &str) -> String {
     format!("{folder}/{id}.{ext}")
-}
-
-/// Where a project's file would be read from (for code folders).
-pub fn resolve(base_dir: &Path, path: &str) -> PathBuf {
-    crate::fsutil::resolve_path(base_dir, path)
 }

@@ -527,6 +527,8 @@ pub(super) fn firehose(ex: &mut Export<'_>, node: &Node, c: &FirehoseConfig) -> 
             c.format.as_str()
         ));
     }
+    // The Glue table a conversion reads, created before the delivery stream.
+    let mut depends = None;
     if convert {
         if c.table.is_empty() {
             comment.push(
@@ -575,9 +577,7 @@ pub(super) fn firehose(ex: &mut Export<'_>, node: &Node, c: &FirehoseConfig) -> 
                 ],
                 glue,
             ));
-            if let Some(t) = table_id {
-                props.insert("__depends".to_owned(), json!(t));
-            }
+            depends = table_id;
         }
     } else if !c.table.is_empty() {
         let db = ex.database(&c.database);
@@ -651,7 +651,6 @@ pub(super) fn firehose(ex: &mut Export<'_>, node: &Node, c: &FirehoseConfig) -> 
     if !processors.is_empty() {
         dest["ProcessingConfiguration"] = json!({"Enabled": true, "Processors": processors});
     }
-    let depends = props.remove("__depends");
     props.insert("ExtendedS3DestinationConfiguration".to_owned(), dest);
     ex.template.resource(
         &format!("{id}Role"),
