@@ -12,6 +12,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::api::{Clock, ClockMode};
 pub use crate::api::{Environment, LOCAL_ENV, Problem, ProblemSubject};
 use crate::error::{Error, Result};
 pub use crate::fsutil::resolve_path;
@@ -60,6 +61,27 @@ pub struct Project {
         skip_serializing_if = "is_default_runs_kept"
     )]
     pub runs_kept: usize,
+    /// The clock runs follow: `wall`, or `simulated` (event and arrival times, Firehose
+    /// buffer intervals and hour folders, window closing, retention, write limits and
+    /// Lambda batching windows follow simulated time from `clock_start`).
+    #[serde(default, skip_serializing_if = "is_wall_clock")]
+    pub clock: ClockMode,
+    /// A simulated clock's speed: a multiple of wall time (60: a minute a second), or 0
+    /// for as fast as the sources go.
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub clock_speed: f64,
+    /// When a simulated clock starts (RFC 3339); empty: the earliest start time of the
+    /// project's synthetic generators, else the moment the run starts.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub clock_start: String,
+}
+
+fn is_wall_clock(c: &ClockMode) -> bool {
+    *c == ClockMode::Wall
+}
+
+fn is_zero_f64(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// Runs kept when a project does not say.
@@ -135,6 +157,9 @@ impl Default for Project {
             dashboard: Dashboard::default(),
             aws_realism: true,
             runs_kept: DEFAULT_RUNS_KEPT,
+            clock: ClockMode::Wall,
+            clock_speed: 0.0,
+            clock_start: String::new(),
         }
     }
 }
@@ -398,6 +423,39 @@ impl Project {
                 DEFAULT_RUNS_KEPT
             }
         };
+        let clock = match top.remove("clock") {
+            None | Some(Value::Null) => ClockMode::Wall,
+            Some(Value::String(s)) => s.parse().unwrap_or_else(|e| {
+                problems.push(Problem::project(format!("clock: {e}")));
+                ClockMode::Wall
+            }),
+            Some(other) => {
+                problems.push(Problem::project(format!(
+                    "clock must be \"wall\" or \"simulated\", found {other}"
+                )));
+                ClockMode::Wall
+            }
+        };
+        let clock_speed = match top.remove("clock_speed") {
+            None | Some(Value::Null) => 0.0,
+            Some(Value::Number(n)) => n.as_f64().unwrap_or(0.0),
+            Some(other) => {
+                problems.push(Problem::project(format!(
+                    "clock_speed must be a number (0: as fast as possible), found {other}"
+                )));
+                0.0
+            }
+        };
+        let clock_start = match top.remove("clock_start") {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s,
+            Some(other) => {
+                problems.push(Problem::project(format!(
+                    "clock_start must be an RFC 3339 time, found {other}"
+                )));
+                String::new()
+            }
+        };
         for key in top.keys() {
             problems.push(Problem::project(format!("unknown field `{key}`")));
         }
@@ -412,6 +470,9 @@ impl Project {
             dashboard,
             aws_realism,
             runs_kept,
+            clock,
+            clock_speed,
+            clock_start,
         };
         let graph_problems = project.validate();
         if problems.is_empty() {
@@ -420,6 +481,46 @@ impl Project {
             problems.extend(graph_problems);
             Err(problems)
         }
+    }
+
+    /// The clock a run of this project follows (`clock`, `clock_speed`, `clock_start`),
+    /// starting now.
+    pub fn run_clock(&self) -> Result<Clock> {
+        if self.clock == ClockMode::Wall {
+            return Ok(Clock::wall());
+        }
+        if !(self.clock_speed >= 0.0 && self.clock_speed.is_finite()) {
+            return Err(Error::Invalid(format!(
+                "clock_speed must be 0 (as fast as possible) or a positive multiple of wall time, found {}",
+                self.clock_speed
+            )));
+        }
+        let start = if self.clock_start.is_empty() {
+            // The earliest synthetic generator's start: its event times and the clock agree.
+            self.nodes
+                .iter()
+                .filter_map(|n| match &n.config {
+                    NodeConfig::Generator(g)
+                        if g.clock == crate::nodes::generator::Clock::Synthetic =>
+                    {
+                        chrono::DateTime::parse_from_rfc3339(&g.start_time).ok()
+                    }
+                    _ => None,
+                })
+                .map(|t| t.timestamp_millis())
+                .min()
+                .unwrap_or_else(crate::stream::topic::now_ms)
+        } else {
+            chrono::DateTime::parse_from_rfc3339(&self.clock_start)
+                .map_err(|e| {
+                    Error::Invalid(format!(
+                        "clock_start '{}' is not an RFC 3339 time: {e}",
+                        self.clock_start
+                    ))
+                })?
+                .timestamp_millis()
+        };
+        Ok(Clock::simulated(start, self.clock_speed))
     }
 
     /// Reads and parses a project file.
@@ -534,6 +635,9 @@ impl Project {
             }
         }
         if let Err(e) = self.selected_environment() {
+            problems.push(Problem::project(e.to_string()));
+        }
+        if let Err(e) = self.run_clock() {
             problems.push(Problem::project(e.to_string()));
         }
         let mut ids = BTreeSet::new();

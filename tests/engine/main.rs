@@ -7,6 +7,7 @@ mod athena_statements;
 mod bad_input;
 mod broker;
 mod charts;
+mod clock;
 mod cluster;
 mod cost;
 mod crawl_query;

@@ -504,3 +504,62 @@ fn a_nodes_faults_show_in_its_inspector_and_on_the_canvas_and_clear_undoably() {
     h.run_steps(3);
     assert_eq!(faults(&h).crash_after_records, 50);
 }
+
+#[test]
+fn a_simulated_clock_is_chosen_in_the_toolbar_saved_and_the_time_a_run_reached_shown() {
+    use tributary_engine::api::ClockMode;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("minute.json");
+    // A minute of clicks at 1,000 a second: a minute of simulated time.
+    let project = serde_json::json!({
+        "format_version": 2,
+        "name": "A simulated minute",
+        "nodes": [
+            {"id": "gen", "kind": "generator", "config": {
+                "rate_per_sec": 1000.0, "count": 60000, "start_time": "2024-01-01T00:00:00Z"}},
+            {"id": "clicks", "kind": "stream", "config": {"shards": 1}},
+            {"id": "live", "kind": "table_sink", "config": {"rows": 10}}
+        ],
+        "edges": [
+            {"from": {"node": "gen", "port": "events"}, "to": {"node": "clicks", "port": "records"}},
+            {"from": {"node": "clicks", "port": "records"}, "to": {"node": "live", "port": "records"}}
+        ]
+    });
+    std::fs::write(&path, project.to_string()).unwrap();
+    let mut h = app(Some(&path));
+    assert_eq!(h.state().project().clock, ClockMode::Wall);
+    h.get_by_label("Clock").click();
+    h.run_steps(2);
+    h.get_by_label("simulated, as fast as possible").click();
+    h.run_steps(2);
+    assert_eq!(h.state().project().clock, ClockMode::Simulated);
+    assert!(h.state().is_dirty());
+    // At 1,000 events a second on the wall clock this would take a minute.
+    let started = std::time::Instant::now();
+    command(&mut h, AppCommand::Run);
+    wait_for_run(&mut h);
+    h.run_steps(3);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert!(
+        h.query_by_label("⏱ 2024-01-01T00:01:00Z").is_some(),
+        "the toolbar shows the simulated time the run reached"
+    );
+    let copy = dir.path().join("saved.json");
+    h.state_mut().save_to(&copy);
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&copy).unwrap()).unwrap();
+    assert_eq!(saved["clock"], "simulated");
+    assert!(
+        saved.get("clock_speed").is_none(),
+        "0 (as fast as possible) is the default"
+    );
+    // A choice at a speed; undo goes back.
+    h.get_by_label("Clock").click();
+    h.run_steps(2);
+    h.get_by_label("simulated ×60").click();
+    h.run_steps(2);
+    assert_eq!(h.state().project().clock_speed, 60.0);
+    command(&mut h, AppCommand::Undo);
+    assert_eq!(h.state().project().clock_speed, 0.0);
+    assert_eq!(h.state().project().clock, ClockMode::Simulated);
+}

@@ -1,5 +1,5 @@
 //! The menu bar: the command table's menus, Open Recent and the examples, the View
-//! menu, the environment picker and the Run / Stop buttons.
+//! menu, the environment and clock pickers and the Run / Stop buttons.
 
 use crate::BottomTab;
 use crate::app::{Pending, TributaryApp};
@@ -43,6 +43,7 @@ pub fn ui(app: &mut TributaryApp, ui: &mut egui::Ui) {
             });
             ui.separator();
             environment_ui(app, ui);
+            clock_ui(app, ui);
             let ctx = ui.ctx().clone();
             for (command, text) in [(AppCommand::Run, "▶ Run"), (AppCommand::Stop, "■ Stop")] {
                 let button = egui::Button::new(text);
@@ -75,6 +76,55 @@ fn realism_ui(app: &mut TributaryApp, ui: &mut egui::Ui) {
         .clicked()
     {
         app.execute(AppCommand::ToggleAwsRealism, &ctx);
+    }
+}
+
+/// The clock runs follow: wall time, or simulated time at a speed or as fast as
+/// possible; while a simulated run goes (and after), the simulated time it reached.
+fn clock_ui(app: &mut TributaryApp, ui: &mut egui::Ui) {
+    use tributary_engine::api::ClockMode;
+    let current = app.doc.clock.clone();
+    let choices: [(ClockMode, f64); 6] = [
+        (ClockMode::Wall, 0.0),
+        (ClockMode::Simulated, 0.0),
+        (ClockMode::Simulated, 10.0),
+        (ClockMode::Simulated, 60.0),
+        (ClockMode::Simulated, 600.0),
+        (ClockMode::Simulated, 3600.0),
+    ];
+    let mut chosen = None;
+    let label = ui.label("Clock");
+    egui::ComboBox::from_id_salt("run_clock")
+        .selected_text(current.label())
+        .show_ui(ui, |ui| {
+            for (mode, speed) in choices {
+                let choice = crate::state::document::RunClock {
+                    mode,
+                    speed,
+                    start: current.start.clone(),
+                };
+                let selected = choice.mode == current.mode
+                    && (mode == ClockMode::Wall || choice.speed == current.speed);
+                if ui.selectable_label(selected, choice.label()).clicked() && !selected {
+                    chosen = Some(choice);
+                }
+            }
+        })
+        .response
+        .labelled_by(label.id)
+        .on_hover_text(
+            "The clock runs follow. Simulated: event and arrival times, Firehose buffer intervals and hour folders, window closing, retention, Kinesis limits and Lambda batching windows follow simulated time from the project's clock_start (else the generators' start time), so an hour of traffic runs in seconds. As fast as possible: time moves as the sources send (a generator at 1,000 events/s has sent a minute after 60,000 events); ×N: N times wall time.",
+        );
+    if let Some(choice) = chosen {
+        app.doc.clock = choice;
+        app.doc.checkpoint();
+    }
+    if let Some(ms) = app.run.simulated_ms {
+        ui.label(
+            egui::RichText::new(format!("⏱ {}", tributary_engine::api::clock::format_ms(ms)))
+                .monospace(),
+        )
+        .on_hover_text("The simulated time the run has reached");
     }
 }
 

@@ -30,6 +30,8 @@ pub struct Document {
     pub aws_realism: bool,
     /// Runs kept recorded (the project's `runs_kept`).
     pub runs_kept: usize,
+    /// The clock runs follow (the project's `clock`, `clock_speed`, `clock_start`).
+    pub clock: RunClock,
     /// Where it is saved, if anywhere.
     pub path: Option<PathBuf>,
     /// Increases with every edit.
@@ -79,6 +81,7 @@ impl Document {
             dashboard: project.dashboard.clone(),
             aws_realism: project.aws_realism,
             runs_kept: project.runs_kept,
+            clock: RunClock::of(project),
             path,
             revision: 1,
             content_revision: 1,
@@ -115,6 +118,7 @@ impl Document {
         project.dashboard = self.dashboard.clone();
         project.aws_realism = self.aws_realism;
         project.runs_kept = self.runs_kept;
+        self.clock.apply(&mut project);
         project
     }
 
@@ -192,6 +196,7 @@ impl Document {
         self.dashboard = self.current.dashboard.clone();
         self.aws_realism = self.current.aws_realism;
         self.runs_kept = self.current.runs_kept;
+        self.clock = RunClock::of(&self.current);
         self.revision += 1;
         self.refresh_dirty();
     }
@@ -379,5 +384,44 @@ pub fn project_from_snarl(name: &str, snarl: &Snarl<Node>) -> Project {
         nodes,
         edges,
         ..Default::default()
+    }
+}
+
+/// The clock a document's runs follow: the project's `clock`, `clock_speed` and
+/// `clock_start`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunClock {
+    /// Wall or simulated.
+    pub mode: tributary_engine::api::ClockMode,
+    /// A simulated clock's speed (0: as fast as possible).
+    pub speed: f64,
+    /// A simulated clock's start (RFC 3339; empty: the generators' start).
+    pub start: String,
+}
+
+impl RunClock {
+    /// The clock `project` sets.
+    pub fn of(project: &Project) -> Self {
+        Self {
+            mode: project.clock,
+            speed: project.clock_speed,
+            start: project.clock_start.clone(),
+        }
+    }
+
+    /// Sets it on `project`.
+    pub fn apply(&self, project: &mut Project) {
+        project.clock = self.mode;
+        project.clock_speed = self.speed;
+        project.clock_start = self.start.clone();
+    }
+
+    /// For a person: `wall clock`, `simulated, as fast as possible`, `simulated ×60`.
+    pub fn label(&self) -> String {
+        match self.mode {
+            tributary_engine::api::ClockMode::Wall => "wall clock".to_owned(),
+            _ if self.speed > 0.0 => format!("simulated ×{}", self.speed),
+            _ => "simulated, as fast as possible".to_owned(),
+        }
     }
 }

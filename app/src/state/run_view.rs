@@ -79,6 +79,9 @@ pub struct RunView {
     pub metrics: MetricsView,
     /// The AWS endpoint, as the engine last reported it.
     pub serving: Serving,
+    /// The simulated time (ms since the epoch) of the current or last run on a
+    /// simulated clock, as the engine last reported it.
+    pub simulated_ms: Option<i64>,
 }
 
 /// The AWS endpoint's state in the app.
@@ -122,6 +125,7 @@ impl RunView {
         self.current = Some(run);
         self.last = Some(run);
         self.started_at = Some(std::time::Instant::now());
+        self.simulated_ms = None;
         self.log(LogLevel::Info, None, format!("run {} started", run.seq));
     }
 
@@ -227,6 +231,9 @@ impl RunView {
                 s.run = Some(run);
                 s.status = Some(NodeStatus::Running);
                 s.error = None;
+            }
+            Event::Clock { run, now_ms } if ours(&run) => {
+                self.simulated_ms = Some(now_ms);
             }
             Event::Metrics { run, node, sample } if ours(&run) => {
                 let s = self.nodes.entry(node.clone()).or_default();

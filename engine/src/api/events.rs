@@ -239,6 +239,14 @@ pub enum Event {
         /// Text.
         message: String,
     },
+    /// A run on a simulated clock: its time now (ms since the epoch), about once a
+    /// second while its streaming nodes run, and when they end.
+    Clock {
+        /// The run.
+        run: RunId,
+        /// Simulated time, ms since the epoch.
+        now_ms: i64,
+    },
     /// Live metrics of a streaming node, about once a second.
     Metrics {
         /// The run.

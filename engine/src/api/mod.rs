@@ -5,6 +5,7 @@
 //! the node kinds and the CLI on the runner; nothing here imports a layer above it.
 
 pub mod choice;
+pub mod clock;
 pub mod cost;
 pub mod environment;
 pub mod events;
@@ -13,6 +14,7 @@ pub mod problem;
 pub mod stats;
 pub mod stop;
 
+pub use clock::{Clock, ClockMode};
 pub use environment::{Environment, LOCAL_ENV};
 pub use events::{
     Event, EventSink, EventTx, LogLevel, NodeStatus, NodeSummary, Notify, RunId, RunTarget,

@@ -126,6 +126,16 @@ pub enum CliCommand {
         /// No AWS realism for this run: writers wait for slow readers, nothing is throttled.
         #[arg(long)]
         no_aws_realism: bool,
+        /// The clock for this run (whatever the project's `clock` says): `wall`, or
+        /// `simulated` (event and arrival times, Firehose buffer intervals and hour
+        /// folders, windows, retention, write limits and batching windows follow
+        /// simulated time from the project's `clock_start`).
+        #[arg(long)]
+        clock: Option<crate::api::ClockMode>,
+        /// A simulated clock's speed: a multiple of wall time (60: a minute a second), or
+        /// 0 for as fast as the sources go (the default).
+        #[arg(long)]
+        clock_speed: Option<f64>,
     },
     /// Check a project file; exit 0 when valid, else print one line per problem.
     Validate {
@@ -289,14 +299,21 @@ pub fn execute(command: CliCommand, out: &mut dyn Write) -> Result<i32, String> 
             endpoint,
             aws_realism,
             no_aws_realism,
+            clock,
+            clock_speed,
         } => {
             let serve = if serve {
                 Some(crate::aws::ServeOptions::from_address(endpoint.as_deref())?)
             } else {
                 None
             };
-            let realism = (aws_realism || no_aws_realism).then_some(aws_realism);
-            run::run(&project, json, node, env, serve, realism, out)
+            let overrides = run::RunOverrides {
+                env,
+                aws_realism: (aws_realism || no_aws_realism).then_some(aws_realism),
+                clock,
+                clock_speed,
+            };
+            run::run(&project, json, node, serve, overrides, out)
         }
         CliCommand::Validate {
             project,

@@ -4,29 +4,55 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-use crate::api::{Event, NodeStatus, NodeSummary, RunTarget};
+use crate::api::clock::format_ms;
+use crate::api::{ClockMode, Event, NodeStatus, NodeSummary, RunTarget};
 use crate::engine::run_project_served;
 use crate::nodes::emr_job::EmrJobReport;
 use crate::project::Project;
 use crate::stream::metrics::MetricsSummary;
 
+/// What `tributary run` changes for one run, whatever the project says.
+#[derive(Default)]
+pub(super) struct RunOverrides {
+    /// `--env`.
+    pub env: Option<String>,
+    /// `--aws-realism` / `--no-aws-realism`.
+    pub aws_realism: Option<bool>,
+    /// `--clock`.
+    pub clock: Option<ClockMode>,
+    /// `--clock-speed`.
+    pub clock_speed: Option<f64>,
+}
+
 pub(super) fn run(
     path: &Path,
     json: bool,
     node: Option<String>,
-    env: Option<String>,
     serve: Option<crate::aws::ServeOptions>,
-    aws_realism: Option<bool>,
+    overrides: RunOverrides,
     out: &mut dyn Write,
 ) -> Result<i32, String> {
     let mut project = crate::project::Project::load(path).map_err(|e| e.to_string())?;
-    if let Some(on) = aws_realism {
+    if let Some(on) = overrides.aws_realism {
         project.aws_realism = on;
     }
-    if let Some(env) = env {
+    if let Some(env) = overrides.env {
         project.environment_named(&env).map_err(|e| e.to_string())?;
         project.environment = env;
     }
+    if let Some(clock) = overrides.clock {
+        project.clock = clock;
+    }
+    if let Some(speed) = overrides.clock_speed {
+        project.clock_speed = speed;
+    }
+    // A clock setting that cannot run is refused before anything starts.
+    let clock = project.run_clock().map_err(|e| e.to_string())?;
+    let mut simulated = clock.is_simulated().then(|| SimulatedTime {
+        describe: clock.describe(),
+        from_ms: clock.now_ms(),
+        to_ms: clock.now_ms(),
+    });
     let base_dir = super::project_dir(path)?;
     let target = node.map(RunTarget::Node).unwrap_or(RunTarget::All);
     let mut logs = Vec::new();
@@ -60,6 +86,11 @@ pub(super) fn run(
         Event::Metrics { node, sample, .. } => {
             metrics.entry(node.clone()).or_default().add(sample);
         }
+        Event::Clock { now_ms, .. } => {
+            if let Some(s) = simulated.as_mut() {
+                s.to_ms = s.to_ms.max(*now_ms);
+            }
+        }
         _ => {}
     })
     .map_err(|e| e.to_string())?;
@@ -73,6 +104,7 @@ pub(super) fn run(
         metrics: &metrics,
         logs: &logs,
         aws_realism,
+        simulated,
         conservation: crate::engine::conservation::conservation(&shape, &summary),
     };
     if json {
@@ -104,7 +136,27 @@ struct Finished<'a> {
     metrics: &'a BTreeMap<String, MetricsSummary>,
     logs: &'a [String],
     aws_realism: bool,
+    /// A run on a simulated clock: the time it covered.
+    simulated: Option<SimulatedTime>,
     conservation: crate::engine::conservation::Conservation,
+}
+
+/// The simulated time a run covered.
+struct SimulatedTime {
+    describe: String,
+    from_ms: i64,
+    to_ms: i64,
+}
+
+impl SimulatedTime {
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "clock": self.describe,
+            "from": format_ms(self.from_ms),
+            "to": format_ms(self.to_ms),
+            "simulated_ms": self.to_ms - self.from_ms,
+        })
+    }
 }
 
 impl Finished<'_> {
@@ -134,6 +186,7 @@ impl Finished<'_> {
         let doc = serde_json::json!({
             "status": status,
             "aws_realism": self.aws_realism,
+            "clock": self.simulated.as_ref().map_or(serde_json::json!("wall"), SimulatedTime::json),
             "cost_usd": cost_usd,
             "cost_usd_per_month": per_month,
             "prices": self.summary.iter().find_map(|s| Some(s.stats.cost.as_ref()?.basis.clone())),
@@ -279,6 +332,17 @@ impl Finished<'_> {
             writeln!(
                 out,
                 "\nAWS realism: on (Kinesis write limits, retention deadline)"
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        if let Some(s) = &self.simulated {
+            writeln!(
+                out,
+                "clock: {} from {} to {} ({} simulated; streaming nodes' times are simulated)",
+                s.describe,
+                format_ms(s.from_ms),
+                format_ms(s.to_ms),
+                crate::api::clock::format_duration_ms(s.to_ms - s.from_ms),
             )
             .map_err(|e| e.to_string())?;
         }

@@ -107,8 +107,9 @@ pub async fn run_graph(
         RunTarget::Node(id) => project.ancestors_and_self(id),
     };
     // The order of the nodes and the environment: without them nothing can run.
-    let planned = order.and_then(|o| Ok((o, project.selected_environment()?)));
-    let (order, environment) = match planned {
+    let planned =
+        order.and_then(|o| Ok((o, project.selected_environment()?, project.run_clock()?)));
+    let (order, environment, clock) = match planned {
         Ok(p) => p,
         Err(e) => {
             tx.send(Event::Log {
@@ -125,6 +126,18 @@ pub async fn run_graph(
         run,
         nodes: order.clone(),
     });
+    if clock.is_simulated() {
+        tx.send(Event::Log {
+            run: Some(run),
+            node: None,
+            level: LogLevel::Info,
+            message: format!(
+                "clock: {} from {}",
+                clock.describe(),
+                crate::api::clock::format_ms(clock.now_ms())
+            ),
+        });
+    }
     // The prices the cost meter uses: the project's own file, or the bundled one.
     let prices = crate::api::cost::Prices::for_project(&base_dir).unwrap_or_else(|e| {
         tx.send(Event::Log {
@@ -143,6 +156,7 @@ pub async fn run_graph(
         project,
         base_dir,
         environment,
+        clock,
         run,
         target,
         tx,
@@ -169,6 +183,8 @@ struct GraphRun {
     prices: Arc<crate::api::cost::Prices>,
     base_dir: PathBuf,
     environment: crate::api::Environment,
+    /// The run's clock (the project's `clock`).
+    clock: crate::api::Clock,
     run: RunId,
     target: RunTarget,
     tx: EventTx,
@@ -288,6 +304,7 @@ impl GraphRun {
                 .collect(),
             aws_realism: project.aws_realism,
             faults: node.faults.clone(),
+            clock: self.clock.clone(),
         };
         let start = Instant::now();
         let result = node.config.run(&ctx).await;
@@ -367,7 +384,8 @@ impl GraphRun {
                 endpoint.activate();
             }
             let (project, prices) = (self.project.clone(), self.prices.clone());
-            let streams = run_streaming(streaming, run, &tx, |summary, result| {
+            let clock = self.clock.clone();
+            let streams = run_streaming(streaming, run, &clock, &tx, |summary, result| {
                 let result = result.map(|mut stats| {
                     if let Some(node) = project.node(&summary.id) {
                         stats.cost = priced(&node.config, &stats, &prices);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crate::api::{Event, EventTx, NodeStats, NodeSummary, RunId, StreamingTotals};
+use crate::api::{Clock, Event, EventTx, NodeStats, NodeSummary, RunId, StreamingTotals};
 use crate::error::{Error, Result};
 use crate::nodes::StreamTask;
 use crate::stream::metrics::{NodeMetrics, Sampler};
@@ -25,6 +25,7 @@ pub struct Wired {
 pub async fn run_streaming(
     nodes: Vec<Wired>,
     run: RunId,
+    clock: &Clock,
     tx: &EventTx,
     mut ended: impl FnMut(NodeSummary, Result<NodeStats>),
 ) {
@@ -33,14 +34,22 @@ pub async fn run_streaming(
         .iter()
         .map(|w| (w.summary.id.clone(), w.metrics.clone()))
         .collect();
+    let simulated = clock.is_simulated().then(|| clock.clone());
     let reporter = {
         let tx = tx.clone();
+        let simulated = simulated.clone();
         tokio::spawn(async move {
             let mut samplers: Vec<Sampler> = probes.iter().map(|_| Sampler::default()).collect();
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
             tick.tick().await;
             loop {
                 tick.tick().await;
+                if let Some(clock) = &simulated {
+                    tx.send(Event::Clock {
+                        run,
+                        now_ms: clock.now_ms(),
+                    });
+                }
                 for ((node, m), s) in probes.iter().zip(samplers.iter_mut()) {
                     tx.send(Event::Metrics {
                         run,
@@ -52,6 +61,9 @@ pub async fn run_streaming(
         })
     };
     let started = Instant::now();
+    // On a simulated clock a node's elapsed time is simulated time (what AWS would bill
+    // shard-hours, KPU-hours and a month's extrapolation by); rates stay per wall second.
+    let clock_started = clock.instant();
     let mut running = futures::stream::FuturesUnordered::new();
     for Wired {
         task,
@@ -68,13 +80,22 @@ pub async fn run_streaming(
             .and_then(|r| r)
             .map(|mut stats| {
                 let secs = started.elapsed().as_secs_f64().max(1e-3);
-                stats.elapsed_ms = started.elapsed().as_millis() as u64;
+                stats.elapsed_ms = match &simulated {
+                    Some(clock) => clock.since(clock_started).as_millis() as u64,
+                    None => started.elapsed().as_millis() as u64,
+                };
                 stats.streaming = Some(totals(&stats, &metrics, secs));
                 stats
             });
         ended(summary, result);
     }
     reporter.abort();
+    if let Some(clock) = &simulated {
+        tx.send(Event::Clock {
+            run,
+            now_ms: clock.now_ms(),
+        });
+    }
 }
 
 /// What the runner measured over the node's whole run.

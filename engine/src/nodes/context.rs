@@ -155,6 +155,8 @@ pub struct NodeContext<'a> {
     pub aws_realism: bool,
     /// The faults injected into the node (its Faults section).
     pub faults: crate::api::faults::Faults,
+    /// The run's clock (the project's `clock`): wall time or simulated time.
+    pub clock: crate::api::Clock,
 }
 
 impl NodeContext<'_> {

@@ -411,14 +411,14 @@ impl Deliver {
     /// error prefix.
     async fn flush(&mut self, out: &Outputs) -> Result<()> {
         self.buffered_bytes = 0;
-        self.last_flush = Instant::now();
+        self.last_flush = self.writer.clock.instant();
         let arrivals = std::mem::take(&mut self.arrivals);
         // Folder times are the approximate arrival of the oldest record in the object.
         let oldest = arrivals
             .iter()
             .copied()
             .min()
-            .unwrap_or_else(crate::stream::topic::now_ms);
+            .unwrap_or_else(|| self.writer.clock.now_ms());
         if !self.poisoned.is_empty() {
             let msg = "poison record: the record could not be processed (a fault injected by the node's Faults section)";
             let mut poisoned = std::mem::take(&mut self.poisoned)
@@ -758,6 +758,7 @@ async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutpu
         bytes: 0,
         faults: faults.clone(),
         stop: ctx.stop.clone(),
+        clock: ctx.clock.clone(),
     };
     // Both error writers write AWS's error records.
     let error_writer = writer.error_writer(
@@ -786,7 +787,7 @@ async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutpu
         // SizeInMBs is in MiB.
         buffer_bytes: (config.buffer_mb * 1_048_576.0) as usize,
         interval: Duration::from_millis(config.buffer_interval_ms.max(1)),
-        last_flush: Instant::now(),
+        last_flush: ctx.clock.instant(),
         failed: 0,
         registered,
         ingested: Sizes::default(),

@@ -12,6 +12,16 @@ use crate::stream::generator::{EventKind, Generator, GeneratorSpec};
 pub const EVENTS: PortSpec = PortSpec::output("events", PortType::Stream);
 
 crate::choice_enum! {
+    /// How the rate varies over time.
+    pub enum RatePattern {
+        /// The same rate all the time.
+        Flat = "flat",
+        /// A day's pattern: the full rate at 16:00 UTC, a fifth of it at 04:00.
+        Daily = "daily",
+    }
+}
+
+crate::choice_enum! {
     /// Where event times come from.
     pub enum Clock {
         /// Event times advance from `start_time` by `time_step_ms` (deterministic).
@@ -29,6 +39,10 @@ pub struct GeneratorConfig {
     pub event: EventKind,
     /// Events per second; 0 is as fast as possible.
     pub rate_per_sec: f64,
+    /// `flat`, or `daily`: the rate follows the (event) time of day, `rate_per_sec` at
+    /// 16:00 UTC down to a fifth of it at 04:00.
+    #[serde(skip_serializing_if = "is_flat")]
+    pub rate_pattern: RatePattern,
     /// Events in all; 0 is endless (until stopped).
     pub count: u64,
     /// Distinct users, devices or accounts.
@@ -52,11 +66,16 @@ pub struct GeneratorConfig {
     pub time_step_ms: f64,
 }
 
+fn is_flat(p: &RatePattern) -> bool {
+    *p == RatePattern::Flat
+}
+
 impl Default for GeneratorConfig {
     fn default() -> Self {
         Self {
             event: EventKind::Clickstream,
             rate_per_sec: 1000.0,
+            rate_pattern: RatePattern::Flat,
             count: 10_000,
             keys: 1000,
             late_fraction: 0.0,
@@ -94,6 +113,12 @@ impl Kind for GeneratorKind {
             "Rate (events/s)",
             Editor::Number,
             "Events per second; 0 is as fast as possible.",
+        ),
+        Field::new(
+            "rate_pattern",
+            "Rate pattern",
+            Editor::Choice(RatePattern::NAMES),
+            "flat: the rate all the time; daily: the rate follows the time of day (event time, UTC): the full rate at 16:00, a fifth of it at 04:00. With a simulated clock, a day of traffic in minutes.",
         ),
         Field::new(
             "count",
@@ -197,7 +222,13 @@ impl Kind for GeneratorKind {
                 1.0
             },
             seed: config.seed,
-            wall_clock: config.clock == Clock::Wall,
+            wall_clock: (config.clock == Clock::Wall).then(|| ctx.clock.clone()),
+            daily: config.rate_pattern == RatePattern::Daily,
+            pace_ms: if config.rate_per_sec > 0.0 {
+                1000.0 / config.rate_per_sec
+            } else {
+                0.0
+            },
         })?;
         let topic = output_topic(ctx, &EVENTS, generator.schema().clone())?;
         let source = Generate {
@@ -236,5 +267,10 @@ impl Source for Generate {
         out.send(&EVENTS, batch).await?;
         self.sent += n;
         Ok(self.count == 0 || self.sent < self.count)
+    }
+
+    fn due(&self) -> Option<std::time::Duration> {
+        let ms = self.generator.due_ms()?;
+        Some(std::time::Duration::from_secs_f64(ms / 1000.0))
     }
 }

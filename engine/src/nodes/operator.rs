@@ -157,11 +157,8 @@ impl Outputs {
             );
             self.throttled(left);
             attempt = if offered.taken > 0 { 1 } else { attempt + 1 };
-            tokio::time::sleep(crate::stream::limits::backoff(
-                attempt,
-                rand::random::<f64>(),
-            ))
-            .await;
+            let wait = crate::stream::limits::backoff(attempt, rand::random::<f64>());
+            producer.topic().clock().back_off(wait).await;
             pending = refused;
         }
     }
@@ -230,6 +227,14 @@ impl Outputs {
         self.topics.iter().any(|t| t.has_failed_reader())
     }
 
+    /// The run's clock (the one its output topics follow; wall time without outputs).
+    pub fn clock(&self) -> crate::api::Clock {
+        self.topics
+            .first()
+            .map(|t| t.clock().clone())
+            .unwrap_or_default()
+    }
+
     /// Closes every output: their readers finish once they have read everything.
     pub fn close(&mut self) {
         for (_, p) in self.ports.drain(..) {
@@ -251,12 +256,20 @@ pub trait Operator: Send + 'static {
     /// Adjusts how the next read is made (settings changed during the run).
     fn read_options(&mut self, _options: &mut ReadOptions) {}
 
-    /// When [`Operator::on_timer`] should run next, if ever.
+    /// When [`Operator::on_timer`] should run next, if ever, on the run's clock (an
+    /// [`crate::api::Clock::instant`]: a Firehose's buffer interval, a batching window
+    /// follow simulated time in a simulated run).
     fn deadline(&self) -> Option<Instant> {
         None
     }
 
-    /// Runs when the deadline has passed (a buffer's interval, a preview's refresh).
+    /// When [`Operator::on_timer`] should run next on wall time (what measures the
+    /// machine rather than AWS: a preview's refresh).
+    fn wall_deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Runs when a deadline has passed (a buffer's interval, a preview's refresh).
     fn on_timer(&mut self, _out: &Outputs) -> impl Future<Output = Result<Hold>> + Send {
         async { Ok(Hold::Released) }
     }
@@ -294,6 +307,13 @@ pub trait Source: Send + 'static {
     /// Emits the next records; `Ok(false)` when there is nothing more.
     fn produce(&mut self, out: &Outputs) -> impl Future<Output = Result<bool>> + Send;
 
+    /// When (after the source started, on the run's clock) its next records are due, for
+    /// a source that sets its own pace (a generator following a daily pattern); `None`
+    /// paces it at its rate.
+    fn due(&self) -> Option<Duration> {
+        None
+    }
+
     /// Runs after the outputs closed (e.g. to acknowledge what readers confirmed).
     fn closed(&mut self) -> impl Future<Output = Result<()>> + Send {
         async { Ok(()) }
@@ -320,13 +340,14 @@ pub fn output_topic(
     } else {
         format!("{}.{}", ctx.id, port.name)
     };
-    Topic::new(
+    Topic::clocked(
         &name,
         schema,
         1,
         None,
         Retention::default(),
         DEFAULT_CAPACITY,
+        ctx.clock.clone(),
     )
 }
 
@@ -626,17 +647,34 @@ async fn operate<O: Operator>(
         }
     };
     let state_of = |op: &O| if durable { op.state() } else { None };
+    let clock = consumer.topic().clock().clone();
+    let due = |op: &O| {
+        op.deadline().is_some_and(|at| clock.instant() >= at)
+            || op.wall_deadline().is_some_and(|at| Instant::now() >= at)
+    };
     loop {
         settle(&mut pending, consumer, &out, &mut saved, false)?;
         op.read_options(&mut options);
         let max = options.max_records.max(1);
-        let read = match op.deadline() {
-            None => consumer.next(max).await,
-            Some(at) => {
-                let wait = at.saturating_duration_since(Instant::now());
-                consumer
-                    .next_timeout(max, wait.max(Duration::from_millis(1)))
-                    .await
+        let read = match (op.deadline(), op.wall_deadline()) {
+            (None, None) => consumer.next(max).await,
+            (at, wall) => {
+                let wall = wall.map(|w| w.max(Instant::now() + Duration::from_millis(1)));
+                tokio::select! {
+                    read = consumer.next(max) => read,
+                    _ = async {
+                        match at {
+                            Some(at) => clock.sleep_until(at).await,
+                            None => std::future::pending().await,
+                        }
+                    } => Some(Vec::new()),
+                    _ = async {
+                        match wall {
+                            Some(w) => tokio::time::sleep_until(w.into()).await,
+                            None => std::future::pending().await,
+                        }
+                    } => Some(Vec::new()),
+                }
             }
         };
         let ended = read.is_none();
@@ -650,13 +688,16 @@ async fn operate<O: Operator>(
             // Fill the read up to its target or until the window closes.
             let mut have: usize = read.iter().map(|d| d.batch.num_rows()).sum();
             let target = options.fill_to.unwrap_or(max).min(max);
-            let deadline = Instant::now() + window;
+            let deadline = clock.instant() + window;
             while have < target {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
+                if clock.instant() >= deadline {
                     break;
                 }
-                match consumer.next_timeout(max - have, left).await {
+                let more = tokio::select! {
+                    more = consumer.next(max - have) => more,
+                    _ = clock.sleep_until(deadline) => None,
+                };
+                match more {
                     Some(more) if !more.is_empty() => {
                         have += more.iter().map(|d| d.batch.num_rows()).sum::<usize>();
                         read.extend(more);
@@ -676,7 +717,7 @@ async fn operate<O: Operator>(
             NodeMetrics::add(&m.batch_latency_us, t.elapsed().as_micros() as u64);
             released(&mut pending, consumer, &out, hold, state_of(&op))?;
         }
-        if op.deadline().is_some_and(|at| Instant::now() >= at) {
+        if due(&op) {
             let hold = op.on_timer(&out).await?;
             released(&mut pending, consumer, &out, hold, state_of(&op))?;
         }
@@ -710,7 +751,10 @@ pub async fn run_source<S: Source>(
     stop: StopSignal,
 ) -> Result<Finish> {
     let m = out.metrics.clone();
-    let start = Instant::now();
+    // Paced on the run's clock: on a simulated clock running as fast as possible, the
+    // pace is what moves time on.
+    let mut pacer = out.clock().pacer();
+    let start = pacer.clock().instant();
     let emitted = || m.records_out.load(Ordering::Relaxed) + m.errors.load(Ordering::Relaxed);
     while !stop.is_set() {
         let (t, before) = (Instant::now(), emitted());
@@ -722,13 +766,13 @@ pub async fn run_source<S: Source>(
         }
         if rate_per_sec > 0.0 {
             let sent = emitted();
-            let due = Duration::from_secs_f64(sent as f64 / rate_per_sec);
-            let elapsed = start.elapsed();
-            if due > elapsed {
-                tokio::select! {
-                    _ = tokio::time::sleep(due - elapsed) => {}
-                    _ = stop.wait() => {}
-                }
+            let due = start
+                + source
+                    .due()
+                    .unwrap_or_else(|| Duration::from_secs_f64(sent as f64 / rate_per_sec));
+            tokio::select! {
+                _ = pacer.until(due) => {}
+                _ = stop.wait() => {}
             }
         }
         if !more {
@@ -802,7 +846,7 @@ impl<S: LiveState> Operator for LiveView<S> {
         Ok(Hold::Released)
     }
 
-    fn deadline(&self) -> Option<Instant> {
+    fn wall_deadline(&self) -> Option<Instant> {
         Some(self.last_preview + PREVIEW_INTERVAL)
     }
 

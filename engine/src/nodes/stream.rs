@@ -469,13 +469,14 @@ fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
         max_bytes: (config.retention_mb > 0.0).then_some((config.retention_mb * 1e6) as u64),
         keep_read: true,
     };
-    let topic = Topic::new(
+    let topic = Topic::clocked(
         ctx.id,
         schema,
         config.shard_count(),
         key,
         retention,
         config.capacity_records,
+        ctx.clock.clone(),
     )?;
     let faults = super::faults::Injector::new(&ctx.faults, ctx.id, ctx.events, topic.schema())?;
     if let Some(url) = &ctx.environment.broker {
@@ -502,13 +503,14 @@ fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
     } else {
         Default::default()
     };
-    let failed = Topic::new(
+    let failed = Topic::clocked(
         &format!("{}.failed", ctx.id),
         crate::aws::failed_columns(),
         1,
         None,
         Retention::default(),
         config.capacity_records,
+        ctx.clock.clone(),
     )?;
     let wiring = Wiring::new()
         .output(&RECORDS_OUT, topic.clone())

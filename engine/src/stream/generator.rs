@@ -110,8 +110,22 @@ pub struct GeneratorSpec {
     pub spacing_ms: f64,
     /// Random seed.
     pub seed: u64,
-    /// Stamp events with the wall clock instead of synthetic times (not deterministic).
-    pub wall_clock: bool,
+    /// Stamp events with this clock's time (the run's: wall or simulated) instead of
+    /// synthetic times (not deterministic).
+    pub wall_clock: Option<crate::api::Clock>,
+    /// The rate follows a day ([`daily_factor`]) instead of staying flat.
+    pub daily: bool,
+    /// Pacing between events at the full rate (ms; 1000 / rate), for [`Generator::due_ms`];
+    /// 0 when unpaced.
+    pub pace_ms: f64,
+}
+
+/// The daily pattern's share of the full rate at `ms` (UTC): a smooth day peaking at
+/// 16:00 (1.0) with its trough at 04:00 (0.2), as web and payment traffic follows
+/// waking hours.
+pub fn daily_factor(ms: i64) -> f64 {
+    let hour = ms.rem_euclid(86_400_000) as f64 / 3_600_000.0;
+    0.6 + 0.4 * (std::f64::consts::TAU * (hour - 16.0) / 24.0).cos()
 }
 
 /// Produces batches of events, deterministically.
@@ -120,6 +134,10 @@ pub struct Generator {
     rng: ChaCha8Rng,
     next_id: i64,
     schema: SchemaRef,
+    /// With the daily pattern: the next event's time from the start (ms), and when it is
+    /// due from the source's start (ms of pacing).
+    event_offset_ms: f64,
+    pace_offset_ms: f64,
 }
 
 impl Generator {
@@ -133,7 +151,15 @@ impl Generator {
             schema: spec.kind.schema(),
             spec,
             next_id: 0,
+            event_offset_ms: 0.0,
+            pace_offset_ms: 0.0,
         })
+    }
+
+    /// With the daily pattern, when (after the source started, ms) the next event is due;
+    /// `None`: the rate is flat (or unpaced).
+    pub fn due_ms(&self) -> Option<f64> {
+        (self.spec.daily && self.spec.pace_ms > 0.0).then_some(self.pace_offset_ms)
     }
 
     /// The events' schema.
@@ -146,13 +172,21 @@ impl Generator {
         let ids: Vec<i64> = (self.next_id..self.next_id + n as i64).collect();
         self.next_id += n as i64;
         let mut times = Vec::with_capacity(n);
-        let now = crate::stream::topic::now_ms();
+        let now = self.spec.wall_clock.as_ref().map(|c| c.now_ms());
         for id in &ids {
-            let mut t = if self.spec.wall_clock {
+            let mut t = if let Some(now) = now {
                 now
+            } else if self.spec.daily {
+                self.spec.start_time_ms + self.event_offset_ms as i64
             } else {
                 self.spec.start_time_ms + (*id as f64 * self.spec.spacing_ms) as i64
             };
+            if self.spec.daily {
+                // Fewer events an hour off-peak: each is further from the next.
+                let factor = daily_factor(t).max(0.01);
+                self.event_offset_ms += self.spec.spacing_ms / factor;
+                self.pace_offset_ms += self.spec.pace_ms / factor;
+            }
             if self.spec.late_fraction > 0.0
                 && self.rng.random_bool(self.spec.late_fraction.min(1.0))
             {

@@ -9,6 +9,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::api::Clock;
+
 /// A shard's write limit.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct WriteLimit {
@@ -48,16 +50,23 @@ pub struct ShardBudgets {
     refused: Vec<u64>,
     /// Injected throttling bursts: every shard refuses every put while one lasts.
     bursts: Option<crate::api::faults::Bursts>,
+    /// The run's clock: budgets refill with its time.
+    clock: Clock,
 }
 
 impl ShardBudgets {
-    /// Full budgets for `shards` shards.
-    pub fn new(limit: WriteLimit, shards: usize) -> Self {
-        Self::at(limit, shards, Instant::now())
+    /// Full budgets for `shards` shards, refilling on `clock`.
+    pub fn new(limit: WriteLimit, shards: usize, clock: Clock) -> Self {
+        let now = clock.instant();
+        Self {
+            clock,
+            ..Self::at(limit, shards, now)
+        }
     }
 
     fn at(limit: WriteLimit, shards: usize, now: Instant) -> Self {
         Self {
+            clock: Clock::wall(),
             limit,
             buckets: vec![
                 Bucket {
@@ -80,7 +89,8 @@ impl ShardBudgets {
     /// Of records of `sizes` bytes offered to `shard` in this order, how many the shard
     /// takes now (a prefix, so order per shard holds); the rest count as refused.
     pub fn admit(&mut self, shard: usize, sizes: impl IntoIterator<Item = u64>) -> usize {
-        self.admit_at(shard, sizes, Instant::now())
+        let now = self.clock.instant();
+        self.admit_at(shard, sizes, now)
     }
 
     fn admit_at(
@@ -118,7 +128,7 @@ impl ShardBudgets {
 
     /// Full budgets for shards opened by resharding, up to `shards` in all.
     pub fn grow(&mut self, shards: usize) {
-        let now = Instant::now();
+        let now = self.clock.instant();
         while self.buckets.len() < shards {
             self.buckets.push(Bucket {
                 records: self.limit.records_per_sec,
@@ -143,6 +153,7 @@ impl ShardBudgets {
 pub struct ReadBudgets {
     calls: Vec<(f64, Instant)>,
     bytes: Vec<(f64, Instant)>,
+    clock: Clock,
 }
 
 impl ReadBudgets {
@@ -151,18 +162,19 @@ impl ReadBudgets {
     /// Bytes a shard gives its standard consumers a second.
     pub const BYTES_PER_SEC: f64 = 2.0 * 1_048_576.0;
 
-    /// Full budgets for `shards` shards.
-    pub fn new(shards: usize) -> Self {
-        let now = Instant::now();
+    /// Full budgets for `shards` shards, refilling on `clock`.
+    pub fn new(shards: usize, clock: Clock) -> Self {
+        let now = clock.instant();
         Self {
             calls: vec![(Self::CALLS_PER_SEC, now); shards],
             bytes: vec![(Self::BYTES_PER_SEC, now); shards],
+            clock,
         }
     }
 
     /// Full budgets for shards opened by resharding, up to `shards` in all.
     pub fn grow(&mut self, shards: usize) {
-        let now = Instant::now();
+        let now = self.clock.instant();
         self.calls
             .resize(shards.max(self.calls.len()), (Self::CALLS_PER_SEC, now));
         self.bytes
@@ -177,7 +189,7 @@ impl ReadBudgets {
 
     /// Whether shard `shard` takes a `GetRecords` call now (and counts it).
     pub fn call(&mut self, shard: usize) -> bool {
-        let now = Instant::now();
+        let now = self.clock.instant();
         let (Some(calls), Some(bytes)) = (self.calls.get_mut(shard), self.bytes.get_mut(shard))
         else {
             return true;
@@ -195,7 +207,7 @@ impl ReadBudgets {
     /// budget lets a reader take now (none while it is spent, at least one otherwise;
     /// what was taken is charged, so a large read leaves a debt).
     pub fn take(&mut self, shard: usize, per_row: u64, rows: usize) -> usize {
-        let now = Instant::now();
+        let now = self.clock.instant();
         let Some(bytes) = self.bytes.get_mut(shard) else {
             return rows;
         };

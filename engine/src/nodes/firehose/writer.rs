@@ -45,6 +45,8 @@ pub(super) struct ObjectWriter {
     /// Injected faults (S3 `503 SlowDown`), and the run's stop, which ends retries.
     pub(super) faults: Option<Arc<crate::nodes::faults::Injector>>,
     pub(super) stop: crate::api::StopSignal,
+    /// The run's clock: object names carry its time.
+    pub(super) clock: crate::api::Clock,
 }
 
 /// How often a Firehose retries a failed S3 delivery, and for how long at most: "If data
@@ -85,6 +87,7 @@ impl ObjectWriter {
             bytes: 0,
             faults: self.faults.clone(),
             stop: self.stop.clone(),
+            clock: self.clock.clone(),
         }
     }
 
@@ -159,7 +162,9 @@ impl ObjectWriter {
         let name = format!(
             "{}-{}-{:08}{}",
             normalize_name(&self.node),
-            chrono::Utc::now().format("%Y%m%dT%H%M%S%3f"),
+            chrono::DateTime::from_timestamp_millis(self.clock.now_ms())
+                .unwrap_or_default()
+                .format("%Y%m%dT%H%M%S%3f"),
             self.seq,
             self.extension()
         );
@@ -273,8 +278,7 @@ impl ObjectWriter {
         let batch = concat_batches(&self.schema, batches.iter())
             .map_err(|e| Error::Internal(e.to_string()))?;
         batches.clear();
-        let arrival =
-            chrono::DateTime::from_timestamp_millis(oldest_ms).unwrap_or_else(chrono::Utc::now);
+        let arrival = chrono::DateTime::from_timestamp_millis(oldest_ms).unwrap_or_default();
         let names = self.layout.template.keys();
         let (groups, bad) = self.group(&batch, &names)?;
         let mut delivered = 0;

@@ -41,7 +41,7 @@ use crate::nodes::operator::{Hold, Operator, Outputs, ReadOptions, Wiring, outpu
 use crate::nodes::ports::{FAILED_OUT, RECORDS_IN, RECORDS_OUT};
 use crate::nodes::{NodeConfig, NodeContext, NodeOutput};
 use crate::stream::script::{self, ScriptRuntime};
-use crate::stream::topic::{Delivery, now_ms};
+use crate::stream::topic::Delivery;
 
 /// The largest event a batch may make (AWS: 6 MB for an invocation payload).
 const MAX_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
@@ -141,6 +141,8 @@ struct Shared {
     concurrency: Option<Arc<tokio::sync::Semaphore>>,
     /// The faults injected into the node.
     faults: Option<Arc<crate::nodes::faults::Injector>>,
+    /// The run's clock: record ages and batching windows follow it.
+    clock: crate::api::Clock,
 }
 
 /// The mapping of one shard: reads, batches, invokes, retries, and routes what fails.
@@ -504,12 +506,13 @@ impl Mapping {
     /// Records older than the maximum record age, split off.
     fn split_expired(
         config: &LambdaConfig,
+        clock: &crate::api::Clock,
         records: Records,
     ) -> Result<(Records, Option<Records>)> {
         if config.maximum_record_age_in_seconds < 0 {
             return Ok((records, None));
         }
-        let oldest = now_ms() - config.maximum_record_age_in_seconds * 1000;
+        let oldest = clock.now_ms() - config.maximum_record_age_in_seconds * 1000;
         let (old, fresh): (Vec<usize>, Vec<usize>) =
             (0..records.len()).partition(|&i| records.arrivals[i] < oldest);
         if old.is_empty() {
@@ -593,7 +596,7 @@ impl Mapping {
                 }
                 records = pieces.pop().unwrap_or(records);
             }
-            let (records, expired) = Self::split_expired(config, records)?;
+            let (records, expired) = Self::split_expired(config, &self.shared.clock, records)?;
             if let Some(old) = expired {
                 let failure = Failure {
                     error_type: String::new(),
@@ -761,10 +764,12 @@ impl Mapping {
     /// or the stream ended).
     async fn invoke_ready(&mut self, records: Records, flush: bool, out: &Outputs) -> Result<Hold> {
         // The window runs from the arrival of the batch's first record.
+        let clock = self.shared.clock.clone();
         let arrived = |r: &Records| {
             let first = *r.arrivals.first()?;
-            let age = Duration::from_millis((now_ms() - first).max(0) as u64);
-            Some(Instant::now().checked_sub(age).unwrap_or_else(Instant::now))
+            let age = Duration::from_millis((clock.now_ms() - first).max(0) as u64);
+            let now = clock.instant();
+            Some(now.checked_sub(age).unwrap_or(now))
         };
         let since = self
             .held
@@ -773,7 +778,7 @@ impl Mapping {
             .or_else(|| arrived(&records));
         let batch = self.live().config.batch_size.clamp(1, 10_000);
         let expired = match (self.window(), since) {
-            (Some(w), Some(since)) => since.elapsed() >= w,
+            (Some(w), Some(since)) => clock.since(since) >= w,
             _ => true,
         };
         let full = if flush || expired {
@@ -785,7 +790,7 @@ impl Mapping {
             let rest = records.slice(full, records.len() - full);
             // A new partial batch when full ones went: its own window.
             let since = if full > 0 { arrived(&rest) } else { since };
-            self.held = Some((rest, since.unwrap_or_else(Instant::now)));
+            self.held = Some((rest, since.unwrap_or_else(|| clock.instant())));
         }
         if full > 0 {
             self.invoke_lanes(records.slice(0, full), out).await?;
@@ -901,7 +906,7 @@ impl Operator for Mapping {
             let left = self
                 .window()
                 .unwrap_or_default()
-                .saturating_sub(since.elapsed());
+                .saturating_sub(self.shared.clock.since(*since));
             options.fill_window = Some(left.max(Duration::from_millis(1)));
         }
     }
@@ -1010,6 +1015,7 @@ pub async fn run(config: &LambdaConfig, ctx: &NodeContext<'_>) -> Result<NodeOut
             (n, _) => Some(Arc::new(tokio::sync::Semaphore::new(n as usize))),
         },
         faults: crate::nodes::faults::Injector::new(&ctx.faults, ctx.id, ctx.events, &in_schema)?,
+        clock: ctx.clock.clone(),
     });
     let key_column = input.key_column();
     let op = |_shard: usize| Mapping {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{Entry, Inner, Result, Topic, now_ms};
+use super::{Entry, Inner, Result, Topic};
 use crate::stream::durable::DurableLog;
 
 impl Topic {
@@ -24,7 +24,7 @@ impl Topic {
         let (log, rec) = DurableLog::open(dir, &self.schema, shards)?;
         {
             let mut inner = self.lock();
-            let now = now_ms();
+            let now = self.clock.now_ms();
             // Per shard, what every known consumer has acknowledged (all of it when none is
             // known: nobody waits for it).
             let acked: Vec<u64> = (0..shards)

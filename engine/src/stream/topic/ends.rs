@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Delivery, Inner, Lag, PutRecords, Topic, now_ms};
+use super::{Delivery, Inner, Lag, PutRecords, Topic};
 use crate::arrow::array::RecordBatch;
 use crate::arrow::datatypes::SchemaRef;
 use crate::error::{Error, Result};
@@ -298,7 +298,8 @@ impl Consumer {
                 let mut inner = self.topic.lock();
                 let (out, held_back) = self.take_locked(&mut inner, max_records.max(1));
                 if !out.is_empty() {
-                    self.topic.trim_locked(&mut inner, now_ms());
+                    self.topic
+                        .trim_locked(&mut inner, self.topic.clock.now_ms());
                     drop(inner);
                     self.topic.room.notify_waiters();
                     return Some(out);
@@ -319,8 +320,9 @@ impl Consumer {
             };
             if held_back {
                 // The shards' read budget is spent: read again once it refilled a
-                // little, as a reader backs off a throttled GetRecords.
-                tokio::time::sleep(READ_BACKOFF).await;
+                // little, as a reader backs off a throttled GetRecords (time the run's
+                // clock sees pass).
+                self.topic.clock.back_off(READ_BACKOFF).await;
                 continue;
             }
             data.await;
@@ -427,7 +429,10 @@ impl Consumer {
         let shards = inner.shards.len();
         let name = inner.consumers[self.index].name.clone();
         inner.fan_out_names.insert(name);
-        inner.consumers[self.index].fan_out = Some(super::super::limits::ReadBudgets::new(shards));
+        inner.consumers[self.index].fan_out = Some(super::super::limits::ReadBudgets::new(
+            shards,
+            self.topic.clock.clone(),
+        ));
     }
 
     /// Its node failed: whatever this consumer did not acknowledge was not handed on,
@@ -555,7 +560,7 @@ impl LagProbe {
             read_throttled: c.read_throttled,
             ..Lag::default()
         };
-        let now = now_ms();
+        let now = self.topic.clock.now_ms();
         for (i, (s, pos)) in inner.shards.iter().zip(&c.positions).enumerate() {
             if !c.reads(i) {
                 continue;

@@ -26,6 +26,7 @@ pub use reshard::{Reshard, ShardInfo, is_closed_shard};
 
 use super::durable::DurableLog;
 use super::limits::{ShardBudgets, WriteLimit};
+use crate::api::Clock;
 use crate::arrow::array::{Array, RecordBatch, UInt32Array};
 use crate::arrow::compute::take_record_batch;
 use crate::arrow::datatypes::SchemaRef;
@@ -101,14 +102,14 @@ impl Shard {
         self.closed_at.is_some()
     }
 
-    fn new(range: (u128, u128), parents: Vec<usize>) -> Self {
+    fn new(range: (u128, u128), parents: Vec<usize>, opened: std::time::Instant) -> Self {
         Self {
             entries: VecDeque::new(),
             next_seq: 0,
             bytes: 0,
             range,
             parents,
-            opened: std::time::Instant::now(),
+            opened,
             closed_at: None,
         }
     }
@@ -211,6 +212,8 @@ pub struct Topic {
     key_column: Option<usize>,
     retention: Retention,
     capacity_records: u64,
+    /// The run's clock: arrival times, retention, limits and shard-hours follow it.
+    clock: Clock,
     inner: Mutex<Inner>,
     data: Notify,
     room: Notify,
@@ -280,7 +283,8 @@ pub struct Lag {
     pub read_throttled: u64,
 }
 
-/// Milliseconds since the epoch.
+/// Milliseconds since the epoch, on the wall clock (a topic's own times follow the
+/// run's clock: [`Topic::now_ms`]).
 pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -336,6 +340,12 @@ pub fn hash_key_range(shard: usize, shards: usize) -> (u128, u128) {
     }
 }
 
+impl crate::api::clock::Backlog for Topic {
+    fn unread(&self) -> u64 {
+        Self::backlog(&self.lock())
+    }
+}
+
 impl Topic {
     /// A topic with `shards` shards. `key_column` names the partition key column; without
     /// one, batches go to shard 0. `capacity_records` bounds how far the slowest consumer
@@ -347,6 +357,28 @@ impl Topic {
         key_column: Option<&str>,
         retention: Retention,
         capacity_records: u64,
+    ) -> Result<Arc<Self>> {
+        Self::clocked(
+            name,
+            schema,
+            shards,
+            key_column,
+            retention,
+            capacity_records,
+            Clock::wall(),
+        )
+    }
+
+    /// [`Topic::new`] on the run's `clock` (arrival times, retention, write and read
+    /// limits and shard-hours follow it).
+    pub fn clocked(
+        name: &str,
+        schema: SchemaRef,
+        shards: usize,
+        key_column: Option<&str>,
+        retention: Retention,
+        capacity_records: u64,
+        clock: Clock,
     ) -> Result<Arc<Self>> {
         if shards == 0 {
             return Err(Error::Invalid(
@@ -361,15 +393,17 @@ impl Topic {
                     .map_err(|_| Error::no_such_column("partition_key", k, &schema))?,
             ),
         };
-        Ok(Arc::new(Self {
+        let opened = clock.instant();
+        let topic = Arc::new(Self {
             name: name.to_owned(),
             schema,
             key_column,
             retention,
             capacity_records: capacity_records.max(1),
+            clock,
             inner: Mutex::new(Inner {
                 shards: (0..shards)
-                    .map(|i| Shard::new(hash_key_range(i, shards), Vec::new()))
+                    .map(|i| Shard::new(hash_key_range(i, shards), Vec::new(), opened))
                     .collect(),
                 consumers: Vec::new(),
                 producers: 0,
@@ -389,7 +423,10 @@ impl Topic {
             }),
             data: Notify::new(),
             room: Notify::new(),
-        }))
+        });
+        let weak = Arc::downgrade(&topic);
+        topic.clock.watch(weak);
+        Ok(topic)
     }
 
     /// Per shard, the first sequence number some active (or failed) consumer has not
@@ -492,13 +529,24 @@ impl Topic {
         self.lock().shards.len()
     }
 
+    /// The run's clock this topic follows.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The time now on the run's clock, ms since the epoch (what an append stamps as
+    /// arrival).
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// Keeps Kinesis's write limit on every shard from now on: [`Producer::offer`] and
     /// [`Topic::admit`] take what the shards' budgets allow and refuse the rest.
     pub fn set_write_limit(&self, limit: WriteLimit) {
         let mut inner = self.lock();
         let shards = inner.shards.len();
-        inner.budgets = Some(ShardBudgets::new(limit, shards));
-        inner.reads = Some(super::limits::ReadBudgets::new(shards));
+        inner.budgets = Some(ShardBudgets::new(limit, shards, self.clock.clone()));
+        inner.reads = Some(super::limits::ReadBudgets::new(shards, self.clock.clone()));
     }
 
     /// Keeps injected throttling bursts: while one lasts, every shard refuses every put
@@ -508,7 +556,9 @@ impl Topic {
         let shards = inner.shards.len();
         inner
             .budgets
-            .get_or_insert_with(|| ShardBudgets::new(WriteLimit::UNLIMITED, shards))
+            .get_or_insert_with(|| {
+                ShardBudgets::new(WriteLimit::UNLIMITED, shards, self.clock.clone())
+            })
             .with_bursts(bursts);
     }
 
@@ -548,7 +598,7 @@ impl Topic {
     /// Open shards × the time they were open so far, in hours (the shard-hours Kinesis
     /// bills, across resharding).
     pub fn shard_hours(&self) -> f64 {
-        let now = std::time::Instant::now();
+        let now = self.clock.instant();
         self.lock()
             .shards
             .iter()
@@ -773,7 +823,7 @@ impl Topic {
     /// Appends per-shard parts (with what was put, for API records); returns each
     /// part's first sequence number.
     fn append_locked(&self, inner: &mut Inner, parts: Vec<Part>, input: &str) -> Result<Vec<u64>> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         if let Some(log) = inner.durable.as_mut() {
             let mut total = 0;
             for (shard, batch, _, _) in &parts {

@@ -2,7 +2,7 @@
 //! (their bytes as put, or the JSON of rows the graph appended), how far behind the tip
 //! that is, and the positions of a shard's retained records.
 
-use super::{Error, Result, Topic, now_ms};
+use super::{Error, Result, Topic};
 
 /// One record as `GetRecords` returns it.
 #[derive(Clone, Debug)]
@@ -114,7 +114,7 @@ impl Topic {
             .iter()
             .find(|e| e.first_seq + e.batch.num_rows() as u64 > next)
         {
-            out.millis_behind = (now_ms() - e.arrival_ms).max(0) as u64;
+            out.millis_behind = (self.clock.now_ms() - e.arrival_ms).max(0) as u64;
         }
         Ok(out)
     }

@@ -102,14 +102,17 @@ impl Topic {
             return Ok(());
         }
         let day = std::time::Duration::from_secs(24 * 3600);
-        inner.scalings.retain(|t| t.elapsed() < day);
+        let now = self.clock.instant();
+        inner
+            .scalings
+            .retain(|t| now.saturating_duration_since(*t) < day);
         if inner.scalings.len() >= PER_DAY {
             return Err(format!(
                 "UpdateShardCount cannot scale stream {} more than {PER_DAY} times in a rolling 24-hour period",
                 self.name
             ));
         }
-        inner.scalings.push(std::time::Instant::now());
+        inner.scalings.push(now);
         Ok(())
     }
 
@@ -203,11 +206,13 @@ impl Topic {
             }
         };
         for c in &close {
-            inner.shards[*c].closed_at = Some(std::time::Instant::now());
+            inner.shards[*c].closed_at = Some(self.clock.instant());
         }
         let first = inner.shards.len();
         for (range, parents) in children {
-            inner.shards.push(Shard::new(range, parents));
+            inner
+                .shards
+                .push(Shard::new(range, parents, self.clock.instant()));
         }
         let total = inner.shards.len();
         let opened: Vec<usize> = (first..total).collect();
