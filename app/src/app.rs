@@ -120,7 +120,11 @@ impl TributaryApp {
         self.poll_export();
         self.view.catalog_view.poll();
         self.view.diff_view.poll();
-        if self.view.catalog_view.is_loading() || self.view.diff_view.is_busy() {
+        self.check_drift();
+        if self.view.catalog_view.is_loading()
+            || self.view.diff_view.is_busy()
+            || self.view.drift.is_busy()
+        {
             ctx.request_repaint_after(Duration::from_millis(50));
         }
         if matches!(
@@ -172,7 +176,10 @@ impl TributaryApp {
         } else {
             self.view.catalog_was_visible = false;
         }
-        egui::CentralPanel::default().show(ui, |ui| crate::panels::canvas::ui(self, ui));
+        egui::CentralPanel::default().show(ui, |ui| {
+            self.view.drift.banner(ui);
+            crate::panels::canvas::ui(self, ui)
+        });
         crate::panels::dialogs::ui(self, &ctx);
         self.autosave(&ctx);
         self.window(&ctx);
@@ -355,6 +362,31 @@ impl TributaryApp {
     /// Whether a run is in progress.
     pub fn is_running(&self) -> bool {
         self.run.current.is_some()
+    }
+
+    /// Works schema drift out again (off the UI thread) once a run ended or the document
+    /// changed, and logs what an accept did.
+    fn check_drift(&mut self) {
+        let (content, finished) = (
+            self.doc.content_revision,
+            self.run.last.map_or(0, |r| r.seq),
+        );
+        if self.run.current.is_none() && self.view.drift.wants(content, finished) {
+            let base = self.base_dir();
+            let project = self.doc.project().clone();
+            self.view.drift.refresh(&project, base, content, finished);
+        }
+        self.view.drift.poll();
+        if let Some(done) = self.view.drift.accepted.take() {
+            self.run
+                .log(tributary_engine::api::LogLevel::Info, None, done);
+            // The catalog changed: the Catalog tab reads it again.
+            self.reload_catalogs();
+        }
+        if let Some(e) = self.view.drift.error.take() {
+            self.run
+                .log(tributary_engine::api::LogLevel::Warning, None, e);
+        }
     }
 
     /// Reads the catalog files of the project's catalog nodes again (off the UI thread).

@@ -18,6 +18,11 @@
 //! pipeline at a rate under Kinesis's limits (3,000 events/s into 4 shards, 750 a shard,
 //! 60,000 events) with AWS realism on and off, alternating (default 5 runs each): the wall
 //! time to deliver every event and the CPU time the process spent, medians and ratios.
+//!
+//! `cargo bench -p tributary-engine --bench stream -- simulated [runs]` runs one
+//! simulated hour at 1,000 events/s (3.6 M events, 2 shards, 10-second windows, two JSON
+//! Firehoses) on a simulated clock as fast as possible, with AWS realism and without, and
+//! the same records unpaced on the wall clock: median wall times and ratios.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -30,6 +35,11 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "soak") {
         let secs = args.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(600);
         soak(secs);
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "simulated") {
+        let runs = args.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(5);
+        simulated(runs);
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "realism") {
@@ -164,6 +174,82 @@ fn realism(runs: usize) {
         "medians of {runs}: wall off {wall_off:.2} s, on {wall_on:.2} s (speed on/off {:.3}); CPU off {cpu_off:.2} s, on {cpu_on:.2} s (on/off {:.3})",
         wall_off / wall_on,
         cpu_on / cpu_off
+    );
+}
+
+/// One hour of clicks at 1,000 events/s (3.6 million) through a stream of 2 shards into
+/// 10-second windows and a JSON Firehose: on a simulated clock as fast as possible (with
+/// AWS realism, as `tests/engine/clock.rs` runs it, and without), and unpaced on the wall
+/// clock without realism (the engine's own speed over the same records).
+fn simulated_hour(clock: &str, realism: bool) -> Project {
+    let rate = if clock == "simulated" { 1000.0 } else { 0.0 };
+    let project = serde_json::json!({
+        "format_version": 2,
+        "aws_realism": realism,
+        "clock": clock,
+        "nodes": [
+            {"id": "gen", "kind": "generator", "config": {"event": "clickstream", "rate_per_sec": rate,
+                "time_step_ms": 1.0, "count": 3_600_000, "batch_size": 1000,
+                "start_time": "2024-01-01T00:30:00Z"}},
+            {"id": "clicks", "kind": "stream", "config": {"shards": 2, "partition_key": "user_id"}},
+            {"id": "per_10s", "kind": "analytics", "config": {"time_column": "event_time",
+                "window": "tumbling", "size_ms": 10000, "max_out_of_orderness_ms": 1000,
+                "sql": "SELECT COUNT(*) AS events FROM input"}},
+            {"id": "lake", "kind": "bucket", "config": {"path": "lake"}},
+            {"id": "deliver", "kind": "firehose", "config": {"prefix": "clicks/", "format": "json",
+                "buffer_mb": 5.0, "buffer_interval_ms": 60000}},
+            {"id": "windows", "kind": "firehose", "config": {"prefix": "windows/", "format": "json",
+                "buffer_mb": 128.0, "buffer_interval_ms": 900000}}
+        ],
+        "edges": [
+            {"from": {"node": "gen", "port": "events"}, "to": {"node": "clicks", "port": "records"}},
+            {"from": {"node": "clicks", "port": "records"}, "to": {"node": "per_10s", "port": "records"}},
+            {"from": {"node": "clicks", "port": "records"}, "to": {"node": "deliver", "port": "records"}},
+            {"from": {"node": "lake", "port": "objects"}, "to": {"node": "deliver", "port": "target"}},
+            {"from": {"node": "per_10s", "port": "results"}, "to": {"node": "windows", "port": "records"}},
+            {"from": {"node": "lake", "port": "objects"}, "to": {"node": "windows", "port": "target"}}
+        ]
+    });
+    Project::from_json(&project.to_string()).unwrap()
+}
+
+fn simulated(runs: usize) {
+    let cases = [
+        ("simulated, realism on", "simulated", true),
+        ("simulated, realism off", "simulated", false),
+        ("wall, unpaced, realism off", "wall", false),
+    ];
+    let mut wall: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+    for round in 0..runs {
+        for i in 0..cases.len() {
+            // Rotate the order: the machine is noisy.
+            let (name, clock, realism) = cases[(i + round) % cases.len()];
+            let dir = bench_dir("bench-simulated");
+            std::fs::create_dir_all(dir.join("lake")).unwrap();
+            let t0 = Instant::now();
+            let (status, summary) =
+                run_project_blocking(simulated_hour(clock, realism), dir, RunTarget::All, |_| {})
+                    .unwrap();
+            let secs = t0.elapsed().as_secs_f64();
+            assert_eq!(status, NodeStatus::Ok, "{summary:?}");
+            let windows = summary.iter().find(|s| s.id == "windows").unwrap();
+            assert_eq!(windows.records_in, 360, "{name}: 360 windows");
+            println!("{name}: {secs:.2} s wall");
+            wall[(i + round) % cases.len()].push(secs);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let m: Vec<f64> = wall.iter_mut().map(median).collect();
+    println!(
+        "medians of {runs}: simulated hour with realism {:.2} s ({:.0}× real time), without {:.2} s, unpaced wall clock {:.2} s (simulated/unpaced {:.2})",
+        m[0],
+        3600.0 / m[0],
+        m[1],
+        m[2],
+        m[1] / m[2]
     );
 }
 

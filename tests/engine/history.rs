@@ -232,10 +232,10 @@ fn a_known_edit_to_a_query_gives_exactly_the_rows_added_removed_and_changed() {
     );
 }
 
-#[test]
-fn a_retyped_and_a_dropped_column_flag_exactly_the_nodes_whose_sql_uses_them() {
-    let dir = scratch();
-    let root = dir.path();
+/// The weather lake crawled into a catalog by a crawler with `crawler` settings, with
+/// queries and charts over it: the project `drift.json` in `root`, run once. Returns the
+/// CSV file the next export changes.
+fn weather_drift_project(root: &Path, crawler: Value) -> std::path::PathBuf {
     let csv = root.join("lake/raw/weather/seattle-weather.csv");
     copy_tree(
         &repo_root().join("projects/lake/raw/weather"),
@@ -246,7 +246,7 @@ fn a_retyped_and_a_dropped_column_flag_exactly_the_nodes_whose_sql_uses_them() {
     let query = |id: &str, sql: &str| node(id, "query", json!({"sql": sql}));
     let nodes = vec![
         node("raw", "bucket", json!({"path": "lake", "prefix": "raw"})),
-        node("crawl", "crawler", json!({})),
+        node("crawl", "crawler", crawler),
         node("catalog", "catalog", json!({"path": "drift.catalog.json"})),
         query(
             "hottest",
@@ -288,6 +288,48 @@ fn a_retyped_and_a_dropped_column_flag_exactly_the_nodes_whose_sql_uses_them() {
     let project = json!({"format_version": 2, "name": "drift", "nodes": nodes, "edges": edges});
     std::fs::write(root.join("drift.json"), project.to_string()).unwrap();
     run_file(root, &root.join("drift.json"), &[], &[]).ok();
+    csv
+}
+
+/// The next export of the weather CSV: precipitation dropped, temperatures with their unit.
+fn export_without_precipitation(csv: &Path) {
+    let text = std::fs::read_to_string(csv).unwrap();
+    let mut lines = text.lines();
+    let mut changed = String::from("date,temp_max,temp_min,wind,weather\n");
+    lines.next();
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        changed.push_str(&format!("{},{}C,{},{},{}\n", f[0], f[2], f[3], f[4], f[5]));
+    }
+    std::fs::write(csv, changed).unwrap();
+}
+
+/// The nodes `validate --against-catalog` flagged, with `breaks` or `changes`.
+fn flagged(stdout: &str) -> std::collections::BTreeMap<&str, &str> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let (verdict, rest) = l.split_once(": node '")?;
+            Some((rest.split('\'').next()?, verdict))
+        })
+        .collect()
+}
+
+/// What the weather change breaks and changes.
+fn weather_impact() -> std::collections::BTreeMap<&'static str, &'static str> {
+    std::collections::BTreeMap::from([
+        ("hottest", "changes"),
+        ("wettest", "breaks"),
+        ("rainy", "changes"),
+        ("rain_chart", "breaks"),
+    ])
+}
+
+#[test]
+fn a_retyped_and_a_dropped_column_flag_exactly_the_nodes_whose_sql_uses_them() {
+    let dir = scratch();
+    let root = dir.path();
+    let csv = weather_drift_project(root, json!({}));
     let o = cli_in(root, &["validate", "drift.json", "--against-catalog"]);
     assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
     assert!(
@@ -296,16 +338,7 @@ fn a_retyped_and_a_dropped_column_flag_exactly_the_nodes_whose_sql_uses_them() {
         o.stdout
     );
 
-    // The next export drops precipitation and writes temperatures with their unit.
-    let text = std::fs::read_to_string(&csv).unwrap();
-    let mut lines = text.lines();
-    let mut changed = String::from("date,temp_max,temp_min,wind,weather\n");
-    lines.next();
-    for line in lines {
-        let f: Vec<&str> = line.split(',').collect();
-        changed.push_str(&format!("{},{}C,{},{},{}\n", f[0], f[2], f[3], f[4], f[5]));
-    }
-    std::fs::write(&csv, changed).unwrap();
+    export_without_precipitation(&csv);
     // The crawl takes the new schema as version 2; queries over the lost column fail.
     let second = run_file(root, &root.join("drift.json"), &[], &[]);
     assert_eq!(second.node("crawl")["status"], "ok");
@@ -318,25 +351,7 @@ fn a_retyped_and_a_dropped_column_flag_exactly_the_nodes_whose_sql_uses_them() {
         "{}",
         o.stdout
     );
-    let flagged: std::collections::BTreeMap<&str, &str> = o
-        .stdout
-        .lines()
-        .filter_map(|l| {
-            let (verdict, rest) = l.split_once(": node '")?;
-            Some((rest.split('\'').next()?, verdict))
-        })
-        .collect();
-    assert_eq!(
-        flagged,
-        std::collections::BTreeMap::from([
-            ("hottest", "changes"),
-            ("wettest", "breaks"),
-            ("rainy", "changes"),
-            ("rain_chart", "breaks"),
-        ]),
-        "{}",
-        o.stdout
-    );
+    assert_eq!(flagged(&o.stdout), weather_impact(), "{}", o.stdout);
     assert!(
         o.stdout
             .contains("changes: node 'hottest': sql: column hottest: Float64 → Utf8"),
@@ -355,4 +370,94 @@ fn a_retyped_and_a_dropped_column_flag_exactly_the_nodes_whose_sql_uses_them() {
         "{}",
         o.stdout
     );
+}
+
+#[test]
+fn a_crawl_that_only_logs_a_schema_change_proposes_it_shows_its_impact_and_it_can_be_accepted() {
+    let dir = scratch();
+    let root = dir.path();
+    let csv = weather_drift_project(root, json!({"schema_change_policy": "log"}));
+    export_without_precipitation(&csv);
+    let second = run_file(root, &root.join("drift.json"), &[], &[]);
+    assert_eq!(second.node("crawl")["status"], "ok");
+    // The table keeps version 1; version 2 is proposed, and what it would do is shown.
+    let history = cli_in(
+        root,
+        &[
+            "catalog",
+            "--catalog",
+            "drift.catalog.json",
+            "history",
+            "weather",
+        ],
+    );
+    assert_eq!(history.stdout.lines().count(), 1, "{}", history.stdout);
+    let o = cli_in(root, &["validate", "drift.json", "--against-catalog"]);
+    assert_eq!(
+        o.code, 1,
+        "accepting it would break nodes: {}{}",
+        o.stdout, o.stderr
+    );
+    assert!(
+        o.stdout
+            .contains("catalog: default.weather has a proposed version 2")
+            && o.stdout.contains("precipitation"),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(flagged(&o.stdout), weather_impact(), "{}", o.stdout);
+    // Accepting it applies it as version 2, made by the command line.
+    let accepted = cli_in(
+        root,
+        &[
+            "catalog",
+            "--catalog",
+            "drift.catalog.json",
+            "accept",
+            "weather",
+        ],
+    );
+    assert_eq!(accepted.code, 0, "{accepted:?}");
+    assert!(
+        accepted.stdout.contains("default.weather is at version 2"),
+        "{}",
+        accepted.stdout
+    );
+    let history = cli_in(
+        root,
+        &[
+            "catalog",
+            "--catalog",
+            "drift.catalog.json",
+            "history",
+            "weather",
+        ],
+    );
+    let v2 = history.stdout.lines().nth(1).unwrap_or_default().to_owned();
+    assert!(
+        v2.starts_with("v2\t") && v2.contains("cli:accept"),
+        "{}",
+        history.stdout
+    );
+    let o = cli_in(root, &["validate", "drift.json", "--against-catalog"]);
+    assert!(
+        o.stdout
+            .contains("catalog: default.weather is at version 2"),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(flagged(&o.stdout), weather_impact(), "{}", o.stdout);
+    // Nothing left to accept.
+    let again = cli_in(
+        root,
+        &[
+            "catalog",
+            "--catalog",
+            "drift.catalog.json",
+            "accept",
+            "weather",
+        ],
+    );
+    assert_ne!(again.code, 0);
+    assert!(again.stderr.contains("has no proposed schema"), "{again:?}");
 }

@@ -563,3 +563,78 @@ fn a_simulated_clock_is_chosen_in_the_toolbar_saved_and_the_time_a_run_reached_s
     assert_eq!(h.state().project().clock_speed, 0.0);
     assert_eq!(h.state().project().clock, ClockMode::Simulated);
 }
+
+/// Steps `h` until `label` shows (a report worked out on a thread), or fails.
+fn wait_for_label(h: &mut egui_kittest::Harness<'static, tributary::TributaryApp>, label: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while h.query_by_label_contains(label).is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "'{label}' never showed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        h.step();
+    }
+    h.run_steps(2);
+}
+
+#[test]
+fn schema_drift_a_crawl_proposes_is_shown_on_the_canvas_before_it_is_accepted() {
+    let (dir, path) = lake_example();
+    // The crawler only logs schema changes: a changed schema is proposed, not applied.
+    let mut project: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for n in project["nodes"].as_array_mut().unwrap() {
+        if n["id"] == "crawler" {
+            n["config"]["schema_change_policy"] = "log".into();
+        }
+    }
+    std::fs::write(&path, project.to_string()).unwrap();
+    let mut h = app(Some(&path));
+    command(&mut h, AppCommand::Run);
+    wait_for_run(&mut h);
+    h.run_steps(5);
+    assert!(h.query_by_label_contains("Schema drift").is_none());
+    // The next export of the weather data drops precipitation.
+    let csv = dir.path().join("lake/raw/weather/seattle-weather.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut changed = String::from("date,temp_max,temp_min,wind,weather\n");
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        changed.push_str(&format!("{},{},{},{},{}\n", f[0], f[2], f[3], f[4], f[5]));
+    }
+    std::fs::write(&csv, changed).unwrap();
+    command(&mut h, AppCommand::Run);
+    wait_for_run(&mut h);
+    wait_for_label(&mut h, "a crawl proposes version 2 of default.weather");
+    assert!(
+        h.query_by_label_contains("precipitation").is_some(),
+        "the banner says what changed"
+    );
+    assert!(h.query_by_label_contains("Accepting it breaks").is_some());
+    // The ETL job reads precipitation: marked on its node.
+    assert!(
+        h.query_by_label_contains("drift breaks it").is_some(),
+        "the canvas marks the node that breaks"
+    );
+    // Accept: the catalog's table is at version 2 now, made by the designer.
+    h.get_by_label("Accept version 2").click();
+    wait_for_label(&mut h, "default.weather is at version 2");
+    let catalog: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("lake.catalog.json")).unwrap(),
+    )
+    .unwrap();
+    let weather = &catalog["databases"]["default"]["tables"]["weather"];
+    assert_eq!(weather["version"], 2, "{weather}");
+    assert_eq!(weather["versions"][1]["created_by"], "designer");
+    assert!(weather.get("proposed").is_none());
+    // Dismiss: the banner and the marks go.
+    h.get_by_label("Dismiss").click();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while h.query_by_label_contains("Schema drift").is_some() {
+        assert!(std::time::Instant::now() < deadline, "the banner stayed");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        h.step();
+    }
+    assert!(h.query_by_label_contains("drift breaks it").is_none());
+}

@@ -46,6 +46,7 @@ pub fn ui(app: &mut TributaryApp, ui: &mut Ui) {
         run: &app.run,
         revision: app.doc.content_revision,
         problems: app.view.problems.by_node(&app.doc),
+        drift: &app.view.drift.by_node,
         refusal: &mut refusal,
         commands: &mut commands,
         menu_search: &mut app.view.menu_search,
@@ -353,6 +354,8 @@ pub struct Viewer<'a> {
     pub revision: u64,
     /// Validation problems by node id (unconnected inputs, bad settings), before any run.
     pub problems: &'a BTreeMap<String, Vec<String>>,
+    /// What schema drift (a proposed or new table version) does to each node.
+    pub drift: &'a BTreeMap<String, Vec<tributary_engine::engine::drift::Impact>>,
     /// A refused connection's reason, shown as a tooltip.
     pub refusal: &'a mut Option<String>,
     /// Commands for the app.
@@ -750,7 +753,9 @@ impl SnarlViewer<Node> for Viewer<'_> {
             .unwrap_or_default();
         if self.zoomed_out() {
             // Too small to read: a bar in the status colour stands for the body.
+            let drifted = self.drift.contains_key(&n.id);
             let color = match (&stale, problems.is_empty()) {
+                _ if drifted => theme::error(ui.visuals()),
                 (Some(_), _) => theme::stale(ui.visuals()),
                 (None, false) if state.status.is_none() => theme::warning(ui.visuals()),
                 _ => theme::status(ui.visuals(), state.status),
@@ -792,6 +797,20 @@ impl SnarlViewer<Node> for Viewer<'_> {
                         .color(theme::warning(ui.visuals())),
                 )
                 .on_hover_text(problems.join("\n"));
+            }
+            // Schema drift: what a proposed (or new) table version does to it.
+            if let Some((breaks, line, all)) = self
+                .drift
+                .get(&n.id)
+                .and_then(|i| crate::widgets::drift_view::node_line(i))
+            {
+                let color = if breaks {
+                    theme::error(ui.visuals())
+                } else {
+                    theme::warning(ui.visuals())
+                };
+                ui.label(egui::RichText::new(one_line(&line, NODE_TEXT_CHARS)).color(color))
+                    .on_hover_text(all);
             }
             // A chart node keeps its chart's room before it has data, so the layout
             // made for it still holds once the chart appears.

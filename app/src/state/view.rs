@@ -72,6 +72,8 @@ pub(crate) struct ViewState {
     pub catalog_view: CatalogView,
     /// The Diff tab's runs and comparison.
     pub diff_view: DiffView,
+    /// Schema drift: the banner above the canvas and the nodes it marks.
+    pub drift: crate::widgets::drift_view::DriftView,
     /// Whether the Catalog tab was drawn last frame.
     pub catalog_was_visible: bool,
     /// A refused wire's reason, shown at the pointer for a while.
@@ -129,6 +131,7 @@ impl Default for ViewState {
             credentials_draft: Default::default(),
             catalog_view: CatalogView::default(),
             diff_view: DiffView::default(),
+            drift: Default::default(),
             catalog_was_visible: false,
             refusal: None,
             title: String::new(),

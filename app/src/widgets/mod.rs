@@ -4,11 +4,12 @@ pub mod catalog_view;
 pub mod chart;
 pub mod cost_view;
 pub mod diff_view;
+pub mod drift_view;
 pub mod metrics_view;
 pub mod results;
 
 /// Symbols the app draws inside text (checked against the fonts by a test, so none shows
 /// as an empty box).
 pub const SYMBOLS: &[&str] = &[
-    "·", "…", "▶", "◀", "⚠", "■", "⟳", "✖", "🗙", "⏷", "⏶", "↩", "×", "–", "—", "⚖", "📡",
+    "·", "…", "▶", "◀", "⚠", "■", "⟳", "✖", "🗙", "⏷", "⏶", "↩", "×", "–", "—", "⚖", "📡", "⏱",
 ];

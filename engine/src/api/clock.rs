@@ -80,10 +80,11 @@ struct Sources {
     moved: Option<Instant>,
 }
 
-/// How long (wall time) a clock running as fast as possible may stand still while
-/// something sleeps on it before it moves on to the earliest sleeper's time: when the
-/// whole run waits (a source held back by a reader that waits for a deadline), time
-/// passes, as in a discrete-event simulation.
+/// How long (wall time) a clock running as fast as possible, in a run without paced
+/// sources (records put through the AWS endpoint only), may stand still while something
+/// sleeps on it before it moves on to the earliest sleeper's time: when the whole run
+/// waits, time passes, as in a discrete-event simulation. With paced sources only they
+/// move it (a machine too busy to run them for a while does not make time jump).
 const STALL: Duration = Duration::from_millis(50);
 
 impl Default for Clock {
@@ -185,6 +186,15 @@ impl Clock {
         match &*self.0 {
             Inner::Wall => Instant::now(),
             Inner::Scaled { origin, .. } | Inner::Driven { origin, .. } => *origin + self.elapsed(),
+        }
+    }
+
+    /// The time (ms since the epoch) of `at`, an [`Clock::instant`] of this clock.
+    pub fn ms_at(&self, at: Instant) -> i64 {
+        let now = self.instant();
+        match at.checked_duration_since(now) {
+            Some(ahead) => self.now_ms() + ahead.as_millis() as i64,
+            None => self.now_ms() - now.saturating_duration_since(at).as_millis() as i64,
         }
     }
 
@@ -330,7 +340,7 @@ impl Clock {
     /// on to the earliest sleeper's time.
     fn unstall(elapsed_us: &watch::Sender<u64>, sources: &Mutex<Sources>) {
         let Ok(mut s) = sources.lock() else { return };
-        if s.moved.is_some_and(|m| m.elapsed() < STALL) {
+        if s.next > 0 || s.moved.is_some_and(|m| m.elapsed() < STALL) {
             return;
         }
         if let Some(first) = s.sleepers.keys().next().copied() {

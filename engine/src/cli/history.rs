@@ -124,10 +124,17 @@ pub fn drift(project: &Path, out: &mut dyn Write) -> Result<i32, String> {
         t.push_str("catalog: no table has a newer version than the one before it\n");
     }
     for d in &drifted {
-        t.push_str(&format!(
-            "catalog: {} is at version {}: {}\n",
-            d.table, d.version, d.change
-        ));
+        if d.proposed {
+            t.push_str(&format!(
+                "catalog: {} has a proposed version {} (a crawl with schema_change_policy log found it; `tributary catalog --catalog <file> accept {}` applies it): {}\n",
+                d.table, d.version, d.table, d.change
+            ));
+        } else {
+            t.push_str(&format!(
+                "catalog: {} is at version {}: {}\n",
+                d.table, d.version, d.change
+            ));
+        }
     }
     let mut broken = false;
     for i in &impacts {

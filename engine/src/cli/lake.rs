@@ -336,6 +336,20 @@ pub(super) fn catalog_cmd(
                 text.push_str(&format!("  left out (the crawler could not use it): {f}\n"));
             }
         }
+        CatalogCommand::Accept { table } => {
+            let change = store
+                .update(|c| c.accept_proposed(&table, "cli:accept"))
+                .map_err(|e| e.to_string())?;
+            let (db, t) = store
+                .snapshot()
+                .resolve(&table)
+                .map(|(db, t)| (db.to_owned(), t.clone()))
+                .map_err(|e| e.to_string())?;
+            text.push_str(&format!(
+                "{db}.{} is at version {}: {change}\n",
+                t.name, t.version
+            ));
+        }
         CatalogCommand::History { table } => {
             for v in catalog.history(&table).map_err(|e| e.to_string())? {
                 text.push_str(&format!(

@@ -225,11 +225,19 @@ pub enum CatalogCommand {
         /// `db.table` or a table in the default database.
         table: String,
     },
+    /// Apply the schema a crawl proposed (its schema_change_policy is log) as the
+    /// table's next version (`tributary validate --against-catalog` shows what it would
+    /// break first).
+    Accept {
+        /// `db.table` or a table in the default database.
+        table: String,
+    },
 }
 
 /// The subcommand names, so a combined GUI binary can tell a CLI call from a file.
 pub const SUBCOMMANDS: &[&str] = &[
-    "crawl", "query", "run", "validate", "fmt", "kinds", "catalog", "help",
+    "crawl", "query", "run", "validate", "fmt", "export", "runs", "diff", "kinds", "catalog",
+    "help",
 ];
 
 /// Runs the CLI with `args` (including the program name); returns the exit code.
@@ -416,4 +424,19 @@ pub(crate) fn first_error(summary: &[NodeSummary]) -> Option<String> {
                 e.strip_prefix(&prefix).unwrap_or(e).to_owned()
             })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_subcommand_is_listed_for_the_combined_gui_binary() {
+        use clap::CommandFactory as _;
+        for sub in super::Cli::command().get_subcommands() {
+            assert!(
+                super::SUBCOMMANDS.contains(&sub.get_name()),
+                "`tributary {}` would open a window: add it to SUBCOMMANDS",
+                sub.get_name()
+            );
+        }
+    }
 }

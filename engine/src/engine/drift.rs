@@ -40,12 +40,18 @@ pub enum Verdict {
 /// A table's newest version, as the report lists it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Drifted {
+    /// The catalog file that has it.
+    pub catalog: std::path::PathBuf,
     /// `db.table`.
     pub table: String,
     /// Its newest version number.
     pub version: u32,
     /// What that version changed.
     pub change: String,
+    /// A version a crawl proposed (its `schema_change_policy` is `log`) and nobody has
+    /// accepted yet: compared with the current one. Otherwise the newest version, applied,
+    /// compared with the one before.
+    pub proposed: bool,
 }
 
 /// The tables as planning sees them: `(db, table)` → columns.
@@ -121,9 +127,20 @@ fn column_changes(before: &SchemaRef, after: &SchemaRef) -> Vec<String> {
 }
 
 /// The impact of the newest table versions of the project's catalogs (the catalog
-/// nodes' files under `base_dir`): the tables that have a newer version, and each node
-/// they break or change, in the graph's order.
+/// nodes' files under `base_dir`): the tables that have a newer version (a proposed one
+/// first: what accepting it would do), and each node they break or change, in the
+/// graph's order.
 pub fn against_catalog(project: &Project, base_dir: &Path) -> Result<(Vec<Drifted>, Vec<Impact>)> {
+    against_catalog_where(project, base_dir, |_| true)
+}
+
+/// [`against_catalog`] for the drifted tables `include` keeps (the designer leaves out
+/// versions the user dismissed); the others count as unchanged.
+pub fn against_catalog_where(
+    project: &Project,
+    base_dir: &Path,
+    include: impl Fn(&Drifted) -> bool,
+) -> Result<(Vec<Drifted>, Vec<Impact>)> {
     let mut before = Tables::new();
     let mut now = Tables::new();
     let mut drifted = Vec::new();
@@ -139,16 +156,31 @@ pub fn against_catalog(project: &Project, base_dir: &Path) -> Result<(Vec<Drifte
         for (db, database) in &catalog.databases {
             for (name, t) in &database.tables {
                 let key = (db.clone(), name.clone());
-                now.insert(key.clone(), schema_of(&t.columns, &t.partition_keys));
+                let current = schema_of(&t.columns, &t.partition_keys);
                 let previous = t
                     .versions
                     .len()
                     .checked_sub(2)
                     .and_then(|i| t.versions.get(i));
-                match previous {
-                    Some(p) => {
-                        before.insert(key, schema_of(&p.columns, &p.partition_keys));
-                        drifted.push(Drifted {
+                // (before, after, what): a proposal against the current version, else the
+                // current version against the one before it.
+                let compared = match (&t.proposed, previous) {
+                    (Some(p), _) => Some((
+                        current.clone(),
+                        schema_of(&p.columns, &p.partition_keys),
+                        Drifted {
+                            catalog: path.clone(),
+                            table: format!("{db}.{name}"),
+                            version: p.version,
+                            change: p.change.clone(),
+                            proposed: true,
+                        },
+                    )),
+                    (None, Some(p)) => Some((
+                        schema_of(&p.columns, &p.partition_keys),
+                        current.clone(),
+                        Drifted {
+                            catalog: path.clone(),
                             table: format!("{db}.{name}"),
                             version: t.version,
                             change: t
@@ -156,10 +188,20 @@ pub fn against_catalog(project: &Project, base_dir: &Path) -> Result<(Vec<Drifte
                                 .last()
                                 .map(|v| v.change.clone())
                                 .unwrap_or_default(),
-                        });
+                            proposed: false,
+                        },
+                    )),
+                    (None, None) => None,
+                };
+                match compared.filter(|(_, _, d)| include(d)) {
+                    Some((b, a, d)) => {
+                        before.insert(key.clone(), b);
+                        now.insert(key, a);
+                        drifted.push(d);
                     }
                     None => {
-                        before.insert(key.clone(), now[&key].clone());
+                        before.insert(key.clone(), current.clone());
+                        now.insert(key, current);
                     }
                 }
             }

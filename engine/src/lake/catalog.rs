@@ -311,6 +311,10 @@ pub struct Table {
     /// Every version, oldest first; the last is the current one.
     #[serde(default)]
     pub versions: Vec<TableVersion>,
+    /// A schema a crawl found but did not apply (its `schema_change_policy` is `log`):
+    /// the next version, once accepted ([`Table::accept_proposed`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposed: Option<TableVersion>,
     /// When the table was created.
     pub created_at: DateTime<Utc>,
     /// When the table was last changed in any way.
@@ -333,6 +337,7 @@ impl Table {
             &partition_keys,
         )?;
         let now = Utc::now();
+        self.proposed = None;
         self.columns = columns;
         self.partition_keys = partition_keys;
         self.version += 1;
@@ -346,6 +351,42 @@ impl Table {
             change: change.clone(),
         });
         Some(change)
+    }
+
+    /// Keeps `columns` and `partition_keys` (found by `by`) as the proposed next version,
+    /// without applying them; `None` when they are the schema the table has (a proposal
+    /// made before is dropped then).
+    pub fn propose_schema(
+        &mut self,
+        columns: Vec<Column>,
+        partition_keys: Vec<Column>,
+        by: &str,
+    ) -> Option<String> {
+        let Some(change) = describe_schema_change(
+            &self.columns,
+            &self.partition_keys,
+            &columns,
+            &partition_keys,
+        ) else {
+            self.proposed = None;
+            return None;
+        };
+        self.proposed = Some(TableVersion {
+            version: self.version + 1,
+            created_at: Utc::now(),
+            created_by: by.to_owned(),
+            columns,
+            partition_keys,
+            change: change.clone(),
+        });
+        Some(change)
+    }
+
+    /// Applies the proposed schema as the next version (`by` accepts it); the change, or
+    /// `None` when nothing was proposed.
+    pub fn accept_proposed(&mut self, by: &str) -> Option<String> {
+        let p = self.proposed.take()?;
+        self.set_schema(p.columns, p.partition_keys, by)
     }
 
     /// Adds partitions not registered yet and updates the files and bytes of those that
@@ -392,6 +433,7 @@ impl Table {
                 partition_keys: partition_keys.clone(),
                 change: "created".to_owned(),
             }],
+            proposed: None,
             name,
             location,
             format,
@@ -515,6 +557,29 @@ impl Catalog {
             .get(name)
             .ok_or_else(|| Error::Catalog(format!("no table '{name}' in database '{db}'")))?;
         Ok((database.0.as_str(), table))
+    }
+
+    /// Applies the schema a crawl proposed for `db.table` (or a bare name in the default
+    /// database) as its next version, accepted `by`: the change.
+    pub fn accept_proposed(&mut self, qualified: &str, by: &str) -> Result<String> {
+        let (db, name) = qualified
+            .split_once('.')
+            .unwrap_or((DEFAULT_DATABASE, qualified));
+        let table = self
+            .databases
+            .get_mut(db)
+            .ok_or_else(|| Error::Catalog(format!("no database '{db}'")))?
+            .tables
+            .get_mut(name)
+            .ok_or_else(|| Error::Catalog(format!("no table '{name}' in database '{db}'")))?;
+        if table.proposed.is_none() {
+            return Err(Error::Catalog(format!(
+                "{db}.{name} has no proposed schema: a crawl with schema_change_policy log proposes one when the files' schema changed"
+            )));
+        }
+        Ok(table
+            .accept_proposed(by)
+            .unwrap_or_else(|| "no change (the proposal matched the current schema)".to_owned()))
     }
 
     /// Resolves `db.view` or a bare name (in the default database) to a view.

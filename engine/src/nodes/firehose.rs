@@ -566,7 +566,14 @@ impl Operator for Deliver {
     }
 
     async fn on_timer(&mut self, out: &Outputs) -> Result<Hold> {
+        let due = self.last_flush + self.interval;
         self.flush(out).await?;
+        // The next interval runs from when this one was due (a simulated clock may have
+        // run on before the timer was seen), unless that is an interval ago already.
+        let now = self.writer.clock.instant();
+        if now.saturating_duration_since(due) < self.interval {
+            self.last_flush = due;
+        }
         Ok(Hold::Released)
     }
 

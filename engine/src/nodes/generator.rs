@@ -229,6 +229,9 @@ impl Kind for GeneratorKind {
             } else {
                 0.0
             },
+            paced_by_event_time: config.rate_per_sec == 0.0
+                && config.clock == Clock::Synthetic
+                && ctx.clock.is_simulated(),
         })?;
         let topic = output_topic(ctx, &EVENTS, generator.schema().clone())?;
         let source = Generate {

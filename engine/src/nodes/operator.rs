@@ -308,8 +308,9 @@ pub trait Source: Send + 'static {
     fn produce(&mut self, out: &Outputs) -> impl Future<Output = Result<bool>> + Send;
 
     /// When (after the source started, on the run's clock) its next records are due, for
-    /// a source that sets its own pace (a generator following a daily pattern); `None`
-    /// paces it at its rate.
+    /// a source that sets its own pace (a generator following a daily pattern, or an
+    /// unpaced one on a simulated clock, at its events' times); `None` paces it at its
+    /// rate (unpaced at rate 0).
     fn due(&self) -> Option<Duration> {
         None
     }
@@ -602,7 +603,6 @@ async fn operate<O: Operator>(
     mut out: Outputs,
     mut options: ReadOptions,
 ) -> Result<Finish> {
-    let m = out.metrics.clone();
     let mut pending: Pending = VecDeque::new();
     let handoff = options.handoff;
     // A stateful operator on a durable input takes up what it held before a restart.
@@ -706,15 +706,29 @@ async fn operate<O: Operator>(
                 }
             }
         }
-        if !read.is_empty() {
-            for d in &read {
-                NodeMetrics::add(&m.records_in, d.batch.num_rows() as u64);
-                NodeMetrics::add(&m.bytes_in, d.batch.get_array_memory_size() as u64);
+        let mut hold = None;
+        // A deadline that passed before some of the read arrived (the reader woke late:
+        // a simulated clock ran on meanwhile): what arrived before it goes first, then
+        // the timer (a Firehose's buffer interval, a batching window), then the rest.
+        if let Some(at) = op.deadline().filter(|at| clock.instant() >= *at) {
+            let at_ms = clock.ms_at(at);
+            let split = read
+                .iter()
+                .position(|d| d.arrival_ms >= at_ms)
+                .unwrap_or(read.len());
+            if split < read.len() {
+                let rest = read.split_off(split);
+                if !read.is_empty() {
+                    process_read(&mut op, read, &out).await?;
+                }
+                hold = Some(op.on_timer(&out).await?);
+                read = rest;
             }
-            let t = Instant::now();
-            let hold = op.process(read, &out).await?;
-            NodeMetrics::add(&m.batches, 1);
-            NodeMetrics::add(&m.batch_latency_us, t.elapsed().as_micros() as u64);
+        }
+        if !read.is_empty() {
+            hold = Some(process_read(&mut op, read, &out).await?);
+        }
+        if let Some(hold) = hold {
             released(&mut pending, consumer, &out, hold, state_of(&op))?;
         }
         if due(&op) {
@@ -743,6 +757,20 @@ async fn operate<O: Operator>(
     Ok(Box::new(move |stats: &mut NodeStats| op.report(stats)))
 }
 
+/// Has `op` process `read`, counting it.
+async fn process_read<O: Operator>(op: &mut O, read: Vec<Delivery>, out: &Outputs) -> Result<Hold> {
+    let m = &out.metrics;
+    for d in &read {
+        NodeMetrics::add(&m.records_in, d.batch.num_rows() as u64);
+        NodeMetrics::add(&m.bytes_in, d.batch.get_array_memory_size() as u64);
+    }
+    let t = Instant::now();
+    let hold = op.process(read, out).await?;
+    NodeMetrics::add(&m.batches, 1);
+    NodeMetrics::add(&m.batch_latency_us, t.elapsed().as_micros() as u64);
+    Ok(hold)
+}
+
 /// The loop of one source.
 pub async fn run_source<S: Source>(
     mut source: S,
@@ -764,14 +792,12 @@ pub async fn run_source<S: Source>(
             NodeMetrics::add(&m.batches, 1);
             NodeMetrics::add(&m.batch_latency_us, t.elapsed().as_micros() as u64);
         }
-        if rate_per_sec > 0.0 {
-            let sent = emitted();
-            let due = start
-                + source
-                    .due()
-                    .unwrap_or_else(|| Duration::from_secs_f64(sent as f64 / rate_per_sec));
+        let due = source.due().or_else(|| {
+            (rate_per_sec > 0.0).then(|| Duration::from_secs_f64(emitted() as f64 / rate_per_sec))
+        });
+        if let Some(due) = due {
             tokio::select! {
-                _ = pacer.until(due) => {}
+                _ = pacer.until(start + due) => {}
                 _ = stop.wait() => {}
             }
         }

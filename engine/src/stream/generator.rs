@@ -118,6 +118,9 @@ pub struct GeneratorSpec {
     /// Pacing between events at the full rate (ms; 1000 / rate), for [`Generator::due_ms`];
     /// 0 when unpaced.
     pub pace_ms: f64,
+    /// Unpaced on a simulated clock: the events are due at their (synthetic) times, so
+    /// time moves as they go.
+    pub paced_by_event_time: bool,
 }
 
 /// The daily pattern's share of the full rate at `ms` (UTC): a smooth day peaking at
@@ -156,9 +159,16 @@ impl Generator {
         })
     }
 
-    /// With the daily pattern, when (after the source started, ms) the next event is due;
-    /// `None`: the rate is flat (or unpaced).
+    /// When (after the source started, ms) the next event is due, with the daily pattern
+    /// or when paced by event time; `None`: the rate is flat (or unpaced).
     pub fn due_ms(&self) -> Option<f64> {
+        if self.spec.paced_by_event_time {
+            return Some(if self.spec.daily {
+                self.event_offset_ms
+            } else {
+                self.next_id as f64 * self.spec.spacing_ms
+            });
+        }
         (self.spec.daily && self.spec.pace_ms > 0.0).then_some(self.pace_offset_ms)
     }
 

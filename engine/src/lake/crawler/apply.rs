@@ -104,7 +104,10 @@ pub fn apply_to_catalog(store: &CatalogStore, report: &CrawlReport) -> Result<Ve
                     existing.stats = t.stats.clone();
                     existing.updated_at = chrono::Utc::now();
                     match (change, policy) {
-                        (None, _) if !format_changed => ("unchanged", None, existing.version),
+                        (None, _) if !format_changed => {
+                            existing.proposed = None;
+                            ("unchanged", None, existing.version)
+                        }
                         (change, SchemaChangePolicy::Update) => {
                             existing.location = location;
                             existing.format = t.format;
@@ -115,11 +118,20 @@ pub fn apply_to_catalog(store: &CatalogStore, report: &CrawlReport) -> Result<Ve
                                 .unwrap_or_else(|| "format options changed".to_owned());
                             ("updated", Some(c), existing.version)
                         }
-                        (change, SchemaChangePolicy::Log) => (
-                            "schema change logged",
-                            Some(change.unwrap_or_else(|| "format options changed".to_owned())),
-                            existing.version,
-                        ),
+                        (change, SchemaChangePolicy::Log) => {
+                            // Kept as the proposed next version: the designer shows what
+                            // it would break before it is accepted.
+                            existing.propose_schema(
+                                t.columns.clone(),
+                                t.partition_keys.clone(),
+                                by,
+                            );
+                            (
+                                "schema change logged",
+                                Some(change.unwrap_or_else(|| "format options changed".to_owned())),
+                                existing.version,
+                            )
+                        }
                     }
                 }
             };
