@@ -232,6 +232,94 @@ fn a_known_edit_to_a_query_gives_exactly_the_rows_added_removed_and_changed() {
     );
 }
 
+#[test]
+fn a_streaming_sinks_live_view_is_recorded_and_a_known_edit_upstream_diffs_exactly() {
+    let dir = scratch();
+    let root = dir.path();
+    // A simulated minute of clicks counted per page in 10-second windows: the same every
+    // run, so two runs differ only by the edit.
+    let project = json!({
+        "format_version": 2,
+        "name": "live diff",
+        "clock": "simulated",
+        "nodes": [
+            {"id": "gen", "kind": "generator", "config": {
+                "rate_per_sec": 1000.0, "count": 60000, "start_time": "2024-01-01T00:00:00Z"}},
+            {"id": "clicks", "kind": "stream", "config": {"shards": 1}},
+            {"id": "views", "kind": "analytics", "config": {
+                "time_column": "event_time", "window": "tumbling", "size_ms": 10000,
+                "max_out_of_orderness_ms": 0,
+                "sql": "SELECT page, COUNT(*) AS views FROM input GROUP BY page"}},
+            {"id": "live", "kind": "table_sink", "config": {"rows": 1000}}
+        ],
+        "edges": [
+            {"from": {"node": "gen", "port": "events"}, "to": {"node": "clicks", "port": "records"}},
+            {"from": {"node": "clicks", "port": "records"}, "to": {"node": "views", "port": "records"}},
+            {"from": {"node": "views", "port": "results"}, "to": {"node": "live", "port": "records"}}
+        ]
+    });
+    let path = root.join("live.json");
+    std::fs::write(&path, project.to_string()).unwrap();
+    run_file(root, &path, &[], &[]).ok();
+    edit(
+        &path,
+        "views",
+        "SELECT page, COUNT(*) AS views FROM input WHERE page <> '/cart' GROUP BY page",
+        None,
+    );
+    run_file(root, &path, &[], &[]).ok();
+
+    let runs = json_of(root, &["runs", "live.json", "--json"]);
+    assert_eq!(runs.as_array().unwrap().len(), 2, "{runs}");
+    let first = runs[0]["id"].as_str().unwrap();
+    let recorded: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join(".tributary/runs").join(first).join("run.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let live = recorded["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == "live")
+        .unwrap();
+    let output = live["outputs"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap();
+    assert_eq!(output["live"], true, "{live}");
+    let rows = output["rows"].as_u64().unwrap();
+    // Six windows, a row per page seen in each.
+    assert!(rows > 6 * 5, "{live}");
+    // The edit took the /cart row out of each of the six windows, nothing else.
+    let d = json_of(
+        root,
+        &[
+            "diff",
+            "live.json",
+            "previous",
+            "latest",
+            "--node",
+            "live",
+            "--json",
+        ],
+    );
+    assert_eq!(d["removed"], 6, "{d}");
+    assert_eq!(d["added"], 0, "{d}");
+    assert_eq!(d["unchanged"].as_u64().unwrap(), rows - 6, "{d}");
+    assert_eq!(d["live"], true);
+    assert!(
+        d["samples"]["removed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r.to_string().contains("/cart")),
+        "{d}"
+    );
+}
+
 /// The weather lake crawled into a catalog by a crawler with `crawler` settings, with
 /// queries and charts over it: the project `drift.json` in `root`, run once. Returns the
 /// CSV file the next export changes.
@@ -372,6 +460,20 @@ fn a_retyped_and_a_dropped_column_flag_exactly_the_nodes_whose_sql_uses_them() {
     );
 }
 
+/// `tributary catalog --catalog drift.catalog.json <command> weather` in `root`.
+fn catalog(root: &Path, command: &str) -> crate::support::Output {
+    cli_in(
+        root,
+        &[
+            "catalog",
+            "--catalog",
+            "drift.catalog.json",
+            command,
+            "weather",
+        ],
+    )
+}
+
 #[test]
 fn a_crawl_that_only_logs_a_schema_change_proposes_it_shows_its_impact_and_it_can_be_accepted() {
     let dir = scratch();
@@ -381,16 +483,7 @@ fn a_crawl_that_only_logs_a_schema_change_proposes_it_shows_its_impact_and_it_ca
     let second = run_file(root, &root.join("drift.json"), &[], &[]);
     assert_eq!(second.node("crawl")["status"], "ok");
     // The table keeps version 1; version 2 is proposed, and what it would do is shown.
-    let history = cli_in(
-        root,
-        &[
-            "catalog",
-            "--catalog",
-            "drift.catalog.json",
-            "history",
-            "weather",
-        ],
-    );
+    let history = catalog(root, "history");
     assert_eq!(history.stdout.lines().count(), 1, "{}", history.stdout);
     let o = cli_in(root, &["validate", "drift.json", "--against-catalog"]);
     assert_eq!(
@@ -407,32 +500,14 @@ fn a_crawl_that_only_logs_a_schema_change_proposes_it_shows_its_impact_and_it_ca
     );
     assert_eq!(flagged(&o.stdout), weather_impact(), "{}", o.stdout);
     // Accepting it applies it as version 2, made by the command line.
-    let accepted = cli_in(
-        root,
-        &[
-            "catalog",
-            "--catalog",
-            "drift.catalog.json",
-            "accept",
-            "weather",
-        ],
-    );
+    let accepted = catalog(root, "accept");
     assert_eq!(accepted.code, 0, "{accepted:?}");
     assert!(
         accepted.stdout.contains("default.weather is at version 2"),
         "{}",
         accepted.stdout
     );
-    let history = cli_in(
-        root,
-        &[
-            "catalog",
-            "--catalog",
-            "drift.catalog.json",
-            "history",
-            "weather",
-        ],
-    );
+    let history = catalog(root, "history");
     let v2 = history.stdout.lines().nth(1).unwrap_or_default().to_owned();
     assert!(
         v2.starts_with("v2\t") && v2.contains("cli:accept"),
@@ -448,16 +523,7 @@ fn a_crawl_that_only_logs_a_schema_change_proposes_it_shows_its_impact_and_it_ca
     );
     assert_eq!(flagged(&o.stdout), weather_impact(), "{}", o.stdout);
     // Nothing left to accept.
-    let again = cli_in(
-        root,
-        &[
-            "catalog",
-            "--catalog",
-            "drift.catalog.json",
-            "accept",
-            "weather",
-        ],
-    );
+    let again = catalog(root, "accept");
     assert_ne!(again.code, 0);
     assert!(again.stderr.contains("has no proposed schema"), "{again:?}");
 }

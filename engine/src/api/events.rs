@@ -1,6 +1,7 @@
 //! Run ids and the events the engine sends about a run, and the sinks node kinds send
 //! them through.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
@@ -275,17 +276,39 @@ pub enum Event {
     },
 }
 
+/// A preview: schema, rows and the rows it stands for.
+pub type PreviewRows = (SchemaRef, Vec<RecordBatch>, u64);
+
+/// The last preview of each `(node, port)`.
+pub type LastPreviews = Arc<std::sync::Mutex<BTreeMap<(String, String), PreviewRows>>>;
+
 /// Sends a run's events; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct EventSink {
     tx: EventTx,
     run: RunId,
+    /// Keeps each node's last preview (a live table's rows, a chart's points) for the
+    /// run's recording.
+    kept: Option<LastPreviews>,
 }
 
 impl EventSink {
     /// A sink for `run` over `tx`.
     pub fn new(tx: EventTx, run: RunId) -> Self {
-        Self { tx, run }
+        Self {
+            tx,
+            run,
+            kept: None,
+        }
+    }
+
+    /// A sink that also keeps each node's last preview, in `kept`.
+    pub fn keeping_previews(tx: EventTx, run: RunId, kept: LastPreviews) -> Self {
+        Self {
+            tx,
+            run,
+            kept: Some(kept),
+        }
     }
 
     fn send(&self, event: Event) {
@@ -312,6 +335,14 @@ impl EventSink {
         batches: Vec<RecordBatch>,
         total_rows: u64,
     ) {
+        if let Some(kept) = &self.kept
+            && let Ok(mut kept) = kept.lock()
+        {
+            kept.insert(
+                (node.to_owned(), port.to_owned()),
+                (schema.clone(), batches.clone(), total_rows),
+            );
+        }
         self.send(Event::Preview {
             run: self.run,
             node: node.to_owned(),

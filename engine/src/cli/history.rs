@@ -75,6 +75,7 @@ pub fn compare(
         v["runs"] = serde_json::json!([run_a.id, run_b.id]);
         v["key"] = serde_json::json!(key);
         v["truncated"] = serde_json::json!(truncated);
+        v["live"] = serde_json::json!(out_a.live || out_b.live);
         serde_json::to_string_pretty(&v).map_err(|e| e.to_string())? + "\n"
     } else {
         let mut t = format!(
@@ -102,11 +103,15 @@ pub fn compare(
         for change in &d.samples.changed {
             t.push_str(&format!("  ~ {}\n", diff::describe_change(change)));
         }
-        for id in &truncated {
-            t.push_str(&format!(
-                "  (run {id} recorded the first {} rows only)\n",
-                runs::MAX_ROWS
-            ));
+        if out_a.live || out_b.live {
+            t.push_str("  (a streaming sink: its live view as each run ended)\n");
+        } else {
+            for id in &truncated {
+                t.push_str(&format!(
+                    "  (run {id} recorded the first {} rows only)\n",
+                    runs::MAX_ROWS
+                ));
+            }
         }
         t
     };

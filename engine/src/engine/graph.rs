@@ -148,11 +148,14 @@ pub async fn run_graph(
         });
         crate::api::cost::Prices::bundled()
     });
+    // Each node's last preview: a streaming sink's live view is what its run records.
+    let previews = crate::api::events::LastPreviews::default();
     let mut graph = GraphRun {
         prices: Arc::new(prices),
         // Invalid nodes cannot run; the problems name them.
         problems: project.validate(),
-        sink: EventSink::new(tx.clone(), run),
+        sink: EventSink::keeping_previews(tx.clone(), run, previews.clone()),
+        previews,
         project,
         base_dir,
         environment,
@@ -189,6 +192,8 @@ struct GraphRun {
     target: RunTarget,
     tx: EventTx,
     sink: EventSink,
+    /// The last preview of each node and port (`sink` keeps them).
+    previews: crate::api::events::LastPreviews,
     cache: Arc<Mutex<Cache>>,
     shared: Arc<RunShared>,
     problems: Vec<crate::api::Problem>,
@@ -428,6 +433,7 @@ impl GraphRun {
                 .map(|s| s.clone())
                 .unwrap_or_default(),
             outputs: self.outputs.clone(),
+            live: self.previews.lock().map(|p| p.clone()).unwrap_or_default(),
             base: self.base_dir.clone(),
             seq: self.run.seq,
             started: self.started,
@@ -446,6 +452,8 @@ struct Recording {
     status: NodeStatus,
     lines: Vec<NodeSummary>,
     outputs: BTreeMap<String, BTreeMap<&'static str, Value>>,
+    /// Each node's last preview, by node and port (schema, rows, records it stood for).
+    live: super::runs::LiveViews,
     base: PathBuf,
     seq: u64,
     started: chrono::DateTime<chrono::Utc>,
@@ -497,8 +505,12 @@ impl Recording {
 async fn record(mut r: Recording, tx: &EventTx, run: RunId) {
     r.read_written_tables().await;
     let recorded = tokio::task::spawn_blocking(move || {
+        let outputs = super::runs::RunOutputs {
+            values: &r.outputs,
+            live: &r.live,
+        };
         super::runs::record(
-            &r.base, r.seq, r.started, r.status, &r.lines, &r.outputs, r.keep,
+            &r.base, r.seq, r.started, r.status, &r.lines, outputs, r.keep,
         )
     })
     .await;

@@ -59,19 +59,38 @@ pub struct RecordedOutput {
     pub file: String,
     /// Rows the output had.
     pub rows: usize,
-    /// Whether only the first [`MAX_ROWS`] were kept.
+    /// Whether only the first [`MAX_ROWS`] were kept (for a live view: whether it stood
+    /// for more records than it showed).
     pub truncated: bool,
+    /// A streaming sink's live view as the run ended (a live table's newest rows, a
+    /// chart's points), not a table output.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub live: bool,
+}
+
+/// Each streaming sink's last live view by `(node, port)`: schema, rows and the records
+/// it stood for.
+pub type LiveViews = BTreeMap<(String, String), crate::api::events::PreviewRows>;
+
+/// What a run put out: each node's values by port, and each streaming sink's last live
+/// view by `(node, port)`: schema, rows and the records it stood for.
+pub struct RunOutputs<'a> {
+    /// Values by node and port (tables are recorded).
+    pub values: &'a BTreeMap<String, BTreeMap<&'static str, Value>>,
+    /// Last previews by `(node, port)`.
+    pub live: &'a LiveViews,
 }
 
 /// Records the run that started at `started` (number `seq`) into `base_dir`'s runs:
-/// the table outputs in `outputs` and each node's line, then prunes to `keep` runs.
+/// the table outputs in `outputs` (a streaming sink's last live view when it has no
+/// table) and each node's line, then prunes to `keep` runs.
 pub fn record(
     base_dir: &Path,
     seq: u64,
     started: chrono::DateTime<chrono::Utc>,
     status: NodeStatus,
     lines: &[crate::api::NodeSummary],
-    outputs: &BTreeMap<String, BTreeMap<&'static str, Value>>,
+    outputs: RunOutputs<'_>,
     keep: usize,
 ) -> Result<Option<String>> {
     if keep == 0 {
@@ -86,7 +105,7 @@ pub fn record(
     let mut nodes = Vec::new();
     for line in lines {
         let mut recorded = BTreeMap::new();
-        for (port, value) in outputs.get(&line.id).into_iter().flatten() {
+        for (port, value) in outputs.values.get(&line.id).into_iter().flatten() {
             let Value::Table(table) = value else {
                 continue;
             };
@@ -99,8 +118,30 @@ pub fn record(
                     file,
                     rows,
                     truncated: rows > MAX_ROWS,
+                    live: false,
                 },
             );
+        }
+        // A streaming node's (a live table's, a chart's) last live view.
+        if recorded.is_empty() && line.stats.streaming.is_some() {
+            let views = outputs.live.range((line.id.clone(), String::new())..);
+            for ((node, port), (schema, batches, total)) in views {
+                if *node != line.id {
+                    break;
+                }
+                let file = format!("{node}.{port}.live.parquet");
+                let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+                write_parquet(&staging.join(&file), schema, batches)?;
+                recorded.insert(
+                    port.clone(),
+                    RecordedOutput {
+                        file,
+                        rows,
+                        truncated: *total > rows as u64,
+                        live: true,
+                    },
+                );
+            }
         }
         nodes.push(RecordedNode {
             id: line.id.clone(),
@@ -248,7 +289,7 @@ pub fn output(base_dir: &Path, run: &RecordedRun, node: &str) -> Result<Output> 
     };
     let Some(out) = line.outputs.values().next() else {
         return Err(Error::Invalid(format!(
-            "node '{node}' recorded no table in run {} (status {}); tables of batch nodes are recorded",
+            "node '{node}' recorded no table in run {} (status {}); batch nodes' tables and streaming sinks' live views are recorded",
             run.id, line.status
         )));
     };

@@ -329,18 +329,6 @@ impl Consumer {
         }
     }
 
-    /// Like [`Consumer::next`] but returns what is there after `wait` even if fewer.
-    pub async fn next_timeout(
-        &mut self,
-        max_records: usize,
-        wait: Duration,
-    ) -> Option<Vec<Delivery>> {
-        match tokio::time::timeout(wait, self.next(max_records)).await {
-            Ok(v) => v,
-            Err(_) => Some(Vec::new()),
-        }
-    }
-
     /// Takes up to `max_records` records; also says whether the shards' read limits held
     /// some back.
     fn take_locked(&self, inner: &mut Inner, max_records: usize) -> (Vec<Delivery>, bool) {
