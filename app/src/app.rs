@@ -374,7 +374,7 @@ impl TributaryApp {
         if self.run.current.is_none() && self.view.drift.wants(content, finished) {
             let base = self.base_dir();
             let project = self.doc.project().clone();
-            self.view.drift.refresh(&project, base, content, finished);
+            self.view.drift.refresh(project, base, content, finished);
         }
         self.view.drift.poll();
         if let Some(done) = self.view.drift.accepted.take() {

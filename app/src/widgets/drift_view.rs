@@ -52,7 +52,7 @@ impl DriftView {
     }
 
     /// Works the report out again (on a thread) for `project` ([`DriftView::wants`]).
-    pub fn refresh(&mut self, project: &Project, base: PathBuf, content: u64, runs_ended: u64) {
+    pub fn refresh(&mut self, project: Project, base: PathBuf, content: u64, runs_ended: u64) {
         let key = (content, runs_ended, self.generation);
         let has_catalog = project
             .nodes
@@ -64,7 +64,6 @@ impl DriftView {
             self.by_node.clear();
             return;
         }
-        let project = project.clone();
         let dismissed = self.dismissed.clone();
         let (tx, rx) = bounded(1);
         let spawned = std::thread::Builder::new()

@@ -534,12 +534,6 @@ impl Topic {
         &self.clock
     }
 
-    /// The time now on the run's clock, ms since the epoch (what an append stamps as
-    /// arrival).
-    pub fn now_ms(&self) -> i64 {
-        self.clock.now_ms()
-    }
-
     /// Keeps Kinesis's write limit on every shard from now on: [`Producer::offer`] and
     /// [`Topic::admit`] take what the shards' budgets allow and refuse the rest.
     pub fn set_write_limit(&self, limit: WriteLimit) {
