@@ -250,6 +250,48 @@ impl TributaryApp {
         }
     }
 
+    /// Opens the replay dialog for stream node `node`.
+    pub fn ask_replay(&mut self, node: &str) {
+        self.view.replay = Some(crate::state::view::ReplayDraft {
+            node: node.to_owned(),
+            ..Default::default()
+        });
+    }
+
+    /// Sets the point typed in the replay dialog (for tests).
+    pub fn view_replay_point(&mut self, from: &str) {
+        if let Some(draft) = self.view.replay.as_mut() {
+            draft.from = from.to_owned();
+            draft.error = None;
+        }
+    }
+
+    /// Starts a replay from the dialog's stream and point; a point that cannot be read
+    /// stays in the dialog with the reason.
+    pub fn replay_now(&mut self) {
+        let Some(draft) = self.view.replay.as_mut() else {
+            return;
+        };
+        let text = draft.from.trim();
+        let from = match text.strip_prefix('#') {
+            Some(seq) => tributary_engine::api::ReplayFrom::parse_sequence_numbers(seq),
+            None => tributary_engine::api::ReplayFrom::parse_time(text),
+        };
+        match from {
+            Ok(from) => {
+                let node = draft.node.clone();
+                self.view.replay = None;
+                self.run(tributary_engine::RunTarget::Replay(
+                    tributary_engine::api::Replay { node, from },
+                ));
+                // The comparison with the original run is in the Diff tab.
+                self.view.bottom_tab = crate::state::view::BottomTab::Diff;
+                self.view.diff_view.compare_replay_when_recorded();
+            }
+            Err(e) => draft.error = Some(e),
+        }
+    }
+
     /// Sends the current document and starts a run.
     pub fn run(&mut self, target: tributary_engine::RunTarget) {
         use tributary_engine::Command;

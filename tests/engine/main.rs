@@ -24,6 +24,7 @@ mod pipelines;
 mod project_files;
 mod properties;
 mod realism;
+mod replay;
 mod s3;
 mod s3_api;
 mod scripts;

@@ -564,6 +564,36 @@ fn a_simulated_clock_is_chosen_in_the_toolbar_saved_and_the_time_a_run_reached_s
     assert_eq!(h.state().project().clock, ClockMode::Simulated);
 }
 
+/// Steps `h` until a widget's text (its label or value) contains `text`, or fails;
+/// returns that text.
+fn wait_for_text(
+    h: &mut egui_kittest::Harness<'static, tributary::TributaryApp>,
+    text: &str,
+) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let found = h
+            .query_all_by(|n| {
+                n.label().is_some_and(|l| l.contains(text))
+                    || n.value().is_some_and(|v| v.contains(text))
+            })
+            .next()
+            .map(|n| {
+                let n = n.accesskit_node();
+                n.value().or(n.label()).unwrap_or_default()
+            });
+        if let Some(found) = found {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "'{text}' never showed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        h.step();
+    }
+}
+
 /// Steps `h` until `label` shows (a report worked out on a thread), or fails.
 fn wait_for_label(h: &mut egui_kittest::Harness<'static, tributary::TributaryApp>, label: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -637,4 +667,94 @@ fn schema_drift_a_crawl_proposes_is_shown_on_the_canvas_before_it_is_accepted() 
         h.step();
     }
     assert!(h.query_by_label_contains("drift breaks it").is_none());
+}
+
+#[test]
+fn replay_from_a_stream_node_runs_downstream_again_and_the_diff_tab_compares_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("replay.json");
+    // A simulated minute of clicks into a durable stream, counted per page in 10-second
+    // windows.
+    let project = serde_json::json!({
+        "format_version": 2,
+        "name": "Replay",
+        "clock": "simulated",
+        "nodes": [
+            {"id": "gen", "kind": "generator", "config": {
+                "rate_per_sec": 1000.0, "count": 60000, "late_fraction": 0.0,
+                "start_time": "2024-01-01T00:00:00Z"}},
+            {"id": "clicks", "kind": "stream", "config": {"shards": 1, "durable": true}},
+            {"id": "views", "kind": "analytics", "config": {
+                "time_column": "event_time", "window": "tumbling", "size_ms": 10000,
+                "max_out_of_orderness_ms": 0,
+                "sql": "SELECT page, COUNT(*) AS views FROM input GROUP BY page"}},
+            {"id": "live", "kind": "table_sink", "config": {"rows": 1000}}
+        ],
+        "edges": [
+            {"from": {"node": "gen", "port": "events"}, "to": {"node": "clicks", "port": "records"}},
+            {"from": {"node": "clicks", "port": "records"}, "to": {"node": "views", "port": "records"}},
+            {"from": {"node": "views", "port": "results"}, "to": {"node": "live", "port": "records"}}
+        ]
+    });
+    std::fs::write(&path, project.to_string()).unwrap();
+    let mut h = app(Some(&path));
+    command(&mut h, AppCommand::Run);
+    wait_for_run(&mut h);
+    // Replay from here, asked as the stream node's menu does.
+    h.state_mut().ask_replay("clicks");
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("Replay from 'clicks'").is_some());
+    h.get_by_label("From").focus();
+    h.run_steps(1);
+    h.get_by_label("From").type_text("yesterday");
+    h.run_steps(1);
+    h.get_by_label("Replay").click();
+    h.run_steps(2);
+    assert!(
+        h.query_by_label_contains("is not a point in a stream")
+            .is_some(),
+        "a point that cannot be read says so in the dialog"
+    );
+    h.state_mut().view_replay_point("2024-01-01T00:00:30Z");
+    h.run_steps(2);
+    h.state_mut().replay_now();
+    wait_for_run(&mut h);
+    let log: Vec<String> = h
+        .state_mut()
+        .run_view_mut()
+        .log
+        .iter()
+        .map(|l| format!("{l:?}"))
+        .collect();
+    assert!(
+        h.query_by_label_contains("Replay from 'clicks'").is_none(),
+        "the dialog closed: {log:#?}"
+    );
+    // The Diff tab compares the replay with the run it replayed: the windows before
+    // 00:00:30 were not replayed.
+    h.state_mut().select(Some("live"));
+    h.run_steps(2);
+    let after = wait_for_text(&mut h, "replay from clicks at 2024-01-01T00:00:30Z");
+    assert!(after.contains("(latest)"), "{after}");
+    h.run_steps(2);
+    h.get_by_label("Compare").click();
+    h.run_steps(2);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while h.state().diff_shown().is_none() {
+        assert!(std::time::Instant::now() < deadline, "no comparison shown");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        h.run_steps(1);
+    }
+    let shown = h.state().diff_shown().unwrap_or_default();
+    assert!(shown.contains("Ok(Diff"), "{shown}");
+    let line = wait_for_text(&mut h, "removed ·");
+    // Three windows of pages (00:00, 00:10, 00:20) are not in the replay.
+    assert!(line.starts_with("0 added · "), "{line}");
+    let removed: usize = line
+        .split(" · ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_default();
+    assert!((3 * 3..=3 * 20).contains(&removed), "{line}");
 }

@@ -93,6 +93,7 @@ pub fn ui(app: &mut TributaryApp, ui: &mut Ui) {
                 app.select(Some(&id));
                 app.execute(AppCommand::Duplicate, &ctx);
             }
+            CanvasCommand::ReplayFrom(id) => app.ask_replay(&id),
         }
     }
     if app.view.canvas.arrange_pending && !app.view.canvas.rects.is_empty() {
@@ -344,6 +345,8 @@ pub enum CanvasCommand {
     RunNode(String),
     /// Duplicate this node, as Edit → Duplicate does.
     Duplicate(String),
+    /// Ask where to replay from this stream node.
+    ReplayFrom(String),
 }
 
 /// The canvas viewer, borrowing what it shows for one frame.
@@ -938,6 +941,16 @@ impl SnarlViewer<Node> for Viewer<'_> {
         if ui.button("Run this node").clicked() {
             self.commands
                 .push(CanvasCommand::RunNode(snarl[node].id.clone()));
+            ui.close();
+        }
+        if snarl[node].kind() == tributary_engine::nodes::NodeKind::Stream
+            && ui
+                .button("Replay from here…")
+                .on_hover_text("Run everything downstream again on what this durable stream retained (from a time or sequence number), nothing upstream; then compare with the original run in the Diff tab")
+                .clicked()
+        {
+            self.commands
+                .push(CanvasCommand::ReplayFrom(snarl[node].id.clone()));
             ui.close();
         }
         if ui.button("Duplicate").clicked() {

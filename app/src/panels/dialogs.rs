@@ -11,6 +11,7 @@ pub fn ui(app: &mut TributaryApp, ctx: &egui::Context) {
     path_ui(app, ctx);
     unsaved_ui(app, ctx);
     delete_ui(app, ctx);
+    replay_ui(app, ctx);
     recovery_ui(app, ctx);
     shortcuts_ui(app, ctx);
     credentials_ui(app, ctx);
@@ -153,6 +154,64 @@ fn delete_ui(app: &mut TributaryApp, ctx: &egui::Context) {
     match decision {
         Some(true) => app.delete_now(),
         Some(false) => app.view.confirm_delete = None,
+        None => {}
+    }
+}
+
+/// Replay from here: where in the stream's retained records to start.
+fn replay_ui(app: &mut TributaryApp, ctx: &egui::Context) {
+    let running = app.is_running();
+    let Some(draft) = app.view.replay.as_mut() else {
+        return;
+    };
+    let mut decision = None;
+    egui::Window::new(format!("Replay from '{}'", draft.node))
+        .collapsible(false)
+        .resizable(false)
+        .anchor(egui::Align2::CENTER_CENTER, egui::vec2(0.0, 0.0))
+        .show(ctx, |ui| {
+            ui.label(
+                "Everything downstream of this stream runs again, with the nodes as they are \
+                 now, on the records the stream retained on disk; nothing upstream runs. \
+                 Firehoses deliver into the replay's own folder (.tributary/replays/), and \
+                 the Diff tab compares each node with the original run.",
+            );
+            let label = ui.label("From");
+            let r = ui
+                .add(
+                    egui::TextEdit::singleline(&mut draft.from)
+                        .hint_text("TRIM_HORIZON, 2024-01-01T00:10:00Z, or #sequence number")
+                        .desired_width(360.0),
+                )
+                .labelled_by(label.id);
+            if r.changed() {
+                draft.error = None;
+            }
+            if let Some(e) = &draft.error {
+                ui.colored_label(ui.visuals().error_fg_color, e);
+            }
+            if running {
+                ui.colored_label(
+                    theme::warning(ui.visuals()),
+                    "A run is going on: stop it first.",
+                );
+            }
+            ui.horizontal(|ui| {
+                if ui
+                    .add_enabled(!running, egui::Button::new("Replay"))
+                    .clicked()
+                    || (!running && ui.input(|i| i.key_pressed(egui::Key::Enter)))
+                {
+                    decision = Some(true);
+                }
+                if ui.button("Cancel").clicked() || ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+                    decision = Some(false);
+                }
+            });
+        });
+    match decision {
+        Some(true) => app.replay_now(),
+        Some(false) => app.view.replay = None,
         None => {}
     }
 }

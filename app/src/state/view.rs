@@ -83,8 +83,23 @@ pub(crate) struct ViewState {
     pub canvas: CanvasView,
     /// Deleting several nodes waits for this question's answer (how many).
     pub confirm_delete: Option<usize>,
+    /// Replay from here: the stream node and the point typed (empty: TRIM_HORIZON), and
+    /// why the last one typed cannot be used.
+    pub replay: Option<ReplayDraft>,
     /// Validation problems by node, for the document's current revision.
     pub problems: NodeProblems,
+}
+
+/// The replay dialog's fields.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReplayDraft {
+    /// The stream node it starts from.
+    pub node: String,
+    /// Where: empty or TRIM_HORIZON, an RFC 3339 time, ms since the epoch, or `#` and
+    /// sequence numbers.
+    pub from: String,
+    /// Why the point typed cannot be used.
+    pub error: Option<String>,
 }
 
 /// The document's validation problems by node id (unconnected inputs, bad settings),
@@ -137,6 +152,7 @@ impl Default for ViewState {
             title: String::new(),
             canvas: CanvasView::default(),
             confirm_delete: None,
+            replay: None,
             problems: NodeProblems::default(),
         }
     }

@@ -43,6 +43,9 @@ pub struct DiffView {
     listed_after: Option<Option<RunId>>,
     pending_list: Option<Receiver<Vec<RecordedRun>>>,
     pending_diff: Option<(Asked, Receiver<Compared>)>,
+    /// A replay was started (the newest run listed then): once a newer replay is listed,
+    /// compare it with the run it replays.
+    replay_pending: Option<Option<String>>,
 }
 
 impl DiffView {
@@ -62,6 +65,33 @@ impl DiffView {
         if spawned.is_ok() {
             self.pending_list = Some(rx);
         }
+    }
+
+    /// After a replay: the next listing picks the replay and the run it replays (the
+    /// newest before it that was not a replay).
+    pub fn compare_replay_when_recorded(&mut self) {
+        self.replay_pending = Some(self.runs.last().map(|r| r.id.clone()));
+    }
+
+    /// Picks the newest run when it is a new replay, and the newest run before it that
+    /// was not a replay.
+    fn pick_replay(&mut self) {
+        let Some(known) = &self.replay_pending else {
+            return;
+        };
+        let Some(i) = self.runs.len().checked_sub(1) else {
+            return;
+        };
+        if self.runs[i].replay.is_none() || Some(&self.runs[i].id) == known.as_ref() {
+            return;
+        }
+        self.b = Some(self.runs[i].id.clone());
+        self.a = self.runs[..i]
+            .iter()
+            .rev()
+            .find(|r| r.replay.is_none())
+            .map(|r| r.id.clone());
+        self.replay_pending = None;
     }
 
     /// Compares `node` in runs `a` and `b` (on a thread).
@@ -102,6 +132,7 @@ impl DiffView {
         {
             self.runs = runs;
             self.pending_list = None;
+            self.pick_replay();
             changed = true;
         }
         if let Some((what, rx)) = &self.pending_diff
@@ -161,7 +192,8 @@ impl DiffView {
             picked
         };
         let mut go = false;
-        ui.horizontal(|ui| {
+        // Wrapped: a replay's long run label must not push Compare out of sight.
+        ui.horizontal_wrapped(|ui| {
             ui.label(format!("'{node}'"));
             if let Some(p) = pick(ui, "before", &a) {
                 self.a = Some(p);
@@ -255,5 +287,10 @@ fn run_label(runs: &[RecordedRun], id: &str) -> String {
     } else {
         ""
     };
-    format!("{}{tag} · {}", runs[i].id, runs[i].status)
+    let replay = runs[i]
+        .replay
+        .as_ref()
+        .map(|r| format!(" · replay from {} at {}", r.node, r.from.describe()))
+        .unwrap_or_default();
+    format!("{}{tag} · {}{replay}", runs[i].id, runs[i].status)
 }

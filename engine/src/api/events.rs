@@ -76,6 +76,9 @@ pub enum RunTarget {
     All,
     /// One node and whatever it needs upstream (reusing unchanged upstream results).
     Node(String),
+    /// Everything downstream of a durable stream, reading what it retained from a point
+    /// on (the batch nodes they need run too; nothing upstream of the stream does).
+    Replay(super::replay::Replay),
 }
 
 /// A node's state in a run.

@@ -11,6 +11,7 @@ pub mod environment;
 pub mod events;
 pub mod faults;
 pub mod problem;
+pub mod replay;
 pub mod stats;
 pub mod stop;
 
@@ -20,5 +21,6 @@ pub use events::{
     Event, EventSink, EventTx, LogLevel, NodeStatus, NodeSummary, Notify, RunId, RunTarget,
 };
 pub use problem::{Problem, ProblemSubject};
+pub use replay::{Replay, ReplayFrom, ReplayRun};
 pub use stats::{NodeStats, Report, StreamingTotals};
 pub use stop::StopSignal;

@@ -165,3 +165,133 @@ pub fn drift(project: &Path, out: &mut dyn Write) -> Result<i32, String> {
     out.write_all(t.as_bytes()).map_err(|e| e.to_string())?;
     Ok(if broken { 1 } else { 0 })
 }
+
+/// A replay compared with the run it replays: each node both recorded, diffed.
+pub struct ReplayComparison {
+    /// The original run's id.
+    pub original: String,
+    /// The replay's recorded run id.
+    pub replay: String,
+    /// Per node recorded in both: the difference (whole rows), or why it cannot be
+    /// compared.
+    pub nodes: Vec<(String, Result<diff::Diff, String>)>,
+}
+
+impl ReplayComparison {
+    /// As `run --json` prints it under `replay.compared`.
+    pub fn json(&self) -> serde_json::Value {
+        let nodes: serde_json::Map<String, serde_json::Value> = self
+            .nodes
+            .iter()
+            .map(|(node, d)| {
+                let v = match d {
+                    Ok(d) => serde_json::json!({
+                        "added": d.added,
+                        "removed": d.removed,
+                        "changed": d.changed,
+                        "unchanged": d.unchanged,
+                        "schema_changes": d.schema_changes,
+                        "samples": d.samples,
+                    }),
+                    Err(e) => serde_json::json!({ "error": e }),
+                };
+                (node.clone(), v)
+            })
+            .collect();
+        serde_json::json!({
+            "original": self.original,
+            "replay": self.replay,
+            "nodes": nodes,
+        })
+    }
+
+    /// As `run` prints it after the summary.
+    pub fn text(&self) -> String {
+        let mut t = format!(
+            "\ncompared with run {} (replay recorded as {}):\n",
+            self.original, self.replay
+        );
+        if self.nodes.is_empty() {
+            t.push_str("  no node downstream recorded an output in both runs\n");
+        }
+        for (node, d) in &self.nodes {
+            match d {
+                Ok(d) if d.added + d.removed + d.changed == 0 && d.schema_changes.is_empty() => {
+                    t.push_str(&format!("  {node:<20} the same ({} rows)\n", d.unchanged))
+                }
+                Ok(d) => {
+                    t.push_str(&format!(
+                        "  {node:<20} {} added, {} removed, {} changed, {} unchanged{}\n",
+                        d.added,
+                        d.removed,
+                        d.changed,
+                        d.unchanged,
+                        if d.schema_changes.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; schema: {}", d.schema_changes.join("; "))
+                        }
+                    ));
+                    for row in d.samples.added.iter().take(2) {
+                        t.push_str(&format!("    + {row}\n"));
+                    }
+                    for row in d.samples.removed.iter().take(2) {
+                        t.push_str(&format!("    - {row}\n"));
+                    }
+                }
+                Err(e) => t.push_str(&format!("  {node:<20} not compared: {e}\n")),
+            }
+        }
+        t
+    }
+}
+
+/// The run a replay is compared with: `against` (an id, a prefix, `previous`), else the
+/// newest recorded run that was not itself a replay.
+pub fn original_run(
+    base: &Path,
+    against: Option<&str>,
+) -> Result<Option<runs::RecordedRun>, String> {
+    match against {
+        Some(id) => runs::find(base, id).map(Some).map_err(|e| e.to_string()),
+        None => Ok(runs::list(base)
+            .into_iter()
+            .rev()
+            .find(|r| r.replay.is_none())),
+    }
+}
+
+/// Compares the newest recorded replay with `original`, node by node (the nodes the
+/// replay ran and both recorded, whole rows).
+pub fn compare_replay(
+    base: &Path,
+    original: &runs::RecordedRun,
+) -> Result<ReplayComparison, String> {
+    let replay = runs::list(base)
+        .into_iter()
+        .rev()
+        .find(|r| r.replay.is_some())
+        .ok_or("the replay was not recorded (the project's runs_kept is 0?)")?;
+    let mut nodes = Vec::new();
+    for line in replay.nodes.iter().filter(|n| !n.outputs.is_empty()) {
+        let recorded_before = original
+            .nodes
+            .iter()
+            .any(|n| n.id == line.id && !n.outputs.is_empty());
+        if !recorded_before {
+            continue;
+        }
+        let compared = runs::output(base, original, &line.id)
+            .and_then(|a| Ok((a, runs::output(base, &replay, &line.id)?)))
+            .map_err(|e| e.to_string())
+            .and_then(|((_, sa, ra), (_, sb, rb))| {
+                diff::diff((&sa, &ra), (&sb, &rb), None).map_err(|e| e.to_string())
+            });
+        nodes.push((line.id.clone(), compared));
+    }
+    Ok(ReplayComparison {
+        original: original.id.clone(),
+        replay: replay.id,
+        nodes,
+    })
+}

@@ -136,6 +136,23 @@ pub enum CliCommand {
         /// 0 for as fast as the sources go (the default).
         #[arg(long)]
         clock_speed: Option<f64>,
+        /// Replay from here: run everything downstream of this durable stream again on
+        /// the records it retained (nothing upstream runs; what its sinks write goes under
+        /// .tributary/replays/), then compare each node's output with the original run.
+        #[arg(long, conflicts_with_all = ["node", "serve"])]
+        replay_from: Option<String>,
+        /// Where the replay starts: TRIM_HORIZON (the default), an RFC 3339 time or ms
+        /// since the epoch (records that arrived then or later).
+        #[arg(long, requires = "replay_from", conflicts_with = "sequence_number")]
+        from: Option<String>,
+        /// Where the replay starts by sequence number: one for every shard, or one per
+        /// shard, comma-separated.
+        #[arg(long, requires = "replay_from")]
+        sequence_number: Option<String>,
+        /// The recorded run to compare the replay with (default: the newest run that was
+        /// not a replay).
+        #[arg(long, requires = "replay_from")]
+        compare_with: Option<String>,
     },
     /// Check a project file; exit 0 when valid, else print one line per problem.
     Validate {
@@ -309,7 +326,22 @@ pub fn execute(command: CliCommand, out: &mut dyn Write) -> Result<i32, String> 
             no_aws_realism,
             clock,
             clock_speed,
+            replay_from,
+            from,
+            sequence_number,
+            compare_with,
         } => {
+            let replay = match replay_from {
+                Some(node) => Some(crate::api::Replay {
+                    node,
+                    from: match (from, sequence_number) {
+                        (_, Some(seq)) => crate::api::ReplayFrom::parse_sequence_numbers(&seq)?,
+                        (Some(t), None) => crate::api::ReplayFrom::parse_time(&t)?,
+                        (None, None) => crate::api::ReplayFrom::TrimHorizon,
+                    },
+                }),
+                None => None,
+            };
             let serve = if serve {
                 Some(crate::aws::ServeOptions::from_address(endpoint.as_deref())?)
             } else {
@@ -320,6 +352,8 @@ pub fn execute(command: CliCommand, out: &mut dyn Write) -> Result<i32, String> 
                 aws_realism: (aws_realism || no_aws_realism).then_some(aws_realism),
                 clock,
                 clock_speed,
+                replay,
+                compare_with,
             };
             run::run(&project, json, node, serve, overrides, out)
         }

@@ -22,6 +22,10 @@ pub(super) struct RunOverrides {
     pub clock: Option<ClockMode>,
     /// `--clock-speed`.
     pub clock_speed: Option<f64>,
+    /// `--replay-from` with `--from` or `--sequence-number`.
+    pub replay: Option<crate::api::Replay>,
+    /// `--compare-with`.
+    pub compare_with: Option<String>,
 }
 
 pub(super) fn run(
@@ -46,15 +50,40 @@ pub(super) fn run(
     if let Some(speed) = overrides.clock_speed {
         project.clock_speed = speed;
     }
-    // A clock setting that cannot run is refused before anything starts.
-    let clock = project.run_clock().map_err(|e| e.to_string())?;
-    let mut simulated = clock.is_simulated().then(|| SimulatedTime {
-        describe: clock.describe(),
-        from_ms: clock.now_ms(),
-        to_ms: clock.now_ms(),
-    });
     let base_dir = super::project_dir(path)?;
-    let target = node.map(RunTarget::Node).unwrap_or(RunTarget::All);
+    // A clock setting that cannot run is refused before anything starts; a replay runs
+    // on a clock of its own, from its first record.
+    let clock = match &overrides.replay {
+        Some(r) => match project.node(&r.node).map(|n| &n.config) {
+            // The replay's clock starts at its first record (when it cannot run, the
+            // engine says why).
+            Some(crate::nodes::NodeConfig::Stream(c)) => {
+                crate::nodes::stream::replay::start_ms(c, &base_dir, &r.node, &r.from)
+                    .ok()
+                    .map(|start| crate::api::Clock::simulated(start, 0.0))
+            }
+            _ => None,
+        },
+        None => Some(project.run_clock().map_err(|e| e.to_string())?),
+    };
+    let mut simulated = clock
+        .filter(|c| c.is_simulated())
+        .map(|clock| SimulatedTime {
+            describe: clock.describe(),
+            from_ms: clock.now_ms(),
+            to_ms: clock.now_ms(),
+        });
+    // The run a replay is compared with, as it stood before the replay.
+    let original = match &overrides.replay {
+        Some(_) => super::history::original_run(&base_dir, overrides.compare_with.as_deref())?,
+        None => None,
+    };
+    let replaying = overrides.replay.is_some();
+    let target = match (overrides.replay, node) {
+        (Some(r), _) => RunTarget::Replay(r),
+        (None, Some(n)) => RunTarget::Node(n),
+        (None, None) => RunTarget::All,
+    };
     let mut logs = Vec::new();
     let mut metrics: BTreeMap<String, MetricsSummary> = Default::default();
     let serving = serve.is_some();
@@ -65,7 +94,7 @@ pub(super) fn run(
     let shape = project.clone();
     let (status, summary) = run_project_served(
         project,
-        base_dir,
+        base_dir.clone(),
         target,
         serve,
         interrupt::requested,
@@ -98,7 +127,16 @@ pub(super) fn run(
         // Already printed as they came.
         logs.clear();
     }
+    // A replay: each node compared with the original run.
+    let comparison = match (replaying, &original) {
+        (true, Some(o)) => Some(super::history::compare_replay(&base_dir, o)),
+        _ => None,
+    };
+    if replaying && original.is_none() {
+        logs.push("engine: no earlier run is recorded to compare the replay with".to_owned());
+    }
     let run = Finished {
+        comparison: comparison.as_ref(),
         status,
         summary: &summary,
         metrics: &metrics,
@@ -131,6 +169,8 @@ pub(super) fn run(
 
 /// A finished run, for printing.
 struct Finished<'a> {
+    /// A replay compared with the original run (or why it could not be).
+    comparison: Option<&'a Result<super::history::ReplayComparison, String>>,
     status: NodeStatus,
     summary: &'a [NodeSummary],
     metrics: &'a BTreeMap<String, MetricsSummary>,
@@ -191,6 +231,10 @@ impl Finished<'_> {
             "cost_usd_per_month": per_month,
             "prices": self.summary.iter().find_map(|s| Some(s.stats.cost.as_ref()?.basis.clone())),
             "conservation": self.conservation,
+            "replay": self.comparison.map(|c| match c {
+                Ok(c) => c.json(),
+                Err(e) => serde_json::json!({ "error": e }),
+            }),
             "nodes": nodes,
             "warnings": logs,
         });
@@ -303,6 +347,13 @@ impl Finished<'_> {
             }
         }
         self.print_cost(out)?;
+        match self.comparison {
+            Some(Ok(c)) => write!(out, "{}", c.text()).map_err(|e| e.to_string())?,
+            Some(Err(e)) => {
+                writeln!(out, "\nthe replay was not compared: {e}").map_err(|e| e.to_string())?
+            }
+            None => {}
+        }
         let c = &self.conservation;
         if !c.flows.is_empty() {
             writeln!(

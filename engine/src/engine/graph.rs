@@ -105,10 +105,17 @@ pub async fn run_graph(
             Err(Error::Invalid(format!("no node '{id}' in the project")))
         }
         RunTarget::Node(id) => project.ancestors_and_self(id),
+        RunTarget::Replay(r) => replay_order(&project, &r.node),
     };
-    // The order of the nodes and the environment: without them nothing can run.
-    let planned =
-        order.and_then(|o| Ok((o, project.selected_environment()?, project.run_clock()?)));
+    let started = chrono::Utc::now();
+    // The order of the nodes, the environment and the clock: without them nothing runs.
+    let planned = order.and_then(|o| {
+        let clock = match &target {
+            RunTarget::Replay(r) => replay_clock(&project, &base_dir, r)?,
+            _ => project.run_clock()?,
+        };
+        Ok((o, project.selected_environment()?, clock))
+    });
     let (order, environment, clock) = match planned {
         Ok(p) => p,
         Err(e) => {
@@ -148,6 +155,28 @@ pub async fn run_graph(
         });
         crate::api::cost::Prices::bundled()
     });
+    if let RunTarget::Replay(r) = &target {
+        tx.send(Event::Log {
+            run: Some(run),
+            node: None,
+            level: LogLevel::Info,
+            message: format!(
+                "replay from '{}' at {}: {} node(s) downstream run again on its retained records, from {}",
+                r.node,
+                r.from.describe(),
+                order.len(),
+                crate::api::clock::format_ms(clock.now_ms())
+            ),
+        });
+    }
+    let replay = match &target {
+        RunTarget::Replay(r) => Some(Arc::new(crate::api::ReplayRun {
+            replay: r.clone(),
+            scratch: super::runs::replays_dir(&base_dir)
+                .join(super::runs::run_id(started, run.seq)),
+        })),
+        _ => None,
+    };
     // Each node's last preview: a streaming sink's live view is what its run records.
     let previews = crate::api::events::LastPreviews::default();
     let mut graph = GraphRun {
@@ -171,7 +200,8 @@ pub async fn run_graph(
         any_error: false,
         streaming: Vec::new(),
         rerunning: false,
-        started: chrono::Utc::now(),
+        started,
+        replay,
     };
     for id in &order {
         graph.step(id).await;
@@ -209,6 +239,8 @@ struct GraphRun {
     rerunning: bool,
     /// When the run started (its recorded id).
     started: chrono::DateTime<chrono::Utc>,
+    /// The replay this run is, if it is one.
+    replay: Option<Arc<crate::api::ReplayRun>>,
 }
 
 impl GraphRun {
@@ -310,6 +342,7 @@ impl GraphRun {
             aws_realism: project.aws_realism,
             faults: node.faults.clone(),
             clock: self.clock.clone(),
+            replay: self.replay.clone(),
         };
         let start = Instant::now();
         let result = node.config.run(&ctx).await;
@@ -437,6 +470,7 @@ impl GraphRun {
             base: self.base_dir.clone(),
             seq: self.run.seq,
             started: self.started,
+            replay: self.replay.as_ref().map(|r| r.replay.clone()),
             project: self.project.clone(),
             environment: Environment {
                 scheduler: None,
@@ -457,6 +491,8 @@ struct Recording {
     base: PathBuf,
     seq: u64,
     started: chrono::DateTime<chrono::Utc>,
+    /// What the run replayed, for a replay.
+    replay: Option<crate::api::Replay>,
     project: Arc<Project>,
     /// Where the tables ETL jobs wrote are read back (in this process).
     environment: Environment,
@@ -509,9 +545,14 @@ async fn record(mut r: Recording, tx: &EventTx, run: RunId) {
             values: &r.outputs,
             live: &r.live,
         };
-        super::runs::record(
-            &r.base, r.seq, r.started, r.status, &r.lines, outputs, r.keep,
-        )
+        let run = super::runs::Finished {
+            seq: r.seq,
+            started: r.started,
+            status: r.status,
+            lines: &r.lines,
+            replay: r.replay.as_ref(),
+        };
+        super::runs::record(&r.base, run, outputs, r.keep)
     })
     .await;
     let error = match recorded {
@@ -599,6 +640,90 @@ impl GraphRun {
             }
         }
     }
+}
+
+/// The nodes a replay from stream `from` runs, in order: the stream, everything
+/// downstream of it, and the batch nodes those need (a Firehose's bucket and catalog, a
+/// join's table); nothing upstream of the stream. A stream from elsewhere into one of
+/// them is refused: its records would not be replayed.
+fn replay_order(project: &Project, from: &str) -> Result<Vec<String>> {
+    let Some(node) = project.node(from) else {
+        return Err(Error::Invalid(format!("no node '{from}' in the project")));
+    };
+    if !matches!(node.config, NodeConfig::Stream(_)) {
+        return Err(Error::Invalid(format!(
+            "a replay starts from a stream node; '{from}' is a {}",
+            node.kind().as_str()
+        )));
+    }
+    let edges: Vec<&crate::project::Edge> = project.valid_edges().collect();
+    let mut down = BTreeSet::from([from.to_owned()]);
+    let mut stack = vec![from.to_owned()];
+    while let Some(n) = stack.pop() {
+        for e in edges.iter().filter(|e| e.from.node == n) {
+            if down.insert(e.to.node.clone()) {
+                stack.push(e.to.node.clone());
+            }
+        }
+    }
+    // What the downstream nodes need besides the stream, followed upstream.
+    let mut needed = BTreeSet::new();
+    let mut stack: Vec<String> = edges
+        .iter()
+        .filter(|e| down.contains(&e.to.node) && e.to.node != from && !down.contains(&e.from.node))
+        .map(|e| e.from.node.clone())
+        .collect();
+    while let Some(n) = stack.pop() {
+        if needed.insert(n.clone()) {
+            stack.extend(
+                edges
+                    .iter()
+                    .filter(|e| e.to.node == n)
+                    .map(|e| e.from.node.clone()),
+            );
+        }
+    }
+    for e in edges.iter().filter(|e| needed.contains(&e.from.node)) {
+        let streams = project
+            .node(&e.from.node)
+            .and_then(|n| {
+                n.kind()
+                    .port(crate::nodes::PortDirection::Output, &e.from.port)
+            })
+            .is_some_and(|p| {
+                project.carried_type(&e.from.node, p) == crate::nodes::PortType::Stream
+            });
+        if streams && (down.contains(&e.to.node) || needed.contains(&e.to.node)) {
+            return Err(Error::Invalid(format!(
+                "replay from '{from}': '{}' also reads the stream of '{}', which is not downstream of '{from}' and would not be replayed",
+                e.to.node, e.from.node
+            )));
+        }
+    }
+    Ok(project
+        .topological_order()?
+        .into_iter()
+        .filter(|n| down.contains(n) || needed.contains(n))
+        .collect())
+}
+
+/// A replay's clock: simulated, as fast as possible, from the first replayed record's
+/// arrival, so what downstream times (windows, Firehose intervals, batching windows) sees
+/// each record when it first arrived.
+fn replay_clock(
+    project: &Project,
+    base_dir: &std::path::Path,
+    replay: &crate::api::Replay,
+) -> Result<crate::api::Clock> {
+    let Some(NodeConfig::Stream(config)) = project.node(&replay.node).map(|n| &n.config) else {
+        return Err(Error::Invalid(format!(
+            "a replay starts from a stream node; '{}' is not one",
+            replay.node
+        )));
+    };
+    let start =
+        crate::nodes::stream::replay::start_ms(config, base_dir, &replay.node, &replay.from)?;
+    Ok(crate::api::Clock::simulated(start, 0.0))
 }
 
 /// What the node's run would have cost, with the prices it was priced at.

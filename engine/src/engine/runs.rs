@@ -23,6 +23,31 @@ pub fn runs_dir(base_dir: &Path) -> PathBuf {
     base_dir.join(".tributary").join("runs")
 }
 
+/// Where replays keep what their sinks wrote (`<base>/.tributary/replays/<run id>/`),
+/// pruned with the runs.
+pub fn replays_dir(base_dir: &Path) -> PathBuf {
+    base_dir.join(".tributary").join("replays")
+}
+
+/// A run's id: its start time (UTC, to the millisecond) and its number.
+pub fn run_id(started: chrono::DateTime<chrono::Utc>, seq: u64) -> String {
+    format!("{}-{seq}", started.format("%Y%m%dT%H%M%S%.3fZ"))
+}
+
+/// A run that ended, as `record` writes it.
+pub struct Finished<'a> {
+    /// The run's number.
+    pub seq: u64,
+    /// When it started.
+    pub started: chrono::DateTime<chrono::Utc>,
+    /// How it ended.
+    pub status: NodeStatus,
+    /// Each node's line.
+    pub lines: &'a [crate::api::NodeSummary],
+    /// What it replayed, for a replay.
+    pub replay: Option<&'a crate::api::Replay>,
+}
+
 /// One recorded run, as `run.json` holds it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RecordedRun {
@@ -36,6 +61,9 @@ pub struct RecordedRun {
     pub status: String,
     /// Each node's line.
     pub nodes: Vec<RecordedNode>,
+    /// For a replay: the stream it started from and where.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<crate::api::Replay>,
 }
 
 /// A node of a recorded run.
@@ -81,22 +109,26 @@ pub struct RunOutputs<'a> {
     pub live: &'a LiveViews,
 }
 
-/// Records the run that started at `started` (number `seq`) into `base_dir`'s runs:
-/// the table outputs in `outputs` (a streaming sink's last live view when it has no
-/// table) and each node's line, then prunes to `keep` runs.
+/// Records `run` into `base_dir`'s runs: the table outputs in `outputs` (a streaming
+/// sink's last live view when it has no table) and each node's line, then prunes to
+/// `keep` runs.
 pub fn record(
     base_dir: &Path,
-    seq: u64,
-    started: chrono::DateTime<chrono::Utc>,
-    status: NodeStatus,
-    lines: &[crate::api::NodeSummary],
+    run: Finished<'_>,
     outputs: RunOutputs<'_>,
     keep: usize,
 ) -> Result<Option<String>> {
     if keep == 0 {
         return Ok(None);
     }
-    let id = format!("{}-{seq}", started.format("%Y%m%dT%H%M%S%.3fZ"));
+    let Finished {
+        seq,
+        started,
+        status,
+        lines,
+        replay,
+    } = run;
+    let id = run_id(started, seq);
     let root = runs_dir(base_dir);
     let dir = root.join(&id);
     let staging = root.join(format!(".{id}.staging"));
@@ -156,6 +188,7 @@ pub fn record(
         finished: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         status: status_text(status),
         nodes,
+        replay: replay.cloned(),
     };
     let text = serde_json::to_string_pretty(&run).map_err(|e| Error::Invalid(e.to_string()))?;
     crate::fsutil::write_atomic(&staging.join("run.json"), text.as_bytes())?;
@@ -226,6 +259,19 @@ fn prune(base_dir: &Path, keep: usize) {
     let root = runs_dir(base_dir);
     for old in runs.iter().take(runs.len().saturating_sub(keep)) {
         let _ = std::fs::remove_dir_all(root.join(&old.id));
+    }
+    // What replays wrote goes with their runs.
+    let kept: std::collections::BTreeSet<&str> = runs
+        .iter()
+        .skip(runs.len().saturating_sub(keep))
+        .map(|r| r.id.as_str())
+        .collect();
+    if let Ok(entries) = std::fs::read_dir(replays_dir(base_dir)) {
+        for e in entries.flatten() {
+            if !kept.contains(e.file_name().to_string_lossy().as_ref()) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
     }
 }
 

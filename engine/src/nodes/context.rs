@@ -157,12 +157,20 @@ pub struct NodeContext<'a> {
     pub faults: crate::api::faults::Faults,
     /// The run's clock (the project's `clock`): wall time or simulated time.
     pub clock: crate::api::Clock,
+    /// In a replay (`RunTarget::Replay`): the stream it starts from, where, and the run's
+    /// own folder, which its sinks write into instead of the original buckets.
+    pub replay: Option<Arc<crate::api::ReplayRun>>,
 }
 
 impl NodeContext<'_> {
     /// Resolves a path from the node's config against the project folder.
     pub fn resolve(&self, path: &str) -> PathBuf {
         crate::fsutil::resolve_path(self.base_dir, path)
+    }
+
+    /// The replay this run is, if it is one.
+    pub fn replaying(&self) -> Option<&crate::api::ReplayRun> {
+        self.replay.as_deref()
     }
 
     /// Whether output `port` has a wire.

@@ -698,10 +698,29 @@ fn firehose_cost(config: &FirehoseConfig, stats: &NodeStats, prices: &Prices) ->
 
 /// Wires delivery from the input stream to the target bucket.
 async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
-    let bucket = ctx.bucket(&TARGET_IN)?;
+    let mut bucket = ctx.bucket(&TARGET_IN)?;
+    let mut catalog = ctx.optional_catalog(&CATALOG_OPTIONAL_IN);
+    if let Some(replay) = ctx.replaying() {
+        // A replay leaves the original run's objects and table alone: it delivers into
+        // its own folder.
+        let folder = replay.scratch.join(normalize_name(ctx.id));
+        ctx.info(format!(
+            "replay: delivering into {} instead of '{}'{}",
+            folder.display(),
+            bucket.root_name(),
+            if catalog.is_some() && !config.table.is_empty() {
+                format!("; table '{}' is left as it is", config.table)
+            } else {
+                String::new()
+            }
+        ));
+        std::fs::create_dir_all(&folder)
+            .map_err(|e| Error::Bucket(format!("replay folder '{}': {e}", folder.display())))?;
+        bucket = Arc::new(Bucket::open_local(&folder, "", "")?);
+        catalog = None;
+    }
     let wiring = Wiring::new();
     let (input, served) = served_input(config, ctx, &bucket, wiring.metrics())?;
-    let catalog = ctx.optional_catalog(&CATALOG_OPTIONAL_IN);
     let in_schema = input.schema().clone();
     // The transform, planned once against the input's columns: its columns are delivered.
     let processor = match &config.processor {
@@ -718,7 +737,7 @@ async fn run(config: &FirehoseConfig, ctx: &NodeContext<'_>) -> Result<NodeOutpu
             .await?;
         (Some(session), out)
     };
-    if !config.table.is_empty() {
+    if !config.table.is_empty() && ctx.replaying().is_none() {
         let Some(store) = &catalog else {
             return Err(Error::Invalid(format!(
                 "table: registering a table needs the '{}' input connected",

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::stream::limits::WriteLimit;
 use crate::stream::topic::{Delivery, Retention, Topic};
 
+pub mod replay;
 mod scaling;
 
 use scaling::LiveShards;
@@ -423,6 +424,9 @@ impl Operator for Append {
 
 /// Wires the stream: subscribes to every input and appends what arrives.
 fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
+    if let Some(r) = ctx.replaying().filter(|r| r.replay.node == ctx.id) {
+        return replay::run(config, ctx, &r.replay.from);
+    }
     let inputs = ctx.streams(&RECORDS_IN)?;
     let schema = match inputs.first() {
         Some(first) => {
@@ -494,12 +498,11 @@ fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
     if let Some(b) = faults.as_ref().and_then(|f| f.bursts()) {
         topic.set_bursts(b);
     }
-    let taken = if config.durable {
-        let dir = ctx
-            .base_dir
-            .join(".tributary/streams")
-            .join(crate::lake::sniff::normalize_name(ctx.id));
-        topic.attach_durable(&dir)?
+    let taken = if config.durable && ctx.replaying().is_some() {
+        ctx.info("replay: the stream keeps its records in memory, its folder as the original run left it".to_owned());
+        Default::default()
+    } else if config.durable {
+        topic.attach_durable(&replay::folder(ctx.base_dir, ctx.id))?
     } else {
         Default::default()
     };

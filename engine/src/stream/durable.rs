@@ -145,49 +145,98 @@ fn segments_of(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     Ok(out)
 }
 
+/// A shard's records per batch.
+type ShardRecords = Vec<(u64, i64, RecordBatch)>;
+
+/// A shard's segment files (first sequence number, path), oldest first.
+type SegmentFiles = Vec<(u64, PathBuf)>;
+
+/// Reads back shard `shard` of the stream in `dir`: its batches (first sequence number,
+/// arrival, rows), its next sequence number, its segment files. The segments' columns
+/// must be `expected` (set from the first segment when `None`).
+fn read_shard(
+    dir: &Path,
+    shard: usize,
+    expected: &mut Option<SchemaRef>,
+) -> Result<(ShardRecords, u64, SegmentFiles)> {
+    let mut batches = Vec::new();
+    let mut next = 0u64;
+    let files = segments_of(&shard_dir(dir, shard))?;
+    for (first, path) in files.iter().map(|(f, p)| (*f, p)) {
+        let file = File::open(path).map_err(|e| io(path, e))?;
+        let Ok(reader) = StreamReader::try_new(BufReader::new(file), None) else {
+            // Cut short before its schema was written: holds nothing.
+            continue;
+        };
+        match expected {
+            Some(schema) if reader.schema() != *schema => {
+                return Err(Error::Invalid(format!(
+                    "the durable data in '{}' has other columns than this stream; \
+                     delete that folder to start the stream afresh",
+                    dir.display()
+                )));
+            }
+            Some(_) => {}
+            None => *expected = Some(reader.schema()),
+        }
+        let times = read_times(path);
+        // Without a line (cut off by a crash, or an older segment): the batch
+        // before's arrival, else when the segment was last written.
+        let mut arrival = times
+            .values()
+            .next()
+            .copied()
+            .unwrap_or_else(|| modified_ms(path));
+        let mut seq = first;
+        // A batch cut short by a crash ends the segment; what came before stays.
+        for batch in reader.map_while(|b| b.ok()) {
+            let rows = batch.num_rows() as u64;
+            if let Some(t) = times.get(&seq) {
+                arrival = *t;
+            }
+            batches.push((seq, arrival, batch));
+            seq += rows;
+        }
+        next = next.max(seq);
+    }
+    Ok((batches, next, files))
+}
+
+/// Reads back what the durable stream in `dir` holds without opening it for writing (a
+/// replay reads it while the stream stays as it was): the columns of its segments (none
+/// when it holds nothing) and per shard its batches (first sequence number, arrival, rows).
+pub fn read_records(dir: &Path, shards: usize) -> Result<(Option<SchemaRef>, Vec<ShardRecords>)> {
+    let mut schema = None;
+    let mut out = Vec::with_capacity(shards);
+    for shard in 0..shards {
+        out.push(read_shard(dir, shard, &mut schema)?.0);
+    }
+    Ok((schema, out))
+}
+
+/// Per shard, the arrival of each batch the durable stream in `dir` holds (first sequence
+/// number, ms since the epoch), from the `.times` files alone.
+pub fn arrivals(dir: &Path, shards: usize) -> Result<Vec<Vec<(u64, i64)>>> {
+    let mut out = Vec::with_capacity(shards);
+    for shard in 0..shards {
+        let mut times = Vec::new();
+        for (_, path) in segments_of(&shard_dir(dir, shard))? {
+            times.extend(read_times(&path));
+        }
+        out.push(times);
+    }
+    Ok(out)
+}
+
 impl DurableLog {
     /// Opens (or creates) the stream's folder and reads back what is there.
     pub fn open(dir: &Path, schema: &SchemaRef, shards: usize) -> Result<(Self, Recovered)> {
         std::fs::create_dir_all(dir.join("consumers")).map_err(|e| io(dir, e))?;
         let mut rec = Recovered::default();
         let mut on_disk = Vec::with_capacity(shards);
+        let mut expected = Some(schema.clone());
         for shard in 0..shards {
-            let mut batches = Vec::new();
-            let mut next = 0u64;
-            let files = segments_of(&shard_dir(dir, shard))?;
-            for (first, path) in files.iter().map(|(f, p)| (*f, p)) {
-                let file = File::open(path).map_err(|e| io(path, e))?;
-                let Ok(reader) = StreamReader::try_new(BufReader::new(file), None) else {
-                    // Cut short before its schema was written: holds nothing.
-                    continue;
-                };
-                if reader.schema() != *schema {
-                    return Err(Error::Invalid(format!(
-                        "the durable data in '{}' has other columns than this stream; \
-                         delete that folder to start the stream afresh",
-                        dir.display()
-                    )));
-                }
-                let times = read_times(path);
-                // Without a line (cut off by a crash, or an older segment): the batch
-                // before's arrival, else when the segment was last written.
-                let mut arrival = times
-                    .values()
-                    .next()
-                    .copied()
-                    .unwrap_or_else(|| modified_ms(path));
-                let mut seq = first;
-                // A batch cut short by a crash ends the segment; what came before stays.
-                for batch in reader.map_while(|b| b.ok()) {
-                    let rows = batch.num_rows() as u64;
-                    if let Some(t) = times.get(&seq) {
-                        arrival = *t;
-                    }
-                    batches.push((seq, arrival, batch));
-                    seq += rows;
-                }
-                next = next.max(seq);
-            }
+            let (batches, next, files) = read_shard(dir, shard, &mut expected)?;
             rec.shards.push(batches);
             rec.next_seq.push(next);
             on_disk.push(files);

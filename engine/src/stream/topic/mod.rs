@@ -500,6 +500,17 @@ impl Topic {
         self.lock().shards.iter().map(|s| s.next_seq).collect()
     }
 
+    /// Starts each (empty) shard's sequence numbers at `next`: a replay appends records
+    /// with the numbers they had. Call before anything subscribes or appends.
+    pub fn start_sequences_at(&self, next: &[u64]) {
+        let mut inner = self.lock();
+        for (shard, n) in inner.shards.iter_mut().zip(next) {
+            if shard.entries.is_empty() {
+                shard.next_seq = *n;
+            }
+        }
+    }
+
     /// Whether the topic keeps its records on disk.
     pub fn is_durable(&self) -> bool {
         self.lock().durable.is_some()
