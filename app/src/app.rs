@@ -286,7 +286,11 @@ impl TributaryApp {
                 ));
                 // The comparison with the original run is in the Diff tab.
                 self.view.bottom_tab = crate::state::view::BottomTab::Diff;
-                self.view.diff_view.compare_replay_when_recorded();
+                let replay = RunId {
+                    seq: self.run_seq,
+                    revision: self.doc.content_revision,
+                };
+                self.view.diff_view.compare_replay_when_recorded(replay);
             }
             Err(e) => draft.error = Some(e),
         }

@@ -187,6 +187,11 @@ fn replay_ui(app: &mut TributaryApp, ctx: &egui::Context) {
             if r.changed() {
                 draft.error = None;
             }
+            if !draft.focused {
+                // Typing goes to the field as the dialog opens.
+                r.request_focus();
+                draft.focused = true;
+            }
             if let Some(e) = &draft.error {
                 ui.colored_label(ui.visuals().error_fg_color, e);
             }

@@ -100,6 +100,8 @@ pub struct ReplayDraft {
     pub from: String,
     /// Why the point typed cannot be used.
     pub error: Option<String>,
+    /// The field took the keyboard when the dialog opened.
+    pub focused: bool,
 }
 
 /// The document's validation problems by node id (unconnected inputs, bad settings),

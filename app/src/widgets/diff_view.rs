@@ -43,9 +43,9 @@ pub struct DiffView {
     listed_after: Option<Option<RunId>>,
     pending_list: Option<Receiver<Vec<RecordedRun>>>,
     pending_diff: Option<(Asked, Receiver<Compared>)>,
-    /// A replay was started (the newest run listed then): once a newer replay is listed,
+    /// A replay was started (this run): once the runs are listed after it finished,
     /// compare it with the run it replays.
-    replay_pending: Option<Option<String>>,
+    replay_pending: Option<RunId>,
 }
 
 impl DiffView {
@@ -69,29 +69,29 @@ impl DiffView {
 
     /// After a replay: the next listing picks the replay and the run it replays (the
     /// newest before it that was not a replay).
-    pub fn compare_replay_when_recorded(&mut self) {
-        self.replay_pending = Some(self.runs.last().map(|r| r.id.clone()));
+    pub fn compare_replay_when_recorded(&mut self, replay: RunId) {
+        self.replay_pending = Some(replay);
     }
 
-    /// Picks the newest run when it is a new replay, and the newest run before it that
-    /// was not a replay.
+    /// Once the runs were listed after the replay finished: picks the newest replay and
+    /// the newest run before it that was not a replay.
     fn pick_replay(&mut self) {
-        let Some(known) = &self.replay_pending else {
+        let Some(replay) = self.replay_pending else {
             return;
         };
-        let Some(i) = self.runs.len().checked_sub(1) else {
-            return;
-        };
-        if self.runs[i].replay.is_none() || Some(&self.runs[i].id) == known.as_ref() {
+        if self.listed_after != Some(Some(replay)) {
             return;
         }
+        self.replay_pending = None;
+        let Some(i) = self.runs.iter().rposition(|r| r.replay.is_some()) else {
+            return;
+        };
         self.b = Some(self.runs[i].id.clone());
         self.a = self.runs[..i]
             .iter()
             .rev()
             .find(|r| r.replay.is_none())
             .map(|r| r.id.clone());
-        self.replay_pending = None;
     }
 
     /// Compares `node` in runs `a` and `b` (on a thread).
@@ -290,7 +290,7 @@ fn run_label(runs: &[RecordedRun], id: &str) -> String {
     let replay = runs[i]
         .replay
         .as_ref()
-        .map(|r| format!(" · replay from {} at {}", r.node, r.from.describe()))
+        .map(|r| format!(" · replay from {} at {}", r.node, r.from.short()))
         .unwrap_or_default();
     format!("{}{tag} · {}{replay}", runs[i].id, runs[i].status)
 }

@@ -55,6 +55,18 @@ impl ReplayFrom {
         }
     }
 
+    /// The point in a few characters: `TRIM_HORIZON`, `2024-01-01T00:10:00Z`, `#42`.
+    pub fn short(&self) -> String {
+        match self {
+            Self::TrimHorizon => "TRIM_HORIZON".to_owned(),
+            Self::AtTimestamp(ms) => super::clock::format_ms(*ms),
+            Self::AtSequenceNumber(n) => format!(
+                "#{}",
+                n.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+            ),
+        }
+    }
+
     /// The point for a person: `TRIM_HORIZON`, `2024-01-01T00:10:00Z`, `sequence number 42`.
     pub fn describe(&self) -> String {
         match self {
