@@ -61,6 +61,14 @@ pub struct Project {
         skip_serializing_if = "is_default_runs_kept"
     )]
     pub runs_kept: usize,
+    /// Points a run's timeline keeps per streaming node (its counts and each live view's
+    /// rows over the run's clock, recorded with the run for scrubbing back); as a run
+    /// grows, the points thin out evenly over it. 0 keeps no timeline.
+    #[serde(
+        default = "default_timeline_points",
+        skip_serializing_if = "is_default_timeline_points"
+    )]
+    pub timeline_points: usize,
     /// The clock runs follow: `wall`, or `simulated` (event and arrival times, Firehose
     /// buffer intervals and hour folders, window closing, retention, write limits and
     /// Lambda batching windows follow simulated time from `clock_start`).
@@ -93,6 +101,17 @@ fn default_runs_kept() -> usize {
 
 fn is_default_runs_kept(n: &usize) -> bool {
     *n == DEFAULT_RUNS_KEPT
+}
+
+/// Timeline points per node when a project does not say.
+pub const DEFAULT_TIMELINE_POINTS: usize = 120;
+
+fn default_timeline_points() -> usize {
+    DEFAULT_TIMELINE_POINTS
+}
+
+fn is_default_timeline_points(n: &usize) -> bool {
+    *n == DEFAULT_TIMELINE_POINTS
 }
 
 /// The arrangement of the dashboard: the chart (series sink) nodes in a grid.
@@ -157,6 +176,7 @@ impl Default for Project {
             dashboard: Dashboard::default(),
             aws_realism: true,
             runs_kept: DEFAULT_RUNS_KEPT,
+            timeline_points: DEFAULT_TIMELINE_POINTS,
             clock: ClockMode::Wall,
             clock_speed: 0.0,
             clock_start: String::new(),
@@ -423,6 +443,16 @@ impl Project {
                 DEFAULT_RUNS_KEPT
             }
         };
+        let timeline_points = match top.remove("timeline_points") {
+            None | Some(Value::Null) => DEFAULT_TIMELINE_POINTS,
+            Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64().unwrap_or(0) as usize,
+            Some(other) => {
+                problems.push(Problem::project(format!(
+                    "timeline_points must be a whole number of points (0 keeps no timeline), found {other}"
+                )));
+                DEFAULT_TIMELINE_POINTS
+            }
+        };
         let clock = match top.remove("clock") {
             None | Some(Value::Null) => ClockMode::Wall,
             Some(Value::String(s)) => s.parse().unwrap_or_else(|e| {
@@ -470,6 +500,7 @@ impl Project {
             dashboard,
             aws_realism,
             runs_kept,
+            timeline_points,
             clock,
             clock_speed,
             clock_start,

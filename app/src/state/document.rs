@@ -30,6 +30,8 @@ pub struct Document {
     pub aws_realism: bool,
     /// Runs kept recorded (the project's `runs_kept`).
     pub runs_kept: usize,
+    /// Timeline points per node (the project's `timeline_points`).
+    pub timeline_points: usize,
     /// The clock runs follow (the project's `clock`, `clock_speed`, `clock_start`).
     pub clock: RunClock,
     /// Where it is saved, if anywhere.
@@ -81,6 +83,7 @@ impl Document {
             dashboard: project.dashboard.clone(),
             aws_realism: project.aws_realism,
             runs_kept: project.runs_kept,
+            timeline_points: project.timeline_points,
             clock: RunClock::of(project),
             path,
             revision: 1,
@@ -118,6 +121,7 @@ impl Document {
         project.dashboard = self.dashboard.clone();
         project.aws_realism = self.aws_realism;
         project.runs_kept = self.runs_kept;
+        project.timeline_points = self.timeline_points;
         self.clock.apply(&mut project);
         project
     }
@@ -196,6 +200,7 @@ impl Document {
         self.dashboard = self.current.dashboard.clone();
         self.aws_realism = self.current.aws_realism;
         self.runs_kept = self.current.runs_kept;
+        self.timeline_points = self.current.timeline_points;
         self.clock = RunClock::of(&self.current);
         self.revision += 1;
         self.refresh_dirty();

@@ -54,7 +54,17 @@ enum Inner {
         sources: Mutex<Sources>,
         /// The run's streams, read through before a source moves time on.
         watched: Mutex<Vec<Weak<dyn Backlog>>>,
+        /// Told before a source moves time on (a timeline taking its counts).
+        observers: Mutex<Vec<Weak<dyn Observer>>>,
     },
+}
+
+/// Something a clock running as fast as possible tells before a source moves it on, once
+/// the run's streams were read through (a run's timeline counts what every node did by
+/// then).
+pub trait Observer: Send + Sync {
+    /// The clock is about to move on to `to_ms` (ms since the epoch).
+    fn moving_to(&self, to_ms: i64);
 }
 
 /// A stream of the run whose unread records a clock running as fast as possible waits
@@ -142,6 +152,7 @@ impl Clock {
                 elapsed_us: watch::Sender::new(0),
                 sources: Mutex::new(Sources::default()),
                 watched: Mutex::new(Vec::new()),
+                observers: Mutex::new(Vec::new()),
             }
         }))
     }
@@ -289,6 +300,41 @@ impl Clock {
         }
     }
 
+    /// Has a clock running as fast as possible tell `observer` before a source moves it
+    /// on; false for other clocks (which move on their own: poll them).
+    pub fn observe(&self, observer: Weak<dyn Observer>) -> bool {
+        match &*self.0 {
+            Inner::Driven { observers, .. } => {
+                if let Ok(mut o) = observers.lock() {
+                    o.retain(|o| o.strong_count() > 0);
+                    o.push(observer);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Tells the observers the clock moves on to `to_us` (µs since the origin).
+    fn tell_observers(&self, to_us: u64) {
+        let Inner::Driven {
+            start_ms,
+            observers,
+            ..
+        } = &*self.0
+        else {
+            return;
+        };
+        let list: Vec<Arc<dyn Observer>> = match observers.lock() {
+            Ok(o) => o.iter().filter_map(Weak::upgrade).collect(),
+            Err(_) => return,
+        };
+        let to_ms = start_ms + (to_us / 1000) as i64;
+        for o in list {
+            o.moving_to(to_ms);
+        }
+    }
+
     /// Unread records over the watched streams.
     fn unread(&self) -> u64 {
         let Inner::Driven { watched, .. } = &*self.0 else {
@@ -401,12 +447,20 @@ impl Pacer {
                 // What was sent so far is read at the time it was sent.
                 self.clock.catch_up().await;
                 let us = at.saturating_duration_since(*origin).as_micros() as u64;
-                if let Ok(mut s) = sources.lock() {
+                // Where time would go with this source at `us`: the observers hear of
+                // it first.
+                let to = sources.lock().ok().map(|mut s| {
                     let id = *self.id.get_or_insert_with(|| {
                         s.next += 1;
                         s.next
                     });
                     s.at.insert(id, us);
+                    s.at.values().min().copied().unwrap_or(us)
+                });
+                if let Some(to) = to.filter(|to| *to > *elapsed_us.borrow()) {
+                    self.clock.tell_observers(to);
+                }
+                if let Ok(mut s) = sources.lock() {
                     Clock::publish(elapsed_us, &mut s);
                 }
                 // Let the rest of the run see the new time before producing more.

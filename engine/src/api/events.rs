@@ -293,6 +293,8 @@ pub struct EventSink {
     /// Keeps each node's last preview (a live table's rows, a chart's points) for the
     /// run's recording.
     kept: Option<LastPreviews>,
+    /// The run's timeline, when it keeps one (live views add their snapshots).
+    timeline: Option<super::timeline::Timeline>,
 }
 
 impl EventSink {
@@ -302,6 +304,7 @@ impl EventSink {
             tx,
             run,
             kept: None,
+            timeline: None,
         }
     }
 
@@ -311,7 +314,19 @@ impl EventSink {
             tx,
             run,
             kept: Some(kept),
+            timeline: None,
         }
+    }
+
+    /// This sink, also handing live views the run's `timeline`.
+    pub fn with_timeline(mut self, timeline: Option<super::timeline::Timeline>) -> Self {
+        self.timeline = timeline;
+        self
+    }
+
+    /// The run's timeline, when it keeps one.
+    pub fn timeline(&self) -> Option<&super::timeline::Timeline> {
+        self.timeline.as_ref()
     }
 
     fn send(&self, event: Event) {

@@ -14,6 +14,7 @@ pub mod problem;
 pub mod replay;
 pub mod stats;
 pub mod stop;
+pub mod timeline;
 
 pub use clock::{Clock, ClockMode};
 pub use environment::{Environment, LOCAL_ENV};

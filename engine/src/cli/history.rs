@@ -295,3 +295,180 @@ pub fn compare_replay(
         nodes,
     })
 }
+
+/// What `tributary timeline` asks.
+pub struct Moment {
+    /// The run (id, prefix, `latest`, `previous`).
+    pub run: String,
+    /// The moment (RFC 3339 or ms since the epoch); `None` lists the moments.
+    pub at: Option<String>,
+    /// Only this node.
+    pub node: Option<String>,
+    /// Print JSON.
+    pub json: bool,
+}
+
+/// Reads a moment: RFC 3339 or ms since the epoch.
+fn parse_moment(text: &str) -> Result<i64, String> {
+    match crate::api::ReplayFrom::parse_time(text)? {
+        crate::api::ReplayFrom::AtTimestamp(ms) => Ok(ms),
+        _ => Err(format!(
+            "'{text}' is not a moment: an RFC 3339 time (2024-01-01T00:10:00Z) or ms since the epoch"
+        )),
+    }
+}
+
+/// Rows as JSON objects.
+fn rows_json(batches: &[crate::arrow::array::RecordBatch]) -> Result<serde_json::Value, String> {
+    let mut w = crate::arrow::json::WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, crate::arrow::json::writer::JsonArray>(Vec::new());
+    for b in batches {
+        w.write(b).map_err(|e| e.to_string())?;
+    }
+    w.finish().map_err(|e| e.to_string())?;
+    let bytes = w.into_inner();
+    if bytes.is_empty() {
+        return Ok(serde_json::json!([]));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+}
+
+/// Prints a recorded run's timeline at a moment (or the moments it has).
+pub fn timeline(project: &Path, ask: &Moment, out: &mut dyn Write) -> Result<i32, String> {
+    use crate::api::clock::format_ms;
+    let (p, base) = load(project)?;
+    let run = runs::find(&base, &ask.run).map_err(|e| e.to_string())?;
+    let dir = runs::runs_dir(&base).join(&run.id);
+    let Some(t) = crate::engine::timeline::read(&dir).map_err(|e| e.to_string())? else {
+        return Err(format!(
+            "run {} kept no timeline (it had no streaming nodes, or the project's timeline_points is 0)",
+            run.id
+        ));
+    };
+    if let Some(node) = &ask.node
+        && p.node(node).is_none()
+    {
+        return Err(format!("no node '{node}' in the project"));
+    }
+    let Some(at_text) = &ask.at else {
+        let moments = t.moments();
+        let (from, to) = t.span().unwrap_or_default();
+        let text = if ask.json {
+            serde_json::to_string_pretty(&serde_json::json!({
+                "run": run.id,
+                "from": format_ms(from),
+                "to": format_ms(to),
+                "step_ms": t.file.step_ms,
+                "points": t.file.keep,
+                "moments_ms": moments,
+                "views": t.file.views.iter().map(|v| serde_json::json!({
+                    "node": v.node, "port": v.port, "moments_ms": v.at_ms,
+                })).collect::<Vec<_>>(),
+            }))
+            .map_err(|e| e.to_string())?
+                + "\n"
+        } else {
+            let mut s = format!(
+                "run {}: timeline from {} to {}, a point every {} (at most {} per node), {} moments\n",
+                run.id,
+                format_ms(from),
+                format_ms(to),
+                crate::api::clock::format_duration_ms(t.file.step_ms),
+                t.file.keep,
+                moments.len()
+            );
+            for v in &t.file.views {
+                s.push_str(&format!(
+                    "  {}.{}: {} snapshots\n",
+                    v.node,
+                    v.port,
+                    v.at_ms.len()
+                ));
+            }
+            s
+        };
+        out.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+        return Ok(0);
+    };
+    let at = parse_moment(at_text)?;
+    let nodes: Vec<String> = match &ask.node {
+        Some(n) => vec![n.clone()],
+        None => t.file.counts.keys().cloned().collect(),
+    };
+    let mut doc = serde_json::json!({
+        "run": run.id,
+        "at": format_ms(at),
+        "at_ms": at,
+    });
+    let mut text = format!("run {} at {}:\n", run.id, format_ms(at));
+    for id in &nodes {
+        let state = t.state_at(id, at);
+        let counts = state.counts.map(|c| {
+            serde_json::json!({
+                "at_ms": c.at_ms, "records_in": c.records_in,
+                "records_out": c.records_out, "lag_records": c.lag_records,
+            })
+        });
+        if let Some(c) = &state.counts {
+            text.push_str(&format!(
+                "  {id:<20} in {:>10}  out {:>10}  behind {:>8}  (as of {})\n",
+                c.records_in,
+                c.records_out,
+                c.lag_records,
+                format_ms(c.at_ms)
+            ));
+        } else {
+            text.push_str(&format!("  {id:<20} nothing recorded by then\n"));
+        }
+        if ask.node.is_none() {
+            doc["nodes"][id] = counts.unwrap_or(serde_json::Value::Null);
+            continue;
+        }
+        doc["node"] = serde_json::json!(id);
+        doc["counts"] = counts.unwrap_or(serde_json::Value::Null);
+        let mut views = serde_json::Map::new();
+        for (port, v) in &state.views {
+            let rows = rows_json(&v.batches)?;
+            text.push_str(&format!(
+                "  {port}: as of {}, standing for {} records\n",
+                format_ms(v.at_ms),
+                v.total
+            ));
+            for r in rows.as_array().into_iter().flatten().take(20) {
+                text.push_str(&format!("    {r}\n"));
+            }
+            views.insert(
+                port.clone(),
+                serde_json::json!({"at_ms": v.at_ms, "total": v.total, "rows": rows}),
+            );
+        }
+        doc["views"] = serde_json::Value::Object(views);
+        // A durable stream: its shards' tips then, from what it retains.
+        if let Some(crate::nodes::NodeConfig::Stream(c)) = p.node(id).map(|n| &n.config)
+            && c.durable
+        {
+            let dir = crate::nodes::stream::replay::folder(&base, id);
+            let shards = crate::stream::durable::shards_at(&dir, c.shard_count(), at)
+                .map_err(|e| e.to_string())?;
+            for s in &shards {
+                text.push_str(&format!(
+                    "  shard {}: {} records by then{}\n",
+                    s.shard,
+                    s.position,
+                    s.last_arrival_ms
+                        .map(|a| format!(" (the last arrived {})", format_ms(a)))
+                        .unwrap_or_default()
+                ));
+            }
+            doc["shards"] = serde_json::to_value(&shards).map_err(|e| e.to_string())?;
+        }
+    }
+    let text = if ask.json {
+        serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())? + "\n"
+    } else {
+        text
+    };
+    out.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(0)
+}

@@ -208,6 +208,26 @@ pub enum CliCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A recorded run's timeline: what each streaming node had counted and what each
+    /// live view (a live table, a chart) held at a moment of the run's clock (the newest
+    /// point at or before it), and a durable stream's shard tips then. Without --at, the
+    /// moments recorded.
+    Timeline {
+        /// The project file.
+        project: PathBuf,
+        /// The run: its id (or a unique prefix), `previous` or `latest` (the default).
+        #[arg(long, default_value = "latest")]
+        run: String,
+        /// The moment: an RFC 3339 time or ms since the epoch.
+        #[arg(long)]
+        at: Option<String>,
+        /// Only this node, with its live view's rows and (a durable stream) its shards.
+        #[arg(long)]
+        node: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the node kinds with their ports and settings (what the editor's forms show).
     Kinds {
         /// Only this kind.
@@ -253,8 +273,8 @@ pub enum CatalogCommand {
 
 /// The subcommand names, so a combined GUI binary can tell a CLI call from a file.
 pub const SUBCOMMANDS: &[&str] = &[
-    "crawl", "query", "run", "validate", "fmt", "export", "runs", "diff", "kinds", "catalog",
-    "help",
+    "crawl", "query", "run", "validate", "fmt", "export", "runs", "diff", "timeline", "kinds",
+    "catalog", "help",
 ];
 
 /// Runs the CLI with `args` (including the program name); returns the exit code.
@@ -375,6 +395,22 @@ pub fn execute(command: CliCommand, out: &mut dyn Write) -> Result<i32, String> 
             out: folder,
         } => export(&project, &folder, out),
         CliCommand::Runs { project, json } => history::list(&project, json, out),
+        CliCommand::Timeline {
+            project,
+            run,
+            at,
+            node,
+            json,
+        } => history::timeline(
+            &project,
+            &history::Moment {
+                run,
+                at,
+                node,
+                json,
+            },
+            out,
+        ),
         CliCommand::Diff {
             project,
             run_a,

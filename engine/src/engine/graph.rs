@@ -179,11 +179,16 @@ pub async fn run_graph(
     };
     // Each node's last preview: a streaming sink's live view is what its run records.
     let previews = crate::api::events::LastPreviews::default();
+    // The run's timeline (what scrubbing back shows), on the run's clock.
+    let timeline = (project.timeline_points > 0 && project.runs_kept > 0)
+        .then(|| crate::api::timeline::Timeline::new(project.timeline_points, clock.now_ms()));
     let mut graph = GraphRun {
         prices: Arc::new(prices),
         // Invalid nodes cannot run; the problems name them.
         problems: project.validate(),
-        sink: EventSink::keeping_previews(tx.clone(), run, previews.clone()),
+        sink: EventSink::keeping_previews(tx.clone(), run, previews.clone())
+            .with_timeline(timeline.clone()),
+        timeline,
         previews,
         project,
         base_dir,
@@ -241,6 +246,8 @@ struct GraphRun {
     started: chrono::DateTime<chrono::Utc>,
     /// The replay this run is, if it is one.
     replay: Option<Arc<crate::api::ReplayRun>>,
+    /// The run's timeline, when the project keeps one.
+    timeline: Option<crate::api::timeline::Timeline>,
 }
 
 impl GraphRun {
@@ -423,7 +430,14 @@ impl GraphRun {
             }
             let (project, prices) = (self.project.clone(), self.prices.clone());
             let clock = self.clock.clone();
-            let streams = run_streaming(streaming, run, &clock, &tx, |summary, result| {
+            let timeline = self.timeline.clone();
+            let ticking = super::streaming::Ticking {
+                run,
+                clock: &clock,
+                tx: &tx,
+                timeline: timeline.as_ref(),
+            };
+            let streams = run_streaming(streaming, ticking, |summary, result| {
                 let result = result.map(|mut stats| {
                     if let Some(node) = project.node(&summary.id) {
                         stats.cost = priced(&node.config, &stats, &prices);
@@ -471,6 +485,7 @@ impl GraphRun {
             seq: self.run.seq,
             started: self.started,
             replay: self.replay.as_ref().map(|r| r.replay.clone()),
+            timeline: self.timeline.as_ref().map(|t| t.take()),
             project: self.project.clone(),
             environment: Environment {
                 scheduler: None,
@@ -493,6 +508,8 @@ struct Recording {
     started: chrono::DateTime<chrono::Utc>,
     /// What the run replayed, for a replay.
     replay: Option<crate::api::Replay>,
+    /// The run's timeline.
+    timeline: Option<crate::api::timeline::History>,
     project: Arc<Project>,
     /// Where the tables ETL jobs wrote are read back (in this process).
     environment: Environment,
@@ -544,6 +561,10 @@ async fn record(mut r: Recording, tx: &EventTx, run: RunId) {
         let outputs = super::runs::RunOutputs {
             values: &r.outputs,
             live: &r.live,
+            timeline: r
+                .timeline
+                .as_ref()
+                .filter(|h| !h.counts.is_empty() || !h.views.is_empty()),
         };
         let run = super::runs::Finished {
             seq: r.seq,

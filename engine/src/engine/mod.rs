@@ -25,6 +25,7 @@ mod graph;
 pub mod runs;
 mod streaming;
 mod thread;
+pub mod timeline;
 
 use std::path::PathBuf;
 

@@ -107,6 +107,8 @@ pub struct RunOutputs<'a> {
     pub values: &'a BTreeMap<String, BTreeMap<&'static str, Value>>,
     /// Last previews by `(node, port)`.
     pub live: &'a LiveViews,
+    /// The run's timeline, when it kept one.
+    pub timeline: Option<&'a crate::api::timeline::History>,
 }
 
 /// Records `run` into `base_dir`'s runs: the table outputs in `outputs` (a streaming
@@ -190,6 +192,9 @@ pub fn record(
         nodes,
         replay: replay.cloned(),
     };
+    if let Some(history) = outputs.timeline {
+        super::timeline::write(&staging, history)?;
+    }
     let text = serde_json::to_string_pretty(&run).map_err(|e| Error::Invalid(e.to_string()))?;
     crate::fsutil::write_atomic(&staging.join("run.json"), text.as_bytes())?;
     std::fs::rename(&staging, &dir).map_err(|e| io("move into place", &dir, e))?;

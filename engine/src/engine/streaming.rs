@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use crate::api::clock::Observer as _;
+use crate::api::timeline::{Counts, Timeline};
 use crate::api::{Clock, Event, EventTx, NodeStats, NodeSummary, RunId, StreamingTotals};
 use crate::error::{Error, Result};
 use crate::nodes::StreamTask;
@@ -20,22 +22,63 @@ pub struct Wired {
     pub summary: NodeSummary,
 }
 
+/// What a run's streaming nodes report to as they run.
+pub struct Ticking<'a> {
+    /// The run.
+    pub run: RunId,
+    /// Its clock.
+    pub clock: &'a Clock,
+    /// Where events go.
+    pub tx: &'a EventTx,
+    /// The run's timeline, which gets each node's counts on its grid.
+    pub timeline: Option<&'a Timeline>,
+}
+
 /// Runs the wired streaming nodes together until they all end, sending metrics about
-/// once a second. `ended` gets each node's summary line and result as it ends.
+/// once a second (and adding each node's counts to the run's timeline on its grid).
+/// `ended` gets each node's summary line and result as it ends.
 pub async fn run_streaming(
     nodes: Vec<Wired>,
-    run: RunId,
-    clock: &Clock,
-    tx: &EventTx,
+    ticking: Ticking<'_>,
     mut ended: impl FnMut(NodeSummary, Result<NodeStats>),
 ) {
     use futures::StreamExt as _;
+    let Ticking {
+        run,
+        clock,
+        tx,
+        timeline,
+    } = ticking;
     let probes: Vec<(String, Arc<NodeMetrics>)> = nodes
         .iter()
         .map(|w| (w.summary.id.clone(), w.metrics.clone()))
         .collect();
+    // Each node's counts on the timeline's grid: told by a clock running as fast as
+    // possible before it passes each point, else polled on wall time (the counter never
+    // sleeps on the clock, so it never moves a simulated clock on).
+    let counter = timeline.map(|t| {
+        Arc::new(Counter {
+            timeline: t.clone(),
+            probes: probes.clone(),
+            next: std::sync::Mutex::new(t.next_after(clock.now_ms())),
+        })
+    });
+    let polling = counter.as_ref().and_then(|c| {
+        let observer: Arc<dyn crate::api::clock::Observer> = c.clone();
+        if clock.observe(Arc::downgrade(&observer)) {
+            return None;
+        }
+        let (c, clock) = (c.clone(), clock.clone());
+        Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                c.moving_to(clock.now_ms());
+            }
+        }))
+    });
     let simulated = clock.is_simulated().then(|| clock.clone());
     let reporter = {
+        let probes = probes.clone();
         let tx = tx.clone();
         let simulated = simulated.clone();
         tokio::spawn(async move {
@@ -90,11 +133,53 @@ pub async fn run_streaming(
         ended(summary, result);
     }
     reporter.abort();
+    if let Some(polling) = polling {
+        polling.abort();
+    }
+    if let Some(c) = &counter {
+        // Where each node ended.
+        count(&c.timeline, &probes, clock.now_ms());
+    }
     if let Some(clock) = &simulated {
         tx.send(Event::Clock {
             run,
             now_ms: clock.now_ms(),
         });
+    }
+}
+
+/// Adds every node's counts to the timeline at each point of its grid the clock passes.
+struct Counter {
+    timeline: Timeline,
+    probes: Vec<(String, Arc<NodeMetrics>)>,
+    /// The next point of the grid.
+    next: std::sync::Mutex<i64>,
+}
+
+impl crate::api::clock::Observer for Counter {
+    fn moving_to(&self, to_ms: i64) {
+        let Ok(mut next) = self.next.lock() else {
+            return;
+        };
+        while to_ms >= *next {
+            count(&self.timeline, &self.probes, *next);
+            *next = self.timeline.next_after(*next);
+        }
+    }
+}
+
+/// Adds every node's counts at `at_ms` to the timeline.
+fn count(timeline: &Timeline, probes: &[(String, Arc<NodeMetrics>)], at_ms: i64) {
+    for (node, m) in probes {
+        timeline.count(
+            node,
+            Counts {
+                at_ms,
+                records_in: m.records_in.load(Ordering::Relaxed),
+                records_out: m.records_out.load(Ordering::Relaxed),
+                lag_records: m.unread(),
+            },
+        );
     }
 }
 

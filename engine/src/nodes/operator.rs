@@ -707,22 +707,28 @@ async fn operate<O: Operator>(
             }
         }
         let mut hold = None;
-        // A deadline that passed before some of the read arrived (the reader woke late:
-        // a simulated clock ran on meanwhile): what arrived before it goes first, then
-        // the timer (a Firehose's buffer interval, a batching window), then the rest.
-        if let Some(at) = op.deadline().filter(|at| clock.instant() >= *at) {
+        // Deadlines that passed before some of the read arrived (the reader woke late:
+        // a simulated clock ran on meanwhile): what arrived before each goes first, then
+        // the timer (a Firehose's buffer interval, a batching window, a timeline
+        // snapshot), then the rest.
+        while let Some(at) = op.deadline().filter(|at| clock.instant() >= *at) {
             let at_ms = clock.ms_at(at);
             let split = read
                 .iter()
                 .position(|d| d.arrival_ms >= at_ms)
                 .unwrap_or(read.len());
-            if split < read.len() {
-                let rest = read.split_off(split);
-                if !read.is_empty() {
-                    process_read(&mut op, read, &out).await?;
-                }
-                hold = Some(op.on_timer(&out).await?);
-                read = rest;
+            if split == read.len() {
+                break;
+            }
+            let rest = read.split_off(split);
+            if !read.is_empty() {
+                process_read(&mut op, read, &out).await?;
+            }
+            hold = Some(op.on_timer(&out).await?);
+            read = rest;
+            if op.deadline().is_none_or(|next| next <= at) {
+                // A timer that did not move its deadline on fires once.
+                break;
             }
         }
         if !read.is_empty() {
@@ -831,6 +837,8 @@ pub struct LiveView<S> {
     records_in: u64,
     dirty: bool,
     last_preview: Instant,
+    /// The run's clock and timeline, and the next moment (ms) a snapshot is due.
+    timeline: Option<(crate::api::Clock, crate::api::timeline::Timeline, i64)>,
 }
 
 /// How often a live view refreshes its preview.
@@ -847,7 +855,21 @@ impl<S: LiveState> LiveView<S> {
             records_in: 0,
             dirty: false,
             last_preview: Instant::now(),
+            timeline: ctx.events.timeline().map(|t| {
+                let next = t.next_after(ctx.clock.now_ms());
+                (ctx.clock.clone(), t.clone(), next)
+            }),
         }
+    }
+
+    /// Adds the view's state to the run's timeline at `at_ms` (after exactly the records
+    /// that arrived by then).
+    fn snapshot(&mut self, at_ms: i64) -> Result<()> {
+        if let Some((_, timeline, _)) = &self.timeline {
+            let rows = self.state.preview(self.records_in)?;
+            timeline.snapshot(&self.node, self.port, at_ms, rows);
+        }
+        Ok(())
     }
 
     fn preview(&mut self) -> Result<()> {
@@ -876,12 +898,38 @@ impl<S: LiveState> Operator for LiveView<S> {
         Some(self.last_preview + PREVIEW_INTERVAL)
     }
 
+    /// The timeline's next snapshot, on the run's clock.
+    fn deadline(&self) -> Option<Instant> {
+        let (clock, _, next) = self.timeline.as_ref()?;
+        let ahead = (*next - clock.now_ms()).max(0) as u64;
+        Some(clock.instant() + Duration::from_millis(ahead))
+    }
+
     async fn on_timer(&mut self, _out: &Outputs) -> Result<Hold> {
-        self.preview()?;
+        if let Some((clock, timeline, next)) = &self.timeline
+            && clock.now_ms() >= *next
+        {
+            // The view after exactly the records that arrived before the grid point
+            // (the runner splits a read there); the next one is due at the grid point
+            // after it (several may have passed: a read spanning them is split at each).
+            let at = *next;
+            let following = timeline.next_after(at);
+            self.snapshot(at)?;
+            if let Some((_, _, next)) = self.timeline.as_mut() {
+                *next = following;
+            }
+        }
+        if self.last_preview.elapsed() >= PREVIEW_INTERVAL {
+            self.preview()?;
+        }
         Ok(Hold::Released)
     }
 
     async fn finish(&mut self, _out: &Outputs) -> Result<()> {
+        if let Some((clock, _, _)) = &self.timeline {
+            let now = clock.now_ms();
+            self.snapshot(now)?;
+        }
         self.preview()
     }
 

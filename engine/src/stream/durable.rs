@@ -214,6 +214,39 @@ pub fn read_records(dir: &Path, shards: usize) -> Result<(Option<SchemaRef>, Vec
     Ok((schema, out))
 }
 
+/// A shard of a durable stream at a moment.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ShardAt {
+    /// The shard.
+    pub shard: usize,
+    /// The sequence number after the last record that arrived before the moment (the
+    /// shard's tip then).
+    pub position: u64,
+    /// When that record arrived (ms since the epoch), if one had.
+    pub last_arrival_ms: Option<i64>,
+}
+
+/// Each shard of the durable stream in `dir` at `at_ms`: its tip as it was then, from
+/// the records it retains (records retention has dropped since are not counted).
+pub fn shards_at(dir: &Path, shards: usize, at_ms: i64) -> Result<Vec<ShardAt>> {
+    let (_, records) = read_records(dir, shards)?;
+    Ok(records
+        .iter()
+        .enumerate()
+        .map(|(shard, batches)| {
+            let last = batches.iter().rev().find(|(_, at, _)| *at < at_ms);
+            ShardAt {
+                shard,
+                position: last.map_or_else(
+                    || batches.first().map_or(0, |(seq, _, _)| *seq),
+                    |(seq, _, b)| seq + b.num_rows() as u64,
+                ),
+                last_arrival_ms: last.map(|(_, at, _)| *at),
+            }
+        })
+        .collect())
+}
+
 /// Per shard, the arrival of each batch the durable stream in `dir` holds (first sequence
 /// number, ms since the epoch), from the `.times` files alone.
 pub fn arrivals(dir: &Path, shards: usize) -> Result<Vec<Vec<(u64, i64)>>> {

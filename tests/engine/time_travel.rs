@@ -1,7 +1,8 @@
-//! Replay from here: a run of everything downstream of a durable stream on what it
-//! retained, with edited nodes, upstream not run, compared with the original run; its
-//! sinks write into the replay's own folder, the original bucket and the stream's folder
-//! stay as they were.
+//! Time travel: a run's timeline (each node's counts and each live view's rows over the
+//! run's clock) equals a recomputation from the retained stream; replay from here runs
+//! everything downstream of a durable stream on what it retained, with edited nodes,
+//! upstream not run, compared with the original run; its sinks write into the replay's
+//! own folder, the original bucket and the stream's folder stay as they were.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -9,7 +10,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use crate::streaming::{edge, node};
-use crate::support::{records_under, run_file, scratch};
+use crate::support::{cli_in, records_under, run_file, scratch};
 
 /// The handler as first deployed: it drops every tenth click (the bug).
 const ENRICH_V1: &str = r#"
@@ -253,4 +254,210 @@ fn a_replay_says_why_it_cannot_run() {
         "{}",
         r.summary
     );
+}
+
+/// The retained stream, read straight from its durable folder (Arrow IPC segments and
+/// their `.times` files): per record in sequence order, its arrival and its row as JSON.
+fn retained(root: &Path, node: &str, shard: usize) -> Vec<(i64, Value)> {
+    use tributary_engine::arrow::ipc::reader::StreamReader;
+    let dir = root
+        .join(".tributary/streams")
+        .join(node)
+        .join(format!("shard-{shard}"));
+    let mut segments: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "arrow"))
+        .collect();
+    segments.sort();
+    let mut out = Vec::new();
+    for seg in segments {
+        let times: BTreeMap<u64, i64> = std::fs::read_to_string(seg.with_extension("times"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let (seq, at) = l.split_once('\t').unwrap();
+                (seq.parse().unwrap(), at.parse().unwrap())
+            })
+            .collect();
+        let mut seq: u64 = seg.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+        let reader = StreamReader::try_new(std::fs::File::open(&seg).unwrap(), None).unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let at = times[&seq];
+            let mut w = tributary_engine::arrow::json::ArrayWriter::new(Vec::new());
+            w.write(&batch).unwrap();
+            w.finish().unwrap();
+            let rows: Vec<Value> = serde_json::from_slice(&w.into_inner()).unwrap();
+            seq += rows.len() as u64;
+            out.extend(rows.into_iter().map(|r| (at, r)));
+        }
+    }
+    out
+}
+
+fn timeline_project() -> Value {
+    json!({
+        "format_version": 2,
+        "name": "timeline",
+        "clock": "simulated",
+        "timeline_points": 12,
+        "nodes": [
+            node("gen", "generator", json!({"event": "clickstream", "rate_per_sec": 1000.0,
+                "count": 45000, "batch_size": 250, "seed": 3, "late_fraction": 0.0,
+                "start_time": "2024-01-01T00:00:00Z"})),
+            node("clicks", "stream", json!({"shards": 1, "durable": true})),
+            node("latest", "table_sink", json!({"rows": 30})),
+            node("views", "analytics", json!({"time_column": "event_time", "window": "tumbling",
+                "size_ms": 10000, "max_out_of_orderness_ms": 0,
+                "sql": "SELECT page, COUNT(*) AS views FROM input GROUP BY page"})),
+            node("windows", "table_sink", json!({"rows": 1000}))
+        ],
+        "edges": [
+            edge("gen", "events", "clicks", "records"),
+            edge("clicks", "records", "latest", "records"),
+            edge("clicks", "records", "views", "records"),
+            edge("views", "results", "windows", "records")
+        ]
+    })
+}
+
+fn timeline_at(root: &Path, node: &str, at_ms: i64) -> Value {
+    let o = cli_in(
+        root,
+        &[
+            "timeline",
+            "t.json",
+            "--node",
+            node,
+            "--at",
+            &at_ms.to_string(),
+            "--json",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    serde_json::from_str(&o.stdout).unwrap()
+}
+
+#[test]
+fn the_timeline_at_any_moment_equals_a_recomputation_from_the_retained_stream() {
+    let dir = scratch();
+    let root = dir.path();
+    std::fs::write(root.join("t.json"), timeline_project().to_string()).unwrap();
+    run_file(root, &root.join("t.json"), &[], &[]).ok();
+    let o = cli_in(root, &["timeline", "t.json", "--json"]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    let listing: Value = serde_json::from_str(&o.stdout).unwrap();
+    // 45 simulated seconds at a point a second, kept to 12 a node: the grid's step
+    // doubled to 4 s and the points spread over the whole run.
+    assert_eq!(listing["step_ms"], 4000, "{listing}");
+    assert_eq!(listing["from"], "2024-01-01T00:00:00Z");
+    assert_eq!(listing["to"], "2024-01-01T00:00:45Z");
+    let views = listing["views"].as_array().unwrap();
+    let latest = views.iter().find(|v| v["node"] == "latest").unwrap();
+    let moments: Vec<i64> = latest["moments_ms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_i64().unwrap())
+        .collect();
+    assert!((10..=12).contains(&moments.len()), "{moments:?}");
+    let start = 1_704_067_200_000i64;
+    assert_eq!(moments.last(), Some(&(start + 45_000)));
+
+    let stream = retained(root, "clicks", 0);
+    assert_eq!(stream.len(), 45000);
+    // At each moment, and between moments (the newest snapshot before it shows).
+    let mut asked: Vec<i64> = moments.clone();
+    asked.extend([
+        start + 5_500,
+        start + 17_250,
+        start + 30_001,
+        start + 44_999,
+    ]);
+    for t in asked {
+        let shown = timeline_at(root, "latest", t);
+        let view = &shown["views"]["rows"];
+        let at = view["at_ms"].as_i64().unwrap();
+        assert!(at <= t && moments.contains(&at), "{t}: snapshot at {at}");
+        // The live table held the newest 30 of exactly the records that arrived before
+        // its snapshot.
+        let before: Vec<&Value> = stream
+            .iter()
+            .filter(|(arrival, _)| *arrival < at)
+            .map(|(_, r)| r)
+            .collect();
+        assert_eq!(view["total"].as_u64().unwrap(), before.len() as u64, "{t}");
+        let ids = |rows: &[&Value]| -> Vec<i64> {
+            rows.iter()
+                .map(|r| r["event_id"].as_i64().unwrap())
+                .collect()
+        };
+        let expected = ids(&before[before.len().saturating_sub(30)..]);
+        let got: Vec<&Value> = view["rows"].as_array().unwrap().iter().collect();
+        assert_eq!(ids(&got), expected, "at {t}");
+        // The stream's counts then agree, and its shard's tip at the moment asked.
+        let s = timeline_at(root, "clicks", t);
+        assert_eq!(
+            s["counts"]["records_in"].as_u64().unwrap(),
+            before.len() as u64
+        );
+        let tip = stream.iter().filter(|(arrival, _)| *arrival < t).count() as u64;
+        assert_eq!(s["shards"][0]["position"].as_u64().unwrap(), tip, "{s}");
+
+        // The windows' table: every 10-second window the watermark (the newest event
+        // time read, no out-of-orderness) had closed, counted per page, from the same
+        // records.
+        let w = timeline_at(root, "windows", t);
+        let Some(wv) = w["views"].get("rows") else {
+            // Nothing closed before the first snapshot that has rows.
+            assert!(at < start + 10_000, "{w}");
+            continue;
+        };
+        let wat = wv["at_ms"].as_i64().unwrap();
+        let seen: Vec<&Value> = stream
+            .iter()
+            .filter(|(arrival, _)| *arrival < wat)
+            .map(|(_, r)| r)
+            .collect();
+        let event_ms = |r: &Value| {
+            chrono::DateTime::parse_from_rfc3339(&format!(
+                "{}Z",
+                r["event_time"].as_str().unwrap().trim_end_matches('Z')
+            ))
+            .unwrap()
+            .timestamp_millis()
+        };
+        // As the input ended (the last snapshot), the open windows closed too.
+        let ended = wat == start + 45_000;
+        let watermark = if ended {
+            i64::MAX
+        } else {
+            seen.iter().map(|r| event_ms(r)).max().unwrap()
+        };
+        let mut counts: BTreeMap<(i64, String), u64> = BTreeMap::new();
+        for r in &seen {
+            let window = event_ms(r).div_euclid(10_000) * 10_000;
+            if window.saturating_add(10_000) <= watermark {
+                *counts
+                    .entry((window, r["page"].as_str().unwrap().to_owned()))
+                    .or_default() += 1;
+            }
+        }
+        let mut shown_counts: BTreeMap<(i64, String), u64> = BTreeMap::new();
+        for r in wv["rows"].as_array().unwrap() {
+            let window = chrono::DateTime::parse_from_rfc3339(&format!(
+                "{}Z",
+                r["window_start"].as_str().unwrap().trim_end_matches('Z')
+            ))
+            .unwrap()
+            .timestamp_millis();
+            shown_counts.insert(
+                (window, r["page"].as_str().unwrap().to_owned()),
+                r["views"].as_u64().unwrap(),
+            );
+        }
+        assert_eq!(shown_counts, counts, "windows at {t} (snapshot {wat})");
+    }
 }
