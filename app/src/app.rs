@@ -121,9 +121,16 @@ impl TributaryApp {
         self.view.catalog_view.poll();
         self.view.diff_view.poll();
         self.check_drift();
+        if !self.is_running() && self.view.timeline.wants(self.run.last) {
+            // The last run's timeline, once it is recorded.
+            let base = self.base_dir();
+            self.view.timeline.refresh_after(base, self.run.last);
+        }
+        self.view.timeline.poll();
         if self.view.catalog_view.is_loading()
             || self.view.diff_view.is_busy()
             || self.view.drift.is_busy()
+            || self.view.timeline.is_busy()
         {
             ctx.request_repaint_after(Duration::from_millis(50));
         }
@@ -144,6 +151,8 @@ impl TributaryApp {
         crate::panels::menu_bar::ui(self, ui);
         // Side panels in proportion to the window, so a small window keeps its canvas.
         let window = ctx.content_rect().size();
+        // Scrubbed back: the panels draw the last run as it was at that moment.
+        let swapped = self.view.timeline.swap_in(&mut self.run, &self.doc);
         if self.view.show_palette {
             // A narrow window gets the icon-only palette (each keeps its own width).
             let panel = if crate::panels::palette::is_compact(&ctx) {
@@ -178,8 +187,17 @@ impl TributaryApp {
         }
         egui::CentralPanel::default().show(ui, |ui| {
             self.view.drift.banner(ui);
+            let running = self.is_running();
+            if self.view.timeline.loaded.is_some() && !running {
+                egui::Panel::bottom("timeline")
+                    .resizable(false)
+                    .show(ui, |ui| self.view.timeline.strip(ui, running));
+            } else {
+                self.view.timeline.show_at(None);
+            }
             crate::panels::canvas::ui(self, ui)
         });
+        self.view.timeline.swap_out(&mut self.run, swapped);
         crate::panels::dialogs::ui(self, &ctx);
         self.autosave(&ctx);
         self.window(&ctx);
@@ -248,6 +266,12 @@ impl TributaryApp {
                 self.reload_catalogs();
             }
         }
+    }
+
+    /// Shows the last recorded run at the moment `at` of its clock (`None`: as it
+    /// ended), as dragging the timeline under the canvas does.
+    pub fn show_moment(&mut self, at: Option<i64>) {
+        self.view.timeline.show_at(at);
     }
 
     /// Opens the replay dialog for stream node `node`.

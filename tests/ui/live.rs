@@ -564,6 +564,21 @@ fn a_simulated_clock_is_chosen_in_the_toolbar_saved_and_the_time_a_run_reached_s
     assert_eq!(h.state().project().clock, ClockMode::Simulated);
 }
 
+/// The text (label or value) of the first widget whose text contains `text`.
+fn find_text(
+    h: &egui_kittest::Harness<'static, tributary::TributaryApp>,
+    text: &str,
+) -> Option<String> {
+    h.query_all_by(|n| {
+        n.label().is_some_and(|l| l.contains(text)) || n.value().is_some_and(|v| v.contains(text))
+    })
+    .next()
+    .map(|n| {
+        let n = n.accesskit_node();
+        n.value().or(n.label()).unwrap_or_default()
+    })
+}
+
 /// Steps `h` until a widget's text (its label or value) contains `text`, or fails;
 /// returns that text.
 fn wait_for_text(
@@ -572,17 +587,7 @@ fn wait_for_text(
 ) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let found = h
-            .query_all_by(|n| {
-                n.label().is_some_and(|l| l.contains(text))
-                    || n.value().is_some_and(|v| v.contains(text))
-            })
-            .next()
-            .map(|n| {
-                let n = n.accesskit_node();
-                n.value().or(n.label()).unwrap_or_default()
-            });
-        if let Some(found) = found {
+        if let Some(found) = find_text(h, text) {
             return found;
         }
         assert!(
@@ -757,4 +762,55 @@ fn replay_from_a_stream_node_runs_downstream_again_and_the_diff_tab_compares_it(
         .and_then(|n| n.parse().ok())
         .unwrap_or_default();
     assert!((3 * 3..=3 * 20).contains(&removed), "{line}");
+}
+
+#[test]
+fn the_timeline_under_the_canvas_shows_every_node_as_it_was_at_a_moment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("timeline.json");
+    // Forty simulated seconds of clicks at 1,000 a second into a live table of 20 rows.
+    let project = serde_json::json!({
+        "format_version": 2,
+        "name": "Timeline",
+        "clock": "simulated",
+        "nodes": [
+            {"id": "gen", "kind": "generator", "config": {
+                "rate_per_sec": 1000.0, "count": 40000, "late_fraction": 0.0,
+                "start_time": "2024-01-01T00:00:00Z"}},
+            {"id": "clicks", "kind": "stream", "config": {"shards": 1}},
+            {"id": "live", "kind": "table_sink", "config": {"rows": 20}}
+        ],
+        "edges": [
+            {"from": {"node": "gen", "port": "events"}, "to": {"node": "clicks", "port": "records"}},
+            {"from": {"node": "clicks", "port": "records"}, "to": {"node": "live", "port": "records"}}
+        ]
+    });
+    std::fs::write(&path, project.to_string()).unwrap();
+    let mut h = app(Some(&path));
+    command(&mut h, AppCommand::Run);
+    wait_for_run(&mut h);
+    let end = wait_for_text(&mut h, "the run as it ended");
+    assert!(end.contains("2024-01-01T00:00:40Z"), "{end}");
+    h.state_mut().select(Some("live"));
+    command(&mut h, AppCommand::ShowTab(tributary::BottomTab::Results));
+    // 00:00:25: every node as it was then, the live table's 20 newest rows of 25,000.
+    h.state_mut().show_moment(Some(1_704_067_225_000));
+    h.run_steps(3);
+    wait_for_text(&mut h, "⏪ 2024-01-01T00:00:25Z");
+    wait_for_text(&mut h, "⏪ 25000 out");
+    wait_for_text(&mut h, "⏪ 25000 in · 25000 out");
+    wait_for_text(&mut h, "showing 20 of 25000 rows");
+    // The first of its 20 rows then (the table shows the first rows of the bottom
+    // panel's height).
+    assert!(
+        h.query_by_label("24980").is_some(),
+        "the 20 newest rows then"
+    );
+    assert!(h.query_by_label("39980").is_none(), "nothing from later");
+    // Back to the run as it ended.
+    h.get_by_label("⏭ End").click();
+    h.run_steps(3);
+    wait_for_text(&mut h, "showing 20 of 40000 rows");
+    assert!(h.query_by_label("39980").is_some());
+    assert_eq!(find_text(&h, "⏪ 25000"), None, "no node shows the past");
 }

@@ -561,6 +561,9 @@ const NODE_TEXT_CHARS: usize = 36;
 
 /// A node's status line and its colour.
 fn status_text(v: &egui::Visuals, state: &NodeRunState) -> (String, Color32) {
+    if let Some(past) = &state.past {
+        return (past.clone(), theme::running(v));
+    }
     match state.status {
         None | Some(NodeStatus::Idle) => ("idle".to_owned(), Color32::GRAY),
         Some(NodeStatus::Running) => (

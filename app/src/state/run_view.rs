@@ -36,6 +36,9 @@ pub struct NodeRunState {
     pub query_summary: Option<String>,
     /// What the node's run would have cost in AWS, for the Cost tab.
     pub cost: Option<tributary_engine::api::cost::Cost>,
+    /// What it had counted at the moment the timeline shows (set only while a past
+    /// moment is drawn).
+    pub past: Option<String>,
 }
 
 /// Log lines the app keeps (the newest).

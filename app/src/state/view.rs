@@ -74,6 +74,8 @@ pub(crate) struct ViewState {
     pub diff_view: DiffView,
     /// Schema drift: the banner above the canvas and the nodes it marks.
     pub drift: crate::widgets::drift_view::DriftView,
+    /// The timeline under the canvas: the last recorded run at a moment of its clock.
+    pub timeline: crate::widgets::timeline_view::TimelineView,
     /// Whether the Catalog tab was drawn last frame.
     pub catalog_was_visible: bool,
     /// A refused wire's reason, shown at the pointer for a while.
@@ -149,6 +151,7 @@ impl Default for ViewState {
             catalog_view: CatalogView::default(),
             diff_view: DiffView::default(),
             drift: Default::default(),
+            timeline: Default::default(),
             catalog_was_visible: false,
             refusal: None,
             title: String::new(),

@@ -247,6 +247,7 @@ mod tests {
                 },
             );
         }
+        assert_eq!(t.next_after(17_000), 32_000);
         let h = t.take();
         let series = &h.counts["n"];
         assert!(series.len() <= 10, "{}", series.len());
@@ -255,7 +256,12 @@ mod tests {
         assert_eq!(series.last().map(|c| c.at_ms), Some(100_000));
         assert_eq!(series.first().map(|c| c.at_ms), Some(16_000));
         assert!(series.windows(2).all(|w| w[0].at_ms < w[1].at_ms));
-        assert_eq!(t.next_after(17_000), 32_000);
+        assert!(
+            series[..series.len() - 1]
+                .iter()
+                .all(|c| c.at_ms % 16_000 == 0),
+            "on the grid"
+        );
     }
 
     #[test]
