@@ -366,6 +366,38 @@ impl StreamConfig {
         }
     }
 
+    /// The stream's topic: its shards, partition key and capacity, on the run's clock.
+    fn topic(
+        &self,
+        ctx: &NodeContext<'_>,
+        schema: crate::arrow::datatypes::SchemaRef,
+        retention: Retention,
+    ) -> Result<Arc<Topic>> {
+        let key = (!self.partition_key.is_empty()).then_some(self.partition_key.as_str());
+        Topic::clocked(
+            ctx.id,
+            schema,
+            self.shard_count(),
+            key,
+            retention,
+            self.capacity_records,
+            ctx.clock.clone(),
+        )
+    }
+
+    /// The topic of records that could not be put (the `failed` output).
+    fn failed_topic(&self, ctx: &NodeContext<'_>) -> Result<Arc<Topic>> {
+        Topic::clocked(
+            &format!("{}.failed", ctx.id),
+            crate::aws::failed_columns(),
+            1,
+            None,
+            Retention::default(),
+            self.capacity_records,
+            ctx.clock.clone(),
+        )
+    }
+
     /// The name the Kinesis API serves this stream under.
     pub fn api_name(&self, node: &str) -> String {
         if self.stream_name.is_empty() {
@@ -466,22 +498,13 @@ fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
             crate::stream::records::parse_columns(&config.columns).map_err(Error::Invalid)?,
         )),
     };
-    let key = (!config.partition_key.is_empty()).then_some(config.partition_key.as_str());
     let retention = Retention {
         max_age: (config.retention_hours > 0.0)
             .then(|| Duration::from_secs_f64(config.retention_hours * 3600.0)),
         max_bytes: (config.retention_mb > 0.0).then_some((config.retention_mb * 1e6) as u64),
         keep_read: true,
     };
-    let topic = Topic::clocked(
-        ctx.id,
-        schema,
-        config.shard_count(),
-        key,
-        retention,
-        config.capacity_records,
-        ctx.clock.clone(),
-    )?;
+    let topic = config.topic(ctx, schema, retention)?;
     let faults = super::faults::Injector::new(&ctx.faults, ctx.id, ctx.events, topic.schema())?;
     if let Some(url) = &ctx.environment.broker {
         if ctx.aws_realism {
@@ -506,15 +529,7 @@ fn run(config: &StreamConfig, ctx: &NodeContext<'_>) -> Result<NodeOutput> {
     } else {
         Default::default()
     };
-    let failed = Topic::clocked(
-        &format!("{}.failed", ctx.id),
-        crate::aws::failed_columns(),
-        1,
-        None,
-        Retention::default(),
-        config.capacity_records,
-        ctx.clock.clone(),
-    )?;
+    let failed = config.failed_topic(ctx)?;
     let wiring = Wiring::new()
         .output(&RECORDS_OUT, topic.clone())
         .output(&FAILED_OUT, failed.clone());

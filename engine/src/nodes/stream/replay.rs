@@ -16,7 +16,7 @@ use crate::nodes::operator::{Outputs, Source, Wiring};
 use crate::nodes::ports::FAILED_OUT;
 use crate::nodes::{NodeContext, NodeOutput, NodeStats};
 use crate::stream::durable;
-use crate::stream::topic::{Retention, Topic};
+use crate::stream::topic::Retention;
 
 /// Where a durable stream keeps its records: `.tributary/streams/<node>/` beside the
 /// project.
@@ -130,21 +130,13 @@ pub fn run(config: &StreamConfig, ctx: &NodeContext<'_>, from: &ReplayFrom) -> R
         .flatten()
         .map(|(_, _, b)| b.num_rows() as u64)
         .sum();
-    let key = (!config.partition_key.is_empty()).then_some(config.partition_key.as_str());
+    // What was retained is replayed whole.
     let retention = Retention {
         max_age: None,
         max_bytes: None,
         keep_read: true,
     };
-    let topic = Topic::clocked(
-        ctx.id,
-        schema,
-        config.shard_count(),
-        key,
-        retention,
-        config.capacity_records,
-        ctx.clock.clone(),
-    )?;
+    let topic = config.topic(ctx, schema, retention)?;
     // Readers start where the replay does; records keep their sequence numbers.
     let next: Vec<u64> = shards
         .iter()
@@ -152,15 +144,7 @@ pub fn run(config: &StreamConfig, ctx: &NodeContext<'_>, from: &ReplayFrom) -> R
         .map(|(s, end)| s.front().map_or(*end, |(seq, _, _)| *seq))
         .collect();
     topic.start_sequences_at(&next);
-    let failed = Topic::clocked(
-        &format!("{}.failed", ctx.id),
-        crate::aws::failed_columns(),
-        1,
-        None,
-        Retention::default(),
-        config.capacity_records,
-        ctx.clock.clone(),
-    )?;
+    let failed = config.failed_topic(ctx)?;
     failed.add_producer().close();
     ctx.info(format!(
         "replay: {records} records from {} on, read from {} and appended at the times they arrived (simulated, as fast as possible); nothing upstream runs",
