@@ -198,6 +198,9 @@ impl TributaryApp {
             crate::panels::canvas::ui(self, ui)
         });
         self.view.timeline.swap_out(&mut self.run, swapped);
+        if let Some(at) = self.view.timeline.replay_asked.take() {
+            self.ask_replay_at(at);
+        }
         crate::panels::dialogs::ui(self, &ctx);
         self.autosave(&ctx);
         self.window(&ctx);
@@ -274,20 +277,47 @@ impl TributaryApp {
         self.view.timeline.show_at(at);
     }
 
+    /// Opens the replay dialog at the moment `at` of the timeline: for the selected
+    /// stream node, else the project's durable stream (the first, with several).
+    pub fn ask_replay_at(&mut self, at: i64) {
+        let project = self.doc.to_project();
+        let is_stream = |id: &str| {
+            matches!(
+                project.node(id).map(|n| &n.config),
+                Some(tributary_engine::nodes::NodeConfig::Stream(_))
+            )
+        };
+        let durable = project.nodes.iter().find(
+            |n| matches!(&n.config, tributary_engine::nodes::NodeConfig::Stream(c) if c.durable),
+        );
+        let node = match self.selected().filter(|id| is_stream(id)) {
+            Some(id) => id.to_owned(),
+            None => match durable {
+                Some(n) => n.id.clone(),
+                None => {
+                    self.run.log(
+                        LogLevel::Warning,
+                        None,
+                        "replay from here reads what a durable stream retained: the project has no stream with 'durable' on".to_owned(),
+                    );
+                    return;
+                }
+            },
+        };
+        self.ask_replay(&node);
+        if let Some(draft) = self.view.replay.as_mut() {
+            draft.from = chrono::DateTime::from_timestamp_millis(at)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                .unwrap_or_else(|| at.to_string());
+        }
+    }
+
     /// Opens the replay dialog for stream node `node`.
     pub fn ask_replay(&mut self, node: &str) {
         self.view.replay = Some(crate::state::view::ReplayDraft {
             node: node.to_owned(),
             ..Default::default()
         });
-    }
-
-    /// Sets the point typed in the replay dialog (for tests).
-    pub fn view_replay_point(&mut self, from: &str) {
-        if let Some(draft) = self.view.replay.as_mut() {
-            draft.from = from.to_owned();
-            draft.error = None;
-        }
     }
 
     /// Starts a replay from the dialog's stream and point; a point that cannot be read

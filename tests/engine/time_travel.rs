@@ -297,6 +297,14 @@ fn retained(root: &Path, node: &str, shard: usize) -> Vec<(i64, Value)> {
     out
 }
 
+/// The event ids of the last `n` of `rows`.
+fn expected_tail(rows: &[&Value], n: usize) -> Vec<i64> {
+    rows[rows.len().saturating_sub(n)..]
+        .iter()
+        .map(|r| r["event_id"].as_i64().unwrap())
+        .collect()
+}
+
 fn timeline_project() -> Value {
     json!({
         "format_version": 2,
@@ -389,19 +397,32 @@ fn the_timeline_at_any_moment_equals_a_recomputation_from_the_retained_stream() 
             .map(|(_, r)| r)
             .collect();
         assert_eq!(view["total"].as_u64().unwrap(), before.len() as u64, "{t}");
-        let ids = |rows: &[&Value]| -> Vec<i64> {
-            rows.iter()
-                .map(|r| r["event_id"].as_i64().unwrap())
-                .collect()
-        };
-        let expected = ids(&before[before.len().saturating_sub(30)..]);
-        let got: Vec<&Value> = view["rows"].as_array().unwrap().iter().collect();
-        assert_eq!(ids(&got), expected, "at {t}");
-        // The stream's counts then agree, and its shard's tip at the moment asked.
+        let got: Vec<i64> = view["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["event_id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(got, expected_tail(&before, 30), "at {t}");
+        // The stream's counts then agree (its shard's tip too), and its shard's tip at
+        // the moment asked, from its folder.
         let s = timeline_at(root, "clicks", t);
         assert_eq!(
             s["counts"]["records_in"].as_u64().unwrap(),
             before.len() as u64
+        );
+        assert_eq!(s["counts"]["shards"], json!([before.len()]), "{s}");
+        // What the generator had sent by then: the newest 50 of them.
+        let g = timeline_at(root, "gen", t);
+        let sent = g["views"]["emitted"]["rows"].as_array().unwrap();
+        assert_eq!(sent.len(), 50, "{g}");
+        assert_eq!(g["views"]["emitted"]["total"], before.len() as u64);
+        assert_eq!(
+            sent.iter()
+                .map(|r| r["event_id"].as_i64().unwrap())
+                .collect::<Vec<_>>(),
+            expected_tail(&before, 50),
+            "{t}"
         );
         let tip = stream.iter().filter(|(arrival, _)| *arrival < t).count() as u64;
         assert_eq!(s["shards"][0]["position"].as_u64().unwrap(), tip, "{s}");

@@ -720,8 +720,17 @@ fn replay_from_a_stream_node_runs_downstream_again_and_the_diff_tab_compares_it(
             .is_some(),
         "a point that cannot be read says so in the dialog"
     );
-    h.state_mut().view_replay_point("2024-01-01T00:00:30Z");
+    h.get_by_label("Cancel").click();
     h.run_steps(2);
+    // From a moment of the timeline under the canvas: the dialog opens at it.
+    h.state_mut().show_moment(Some(1_704_067_230_000));
+    h.run_steps(3);
+    h.get_by_label("Replay from here…").click();
+    h.run_steps(3);
+    assert!(
+        find_text(&h, "2024-01-01T00:00:30.000Z").is_some(),
+        "the dialog's From is the moment"
+    );
     h.state_mut().replay_now();
     wait_for_run(&mut h);
     let log: Vec<String> = h
@@ -807,6 +816,18 @@ fn the_timeline_under_the_canvas_shows_every_node_as_it_was_at_a_moment() {
         "the 20 newest rows then"
     );
     assert!(h.query_by_label("39980").is_none(), "nothing from later");
+    // The stream: its shard's tip then; the generator: the newest records it had sent.
+    h.state_mut().select(Some("clicks"));
+    h.run_steps(3);
+    wait_for_text(&mut h, "records_by_then");
+    assert!(
+        h.query_by_label("25000").is_some(),
+        "shard 0 held 25,000 records"
+    );
+    h.state_mut().select(Some("gen"));
+    h.run_steps(3);
+    wait_for_text(&mut h, "showing 50 of 25000 rows");
+    h.state_mut().select(Some("live"));
     // Back to the run as it ended.
     h.get_by_label("⏭ End").click();
     h.run_steps(3);

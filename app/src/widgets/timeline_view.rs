@@ -16,6 +16,7 @@ use crossbeam_channel::{Receiver, bounded};
 use egui::Ui;
 use tributary_engine::RunId;
 use tributary_engine::api::clock::format_ms;
+use tributary_engine::api::timeline::EMITTED;
 use tributary_engine::engine::runs;
 use tributary_engine::engine::timeline::RecordedTimeline;
 use tributary_engine::nodes::NodeConfig;
@@ -24,6 +25,25 @@ use crate::state::document::Document;
 use crate::state::run_view::{NodeRunState, RunView};
 use crate::widgets::chart::ChartView;
 use crate::widgets::results::ResultTable;
+
+/// A stream's shards at a moment as a table: each shard's tip (the records it held).
+fn shards_table(tips: &[u64]) -> Option<ResultTable> {
+    use tributary_engine::arrow::array::{RecordBatch, UInt32Array, UInt64Array};
+    use tributary_engine::arrow::datatypes::{DataType, Field, Schema};
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("shard", DataType::UInt32, false),
+        Field::new("records_by_then", DataType::UInt64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(UInt32Array::from_iter_values(0..tips.len() as u32)),
+            Arc::new(UInt64Array::from(tips.to_vec())),
+        ],
+    )
+    .ok()?;
+    Some(ResultTable::new(schema, vec![batch], tips.len() as u64))
+}
 
 /// A recorded run's timeline: the run's id and what it recorded.
 type Loaded = (String, Arc<RecordedTimeline>);
@@ -56,6 +76,8 @@ pub struct TimelineView {
     pending: Option<Receiver<Option<Loaded>>>,
     /// What is shown at `at`, built once per moment.
     overlay: Option<(i64, Overlay)>,
+    /// Replay from here was asked at this moment.
+    pub replay_asked: Option<i64>,
 }
 
 impl TimelineView {
@@ -177,6 +199,13 @@ impl TimelineView {
                     {
                         self.at = None;
                     }
+                    if ui
+                        .button("Replay from here…")
+                        .on_hover_text("Run everything downstream of a durable stream again from this moment, with the nodes as they are now")
+                        .clicked()
+                    {
+                        self.replay_asked = Some(at);
+                    }
                 }
                 None => {
                     ui.weak(format!("the run as it ended, {}", format_ms(to)));
@@ -194,7 +223,7 @@ impl TimelineView {
             for node in t.file.counts.keys() {
                 let state = t.state_at(node, at);
                 let mut shown = run.nodes.get(node).cloned().unwrap_or_default();
-                shown.past = Some(match state.counts {
+                shown.past = Some(match &state.counts {
                     // A source reads nothing: its records out say it all.
                     Some(c) if c.records_in == 0 => format!("⏪ {} out", c.records_out),
                     Some(c) if c.lag_records > 0 => {
@@ -206,12 +235,27 @@ impl TimelineView {
                     None => "⏪ not started".to_owned(),
                 });
                 o.states.insert(node.clone(), shown);
-                for v in state.views.values() {
+                // What the Results tab shows then: what a live view held, else a
+                // stream's shards, else the newest records the node had sent.
+                let held = state.views.iter().find(|(port, _)| *port != EMITTED);
+                let shards = state
+                    .counts
+                    .as_ref()
+                    .filter(|c| !c.shards.is_empty())
+                    .map(|c| shards_table(&c.shards));
+                if let Some((_, v)) = held {
                     if let Some(NodeConfig::SeriesSink(c)) =
                         doc.node_id(node).map(|n| &doc.snarl[n].config)
                     {
                         o.charts.insert(node.clone(), ChartView::new(c, &v.batches));
                     }
+                    o.results.insert(
+                        node.clone(),
+                        ResultTable::new(v.schema.clone(), v.batches.clone(), v.total),
+                    );
+                } else if let Some(Some(table)) = shards {
+                    o.results.insert(node.clone(), table);
+                } else if let Some(v) = state.views.get(EMITTED) {
                     o.results.insert(
                         node.clone(),
                         ResultTable::new(v.schema.clone(), v.batches.clone(), v.total),

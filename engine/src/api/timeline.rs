@@ -23,11 +23,17 @@ use super::events::PreviewRows;
 /// Rows kept per snapshot of a live view (its preview's first rows).
 pub const SNAPSHOT_ROWS: usize = 2_000;
 
+/// The newest records a node sent that each point keeps (the `emitted` view).
+pub const EMITTED_ROWS: usize = 50;
+
+/// The view of the newest records a node sent by a moment.
+pub const EMITTED: &str = "emitted";
+
 /// The first step of the grid, in ms of the run's clock.
 pub const FIRST_STEP_MS: i64 = 1_000;
 
 /// A node's counts at a moment.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     /// The moment (ms since the epoch, on the run's clock).
     pub at_ms: i64,
@@ -37,6 +43,9 @@ pub struct Counts {
     pub records_out: u64,
     /// Records behind the tip of its input.
     pub lag_records: u64,
+    /// A stream: each shard's tip (the next sequence number), what it held by then.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<u64>,
 }
 
 /// A live view's state at a moment.

@@ -404,12 +404,12 @@ pub fn timeline(project: &Path, ask: &Moment, out: &mut dyn Write) -> Result<i32
     let mut text = format!("run {} at {}:\n", run.id, format_ms(at));
     for id in &nodes {
         let state = t.state_at(id, at);
-        let counts = state.counts.map(|c| {
-            serde_json::json!({
-                "at_ms": c.at_ms, "records_in": c.records_in,
-                "records_out": c.records_out, "lag_records": c.lag_records,
-            })
-        });
+        let counts = state
+            .counts
+            .as_ref()
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(|e| e.to_string())?;
         if let Some(c) = &state.counts {
             text.push_str(&format!(
                 "  {id:<20} in {:>10}  out {:>10}  behind {:>8}  (as of {})\n",
@@ -418,6 +418,15 @@ pub fn timeline(project: &Path, ask: &Moment, out: &mut dyn Write) -> Result<i32
                 c.lag_records,
                 format_ms(c.at_ms)
             ));
+            if !c.shards.is_empty() {
+                let tips: Vec<String> = c
+                    .shards
+                    .iter()
+                    .enumerate()
+                    .map(|(s, tip)| format!("shard {s}: {tip}"))
+                    .collect();
+                text.push_str(&format!("  {:<20} tips {}\n", "", tips.join(", ")));
+            }
         } else {
             text.push_str(&format!("  {id:<20} nothing recorded by then\n"));
         }
@@ -430,11 +439,20 @@ pub fn timeline(project: &Path, ask: &Moment, out: &mut dyn Write) -> Result<i32
         let mut views = serde_json::Map::new();
         for (port, v) in &state.views {
             let rows = rows_json(&v.batches)?;
-            text.push_str(&format!(
-                "  {port}: as of {}, standing for {} records\n",
-                format_ms(v.at_ms),
-                v.total
-            ));
+            text.push_str(&if port == crate::api::timeline::EMITTED {
+                format!(
+                    "  emitted: the newest {} of the {} records it had sent by {}\n",
+                    v.batches.iter().map(|b| b.num_rows()).sum::<usize>(),
+                    v.total,
+                    format_ms(v.at_ms)
+                )
+            } else {
+                format!(
+                    "  {port}: as of {}, standing for {} records\n",
+                    format_ms(v.at_ms),
+                    v.total
+                )
+            });
             for r in rows.as_array().into_iter().flatten().take(20) {
                 text.push_str(&format!("    {r}\n"));
             }

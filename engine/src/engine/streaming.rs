@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::api::clock::Observer as _;
-use crate::api::timeline::{Counts, Timeline};
+use crate::api::timeline::{Counts, EMITTED, EMITTED_ROWS, Timeline};
 use crate::api::{Clock, Event, EventTx, NodeStats, NodeSummary, RunId, StreamingTotals};
 use crate::error::{Error, Result};
 use crate::nodes::StreamTask;
@@ -57,6 +57,9 @@ pub async fn run_streaming(
     // possible before it passes each point, else polled on wall time (the counter never
     // sleeps on the clock, so it never moves a simulated clock on).
     let counter = timeline.map(|t| {
+        for (_, m) in &probes {
+            m.keep_recent(EMITTED_ROWS);
+        }
         Arc::new(Counter {
             timeline: t.clone(),
             probes: probes.clone(),
@@ -171,15 +174,29 @@ impl crate::api::clock::Observer for Counter {
 /// Adds every node's counts at `at_ms` to the timeline.
 fn count(timeline: &Timeline, probes: &[(String, Arc<NodeMetrics>)], at_ms: i64) {
     for (node, m) in probes {
+        let records_out = m.records_out.load(Ordering::Relaxed);
+        let shards = m
+            .written
+            .lock()
+            .ok()
+            .and_then(|t| t.as_ref().map(|t| t.tail()))
+            .unwrap_or_default();
         timeline.count(
             node,
             Counts {
                 at_ms,
                 records_in: m.records_in.load(Ordering::Relaxed),
-                records_out: m.records_out.load(Ordering::Relaxed),
+                records_out,
                 lag_records: m.unread(),
+                shards,
             },
         );
+        if let Some(batches) = m.recent()
+            && let Some(first) = batches.first()
+        {
+            let schema = first.schema();
+            timeline.snapshot(node, EMITTED, at_ms, (schema, batches, records_out));
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! A run's timeline on disk and read back: `timeline.json` beside the run's `run.json`
-//! (the grid, each streaming node's counts, each live view's snapshot times and the
-//! records each stood for) and `<node>.<port>.timeline.parquet` per live view (every
+//! (the grid, each streaming node's counts and a stream's shard tips, each view's
+//! snapshot times and the records each stood for) and `<node>.<port>.timeline.parquet` per live view (every
 //! snapshot's rows, with the moment in an `_at_ms` column). `state_at` answers "what did
 //! this node hold at T": the newest point at or before T.
 
@@ -28,8 +28,8 @@ pub struct TimelineFile {
     pub step_ms: i64,
     /// Points kept per series (the project's `timeline_points`).
     pub keep: usize,
-    /// Each streaming node's counts: `[at_ms, records_in, records_out, lag_records]`.
-    pub counts: BTreeMap<String, Vec<[i64; 4]>>,
+    /// Each streaming node's counts, oldest first.
+    pub counts: BTreeMap<String, Vec<Counts>>,
     /// Each live view's snapshots.
     pub views: Vec<ViewFile>,
 }
@@ -57,22 +57,7 @@ pub fn write(dir: &Path, history: &History) -> Result<()> {
         keep: history.keep,
         ..Default::default()
     };
-    for (node, series) in &history.counts {
-        file.counts.insert(
-            node.clone(),
-            series
-                .iter()
-                .map(|c| {
-                    [
-                        c.at_ms,
-                        c.records_in as i64,
-                        c.records_out as i64,
-                        c.lag_records as i64,
-                    ]
-                })
-                .collect(),
-        );
-    }
+    file.counts = history.counts.clone();
     for ((node, port), snapshots) in &history.views {
         let Some(first) = snapshots.first() else {
             continue;
@@ -149,7 +134,7 @@ impl RecordedTimeline {
             .file
             .counts
             .values()
-            .flat_map(|s| s.iter().map(|p| p[0]))
+            .flat_map(|s| s.iter().map(|c| c.at_ms))
             .chain(self.views.values().flat_map(|v| v.iter().map(|s| s.at_ms)));
         let (lo, hi) = moments.fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
         (lo <= hi).then_some((self.file.start_ms.min(lo), hi))
@@ -161,7 +146,7 @@ impl RecordedTimeline {
             .file
             .counts
             .values()
-            .flat_map(|s| s.iter().map(|p| p[0]))
+            .flat_map(|s| s.iter().map(|c| c.at_ms))
             .chain(self.views.values().flat_map(|v| v.iter().map(|s| s.at_ms)))
             .collect();
         all.sort_unstable();
@@ -171,14 +156,11 @@ impl RecordedTimeline {
 
     /// What `node` held at `at_ms`: the newest points at or before it.
     pub fn state_at(&self, node: &str, at_ms: i64) -> NodeAt {
-        let counts = self.file.counts.get(node).and_then(|series| {
-            series.iter().rev().find(|p| p[0] <= at_ms).map(|p| Counts {
-                at_ms: p[0],
-                records_in: p[1] as u64,
-                records_out: p[2] as u64,
-                lag_records: p[3] as u64,
-            })
-        });
+        let counts = self
+            .file
+            .counts
+            .get(node)
+            .and_then(|series| series.iter().rev().find(|c| c.at_ms <= at_ms).cloned());
         let views = self
             .views
             .range((node.to_owned(), String::new())..)

@@ -118,8 +118,20 @@ impl Outputs {
             .ok_or_else(|| Error::Internal(format!("no output '{}'", port.name)))
     }
 
+    /// Notes a batch sent on the node's first output (the timeline keeps the newest).
+    fn note_sent(&self, port: &PortSpec, batch: &RecordBatch) {
+        if self
+            .ports
+            .first()
+            .is_some_and(|(name, _)| *name == port.name)
+        {
+            self.metrics.sent(batch);
+        }
+    }
+
     /// Sends records on `port`; they count as records out.
     pub async fn send(&self, port: &PortSpec, batch: RecordBatch) -> Result<()> {
+        self.note_sent(port, &batch);
         let (rows, bytes) = (
             batch.num_rows() as u64,
             batch.get_array_memory_size() as u64,
@@ -136,6 +148,7 @@ impl Outputs {
     /// record is taken. A stream without a write limit takes it at once, as `send` does.
     /// Returns how long it waited for room (the stream's memory bound, not a limit).
     pub async fn send_limited(&self, port: &PortSpec, batch: RecordBatch) -> Result<Duration> {
+        self.note_sent(port, &batch);
         let producer = self.producer(port)?;
         let mut pending = batch;
         let mut attempt = 0u32;

@@ -41,9 +41,60 @@ pub struct NodeMetrics {
     pub consumers: Mutex<Vec<LagProbe>>,
     /// The stream a stream node writes: its shards' traffic is reported.
     pub written: Mutex<Option<Arc<Topic>>>,
+    /// The newest records sent on the node's first output, kept for the run's timeline
+    /// once asked (`keep_recent`).
+    pub recent: Mutex<Option<Recent>>,
+}
+
+/// The newest records a node sent, oldest first, at most `keep`.
+#[derive(Debug, Default)]
+pub struct Recent {
+    keep: usize,
+    rows: usize,
+    batches: std::collections::VecDeque<crate::arrow::array::RecordBatch>,
 }
 
 impl NodeMetrics {
+    /// Keeps the newest `rows` records the node sends on its first output from now on.
+    pub fn keep_recent(&self, rows: usize) {
+        if let Ok(mut r) = self.recent.lock() {
+            *r = Some(Recent {
+                keep: rows,
+                ..Default::default()
+            });
+        }
+    }
+
+    /// Notes `batch`, sent on the node's first output (nothing unless asked to keep).
+    pub fn sent(&self, batch: &crate::arrow::array::RecordBatch) {
+        let Ok(mut r) = self.recent.lock() else {
+            return;
+        };
+        let Some(r) = r.as_mut() else {
+            return;
+        };
+        let n = batch.num_rows().min(r.keep);
+        if n == 0 {
+            return;
+        }
+        r.batches.push_back(batch.slice(batch.num_rows() - n, n));
+        r.rows += n;
+        while let Some(front) = r.batches.front() {
+            if r.rows - front.num_rows() < r.keep {
+                break;
+            }
+            r.rows -= front.num_rows();
+            r.batches.pop_front();
+        }
+    }
+
+    /// The newest records sent, oldest first (`None` when not kept or none yet).
+    pub fn recent(&self) -> Option<Vec<crate::arrow::array::RecordBatch>> {
+        let r = self.recent.lock().ok()?;
+        let r = r.as_ref()?;
+        (!r.batches.is_empty()).then(|| r.batches.iter().cloned().collect())
+    }
+
     /// Adds to a counter.
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
