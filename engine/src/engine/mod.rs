@@ -22,6 +22,7 @@ pub mod conservation;
 pub mod diff;
 pub mod drift;
 mod graph;
+mod replay;
 pub mod runs;
 mod streaming;
 mod thread;
