@@ -45,8 +45,9 @@ fn shards_table(tips: &[u64]) -> Option<ResultTable> {
     Some(ResultTable::new(schema, vec![batch], tips.len() as u64))
 }
 
-/// A recorded run's timeline: the run's id and what it recorded.
-type Loaded = (String, Arc<RecordedTimeline>);
+/// A recorded run's timeline: the run's id, what it recorded and its moments in order
+/// (worked out once, not per frame).
+type Loaded = (String, Arc<RecordedTimeline>, Vec<i64>);
 
 /// What the panels show of each node at one moment.
 #[derive(Default)]
@@ -95,7 +96,8 @@ impl TimelineView {
                 let loaded = runs::list(&base).pop().and_then(|run| {
                     let dir = runs::runs_dir(&base).join(&run.id);
                     let t = tributary_engine::engine::timeline::read(&dir).ok()??;
-                    Some((run.id, Arc::new(t)))
+                    let moments = t.moments();
+                    Some((run.id, Arc::new(t), moments))
                 });
                 let _ = tx.send(loaded);
             });
@@ -150,14 +152,13 @@ impl TimelineView {
             self.at = None;
             return;
         }
-        let Some((id, t)) = &self.loaded else {
+        let Some((id, t, moments)) = &self.loaded else {
             return;
         };
-        let Some((from, to)) = t.span() else {
+        let (Some(&from), Some(&to)) = (moments.first(), moments.last()) else {
             return;
         };
-        let moments = t.moments();
-        let id = id.clone();
+        let from = from.min(t.file.start_ms);
         ui.horizontal(|ui| {
             let label = ui.label("⏱ Timeline").on_hover_text(format!(
                 "Run {id} as it went: drag to a moment of its clock and each streaming node shows what it had counted then, each live table and chart what it held (a point every {}, at most {} per node: the project's timeline_points)",
@@ -217,7 +218,7 @@ impl TimelineView {
     /// Builds what is shown at the moment (once per moment).
     fn overlay(&mut self, run: &RunView, doc: &Document) -> Option<&mut Overlay> {
         let at = self.at?;
-        let (_, t) = self.loaded.as_ref()?;
+        let (_, t, _) = self.loaded.as_ref()?;
         if self.overlay.as_ref().is_none_or(|(m, _)| *m != at) {
             let mut o = Overlay::default();
             for node in t.file.counts.keys() {

@@ -318,22 +318,6 @@ fn parse_moment(text: &str) -> Result<i64, String> {
     }
 }
 
-/// Rows as JSON objects.
-fn rows_json(batches: &[crate::arrow::array::RecordBatch]) -> Result<serde_json::Value, String> {
-    let mut w = crate::arrow::json::WriterBuilder::new()
-        .with_explicit_nulls(true)
-        .build::<_, crate::arrow::json::writer::JsonArray>(Vec::new());
-    for b in batches {
-        w.write(b).map_err(|e| e.to_string())?;
-    }
-    w.finish().map_err(|e| e.to_string())?;
-    let bytes = w.into_inner();
-    if bytes.is_empty() {
-        return Ok(serde_json::json!([]));
-    }
-    serde_json::from_slice(&bytes).map_err(|e| e.to_string())
-}
-
 /// Prints a recorded run's timeline at a moment (or the moments it has).
 pub fn timeline(project: &Path, ask: &Moment, out: &mut dyn Write) -> Result<i32, String> {
     use crate::api::clock::format_ms;
@@ -438,7 +422,13 @@ pub fn timeline(project: &Path, ask: &Moment, out: &mut dyn Write) -> Result<i32
         doc["counts"] = counts.unwrap_or(serde_json::Value::Null);
         let mut views = serde_json::Map::new();
         for (port, v) in &state.views {
-            let rows = rows_json(&v.batches)?;
+            let rows = serde_json::Value::from(
+                diff::rows(&v.batches)
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .map(serde_json::Value::Object)
+                    .collect::<Vec<_>>(),
+            );
             text.push_str(&if port == crate::api::timeline::EMITTED {
                 format!(
                     "  emitted: the newest {} of the {} records it had sent by {}\n",

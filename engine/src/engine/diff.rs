@@ -43,7 +43,7 @@ pub struct Samples {
 }
 
 /// Rows as JSON objects (nulls written), in order.
-fn rows(batches: &[RecordBatch]) -> Result<Vec<Map<String, Value>>> {
+pub fn rows(batches: &[RecordBatch]) -> Result<Vec<Map<String, Value>>> {
     let mut writer = crate::arrow::json::WriterBuilder::new()
         .with_explicit_nulls(true)
         .build::<_, crate::arrow::json::writer::JsonArray>(Vec::new());
